@@ -1,0 +1,206 @@
+//! Cases: what kvittens remembers of a resident's matter, how they are numbered and who gets
+//! them. Pure code.
+
+use crate::config::{Absence, Contact, Department};
+use crate::decide::{Category, Language};
+use crate::message::Person;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// `PREFIX-YYYY-NNNN`: per department and year, never reused.
+pub fn case_number(prefix: &str, year: i32, seq: u64) -> String {
+    format!("{prefix}-{year}-{seq:04}")
+}
+
+/// Where a case stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Waiting for the officer.
+    Open,
+    /// The officer has answered.
+    Answered,
+    /// Closed by hand.
+    Closed,
+}
+
+/// Something that happened to a case, for its timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What, in a short sentence.
+    pub what: String,
+}
+
+/// A resident's matter. Holds metadata only: addresses, subject, ids, times — never the body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// The case number.
+    pub number: String,
+    /// The department id.
+    pub department: String,
+    /// What kind of matter.
+    pub category: Category,
+    /// The resident's language.
+    pub language: Language,
+    /// Who wrote, and where replies go.
+    pub resident: Person,
+    /// The subject of the first message (cleaned).
+    pub subject: String,
+    /// Who handles it.
+    pub officer: Contact,
+    /// When the officer stands in for an absent colleague, that colleague.
+    pub substitute_for: Option<Contact>,
+    /// When the first message reached the mailbox.
+    pub received: DateTime<Utc>,
+    /// When the resident is to have an answer.
+    pub reply_due: DateTime<Utc>,
+    /// The expected decision date named in the receipt.
+    pub decision_due: DateTime<Utc>,
+    /// Message-IDs of the thread: the resident's messages and what kvittens sent.
+    pub message_ids: Vec<String>,
+    /// Where the case stands.
+    pub state: State,
+    /// What happened, oldest first.
+    pub events: Vec<Event>,
+}
+
+impl Case {
+    /// Adds an event to the timeline.
+    pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
+        self.events.push(Event { at, what: what.into() });
+    }
+}
+
+/// Who gets a new case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    /// The officer who handles it.
+    pub officer: Contact,
+    /// The absent officer whose turn it was, when a substitute takes it.
+    pub substitute_for: Option<Contact>,
+}
+
+/// Picks the officer for the `turn`-th case of the department on `date`: round robin over the
+/// officers; an officer who is away that day is covered by their substitute (hänvisning).
+/// `extra_absences` are absences recorded at run time, by officer address.
+pub fn assign(dept: &Department, date: NaiveDate, turn: u64, extra_absences: &[(String, Absence)]) -> Assignment {
+    let away = |email: &str| -> Option<String> {
+        let officer = dept.officer(email)?;
+        officer
+            .absent
+            .iter()
+            .chain(extra_absences.iter().filter(|(e, _)| e == email).map(|(_, a)| a))
+            .find(|a| a.covers(date))
+            .map(|a| a.substitute.clone())
+    };
+    let n = dept.officers.len();
+    let start = (turn % n as u64) as usize;
+    let first = &dept.officers[start].contact;
+    // Follow the chain of substitutes, at most once round the department.
+    let mut current = first.clone();
+    for _ in 0..n {
+        match away(&current.email) {
+            None => {
+                let substitute_for = (current != *first).then(|| first.clone());
+                return Assignment { officer: current, substitute_for };
+            }
+            Some(sub) => match dept.officer(&sub) {
+                Some(o) => current = o.contact.clone(),
+                None => break,
+            },
+        }
+    }
+    // Everyone is away: the next officer who is not, else the one whose turn it was.
+    for k in 1..n {
+        let o = &dept.officers[(start + k) % n].contact;
+        if away(&o.email).is_none() {
+            return Assignment { officer: o.clone(), substitute_for: Some(first.clone()) };
+        }
+    }
+    Assignment { officer: first.clone(), substitute_for: None }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn dept() -> Department {
+        let text = r#"
+[daemon]
+store = "s"
+[imap]
+host = "h"
+[smtp]
+host = "h"
+from = "k <k@kommun.test>"
+[[department]]
+id = "bygg"
+name = "Bygg"
+case_prefix = "BMN"
+mailbox = { user = "bygg@kommun.test", password = "x" }
+manager = { name = "M", email = "m@kommun.test" }
+officers = [
+  { name = "Olle", email = "o1@kommun.test" },
+  { name = "Lisa", email = "o2@kommun.test", absent = [{ from = "2026-12-21", to = "2027-01-06", substitute = "o3@kommun.test" }] },
+  { name = "Kim", email = "o3@kommun.test" },
+]
+"#;
+        Config::parse(Path::new("k.toml"), text).unwrap().departments.remove(0)
+    }
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn numbers_are_zero_padded() {
+        assert_eq!(case_number("BMN", 2026, 42), "BMN-2026-0042");
+        assert_eq!(case_number("BMN", 2026, 12345), "BMN-2026-12345");
+    }
+
+    #[test]
+    fn round_robin_when_all_are_in() {
+        let dep = dept();
+        let names: Vec<_> = (0..6).map(|t| assign(&dep, d("2026-12-01"), t, &[]).officer.name).collect();
+        assert_eq!(names, ["Olle", "Lisa", "Kim", "Olle", "Lisa", "Kim"]);
+    }
+
+    #[test]
+    fn an_absent_officers_turn_goes_to_the_substitute() {
+        let dep = dept();
+        let a = assign(&dep, d("2026-12-22"), 1, &[]);
+        assert_eq!(a.officer.name, "Kim");
+        assert_eq!(a.substitute_for.map(|c| c.name), Some("Lisa".to_string()));
+        // The last day of the absence still counts; the day after does not.
+        assert_eq!(assign(&dep, d("2027-01-06"), 1, &[]).officer.name, "Kim");
+        assert_eq!(assign(&dep, d("2027-01-07"), 1, &[]).officer.name, "Lisa");
+    }
+
+    #[test]
+    fn run_time_absences_count_too() {
+        let dep = dept();
+        let away = vec![(
+            "o1@kommun.test".to_string(),
+            Absence { from: d("2026-12-01"), to: d("2026-12-02"), substitute: "o2@kommun.test".into() },
+        )];
+        let a = assign(&dep, d("2026-12-01"), 0, &away);
+        assert_eq!(a.officer.name, "Lisa");
+        assert_eq!(a.substitute_for.unwrap().name, "Olle");
+    }
+
+    #[test]
+    fn a_substitute_who_is_away_too_passes_it_on() {
+        let dep = dept();
+        let away = vec![(
+            "o3@kommun.test".to_string(),
+            Absence { from: d("2026-12-21"), to: d("2026-12-31"), substitute: "o1@kommun.test".into() },
+        )];
+        let a = assign(&dep, d("2026-12-22"), 1, &away);
+        assert_eq!(a.officer.name, "Olle");
+        assert_eq!(a.substitute_for.unwrap().name, "Lisa");
+    }
+}

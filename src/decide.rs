@@ -1,0 +1,528 @@
+//! The decision what to do with an incoming message: open a case and send a receipt, attach it
+//! to a case that exists, or leave it alone. Pure code: what the store knows reaches it through
+//! the [`Known`] trait, so it is tested with an in-memory fake.
+
+use crate::message::{Inbound, Person};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::OnceLock;
+
+/// What kind of matter a message is; decides the decision deadline and the receipt's wording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// A question (the default): answered within the reply deadline.
+    Question,
+    /// An application (ansökan): decided by the decision date.
+    Application,
+    /// A fault report (felanmälan).
+    FaultReport,
+    /// A complaint (klagomål): taken up by the manager within a week.
+    Complaint,
+}
+
+impl Category {
+    /// Every category, in config order.
+    pub const ALL: [Category; 4] = [
+        Category::Question,
+        Category::Application,
+        Category::FaultReport,
+        Category::Complaint,
+    ];
+
+    /// The name used in the config and in JSON output.
+    pub fn key(self) -> &'static str {
+        match self {
+            Category::Question => "question",
+            Category::Application => "application",
+            Category::FaultReport => "fault_report",
+            Category::Complaint => "complaint",
+        }
+    }
+
+    /// Reads a config name.
+    pub fn from_key(key: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.key() == key)
+    }
+}
+
+/// The language of the receipt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// Swedish, the default.
+    Sv,
+    /// English, when the resident clearly wrote in English.
+    En,
+}
+
+impl Language {
+    /// The code used in template file names and JSON output.
+    pub fn code(self) -> &'static str {
+        match self {
+            Language::Sv => "sv",
+            Language::En => "en",
+        }
+    }
+}
+
+/// Why a message gets no receipt, in words an operator can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reason {
+    /// A short stable code, for metrics and scripts: `automatic`, `internal`, `duplicate`,
+    /// `no_sender`, `follow_up`, `unreadable`.
+    pub code: &'static str,
+    /// What exactly was seen.
+    pub detail: String,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
+}
+
+fn reason(code: &'static str, detail: impl Into<String>) -> Reason {
+    Reason { code, detail: detail.into() }
+}
+
+/// What to do with a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// A new matter: open a case and send the resident a receipt.
+    Acknowledge {
+        /// The kind of matter.
+        category: Category,
+        /// The receipt's language.
+        language: Language,
+        /// Where the receipt goes.
+        resident: Person,
+    },
+    /// More on a case that exists: record it there, send no receipt.
+    Attach {
+        /// The case number.
+        case: String,
+        /// How the case was recognised.
+        reason: Reason,
+    },
+    /// No case, no receipt.
+    Ignore(Reason),
+}
+
+/// What the store knows, as far as the decision needs it.
+pub trait Known {
+    /// The case a message id belongs to (a resident's message or a mail kvittens sent).
+    fn case_of_message(&self, message_id: &str) -> Option<String>;
+    /// Whether a case with this number exists.
+    fn case_exists(&self, number: &str) -> bool;
+    /// Whether this very message (by Message-ID) was handled already, e.g. in another mailbox.
+    fn message_handled(&self, message_id: &str) -> bool;
+}
+
+/// The department's side of the decision.
+#[derive(Clone, Debug)]
+pub struct Context<'a> {
+    /// Domains whose senders are colleagues: no receipt.
+    pub internal_domains: &'a [String],
+    /// The domain in the Message-IDs kvittens mints.
+    pub own_id_domain: &'a str,
+    /// The department's category when the subject names none.
+    pub default_category: Category,
+}
+
+/// Decides what to do with `msg`.
+pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
+    if !msg.parsed {
+        return Decision::Ignore(reason("unreadable", "not a mail message mail-parser can read"));
+    }
+    if let Some(why) = automatic(msg, ctx) {
+        return Decision::Ignore(reason("automatic", why));
+    }
+    if let Some(id) = &msg.message_id {
+        if known.message_handled(id) {
+            return Decision::Ignore(reason("duplicate", format!("message <{id}> was handled already")));
+        }
+    }
+    let Some(resident) = msg.reply_address().cloned() else {
+        return Decision::Ignore(reason("no_sender", "no usable From or Reply-To address"));
+    };
+    if let Some(from) = &msg.from {
+        if is_internal(from.domain(), ctx.internal_domains) {
+            return Decision::Ignore(reason("internal", format!("from {} (internal domain)", from.email)));
+        }
+    }
+    if let Some(d) = follow_up(msg, known) {
+        return d;
+    }
+    Decision::Acknowledge {
+        category: category(msg.subject.as_deref().unwrap_or(""), ctx.default_category),
+        language: language(msg),
+        resident,
+    }
+}
+
+fn follow_up(msg: &Inbound, known: &dyn Known) -> Option<Decision> {
+    for id in &msg.references {
+        if let Some(case) = known.case_of_message(id) {
+            let why = reason("follow_up", format!("refers to <{id}> of case {case}"));
+            return Some(Decision::Attach { case, reason: why });
+        }
+    }
+    let subject = msg.subject.as_deref()?;
+    case_numbers(subject)
+        .find(|n| known.case_exists(n))
+        .map(|case| Decision::Attach {
+            reason: reason("follow_up", format!("subject names case {case}")),
+            case,
+        })
+}
+
+/// Case numbers (`PREFIX-YYYY-NNNN`) written in `text`.
+pub fn case_numbers(text: &str) -> impl Iterator<Item = String> + '_ {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| Regex::new(r"\b[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6}\b").expect("valid regex"));
+    re.find_iter(text).map(|m| m.as_str().to_string())
+}
+
+fn is_internal(domain: &str, internal: &[String]) -> bool {
+    internal
+        .iter()
+        .any(|d| domain == d || domain.ends_with(&format!(".{d}")))
+}
+
+/// Why `msg` was written by a machine, if it was. The union of what Dovecot's vacation,
+/// Zammad, osTicket, RT and Znuny refuse to answer, plus the ways of the bounce corpus.
+pub fn automatic(msg: &Inbound, ctx: &Context<'_>) -> Option<String> {
+    for (name, value) in &msg.headers {
+        let v = value.to_ascii_lowercase();
+        let found = match name.as_str() {
+            "return-path" if v.trim() == "<>" || v.trim().is_empty() => true,
+            "auto-submitted" => v.split(';').next().map(str::trim) != Some("no"),
+            "precedence" | "x-precedence" => {
+                ["bulk", "junk", "list", "auto_reply", "auto-reply"].contains(&v.trim())
+            }
+            "x-auto-response-suppress" => v
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .any(|w| ["all", "oof", "autoreply"].contains(&w)),
+            "mailing-list" | "x-loop" | "x-no-loop" | "x-kvittens-loop" | "x-autoreply"
+            | "x-autorespond" | "x-autoresponse" | "x-autoreply-from" | "x-mail-autoreply"
+            | "x-autogenerated" | "x-failed-recipients" | "x-ms-exchange-generated-message-source"
+            | "x-ms-exchange-inbox-rules-loop" => true,
+            "x-auto-reply" | "x-ms-exchange-organization-autoreplying" => true,
+            n if n.starts_with("list-") => true,
+            _ => false,
+        };
+        if found {
+            return Some(format!("header {name}: {value}"));
+        }
+    }
+    if msg.content_type == "multipart/report" {
+        let kind = msg.report_type.as_deref().unwrap_or("unknown");
+        return Some(format!("multipart/report ({kind})"));
+    }
+    if msg.content_type.starts_with("message/delivery-status")
+        || msg.content_type.starts_with("message/disposition-notification")
+        || msg.content_type.starts_with("message/feedback-report")
+    {
+        return Some(format!("content type {}", msg.content_type));
+    }
+    let senders = [msg.from.as_ref(), msg.reply_to.as_ref()];
+    for person in senders.into_iter().flatten() {
+        if let Some(why) = machine_sender(person.local_part()) {
+            return Some(format!("sender {} ({why})", person.email));
+        }
+    }
+    if let Some(id) = &msg.message_id {
+        if id.starts_with("kvittens.") && id.ends_with(&format!("@{}", ctx.own_id_domain)) {
+            return Some(format!("our own Message-ID <{id}>"));
+        }
+    }
+    let subject = msg.subject.as_deref().unwrap_or("").to_lowercase();
+    if let Some(prefix) = AUTO_SUBJECTS.iter().find(|p| subject.starts_with(*p)) {
+        return Some(format!("subject starts with {prefix:?}"));
+    }
+    None
+}
+
+/// Subject openings that only automatic mail uses (out-of-office and delivery reports in the
+/// languages a Swedish municipality sees).
+const AUTO_SUBJECTS: &[&str] = &[
+    "automatic reply:",
+    "auto reply:",
+    "autoreply:",
+    "auto-reply:",
+    "auto:",
+    "autosvar:",
+    "automatiskt svar:",
+    "out of office",
+    "out of the office",
+    "frånvaromeddelande",
+    "abwesenheitsnotiz",
+    "automatische antwort",
+    "réponse automatique",
+    "undelivered mail returned to sender",
+    "undeliverable:",
+    "delivery status notification",
+    "delivery failure",
+    "mail delivery failed",
+    "mail delivery failure",
+    "returned mail:",
+    "failure notice",
+    "delivery notification",
+    "non-delivery",
+    "olevererbart:",
+    "kan inte levereras:",
+];
+
+fn machine_sender(local: &str) -> Option<&'static str> {
+    let l = local.to_ascii_lowercase();
+    let compact: String = l.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let exact = [
+        "mailerdaemon",
+        "postmaster",
+        "listserv",
+        "majordomo",
+        "abuse",
+        "mailer",
+        "bounce",
+        "bounces",
+    ];
+    if exact.contains(&compact.as_str()) {
+        return Some("a mail system's address");
+    }
+    if compact.contains("noreply") || compact.contains("donotreply") || compact.contains("dontreply") {
+        return Some("a no-reply address");
+    }
+    if l.ends_with("-request") || l.starts_with("owner-") || l.ends_with("-admin") || l.starts_with("bounce-") || l.starts_with("bounces+") || l.ends_with("-bounces") {
+        return Some("a list or bounce address");
+    }
+    None
+}
+
+/// The category the subject names, else the department's default.
+pub fn category(subject: &str, default: Category) -> Category {
+    let s = subject.to_lowercase();
+    let has = |words: &[&str]| words.iter().any(|w| s.contains(w));
+    if has(&["klagomål", "klaga", "complaint", "reklamation"]) {
+        Category::Complaint
+    } else if has(&["felanmälan", "felanmäla", "fault report", "report a fault"]) {
+        Category::FaultReport
+    } else if has(&["ansökan", "ansöka", "application", "apply for"]) {
+        Category::Application
+    } else {
+        default
+    }
+}
+
+/// English when the subject and text are clearly English, else Swedish.
+pub fn language(msg: &Inbound) -> Language {
+    let text = format!("{}\n{}", msg.subject.as_deref().unwrap_or(""), msg.text_preview);
+    let detector = whatlang::Detector::with_allowlist(vec![whatlang::Lang::Swe, whatlang::Lang::Eng]);
+    match detector.detect(&text) {
+        Some(info) if info.lang() == whatlang::Lang::Eng && info.confidence() > 0.5 && text.split_whitespace().count() >= 4 => Language::En,
+        _ => Language::Sv,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Fake {
+        by_id: HashMap<String, String>,
+        handled: Vec<String>,
+    }
+
+    impl Known for Fake {
+        fn case_of_message(&self, id: &str) -> Option<String> {
+            self.by_id.get(id).cloned()
+        }
+        fn case_exists(&self, number: &str) -> bool {
+            self.by_id.values().any(|c| c == number)
+        }
+        fn message_handled(&self, id: &str) -> bool {
+            self.handled.iter().any(|h| h == id)
+        }
+    }
+
+    fn ctx() -> Context<'static> {
+        static INTERNAL: OnceLock<Vec<String>> = OnceLock::new();
+        Context {
+            internal_domains: INTERNAL.get_or_init(|| vec!["kommun.test".to_string()]),
+            own_id_domain: "kommun.test",
+            default_category: Category::Question,
+        }
+    }
+
+    fn mail(headers: &str, body: &str) -> Inbound {
+        let raw = format!("{headers}\r\n\r\n{body}\r\n").replace("\n", "\r\n").replace("\r\r\n", "\r\n");
+        Inbound::parse(raw.as_bytes())
+    }
+
+    fn plain(extra: &str) -> Inbound {
+        mail(
+            &format!("From: Anna <anna@medborgare.test>\nSubject: Fråga om bygglov\nMessage-ID: <m1@medborgare.test>{extra}"),
+            "Hej, när kan jag få svar på min fråga om bygglov för ett garage?",
+        )
+    }
+
+    fn action(d: &Decision) -> &'static str {
+        match d {
+            Decision::Acknowledge { .. } => "acknowledge",
+            Decision::Attach { .. } => "attach",
+            Decision::Ignore(r) => r.code,
+        }
+    }
+
+    #[test]
+    fn a_residents_question_is_acknowledged_in_swedish() {
+        let d = decide(&plain(""), &ctx(), &Fake::default());
+        assert_eq!(
+            d,
+            Decision::Acknowledge {
+                category: Category::Question,
+                language: Language::Sv,
+                resident: Person { name: Some("Anna".into()), email: "anna@medborgare.test".into() },
+            }
+        );
+    }
+
+    #[test]
+    fn every_automatic_marker_is_ignored() {
+        let markers = [
+            "\nReturn-Path: <>",
+            "\nAuto-Submitted: auto-replied",
+            "\nAuto-Submitted: auto-generated; foo=bar",
+            "\nPrecedence: bulk",
+            "\nPrecedence: junk",
+            "\nPrecedence: list",
+            "\nX-Precedence: auto_reply",
+            "\nList-Id: <news.example.org>",
+            "\nList-Unsubscribe: <mailto:x@example.org>",
+            "\nMailing-List: contact x@example.org",
+            "\nX-Loop: something",
+            "\nX-No-Loop: yes",
+            "\nX-Kvittens-Loop: bygg@kommun.test",
+            "\nX-Auto-Response-Suppress: OOF, DR",
+            "\nX-Auto-Response-Suppress: All",
+            "\nX-Auto-Response-Suppress: AutoReply",
+            "\nX-Autoreply: yes",
+            "\nX-Autorespond: yes",
+            "\nX-Autoresponse: yes",
+            "\nX-AutoReply-From: x@example.org",
+            "\nX-Mail-Autoreply: yes",
+            "\nX-Autogenerated: Reply",
+            "\nX-Failed-Recipients: x@example.org",
+        ];
+        for marker in markers {
+            let d = decide(&plain(marker), &ctx(), &Fake::default());
+            assert_eq!(action(&d), "automatic", "{marker:?} gave {d:?}");
+        }
+        // The explicit "no" is a person.
+        let d = decide(&plain("\nAuto-Submitted: no"), &ctx(), &Fake::default());
+        assert_eq!(action(&d), "acknowledge");
+        // Suppressing only delivery reports says nothing about the sender being a machine.
+        let d = decide(&plain("\nX-Auto-Response-Suppress: DR, RN"), &ctx(), &Fake::default());
+        assert_eq!(action(&d), "acknowledge");
+    }
+
+    #[test]
+    fn machine_senders_are_ignored() {
+        for from in [
+            "MAILER-DAEMON@mx.example.org",
+            "postmaster@example.org",
+            "LISTSERV@lists.example.org",
+            "majordomo@example.org",
+            "abuse@example.org",
+            "noreply@example.org",
+            "no-reply@example.org",
+            "no_reply@example.org",
+            "do-not-reply@example.org",
+            "donotreply@example.org",
+            "news-request@example.org",
+            "owner-news@example.org",
+            "list-admin@example.org",
+        ] {
+            let m = mail(&format!("From: {from}\nSubject: Hej"), "text");
+            assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "automatic", "{from}");
+        }
+    }
+
+    #[test]
+    fn reports_and_our_own_mail_are_ignored() {
+        let m = mail(
+            "From: x@example.org\nContent-Type: multipart/report; report-type=delivery-status; boundary=b",
+            "--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--",
+        );
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "automatic");
+        let m = mail("From: x@example.org\nMessage-ID: <kvittens.receipt.BMN-2026-0001@kommun.test>", "x");
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "automatic");
+    }
+
+    #[test]
+    fn colleagues_get_no_receipt() {
+        let m = mail("From: olle@kommun.test\nSubject: Lunch?", "x");
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "internal");
+        let m = mail("From: olle@skola.kommun.test\nSubject: Lunch?", "x");
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "internal");
+        let m = mail("From: olle@notkommun.test\nSubject: Lunch?", "x");
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "acknowledge");
+    }
+
+    #[test]
+    fn follow_ups_attach_to_their_case() {
+        let mut known = Fake::default();
+        known.by_id.insert("m0@medborgare.test".into(), "BMN-2026-0007".into());
+        let d = decide(&plain("\nIn-Reply-To: <m0@medborgare.test>"), &ctx(), &known);
+        assert!(matches!(d, Decision::Attach { ref case, .. } if case == "BMN-2026-0007"), "{d:?}");
+        let m = mail("From: anna@medborgare.test\nSubject: Re: Fråga [BMN-2026-0007]", "Tack!");
+        let d = decide(&m, &ctx(), &known);
+        assert!(matches!(d, Decision::Attach { ref case, .. } if case == "BMN-2026-0007"), "{d:?}");
+        // A number that is no case of ours is just text.
+        let m = mail("From: anna@medborgare.test\nSubject: Om BMN-2025-0001", "Hej");
+        assert_eq!(action(&decide(&m, &ctx(), &known)), "acknowledge");
+    }
+
+    #[test]
+    fn the_same_mail_twice_is_a_duplicate() {
+        let known = Fake { handled: vec!["m1@medborgare.test".into()], ..Fake::default() };
+        assert_eq!(action(&decide(&plain(""), &ctx(), &known)), "duplicate");
+    }
+
+    #[test]
+    fn categories_from_the_subject() {
+        assert_eq!(category("Klagomål på snöröjningen", Category::Question), Category::Complaint);
+        assert_eq!(category("FELANMÄLAN: gatlykta", Category::Question), Category::FaultReport);
+        assert_eq!(category("Ansökan om bygglov", Category::Question), Category::Application);
+        assert_eq!(category("Hej", Category::Application), Category::Application);
+    }
+
+    #[test]
+    fn english_only_when_clearly_english() {
+        let en = mail(
+            "From: a@example.org\nSubject: Question about my building permit",
+            "Hello, I would like to know when I can expect an answer about the permit for my garage.",
+        );
+        assert_eq!(language(&en), Language::En);
+        assert_eq!(language(&plain("")), Language::Sv);
+        let short = mail("From: a@example.org\nSubject: Hi", "ok");
+        assert_eq!(language(&short), Language::Sv);
+    }
+
+    #[test]
+    fn unreadable_and_senderless_mail_is_ignored() {
+        let m = Inbound::parse(b"");
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "unreadable");
+        let m = mail("Subject: no sender", "x");
+        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "no_sender");
+    }
+
+    #[test]
+    fn finds_case_numbers() {
+        let found: Vec<_> = case_numbers("Re: x [BMN-2026-0042] and SOC-2027-12345").collect();
+        assert_eq!(found, vec!["BMN-2026-0042", "SOC-2027-12345"]);
+    }
+}

@@ -1,0 +1,204 @@
+//! Handles one incoming message from start to end of its bookkeeping: read it, decide, and
+//! record the outcome (a new case with its outgoing mails, a follow-up, or an ignore mark) in
+//! the store in one step. No network: the watcher feeds it, the sender empties the outbox.
+
+use crate::case::{self, Case, State};
+use crate::compose;
+use crate::config::{Config, Department};
+use crate::decide::{self, Category, Decision, Known, Language, Reason};
+use crate::message::{Inbound, Person};
+use crate::store::{Counters, MessageKey, Opened, Store, StoreError};
+use crate::templates::Templates;
+use chrono::{DateTime, Datelike, Utc};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// Mail larger than this is attached to the officer notice by its header only: the officer has
+/// the whole message in the department mailbox anyway.
+const ATTACH_LIMIT: usize = 10 * 1024 * 1024;
+
+/// The outcome of handling one message.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new case; its receipt and notice wait in the outbox.
+    Opened(Box<Case>),
+    /// Added to an existing case.
+    Attached(String),
+    /// No case, no receipt.
+    Ignored(Reason),
+    /// Handled before (a restart, or the same mail in two mailboxes).
+    AlreadyHandled,
+}
+
+/// One message as the watcher hands it over.
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    /// Where it is.
+    pub key: MessageKey,
+    /// When it reached the mailbox (IMAP INTERNALDATE).
+    pub received: DateTime<Utc>,
+    /// The message.
+    pub raw: &'a [u8],
+}
+
+/// The message handler, shared by every mailbox task.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    /// The configuration.
+    pub cfg: Arc<Config>,
+    /// The store.
+    pub store: Store,
+    /// The templates.
+    pub templates: Arc<Templates>,
+}
+
+/// What the store knows about one message's ids, gathered before the (pure) decision.
+#[derive(Default)]
+struct Facts {
+    cases_by_id: HashMap<String, String>,
+    existing_cases: HashSet<String>,
+}
+
+impl Known for Facts {
+    fn case_of_message(&self, id: &str) -> Option<String> {
+        self.cases_by_id.get(id).cloned()
+    }
+    fn case_exists(&self, number: &str) -> bool {
+        self.existing_cases.contains(number)
+    }
+    fn message_handled(&self, id: &str) -> bool {
+        self.cases_by_id.contains_key(id)
+    }
+}
+
+impl Engine {
+    /// Decides what to do with `msg` for `dept`, looking up what the store knows of it.
+    pub fn decide(&self, dept: &Department, msg: &Inbound) -> Result<Decision, StoreError> {
+        let mut facts = Facts::default();
+        for id in msg.message_id.iter().chain(msg.references.iter()) {
+            if let Some(c) = self.store.case_of_message(id)? {
+                facts.cases_by_id.insert(id.clone(), c);
+            }
+        }
+        for number in decide::case_numbers(msg.subject.as_deref().unwrap_or("")) {
+            if self.store.case(&number)?.is_some() {
+                facts.existing_cases.insert(number);
+            }
+        }
+        let ctx = decide::Context {
+            internal_domains: &self.cfg.internal_domains,
+            own_id_domain: self.cfg.id_domain(),
+            default_category: dept.default_category,
+        };
+        let mut decision = decide::decide(msg, &ctx, &facts);
+        // An address the mail library refuses cannot get a receipt; say so instead of failing.
+        if let Decision::Acknowledge { resident, .. } = &decision {
+            if resident.email.parse::<lettre::Address>().is_err() {
+                decision = Decision::Ignore(Reason {
+                    code: "no_sender",
+                    detail: format!("{:?} is not an address mail can be sent to", resident.email),
+                });
+            }
+        }
+        Ok(decision)
+    }
+
+    /// Handles one message: decides and records the outcome.
+    pub fn handle(&self, dept: &Department, incoming: &Incoming<'_>) -> Result<Outcome, StoreError> {
+        if self.store.was_handled(&incoming.key)? {
+            return Ok(Outcome::AlreadyHandled);
+        }
+        let msg = Inbound::parse(incoming.raw);
+        match self.decide(dept, &msg)? {
+            Decision::Ignore(reason) => {
+                self.store.mark_handled(&incoming.key, &reason.to_string())?;
+                Ok(Outcome::Ignored(reason))
+            }
+            Decision::Attach { case, reason } => {
+                let what = format!("further message from {} ({})", sender(&msg), reason.detail);
+                self.store.attach(&incoming.key, msg.message_id.as_deref(), &case, &what, incoming.received)?;
+                Ok(Outcome::Attached(case))
+            }
+            Decision::Acknowledge { category, language, resident } => {
+                let year = dept.calendar.local_date(incoming.received).year();
+                let opened = self.store.open_case(
+                    &incoming.key,
+                    msg.message_id.as_deref(),
+                    (&dept.case_prefix, year),
+                    |counters| Ok(self.build_case(dept, &msg, incoming, counters, (category, language, &resident))),
+                )?;
+                Ok(match opened {
+                    Opened::Created(case) => Outcome::Opened(case),
+                    Opened::AlreadyHandled => Outcome::AlreadyHandled,
+                })
+            }
+        }
+    }
+
+    /// The case for a new message and the mails it sends. A mail that cannot be built is noted
+    /// on the case instead: the case itself is never lost.
+    fn build_case(
+        &self,
+        dept: &Department,
+        msg: &Inbound,
+        incoming: &Incoming<'_>,
+        counters: Counters,
+        (category, language, resident): (Category, Language, &Person),
+    ) -> (Case, Vec<compose::Outgoing>) {
+        let cal = &dept.calendar;
+        let received = incoming.received;
+        let number = case::case_number(&dept.case_prefix, cal.local_date(received).year(), counters.seq);
+        let who = case::assign(dept, cal.local_date(received), counters.turn, &[]);
+        let decide_within = dept.decide_within.get(&category).copied().unwrap_or(dept.reply_within);
+        let mut c = Case {
+            number: number.clone(),
+            department: dept.id.clone(),
+            category,
+            language,
+            resident: resident.clone(),
+            subject: msg.subject.clone().unwrap_or_default(),
+            officer: who.officer,
+            substitute_for: who.substitute_for,
+            received,
+            reply_due: cal.deadline(received, dept.reply_within),
+            decision_due: cal.deadline(received, decide_within),
+            message_ids: msg.message_id.iter().cloned().collect(),
+            state: State::Open,
+            events: Vec::new(),
+        };
+        c.log(received, format!("received from {} in {} (UID {})", resident.email, dept.email, incoming.key.uid));
+        c.log(received, format!("assigned to {} <{}>", c.officer.name, c.officer.email));
+        let now = Utc::now();
+        let original: &[u8] = if incoming.raw.len() <= ATTACH_LIMIT {
+            incoming.raw
+        } else {
+            header_part(incoming.raw)
+        };
+        let mut mails = Vec::new();
+        let receipt = compose::receipt(&self.cfg, dept, &c, (&msg.message_id, &msg.references), &self.templates, now);
+        let notice = compose::officer_notice(&self.cfg, dept, &c, original, &self.templates, now);
+        for built in [receipt, notice] {
+            match built {
+                Ok(mail) => {
+                    c.message_ids.push(mail.id.clone());
+                    mails.push(mail);
+                }
+                Err(e) => c.log(now, format!("a mail could not be built: {e}")),
+            }
+        }
+        (c, mails)
+    }
+}
+
+fn sender(msg: &Inbound) -> String {
+    msg.from.as_ref().map_or_else(|| "an unknown sender".to_string(), |p| p.email.clone())
+}
+
+/// The header of a raw message (up to the first empty line).
+fn header_part(raw: &[u8]) -> &[u8] {
+    raw.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| &raw[..p + 4])
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| &raw[..p + 2]))
+        .unwrap_or(raw)
+}

@@ -1,0 +1,19 @@
+//! kvittens keeps a municipality's e-mail service promise: every resident who writes to a
+//! department mailbox gets an immediate receipt naming the case officer and the date of the
+//! answer, and every case is tracked until it is answered.
+//!
+//! The domain — [`calendar`], [`holidays`], [`decide`], [`case`], [`compose`] — is pure code.
+//! [`store`] keeps what must survive a crash; [`imap`] and [`smtp`] are thin adapters to the mail
+//! servers; [`daemon`] wires them together.
+
+pub mod calendar;
+pub mod case;
+pub mod compose;
+pub mod config;
+pub mod decide;
+pub mod engine;
+pub mod holidays;
+pub mod message;
+pub mod span;
+pub mod store;
+pub mod templates;
