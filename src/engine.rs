@@ -74,33 +74,7 @@ impl Known for Facts {
 impl Engine {
     /// Decides what to do with `msg` for `dept`, looking up what the store knows of it.
     pub fn decide(&self, dept: &Department, msg: &Inbound) -> Result<Decision, StoreError> {
-        let mut facts = Facts::default();
-        for id in msg.message_id.iter().chain(msg.references.iter()) {
-            if let Some(c) = self.store.case_of_message(id)? {
-                facts.cases_by_id.insert(id.clone(), c);
-            }
-        }
-        for number in decide::case_numbers(msg.subject.as_deref().unwrap_or("")) {
-            if self.store.case(&number)?.is_some() {
-                facts.existing_cases.insert(number);
-            }
-        }
-        let ctx = decide::Context {
-            internal_domains: &self.cfg.internal_domains,
-            own_id_domain: self.cfg.id_domain(),
-            default_category: dept.default_category,
-        };
-        let mut decision = decide::decide(msg, &ctx, &facts);
-        // An address the mail library refuses cannot get a receipt; say so instead of failing.
-        if let Decision::Acknowledge { resident, .. } = &decision {
-            if resident.email.parse::<lettre::Address>().is_err() {
-                decision = Decision::Ignore(Reason {
-                    code: "no_sender",
-                    detail: format!("{:?} is not an address mail can be sent to", resident.email),
-                });
-            }
-        }
-        Ok(decision)
+        decide_with(&self.cfg, dept, msg, Some(&self.store))
     }
 
     /// Handles one message: decides and records the outcome.
@@ -125,7 +99,7 @@ impl Engine {
                     &incoming.key,
                     msg.message_id.as_deref(),
                     (&dept.case_prefix, year),
-                    |counters| Ok(self.build_case(dept, &msg, incoming, counters, (category, language, &resident))),
+                    |counters| Ok(new_case(&self.cfg, &self.templates, dept, &msg, incoming, counters, (category, language, &resident))),
                 )?;
                 Ok(match opened {
                     Opened::Created(case) => Outcome::Opened(case),
@@ -135,10 +109,14 @@ impl Engine {
         }
     }
 
-    /// The case for a new message and the mails it sends. A mail that cannot be built is noted
-    /// on the case instead: the case itself is never lost.
-    fn build_case(
-        &self,
+}
+
+/// The case for a new message and the mails it sends. A mail that cannot be built is noted on
+/// the case instead: the case itself is never lost.
+#[allow(clippy::too_many_arguments)]
+pub fn new_case(
+        cfg: &Config,
+        templates: &Templates,
         dept: &Department,
         msg: &Inbound,
         incoming: &Incoming<'_>,
@@ -175,8 +153,8 @@ impl Engine {
             header_part(incoming.raw)
         };
         let mut mails = Vec::new();
-        let receipt = compose::receipt(&self.cfg, dept, &c, (&msg.message_id, &msg.references), &self.templates, now);
-        let notice = compose::officer_notice(&self.cfg, dept, &c, original, &self.templates, now);
+        let receipt = compose::receipt(cfg, dept, &c, (&msg.message_id, &msg.references), templates, now);
+        let notice = compose::officer_notice(cfg, dept, &c, original, templates, now);
         for built in [receipt, notice] {
             match built {
                 Ok(mail) => {
@@ -187,7 +165,39 @@ impl Engine {
             }
         }
         (c, mails)
+}
+
+/// Decides what to do with `msg` for `dept`; without a store, as if no case existed yet.
+pub fn decide_with(cfg: &Config, dept: &Department, msg: &Inbound, store: Option<&Store>) -> Result<Decision, StoreError> {
+    let mut facts = Facts::default();
+    if let Some(store) = store {
+        for id in msg.message_id.iter().chain(msg.references.iter()) {
+            if let Some(c) = store.case_of_message(id)? {
+                facts.cases_by_id.insert(id.clone(), c);
+            }
+        }
+        for number in decide::case_numbers(msg.subject.as_deref().unwrap_or("")) {
+            if store.case(&number)?.is_some() {
+                facts.existing_cases.insert(number);
+            }
+        }
     }
+    let ctx = decide::Context {
+        internal_domains: &cfg.internal_domains,
+        own_id_domain: cfg.id_domain(),
+        default_category: dept.default_category,
+    };
+    let mut decision = decide::decide(msg, &ctx, &facts);
+    // An address the mail library refuses cannot get a receipt; say so instead of failing.
+    if let Decision::Acknowledge { resident, .. } = &decision {
+        if resident.email.parse::<lettre::Address>().is_err() {
+            decision = Decision::Ignore(Reason {
+                code: "no_sender",
+                detail: format!("{:?} is not an address mail can be sent to", resident.email),
+            });
+        }
+    }
+    Ok(decision)
 }
 
 fn sender(msg: &Inbound) -> String {

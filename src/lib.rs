@@ -17,3 +17,8 @@ pub mod message;
 pub mod span;
 pub mod store;
 pub mod templates;
+pub mod imap;
+pub mod tls;
+pub mod daemon;
+pub mod smtp;
+pub mod commands;

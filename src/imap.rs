@@ -1,0 +1,286 @@
+//! The mailbox adapter: one task per department mailbox, watching for new mail with IDLE (or
+//! polling where the server has none) and handing each message to the engine. It only reads:
+//! the mailbox is EXAMINEd and bodies are fetched with BODY.PEEK, so nothing is marked \Seen —
+//! people read these mailboxes too.
+
+use crate::config::{Department, Secret, Security, Server};
+use crate::engine::{Engine, Incoming, Outcome};
+use crate::store::{Cursor, MessageKey, StoreError};
+use async_imap::types::Fetch;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify};
+
+/// Anything an IMAP session can run over: plain TCP or TLS.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Io for T {}
+
+/// A logged-in IMAP session.
+pub type Session = async_imap::Session<Box<dyn Io>>;
+
+/// Messages larger than this are fetched by their header only: the decision needs no more, and
+/// a 50 MB attachment must not be loaded for a receipt.
+const FULL_FETCH_LIMIT: u32 = 20 * 1024 * 1024;
+
+/// How many messages one FETCH asks for.
+const BATCH: usize = 50;
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The server or the network.
+    #[error("{0}")]
+    Imap(String),
+    /// The store: no new work is taken until it works again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<async_imap::error::Error> for WatchError {
+    fn from(e: async_imap::error::Error) -> Self {
+        WatchError::Imap(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for WatchError {
+    fn from(e: std::io::Error) -> Self {
+        WatchError::Imap(e.to_string())
+    }
+}
+
+/// Connects and logs in. Plain connections are for configured test setups only.
+pub async fn connect(server: &Server, login: &str, password: &Secret) -> Result<Session, WatchError> {
+    let addr = (server.host.as_str(), server.port);
+    let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr))
+        .await
+        .map_err(|_| WatchError::Imap(format!("connecting to {}:{} timed out", server.host, server.port)))?
+        .map_err(|e| WatchError::Imap(format!("cannot connect to {}:{}: {e}", server.host, server.port)))?;
+    let stream: Box<dyn Io> = match server.security {
+        Security::None => Box::new(tcp),
+        Security::Tls => Box::new(crate::tls::connect(tcp, &server.host, server.ca_file.as_deref()).await?),
+        Security::StartTls => {
+            let mut client = async_imap::Client::new(tcp);
+            greeting(&mut client).await?;
+            client.run_command_and_check_ok("STARTTLS", None).await?;
+            let tcp = client.into_inner();
+            Box::new(crate::tls::connect(tcp, &server.host, server.ca_file.as_deref()).await?)
+        }
+    };
+    let mut client = async_imap::Client::new(stream);
+    if server.security != Security::StartTls {
+        greeting(&mut client).await?;
+    }
+    client
+        .login(login, password.expose())
+        .await
+        .map_err(|(e, _)| WatchError::Imap(format!("login as {login} failed: {e}")))
+}
+
+async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(client: &mut async_imap::Client<T>) -> Result<(), WatchError> {
+    match client.read_response().await {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(e)) => Err(e.into()),
+        None => Err(WatchError::Imap("the server closed the connection before its greeting".into())),
+    }
+}
+
+/// Shared state of the watchers, for logging state changes once.
+#[derive(Debug, Clone)]
+pub struct Watcher {
+    /// The engine messages go to.
+    pub engine: Engine,
+    /// Woken when new mail waits in the outbox.
+    pub outbox: Arc<Notify>,
+    /// Flips to true when the daemon stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl Watcher {
+    /// Watches `dept`'s mailbox until shutdown, reconnecting with capped, jittered exponential
+    /// backoff. Logs one line per change of state, not one per retry.
+    pub async fn run(mut self, dept: Department) {
+        let mut delay = Duration::from_secs(1);
+        let mut last_error: Option<String> = None;
+        loop {
+            let mut connected = false;
+            let result = self.session(&dept, &mut connected, &mut last_error).await;
+            if *self.shutdown.borrow() {
+                tracing::info!(department = %dept.id, "mailbox watcher stopped");
+                return;
+            }
+            if connected {
+                delay = Duration::from_secs(1);
+            }
+            let text = match &result {
+                Ok(()) => "the session ended".to_string(),
+                Err(e) => e.to_string(),
+            };
+            if last_error.as_deref() != Some(text.as_str()) {
+                match &result {
+                    Err(WatchError::Store(e)) => tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail until it works again"),
+                    _ => tracing::warn!(department = %dept.id, mailbox = %dept.email, error = %text, "mailbox unavailable; retrying with backoff"),
+                }
+                last_error = Some(text);
+            } else {
+                tracing::debug!(department = %dept.id, error = %text, "retry failed");
+            }
+            let jitter = 0.75 + rand::random::<f64>() * 0.5;
+            let wait = delay.mul_f64(jitter);
+            delay = (delay * 2).min(Duration::from_secs(60));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn session(&mut self, dept: &Department, connected: &mut bool, last_error: &mut Option<String>) -> Result<(), WatchError> {
+        let mut s = connect(&dept.imap, &dept.login, &dept.password).await?;
+        let mailbox = s.examine(&dept.folder).await?;
+        let validity = mailbox.uid_validity.unwrap_or(0);
+        let can_idle = s.capabilities().await?.has_str("IDLE");
+        *connected = true;
+        if last_error.take().is_some() {
+            tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox reachable again");
+        } else {
+            tracing::info!(department = %dept.id, mailbox = %dept.email, idle = can_idle, "watching mailbox");
+        }
+        let store = self.engine.store.clone();
+        let mut cursor = match store.cursor(&dept.id)? {
+            Some(c) if c.uid_validity == validity => c,
+            previous => {
+                if previous.is_some() {
+                    tracing::warn!(department = %dept.id, "UIDVALIDITY changed; reading the mailbox anew (Message-IDs keep receipts from repeating)");
+                }
+                let c = self.first_cursor(&mut s, validity, mailbox.uid_next).await?;
+                store.set_cursor(&dept.id, c)?;
+                c
+            }
+        };
+        loop {
+            cursor = self.fetch_new(&mut s, dept, cursor).await?;
+            if *self.shutdown.borrow() {
+                let _ = s.logout().await;
+                return Ok(());
+            }
+            s = if can_idle {
+                self.idle(s).await?
+            } else {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.engine.cfg.poll_interval) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+                s.noop().await?;
+                s
+            };
+        }
+    }
+
+    /// Where to start on a mailbox kvittens has not read before: mail from the last `backfill`
+    /// is acknowledged, older mail is left alone, so an old mailbox does not send 5 000 receipts.
+    async fn first_cursor(&self, s: &mut Session, validity: u32, uid_next: Option<u32>) -> Result<Cursor, WatchError> {
+        let backfill = self.engine.cfg.backfill;
+        let all: Vec<Fetch> = s.uid_fetch("1:*", "(UID INTERNALDATE)").await?.try_collect().await.unwrap_or_default();
+        let newest = all.iter().filter_map(|f| f.uid).max().unwrap_or(0);
+        let mut last = uid_next.map(|n| n.saturating_sub(1)).unwrap_or(newest).max(newest);
+        if !backfill.is_zero() {
+            let since = Utc::now() - chrono::Duration::from_std(backfill).unwrap_or_default();
+            if let Some(first) = all
+                .iter()
+                .filter(|f| f.internal_date().is_some_and(|d| d.with_timezone(&Utc) >= since))
+                .filter_map(|f| f.uid)
+                .min()
+            {
+                last = first - 1;
+            }
+        }
+        Ok(Cursor { uid_validity: validity, last_uid: last })
+    }
+
+    /// Fetches and handles every message above the cursor; returns the new cursor.
+    async fn fetch_new(&self, s: &mut Session, dept: &Department, mut cursor: Cursor) -> Result<Cursor, WatchError> {
+        let listing: Vec<Fetch> = s
+            .uid_fetch(format!("{}:*", cursor.last_uid + 1), "(UID RFC822.SIZE)")
+            .await?
+            .try_collect()
+            .await?;
+        // "n:*" always returns the newest message, even below n.
+        let mut todo: Vec<(u32, u32)> = listing
+            .iter()
+            .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+            .filter(|(uid, _)| *uid > cursor.last_uid)
+            .collect();
+        todo.sort_unstable();
+        for batch in todo.chunks(BATCH) {
+            let (small, large): (Vec<_>, Vec<_>) = batch.iter().partition(|(_, size)| *size <= FULL_FETCH_LIMIT);
+            let mut fetched: Vec<Fetch> = Vec::new();
+            for (set, items) in [(&small, "(UID INTERNALDATE BODY.PEEK[])"), (&large, "(UID INTERNALDATE BODY.PEEK[HEADER])")] {
+                if set.is_empty() {
+                    continue;
+                }
+                let uids: Vec<String> = set.iter().map(|(u, _)| u.to_string()).collect();
+                let mut got: Vec<Fetch> = s.uid_fetch(uids.join(","), items).await?.try_collect().await?;
+                fetched.append(&mut got);
+            }
+            fetched.sort_by_key(|f| f.uid);
+            for f in &fetched {
+                let Some(uid) = f.uid else { continue };
+                if uid <= cursor.last_uid {
+                    continue;
+                }
+                let raw = f.body().or_else(|| f.header()).unwrap_or_default().to_vec();
+                let received = f.internal_date().map(|d| d.with_timezone(&Utc)).unwrap_or_else(Utc::now);
+                self.handle(dept, cursor.uid_validity, uid, received, raw).await?;
+                cursor.last_uid = uid;
+            }
+            self.engine.store.set_cursor(&dept.id, cursor)?;
+        }
+        Ok(cursor)
+    }
+
+    async fn handle(&self, dept: &Department, validity: u32, uid: u32, received: DateTime<Utc>, raw: Vec<u8>) -> Result<(), WatchError> {
+        let engine = self.engine.clone();
+        let d = dept.clone();
+        let key = MessageKey { department: dept.id.clone(), uid_validity: validity, uid };
+        // The store writes to disk: keep that off the async threads.
+        let outcome = tokio::task::spawn_blocking(move || engine.handle(&d, &Incoming { key, received, raw: &raw }))
+            .await
+            .map_err(|e| WatchError::Imap(format!("message handler failed: {e}")))??;
+        match outcome {
+            Outcome::Opened(case) => {
+                tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued");
+                self.outbox.notify_one();
+            }
+            Outcome::Attached(case) => tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt"),
+            Outcome::Ignored(reason) => tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt"),
+            Outcome::AlreadyHandled => tracing::debug!(department = %dept.id, uid, "handled before"),
+        }
+        Ok(())
+    }
+
+    /// Waits in IDLE until the server reports something, kvittens' own renewal deadline passes
+    /// (async-imap's timeout is reset by server keepalives, so it alone could wait forever), or
+    /// the daemon stops.
+    async fn idle(&mut self, s: Session) -> Result<Session, WatchError> {
+        let renew = self.engine.cfg.idle_renew;
+        let mut handle = s.idle();
+        handle.init().await?;
+        {
+            let (wait, _stop) = handle.wait_with_timeout(renew);
+            tokio::select! {
+                r = tokio::time::timeout(renew, wait) => {
+                    if let Ok(Err(e)) = r {
+                        return Err(e.into());
+                    }
+                }
+                _ = self.shutdown.changed() => {}
+            }
+        }
+        Ok(handle.done().await?)
+    }
+}

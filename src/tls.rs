@@ -1,0 +1,34 @@
+//! TLS for IMAP: rustls with the Mozilla roots (webpki-roots) and, where configured, the
+//! municipality's own CA. Certificates are always verified.
+
+use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Wraps `tcp` in TLS, verifying that the certificate is valid for `host`.
+pub async fn connect(tcp: TcpStream, host: &str, ca_file: Option<&Path>) -> std::io::Result<TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(file) = ca_file {
+        let certs = CertificateDer::pem_file_iter(file)
+            .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| std::io::Error::other(format!("CA file {}: {e}", file.display())))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| std::io::Error::other(format!("CA file {}: {e}", file.display())))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(std::io::Error::other)?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| std::io::Error::other(format!("{host:?} is not a valid TLS server name: {e}")))?;
+    TlsConnector::from(Arc::new(config)).connect(name, tcp).await
+}
