@@ -25,7 +25,9 @@ impl FromStr for HolidayRule {
         match s {
             "swedish" | "se" => Ok(HolidayRule::Swedish),
             "none" => Ok(HolidayRule::None),
-            other => Err(format!("{other:?} is not a holiday rule; use \"swedish\" or \"none\"")),
+            other => Err(format!(
+                "{other:?} is not a holiday rule; use \"swedish\" or \"none\""
+            )),
         }
     }
 }
@@ -42,7 +44,10 @@ pub struct WorkingHours {
 
 impl Default for WorkingHours {
     fn default() -> Self {
-        WorkingHours { open: 8 * 60, close: 17 * 60 }
+        WorkingHours {
+            open: 8 * 60,
+            close: 17 * 60,
+        }
     }
 }
 
@@ -233,59 +238,110 @@ mod tests {
     #[test]
     fn three_days_on_a_plain_week() {
         // Monday 10:00 + 72 h = Thursday 10:00, working time.
-        assert_eq!(cal().deadline(se("2026-11-30 10:00"), span("3d")), se("2026-12-03 10:00"));
+        assert_eq!(
+            cal().deadline(se("2026-11-30 10:00"), span("3d")),
+            se("2026-12-03 10:00")
+        );
     }
 
     #[test]
     fn weekend_moves_to_end_of_next_working_day() {
         // Thursday 10:00 + 72 h = Sunday: end of Monday.
-        assert_eq!(cal().deadline(se("2026-11-26 10:00"), span("3d")), se("2026-11-30 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-11-26 10:00"), span("3d")),
+            se("2026-11-30 17:00")
+        );
     }
 
     #[test]
     fn after_hours_moves_to_end_of_next_working_day() {
         // Tuesday 18:30 + 72 h = Friday 18:30: end of Monday.
-        assert_eq!(cal().deadline(se("2026-12-01 18:30"), span("3d")), se("2026-12-07 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-12-01 18:30"), span("3d")),
+            se("2026-12-07 17:00")
+        );
         // Before opening on a working day: the end of that same day.
-        assert_eq!(cal().roll_forward(se("2026-12-02 06:00")), se("2026-12-02 17:00"));
+        assert_eq!(
+            cal().roll_forward(se("2026-12-02 06:00")),
+            se("2026-12-02 17:00")
+        );
     }
 
     #[test]
     fn easter_is_skipped() {
         // Wednesday 1 April 2026 + 72 h = Saturday; Good Friday, Easter Monday are off.
-        assert_eq!(cal().deadline(se("2026-04-01 11:00"), span("3d")), se("2026-04-07 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-04-01 11:00"), span("3d")),
+            se("2026-04-07 17:00")
+        );
         // Three working days from Thursday before Easter: Tue, Wed, Thu.
-        assert_eq!(cal().deadline(se("2026-04-02 09:00"), span("3wd")), se("2026-04-09 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-04-02 09:00"), span("3wd")),
+            se("2026-04-09 17:00")
+        );
     }
 
     #[test]
     fn midsommar_and_christmas_are_skipped() {
         // Wednesday 17 June 2026 + 48 h = midsommarafton 19 June: end of Monday 22 June.
-        assert_eq!(cal().deadline(se("2026-06-17 12:00"), span("2d")), se("2026-06-22 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-06-17 12:00"), span("2d")),
+            se("2026-06-22 17:00")
+        );
         // Monday 21 Dec 2026 + 3d = julafton: the next working day is 28 Dec.
-        assert_eq!(cal().deadline(se("2026-12-21 12:00"), span("3d")), se("2026-12-28 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-12-21 12:00"), span("3d")),
+            se("2026-12-28 17:00")
+        );
         // New year's eve and day, then trettondedag (Wednesday 6 Jan 2027).
-        assert_eq!(cal().deadline(se("2026-12-30 12:00"), span("1d")), se("2027-01-04 17:00"));
-        assert_eq!(cal().deadline(se("2027-01-04 12:00"), span("2wd")), se("2027-01-07 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-12-30 12:00"), span("1d")),
+            se("2027-01-04 17:00")
+        );
+        assert_eq!(
+            cal().deadline(se("2027-01-04 12:00"), span("2wd")),
+            se("2027-01-07 17:00")
+        );
     }
 
     #[test]
     fn working_days_count_only_working_days() {
         // Friday + 1wd = Monday; Saturday + 1wd = Monday.
-        assert_eq!(cal().deadline(se("2026-11-27 10:00"), span("1wd")), se("2026-11-30 17:00"));
-        assert_eq!(cal().deadline(se("2026-11-28 10:00"), span("1wd")), se("2026-11-30 17:00"));
-        assert_eq!(cal().deadline(se("2026-11-30 10:00"), span("5wd")), se("2026-12-07 17:00"));
+        assert_eq!(
+            cal().deadline(se("2026-11-27 10:00"), span("1wd")),
+            se("2026-11-30 17:00")
+        );
+        assert_eq!(
+            cal().deadline(se("2026-11-28 10:00"), span("1wd")),
+            se("2026-11-30 17:00")
+        );
+        assert_eq!(
+            cal().deadline(se("2026-11-30 10:00"), span("5wd")),
+            se("2026-12-07 17:00")
+        );
     }
 
     #[test]
     fn elapsed_time_across_dst_changes() {
         // Autumn: 72 h from Friday 23 Oct 2026 10:00 CEST is Monday 26 Oct 09:00 CET.
-        assert_eq!(cal().deadline(se("2026-10-23 10:00"), span("72h")), se("2026-10-26 09:00"));
+        assert_eq!(
+            cal().deadline(se("2026-10-23 10:00"), span("72h")),
+            se("2026-10-26 09:00")
+        );
         // Spring: 72 h from Friday 27 Mar 2026 10:00 CET is Monday 30 Mar 11:00 CEST.
-        assert_eq!(cal().deadline(se("2026-03-27 10:00"), span("72h")), se("2026-03-30 11:00"));
+        assert_eq!(
+            cal().deadline(se("2026-03-27 10:00"), span("72h")),
+            se("2026-03-30 11:00")
+        );
         // The end of a working day is 17:00 local on either side of a change.
-        assert_eq!(cal().end_of_day("2026-10-26".parse().unwrap()).to_rfc3339(), "2026-10-26T16:00:00+00:00");
-        assert_eq!(cal().end_of_day("2026-10-23".parse().unwrap()).to_rfc3339(), "2026-10-23T15:00:00+00:00");
+        assert_eq!(
+            cal().end_of_day("2026-10-26".parse().unwrap()).to_rfc3339(),
+            "2026-10-26T16:00:00+00:00"
+        );
+        assert_eq!(
+            cal().end_of_day("2026-10-23".parse().unwrap()).to_rfc3339(),
+            "2026-10-23T15:00:00+00:00"
+        );
     }
 
     #[test]
@@ -302,8 +358,14 @@ mod tests {
 
     #[test]
     fn working_hours_are_read_and_checked() {
-        assert_eq!("08:00-17:00".parse::<WorkingHours>(), Ok(WorkingHours::default()));
-        assert_eq!("00:00-24:00".parse::<WorkingHours>().map(|h| h.close), Ok(1440));
+        assert_eq!(
+            "08:00-17:00".parse::<WorkingHours>(),
+            Ok(WorkingHours::default())
+        );
+        assert_eq!(
+            "00:00-24:00".parse::<WorkingHours>().map(|h| h.close),
+            Ok(1440)
+        );
         for bad in ["8-17", "17:00-08:00", "08:00-24:30", "08:60-17:00", ""] {
             assert!(bad.parse::<WorkingHours>().is_err(), "{bad}");
         }

@@ -69,7 +69,10 @@ pub struct Case {
 impl Case {
     /// Adds an event to the timeline.
     pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
-        self.events.push(Event { at, what: what.into() });
+        self.events.push(Event {
+            at,
+            what: what.into(),
+        });
     }
 }
 
@@ -85,13 +88,23 @@ pub struct Assignment {
 /// Picks the officer for the `turn`-th case of the department on `date`: round robin over the
 /// officers; an officer who is away that day is covered by their substitute (hänvisning).
 /// `extra_absences` are absences recorded at run time, by officer address.
-pub fn assign(dept: &Department, date: NaiveDate, turn: u64, extra_absences: &[(String, Absence)]) -> Assignment {
+pub fn assign(
+    dept: &Department,
+    date: NaiveDate,
+    turn: u64,
+    extra_absences: &[(String, Absence)],
+) -> Assignment {
     let away = |email: &str| -> Option<String> {
         let officer = dept.officer(email)?;
         officer
             .absent
             .iter()
-            .chain(extra_absences.iter().filter(|(e, _)| e == email).map(|(_, a)| a))
+            .chain(
+                extra_absences
+                    .iter()
+                    .filter(|(e, _)| e == email)
+                    .map(|(_, a)| a),
+            )
             .find(|a| a.covers(date))
             .map(|a| a.substitute.clone())
     };
@@ -104,7 +117,10 @@ pub fn assign(dept: &Department, date: NaiveDate, turn: u64, extra_absences: &[(
         match away(&current.email) {
             None => {
                 let substitute_for = (current != *first).then(|| first.clone());
-                return Assignment { officer: current, substitute_for };
+                return Assignment {
+                    officer: current,
+                    substitute_for,
+                };
             }
             Some(sub) => match dept.officer(&sub) {
                 Some(o) => current = o.contact.clone(),
@@ -116,10 +132,16 @@ pub fn assign(dept: &Department, date: NaiveDate, turn: u64, extra_absences: &[(
     for k in 1..n {
         let o = &dept.officers[(start + k) % n].contact;
         if away(&o.email).is_none() {
-            return Assignment { officer: o.clone(), substitute_for: Some(first.clone()) };
+            return Assignment {
+                officer: o.clone(),
+                substitute_for: Some(first.clone()),
+            };
         }
     }
-    Assignment { officer: first.clone(), substitute_for: None }
+    Assignment {
+        officer: first.clone(),
+        substitute_for: None,
+    }
 }
 
 #[cfg(test)]
@@ -149,7 +171,10 @@ officers = [
   { name = "Kim", email = "o3@kommun.test" },
 ]
 "#;
-        Config::parse(Path::new("k.toml"), text).unwrap().departments.remove(0)
+        Config::parse(Path::new("k.toml"), text)
+            .unwrap()
+            .departments
+            .remove(0)
     }
 
     fn d(s: &str) -> NaiveDate {
@@ -165,7 +190,9 @@ officers = [
     #[test]
     fn round_robin_when_all_are_in() {
         let dep = dept();
-        let names: Vec<_> = (0..6).map(|t| assign(&dep, d("2026-12-01"), t, &[]).officer.name).collect();
+        let names: Vec<_> = (0..6)
+            .map(|t| assign(&dep, d("2026-12-01"), t, &[]).officer.name)
+            .collect();
         assert_eq!(names, ["Olle", "Lisa", "Kim", "Olle", "Lisa", "Kim"]);
     }
 
@@ -185,7 +212,11 @@ officers = [
         let dep = dept();
         let away = vec![(
             "o1@kommun.test".to_string(),
-            Absence { from: d("2026-12-01"), to: d("2026-12-02"), substitute: "o2@kommun.test".into() },
+            Absence {
+                from: d("2026-12-01"),
+                to: d("2026-12-02"),
+                substitute: "o2@kommun.test".into(),
+            },
         )];
         let a = assign(&dep, d("2026-12-01"), 0, &away);
         assert_eq!(a.officer.name, "Lisa");
@@ -197,7 +228,11 @@ officers = [
         let dep = dept();
         let away = vec![(
             "o3@kommun.test".to_string(),
-            Absence { from: d("2026-12-21"), to: d("2026-12-31"), substitute: "o1@kommun.test".into() },
+            Absence {
+                from: d("2026-12-21"),
+                to: d("2026-12-31"),
+                substitute: "o1@kommun.test".into(),
+            },
         )];
         let a = assign(&dep, d("2026-12-22"), 1, &away);
         assert_eq!(a.officer.name, "Olle");

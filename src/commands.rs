@@ -16,7 +16,11 @@ use std::path::Path;
 pub fn department<'a>(cfg: &'a Config, id: &str) -> anyhow::Result<&'a Department> {
     cfg.department(id).ok_or_else(|| {
         let ids: Vec<_> = cfg.departments.iter().map(|d| d.id.as_str()).collect();
-        anyhow::anyhow!("{}: no department {id:?}; configured: {}", cfg.file.display(), ids.join(", "))
+        anyhow::anyhow!(
+            "{}: no department {id:?}; configured: {}",
+            cfg.file.display(),
+            ids.join(", ")
+        )
     })
 }
 
@@ -31,21 +35,38 @@ fn store_if_free(cfg: &Config) -> Option<Store> {
 
 /// One line per file: what kvittens would do and why. A file that cannot be read still gets
 /// its line.
-pub fn explain(cfg: &Config, dept: &Department, files: &[std::path::PathBuf], json_out: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn explain(
+    cfg: &Config,
+    dept: &Department,
+    files: &[std::path::PathBuf],
+    json_out: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let store = store_if_free(cfg);
     for file in files {
         let (action, reason, category, language) = match std::fs::read(file) {
-            Err(e) => ("ignore", format!("unreadable: cannot read the file: {e}"), None, None),
+            Err(e) => (
+                "ignore",
+                format!("unreadable: cannot read the file: {e}"),
+                None,
+                None,
+            ),
             Ok(raw) => {
                 let msg = Inbound::parse(&raw);
                 match engine::decide_with(cfg, dept, &msg, store.as_ref())? {
-                    Decision::Acknowledge { category, language, resident } => (
+                    Decision::Acknowledge {
+                        category,
+                        language,
+                        resident,
+                    } => (
                         "acknowledge",
                         format!("new matter from {}", resident.email),
                         Some(category.key()),
                         Some(language.code()),
                     ),
-                    Decision::Attach { case, reason } => ("attach", format!("{reason} (case {case})"), None, None),
+                    Decision::Attach { case, reason } => {
+                        ("attach", format!("{reason} (case {case})"), None, None)
+                    }
                     Decision::Ignore(reason) => ("ignore", reason.to_string(), None, None),
                 }
             }
@@ -60,7 +81,14 @@ pub fn explain(cfg: &Config, dept: &Department, files: &[std::path::PathBuf], js
             });
             writeln!(out, "{line}")?;
         } else {
-            writeln!(out, "{}: {action} — {reason}{}", file.display(), category.map(|c| format!(" [{c}, {}]", language.unwrap_or("sv"))).unwrap_or_default())?;
+            writeln!(
+                out,
+                "{}: {action} — {reason}{}",
+                file.display(),
+                category
+                    .map(|c| format!(" [{c}, {}]", language.unwrap_or("sv")))
+                    .unwrap_or_default()
+            )?;
         }
     }
     Ok(())
@@ -68,37 +96,90 @@ pub fn explain(cfg: &Config, dept: &Department, files: &[std::path::PathBuf], js
 
 /// The receipt for `file` exactly as it would be sent (with the next free case number when the
 /// store can be read, else number 1).
-pub fn preview(cfg: &Config, dept: &Department, file: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn preview(
+    cfg: &Config,
+    dept: &Department,
+    file: &Path,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let raw = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let msg = Inbound::parse(&raw);
     let store = store_if_free(cfg);
-    let (category, language, resident) = match engine::decide_with(cfg, dept, &msg, store.as_ref())? {
-        Decision::Acknowledge { category, language, resident } => (category, language, resident),
-        Decision::Attach { case, reason } => anyhow::bail!("no receipt: this message joins case {case} ({reason})"),
+    let (category, language, resident) = match engine::decide_with(cfg, dept, &msg, store.as_ref())?
+    {
+        Decision::Acknowledge {
+            category,
+            language,
+            resident,
+        } => (category, language, resident),
+        Decision::Attach { case, reason } => {
+            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
+        }
         Decision::Ignore(reason) => anyhow::bail!("no receipt: {reason}"),
     };
     let templates = crate::daemon::load_templates(cfg)?;
     let now = Utc::now();
     let year = dept.calendar.local_date(now).year();
     let seq = match &store {
-        Some(s) => s.cases()?.iter().filter(|c| c.number.starts_with(&format!("{}-{year}-", dept.case_prefix))).count() as u64 + 1,
+        Some(s) => {
+            s.cases()?
+                .iter()
+                .filter(|c| {
+                    c.number
+                        .starts_with(&format!("{}-{year}-", dept.case_prefix))
+                })
+                .count() as u64
+                + 1
+        }
         None => 1,
     };
-    let incoming = Incoming { key: MessageKey { department: dept.id.clone(), uid_validity: 0, uid: 0 }, received: now, raw: &raw };
-    let (case, mails) = engine::new_case(cfg, &templates, dept, &msg, &incoming, Counters { seq, turn: seq - 1 }, (category, language, &resident));
+    let incoming = Incoming {
+        key: MessageKey {
+            department: dept.id.clone(),
+            uid_validity: 0,
+            uid: 0,
+        },
+        received: now,
+        raw: &raw,
+    };
+    let (case, mails) = engine::new_case(
+        cfg,
+        &templates,
+        dept,
+        &msg,
+        &incoming,
+        Counters { seq, turn: seq - 1 },
+        (category, language, &resident),
+    );
     let receipt = mails
         .iter()
         .find(|m| m.kind == crate::compose::Kind::Receipt)
-        .ok_or_else(|| anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last()))?;
-    writeln!(out, "MAIL FROM:<{}>\nRCPT TO:<{}>\n", receipt.envelope_from, receipt.to.join(">, <"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
+        })?;
+    writeln!(
+        out,
+        "MAIL FROM:<{}>\nRCPT TO:<{}>\n",
+        receipt.envelope_from,
+        receipt.to.join(">, <")
+    )?;
     out.write_all(&receipt.bytes)?;
     writeln!(out)?;
     Ok(())
 }
 
 /// Every case, one line each (or JSON lines).
-pub fn cases(store: &Store, department: Option<&str>, json_out: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let list: Vec<Case> = store.cases()?.into_iter().filter(|c| department.is_none_or(|d| c.department == d)).collect();
+pub fn cases(
+    store: &Store,
+    department: Option<&str>,
+    json_out: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let list: Vec<Case> = store
+        .cases()?
+        .into_iter()
+        .filter(|c| department.is_none_or(|d| c.department == d))
+        .collect();
     for c in &list {
         if json_out {
             writeln!(out, "{}", serde_json::to_string(c)?)?;
@@ -123,7 +204,9 @@ pub fn cases(store: &Store, department: Option<&str>, json_out: bool, out: &mut 
 
 /// The full timeline of one case.
 pub fn show(store: &Store, number: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let c = store.case(number)?.ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
+    let c = store
+        .case(number)?
+        .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
     writeln!(out, "{}  ({:?}, {})", c.number, c.state, c.category.key())?;
     writeln!(out, "resident: {}", c.resident.email)?;
     writeln!(out, "subject:  {}", c.subject)?;
@@ -131,7 +214,12 @@ pub fn show(store: &Store, number: &str, out: &mut dyn Write) -> anyhow::Result<
     writeln!(out, "reply by: {}", c.reply_due)?;
     writeln!(out, "decision: {}", c.decision_due)?;
     for e in &c.events {
-        writeln!(out, "  {}  {}", e.at.format("%Y-%m-%d %H:%M:%S UTC"), e.what)?;
+        writeln!(
+            out,
+            "  {}  {}",
+            e.at.format("%Y-%m-%d %H:%M:%S UTC"),
+            e.what
+        )?;
     }
     let _ = case::State::Open;
     Ok(())

@@ -70,8 +70,12 @@ fn build_err(e: impl std::fmt::Display) -> ComposeError {
 pub fn written_date(cal: &Calendar, t: DateTime<Utc>, lang: Language) -> String {
     let local = t.with_timezone(&cal.tz);
     match lang {
-        Language::Sv => local.format_localized("%A %-d %B %Y", chrono::Locale::sv_SE).to_string(),
-        Language::En => local.format_localized("%A %-d %B %Y", chrono::Locale::en_GB).to_string(),
+        Language::Sv => local
+            .format_localized("%A %-d %B %Y", chrono::Locale::sv_SE)
+            .to_string(),
+        Language::En => local
+            .format_localized("%A %-d %B %Y", chrono::Locale::en_GB)
+            .to_string(),
     }
 }
 
@@ -79,8 +83,16 @@ pub fn written_date(cal: &Calendar, t: DateTime<Utc>, lang: Language) -> String 
 pub fn written_time(cal: &Calendar, t: DateTime<Utc>, lang: Language) -> String {
     let local = t.with_timezone(&cal.tz);
     match lang {
-        Language::Sv => format!("{} kl. {}", written_date(cal, t, lang), local.format("%H:%M")),
-        Language::En => format!("{} at {}", written_date(cal, t, lang), local.format("%H:%M")),
+        Language::Sv => format!(
+            "{} kl. {}",
+            written_date(cal, t, lang),
+            local.format("%H:%M")
+        ),
+        Language::En => format!(
+            "{} at {}",
+            written_date(cal, t, lang),
+            local.format("%H:%M")
+        ),
     }
 }
 
@@ -126,7 +138,9 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
 pub fn receipt_subject(case: &Case) -> String {
     let mut s = case.subject.trim();
     for prefix in ["re:", "sv:", "aw:", "vs:", "fw:", "fwd:"] {
-        if s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix) {
+        if s.get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        {
             s = s[prefix.len()..].trim_start();
         }
     }
@@ -155,17 +169,38 @@ pub fn message_id(cfg: &Config, case: &str, kind: Kind) -> String {
     format!("kvittens.{word}.{case}@{}", cfg.id_domain())
 }
 
+/// A plain-text part sent as 8bit: readable in the raw mail, and Postfix converts it where a
+/// receiving server lacks 8BITMIME. Falls back to the library's choice (quoted-printable) for
+/// text that 8bit cannot carry (very long lines).
+fn text_part(body: String) -> SinglePart {
+    use lettre::message::header::ContentTransferEncoding;
+    match lettre::message::Body::new_with_encoding(body.clone(), ContentTransferEncoding::EightBit)
+    {
+        Ok(b) => SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .body(b),
+        Err(_) => SinglePart::plain(body),
+    }
+}
+
 fn header(name: &'static str, value: impl Into<String>) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.into())
 }
 
 /// A Message-ID that is safe to put back in a header.
 fn safe_id(id: &str) -> bool {
-    !id.is_empty() && id.len() < 500 && id.chars().all(|c| c.is_ascii_graphic() && c != '<' && c != '>')
+    !id.is_empty()
+        && id.len() < 500
+        && id
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '<' && c != '>')
 }
 
 fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, ComposeError> {
-    Ok(Mailbox::new(name.map(str::to_string), email.parse().map_err(build_err)?))
+    Ok(Mailbox::new(
+        name.map(str::to_string),
+        email.parse().map_err(build_err)?,
+    ))
 }
 
 /// The receipt for a new case. `thread` is the resident's Message-ID and references.
@@ -177,12 +212,18 @@ pub fn receipt(
     templates: &Templates,
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ComposeError> {
-    let body = templates.render(&format!("receipt.{}", case.language.code()), &template_data(dept, case, case.language))?;
+    let body = templates.render(
+        &format!("receipt.{}", case.language.code()),
+        &template_data(dept, case, case.language),
+    )?;
     let id = message_id(cfg, &case.number, Kind::Receipt);
     let mut b = Message::builder()
         .from(cfg.smtp.from.clone())
         .reply_to(mailbox(Some(&dept.name), &dept.email)?)
-        .to(mailbox(case.resident.name.as_deref(), &case.resident.email)?)
+        .to(mailbox(
+            case.resident.name.as_deref(),
+            &case.resident.email,
+        )?)
         .subject(receipt_subject(case))
         .message_id(Some(format!("<{id}>")))
         .date(now.into())
@@ -193,12 +234,16 @@ pub fn receipt(
         .raw_header(header("X-Kvittens-Case", case.number.clone()));
     let (resident_id, references) = thread;
     if let Some(mid) = resident_id.as_deref().filter(|m| safe_id(m)) {
-        let mut refs: Vec<String> = references.iter().filter(|r| safe_id(r)).map(|r| format!("<{r}>")).collect();
+        let mut refs: Vec<String> = references
+            .iter()
+            .filter(|r| safe_id(r))
+            .map(|r| format!("<{r}>"))
+            .collect();
         refs.truncate(20);
         refs.push(format!("<{mid}>"));
         b = b.in_reply_to(format!("<{mid}>")).references(refs.join(" "));
     }
-    let msg = b.singlepart(SinglePart::plain(body)).map_err(build_err)?;
+    let msg = b.singlepart(text_part(body)).map_err(build_err)?;
     Ok(Outgoing {
         id,
         case: case.number.clone(),
@@ -219,14 +264,26 @@ pub fn officer_notice(
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ComposeError> {
     // Staff mail is in Swedish: the municipality's working language.
-    let body = templates.render("officer-notice.sv", &template_data(dept, case, Language::Sv))?;
+    let body = templates.render(
+        "officer-notice.sv",
+        &template_data(dept, case, Language::Sv),
+    )?;
     let id = message_id(cfg, &case.number, Kind::OfficerNotice);
-    let subject = format!("Nytt ärende {}: {}", case.number, case.subject.replace(['\r', '\n'], " "));
-    let attachment = Attachment::new(format!("{}.eml", case.number))
-        .body(original.to_vec(), ContentType::parse("message/rfc822").map_err(build_err)?);
+    let subject = format!(
+        "Nytt ärende {}: {}",
+        case.number,
+        case.subject.replace(['\r', '\n'], " ")
+    );
+    let attachment = Attachment::new(format!("{}.eml", case.number)).body(
+        original.to_vec(),
+        ContentType::parse("message/rfc822").map_err(build_err)?,
+    );
     let msg = Message::builder()
         .from(cfg.smtp.from.clone())
-        .reply_to(mailbox(case.resident.name.as_deref(), &case.resident.email)?)
+        .reply_to(mailbox(
+            case.resident.name.as_deref(),
+            &case.resident.email,
+        )?)
         .to(mailbox(Some(&case.officer.name), &case.officer.email)?)
         .subject(subject)
         .message_id(Some(format!("<{id}>")))
@@ -235,7 +292,11 @@ pub fn officer_notice(
         .raw_header(header("X-Auto-Response-Suppress", "All"))
         .raw_header(header("X-Kvittens-Loop", dept.email.clone()))
         .raw_header(header("X-Kvittens-Case", case.number.clone()))
-        .multipart(MultiPart::mixed().singlepart(SinglePart::plain(body)).singlepart(attachment))
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(text_part(body))
+                .singlepart(attachment),
+        )
         .map_err(build_err)?;
     Ok(Outgoing {
         id,
@@ -249,14 +310,19 @@ pub fn officer_notice(
 
 /// Renders every template once with sample values, so a mistake stops the start-up.
 pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), ComposeError> {
-    let Some(dept) = cfg.departments.first() else { return Ok(()) };
+    let Some(dept) = cfg.departments.first() else {
+        return Ok(());
+    };
     let now = Utc::now();
     let case = Case {
         number: crate::case::case_number(&dept.case_prefix, 2026, 1),
         department: dept.id.clone(),
         category: Category::Question,
         language: Language::Sv,
-        resident: crate::message::Person { name: Some("Test Testsson".into()), email: "test@example.org".into() },
+        resident: crate::message::Person {
+            name: Some("Test Testsson".into()),
+            email: "test@example.org".into(),
+        },
         subject: "Test".into(),
         officer: dept.officers[0].contact.clone(),
         substitute_for: Some(dept.officers[0].contact.clone()),
@@ -268,7 +334,11 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         events: vec![],
     };
     for name in crate::templates::NAMES {
-        let lang = if name.ends_with(".en") { Language::En } else { Language::Sv };
+        let lang = if name.ends_with(".en") {
+            Language::En
+        } else {
+            Language::Sv
+        };
         templates.render(name, &template_data(dept, &case, lang))?;
     }
     Ok(())

@@ -29,7 +29,13 @@ impl fmt::Display for ConfigError {
         if self.key.is_empty() {
             write!(f, "{}: {}", self.file.display(), self.message)
         } else {
-            write!(f, "{}: key `{}`: {}", self.file.display(), self.key, self.message)
+            write!(
+                f,
+                "{}: key `{}`: {}",
+                self.file.display(),
+                self.key,
+                self.message
+            )
         }
     }
 }
@@ -44,6 +50,12 @@ impl Secret {
     /// The password itself, for the login command only.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
     }
 }
 
@@ -153,7 +165,9 @@ pub struct Department {
 impl Department {
     /// The officer with this address.
     pub fn officer(&self, email: &str) -> Option<&Officer> {
-        self.officers.iter().find(|o| o.contact.email.eq_ignore_ascii_case(email))
+        self.officers
+            .iter()
+            .find(|o| o.contact.email.eq_ignore_ascii_case(email))
     }
 }
 
@@ -221,7 +235,12 @@ impl Config {
                 let inner = e.into_inner();
                 let line = inner
                     .span()
-                    .map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
+                    .map(|s| {
+                        format!(
+                            " (line {})",
+                            text[..s.start.min(text.len())].lines().count().max(1)
+                        )
+                    })
                     .unwrap_or_default();
                 ConfigError {
                     file: path.to_path_buf(),
@@ -361,7 +380,11 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError { file: self.file.to_path_buf(), key: key.into(), message: message.into() }
+        ConfigError {
+            file: self.file.to_path_buf(),
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
     fn path(&self, p: &Path) -> PathBuf {
@@ -374,17 +397,30 @@ impl Checker<'_> {
 
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let tz_name = raw.daemon.timezone.as_deref().unwrap_or("Europe/Stockholm");
-        let tz: Tz = tz_name
-            .parse()
-            .map_err(|_| self.err("daemon.timezone", format!("{tz_name:?} is not a time zone; write e.g. \"Europe/Stockholm\"")))?;
+        let tz: Tz = tz_name.parse().map_err(|_| {
+            self.err(
+                "daemon.timezone",
+                format!("{tz_name:?} is not a time zone; write e.g. \"Europe/Stockholm\""),
+            )
+        })?;
         let imap_defaults = raw.imap;
         let smtp = self.smtp(raw.smtp)?;
-        let default_hours = self.hours("calendar.working_hours", raw.calendar.working_hours.as_deref())?;
-        let default_holidays = self.holidays("calendar.holidays", raw.calendar.holidays.as_deref())?;
-        let default_reply = raw.calendar.reply_within.unwrap_or(Span::Calendar(3 * 86_400));
+        let default_hours = self.hours(
+            "calendar.working_hours",
+            raw.calendar.working_hours.as_deref(),
+        )?;
+        let default_holidays =
+            self.holidays("calendar.holidays", raw.calendar.holidays.as_deref())?;
+        let default_reply = raw
+            .calendar
+            .reply_within
+            .unwrap_or(Span::Calendar(3 * 86_400));
 
         if raw.department.is_empty() {
-            return Err(self.err("department", "no [[department]] is configured; kvittens needs at least one mailbox to watch"));
+            return Err(self.err(
+                "department",
+                "no [[department]] is configured; kvittens needs at least one mailbox to watch",
+            ));
         }
         let mut departments = Vec::new();
         let mut ids = HashSet::new();
@@ -392,15 +428,39 @@ impl Checker<'_> {
         let mut mailboxes = HashSet::new();
         for (i, d) in raw.department.into_iter().enumerate() {
             let key = format!("department[{i}]");
-            let dept = self.department(&key, d, &imap_defaults, tz, default_hours, default_holidays, default_reply)?;
+            let dept = self.department(
+                &key,
+                d,
+                &imap_defaults,
+                tz,
+                default_hours,
+                default_holidays,
+                default_reply,
+            )?;
             if !ids.insert(dept.id.clone()) {
-                return Err(self.err(format!("{key}.id"), format!("{:?} is used by two departments", dept.id)));
+                return Err(self.err(
+                    format!("{key}.id"),
+                    format!("{:?} is used by two departments", dept.id),
+                ));
             }
             if !prefixes.insert(dept.case_prefix.clone()) {
-                return Err(self.err(format!("{key}.case_prefix"), format!("{:?} is used by two departments; case numbers must be unique", dept.case_prefix)));
+                return Err(self.err(
+                    format!("{key}.case_prefix"),
+                    format!(
+                        "{:?} is used by two departments; case numbers must be unique",
+                        dept.case_prefix
+                    ),
+                ));
             }
-            if !mailboxes.insert((dept.imap.host.clone(), dept.login.clone(), dept.folder.clone())) {
-                return Err(self.err(format!("{key}.mailbox"), "this mailbox is watched by another department already"));
+            if !mailboxes.insert((
+                dept.imap.host.clone(),
+                dept.login.clone(),
+                dept.folder.clone(),
+            )) {
+                return Err(self.err(
+                    format!("{key}.mailbox"),
+                    "this mailbox is watched by another department already",
+                ));
             }
             departments.push(dept);
         }
@@ -414,12 +474,17 @@ impl Checker<'_> {
             match s {
                 None => Ok(Duration::from_secs(default)),
                 Some(Span::Calendar(n)) => Ok(Duration::from_secs(n.max(0) as u64)),
-                Some(Span::WorkingDays(_)) => Err(self.err(key, "must be elapsed time (s, m, h, d), not working days")),
+                Some(Span::WorkingDays(_)) => {
+                    Err(self.err(key, "must be elapsed time (s, m, h, d), not working days"))
+                }
             }
         };
         let idle_renew = secs(raw.daemon.idle_renew, "daemon.idle_renew", 25 * 60)?;
         if idle_renew > Duration::from_secs(29 * 60) {
-            return Err(self.err("daemon.idle_renew", "must be at most 29m: servers may drop an IDLE after 30 minutes (RFC 3501)"));
+            return Err(self.err(
+                "daemon.idle_renew",
+                "must be at most 29m: servers may drop an IDLE after 30 minutes (RFC 3501)",
+            ));
         }
         Ok(Config {
             file: self.file.to_path_buf(),
@@ -427,47 +492,72 @@ impl Checker<'_> {
             internal_domains,
             templates: raw.daemon.templates.as_deref().map(|p| self.path(p)),
             backfill: secs(raw.daemon.backfill, "daemon.backfill", 0)?,
-            poll_interval: secs(raw.daemon.poll_interval, "daemon.poll_interval", 60)?.max(Duration::from_secs(1)),
+            poll_interval: secs(raw.daemon.poll_interval, "daemon.poll_interval", 60)?
+                .max(Duration::from_secs(1)),
             idle_renew: idle_renew.max(Duration::from_secs(1)),
             smtp,
             departments,
         })
     }
 
-    fn security(&self, key: &str, value: Option<&str>, default: Security) -> Result<Security, ConfigError> {
+    fn security(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: Security,
+    ) -> Result<Security, ConfigError> {
         match value {
             None => Ok(default),
             Some("none") => Ok(Security::None),
             Some("starttls") => Ok(Security::StartTls),
             Some("tls") => Ok(Security::Tls),
-            Some(other) => Err(self.err(key, format!("{other:?} is not a security mode; use \"tls\", \"starttls\" or \"none\""))),
+            Some(other) => Err(self.err(
+                key,
+                format!("{other:?} is not a security mode; use \"tls\", \"starttls\" or \"none\""),
+            )),
         }
     }
 
     fn password(&self, key: &str, raw: &RawPassword) -> Result<Option<Secret>, ConfigError> {
-        let given = [raw.password.is_some(), raw.password_env.is_some(), raw.password_file.is_some()];
+        let given = [
+            raw.password.is_some(),
+            raw.password_env.is_some(),
+            raw.password_file.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() > 1 {
-            return Err(self.err(key, "give only one of password, password_env and password_file"));
+            return Err(self.err(
+                key,
+                "give only one of password, password_env and password_file",
+            ));
         }
         if let Some(p) = &raw.password {
             return Ok(Some(Secret(p.clone())));
         }
         if let Some(var) = &raw.password_env {
-            return std::env::var(var)
-                .map(|p| Some(Secret(p)))
-                .map_err(|_| self.err(format!("{key}.password_env"), format!("the environment variable {var} is not set")));
+            return std::env::var(var).map(|p| Some(Secret(p))).map_err(|_| {
+                self.err(
+                    format!("{key}.password_env"),
+                    format!("the environment variable {var} is not set"),
+                )
+            });
         }
         if let Some(file) = &raw.password_file {
             let path = self.path(file);
             return std::fs::read_to_string(&path)
                 .map(|p| Some(Secret(p.trim_end_matches(['\r', '\n']).to_string())))
-                .map_err(|e| self.err(format!("{key}.password_file"), format!("cannot read {}: {e}", path.display())));
+                .map_err(|e| {
+                    self.err(
+                        format!("{key}.password_file"),
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                });
         }
         Ok(None)
     }
 
     fn smtp(&self, raw: RawSmtp) -> Result<Smtp, ConfigError> {
-        let security = self.security("smtp.security", raw.security.as_deref(), Security::StartTls)?;
+        let security =
+            self.security("smtp.security", raw.security.as_deref(), Security::StartTls)?;
         let default_port = match security {
             Security::Tls => 465,
             Security::StartTls => 587,
@@ -481,7 +571,12 @@ impl Checker<'_> {
         let login = match (raw.user, password) {
             (Some(u), Some(p)) => Some((u, p)),
             (None, None) => None,
-            (Some(_), None) => return Err(self.err("smtp.user", "a user needs a password, password_env or password_file")),
+            (Some(_), None) => {
+                return Err(self.err(
+                    "smtp.user",
+                    "a user needs a password, password_env or password_file",
+                ))
+            }
             (None, Some(_)) => return Err(self.err("smtp.user", "a password is given but no user")),
         };
         Ok(Smtp {
@@ -505,11 +600,15 @@ impl Checker<'_> {
     }
 
     fn hours(&self, key: &str, value: Option<&str>) -> Result<Option<WorkingHours>, ConfigError> {
-        value.map(|v| v.parse().map_err(|e| self.err(key, e))).transpose()
+        value
+            .map(|v| v.parse().map_err(|e| self.err(key, e)))
+            .transpose()
     }
 
     fn holidays(&self, key: &str, value: Option<&str>) -> Result<Option<HolidayRule>, ConfigError> {
-        value.map(|v| v.parse().map_err(|e| self.err(key, e))).transpose()
+        value
+            .map(|v| v.parse().map_err(|e| self.err(key, e)))
+            .transpose()
     }
 
     fn email(&self, key: &str, email: &str) -> Result<String, ConfigError> {
@@ -533,20 +632,38 @@ impl Checker<'_> {
         default_reply: Span,
     ) -> Result<Department, ConfigError> {
         let id_ok = !d.id.is_empty()
-            && d.id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+            && d.id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if !id_ok {
-            return Err(self.err(format!("{key}.id"), format!("{:?}: use lower-case letters, digits, - and _", d.id)));
+            return Err(self.err(
+                format!("{key}.id"),
+                format!("{:?}: use lower-case letters, digits, - and _", d.id),
+            ));
         }
         let prefix_ok = (1..=10).contains(&d.case_prefix.len())
             && d.case_prefix.starts_with(|c: char| c.is_ascii_uppercase())
-            && d.case_prefix.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            && d.case_prefix
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if !prefix_ok {
-            return Err(self.err(format!("{key}.case_prefix"), format!("{:?}: use 1 to 10 upper-case letters or digits, starting with a letter", d.case_prefix)));
+            return Err(self.err(
+                format!("{key}.case_prefix"),
+                format!(
+                    "{:?}: use 1 to 10 upper-case letters or digits, starting with a letter",
+                    d.case_prefix
+                ),
+            ));
         }
         let email = self.email(&format!("{key}.mailbox.user"), &d.mailbox.user)?;
         let password = self
             .password(&format!("{key}.mailbox"), &d.mailbox.password)?
-            .ok_or_else(|| self.err(format!("{key}.mailbox"), "no password: give password, password_env or password_file"))?;
+            .ok_or_else(|| {
+                self.err(
+                    format!("{key}.mailbox"),
+                    "no password: give password, password_env or password_file",
+                )
+            })?;
         let security = self.security(
             &format!("{key}.mailbox.security"),
             d.mailbox.security.as_deref().or(imap.security.as_deref()),
@@ -558,7 +675,12 @@ impl Checker<'_> {
             .host
             .clone()
             .or_else(|| imap.host.clone())
-            .ok_or_else(|| self.err(format!("{key}.mailbox.host"), "no IMAP host: set [imap] host or this key"))?;
+            .ok_or_else(|| {
+                self.err(
+                    format!("{key}.mailbox.host"),
+                    "no IMAP host: set [imap] host or this key",
+                )
+            })?;
         let imap = Server {
             host: self.host(&format!("{key}.mailbox.host"), host)?,
             port: d.mailbox.port.or(imap.port).unwrap_or(default_port),
@@ -570,16 +692,25 @@ impl Checker<'_> {
             email: self.email(&format!("{key}.manager.email"), &d.manager.email)?,
         };
         if d.officers.is_empty() {
-            return Err(self.err(format!("{key}.officers"), "a department needs at least one officer"));
+            return Err(self.err(
+                format!("{key}.officers"),
+                "a department needs at least one officer",
+            ));
         }
         let mut officers = Vec::new();
         for (j, o) in d.officers.iter().enumerate() {
             let okey = format!("{key}.officers[{j}]");
             if o.name.trim().is_empty() {
-                return Err(self.err(format!("{okey}.name"), "an officer needs a name: it is written in the receipt"));
+                return Err(self.err(
+                    format!("{okey}.name"),
+                    "an officer needs a name: it is written in the receipt",
+                ));
             }
             officers.push(Officer {
-                contact: Contact { name: o.name.trim().to_string(), email: self.email(&format!("{okey}.email"), &o.email)? },
+                contact: Contact {
+                    name: o.name.trim().to_string(),
+                    email: self.email(&format!("{okey}.email"), &o.email)?,
+                },
                 absent: Vec::new(),
             });
         }
@@ -587,14 +718,23 @@ impl Checker<'_> {
             for (k, mut a) in o.absent.into_iter().enumerate() {
                 let akey = format!("{key}.officers[{j}].absent[{k}]");
                 if a.to < a.from {
-                    return Err(self.err(format!("{akey}.to"), format!("{} is before from = {}", a.to, a.from)));
+                    return Err(self.err(
+                        format!("{akey}.to"),
+                        format!("{} is before from = {}", a.to, a.from),
+                    ));
                 }
                 a.substitute = a.substitute.trim().to_lowercase();
                 if a.substitute == officers[j].contact.email {
-                    return Err(self.err(format!("{akey}.substitute"), "an officer cannot substitute for themselves"));
+                    return Err(self.err(
+                        format!("{akey}.substitute"),
+                        "an officer cannot substitute for themselves",
+                    ));
                 }
                 if !officers.iter().any(|x| x.contact.email == a.substitute) {
-                    return Err(self.err(format!("{akey}.substitute"), format!("{:?} is not an officer of this department", a.substitute)));
+                    return Err(self.err(
+                        format!("{akey}.substitute"),
+                        format!("{:?} is not an officer of this department", a.substitute),
+                    ));
                 }
                 officers[j].absent.push(a);
             }
@@ -604,7 +744,8 @@ impl Checker<'_> {
             Some(c) => Category::from_key(c).ok_or_else(|| self.err(format!("{key}.category"), format!("{c:?} is not a category; use question, application, fault_report or complaint")))?,
         };
         let base_decide = d.decide_within.unwrap_or(Span::Calendar(3 * 86_400));
-        let mut decide_within: HashMap<Category, Span> = Category::ALL.iter().map(|c| (*c, base_decide)).collect();
+        let mut decide_within: HashMap<Category, Span> =
+            Category::ALL.iter().map(|c| (*c, base_decide)).collect();
         decide_within.insert(Category::Complaint, Span::Calendar(7 * 86_400));
         for (name, c) in &d.categories {
             let cat = Category::from_key(name).ok_or_else(|| self.err(format!("{key}.categories.{name}"), format!("{name:?} is not a category; use question, application, fault_report or complaint")))?;
@@ -614,12 +755,26 @@ impl Checker<'_> {
         }
         let calendar = Calendar {
             tz,
-            hours: self.hours(&format!("{key}.working_hours"), d.working_hours.as_deref())?.or(default_hours).unwrap_or_default(),
-            holidays: self.holidays(&format!("{key}.holidays"), d.holidays.as_deref())?.or(default_holidays).unwrap_or(HolidayRule::Swedish),
+            hours: self
+                .hours(&format!("{key}.working_hours"), d.working_hours.as_deref())?
+                .or(default_hours)
+                .unwrap_or_default(),
+            holidays: self
+                .holidays(&format!("{key}.holidays"), d.holidays.as_deref())?
+                .or(default_holidays)
+                .unwrap_or(HolidayRule::Swedish),
         };
         Ok(Department {
-            login: d.mailbox.login.clone().unwrap_or_else(|| d.mailbox.user.trim().to_string()),
-            folder: d.mailbox.folder.clone().unwrap_or_else(|| "INBOX".to_string()),
+            login: d
+                .mailbox
+                .login
+                .clone()
+                .unwrap_or_else(|| d.mailbox.user.trim().to_string()),
+            folder: d
+                .mailbox
+                .folder
+                .clone()
+                .unwrap_or_else(|| "INBOX".to_string()),
             id: d.id,
             name: d.name.trim().to_string(),
             case_prefix: d.case_prefix,
@@ -686,8 +841,14 @@ decide_within = "3d"
         assert_eq!(d.imap.port, 1143);
         assert_eq!(d.imap.security, Security::None);
         assert_eq!(d.officers[1].absent[0].substitute, "officer1@kommun.test");
-        assert_eq!(d.decide_within[&Category::Question], Span::Calendar(3 * 86_400));
-        assert_eq!(d.decide_within[&Category::Complaint], Span::Calendar(7 * 86_400));
+        assert_eq!(
+            d.decide_within[&Category::Question],
+            Span::Calendar(3 * 86_400)
+        );
+        assert_eq!(
+            d.decide_within[&Category::Complaint],
+            Span::Calendar(7 * 86_400)
+        );
         assert_eq!(c.id_domain(), "kommun.test");
         assert_eq!(format!("{:?}", d.password), "Secret(***)");
     }
@@ -701,17 +862,72 @@ decide_within = "3d"
     #[test]
     fn mistakes_name_the_file_and_key() {
         let cases = [
-            ("reply_within = \"3d\"", "reply_within = \"3x\"", "department[0].reply_within", "unknown unit"),
-            ("port = 1143", "port = \"many\"", "imap.port", "invalid type"),
-            ("security = \"none\"", "security = \"ssl\"", "department[0].mailbox.security", "not a security mode"),
-            ("timezone = \"Europe/Stockholm\"", "timezone = \"Mars/Olympus\"", "daemon.timezone", "not a time zone"),
-            ("case_prefix = \"BMN\"", "case_prefix = \"bmn\"", "department[0].case_prefix", "upper-case"),
-            ("email = \"manager@kommun.test\"", "email = \"manager\"", "department[0].manager.email", "not a mail address"),
-            ("substitute = \"officer1@kommun.test\"", "substitute = \"nobody@kommun.test\"", "department[0].officers[1].absent[0].substitute", "not an officer"),
-            ("to = \"2027-01-06\"", "to = \"2026-01-06\"", "department[0].officers[1].absent[0].to", "before"),
-            ("password = \"secret\"", "pasword = \"secret\"", "department[0].mailbox", "unknown field"),
-            ("password = \"secret\"", "password_env = \"KVITTENS_NO_SUCH_VAR\"", "department[0].mailbox.password_env", "not set"),
-            ("from = \"Salems kommun <noreply@kommun.test>\"", "from = \"Salems kommun\"", "smtp.from", "not a mail address"),
+            (
+                "reply_within = \"3d\"",
+                "reply_within = \"3x\"",
+                "department[0].reply_within",
+                "unknown unit",
+            ),
+            (
+                "port = 1143",
+                "port = \"many\"",
+                "imap.port",
+                "invalid type",
+            ),
+            (
+                "security = \"none\"",
+                "security = \"ssl\"",
+                "department[0].mailbox.security",
+                "not a security mode",
+            ),
+            (
+                "timezone = \"Europe/Stockholm\"",
+                "timezone = \"Mars/Olympus\"",
+                "daemon.timezone",
+                "not a time zone",
+            ),
+            (
+                "case_prefix = \"BMN\"",
+                "case_prefix = \"bmn\"",
+                "department[0].case_prefix",
+                "upper-case",
+            ),
+            (
+                "email = \"manager@kommun.test\"",
+                "email = \"manager\"",
+                "department[0].manager.email",
+                "not a mail address",
+            ),
+            (
+                "substitute = \"officer1@kommun.test\"",
+                "substitute = \"nobody@kommun.test\"",
+                "department[0].officers[1].absent[0].substitute",
+                "not an officer",
+            ),
+            (
+                "to = \"2027-01-06\"",
+                "to = \"2026-01-06\"",
+                "department[0].officers[1].absent[0].to",
+                "before",
+            ),
+            (
+                "password = \"secret\"",
+                "pasword = \"secret\"",
+                "department[0].mailbox",
+                "unknown field",
+            ),
+            (
+                "password = \"secret\"",
+                "password_env = \"KVITTENS_NO_SUCH_VAR\"",
+                "department[0].mailbox.password_env",
+                "not set",
+            ),
+            (
+                "from = \"Salems kommun <noreply@kommun.test>\"",
+                "from = \"Salems kommun\"",
+                "smtp.from",
+                "not a mail address",
+            ),
         ];
         for (from, to, key, words) in cases {
             let e = error_for(from, to);
@@ -740,7 +956,11 @@ decide_within = "3d"
 
     #[test]
     fn duplicate_departments_are_refused() {
-        let second = GOOD.split("[[department]]").nth(1).unwrap().replace("id = \"bygg\"", "id = \"bygg2\"");
+        let second = GOOD
+            .split("[[department]]")
+            .nth(1)
+            .unwrap()
+            .replace("id = \"bygg\"", "id = \"bygg2\"");
         let text = format!("{GOOD}\n[[department]]{second}");
         let e = parse(&text).unwrap_err();
         assert_eq!(e.key, "department[1].case_prefix");

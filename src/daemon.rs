@@ -25,15 +25,31 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let store = Store::open(&cfg.store)?;
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
     let cfg = Arc::new(cfg);
-    let engine = Engine { cfg: cfg.clone(), store: store.clone(), templates: Arc::new(templates) };
+    let engine = Engine {
+        cfg: cfg.clone(),
+        store: store.clone(),
+        templates: Arc::new(templates),
+    };
     let (stop, shutdown) = watch::channel(false);
     let wake = Arc::new(Notify::new());
 
     let mut tasks = tokio::task::JoinSet::new();
     // Receipts left pending by a crash go out first.
-    tasks.spawn(Sender { store: store.clone(), transport, wake: wake.clone(), shutdown: shutdown.clone() }.run());
+    tasks.spawn(
+        Sender {
+            store: store.clone(),
+            transport,
+            wake: wake.clone(),
+            shutdown: shutdown.clone(),
+        }
+        .run(),
+    );
     for dept in cfg.departments.iter().cloned() {
-        let watcher = Watcher { engine: engine.clone(), outbox: wake.clone(), shutdown: shutdown.clone() };
+        let watcher = Watcher {
+            engine: engine.clone(),
+            outbox: wake.clone(),
+            shutdown: shutdown.clone(),
+        };
         tasks.spawn(watcher.run(dept));
     }
     tracing::info!(departments = cfg.departments.len(), store = %cfg.store.display(), "kvittens running");

@@ -78,28 +78,53 @@ impl Engine {
     }
 
     /// Handles one message: decides and records the outcome.
-    pub fn handle(&self, dept: &Department, incoming: &Incoming<'_>) -> Result<Outcome, StoreError> {
+    pub fn handle(
+        &self,
+        dept: &Department,
+        incoming: &Incoming<'_>,
+    ) -> Result<Outcome, StoreError> {
         if self.store.was_handled(&incoming.key)? {
             return Ok(Outcome::AlreadyHandled);
         }
         let msg = Inbound::parse(incoming.raw);
         match self.decide(dept, &msg)? {
             Decision::Ignore(reason) => {
-                self.store.mark_handled(&incoming.key, &reason.to_string())?;
+                self.store
+                    .mark_handled(&incoming.key, &reason.to_string())?;
                 Ok(Outcome::Ignored(reason))
             }
             Decision::Attach { case, reason } => {
                 let what = format!("further message from {} ({})", sender(&msg), reason.detail);
-                self.store.attach(&incoming.key, msg.message_id.as_deref(), &case, &what, incoming.received)?;
+                self.store.attach(
+                    &incoming.key,
+                    msg.message_id.as_deref(),
+                    &case,
+                    &what,
+                    incoming.received,
+                )?;
                 Ok(Outcome::Attached(case))
             }
-            Decision::Acknowledge { category, language, resident } => {
+            Decision::Acknowledge {
+                category,
+                language,
+                resident,
+            } => {
                 let year = dept.calendar.local_date(incoming.received).year();
                 let opened = self.store.open_case(
                     &incoming.key,
                     msg.message_id.as_deref(),
                     (&dept.case_prefix, year),
-                    |counters| Ok(new_case(&self.cfg, &self.templates, dept, &msg, incoming, counters, (category, language, &resident))),
+                    |counters| {
+                        Ok(new_case(
+                            &self.cfg,
+                            &self.templates,
+                            dept,
+                            &msg,
+                            incoming,
+                            counters,
+                            (category, language, &resident),
+                        ))
+                    },
                 )?;
                 Ok(match opened {
                     Opened::Created(case) => Outcome::Opened(case),
@@ -108,67 +133,95 @@ impl Engine {
             }
         }
     }
-
 }
 
 /// The case for a new message and the mails it sends. A mail that cannot be built is noted on
 /// the case instead: the case itself is never lost.
 #[allow(clippy::too_many_arguments)]
 pub fn new_case(
-        cfg: &Config,
-        templates: &Templates,
-        dept: &Department,
-        msg: &Inbound,
-        incoming: &Incoming<'_>,
-        counters: Counters,
-        (category, language, resident): (Category, Language, &Person),
-    ) -> (Case, Vec<compose::Outgoing>) {
-        let cal = &dept.calendar;
-        let received = incoming.received;
-        let number = case::case_number(&dept.case_prefix, cal.local_date(received).year(), counters.seq);
-        let who = case::assign(dept, cal.local_date(received), counters.turn, &[]);
-        let decide_within = dept.decide_within.get(&category).copied().unwrap_or(dept.reply_within);
-        let mut c = Case {
-            number: number.clone(),
-            department: dept.id.clone(),
-            category,
-            language,
-            resident: resident.clone(),
-            subject: msg.subject.clone().unwrap_or_default(),
-            officer: who.officer,
-            substitute_for: who.substitute_for,
-            received,
-            reply_due: cal.deadline(received, dept.reply_within),
-            decision_due: cal.deadline(received, decide_within),
-            message_ids: msg.message_id.iter().cloned().collect(),
-            state: State::Open,
-            events: Vec::new(),
-        };
-        c.log(received, format!("received from {} in {} (UID {})", resident.email, dept.email, incoming.key.uid));
-        c.log(received, format!("assigned to {} <{}>", c.officer.name, c.officer.email));
-        let now = Utc::now();
-        let original: &[u8] = if incoming.raw.len() <= ATTACH_LIMIT {
-            incoming.raw
-        } else {
-            header_part(incoming.raw)
-        };
-        let mut mails = Vec::new();
-        let receipt = compose::receipt(cfg, dept, &c, (&msg.message_id, &msg.references), templates, now);
-        let notice = compose::officer_notice(cfg, dept, &c, original, templates, now);
-        for built in [receipt, notice] {
-            match built {
-                Ok(mail) => {
-                    c.message_ids.push(mail.id.clone());
-                    mails.push(mail);
-                }
-                Err(e) => c.log(now, format!("a mail could not be built: {e}")),
+    cfg: &Config,
+    templates: &Templates,
+    dept: &Department,
+    msg: &Inbound,
+    incoming: &Incoming<'_>,
+    counters: Counters,
+    (category, language, resident): (Category, Language, &Person),
+) -> (Case, Vec<compose::Outgoing>) {
+    let cal = &dept.calendar;
+    let received = incoming.received;
+    let number = case::case_number(
+        &dept.case_prefix,
+        cal.local_date(received).year(),
+        counters.seq,
+    );
+    let who = case::assign(dept, cal.local_date(received), counters.turn, &[]);
+    let decide_within = dept
+        .decide_within
+        .get(&category)
+        .copied()
+        .unwrap_or(dept.reply_within);
+    let mut c = Case {
+        number: number.clone(),
+        department: dept.id.clone(),
+        category,
+        language,
+        resident: resident.clone(),
+        subject: msg.subject.clone().unwrap_or_default(),
+        officer: who.officer,
+        substitute_for: who.substitute_for,
+        received,
+        reply_due: cal.deadline(received, dept.reply_within),
+        decision_due: cal.deadline(received, decide_within),
+        message_ids: msg.message_id.iter().cloned().collect(),
+        state: State::Open,
+        events: Vec::new(),
+    };
+    c.log(
+        received,
+        format!(
+            "received from {} in {} (UID {})",
+            resident.email, dept.email, incoming.key.uid
+        ),
+    );
+    c.log(
+        received,
+        format!("assigned to {} <{}>", c.officer.name, c.officer.email),
+    );
+    let now = Utc::now();
+    let original: &[u8] = if incoming.raw.len() <= ATTACH_LIMIT {
+        incoming.raw
+    } else {
+        header_part(incoming.raw)
+    };
+    let mut mails = Vec::new();
+    let receipt = compose::receipt(
+        cfg,
+        dept,
+        &c,
+        (&msg.message_id, &msg.references),
+        templates,
+        now,
+    );
+    let notice = compose::officer_notice(cfg, dept, &c, original, templates, now);
+    for built in [receipt, notice] {
+        match built {
+            Ok(mail) => {
+                c.message_ids.push(mail.id.clone());
+                mails.push(mail);
             }
+            Err(e) => c.log(now, format!("a mail could not be built: {e}")),
         }
-        (c, mails)
+    }
+    (c, mails)
 }
 
 /// Decides what to do with `msg` for `dept`; without a store, as if no case existed yet.
-pub fn decide_with(cfg: &Config, dept: &Department, msg: &Inbound, store: Option<&Store>) -> Result<Decision, StoreError> {
+pub fn decide_with(
+    cfg: &Config,
+    dept: &Department,
+    msg: &Inbound,
+    store: Option<&Store>,
+) -> Result<Decision, StoreError> {
     let mut facts = Facts::default();
     if let Some(store) = store {
         for id in msg.message_id.iter().chain(msg.references.iter()) {
@@ -201,7 +254,9 @@ pub fn decide_with(cfg: &Config, dept: &Department, msg: &Inbound, store: Option
 }
 
 fn sender(msg: &Inbound) -> String {
-    msg.from.as_ref().map_or_else(|| "an unknown sender".to_string(), |p| p.email.clone())
+    msg.from
+        .as_ref()
+        .map_or_else(|| "an unknown sender".to_string(), |p| p.email.clone())
 }
 
 /// The header of a raw message (up to the first empty line).
@@ -209,6 +264,10 @@ fn header_part(raw: &[u8]) -> &[u8] {
     raw.windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|p| &raw[..p + 4])
-        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|p| &raw[..p + 2]))
+        .or_else(|| {
+            raw.windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|p| &raw[..p + 2])
+        })
         .unwrap_or(raw)
 }

@@ -47,9 +47,18 @@ pub fn holidays(year: i32) -> Vec<Holiday> {
         holiday(easter + Duration::days(39), "Kristi himmelsfärdsdag"),
         holiday(easter + Duration::days(49), "pingstdagen"),
         // The friday and saturday that fall between 19/20 and 25/26 June.
-        holiday(weekday_on_or_after(ymd(year, 6, 19), Weekday::Fri), "midsommarafton"),
-        holiday(weekday_on_or_after(ymd(year, 6, 20), Weekday::Sat), "midsommardagen"),
-        holiday(weekday_on_or_after(ymd(year, 10, 31), Weekday::Sat), "alla helgons dag"),
+        holiday(
+            weekday_on_or_after(ymd(year, 6, 19), Weekday::Fri),
+            "midsommarafton",
+        ),
+        holiday(
+            weekday_on_or_after(ymd(year, 6, 20), Weekday::Sat),
+            "midsommardagen",
+        ),
+        holiday(
+            weekday_on_or_after(ymd(year, 10, 31), Weekday::Sat),
+            "alla helgons dag",
+        ),
         holiday(ymd(year, 12, 24), "julafton"),
         holiday(ymd(year, 12, 25), "juldagen"),
         holiday(ymd(year, 12, 26), "annandag jul"),
@@ -59,10 +68,7 @@ pub fn holidays(year: i32) -> Vec<Holiday> {
     if year >= 2005 {
         days.push(holiday(ymd(year, 6, 6), "Sveriges nationaldag"));
     } else {
-        days.push(holiday(
-            easter + Duration::days(50),
-            "annandag pingst",
-        ));
+        days.push(holiday(easter + Duration::days(50), "annandag pingst"));
     }
     days.sort_by_key(|h| h.date);
     days
@@ -99,9 +105,22 @@ mod tests {
     #[test]
     fn easter_matches_the_almanac() {
         let known = [
-            "2000-04-23", "2001-04-15", "2002-03-31", "2003-04-20", "2004-04-11", "2005-03-27",
-            "2008-03-23", "2011-04-24", "2016-03-27", "2019-04-21", "2024-03-31", "2025-04-20",
-            "2026-04-05", "2027-03-28", "2038-04-25", "2100-03-28",
+            "2000-04-23",
+            "2001-04-15",
+            "2002-03-31",
+            "2003-04-20",
+            "2004-04-11",
+            "2005-03-27",
+            "2008-03-23",
+            "2011-04-24",
+            "2016-03-27",
+            "2019-04-21",
+            "2024-03-31",
+            "2025-04-20",
+            "2026-04-05",
+            "2027-03-28",
+            "2038-04-25",
+            "2100-03-28",
         ];
         for day in known {
             let date = d(day);
@@ -180,13 +199,31 @@ mod tests {
 
     #[test]
     fn some_known_years() {
-        assert_eq!(holiday_on(d("2026-06-19")).map(|h| h.name), Some("midsommarafton"));
-        assert_eq!(holiday_on(d("2026-05-14")).map(|h| h.name), Some("Kristi himmelsfärdsdag"));
-        assert_eq!(holiday_on(d("2026-10-31")).map(|h| h.name), Some("alla helgons dag"));
-        assert_eq!(holiday_on(d("2027-11-06")).map(|h| h.name), Some("alla helgons dag"));
-        assert_eq!(holiday_on(d("2004-05-31")).map(|h| h.name), Some("annandag pingst"));
+        assert_eq!(
+            holiday_on(d("2026-06-19")).map(|h| h.name),
+            Some("midsommarafton")
+        );
+        assert_eq!(
+            holiday_on(d("2026-05-14")).map(|h| h.name),
+            Some("Kristi himmelsfärdsdag")
+        );
+        assert_eq!(
+            holiday_on(d("2026-10-31")).map(|h| h.name),
+            Some("alla helgons dag")
+        );
+        assert_eq!(
+            holiday_on(d("2027-11-06")).map(|h| h.name),
+            Some("alla helgons dag")
+        );
+        assert_eq!(
+            holiday_on(d("2004-05-31")).map(|h| h.name),
+            Some("annandag pingst")
+        );
         assert_eq!(holiday_on(d("2004-06-06")), None);
         assert_eq!(holiday_on(d("2026-12-23")), None);
-        assert_eq!(holiday_on(d("2026-04-03")).map(|h| h.name), Some("långfredagen"));
+        assert_eq!(
+            holiday_on(d("2026-04-03")).map(|h| h.name),
+            Some("långfredagen")
+        );
     }
 }

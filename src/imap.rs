@@ -54,15 +54,31 @@ impl From<std::io::Error> for WatchError {
 }
 
 /// Connects and logs in. Plain connections are for configured test setups only.
-pub async fn connect(server: &Server, login: &str, password: &Secret) -> Result<Session, WatchError> {
+pub async fn connect(
+    server: &Server,
+    login: &str,
+    password: &Secret,
+) -> Result<Session, WatchError> {
     let addr = (server.host.as_str(), server.port);
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr))
         .await
-        .map_err(|_| WatchError::Imap(format!("connecting to {}:{} timed out", server.host, server.port)))?
-        .map_err(|e| WatchError::Imap(format!("cannot connect to {}:{}: {e}", server.host, server.port)))?;
+        .map_err(|_| {
+            WatchError::Imap(format!(
+                "connecting to {}:{} timed out",
+                server.host, server.port
+            ))
+        })?
+        .map_err(|e| {
+            WatchError::Imap(format!(
+                "cannot connect to {}:{}: {e}",
+                server.host, server.port
+            ))
+        })?;
     let stream: Box<dyn Io> = match server.security {
         Security::None => Box::new(tcp),
-        Security::Tls => Box::new(crate::tls::connect(tcp, &server.host, server.ca_file.as_deref()).await?),
+        Security::Tls => {
+            Box::new(crate::tls::connect(tcp, &server.host, server.ca_file.as_deref()).await?)
+        }
         Security::StartTls => {
             let mut client = async_imap::Client::new(tcp);
             greeting(&mut client).await?;
@@ -81,11 +97,15 @@ pub async fn connect(server: &Server, login: &str, password: &Secret) -> Result<
         .map_err(|(e, _)| WatchError::Imap(format!("login as {login} failed: {e}")))
 }
 
-async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(client: &mut async_imap::Client<T>) -> Result<(), WatchError> {
+async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
+    client: &mut async_imap::Client<T>,
+) -> Result<(), WatchError> {
     match client.read_response().await {
         Some(Ok(_)) => Ok(()),
         Some(Err(e)) => Err(e.into()),
-        None => Err(WatchError::Imap("the server closed the connection before its greeting".into())),
+        None => Err(WatchError::Imap(
+            "the server closed the connection before its greeting".into(),
+        )),
     }
 }
 
@@ -122,8 +142,12 @@ impl Watcher {
             };
             if last_error.as_deref() != Some(text.as_str()) {
                 match &result {
-                    Err(WatchError::Store(e)) => tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail until it works again"),
-                    _ => tracing::warn!(department = %dept.id, mailbox = %dept.email, error = %text, "mailbox unavailable; retrying with backoff"),
+                    Err(WatchError::Store(e)) => {
+                        tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail until it works again")
+                    }
+                    _ => {
+                        tracing::warn!(department = %dept.id, mailbox = %dept.email, error = %text, "mailbox unavailable; retrying with backoff")
+                    }
                 }
                 last_error = Some(text);
             } else {
@@ -139,15 +163,18 @@ impl Watcher {
         }
     }
 
-    async fn session(&mut self, dept: &Department, connected: &mut bool, last_error: &mut Option<String>) -> Result<(), WatchError> {
+    async fn session(
+        &mut self,
+        dept: &Department,
+        connected: &mut bool,
+        last_error: &mut Option<String>,
+    ) -> Result<(), WatchError> {
         let mut s = connect(&dept.imap, &dept.login, &dept.password).await?;
         let mailbox = s.examine(&dept.folder).await?;
         let validity = mailbox.uid_validity.unwrap_or(0);
         let can_idle = s.capabilities().await?.has_str("IDLE");
         *connected = true;
-        if last_error.take().is_some() {
-            tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox reachable again");
-        } else {
+        if last_error.is_none() {
             tracing::info!(department = %dept.id, mailbox = %dept.email, idle = can_idle, "watching mailbox");
         }
         let store = self.engine.store.clone();
@@ -157,13 +184,18 @@ impl Watcher {
                 if previous.is_some() {
                     tracing::warn!(department = %dept.id, "UIDVALIDITY changed; reading the mailbox anew (Message-IDs keep receipts from repeating)");
                 }
-                let c = self.first_cursor(&mut s, validity, mailbox.uid_next).await?;
+                let c = self
+                    .first_cursor(&mut s, validity, mailbox.uid_next)
+                    .await?;
                 store.set_cursor(&dept.id, c)?;
                 c
             }
         };
         loop {
             cursor = self.fetch_new(&mut s, dept, cursor).await?;
+            if last_error.take().is_some() {
+                tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox working again");
+            }
             if *self.shutdown.borrow() {
                 let _ = s.logout().await;
                 return Ok(());
@@ -183,27 +215,51 @@ impl Watcher {
 
     /// Where to start on a mailbox kvittens has not read before: mail from the last `backfill`
     /// is acknowledged, older mail is left alone, so an old mailbox does not send 5 000 receipts.
-    async fn first_cursor(&self, s: &mut Session, validity: u32, uid_next: Option<u32>) -> Result<Cursor, WatchError> {
+    async fn first_cursor(
+        &self,
+        s: &mut Session,
+        validity: u32,
+        uid_next: Option<u32>,
+    ) -> Result<Cursor, WatchError> {
         let backfill = self.engine.cfg.backfill;
-        let all: Vec<Fetch> = s.uid_fetch("1:*", "(UID INTERNALDATE)").await?.try_collect().await.unwrap_or_default();
+        let all: Vec<Fetch> = s
+            .uid_fetch("1:*", "(UID INTERNALDATE)")
+            .await?
+            .try_collect()
+            .await
+            .unwrap_or_default();
         let newest = all.iter().filter_map(|f| f.uid).max().unwrap_or(0);
-        let mut last = uid_next.map(|n| n.saturating_sub(1)).unwrap_or(newest).max(newest);
+        let mut last = uid_next
+            .map(|n| n.saturating_sub(1))
+            .unwrap_or(newest)
+            .max(newest);
         if !backfill.is_zero() {
             let since = Utc::now() - chrono::Duration::from_std(backfill).unwrap_or_default();
             if let Some(first) = all
                 .iter()
-                .filter(|f| f.internal_date().is_some_and(|d| d.with_timezone(&Utc) >= since))
+                .filter(|f| {
+                    f.internal_date()
+                        .is_some_and(|d| d.with_timezone(&Utc) >= since)
+                })
                 .filter_map(|f| f.uid)
                 .min()
             {
                 last = first - 1;
             }
         }
-        Ok(Cursor { uid_validity: validity, last_uid: last })
+        Ok(Cursor {
+            uid_validity: validity,
+            last_uid: last,
+        })
     }
 
     /// Fetches and handles every message above the cursor; returns the new cursor.
-    async fn fetch_new(&self, s: &mut Session, dept: &Department, mut cursor: Cursor) -> Result<Cursor, WatchError> {
+    async fn fetch_new(
+        &self,
+        s: &mut Session,
+        dept: &Department,
+        mut cursor: Cursor,
+    ) -> Result<Cursor, WatchError> {
         let listing: Vec<Fetch> = s
             .uid_fetch(format!("{}:*", cursor.last_uid + 1), "(UID RFC822.SIZE)")
             .await?
@@ -217,14 +273,23 @@ impl Watcher {
             .collect();
         todo.sort_unstable();
         for batch in todo.chunks(BATCH) {
-            let (small, large): (Vec<_>, Vec<_>) = batch.iter().partition(|(_, size)| *size <= FULL_FETCH_LIMIT);
+            let (small, large): (Vec<_>, Vec<_>) = batch
+                .iter()
+                .partition(|(_, size)| *size <= FULL_FETCH_LIMIT);
             let mut fetched: Vec<Fetch> = Vec::new();
-            for (set, items) in [(&small, "(UID INTERNALDATE BODY.PEEK[])"), (&large, "(UID INTERNALDATE BODY.PEEK[HEADER])")] {
+            for (set, items) in [
+                (&small, "(UID INTERNALDATE BODY.PEEK[])"),
+                (&large, "(UID INTERNALDATE BODY.PEEK[HEADER])"),
+            ] {
                 if set.is_empty() {
                     continue;
                 }
                 let uids: Vec<String> = set.iter().map(|(u, _)| u.to_string()).collect();
-                let mut got: Vec<Fetch> = s.uid_fetch(uids.join(","), items).await?.try_collect().await?;
+                let mut got: Vec<Fetch> = s
+                    .uid_fetch(uids.join(","), items)
+                    .await?
+                    .try_collect()
+                    .await?;
                 fetched.append(&mut got);
             }
             fetched.sort_by_key(|f| f.uid);
@@ -234,8 +299,12 @@ impl Watcher {
                     continue;
                 }
                 let raw = f.body().or_else(|| f.header()).unwrap_or_default().to_vec();
-                let received = f.internal_date().map(|d| d.with_timezone(&Utc)).unwrap_or_else(Utc::now);
-                self.handle(dept, cursor.uid_validity, uid, received, raw).await?;
+                let received = f
+                    .internal_date()
+                    .map(|d| d.with_timezone(&Utc))
+                    .unwrap_or_else(Utc::now);
+                self.handle(dept, cursor.uid_validity, uid, received, raw)
+                    .await?;
                 cursor.last_uid = uid;
             }
             self.engine.store.set_cursor(&dept.id, cursor)?;
@@ -243,22 +312,59 @@ impl Watcher {
         Ok(cursor)
     }
 
-    async fn handle(&self, dept: &Department, validity: u32, uid: u32, received: DateTime<Utc>, raw: Vec<u8>) -> Result<(), WatchError> {
+    async fn handle(
+        &self,
+        dept: &Department,
+        validity: u32,
+        uid: u32,
+        received: DateTime<Utc>,
+        raw: Vec<u8>,
+    ) -> Result<(), WatchError> {
         let engine = self.engine.clone();
         let d = dept.clone();
-        let key = MessageKey { department: dept.id.clone(), uid_validity: validity, uid };
+        let key = MessageKey {
+            department: dept.id.clone(),
+            uid_validity: validity,
+            uid,
+        };
         // The store writes to disk: keep that off the async threads.
-        let outcome = tokio::task::spawn_blocking(move || engine.handle(&d, &Incoming { key, received, raw: &raw }))
-            .await
-            .map_err(|e| WatchError::Imap(format!("message handler failed: {e}")))??;
+        let task_key = key.clone();
+        let outcome = match tokio::task::spawn_blocking(move || {
+            engine.handle(
+                &d,
+                &Incoming {
+                    key: task_key,
+                    received,
+                    raw: &raw,
+                },
+            )
+        })
+        .await
+        {
+            Ok(result) => result?,
+            Err(e) => {
+                // A bug met by one message must not stop the mailbox: record it and go on,
+                // leaving the message in the mailbox for a person.
+                tracing::error!(department = %dept.id, uid, error = %e, "kvittens failed on this message; it is left for a person");
+                let note = format!("kvittens failed on this message: {e}");
+                self.engine.store.mark_handled(&key, &note)?;
+                return Ok(());
+            }
+        };
         match outcome {
             Outcome::Opened(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued");
                 self.outbox.notify_one();
             }
-            Outcome::Attached(case) => tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt"),
-            Outcome::Ignored(reason) => tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt"),
-            Outcome::AlreadyHandled => tracing::debug!(department = %dept.id, uid, "handled before"),
+            Outcome::Attached(case) => {
+                tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt")
+            }
+            Outcome::Ignored(reason) => {
+                tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt")
+            }
+            Outcome::AlreadyHandled => {
+                tracing::debug!(department = %dept.id, uid, "handled before")
+            }
         }
         Ok(())
     }

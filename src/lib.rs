@@ -8,17 +8,17 @@
 
 pub mod calendar;
 pub mod case;
+pub mod commands;
 pub mod compose;
 pub mod config;
+pub mod daemon;
 pub mod decide;
 pub mod engine;
 pub mod holidays;
+pub mod imap;
 pub mod message;
+pub mod smtp;
 pub mod span;
 pub mod store;
 pub mod templates;
-pub mod imap;
 pub mod tls;
-pub mod daemon;
-pub mod smtp;
-pub mod commands;

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kvittens", version, about = "Receipts, deadlines and escalations for a municipality's e-mail")]
+#[command(
+    name = "kvittens",
+    version,
+    about = "Receipts, deadlines and escalations for a municipality's e-mail"
+)]
 struct Cli {
     /// Log format: human-readable text or JSON lines for log shippers.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -97,26 +101,47 @@ fn run(command: Command) -> anyhow::Result<()> {
             let cfg = Config::load(&config)?;
             kvittens::daemon::load_templates(&cfg)?;
             use std::io::Write;
-            writeln!(out, "{}: ok ({} department(s))", config.display(), cfg.departments.len())?;
+            writeln!(
+                out,
+                "{}: ok ({} department(s))",
+                config.display(),
+                cfg.departments.len()
+            )?;
             Ok(())
         }
-        Command::Explain { config, department, json, files } => {
+        Command::Explain {
+            config,
+            department,
+            json,
+            files,
+        } => {
             let cfg = Config::load(&config)?;
             let dept = kvittens::commands::department(&cfg, &department)?;
             kvittens::commands::explain(&cfg, dept, &files, json, &mut out)
         }
-        Command::Preview { config, department, file } => {
+        Command::Preview {
+            config,
+            department,
+            file,
+        } => {
             let cfg = Config::load(&config)?;
             let dept = kvittens::commands::department(&cfg, &department)?;
             kvittens::commands::preview(&cfg, dept, &file, &mut out)
         }
-        Command::Cases { config, department, json } => {
+        Command::Cases {
+            config,
+            department,
+            json,
+        } => {
             let cfg = Config::load(&config)?;
             let store = kvittens::store::Store::open(&cfg.store)?;
             kvittens::commands::cases(&store, department.as_deref(), json, &mut out)
         }
         Command::Case { config, action, id } => {
-            anyhow::ensure!(action == "show", "unknown case action {action:?}; use `kvittens case show ID`");
+            anyhow::ensure!(
+                action == "show",
+                "unknown case action {action:?}; use `kvittens case show ID`"
+            );
             let cfg = Config::load(&config)?;
             let store = kvittens::store::Store::open(&cfg.store)?;
             kvittens::commands::show(&store, &id, &mut out)
@@ -125,8 +150,11 @@ fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KVITTENS_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KVITTENS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -16,7 +16,9 @@ pub struct Person {
 impl Person {
     /// The part before the `@`.
     pub fn local_part(&self) -> &str {
-        self.email.rsplit_once('@').map_or(self.email.as_str(), |(l, _)| l)
+        self.email
+            .rsplit_once('@')
+            .map_or(self.email.as_str(), |(l, _)| l)
     }
 
     /// The part after the `@`.
@@ -134,7 +136,11 @@ fn unfold(value: &str) -> String {
 }
 
 fn clean_id(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
 }
 
 fn push_ids(value: &HeaderValue<'_>, out: &mut Vec<String>) {
@@ -154,7 +160,9 @@ fn first_person(address: Option<&Address<'_>>) -> Option<Person> {
     let valid = email.matches('@').count() == 1
         && !email.starts_with('@')
         && !email.ends_with('@')
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c));
     if !valid {
         return None;
     }
@@ -198,7 +206,10 @@ Hej! Jag undrar hur det g\xc3\xa5r.\r\n";
 Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
         let m = Inbound::parse(raw);
         let subject = m.subject.unwrap();
-        assert!(!subject.contains('\r') && !subject.contains('\n'), "{subject:?}");
+        assert!(
+            !subject.contains('\r') && !subject.contains('\n'),
+            "{subject:?}"
+        );
         assert_eq!(subject, "Hej Bcc: victim@example.org");
         let name = m.from.unwrap().name.unwrap();
         assert!(!name.contains('\n'), "{name:?}");
@@ -206,7 +217,12 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
 
     #[test]
     fn garbage_gives_empty_facts_not_a_panic() {
-        for raw in [&b""[..], b"\xff\xfe\x00", b"From: <>\r\n\r\n", b"Subject\r\n\r\n"] {
+        for raw in [
+            &b""[..],
+            b"\xff\xfe\x00",
+            b"From: <>\r\n\r\n",
+            b"Subject\r\n\r\n",
+        ] {
             let m = Inbound::parse(raw);
             assert!(m.from.is_none());
         }

@@ -27,25 +27,35 @@ pub fn transport(smtp: &Smtp, hello: &str) -> Result<Transport, String> {
     if server.security != Security::None {
         let mut params = TlsParameters::builder(server.host.clone());
         if let Some(file) = &server.ca_file {
-            let pem = std::fs::read(file).map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
-            let cert = Certificate::from_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
+            let pem =
+                std::fs::read(file).map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
+            let cert = Certificate::from_pem(&pem)
+                .map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
             params = params.add_root_certificate(cert);
         }
-        let params = params.build_rustls().map_err(|e| format!("SMTP TLS setup: {e}"))?;
+        let params = params
+            .build_rustls()
+            .map_err(|e| format!("SMTP TLS setup: {e}"))?;
         b = b.tls(match server.security {
             Security::Tls => Tls::Wrapper(params),
             _ => Tls::Required(params),
         });
     }
     if let Some((user, password)) = &smtp.login {
-        b = b.credentials(Credentials::new(user.clone(), password.expose().to_string()));
+        b = b.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
     }
     Ok(b.build())
 }
 
 /// Sends one mail; `Err((permanent, text))` when the server did not take it.
 pub async fn send(t: &Transport, mail: &Outgoing) -> Result<(), (bool, String)> {
-    let from = mail.envelope_from.parse().map_err(|e| (true, format!("envelope sender: {e}")))?;
+    let from = mail
+        .envelope_from
+        .parse()
+        .map_err(|e| (true, format!("envelope sender: {e}")))?;
     let to = mail
         .to
         .iter()
@@ -53,7 +63,10 @@ pub async fn send(t: &Transport, mail: &Outgoing) -> Result<(), (bool, String)> 
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| (true, format!("recipient: {e}")))?;
     let envelope = Envelope::new(Some(from), to).map_err(|e| (true, e.to_string()))?;
-    t.send_raw(&envelope, &mail.bytes).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string()))
+    t.send_raw(&envelope, &mail.bytes)
+        .await
+        .map(|_| ())
+        .map_err(|e| (e.is_permanent(), e.to_string()))
 }
 
 /// The outbox task.
@@ -90,11 +103,15 @@ impl Sender {
                         match send(&self.transport, &mail).await {
                             Ok(()) => {
                                 if down.take().is_some() {
-                                    tracing::info!("SMTP server reachable again; sending the queued mail");
+                                    tracing::info!(
+                                        "SMTP server reachable again; sending the queued mail"
+                                    );
                                 }
                                 delay = Duration::from_secs(1);
                                 tracing::info!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
-                                if let Err(e) = self.store.mark_sent(&mail, chrono::Utc::now(), None) {
+                                if let Err(e) =
+                                    self.store.mark_sent(&mail, chrono::Utc::now(), None)
+                                {
                                     tracing::error!(error = %e, case = %mail.case, "sent, but could not record it");
                                     retry = true;
                                     break;
@@ -102,7 +119,9 @@ impl Sender {
                             }
                             Err((true, why)) => {
                                 tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
-                                if let Err(e) = self.store.mark_sent(&mail, chrono::Utc::now(), Some(&why)) {
+                                if let Err(e) =
+                                    self.store.mark_sent(&mail, chrono::Utc::now(), Some(&why))
+                                {
                                     tracing::error!(error = %e, case = %mail.case, "could not record the refusal");
                                 }
                             }

@@ -110,7 +110,16 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_duration() {
-        for bad in ["", "3", "d", "3x", "-3d", "1.5d", "3 days", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "3",
+            "d",
+            "3x",
+            "-3d",
+            "1.5d",
+            "3 days",
+            "99999999999999999999s",
+        ] {
             assert!(bad.parse::<Span>().is_err(), "{bad:?} was accepted");
         }
         let err = "3x".parse::<Span>().unwrap_err();

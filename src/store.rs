@@ -44,7 +44,10 @@ pub struct MessageKey {
 
 impl MessageKey {
     fn key(&self) -> String {
-        format!("handled/{}/{}/{}", self.department, self.uid_validity, self.uid)
+        format!(
+            "handled/{}/{}/{}",
+            self.department, self.uid_validity, self.uid
+        )
     }
 }
 
@@ -93,7 +96,8 @@ fn tx_get<T: DeserializeOwned>(tx: &TransactionalTree, key: &str) -> TxResult<Op
 }
 
 fn tx_put<T: Serialize>(tx: &TransactionalTree, key: &str, value: &T) -> TxResult<()> {
-    let bytes = serde_json::to_vec(value).map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+    let bytes = serde_json::to_vec(value)
+        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
     tx.insert(key.as_bytes(), bytes)?;
     Ok(())
 }
@@ -104,24 +108,49 @@ fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
     Ok(n)
 }
 
+/// Receipts sort before everything else in the outbox: the resident is promised one at once.
+fn outbox_key(mail: &Outgoing) -> String {
+    let rank = match mail.kind {
+        crate::compose::Kind::Receipt => 0,
+        _ => 1,
+    };
+    format!("outbox/{rank}/{}", mail.id)
+}
+
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let err = |e: &dyn std::fmt::Display| StoreError { path: path.to_path_buf(), message: e.to_string() };
-        std::fs::create_dir_all(path).map_err(|e| err(&format!("cannot create the directory: {e}")))?;
-        let db = sled::Config::new().path(path).open().map_err(|e| err(&format!("cannot open: {e}")))?;
+        let err = |e: &dyn std::fmt::Display| StoreError {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(path)
+            .map_err(|e| err(&format!("cannot create the directory: {e}")))?;
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|e| err(&format!("cannot open: {e}")))?;
         let kv = db.open_tree("kvittens").map_err(|e| err(&e))?;
-        Ok(Store { path: path.to_path_buf(), db, kv })
+        Ok(Store {
+            path: path.to_path_buf(),
+            db,
+            kv,
+        })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError { path: self.path.clone(), message: e.to_string() }
+        StoreError {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
     }
 
     fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.kv.get(key.as_bytes()).map_err(|e| self.err(e))? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(&v).map(Some).map_err(|e| self.err(format!("{key}: {e}"))),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| self.err(format!("{key}: {e}"))),
         }
     }
 
@@ -130,17 +159,24 @@ impl Store {
             .scan_prefix(prefix.as_bytes())
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
-                serde_json::from_slice(&v).map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))
+                serde_json::from_slice(&v)
+                    .map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))
             })
             .collect()
     }
 
     /// Writes everything to disk. Called after every change that must survive a crash.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(|e| self.err(format!("cannot write to disk: {e}")))
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| self.err(format!("cannot write to disk: {e}")))
     }
 
-    fn transaction<T>(&self, f: impl Fn(&TransactionalTree) -> TxResult<T>) -> Result<T, StoreError> {
+    fn transaction<T>(
+        &self,
+        f: impl Fn(&TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, StoreError> {
         let out = self.kv.transaction(|tx| f(tx)).map_err(|e| match e {
             TransactionError::Abort(m) => self.err(m),
             TransactionError::Storage(s) => self.err(s),
@@ -162,7 +198,9 @@ impl Store {
 
     /// Whether this message was handled before.
     pub fn was_handled(&self, key: &MessageKey) -> Result<bool, StoreError> {
-        self.kv.contains_key(key.key().as_bytes()).map_err(|e| self.err(e))
+        self.kv
+            .contains_key(key.key().as_bytes())
+            .map_err(|e| self.err(e))
     }
 
     /// A case by number.
@@ -212,13 +250,14 @@ impl Store {
             }
             let seq = tx_next(tx, &seq_key)?;
             let turn = tx_next(tx, &turn_key)? - 1;
-            let (case, mails) = build(Counters { seq, turn }).map_err(ConflictableTransactionError::Abort)?;
+            let (case, mails) =
+                build(Counters { seq, turn }).map_err(ConflictableTransactionError::Abort)?;
             tx_put(tx, &format!("case/{}", case.number), &case)?;
             for id in &case.message_ids {
                 tx_put(tx, &format!("msg/{id}"), &case.number)?;
             }
             for mail in &mails {
-                tx_put(tx, &format!("outbox/{}", mail.id), mail)?;
+                tx_put(tx, &outbox_key(mail), mail)?;
             }
             tx_put(tx, &handled_key, &case.number)?;
             Ok(Opened::Created(Box::new(case)))
@@ -226,7 +265,14 @@ impl Store {
     }
 
     /// Records a further message on a case (no receipt), atomically with the "handled" mark.
-    pub fn attach(&self, key: &MessageKey, message_id: Option<&str>, number: &str, what: &str, at: chrono::DateTime<chrono::Utc>) -> Result<bool, StoreError> {
+    pub fn attach(
+        &self,
+        key: &MessageKey,
+        message_id: Option<&str>,
+        number: &str,
+        what: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
         let handled_key = key.key();
         let case_key = format!("case/{number}");
         self.transaction(|tx| {
@@ -234,7 +280,9 @@ impl Store {
                 return Ok(false);
             }
             let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
-                return Err(ConflictableTransactionError::Abort(format!("case {number} is not in the store")));
+                return Err(ConflictableTransactionError::Abort(format!(
+                    "case {number} is not in the store"
+                )));
             };
             if let Some(id) = message_id {
                 if !case.message_ids.iter().any(|m| m == id) {
@@ -256,8 +304,13 @@ impl Store {
 
     /// Records that the SMTP server accepted `mail` (or refused it for good, with `failure`):
     /// it leaves the outbox and the case's timeline says so.
-    pub fn mark_sent(&self, mail: &Outgoing, at: chrono::DateTime<chrono::Utc>, failure: Option<&str>) -> Result<(), StoreError> {
-        let out_key = format!("outbox/{}", mail.id);
+    pub fn mark_sent(
+        &self,
+        mail: &Outgoing,
+        at: chrono::DateTime<chrono::Utc>,
+        failure: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let out_key = outbox_key(mail);
         let case_key = format!("case/{}", mail.case);
         self.transaction(|tx| {
             tx.remove(out_key.as_bytes())?;
@@ -265,7 +318,10 @@ impl Store {
                 let to = mail.to.join(", ");
                 match failure {
                     None => case.log(at, format!("{} sent to {to}", mail.kind.word())),
-                    Some(why) => case.log(at, format!("{} to {to} could not be delivered: {why}", mail.kind.word())),
+                    Some(why) => case.log(
+                        at,
+                        format!("{} to {to} could not be delivered: {why}", mail.kind.word()),
+                    ),
                 }
                 tx_put(tx, &case_key, &case)?;
             }
@@ -290,9 +346,15 @@ mod tests {
             department: "bygg".into(),
             category: Category::Question,
             language: Language::Sv,
-            resident: Person { name: None, email: "a@example.org".into() },
+            resident: Person {
+                name: None,
+                email: "a@example.org".into(),
+            },
             subject: "s".into(),
-            officer: Contact { name: "O".into(), email: "o@kommun.test".into() },
+            officer: Contact {
+                name: "O".into(),
+                email: "o@kommun.test".into(),
+            },
             substitute_for: None,
             received: Utc::now(),
             reply_due: Utc::now(),
@@ -315,7 +377,11 @@ mod tests {
     }
 
     fn key(uid: u32) -> MessageKey {
-        MessageKey { department: "bygg".into(), uid_validity: 7, uid }
+        MessageKey {
+            department: "bygg".into(),
+            uid_validity: 7,
+            uid,
+        }
     }
 
     fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
@@ -331,12 +397,20 @@ mod tests {
     fn a_case_its_index_and_its_mail_arrive_together() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let Opened::Created(c) = open(&store, 1, "m1@x") else { panic!() };
+        let Opened::Created(c) = open(&store, 1, "m1@x") else {
+            panic!()
+        };
         assert_eq!(c.number, "BMN-2026-0001");
-        assert_eq!(store.case_of_message("m1@x").unwrap().as_deref(), Some("BMN-2026-0001"));
+        assert_eq!(
+            store.case_of_message("m1@x").unwrap().as_deref(),
+            Some("BMN-2026-0001")
+        );
         assert!(store.was_handled(&key(1)).unwrap());
         assert_eq!(store.pending().unwrap().len(), 1);
-        assert_eq!(store.case("BMN-2026-0001").unwrap().unwrap().number, "BMN-2026-0001");
+        assert_eq!(
+            store.case("BMN-2026-0001").unwrap().unwrap().number,
+            "BMN-2026-0001"
+        );
     }
 
     #[test]
@@ -360,7 +434,9 @@ mod tests {
             open(&store, 2, "m2@x");
         }
         let store = Store::open(dir.path()).unwrap();
-        let Opened::Created(c) = open(&store, 3, "m3@x") else { panic!() };
+        let Opened::Created(c) = open(&store, 3, "m3@x") else {
+            panic!()
+        };
         assert_eq!(c.number, "BMN-2026-0003");
     }
 
@@ -373,7 +449,11 @@ mod tests {
         store.mark_sent(&m, Utc::now(), None).unwrap();
         assert!(store.pending().unwrap().is_empty());
         let c = store.case("BMN-2026-0001").unwrap().unwrap();
-        assert!(c.events.iter().any(|e| e.what.contains("receipt sent")), "{:?}", c.events);
+        assert!(
+            c.events.iter().any(|e| e.what.contains("receipt sent")),
+            "{:?}",
+            c.events
+        );
     }
 
     #[test]
@@ -381,12 +461,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         open(&store, 1, "m1@x");
-        assert!(store.attach(&key(2), Some("m2@x"), "BMN-2026-0001", "follow-up", Utc::now()).unwrap());
-        assert!(!store.attach(&key(2), Some("m2@x"), "BMN-2026-0001", "follow-up", Utc::now()).unwrap());
+        assert!(store
+            .attach(
+                &key(2),
+                Some("m2@x"),
+                "BMN-2026-0001",
+                "follow-up",
+                Utc::now()
+            )
+            .unwrap());
+        assert!(!store
+            .attach(
+                &key(2),
+                Some("m2@x"),
+                "BMN-2026-0001",
+                "follow-up",
+                Utc::now()
+            )
+            .unwrap());
         let c = store.case("BMN-2026-0001").unwrap().unwrap();
         assert_eq!(c.message_ids, vec!["m1@x", "m2@x"]);
         assert_eq!(c.events.len(), 1);
-        assert_eq!(store.case_of_message("m2@x").unwrap().as_deref(), Some("BMN-2026-0001"));
+        assert_eq!(
+            store.case_of_message("m2@x").unwrap().as_deref(),
+            Some("BMN-2026-0001")
+        );
     }
 
     #[test]
@@ -394,7 +493,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.cursor("bygg").unwrap(), None);
-        let c = Cursor { uid_validity: 5, last_uid: 9 };
+        let c = Cursor {
+            uid_validity: 5,
+            last_uid: 9,
+        };
         store.set_cursor("bygg", c).unwrap();
         assert_eq!(store.cursor("bygg").unwrap(), Some(c));
     }

@@ -5,15 +5,26 @@ use handlebars::Handlebars;
 use std::path::{Path, PathBuf};
 
 /// Every template kvittens uses, by name (`<kind>.<language>`); the file is `<name>.hbs`.
-pub const NAMES: &[&str] = &["receipt.sv", "receipt.en", "officer-notice.sv", "officer-notice.en"];
+pub const NAMES: &[&str] = &[
+    "receipt.sv",
+    "receipt.en",
+    "officer-notice.sv",
+    "officer-notice.en",
+];
 
 /// The templates shipped in `templates/`, built into the binary so that an install without the
 /// folder still works.
 const BUILT_IN: &[(&str, &str)] = &[
     ("receipt.sv", include_str!("../templates/receipt.sv.hbs")),
     ("receipt.en", include_str!("../templates/receipt.en.hbs")),
-    ("officer-notice.sv", include_str!("../templates/officer-notice.sv.hbs")),
-    ("officer-notice.en", include_str!("../templates/officer-notice.en.hbs")),
+    (
+        "officer-notice.sv",
+        include_str!("../templates/officer-notice.sv.hbs"),
+    ),
+    (
+        "officer-notice.en",
+        include_str!("../templates/officer-notice.en.hbs"),
+    ),
 ];
 
 /// A template problem, naming the file.
@@ -43,7 +54,11 @@ impl Templates {
         for name in NAMES {
             let (file, text) = match dir {
                 None => {
-                    let text = BUILT_IN.iter().find(|(n, _)| n == name).map(|(_, t)| t.to_string()).unwrap_or_default();
+                    let text = BUILT_IN
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, t)| t.to_string())
+                        .unwrap_or_default();
                     (format!("(built in) {name}.hbs"), text)
                 }
                 Some(dir) => {
@@ -56,9 +71,15 @@ impl Templates {
                 }
             };
             hb.register_template_string(name, text)
-                .map_err(|e| TemplateError { file, message: e.to_string() })?;
+                .map_err(|e| TemplateError {
+                    file,
+                    message: e.to_string(),
+                })?;
         }
-        Ok(Templates { hb, source: dir.map(Path::to_path_buf) })
+        Ok(Templates {
+            hb,
+            source: dir.map(Path::to_path_buf),
+        })
     }
 
     /// Renders template `name` with `data`.
@@ -82,10 +103,16 @@ mod tests {
     fn a_typo_is_an_error_not_a_blank() {
         let dir = tempfile::tempdir().unwrap();
         for name in NAMES {
-            std::fs::write(dir.path().join(format!("{name}.hbs")), "Case {{case.numbr}}").unwrap();
+            std::fs::write(
+                dir.path().join(format!("{name}.hbs")),
+                "Case {{case.numbr}}",
+            )
+            .unwrap();
         }
         let t = Templates::load(Some(dir.path())).unwrap();
-        let err = t.render("receipt.sv", &json!({"case": {"number": "X"}})).unwrap_err();
+        let err = t
+            .render("receipt.sv", &json!({"case": {"number": "X"}}))
+            .unwrap_err();
         assert!(err.file.ends_with("receipt.sv.hbs"), "{err}");
     }
 
@@ -105,7 +132,9 @@ mod tests {
             std::fs::write(dir.path().join(format!("{name}.hbs")), "[{{subject}}]").unwrap();
         }
         let t = Templates::load(Some(dir.path())).unwrap();
-        let out = t.render("receipt.en", &json!({"subject": "{{officer.email}} & <b>"})).unwrap();
+        let out = t
+            .render("receipt.en", &json!({"subject": "{{officer.email}} & <b>"}))
+            .unwrap();
         assert_eq!(out, "[{{officer.email}} & <b>]");
     }
 }

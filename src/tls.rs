@@ -9,7 +9,11 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 /// Wraps `tcp` in TLS, verifying that the certificate is valid for `host`.
-pub async fn connect(tcp: TcpStream, host: &str, ca_file: Option<&Path>) -> std::io::Result<TlsStream<TcpStream>> {
+pub async fn connect(
+    tcp: TcpStream,
+    host: &str,
+    ca_file: Option<&Path>,
+) -> std::io::Result<TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(file) = ca_file {
@@ -28,7 +32,10 @@ pub async fn connect(tcp: TcpStream, host: &str, ca_file: Option<&Path>) -> std:
         .map_err(std::io::Error::other)?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let name = ServerName::try_from(host.to_string())
-        .map_err(|e| std::io::Error::other(format!("{host:?} is not a valid TLS server name: {e}")))?;
-    TlsConnector::from(Arc::new(config)).connect(name, tcp).await
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        std::io::Error::other(format!("{host:?} is not a valid TLS server name: {e}"))
+    })?;
+    TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
 }

@@ -11,26 +11,38 @@ fn corpus() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("NOTE: {} is absent (a clone outside CI); corpus tests skipped", dir.display());
+        eprintln!(
+            "NOTE: {} is absent (a clone outside CI); corpus tests skipped",
+            dir.display()
+        );
         None
     }
 }
 
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "eml")).collect();
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+        .collect();
     v.sort();
     v
 }
 
 fn decisions(files: &[PathBuf]) -> Vec<serde_json::Value> {
-    let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
+    let cfg =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
     // Decide without the demo store: as if nothing was known yet.
     let mut cfg = cfg;
     cfg.store = std::env::temp_dir().join("kvittens-corpus-test-no-store");
     let dept = cfg.department("bygg").unwrap().clone();
     let mut out = Vec::new();
     explain(&cfg, &dept, files, true, &mut out).unwrap();
-    String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -41,7 +53,12 @@ fn no_bounce_or_auto_reply_is_acknowledged() {
     let decided = decisions(&files);
     assert_eq!(decided.len(), files.len(), "every file gets its line");
     let acknowledged: Vec<_> = decided.iter().filter(|d| d["action"] != "ignore").collect();
-    assert!(acknowledged.is_empty(), "{} of {} bounces acknowledged: {acknowledged:#?}", acknowledged.len(), files.len());
+    assert!(
+        acknowledged.is_empty(),
+        "{} of {} bounces acknowledged: {acknowledged:#?}",
+        acknowledged.len(),
+        files.len()
+    );
 }
 
 #[test]
@@ -56,10 +73,19 @@ fn ordinary_messages_are_acknowledged() {
             // `Return-Path: <>` and `Auto-Submitted: auto-replied`. RFC 3834 forbids answering
             // it, and so does kvittens' promise never to reply to automatic mail.
             assert_eq!(d["action"], "ignore", "{d}");
-            assert!(d["reason"].as_str().unwrap().starts_with("automatic"), "{d}");
+            assert!(
+                d["reason"].as_str().unwrap().starts_with("automatic"),
+                "{d}"
+            );
         } else {
             assert_eq!(d["action"], "acknowledge", "{d}");
         }
     }
-    assert!(decided.iter().filter(|d| d["action"] == "acknowledge").count() >= 2);
+    assert!(
+        decided
+            .iter()
+            .filter(|d| d["action"] == "acknowledge")
+            .count()
+            >= 2
+    );
 }

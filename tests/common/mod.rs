@@ -1,0 +1,328 @@
+//! Helpers for the end-to-end tests: a config for the mail stack that `scripts/mailstack`
+//! started (see `scripts/test`), the real `kvittens` binary as a child process, and an IMAP
+//! client to put mail in mailboxes and read what arrives.
+
+#![allow(dead_code)]
+
+use futures::TryStreamExt;
+use kvittens::config::{Secret, Security, Server};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The running mail stack.
+#[derive(Clone, Debug)]
+pub struct Stack {
+    pub imap_port: u16,
+    pub smtp_port: u16,
+}
+
+impl Stack {
+    pub fn from_env() -> Stack {
+        let port = |var: &str| -> u16 {
+            std::env::var(var)
+                .unwrap_or_else(|_| panic!("{var} is not set: the end-to-end tests need the mail stack; run them with scripts/test"))
+                .parse()
+                .unwrap_or_else(|_| panic!("{var} is not a port"))
+        };
+        Stack {
+            imap_port: port("KVITTENS_IMAP_PORT"),
+            smtp_port: port("KVITTENS_SMTP_PORT"),
+        }
+    }
+
+    fn server(&self) -> Server {
+        Server {
+            host: "127.0.0.1".into(),
+            port: self.imap_port,
+            security: Security::None,
+            ca_file: None,
+        }
+    }
+
+    pub async fn session(&self, user: &str) -> kvittens::imap::Session {
+        kvittens::imap::connect(&self.server(), user, &Secret::from("secret"))
+            .await
+            .unwrap_or_else(|e| panic!("IMAP login as {user}: {e}"))
+    }
+
+    /// Puts a message in `user`'s INBOX, as delivery would.
+    pub async fn append(&self, user: &str, raw: &str) {
+        let mut s = self.session(user).await;
+        s.append(
+            "INBOX",
+            None,
+            None,
+            raw.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        s.logout().await.ok();
+    }
+
+    /// Every message in `user`'s INBOX, oldest first.
+    pub async fn inbox(&self, user: &str) -> Vec<Vec<u8>> {
+        let mut s = self.session(user).await;
+        let mailbox = s.examine("INBOX").await.unwrap();
+        let mut out = Vec::new();
+        if mailbox.exists > 0 {
+            let fetched: Vec<_> = s
+                .fetch("1:*", "BODY.PEEK[]")
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            out = fetched
+                .iter()
+                .map(|f| f.body().unwrap_or_default().to_vec())
+                .collect();
+        }
+        s.logout().await.ok();
+        out
+    }
+
+    /// Waits until `user` has at least `n` messages (at most 30 s), and returns them.
+    pub async fn wait_for(&self, user: &str, n: usize) -> Vec<Vec<u8>> {
+        let start = Instant::now();
+        loop {
+            let got = self.inbox(user).await;
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{user} has {} message(s), expected {n}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// One test's own department, officers and residents, so tests run side by side.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub tag: String,
+    pub stack: Stack,
+}
+
+impl Setup {
+    /// A config with one department `{tag}` watching `bygg-{tag}@kommun.test`. `extra` is
+    /// appended to the department table.
+    pub fn new(tag: &str, extra: &str) -> Setup {
+        Setup::with_departments(tag, &[("bygg", extra)])
+    }
+
+    pub fn with_departments(tag: &str, depts: &[(&str, &str)]) -> Setup {
+        let stack = Stack::from_env();
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = format!(
+            r#"[daemon]
+store = "store"
+internal_domains = ["kommun.test"]
+templates = "{templates}"
+idle_renew = "25m"
+
+[imap]
+host = "127.0.0.1"
+port = {imap}
+security = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp}
+security = "none"
+from = "Salems kommun <noreply@kommun.test>"
+
+[calendar]
+working_hours = "00:00-24:00"
+holidays = "none"
+"#,
+            templates = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("templates")
+                .display(),
+            imap = stack.imap_port,
+            smtp = stack.smtp_port,
+        );
+        for (i, (name, extra)) in depts.iter().enumerate() {
+            let prefix = format!(
+                "T{}{}",
+                tag.to_uppercase()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .take(6)
+                    .collect::<String>(),
+                i
+            );
+            text.push_str(&format!(
+                r#"
+[[department]]
+id = "{name}"
+name = "Bygg- och miljöförvaltningen"
+case_prefix = "{prefix}"
+mailbox = {{ user = "{name}-{tag}@kommun.test", password = "secret" }}
+manager = {{ name = "Maria Chef", email = "manager-{tag}@kommun.test" }}
+officers = [
+  {{ name = "Olle Handläggare", email = "o1-{tag}@kommun.test" }},
+  {{ name = "Lisa Handläggare", email = "o2-{tag}@kommun.test" }},
+]
+reply_within = "3d"
+{extra}
+"#
+            ));
+        }
+        let config = dir.path().join("kvittens.toml");
+        std::fs::write(&config, text).unwrap();
+        Setup {
+            dir,
+            config,
+            tag: tag.to_string(),
+            stack,
+        }
+    }
+
+    pub fn mailbox(&self) -> String {
+        format!("bygg-{}@kommun.test", self.tag)
+    }
+
+    pub fn resident(&self, n: u32) -> String {
+        format!("r{n}-{}@medborgare.test", self.tag)
+    }
+
+    pub fn officer(&self, n: u32) -> String {
+        format!("o{n}-{}@kommun.test", self.tag)
+    }
+
+    pub fn prefix(&self, i: usize) -> String {
+        format!(
+            "T{}{}",
+            self.tag
+                .to_uppercase()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(6)
+                .collect::<String>(),
+            i
+        )
+    }
+
+    /// Starts the daemon and waits until it watches every mailbox: on a first start, mail that
+    /// arrived before that is old mail and gets no receipt.
+    pub fn start(&self) -> Daemon {
+        let d = self.spawn();
+        let departments = std::fs::read_to_string(&self.config)
+            .unwrap()
+            .matches("[[department]]")
+            .count();
+        let start = Instant::now();
+        while d.log_text().matches("watching mailbox").count() < departments {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "kvittens did not start:\n{}",
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    /// Starts the daemon without waiting.
+    pub fn spawn(&self) -> Daemon {
+        // Each start gets its own log so that readiness is judged by this run's lines.
+        let _ = std::fs::remove_file(self.dir.path().join("kvittens.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("kvittens.log"))
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("KVITTENS_LOG", "kvittens=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Daemon {
+            child,
+            log: self.dir.path().join("kvittens.log"),
+        }
+    }
+
+    /// A resident's plain question to the department.
+    pub fn question(&self, resident: u32, id: &str, subject: &str) -> String {
+        format!(
+            "From: Resident {resident} <{}>\nTo: {}\nSubject: {subject}\nMessage-ID: <{id}@medborgare.test>\nDate: Sat, 28 Nov 2026 10:00:00 +0100\nContent-Type: text/plain; charset=utf-8\n\nHej! Jag har en fråga om bygglov för mitt garage.\n",
+            self.resident(resident),
+            self.mailbox()
+        )
+    }
+}
+
+/// The running daemon; stopped (SIGKILL) when dropped, unless stopped before.
+pub struct Daemon {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(25),
+                "kvittens did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// A header of a raw message, unfolded and decoded.
+pub fn header(raw: &[u8], name: &str) -> Option<String> {
+    let msg = mail_parser::MessageParser::default().parse(raw)?;
+    if name.eq_ignore_ascii_case("subject") {
+        return msg.subject().map(str::to_string);
+    }
+    let value = msg
+        .headers_raw()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim().to_string());
+    value
+}
+
+/// The text body of a raw message.
+pub fn body(raw: &[u8]) -> String {
+    mail_parser::MessageParser::default()
+        .parse(raw)
+        .and_then(|m| m.body_text(0).map(|t| t.to_string()))
+        .unwrap_or_default()
+}
