@@ -89,3 +89,59 @@ fn ordinary_messages_are_acknowledged() {
             >= 2
     );
 }
+
+/// Every corpus message, whatever the decision, also goes through case building and receipt
+/// rendering without a panic, and no header kvittens writes carries a line break from it.
+#[test]
+fn odd_mail_never_breaks_receipt_building() {
+    let Some(dir) = corpus() else { return };
+    let cfg =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
+    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let dept = cfg.department("bygg").unwrap();
+    let mut all = files(&dir.join("bounces"));
+    all.extend(files(&dir.join("not-bounces")));
+    for file in all {
+        let raw = std::fs::read(&file).unwrap();
+        let msg = kvittens::message::Inbound::parse(&raw);
+        let resident = msg
+            .reply_address()
+            .cloned()
+            .unwrap_or(kvittens::message::Person {
+                name: None,
+                email: "x@example.org".into(),
+            });
+        let incoming = kvittens::engine::Incoming {
+            key: kvittens::store::MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid: 1,
+            },
+            received: chrono::Utc::now(),
+            raw: &raw,
+        };
+        let counters = kvittens::store::Counters { seq: 1, turn: 0 };
+        let lang = kvittens::decide::language(&msg);
+        let (case, mails) = kvittens::engine::new_case(
+            &cfg,
+            &templates,
+            dept,
+            &msg,
+            &incoming,
+            counters,
+            (kvittens::decide::Category::Question, lang, &resident),
+        );
+        assert!(!case.subject.contains(['\r', '\n']), "{}", file.display());
+        for mail in mails {
+            let text = String::from_utf8_lossy(&mail.bytes);
+            let head = text.split("\r\n\r\n").next().unwrap();
+            assert!(
+                !head
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
+                "{}",
+                file.display()
+            );
+        }
+    }
+}
