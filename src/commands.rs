@@ -64,6 +64,12 @@ pub fn explain(
                         Some(category.key()),
                         Some(language.code()),
                     ),
+                    Decision::Answer { case, reason, .. } => (
+                        "attach",
+                        format!("{reason} (case {case} answered)"),
+                        None,
+                        None,
+                    ),
                     Decision::Attach { case, reason } => {
                         ("attach", format!("{reason} (case {case})"), None, None)
                     }
@@ -112,6 +118,9 @@ pub fn preview(
             language,
             resident,
         } => (category, language, resident),
+        Decision::Answer { case, reason, .. } => {
+            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
+        }
         Decision::Attach { case, reason } => {
             anyhow::bail!("no receipt: this message joins case {case} ({reason})")
         }
@@ -199,6 +208,18 @@ pub fn cases(
     if !json_out {
         writeln!(out, "{} case(s)", list.len())?;
     }
+    Ok(())
+}
+
+/// Closes a case by hand, with a note for its timeline.
+pub fn close(store: &Store, number: &str, note: &str, out: &mut dyn Write) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let found = store.update_case(number, |c| {
+        c.state = case::State::Closed;
+        c.log(now, format!("closed by hand: {note}"));
+    })?;
+    anyhow::ensure!(found, "no case {number}");
+    writeln!(out, "{number} closed")?;
     Ok(())
 }
 

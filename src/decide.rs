@@ -109,6 +109,15 @@ pub enum Decision {
         /// How the case was recognised.
         reason: Reason,
     },
+    /// Staff wrote in a case's thread: the resident has been answered. No receipt.
+    Answer {
+        /// The case number.
+        case: String,
+        /// Who answered.
+        by: Person,
+        /// How the case was recognised.
+        reason: Reason,
+    },
     /// No case, no receipt.
     Ignore(Reason),
 }
@@ -158,6 +167,17 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
     };
     if let Some(from) = &msg.from {
         if is_internal(from.domain(), ctx.internal_domains) {
+            // A colleague writing in a case's thread (e.g. an officer's reply with the
+            // department in Cc) answers the case; any other internal mail is just internal.
+            if let Some(Decision::Attach { case, reason: why }) = follow_up(msg, known) {
+                let detail = format!("{} wrote in the thread: {}", from.email, why.detail);
+                let by = from.clone();
+                return Decision::Answer {
+                    case,
+                    by,
+                    reason: reason("answer", detail),
+                };
+            }
             return Decision::Ignore(reason(
                 "internal",
                 format!("from {} (internal domain)", from.email),
@@ -430,6 +450,7 @@ mod tests {
         match d {
             Decision::Acknowledge { .. } => "acknowledge",
             Decision::Attach { .. } => "attach",
+            Decision::Answer { .. } => "answer",
             Decision::Ignore(r) => r.code,
         }
     }
@@ -573,6 +594,28 @@ mod tests {
             "Hej",
         );
         assert_eq!(action(&decide(&m, &ctx(), &known)), "acknowledge");
+    }
+
+    #[test]
+    fn a_colleague_in_a_cases_thread_answers_it() {
+        let mut known = Fake::default();
+        known
+            .by_id
+            .insert("m0@medborgare.test".into(), "BMN-2026-0007".into());
+        let m = mail("From: olle@kommun.test\nTo: anna@medborgare.test\nCc: bygg@kommun.test\nSubject: Re: Fråga\nIn-Reply-To: <m0@medborgare.test>", "Svar");
+        let d = decide(&m, &ctx(), &known);
+        assert!(
+            matches!(d, Decision::Answer { ref case, ref by, .. } if case == "BMN-2026-0007" && by.email == "olle@kommun.test"),
+            "{d:?}"
+        );
+        let m = mail(
+            "From: olle@kommun.test\nSubject: Svar om BMN-2026-0007",
+            "Svar",
+        );
+        assert_eq!(action(&decide(&m, &ctx(), &known)), "answer");
+        // Our own receipt in the thread is no answer.
+        let m = mail("From: noreply@kommun.test\nAuto-Submitted: auto-replied\nSubject: Re: x [BMN-2026-0007]", "kvittens");
+        assert_eq!(action(&decide(&m, &ctx(), &known)), "automatic");
     }
 
     #[test]

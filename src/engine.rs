@@ -24,6 +24,8 @@ pub enum Outcome {
     Opened(Box<Case>),
     /// Added to an existing case.
     Attached(String),
+    /// Staff answered the case.
+    Answered(String),
     /// No case, no receipt.
     Ignored(Reason),
     /// Handled before (a restart, or the same mail in two mailboxes).
@@ -94,15 +96,36 @@ impl Engine {
                 Ok(Outcome::Ignored(reason))
             }
             Decision::Attach { case, reason } => {
+                let at = incoming.received;
                 let what = format!("further message from {} ({})", sender(&msg), reason.detail);
-                self.store.attach(
-                    &incoming.key,
-                    msg.message_id.as_deref(),
-                    &case,
-                    &what,
-                    incoming.received,
-                )?;
+                self.store
+                    .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
+                        c.log(at, what.clone());
+                        // The resident writes again after an answer: they are waiting again.
+                        if c.state != State::Open {
+                            c.state = State::Open;
+                            c.reply_due = dept.calendar.deadline(at, dept.reply_within);
+                            c.log(
+                                at,
+                                format!(
+                                    "re-opened; reply due {}",
+                                    c.reply_due.format("%Y-%m-%d %H:%M UTC")
+                                ),
+                            );
+                        }
+                    })?;
                 Ok(Outcome::Attached(case))
+            }
+            Decision::Answer { case, by, reason } => {
+                let at = incoming.received;
+                self.store
+                    .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
+                        c.log(at, format!("answered by {} ({})", by.email, reason.detail));
+                        if c.state == State::Open {
+                            c.state = State::Answered;
+                        }
+                    })?;
+                Ok(Outcome::Answered(case))
             }
             Decision::Acknowledge {
                 category,

@@ -356,6 +356,9 @@ impl Watcher {
                 tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued");
                 self.outbox.notify_one();
             }
+            Outcome::Answered(case) => {
+                tracing::info!(department = %dept.id, uid, case = %case, "staff answered the case")
+            }
             Outcome::Attached(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt")
             }

@@ -66,14 +66,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show one case with its timeline.
+    /// Show one case with its timeline (`case show ID`), or close it by hand (`case close ID`).
     Case {
         #[arg(long)]
         config: PathBuf,
-        /// `show`
+        /// `show` or `close`
         action: String,
         /// The case number.
         id: String,
+        /// Why the case is closed (for its timeline).
+        #[arg(long, default_value = "")]
+        note: String,
     },
 }
 
@@ -137,14 +140,19 @@ fn run(command: Command) -> anyhow::Result<()> {
             let store = kvittens::store::Store::open(&cfg.store)?;
             kvittens::commands::cases(&store, department.as_deref(), json, &mut out)
         }
-        Command::Case { config, action, id } => {
-            anyhow::ensure!(
-                action == "show",
-                "unknown case action {action:?}; use `kvittens case show ID`"
-            );
+        Command::Case {
+            config,
+            action,
+            id,
+            note,
+        } => {
             let cfg = Config::load(&config)?;
             let store = kvittens::store::Store::open(&cfg.store)?;
-            kvittens::commands::show(&store, &id, &mut out)
+            match action.as_str() {
+                "show" => kvittens::commands::show(&store, &id, &mut out),
+                "close" => kvittens::commands::close(&store, &id, &note, &mut out),
+                other => anyhow::bail!("unknown case action {other:?}; use `case show ID` or `case close ID --note TEXT`"),
+            }
         }
     }
 }

@@ -264,14 +264,15 @@ impl Store {
         })
     }
 
-    /// Records a further message on a case (no receipt), atomically with the "handled" mark.
+    /// Records a further message on a case (no receipt), atomically with the "handled" mark;
+    /// `update` changes the case (its state, timeline). Returns false when the message was
+    /// handled before.
     pub fn attach(
         &self,
         key: &MessageKey,
         message_id: Option<&str>,
         number: &str,
-        what: &str,
-        at: chrono::DateTime<chrono::Utc>,
+        update: impl Fn(&mut Case),
     ) -> Result<bool, StoreError> {
         let handled_key = key.key();
         let case_key = format!("case/{number}");
@@ -290,9 +291,27 @@ impl Store {
                 }
                 tx_put(tx, &format!("msg/{id}"), &case.number)?;
             }
-            case.log(at, what);
+            update(&mut case);
             tx_put(tx, &case_key, &case)?;
             tx_put(tx, &handled_key, &case.number)?;
+            Ok(true)
+        })
+    }
+
+    /// Changes a case by hand (e.g. `kvittens case close`). Returns false when there is no such
+    /// case.
+    pub fn update_case(
+        &self,
+        number: &str,
+        update: impl Fn(&mut Case),
+    ) -> Result<bool, StoreError> {
+        let case_key = format!("case/{number}");
+        self.transaction(|tx| {
+            let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
+                return Ok(false);
+            };
+            update(&mut case);
+            tx_put(tx, &case_key, &case)?;
             Ok(true)
         })
     }
@@ -461,23 +480,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         open(&store, 1, "m1@x");
+        let log = |c: &mut Case| c.log(Utc::now(), "follow-up");
         assert!(store
-            .attach(
-                &key(2),
-                Some("m2@x"),
-                "BMN-2026-0001",
-                "follow-up",
-                Utc::now()
-            )
+            .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
             .unwrap());
         assert!(!store
-            .attach(
-                &key(2),
-                Some("m2@x"),
-                "BMN-2026-0001",
-                "follow-up",
-                Utc::now()
-            )
+            .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
             .unwrap());
         let c = store.case("BMN-2026-0001").unwrap().unwrap();
         assert_eq!(c.message_ids, vec!["m1@x", "m2@x"]);

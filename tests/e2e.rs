@@ -326,3 +326,80 @@ async fn english_mail_gets_an_english_receipt() {
     );
     assert!(text.contains("case number"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_officers_reply_answers_the_case_and_the_residents_next_mail_reopens_it() {
+    let s = Setup::new("answer", "");
+    let daemon = s.start();
+    let m = s.mailbox();
+    s.stack
+        .append(&m, &s.question(1, "q1-answer", "Fråga om tomtgräns"))
+        .await;
+    let receipt = s.stack.wait_for(&s.resident(1), 1).await.remove(0);
+    let subject = header(&receipt, "subject").unwrap();
+    let number = subject
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .to_string();
+
+    // The officer answers from their own mailbox with the department in Cc.
+    let answer = format!(
+        "From: Olle <{o}>\nTo: {r}\nCc: {m}\nSubject: {subject}\nMessage-ID: <ans1-answer@kommun.test>\nIn-Reply-To: <q1-answer@medborgare.test>\n\nTomtgränsen går vid staketet.\n",
+        o = s.officer(1),
+        r = s.resident(1)
+    );
+    s.stack.append(&m, &answer).await;
+    // The resident writes again in the thread: the case is open again.
+    let again = format!(
+        "From: {r}\nTo: {m}\nSubject: Re: {subject}\nMessage-ID: <q2-answer@medborgare.test>\nIn-Reply-To: <ans1-answer@kommun.test>\n\nTack, men vilket staket?\n",
+        r = s.resident(1)
+    );
+    s.stack.append(&m, &again).await;
+    s.stack
+        .append(&m, &s.question(2, "q3-answer", "Sentinel"))
+        .await;
+    s.stack.wait_for(&s.resident(2), 1).await;
+    assert!(daemon.stop().success());
+    assert_eq!(
+        s.stack.inbox(&s.resident(1)).await.len(),
+        1,
+        "no receipt for the follow-up"
+    );
+
+    let kv = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvittens"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let config = s.config.to_str().unwrap();
+    let shown = kv(&["case", "--config", config, "show", &number]);
+    assert!(
+        shown.contains(&format!("answered by {}", s.officer(1))),
+        "{shown}"
+    );
+    assert!(shown.contains("re-opened"), "{shown}");
+    assert!(shown.contains("(Open"), "{shown}");
+    kv(&[
+        "case",
+        "--config",
+        config,
+        "close",
+        &number,
+        "--note",
+        "besvarat per telefon",
+    ]);
+    let shown = kv(&["case", "--config", config, "show", &number]);
+    assert!(
+        shown.contains("(Closed") && shown.contains("besvarat per telefon"),
+        "{shown}"
+    );
+}
