@@ -64,6 +64,12 @@ pub struct Case {
     pub state: State,
     /// What happened, oldest first.
     pub events: Vec<Event>,
+    /// When staff last answered.
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Whether the resident has been told the decision is delayed (told once).
+    #[serde(default)]
+    pub delay_told: bool,
 }
 
 impl Case {

@@ -1,7 +1,6 @@
 //! The one-shot commands of the command line: checking a config, explaining and previewing
 //! what kvittens would do with a message, listing cases. They send nothing.
 
-use crate::case::{self, Case};
 use crate::config::{Config, Department};
 use crate::decide::Decision;
 use crate::engine::{self, Incoming};
@@ -53,7 +52,7 @@ pub fn explain(
             ),
             Ok(raw) => {
                 let msg = Inbound::parse(&raw);
-                match engine::decide_with(cfg, dept, &msg, store.as_ref())? {
+                match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
                     Decision::Acknowledge {
                         category,
                         language,
@@ -111,21 +110,21 @@ pub fn preview(
     let raw = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let msg = Inbound::parse(&raw);
     let store = store_if_free(cfg);
-    let (category, language, resident) = match engine::decide_with(cfg, dept, &msg, store.as_ref())?
-    {
-        Decision::Acknowledge {
-            category,
-            language,
-            resident,
-        } => (category, language, resident),
-        Decision::Answer { case, reason, .. } => {
-            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
-        }
-        Decision::Attach { case, reason } => {
-            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
-        }
-        Decision::Ignore(reason) => anyhow::bail!("no receipt: {reason}"),
-    };
+    let (category, language, resident) =
+        match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
+            Decision::Acknowledge {
+                category,
+                language,
+                resident,
+            } => (category, language, resident),
+            Decision::Answer { case, reason, .. } => {
+                anyhow::bail!("no receipt: this message answers case {case} ({reason})")
+            }
+            Decision::Attach { case, reason } => {
+                anyhow::bail!("no receipt: this message joins case {case} ({reason})")
+            }
+            Decision::Ignore(reason) => anyhow::bail!("no receipt: {reason}"),
+        };
     let templates = crate::daemon::load_templates(cfg)?;
     let now = Utc::now();
     let year = dept.calendar.local_date(now).year();
@@ -150,6 +149,7 @@ pub fn preview(
         },
         received: now,
         raw: &raw,
+        sent_folder: false,
     };
     let (case, mails) = engine::new_case(
         cfg,
@@ -159,8 +159,10 @@ pub fn preview(
         &incoming,
         Counters { seq, turn: seq - 1 },
         (category, language, &resident),
+        &[],
     );
     let receipt = mails
+        .mails
         .iter()
         .find(|m| m.kind == crate::compose::Kind::Receipt)
         .ok_or_else(|| {
@@ -174,74 +176,5 @@ pub fn preview(
     )?;
     out.write_all(&receipt.bytes)?;
     writeln!(out)?;
-    Ok(())
-}
-
-/// Every case, one line each (or JSON lines).
-pub fn cases(
-    store: &Store,
-    department: Option<&str>,
-    json_out: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let list: Vec<Case> = store
-        .cases()?
-        .into_iter()
-        .filter(|c| department.is_none_or(|d| c.department == d))
-        .collect();
-    for c in &list {
-        if json_out {
-            writeln!(out, "{}", serde_json::to_string(c)?)?;
-        } else {
-            writeln!(
-                out,
-                "{}  {:<8}  {:<12}  {:<28}  due {}  {}",
-                c.number,
-                format!("{:?}", c.state).to_lowercase(),
-                c.category.key(),
-                c.resident.email,
-                c.reply_due.format("%Y-%m-%d %H:%M UTC"),
-                c.subject
-            )?;
-        }
-    }
-    if !json_out {
-        writeln!(out, "{} case(s)", list.len())?;
-    }
-    Ok(())
-}
-
-/// Closes a case by hand, with a note for its timeline.
-pub fn close(store: &Store, number: &str, note: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let now = Utc::now();
-    let found = store.update_case(number, |c| {
-        c.state = case::State::Closed;
-        c.log(now, format!("closed by hand: {note}"));
-    })?;
-    anyhow::ensure!(found, "no case {number}");
-    writeln!(out, "{number} closed")?;
-    Ok(())
-}
-
-/// The full timeline of one case.
-pub fn show(store: &Store, number: &str, out: &mut dyn Write) -> anyhow::Result<()> {
-    let c = store
-        .case(number)?
-        .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
-    writeln!(out, "{}  ({:?}, {})", c.number, c.state, c.category.key())?;
-    writeln!(out, "resident: {}", c.resident.email)?;
-    writeln!(out, "subject:  {}", c.subject)?;
-    writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email)?;
-    writeln!(out, "reply by: {}", c.reply_due)?;
-    writeln!(out, "decision: {}", c.decision_due)?;
-    for e in &c.events {
-        writeln!(
-            out,
-            "  {}  {}",
-            e.at.format("%Y-%m-%d %H:%M:%S UTC"),
-            e.what
-        )?;
-    }
-    let _ = case::State::Open;
     Ok(())
 }

@@ -22,6 +22,18 @@ pub enum Kind {
     Receipt,
     /// The new-case notice to the officer.
     OfficerNotice,
+    /// A reminder to the officer before the deadline.
+    Reminder,
+    /// A late case, told to a manager.
+    Escalation,
+    /// The manager asked to set a new decision date.
+    NewDate,
+    /// The resident told of a delayed decision.
+    Delay,
+    /// A complaint, told to the manager at once.
+    Complaint,
+    /// The manager's daily digest.
+    Digest,
 }
 
 impl Kind {
@@ -30,6 +42,12 @@ impl Kind {
         match self {
             Kind::Receipt => "receipt",
             Kind::OfficerNotice => "officer notice",
+            Kind::Reminder => "reminder",
+            Kind::Escalation => "escalation",
+            Kind::NewDate => "request for a new decision date",
+            Kind::Delay => "delay notice",
+            Kind::Complaint => "complaint notice to the manager",
+            Kind::Digest => "digest",
         }
     }
 }
@@ -130,6 +148,14 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "reply_date": written_date(cal, case.reply_due, lang),
         "expected_date": written_date(cal, case.decision_due, lang),
         "decision_differs": cal.local_date(case.decision_due) != cal.local_date(case.reply_due),
+        "reply_time": written_time(cal, case.reply_due, lang),
+        // Filled in by the follow-up mails; present (null) everywhere so strict mode holds.
+        "recipient": null,
+        "on_behalf_of": null,
+        "late_by": null,
+        "level": null,
+        "complaint": case.category == Category::Complaint,
+        "note": null,
     })
 }
 
@@ -159,12 +185,13 @@ pub fn receipt_subject(case: &Case) -> String {
     }
 }
 
-/// The Message-ID of a case's mail of `kind`: derived from the case, so it is the same on every
-/// attempt.
+/// The Message-ID of a case's receipt or officer notice: derived from the case, so it is the
+/// same on every attempt.
 pub fn message_id(cfg: &Config, case: &str, kind: Kind) -> String {
-    let word = match kind {
-        Kind::Receipt => "receipt",
-        Kind::OfficerNotice => "assigned",
+    let word = if kind == Kind::Receipt {
+        "receipt"
+    } else {
+        "assigned"
     };
     format!("kvittens.{word}.{case}@{}", cfg.id_domain())
 }
@@ -172,7 +199,7 @@ pub fn message_id(cfg: &Config, case: &str, kind: Kind) -> String {
 /// A plain-text part sent as 8bit: readable in the raw mail, and Postfix converts it where a
 /// receiving server lacks 8BITMIME. Falls back to the library's choice (quoted-printable) for
 /// text that 8bit cannot carry (very long lines).
-fn text_part(body: String) -> SinglePart {
+pub(crate) fn text_part(body: String) -> SinglePart {
     use lettre::message::header::ContentTransferEncoding;
     match lettre::message::Body::new_with_encoding(body.clone(), ContentTransferEncoding::EightBit)
     {
@@ -183,12 +210,12 @@ fn text_part(body: String) -> SinglePart {
     }
 }
 
-fn header(name: &'static str, value: impl Into<String>) -> HeaderValue {
+pub(crate) fn header(name: &'static str, value: impl Into<String>) -> HeaderValue {
     HeaderValue::new(HeaderName::new_from_ascii_str(name), value.into())
 }
 
 /// A Message-ID that is safe to put back in a header.
-fn safe_id(id: &str) -> bool {
+pub(crate) fn safe_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() < 500
         && id
@@ -196,7 +223,7 @@ fn safe_id(id: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && c != '<' && c != '>')
 }
 
-fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, ComposeError> {
+pub(crate) fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, ComposeError> {
     Ok(Mailbox::new(
         name.map(str::to_string),
         email.parse().map_err(build_err)?,
@@ -332,6 +359,8 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         message_ids: vec![],
         state: crate::case::State::Open,
         events: vec![],
+        answered_at: None,
+        delay_told: false,
     };
     for name in crate::templates::NAMES {
         let lang = if name.ends_with(".en") {
@@ -339,7 +368,12 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         } else {
             Language::Sv
         };
-        templates.render(name, &template_data(dept, &case, lang))?;
+        let data = if name.starts_with("digest.") {
+            crate::notices::digest_data(dept, std::slice::from_ref(&case), now, lang)
+        } else {
+            template_data(dept, &case, lang)
+        };
+        templates.render(name, &data)?;
     }
     Ok(())
 }

@@ -160,6 +160,27 @@ pub struct Department {
     pub phone: Option<String>,
     /// A web page for the receipt.
     pub web: Option<String>,
+    /// The Sent folder to watch for answers; `None` finds it by SPECIAL-USE `\Sent`.
+    pub sent_folder: Option<String>,
+    /// When reminders, escalations and digests go out.
+    pub follow_up: FollowUp,
+    /// The language of mail to staff.
+    pub staff_language: crate::decide::Language,
+}
+
+/// When staff are reminded and managers told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowUp {
+    /// How long before the reply deadline the officer is reminded; `None` means the morning of
+    /// the working day the case falls due.
+    pub remind_before: Option<Span>,
+    /// The second escalation level (e.g. the head of administration), if any.
+    pub escalate_to: Option<Contact>,
+    /// How long after the deadline the second level is told.
+    pub escalate_again_after: Span,
+    /// When the manager's daily digest goes out (minutes after local midnight, working days
+    /// only); `None` for no digest.
+    pub digest_at: Option<u32>,
 }
 
 impl Department {
@@ -315,6 +336,9 @@ struct RawCalendar {
     working_hours: Option<String>,
     holidays: Option<String>,
     reply_within: Option<Span>,
+    remind_before: Option<Span>,
+    escalate_again_after: Option<Span>,
+    digest_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -335,6 +359,11 @@ struct RawDepartment {
     holidays: Option<String>,
     phone: Option<String>,
     web: Option<String>,
+    remind_before: Option<Span>,
+    escalate_to: Option<RawContact>,
+    escalate_again_after: Option<Span>,
+    digest_at: Option<String>,
+    staff_language: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +374,7 @@ struct RawMailbox {
     #[serde(flatten)]
     password: RawPassword,
     folder: Option<String>,
+    sent_folder: Option<String>,
     host: Option<String>,
     port: Option<u16>,
     security: Option<String>,
@@ -436,6 +466,7 @@ impl Checker<'_> {
                 default_hours,
                 default_holidays,
                 default_reply,
+                &raw.calendar,
             )?;
             if !ids.insert(dept.id.clone()) {
                 return Err(self.err(
@@ -630,6 +661,7 @@ impl Checker<'_> {
         default_hours: Option<WorkingHours>,
         default_holidays: Option<HolidayRule>,
         default_reply: Span,
+        cal_defaults: &RawCalendar,
     ) -> Result<Department, ConfigError> {
         let id_ok = !d.id.is_empty()
             && d.id
@@ -764,7 +796,61 @@ impl Checker<'_> {
                 .or(default_holidays)
                 .unwrap_or(HolidayRule::Swedish),
         };
+        let digest_key = if d.digest_at.is_some() {
+            format!("{key}.digest_at")
+        } else {
+            "calendar.digest_at".to_string()
+        };
+        let digest_at = match d
+            .digest_at
+            .as_deref()
+            .or(cal_defaults.digest_at.as_deref())
+            .unwrap_or("07:30")
+        {
+            "off" | "none" => None,
+            t => {
+                let minutes = t.split_once(':').and_then(|(h, m)| {
+                    let (h, m): (u32, u32) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
+                    (h < 24 && m < 60).then_some(h * 60 + m)
+                });
+                Some(minutes.ok_or_else(|| {
+                    self.err(
+                        digest_key,
+                        format!("{t:?} is not a time of day; write e.g. \"07:30\", or \"off\""),
+                    )
+                })?)
+            }
+        };
+        let escalate_to = match &d.escalate_to {
+            None => None,
+            Some(c) => Some(Contact {
+                name: c.name.trim().to_string(),
+                email: self.email(&format!("{key}.escalate_to.email"), &c.email)?,
+            }),
+        };
+        let follow_up = FollowUp {
+            remind_before: d.remind_before.or(cal_defaults.remind_before),
+            escalate_to,
+            escalate_again_after: d
+                .escalate_again_after
+                .or(cal_defaults.escalate_again_after)
+                .unwrap_or(Span::WorkingDays(1)),
+            digest_at,
+        };
+        let staff_language = match d.staff_language.as_deref() {
+            None | Some("sv") => crate::decide::Language::Sv,
+            Some("en") => crate::decide::Language::En,
+            Some(other) => {
+                return Err(self.err(
+                    format!("{key}.staff_language"),
+                    format!("{other:?}: use \"sv\" or \"en\""),
+                ))
+            }
+        };
         Ok(Department {
+            staff_language,
+            sent_folder: d.mailbox.sent_folder.clone(),
+            follow_up,
             login: d
                 .mailbox
                 .login

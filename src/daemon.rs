@@ -32,6 +32,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let (stop, shutdown) = watch::channel(false);
     let wake = Arc::new(Notify::new());
+    let schedule = Arc::new(Notify::new());
 
     let mut tasks = tokio::task::JoinSet::new();
     // Receipts left pending by a crash go out first.
@@ -44,13 +45,27 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         .run(),
     );
-    for dept in cfg.departments.iter().cloned() {
-        let watcher = Watcher {
+    tasks.spawn(
+        crate::scheduler::Scheduler {
             engine: engine.clone(),
             outbox: wake.clone(),
+            wake: schedule.clone(),
             shutdown: shutdown.clone(),
-        };
-        tasks.spawn(watcher.run(dept));
+        }
+        .run(),
+    );
+    tasks.spawn(crate::control::serve(engine.clone(), shutdown.clone()));
+    for dept in &cfg.departments {
+        for sent in [false, true] {
+            let watcher = Watcher {
+                engine: engine.clone(),
+                outbox: wake.clone(),
+                schedule: schedule.clone(),
+                shutdown: shutdown.clone(),
+                sent,
+            };
+            tasks.spawn(watcher.run(dept.clone()));
+        }
     }
     tracing::info!(departments = cfg.departments.len(), store = %cfg.store.display(), "kvittens running");
 

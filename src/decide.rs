@@ -141,6 +141,8 @@ pub struct Context<'a> {
     pub own_id_domain: &'a str,
     /// The department's category when the subject names none.
     pub default_category: Category,
+    /// The message is in the department's Sent folder: it can only be an answer.
+    pub sent_folder: bool,
 }
 
 /// Decides what to do with `msg`.
@@ -153,6 +155,21 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
     }
     if let Some(why) = automatic(msg, ctx) {
         return Decision::Ignore(reason("automatic", why));
+    }
+    if ctx.sent_folder {
+        // What the department sent: an answer when it is in a case's thread, else nothing.
+        let by = msg.from.clone().unwrap_or_default();
+        return match follow_up(msg, known) {
+            Some(Decision::Attach { case, reason: why }) => {
+                let detail = format!("sent from the department mailbox: {}", why.detail);
+                Decision::Answer {
+                    case,
+                    by,
+                    reason: reason("answer", detail),
+                }
+            }
+            _ => Decision::Ignore(reason("sent", "sent mail that is not in a case's thread")),
+        };
     }
     if let Some(id) = &msg.message_id {
         if known.message_handled(id) {
@@ -429,6 +446,7 @@ mod tests {
             internal_domains: INTERNAL.get_or_init(|| vec!["kommun.test".to_string()]),
             own_id_domain: "kommun.test",
             default_category: Category::Question,
+            sent_folder: false,
         }
     }
 
@@ -616,6 +634,28 @@ mod tests {
         // Our own receipt in the thread is no answer.
         let m = mail("From: noreply@kommun.test\nAuto-Submitted: auto-replied\nSubject: Re: x [BMN-2026-0007]", "kvittens");
         assert_eq!(action(&decide(&m, &ctx(), &known)), "automatic");
+    }
+
+    #[test]
+    fn sent_mail_is_an_answer_or_nothing() {
+        let mut known = Fake::default();
+        known
+            .by_id
+            .insert("m0@medborgare.test".into(), "BMN-2026-0007".into());
+        let sent = Context {
+            sent_folder: true,
+            ..ctx()
+        };
+        let m = mail("From: bygg@kommun.test\nTo: anna@medborgare.test\nSubject: Re: x\nIn-Reply-To: <m0@medborgare.test>", "Svar");
+        assert_eq!(action(&decide(&m, &sent, &known)), "answer");
+        let m = mail(
+            "From: bygg@kommun.test\nTo: anna@medborgare.test\nSubject: Nyhetsbrev",
+            "x",
+        );
+        assert_eq!(action(&decide(&m, &sent, &known)), "sent");
+        // Even from outside the internal domains, nothing in Sent is acknowledged.
+        let m = mail("From: x@example.org\nSubject: Hej", "x");
+        assert_eq!(action(&decide(&m, &sent, &known)), "sent");
     }
 
     #[test]

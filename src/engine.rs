@@ -4,10 +4,12 @@
 
 use crate::case::{self, Case, State};
 use crate::compose;
-use crate::config::{Config, Department};
+use crate::config::{Absence, Config, Department};
 use crate::decide::{self, Category, Decision, Known, Language, Reason};
 use crate::message::{Inbound, Person};
-use crate::store::{Counters, MessageKey, Opened, Store, StoreError};
+use crate::notices;
+use crate::schedule;
+use crate::store::{Counters, Effects, MessageKey, Opened, Store, StoreError};
 use crate::templates::Templates;
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{HashMap, HashSet};
@@ -41,6 +43,8 @@ pub struct Incoming<'a> {
     pub received: DateTime<Utc>,
     /// The message.
     pub raw: &'a [u8],
+    /// Whether it is in the department's Sent folder (then it can only be an answer).
+    pub sent_folder: bool,
 }
 
 /// The message handler, shared by every mailbox task.
@@ -75,8 +79,13 @@ impl Known for Facts {
 
 impl Engine {
     /// Decides what to do with `msg` for `dept`, looking up what the store knows of it.
-    pub fn decide(&self, dept: &Department, msg: &Inbound) -> Result<Decision, StoreError> {
-        decide_with(&self.cfg, dept, msg, Some(&self.store))
+    pub fn decide(
+        &self,
+        dept: &Department,
+        msg: &Inbound,
+        sent_folder: bool,
+    ) -> Result<Decision, StoreError> {
+        decide_with(&self.cfg, dept, msg, Some(&self.store), sent_folder)
     }
 
     /// Handles one message: decides and records the outcome.
@@ -89,7 +98,7 @@ impl Engine {
             return Ok(Outcome::AlreadyHandled);
         }
         let msg = Inbound::parse(incoming.raw);
-        match self.decide(dept, &msg)? {
+        match self.decide(dept, &msg, incoming.sent_folder)? {
             Decision::Ignore(reason) => {
                 self.store
                     .mark_handled(&incoming.key, &reason.to_string())?;
@@ -101,17 +110,27 @@ impl Engine {
                 self.store
                     .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
                         c.log(at, what.clone());
-                        // The resident writes again after an answer: they are waiting again.
-                        if c.state != State::Open {
-                            c.state = State::Open;
-                            c.reply_due = dept.calendar.deadline(at, dept.reply_within);
-                            c.log(
-                                at,
-                                format!(
-                                    "re-opened; reply due {}",
-                                    c.reply_due.format("%Y-%m-%d %H:%M UTC")
-                                ),
-                            );
+                        // The resident writes again after an answer: they are waiting again,
+                        // with a new reply deadline and its reminders.
+                        if c.state == State::Open {
+                            return Effects::default();
+                        }
+                        c.state = State::Open;
+                        c.reply_due = dept.calendar.deadline(at, dept.reply_within);
+                        c.log(
+                            at,
+                            format!(
+                                "re-opened; reply due {}",
+                                c.reply_due.format("%Y-%m-%d %H:%M UTC")
+                            ),
+                        );
+                        let dues = schedule::case_dues(dept, c)
+                            .into_iter()
+                            .filter(|d| d.kind != schedule::DueKind::DecisionCheck)
+                            .collect();
+                        Effects {
+                            mails: vec![],
+                            dues,
                         }
                     })?;
                 Ok(Outcome::Attached(case))
@@ -123,7 +142,9 @@ impl Engine {
                         c.log(at, format!("answered by {} ({})", by.email, reason.detail));
                         if c.state == State::Open {
                             c.state = State::Answered;
+                            c.answered_at = Some(at);
                         }
+                        Effects::default()
                     })?;
                 Ok(Outcome::Answered(case))
             }
@@ -133,6 +154,7 @@ impl Engine {
                 resident,
             } => {
                 let year = dept.calendar.local_date(incoming.received).year();
+                let away = self.store.absences()?;
                 let opened = self.store.open_case(
                     &incoming.key,
                     msg.message_id.as_deref(),
@@ -146,6 +168,7 @@ impl Engine {
                             incoming,
                             counters,
                             (category, language, &resident),
+                            &away,
                         ))
                     },
                 )?;
@@ -169,7 +192,8 @@ pub fn new_case(
     incoming: &Incoming<'_>,
     counters: Counters,
     (category, language, resident): (Category, Language, &Person),
-) -> (Case, Vec<compose::Outgoing>) {
+    away: &[(String, Absence)],
+) -> (Case, Effects) {
     let cal = &dept.calendar;
     let received = incoming.received;
     let number = case::case_number(
@@ -177,7 +201,7 @@ pub fn new_case(
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = case::assign(dept, cal.local_date(received), counters.turn, &[]);
+    let who = case::assign(dept, cal.local_date(received), counters.turn, away);
     let decide_within = dept
         .decide_within
         .get(&category)
@@ -198,6 +222,8 @@ pub fn new_case(
         message_ids: msg.message_id.iter().cloned().collect(),
         state: State::Open,
         events: Vec::new(),
+        answered_at: None,
+        delay_told: false,
     };
     c.log(
         received,
@@ -226,7 +252,11 @@ pub fn new_case(
         now,
     );
     let notice = compose::officer_notice(cfg, dept, &c, original, templates, now);
-    for built in [receipt, notice] {
+    let mut built = vec![receipt, notice];
+    if category == Category::Complaint {
+        built.push(notices::complaint_notice(cfg, dept, templates, &c, now));
+    }
+    for built in built {
         match built {
             Ok(mail) => {
                 c.message_ids.push(mail.id.clone());
@@ -235,7 +265,8 @@ pub fn new_case(
             Err(e) => c.log(now, format!("a mail could not be built: {e}")),
         }
     }
-    (c, mails)
+    let dues = schedule::case_dues(dept, &c);
+    (c, Effects { mails, dues })
 }
 
 /// Decides what to do with `msg` for `dept`; without a store, as if no case existed yet.
@@ -244,6 +275,7 @@ pub fn decide_with(
     dept: &Department,
     msg: &Inbound,
     store: Option<&Store>,
+    sent_folder: bool,
 ) -> Result<Decision, StoreError> {
     let mut facts = Facts::default();
     if let Some(store) = store {
@@ -262,6 +294,7 @@ pub fn decide_with(
         internal_domains: &cfg.internal_domains,
         own_id_domain: cfg.id_domain(),
         default_category: dept.default_category,
+        sent_folder,
     };
     let mut decision = decide::decide(msg, &ctx, &facts);
     // An address the mail library refuses cannot get a receipt; say so instead of failing.

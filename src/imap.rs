@@ -109,6 +109,22 @@ async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
     }
 }
 
+/// The department's Sent folder: the configured one, else the one marked `\Sent`
+/// (RFC 6154 SPECIAL-USE), else a folder called "Sent".
+async fn sent_folder(s: &mut Session, dept: &Department) -> Result<Option<String>, WatchError> {
+    if let Some(f) = &dept.sent_folder {
+        return Ok(Some(f.clone()));
+    }
+    let names: Vec<_> = s.list(None, Some("*")).await?.try_collect().await?;
+    let special = names.iter().find(|n| {
+        n.attributes()
+            .iter()
+            .any(|a| matches!(a, async_imap::types::NameAttribute::Sent))
+    });
+    let plain = names.iter().find(|n| n.name().eq_ignore_ascii_case("sent"));
+    Ok(special.or(plain).map(|n| n.name().to_string()))
+}
+
 /// Shared state of the watchers, for logging state changes once.
 #[derive(Debug, Clone)]
 pub struct Watcher {
@@ -116,9 +132,16 @@ pub struct Watcher {
     pub engine: Engine,
     /// Woken when new mail waits in the outbox.
     pub outbox: Arc<Notify>,
+    /// Woken when a case changed, so its schedule entries are considered.
+    pub schedule: Arc<Notify>,
     /// Flips to true when the daemon stops.
     pub shutdown: watch::Receiver<bool>,
+    /// Watch the department's Sent folder (for answers) instead of its inbox.
+    pub sent: bool,
 }
+
+/// Why there is no Sent folder to watch (logged once; the inbox is watched regardless).
+const NO_SENT_FOLDER: &str = "no Sent folder";
 
 impl Watcher {
     /// Watches `dept`'s mailbox until shutdown, reconnecting with capped, jittered exponential
@@ -129,6 +152,10 @@ impl Watcher {
         loop {
             let mut connected = false;
             let result = self.session(&dept, &mut connected, &mut last_error).await;
+            if matches!(&result, Err(WatchError::Imap(e)) if e == NO_SENT_FOLDER) {
+                tracing::warn!(department = %dept.id, mailbox = %dept.email, "no Sent folder found (no \\Sent SPECIAL-USE, no \"Sent\"); answers sent from the department mailbox are not seen. Set mailbox.sent_folder to name it.");
+                return;
+            }
             if *self.shutdown.borrow() {
                 tracing::info!(department = %dept.id, "mailbox watcher stopped");
                 return;
@@ -163,6 +190,16 @@ impl Watcher {
         }
     }
 
+    /// The name of what this watcher reads, for its cursor and "handled" marks: the department
+    /// id for the inbox, `<id>/sent` for the Sent folder.
+    fn place(&self, dept: &Department) -> String {
+        if self.sent {
+            format!("{}/sent", dept.id)
+        } else {
+            dept.id.clone()
+        }
+    }
+
     async fn session(
         &mut self,
         dept: &Department,
@@ -170,15 +207,29 @@ impl Watcher {
         last_error: &mut Option<String>,
     ) -> Result<(), WatchError> {
         let mut s = connect(&dept.imap, &dept.login, &dept.password).await?;
-        let mailbox = s.examine(&dept.folder).await?;
+        let folder = if self.sent {
+            match sent_folder(&mut s, dept).await? {
+                Some(f) => f,
+                None => return Err(WatchError::Imap(NO_SENT_FOLDER.into())),
+            }
+        } else {
+            dept.folder.clone()
+        };
+        let mailbox = s.examine(&folder).await?;
         let validity = mailbox.uid_validity.unwrap_or(0);
         let can_idle = s.capabilities().await?.has_str("IDLE");
         *connected = true;
         if last_error.is_none() {
-            tracing::info!(department = %dept.id, mailbox = %dept.email, idle = can_idle, "watching mailbox");
+            let what = if self.sent {
+                "watching sent folder"
+            } else {
+                "watching mailbox"
+            };
+            tracing::info!(department = %dept.id, mailbox = %dept.email, folder = %folder, idle = can_idle, "{what}");
         }
         let store = self.engine.store.clone();
-        let mut cursor = match store.cursor(&dept.id)? {
+        let place = self.place(dept);
+        let mut cursor = match store.cursor(&place)? {
             Some(c) if c.uid_validity == validity => c,
             previous => {
                 if previous.is_some() {
@@ -187,7 +238,7 @@ impl Watcher {
                 let c = self
                     .first_cursor(&mut s, validity, mailbox.uid_next)
                     .await?;
-                store.set_cursor(&dept.id, c)?;
+                store.set_cursor(&place, c)?;
                 c
             }
         };
@@ -307,7 +358,7 @@ impl Watcher {
                     .await?;
                 cursor.last_uid = uid;
             }
-            self.engine.store.set_cursor(&dept.id, cursor)?;
+            self.engine.store.set_cursor(&self.place(dept), cursor)?;
         }
         Ok(cursor)
     }
@@ -323,12 +374,13 @@ impl Watcher {
         let engine = self.engine.clone();
         let d = dept.clone();
         let key = MessageKey {
-            department: dept.id.clone(),
+            department: self.place(dept),
             uid_validity: validity,
             uid,
         };
         // The store writes to disk: keep that off the async threads.
         let task_key = key.clone();
+        let sent_folder = self.sent;
         let outcome = match tokio::task::spawn_blocking(move || {
             engine.handle(
                 &d,
@@ -336,6 +388,7 @@ impl Watcher {
                     key: task_key,
                     received,
                     raw: &raw,
+                    sent_folder,
                 },
             )
         })
@@ -355,12 +408,14 @@ impl Watcher {
             Outcome::Opened(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued");
                 self.outbox.notify_one();
+                self.schedule.notify_one();
             }
             Outcome::Answered(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case, "staff answered the case")
             }
             Outcome::Attached(case) => {
-                tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt")
+                tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt");
+                self.schedule.notify_one();
             }
             Outcome::Ignored(reason) => {
                 tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt")

@@ -1,7 +1,9 @@
 //! The `kvittens` command: parses the command line and hands over to the library.
 
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use kvittens::config::Config;
+use kvittens::control::{Filter, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -57,26 +59,80 @@ enum Command {
         department: String,
         file: PathBuf,
     },
-    /// List the cases in the store (stop the daemon first: the store allows one user at a time).
+    /// List the cases (works while the daemon runs).
     Cases {
         #[arg(long)]
         config: PathBuf,
         #[arg(long)]
         department: Option<String>,
+        /// Only cases waiting for the officer.
+        #[arg(long, group = "which")]
+        open: bool,
+        /// Only open cases past their reply deadline.
+        #[arg(long, group = "which")]
+        overdue: bool,
+        /// Only answered cases.
+        #[arg(long, group = "which")]
+        answered: bool,
         #[arg(long)]
         json: bool,
     },
-    /// Show one case with its timeline (`case show ID`), or close it by hand (`case close ID`).
+    /// One case: show its timeline, close it, or move its decision date.
     Case {
+        #[command(subcommand)]
+        action: CaseAction,
+    },
+    /// Officers: record an absence (hänvisning) at run time.
+    Officer {
+        #[command(subcommand)]
+        action: OfficerAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseAction {
+    /// The case and its timeline: received, receipt sent, reminders, answer, escalations.
+    Show {
         #[arg(long)]
         config: PathBuf,
-        /// `show` or `close`
-        action: String,
-        /// The case number.
         id: String,
-        /// Why the case is closed (for its timeline).
+    },
+    /// Close the case by hand (no more reminders or escalations).
+    Close {
+        #[arg(long)]
+        config: PathBuf,
+        id: String,
+        /// Why, for the timeline.
         #[arg(long, default_value = "")]
         note: String,
+    },
+    /// Set a new expected decision date; the resident gets one notice of the delay.
+    Postpone {
+        #[arg(long)]
+        config: PathBuf,
+        id: String,
+        /// The new date, YYYY-MM-DD.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Why, in words for the resident.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum OfficerAction {
+    /// The officer is away: new cases and reminders go to the substitute meanwhile.
+    Away {
+        #[arg(long)]
+        config: PathBuf,
+        email: String,
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+        #[arg(long)]
+        substitute: String,
     },
 }
 
@@ -134,26 +190,84 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Cases {
             config,
             department,
+            open,
+            overdue,
+            answered,
             json,
         } => {
-            let cfg = Config::load(&config)?;
-            let store = kvittens::store::Store::open(&cfg.store)?;
-            kvittens::commands::cases(&store, department.as_deref(), json, &mut out)
+            let filter = if open {
+                Filter::Open
+            } else if overdue {
+                Filter::Overdue
+            } else if answered {
+                Filter::Answered
+            } else {
+                Filter::All
+            };
+            store_command(
+                &config,
+                Request::Cases {
+                    department,
+                    filter,
+                    json,
+                },
+            )
         }
-        Command::Case {
-            config,
-            action,
-            id,
-            note,
-        } => {
-            let cfg = Config::load(&config)?;
-            let store = kvittens::store::Store::open(&cfg.store)?;
-            match action.as_str() {
-                "show" => kvittens::commands::show(&store, &id, &mut out),
-                "close" => kvittens::commands::close(&store, &id, &note, &mut out),
-                other => anyhow::bail!("unknown case action {other:?}; use `case show ID` or `case close ID --note TEXT`"),
+        Command::Case { action } => match action {
+            CaseAction::Show { config, id } => store_command(&config, Request::Show { case: id }),
+            CaseAction::Close { config, id, note } => {
+                store_command(&config, Request::Close { case: id, note })
             }
+            CaseAction::Postpone {
+                config,
+                id,
+                to,
+                note,
+            } => store_command(&config, Request::Postpone { case: id, to, note }),
+        },
+        Command::Officer {
+            action:
+                OfficerAction::Away {
+                    config,
+                    email,
+                    from,
+                    to,
+                    substitute,
+                },
+        } => store_command(
+            &config,
+            Request::Away {
+                officer: email,
+                from,
+                to,
+                substitute,
+            },
+        ),
+    }
+}
+
+/// Runs a store command: through the running daemon's control socket when there is one (the
+/// store admits one process at a time), else on the store directly.
+fn store_command(config: &std::path::Path, request: Request) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let reply = match kvittens::control::send(&cfg.store, &request) {
+        Some(reply) => reply?,
+        None => {
+            let templates = kvittens::daemon::load_templates(&cfg)?;
+            let store = kvittens::store::Store::open(&cfg.store)?;
+            let engine = kvittens::engine::Engine {
+                cfg: std::sync::Arc::new(cfg),
+                store,
+                templates: std::sync::Arc::new(templates),
+            };
+            kvittens::control::execute(&engine, &request)
         }
+    };
+    if reply.ok {
+        print!("{}", reply.output);
+        Ok(())
+    } else {
+        anyhow::bail!("{}", reply.output)
     }
 }
 

@@ -8,6 +8,8 @@
 
 use crate::case::Case;
 use crate::compose::Outgoing;
+use crate::config::Absence;
+use crate::schedule::Due;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::{Path, PathBuf};
@@ -59,6 +61,36 @@ pub struct Counters {
     pub seq: u64,
     /// How many cases the department had before this one.
     pub turn: u64,
+}
+
+/// What a change to a case sets in motion: mail to send and things that fall due later. Stored
+/// in the same transaction as the change.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Mail for the outbox.
+    pub mails: Vec<Outgoing>,
+    /// Entries for the schedule.
+    pub dues: Vec<Due>,
+}
+
+/// A schedule entry's place in the store, to fire it by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DueKey(Vec<u8>);
+
+fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
+    for mail in &effects.mails {
+        tx_put(tx, &outbox_key(mail), mail)?;
+    }
+    for due in &effects.dues {
+        // Ordered by time, so a wake-up reads only what is due.
+        let key = format!(
+            "due/{:020}/{:020}",
+            due.at.timestamp_millis().max(0),
+            tx.generate_id()?
+        );
+        tx_put(tx, &key, due)?;
+    }
+    Ok(())
 }
 
 /// What [`Store::open_case`] did.
@@ -232,7 +264,7 @@ impl Store {
         key: &MessageKey,
         message_id: Option<&str>,
         counter: (&str, i32),
-        build: impl Fn(Counters) -> Result<(Case, Vec<Outgoing>), String>,
+        build: impl Fn(Counters) -> Result<(Case, Effects), String>,
     ) -> Result<Opened, StoreError> {
         let handled_key = key.key();
         let id_key = message_id.map(|m| format!("msg/{m}"));
@@ -250,15 +282,13 @@ impl Store {
             }
             let seq = tx_next(tx, &seq_key)?;
             let turn = tx_next(tx, &turn_key)? - 1;
-            let (case, mails) =
+            let (case, effects) =
                 build(Counters { seq, turn }).map_err(ConflictableTransactionError::Abort)?;
             tx_put(tx, &format!("case/{}", case.number), &case)?;
             for id in &case.message_ids {
                 tx_put(tx, &format!("msg/{id}"), &case.number)?;
             }
-            for mail in &mails {
-                tx_put(tx, &outbox_key(mail), mail)?;
-            }
+            tx_effects(tx, &effects)?;
             tx_put(tx, &handled_key, &case.number)?;
             Ok(Opened::Created(Box::new(case)))
         })
@@ -272,7 +302,7 @@ impl Store {
         key: &MessageKey,
         message_id: Option<&str>,
         number: &str,
-        update: impl Fn(&mut Case),
+        update: impl Fn(&mut Case) -> Effects,
     ) -> Result<bool, StoreError> {
         let handled_key = key.key();
         let case_key = format!("case/{number}");
@@ -291,8 +321,9 @@ impl Store {
                 }
                 tx_put(tx, &format!("msg/{id}"), &case.number)?;
             }
-            update(&mut case);
+            let effects = update(&mut case);
             tx_put(tx, &case_key, &case)?;
+            tx_effects(tx, &effects)?;
             tx_put(tx, &handled_key, &case.number)?;
             Ok(true)
         })
@@ -303,17 +334,122 @@ impl Store {
     pub fn update_case(
         &self,
         number: &str,
-        update: impl Fn(&mut Case),
+        update: impl Fn(&mut Case) -> Result<Effects, String>,
     ) -> Result<bool, StoreError> {
         let case_key = format!("case/{number}");
         self.transaction(|tx| {
             let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
                 return Ok(false);
             };
-            update(&mut case);
+            let effects = update(&mut case).map_err(ConflictableTransactionError::Abort)?;
             tx_put(tx, &case_key, &case)?;
+            tx_effects(tx, &effects)?;
             Ok(true)
         })
+    }
+
+    /// Schedule entries due at or before `now`, oldest first (at most `limit`).
+    pub fn due_until(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<(DueKey, Due)>, StoreError> {
+        let end = format!("due/{:020}/", now.timestamp_millis().max(0) + 1);
+        self.kv
+            .range(b"due/".to_vec()..end.into_bytes())
+            .take(limit)
+            .map(|kv| {
+                let (k, v) = kv.map_err(|e| self.err(e))?;
+                let due = serde_json::from_slice(&v)
+                    .map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))?;
+                Ok((DueKey(k.to_vec()), due))
+            })
+            .collect()
+    }
+
+    /// When the next schedule entry falls due.
+    pub fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        match self.kv.scan_prefix(b"due/").next() {
+            None => Ok(None),
+            Some(kv) => {
+                let (_, v) = kv.map_err(|e| self.err(e))?;
+                let due: Due = serde_json::from_slice(&v).map_err(|e| self.err(e))?;
+                Ok(Some(due.at))
+            }
+        }
+    }
+
+    /// How many schedule entries wait.
+    pub fn due_count(&self) -> usize {
+        self.kv.scan_prefix(b"due/").count()
+    }
+
+    /// Fires a schedule entry, once: removes it and, in the same transaction, applies `fire` to
+    /// its case (if any) and stores what that sets in motion. Returns false when the entry was
+    /// fired before.
+    pub fn fire(
+        &self,
+        key: &DueKey,
+        case: Option<&str>,
+        fire: impl Fn(Option<&mut Case>) -> Effects,
+    ) -> Result<bool, StoreError> {
+        let case_key = case.map(|c| format!("case/{c}"));
+        self.transaction(|tx| {
+            if tx.remove(key.0.as_slice())?.is_none() {
+                return Ok(false);
+            }
+            let effects = match &case_key {
+                None => fire(None),
+                Some(k) => match tx_get::<Case>(tx, k)? {
+                    None => fire(None),
+                    Some(mut c) => {
+                        let effects = fire(Some(&mut c));
+                        tx_put(tx, k, &c)?;
+                        effects
+                    }
+                },
+            };
+            tx_effects(tx, &effects)?;
+            Ok(true)
+        })
+    }
+
+    /// When the department's last digest was due.
+    pub fn last_digest(
+        &self,
+        department: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.get(&format!("digest/{department}"))
+    }
+
+    /// Queues the digest due at `at`, unless one was queued for that moment or later already.
+    pub fn queue_digest(
+        &self,
+        department: &str,
+        at: chrono::DateTime<chrono::Utc>,
+        mail: &Outgoing,
+    ) -> Result<bool, StoreError> {
+        let key = format!("digest/{department}");
+        self.transaction(|tx| {
+            if tx_get::<chrono::DateTime<chrono::Utc>>(tx, &key)?.is_some_and(|last| last >= at) {
+                return Ok(false);
+            }
+            tx_put(tx, &key, &at)?;
+            tx_put(tx, &outbox_key(mail), mail)?;
+            Ok(true)
+        })
+    }
+
+    /// Records that `officer` is away (set at run time; kept with the planned absences).
+    pub fn add_absence(&self, officer: &str, absence: &Absence) -> Result<(), StoreError> {
+        let key = format!("away/{}/{}", officer.to_lowercase(), absence.from);
+        let value = (officer.to_lowercase(), absence.clone());
+        self.transaction(|tx| tx_put(tx, &key, &value))
+    }
+
+    /// Every absence recorded at run time, by officer address.
+    pub fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
+        self.scan("away/")
     }
 
     /// Mail waiting to be sent, oldest case first.
@@ -381,6 +517,8 @@ mod tests {
             message_ids: ids.iter().map(|s| s.to_string()).collect(),
             state: State::Open,
             events: vec![],
+            answered_at: None,
+            delay_told: false,
         }
     }
 
@@ -407,7 +545,21 @@ mod tests {
         store
             .open_case(&key(uid), Some(msg_id), ("BMN", 2026), |c| {
                 let n = crate::case::case_number("BMN", 2026, c.seq);
-                Ok((case(&n, &[msg_id]), vec![mail(&n)]))
+                let c = case(&n, &[msg_id]);
+                let due = Due {
+                    at: c.reply_due,
+                    department: "bygg".into(),
+                    case: Some(n.clone()),
+                    kind: crate::schedule::DueKind::Remind,
+                    deadline: Some(c.reply_due),
+                };
+                Ok((
+                    c,
+                    Effects {
+                        mails: vec![mail(&n)],
+                        dues: vec![due],
+                    },
+                ))
             })
             .unwrap()
     }
@@ -480,7 +632,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         open(&store, 1, "m1@x");
-        let log = |c: &mut Case| c.log(Utc::now(), "follow-up");
+        let log = |c: &mut Case| {
+            c.log(Utc::now(), "follow-up");
+            Effects::default()
+        };
         assert!(store
             .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
             .unwrap());
@@ -493,6 +648,72 @@ mod tests {
         assert_eq!(
             store.case_of_message("m2@x").unwrap().as_deref(),
             Some("BMN-2026-0001")
+        );
+    }
+
+    #[test]
+    fn a_due_entry_fires_once_with_its_effects() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        open(&store, 1, "m1@x");
+        let c = store.case("BMN-2026-0001").unwrap().unwrap();
+        assert_eq!(store.next_due().unwrap(), Some(c.reply_due));
+        assert!(store
+            .due_until(c.reply_due - chrono::Duration::seconds(1), 10)
+            .unwrap()
+            .is_empty());
+        let due = store.due_until(c.reply_due, 10).unwrap();
+        assert_eq!(due.len(), 1);
+        let (key, entry) = &due[0];
+        assert_eq!(entry.case.as_deref(), Some("BMN-2026-0001"));
+        let fire = |case: Option<&mut Case>| {
+            case.unwrap().log(Utc::now(), "reminded");
+            Effects {
+                mails: vec![Outgoing {
+                    id: "r1@x".into(),
+                    ..mail("BMN-2026-0001")
+                }],
+                dues: vec![],
+            }
+        };
+        assert!(store.fire(key, entry.case.as_deref(), fire).unwrap());
+        assert!(
+            !store.fire(key, entry.case.as_deref(), fire).unwrap(),
+            "fired twice"
+        );
+        assert!(store.due_until(c.reply_due, 10).unwrap().is_empty());
+        assert_eq!(store.pending().unwrap().len(), 2);
+        let events = store.case("BMN-2026-0001").unwrap().unwrap().events;
+        assert_eq!(events.iter().filter(|e| e.what == "reminded").count(), 1);
+    }
+
+    #[test]
+    fn digests_are_queued_once_per_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let at = Utc::now();
+        let m = Outgoing {
+            id: "d1@x".into(),
+            ..mail("digest-bygg")
+        };
+        assert!(store.queue_digest("bygg", at, &m).unwrap());
+        assert!(!store.queue_digest("bygg", at, &m).unwrap());
+        assert_eq!(store.last_digest("bygg").unwrap(), Some(at));
+    }
+
+    #[test]
+    fn absences_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = Absence {
+            from: "2026-12-01".parse().unwrap(),
+            to: "2026-12-03".parse().unwrap(),
+            substitute: "o2@kommun.test".into(),
+        };
+        store.add_absence("O1@kommun.test", &a).unwrap();
+        assert_eq!(
+            store.absences().unwrap(),
+            vec![("o1@kommun.test".to_string(), a)]
         );
     }
 

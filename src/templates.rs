@@ -10,6 +10,18 @@ pub const NAMES: &[&str] = &[
     "receipt.en",
     "officer-notice.sv",
     "officer-notice.en",
+    "reminder.sv",
+    "reminder.en",
+    "escalation.sv",
+    "escalation.en",
+    "new-date.sv",
+    "new-date.en",
+    "delay.sv",
+    "delay.en",
+    "complaint.sv",
+    "complaint.en",
+    "digest.sv",
+    "digest.en",
 ];
 
 /// The templates shipped in `templates/`, built into the binary so that an install without the
@@ -25,6 +37,30 @@ const BUILT_IN: &[(&str, &str)] = &[
         "officer-notice.en",
         include_str!("../templates/officer-notice.en.hbs"),
     ),
+    ("reminder.sv", include_str!("../templates/reminder.sv.hbs")),
+    ("reminder.en", include_str!("../templates/reminder.en.hbs")),
+    (
+        "escalation.sv",
+        include_str!("../templates/escalation.sv.hbs"),
+    ),
+    (
+        "escalation.en",
+        include_str!("../templates/escalation.en.hbs"),
+    ),
+    ("new-date.sv", include_str!("../templates/new-date.sv.hbs")),
+    ("new-date.en", include_str!("../templates/new-date.en.hbs")),
+    ("delay.sv", include_str!("../templates/delay.sv.hbs")),
+    ("delay.en", include_str!("../templates/delay.en.hbs")),
+    (
+        "complaint.sv",
+        include_str!("../templates/complaint.sv.hbs"),
+    ),
+    (
+        "complaint.en",
+        include_str!("../templates/complaint.en.hbs"),
+    ),
+    ("digest.sv", include_str!("../templates/digest.sv.hbs")),
+    ("digest.en", include_str!("../templates/digest.en.hbs")),
 ];
 
 /// A template problem, naming the file.

@@ -119,6 +119,7 @@ fn odd_mail_never_breaks_receipt_building() {
             },
             received: chrono::Utc::now(),
             raw: &raw,
+            sent_folder: false,
         };
         let counters = kvittens::store::Counters { seq: 1, turn: 0 };
         let lang = kvittens::decide::language(&msg);
@@ -130,9 +131,10 @@ fn odd_mail_never_breaks_receipt_building() {
             &incoming,
             counters,
             (kvittens::decide::Category::Question, lang, &resident),
+            &[],
         );
         assert!(!case.subject.contains(['\r', '\n']), "{}", file.display());
-        for mail in mails {
+        for mail in mails.mails {
             let text = String::from_utf8_lossy(&mail.bytes);
             let head = text.split("\r\n\r\n").next().unwrap();
             assert!(

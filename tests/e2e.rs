@@ -381,7 +381,7 @@ async fn an_officers_reply_answers_the_case_and_the_residents_next_mail_reopens_
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let config = s.config.to_str().unwrap();
-    let shown = kv(&["case", "--config", config, "show", &number]);
+    let shown = kv(&["case", "show", "--config", config, &number]);
     assert!(
         shown.contains(&format!("answered by {}", s.officer(1))),
         "{shown}"
@@ -390,14 +390,14 @@ async fn an_officers_reply_answers_the_case_and_the_residents_next_mail_reopens_
     assert!(shown.contains("(Open"), "{shown}");
     kv(&[
         "case",
+        "close",
         "--config",
         config,
-        "close",
         &number,
         "--note",
         "besvarat per telefon",
     ]);
-    let shown = kv(&["case", "--config", config, "show", &number]);
+    let shown = kv(&["case", "show", "--config", config, &number]);
     assert!(
         shown.contains("(Closed") && shown.contains("besvarat per telefon"),
         "{shown}"

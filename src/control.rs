@@ -1,0 +1,310 @@
+//! Commands on the store — list cases, show one, close one, move its decision date, record an
+//! officer's absence — and the control socket through which the command line reaches a running
+//! daemon (the store admits one process at a time). The same [`execute`] serves both ways.
+
+use crate::case::{Case, State};
+use crate::config::Absence;
+use crate::engine::Engine;
+use crate::store::Effects;
+use chrono::{NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::watch;
+
+/// Which cases `cases` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    /// Every case.
+    All,
+    /// Waiting for the officer.
+    Open,
+    /// Open and past the reply deadline.
+    Overdue,
+    /// Answered by staff.
+    Answered,
+}
+
+/// One command.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// List cases.
+    Cases {
+        /// Only this department's.
+        department: Option<String>,
+        /// Which.
+        filter: Filter,
+        /// JSON lines instead of a table.
+        json: bool,
+    },
+    /// Show one case with its timeline.
+    Show {
+        /// The case number.
+        case: String,
+    },
+    /// Close a case by hand.
+    Close {
+        /// The case number.
+        case: String,
+        /// Why, for the timeline.
+        note: String,
+    },
+    /// Set a new decision date and tell the resident.
+    Postpone {
+        /// The case number.
+        case: String,
+        /// The new date.
+        to: NaiveDate,
+        /// Why, told to the resident.
+        note: String,
+    },
+    /// Record an officer's absence and who covers.
+    Away {
+        /// The officer's address.
+        officer: String,
+        /// First day away.
+        from: NaiveDate,
+        /// Last day away.
+        to: NaiveDate,
+        /// The substitute's address.
+        substitute: String,
+    },
+}
+
+/// The answer to a command.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Reply {
+    /// Whether it worked.
+    pub ok: bool,
+    /// What to print (the error when not ok).
+    pub output: String,
+}
+
+/// Where a daemon using the store at `store` listens.
+pub fn socket_path(store: &Path) -> PathBuf {
+    store.join("control.sock")
+}
+
+/// Runs a command against the engine's store.
+pub fn execute(engine: &Engine, request: &Request) -> Reply {
+    let mut out = Vec::new();
+    let result = run(engine, request, &mut out);
+    match result {
+        Ok(()) => Reply {
+            ok: true,
+            output: String::from_utf8_lossy(&out).into_owned(),
+        },
+        Err(e) => Reply {
+            ok: false,
+            output: format!("{e:#}"),
+        },
+    }
+}
+
+fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = &engine.store;
+    let now = Utc::now();
+    match request {
+        Request::Cases {
+            department,
+            filter,
+            json,
+        } => {
+            let list: Vec<Case> = store
+                .cases()?
+                .into_iter()
+                .filter(|c| department.as_deref().is_none_or(|d| c.department == d))
+                .filter(|c| match filter {
+                    Filter::All => true,
+                    Filter::Open => c.state == State::Open,
+                    Filter::Overdue => c.state == State::Open && c.reply_due < now,
+                    Filter::Answered => c.state == State::Answered,
+                })
+                .collect();
+            for c in &list {
+                if *json {
+                    writeln!(out, "{}", serde_json::to_string(c)?)?;
+                } else {
+                    let late = if c.state == State::Open && c.reply_due < now {
+                        " LATE"
+                    } else {
+                        ""
+                    };
+                    writeln!(
+                        out,
+                        "{}  {:<8}  {:<12}  {:<28}  answer by {}{late}  {}",
+                        c.number,
+                        format!("{:?}", c.state).to_lowercase(),
+                        c.category.key(),
+                        c.resident.email,
+                        c.reply_due.format("%Y-%m-%d %H:%M UTC"),
+                        c.subject
+                    )?;
+                }
+            }
+            if !json {
+                writeln!(out, "{} case(s)", list.len())?;
+            }
+        }
+        Request::Show { case } => {
+            let c = store
+                .case(case)?
+                .ok_or_else(|| anyhow::anyhow!("no case {case}"))?;
+            writeln!(out, "{}  ({:?}, {})", c.number, c.state, c.category.key())?;
+            writeln!(out, "resident: {}", c.resident.email)?;
+            writeln!(out, "subject:  {}", c.subject)?;
+            writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email)?;
+            writeln!(
+                out,
+                "received: {}",
+                c.received.format("%Y-%m-%d %H:%M:%S UTC")
+            )?;
+            writeln!(
+                out,
+                "reply by: {}",
+                c.reply_due.format("%Y-%m-%d %H:%M:%S UTC")
+            )?;
+            writeln!(
+                out,
+                "decision: {}",
+                c.decision_due.format("%Y-%m-%d %H:%M:%S UTC")
+            )?;
+            for e in &c.events {
+                writeln!(
+                    out,
+                    "  {}  {}",
+                    e.at.format("%Y-%m-%d %H:%M:%S UTC"),
+                    e.what
+                )?;
+            }
+        }
+        Request::Close { case, note } => {
+            let found = store.update_case(case, |c| {
+                c.state = State::Closed;
+                c.log(
+                    now,
+                    format!(
+                        "closed by hand{}",
+                        if note.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {note}")
+                        }
+                    ),
+                );
+                Ok(Effects::default())
+            })?;
+            anyhow::ensure!(found, "no case {case}");
+            writeln!(out, "{case} closed")?;
+        }
+        Request::Postpone { case, to, note } => {
+            let found = engine.postpone(case, *to, note, now)?;
+            anyhow::ensure!(found, "no case {case}");
+            writeln!(
+                out,
+                "{case}: decision date moved to {to}; the resident is told"
+            )?;
+        }
+        Request::Away {
+            officer,
+            from,
+            to,
+            substitute,
+        } => {
+            anyhow::ensure!(from <= to, "--to {to} is before --from {from}");
+            let officer = officer.to_lowercase();
+            let substitute = substitute.to_lowercase();
+            let dept = engine
+                .cfg
+                .departments
+                .iter()
+                .find(|d| d.officer(&officer).is_some())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{officer} is not an officer in {}",
+                        engine.cfg.file.display()
+                    )
+                })?;
+            anyhow::ensure!(
+                dept.officer(&substitute).is_some(),
+                "{substitute} is not an officer of {} ({})",
+                dept.name,
+                dept.id
+            );
+            anyhow::ensure!(
+                officer != substitute,
+                "an officer cannot substitute for themselves"
+            );
+            store.add_absence(
+                &officer,
+                &Absence {
+                    from: *from,
+                    to: *to,
+                    substitute: substitute.clone(),
+                },
+            )?;
+            writeln!(out, "{officer} is away {from} – {to}; {substitute} covers")?;
+        }
+    }
+    Ok(())
+}
+
+/// Serves the control socket until shutdown.
+pub async fn serve(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+    let path = socket_path(&engine.cfg.store);
+    let _ = std::fs::remove_file(&path);
+    let listener = match tokio::net::UnixListener::bind(&path) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "no control socket; commands must wait until the daemon is stopped");
+            return;
+        }
+    };
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = shutdown.changed() => break,
+        };
+        let Ok((stream, _)) = conn else { continue };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            if BufReader::new(read).read_line(&mut line).await.is_err() {
+                return;
+            }
+            let reply = match serde_json::from_str::<Request>(&line) {
+                Ok(req) => tokio::task::spawn_blocking(move || execute(&engine, &req))
+                    .await
+                    .unwrap_or_else(|e| Reply {
+                        ok: false,
+                        output: format!("the command failed: {e}"),
+                    }),
+                Err(e) => Reply {
+                    ok: false,
+                    output: format!("not a command: {e}"),
+                },
+            };
+            let text = serde_json::to_string(&reply).unwrap_or_default();
+            let _ = write.write_all(format!("{text}\n").as_bytes()).await;
+        });
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+/// Sends a command to the running daemon; `None` when no daemon listens.
+pub fn send(store: &Path, request: &Request) -> Option<anyhow::Result<Reply>> {
+    use std::io::{BufRead, BufReader};
+    let mut stream = std::os::unix::net::UnixStream::connect(socket_path(store)).ok()?;
+    let result = (|| {
+        let text = serde_json::to_string(request)?;
+        stream.write_all(format!("{text}\n").as_bytes())?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line)?;
+        Ok(serde_json::from_str(&line)?)
+    })();
+    Some(result)
+}

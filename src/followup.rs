@@ -1,0 +1,197 @@
+//! Keeping the promise after the receipt: what the engine does when a schedule entry falls due
+//! (reminder, escalation, decision-date check), when a digest is due, and when staff set a new
+//! decision date. The rules are in `schedule`; the texts in `notices`; this is the bookkeeping.
+
+use crate::case::State;
+use crate::config::Department;
+use crate::engine::Engine;
+use crate::notices;
+use crate::schedule::{self, Action, Due};
+use crate::store::{DueKey, Effects, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+
+impl Engine {
+    fn department_of(&self, id: &str) -> Option<&Department> {
+        self.cfg.department(id)
+    }
+
+    /// Fires every schedule entry due by `now`; returns how many mails were queued. Each entry
+    /// fires once, in a transaction with the mail it causes: a crash neither loses nor repeats
+    /// it, and entries missed while the daemon was down fire once on start.
+    pub fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let away = self.store.absences()?;
+        let mut queued = 0;
+        loop {
+            let batch = self.store.due_until(now, 200)?;
+            if batch.is_empty() {
+                return Ok(queued);
+            }
+            for (key, due) in batch {
+                queued += self.fire_one(&key, &due, now, &away)?;
+            }
+        }
+    }
+
+    fn fire_one(
+        &self,
+        key: &DueKey,
+        due: &Due,
+        now: DateTime<Utc>,
+        away: &[(String, crate::config::Absence)],
+    ) -> Result<usize, StoreError> {
+        let Some(dept) = self.department_of(&due.department) else {
+            // A department removed from the config: nothing to send, drop the entry.
+            self.store.fire(key, None, |_| Effects::default())?;
+            return Ok(0);
+        };
+        let mut count = 0;
+        let fired = self.store.fire(key, due.case.as_deref(), |case| {
+            let Some(case) = case else {
+                return Effects::default();
+            };
+            let (actions, next) = schedule::on_due(dept, case, due, now, away);
+            let mut effects = Effects {
+                mails: vec![],
+                dues: next,
+            };
+            for action in &actions {
+                match notices::for_action(
+                    &self.cfg,
+                    dept,
+                    &self.templates,
+                    case,
+                    action,
+                    due.at,
+                    now,
+                ) {
+                    Ok(mail) => {
+                        case.log(now, describe(action));
+                        effects.mails.push(mail);
+                    }
+                    Err(e) => {
+                        case.log(now, format!("{} could not be built: {e}", describe(action)))
+                    }
+                }
+            }
+            effects
+        })?;
+        if fired {
+            count = 1;
+        }
+        Ok(count)
+    }
+
+    /// Queues each department's digest whose time has come (once per digest time, also after a
+    /// night the daemon was down).
+    pub fn queue_digests(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let mut queued = 0;
+        let mut all = None;
+        for dept in &self.cfg.departments {
+            let Some(due) = self.next_digest(dept, now)? else {
+                continue;
+            };
+            if due > now {
+                continue;
+            }
+            let cases = match &all {
+                Some(c) => c,
+                None => all.insert(self.store.cases()?),
+            };
+            match notices::digest(&self.cfg, dept, &self.templates, cases, due, now) {
+                Ok(mail) => {
+                    if self.store.queue_digest(&dept.id, due, &mail)? {
+                        queued += 1;
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(department = %dept.id, error = %e, "the digest could not be built")
+                }
+            }
+        }
+        Ok(queued)
+    }
+
+    /// The department's next digest time: the first after the last one sent, or after `now` on
+    /// the first start (no digest for days kvittens did not run).
+    pub fn next_digest(
+        &self,
+        dept: &Department,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let from = match self.store.last_digest(&dept.id)? {
+            Some(last) => last,
+            None => now,
+        };
+        Ok(schedule::next_digest(dept, from).map(|d| d.at))
+    }
+
+    /// Sets a new expected decision date on an open case and queues the delay notice to the
+    /// resident (told once per new date).
+    pub fn postpone(
+        &self,
+        number: &str,
+        to: NaiveDate,
+        note: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, anyhow::Error> {
+        let case = self
+            .store
+            .case(number)?
+            .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
+        let dept = self.department_of(&case.department).ok_or_else(|| {
+            anyhow::anyhow!(
+                "case {number} belongs to department {:?}, which is not configured",
+                case.department
+            )
+        })?;
+        let new_due = dept.calendar.end_of_day(to);
+        anyhow::ensure!(new_due > now, "{to} has passed; give a date in the future");
+        let found = self.store.update_case(number, |c| {
+            if c.state == State::Closed {
+                return Err(format!("case {number} is closed"));
+            }
+            c.decision_due = new_due;
+            c.delay_told = true;
+            let mail = notices::delay_notice(&self.cfg, dept, &self.templates, c, note, now)
+                .map_err(|e| e.to_string())?;
+            c.log(
+                now,
+                format!(
+                    "decision date moved to {to}; the resident is told{}",
+                    if note.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({note})")
+                    }
+                ),
+            );
+            Ok(Effects {
+                mails: vec![mail],
+                dues: vec![],
+            })
+        })?;
+        Ok(found)
+    }
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Remind {
+            to,
+            on_behalf_of: None,
+        } => format!("reminder queued to {}", to.email),
+        Action::Remind {
+            to,
+            on_behalf_of: Some(o),
+        } => format!(
+            "reminder queued to {} (substitute for {})",
+            to.email, o.email
+        ),
+        Action::Escalate { to, level, .. } => {
+            format!("escalation (level {level}) queued to {}", to.email)
+        }
+        Action::AskForNewDate { to, .. } => {
+            format!("decision date passed; {} asked to set a new one", to.email)
+        }
+    }
+}

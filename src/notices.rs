@@ -1,0 +1,402 @@
+//! The mails of the follow-up: reminders, escalations, the request for a new decision date,
+//! the delay notice to the resident, the complaint notice and the managers' digest. Pure code,
+//! like `compose`: each returns finished bytes with a Message-ID derived from what it is about,
+//! so a resend after a crash is the same mail.
+
+use crate::case::{Case, State};
+use crate::compose::{
+    header, mailbox, safe_id, template_data, text_part, written_date, written_time, ComposeError,
+    Kind, Outgoing,
+};
+use crate::config::{Config, Contact, Department};
+use crate::decide::Language;
+use crate::schedule::Action;
+use crate::templates::Templates;
+use chrono::{DateTime, Duration, Utc};
+use lettre::Message;
+use serde_json::{json, Value};
+
+fn build_err(e: impl std::fmt::Display) -> ComposeError {
+    ComposeError::Build(e.to_string())
+}
+
+/// "2 dagar 3 timmar" / "2 days 3 hours".
+pub fn written_span(d: Duration, lang: Language) -> String {
+    let mins = d.num_minutes().max(0);
+    let (days, hours, minutes) = (mins / 1440, mins / 60 % 24, mins % 60);
+    let (dw, hw, mw) = match lang {
+        Language::Sv => (("dag", "dagar"), ("timme", "timmar"), ("minut", "minuter")),
+        Language::En => (("day", "days"), ("hour", "hours"), ("minute", "minutes")),
+    };
+    let part =
+        |n: i64, (one, many): (&str, &str)| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(part(days, dw));
+    }
+    if hours > 0 {
+        parts.push(part(hours, hw));
+    }
+    if days == 0 && (minutes > 0 || parts.is_empty()) {
+        parts.push(part(minutes, mw));
+    }
+    parts.join(" ")
+}
+
+struct Staff<'a> {
+    cfg: &'a Config,
+    dept: &'a Department,
+    templates: &'a Templates,
+    now: DateTime<Utc>,
+}
+
+impl Staff<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn mail(
+        &self,
+        case: &str,
+        kind: Kind,
+        template: &str,
+        to: &Contact,
+        cc: Option<&Contact>,
+        subject: String,
+        data: Value,
+        stamp: DateTime<Utc>,
+    ) -> Result<Outgoing, ComposeError> {
+        let lang = self.dept.staff_language;
+        let body = self
+            .templates
+            .render(&format!("{template}.{}", lang.code()), &data)?;
+        let id = format!(
+            "kvittens.{template}.{case}.{}@{}",
+            stamp.timestamp(),
+            self.cfg.id_domain()
+        );
+        let mut b = Message::builder()
+            .from(self.cfg.smtp.from.clone())
+            .reply_to(mailbox(Some(&self.dept.name), &self.dept.email)?)
+            .to(mailbox(Some(&to.name), &to.email)?)
+            .subject(subject.replace(['\r', '\n'], " "))
+            .message_id(Some(format!("<{id}>")))
+            .date(self.now.into())
+            .raw_header(header("Auto-Submitted", "auto-generated"))
+            .raw_header(header("X-Auto-Response-Suppress", "All"))
+            .raw_header(header("X-Kvittens-Loop", self.dept.email.clone()))
+            .raw_header(header("X-Kvittens-Case", case.to_string()));
+        let mut rcpt = vec![to.email.clone()];
+        if let Some(cc) = cc.filter(|c| c.email != to.email) {
+            b = b.cc(mailbox(Some(&cc.name), &cc.email)?);
+            rcpt.push(cc.email.clone());
+        }
+        let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+        Ok(Outgoing {
+            id,
+            case: case.to_string(),
+            kind,
+            envelope_from: self.dept.email.clone(),
+            to: rcpt,
+            bytes: msg.formatted(),
+        })
+    }
+}
+
+/// The mail for one scheduled action on `case`.
+pub fn for_action(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    case: &Case,
+    action: &Action,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    let lang = dept.staff_language;
+    let staff = Staff {
+        cfg,
+        dept,
+        templates,
+        now,
+    };
+    let mut data = template_data(dept, case, lang);
+    let sv = lang == Language::Sv;
+    match action {
+        Action::Remind { to, on_behalf_of } => {
+            data["recipient"] = json!(to);
+            data["on_behalf_of"] = json!(on_behalf_of);
+            let subject = if sv {
+                format!(
+                    "Påminnelse: {} ska besvaras senast {}",
+                    case.number,
+                    written_time(&dept.calendar, case.reply_due, lang)
+                )
+            } else {
+                format!(
+                    "Reminder: {} is to be answered by {}",
+                    case.number,
+                    written_time(&dept.calendar, case.reply_due, lang)
+                )
+            };
+            staff.mail(
+                &case.number,
+                Kind::Reminder,
+                "reminder",
+                to,
+                None,
+                subject,
+                data,
+                due_at,
+            )
+        }
+        Action::Escalate { to, cc, level } => {
+            data["recipient"] = json!(to);
+            data["level"] = json!(level);
+            data["late_by"] = json!(written_span(now - case.reply_due, lang));
+            let subject = if sv {
+                format!("Försenat ärende {}: {}", case.number, case.subject)
+            } else {
+                format!("Overdue case {}: {}", case.number, case.subject)
+            };
+            staff.mail(
+                &case.number,
+                Kind::Escalation,
+                "escalation",
+                to,
+                cc.as_ref(),
+                subject,
+                data,
+                due_at,
+            )
+        }
+        Action::AskForNewDate { to, cc } => {
+            data["recipient"] = json!(to);
+            let subject = if sv {
+                format!(
+                    "Beslutsdatum passerat i {}: sätt ett nytt datum",
+                    case.number
+                )
+            } else {
+                format!("Decision date passed in {}: set a new date", case.number)
+            };
+            staff.mail(
+                &case.number,
+                Kind::NewDate,
+                "new-date",
+                to,
+                Some(cc),
+                subject,
+                data,
+                due_at,
+            )
+        }
+    }
+}
+
+/// The notice to the manager of a new complaint (the policy: the manager takes it up).
+pub fn complaint_notice(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    case: &Case,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    let lang = dept.staff_language;
+    let mut data = template_data(dept, case, lang);
+    data["recipient"] = json!(dept.manager);
+    let subject = match lang {
+        Language::Sv => format!("Klagomål {}: {}", case.number, case.subject),
+        Language::En => format!("Complaint {}: {}", case.number, case.subject),
+    };
+    Staff {
+        cfg,
+        dept,
+        templates,
+        now,
+    }
+    .mail(
+        &case.number,
+        Kind::Complaint,
+        "complaint",
+        &dept.manager,
+        None,
+        subject,
+        data,
+        case.received,
+    )
+}
+
+/// The notice to the resident that the decision is delayed, with the new date already set on
+/// the case.
+pub fn delay_notice(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    case: &Case,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    let lang = case.language;
+    let mut data = template_data(dept, case, lang);
+    data["note"] = if note.trim().is_empty() {
+        Value::Null
+    } else {
+        json!(note)
+    };
+    let body = templates.render(&format!("delay.{}", lang.code()), &data)?;
+    let id = format!(
+        "kvittens.delay.{}.{}@{}",
+        case.number,
+        case.decision_due.timestamp(),
+        cfg.id_domain()
+    );
+    let subject = match lang {
+        Language::Sv => format!("Ditt ärende {} tar längre tid", case.number),
+        Language::En => format!("Your case {} is taking longer", case.number),
+    };
+    let mut b = Message::builder()
+        .from(cfg.smtp.from.clone())
+        .reply_to(mailbox(Some(&dept.name), &dept.email)?)
+        .to(mailbox(
+            case.resident.name.as_deref(),
+            &case.resident.email,
+        )?)
+        .subject(format!("{subject} [{}]", case.number))
+        .message_id(Some(format!("<{id}>")))
+        .date(now.into())
+        .raw_header(header("Auto-Submitted", "auto-generated"))
+        .raw_header(header("X-Auto-Response-Suppress", "All"))
+        .raw_header(header("X-Kvittens-Loop", dept.email.clone()))
+        .raw_header(header("X-Kvittens-Case", case.number.clone()));
+    if let Some(first) = case
+        .message_ids
+        .first()
+        .filter(|m| safe_id(m) && !m.starts_with("kvittens."))
+    {
+        b = b
+            .in_reply_to(format!("<{first}>"))
+            .references(format!("<{first}>"));
+    }
+    let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+    Ok(Outgoing {
+        id,
+        case: case.number.clone(),
+        kind: Kind::Delay,
+        envelope_from: dept.email.clone(),
+        to: vec![case.resident.email.clone()],
+        bytes: msg.formatted(),
+    })
+}
+
+/// The values of the digest template: the department's cases as the manager sees them on the
+/// morning of `now`.
+pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: Language) -> Value {
+    let cal = &dept.calendar;
+    let today = cal.local_date(now);
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let row = |c: &Case| {
+        json!({
+            "number": c.number,
+            "subject": c.subject,
+            "resident": c.resident.email,
+            "officer": c.officer.name,
+            "reply_date": written_time(cal, c.reply_due, lang),
+        })
+    };
+    let mine: Vec<&Case> = cases.iter().filter(|c| c.department == dept.id).collect();
+    let open: Vec<&Case> = mine
+        .iter()
+        .copied()
+        .filter(|c| c.state == State::Open)
+        .collect();
+    let overdue: Vec<Value> = open
+        .iter()
+        .filter(|c| c.reply_due < now)
+        .map(|c| row(c))
+        .collect();
+    let due_today: Vec<Value> = open
+        .iter()
+        .filter(|c| c.reply_due >= now && cal.local_date(c.reply_due) == today)
+        .map(|c| row(c))
+        .collect();
+    let answered: Vec<Value> = mine
+        .iter()
+        .filter(|c| {
+            c.answered_at
+                .is_some_and(|t| cal.local_date(t) == yesterday)
+        })
+        .map(|c| row(c))
+        .collect();
+    json!({
+        "department": { "id": dept.id, "name": dept.name, "email": dept.email },
+        "recipient": dept.manager,
+        "date": written_date(cal, now, lang),
+        "open": open.iter().map(|c| row(c)).collect::<Vec<_>>(),
+        "open_count": open.len(),
+        "overdue": overdue,
+        "overdue_count": overdue.len(),
+        "due_today": due_today,
+        "due_today_count": due_today.len(),
+        "answered_yesterday": answered,
+        "answered_yesterday_count": answered.len(),
+    })
+}
+
+/// The manager's digest for the digest time `at`.
+pub fn digest(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    cases: &[Case],
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    let lang = dept.staff_language;
+    let data = digest_data(dept, cases, now, lang);
+    let subject = match lang {
+        Language::Sv => format!(
+            "Dagens läge i {}: {} öppna, {} försenade",
+            dept.name, data["open_count"], data["overdue_count"]
+        ),
+        Language::En => format!(
+            "Today in {}: {} open, {} overdue",
+            dept.name, data["open_count"], data["overdue_count"]
+        ),
+    };
+    Staff {
+        cfg,
+        dept,
+        templates,
+        now,
+    }
+    .mail(
+        &format!("digest-{}", dept.id),
+        Kind::Digest,
+        "digest",
+        &dept.manager,
+        None,
+        subject,
+        data,
+        at,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_are_written_as_people_say_them() {
+        assert_eq!(written_span(Duration::minutes(1), Language::Sv), "1 minut");
+        assert_eq!(
+            written_span(Duration::minutes(125), Language::Sv),
+            "2 timmar 5 minuter"
+        );
+        assert_eq!(
+            written_span(Duration::hours(49), Language::En),
+            "2 days 1 hour"
+        );
+        assert_eq!(
+            written_span(Duration::seconds(20), Language::En),
+            "0 minutes"
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The clock of the daemon: wakes when the next schedule entry or digest falls due (or when a
+//! new case may have brought one closer), lets the engine fire what is due, and wakes the sender.
+
+use crate::engine::Engine;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// The scheduler task.
+pub struct Scheduler {
+    /// The engine that fires entries.
+    pub engine: Engine,
+    /// Woken when the outbox has new mail.
+    pub outbox: Arc<Notify>,
+    /// Woken when new entries may be due sooner.
+    pub wake: Arc<Notify>,
+    /// Flips to true when the daemon stops.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The longest sleep: a safety net for clock changes, not the mechanism.
+const MAX_SLEEP: Duration = Duration::from_secs(30);
+
+impl Scheduler {
+    /// Runs until shutdown.
+    pub async fn run(mut self) {
+        loop {
+            let engine = self.engine.clone();
+            let result = tokio::task::spawn_blocking(move || -> Result<(usize, Option<chrono::DateTime<Utc>>), crate::store::StoreError> {
+                let now = Utc::now();
+                let fired = engine.fire_due(now)? + engine.queue_digests(now)?;
+                let mut next = engine.store.next_due()?;
+                for dept in &engine.cfg.departments {
+                    if let Some(d) = engine.next_digest(dept, now)? {
+                        next = Some(next.map_or(d, |n| n.min(d)));
+                    }
+                }
+                Ok((fired, next))
+            })
+            .await;
+            let sleep = match result {
+                Ok(Ok((fired, next))) => {
+                    if fired > 0 {
+                        tracing::debug!(fired, "schedule entries fired");
+                        self.outbox.notify_one();
+                    }
+                    next.map(|n| (n - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                        .unwrap_or(MAX_SLEEP)
+                        .min(MAX_SLEEP)
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the schedule could not be read; retrying");
+                    Duration::from_secs(5)
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the scheduler failed; retrying");
+                    Duration::from_secs(5)
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep.max(Duration::from_millis(10))) => {}
+                _ = self.wake.notified() => {}
+                _ = self.shutdown.changed() => {}
+            }
+            if *self.shutdown.borrow() {
+                tracing::info!("scheduler stopped");
+                return;
+            }
+        }
+    }
+}
