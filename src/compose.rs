@@ -371,7 +371,14 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         let data = if name.starts_with("digest.") {
             crate::notices::digest_data(dept, std::slice::from_ref(&case), now, lang)
         } else {
-            template_data(dept, &case, lang)
+            // The values the follow-up mails fill in, so their templates are checked too.
+            let mut data = template_data(dept, &case, lang);
+            data["recipient"] = json!(dept.manager);
+            data["on_behalf_of"] = json!(dept.officers[0].contact);
+            data["late_by"] = json!("1 dag");
+            data["level"] = json!(1);
+            data["note"] = json!("Test");
+            data
         };
         templates.render(name, &data)?;
     }

@@ -178,9 +178,9 @@ pub struct FollowUp {
     pub escalate_to: Option<Contact>,
     /// How long after the deadline the second level is told.
     pub escalate_again_after: Span,
-    /// When the manager's daily digest goes out (minutes after local midnight, working days
-    /// only); `None` for no digest.
-    pub digest_at: Option<u32>,
+    /// When the manager's daily digest goes out (local time, working days only); `None` for
+    /// no digest.
+    pub digest_at: Option<chrono::NaiveTime>,
 }
 
 impl Department {
@@ -809,10 +809,9 @@ impl Checker<'_> {
         {
             "off" | "none" => None,
             t => {
-                let minutes = t.split_once(':').and_then(|(h, m)| {
-                    let (h, m): (u32, u32) = (h.trim().parse().ok()?, m.trim().parse().ok()?);
-                    (h < 24 && m < 60).then_some(h * 60 + m)
-                });
+                let minutes = chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                    .or_else(|_| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M:%S"))
+                    .ok();
                 Some(minutes.ok_or_else(|| {
                     self.err(
                         digest_key,

@@ -118,10 +118,7 @@ impl Engine {
         dept: &Department,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let from = match self.store.last_digest(&dept.id)? {
-            Some(last) => last,
-            None => now,
-        };
+        let from = self.store.digest_baseline(&dept.id, now)?;
         Ok(schedule::next_digest(dept, from).map(|d| d.at))
     }
 

@@ -157,12 +157,12 @@ pub fn case_dues(dept: &Department, case: &Case) -> Vec<Due> {
 
 /// The digest after `now`: the next working day's (or today's) digest time.
 pub fn next_digest(dept: &Department, now: DateTime<Utc>) -> Option<Due> {
-    let minutes = dept.follow_up.digest_at?;
+    let time = dept.follow_up.digest_at?;
     let cal = &dept.calendar;
     let mut date = cal.local_date(now);
     for _ in 0..400 {
         if cal.is_working_day(date) {
-            let at = local_minute(cal, date, minutes);
+            let at = local_time(cal, date, time);
             if at > now {
                 return Some(Due {
                     at,
@@ -178,15 +178,20 @@ pub fn next_digest(dept: &Department, now: DateTime<Utc>) -> Option<Due> {
     None
 }
 
-fn local_minute(cal: &Calendar, date: chrono::NaiveDate, minutes: u32) -> DateTime<Utc> {
-    let at_midnight = Calendar {
-        hours: crate::calendar::WorkingHours {
-            open: minutes,
-            close: 1440.max(minutes + 1),
-        },
-        ..cal.clone()
-    };
-    at_midnight.start_of_day(date)
+fn local_time(cal: &Calendar, date: chrono::NaiveDate, time: chrono::NaiveTime) -> DateTime<Utc> {
+    use chrono::TimeZone;
+    let naive = date.and_time(time);
+    // A time the clock skips (DST) is taken an hour later.
+    cal.tz
+        .from_local_datetime(&naive)
+        .earliest()
+        .or_else(|| {
+            cal.tz
+                .from_local_datetime(&(naive + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
 }
 
 /// Who covers for `officer` on the day of `now`, if they are away.

@@ -422,6 +422,28 @@ impl Store {
         self.get(&format!("digest/{department}"))
     }
 
+    /// When the department's digests count from: the last digest's time, or — on the very first
+    /// call — `now`, recorded, so that a first start neither sends old digests nor skips today's.
+    pub fn digest_baseline(
+        &self,
+        department: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        if let Some(last) = self.last_digest(department)? {
+            return Ok(last);
+        }
+        let key = format!("digest/{department}");
+        self.transaction(
+            |tx| match tx_get::<chrono::DateTime<chrono::Utc>>(tx, &key)? {
+                Some(last) => Ok(last),
+                None => {
+                    tx_put(tx, &key, &now)?;
+                    Ok(now)
+                }
+            },
+        )
+    }
+
     /// Queues the digest due at `at`, unless one was queued for that moment or later already.
     pub fn queue_digest(
         &self,

@@ -48,9 +48,14 @@ impl Stack {
 
     /// Puts a message in `user`'s INBOX, as delivery would.
     pub async fn append(&self, user: &str, raw: &str) {
+        self.append_to(user, "INBOX", raw).await
+    }
+
+    /// Puts a message in one of `user`'s folders (e.g. "Sent", as a mail program would).
+    pub async fn append_to(&self, user: &str, folder: &str, raw: &str) {
         let mut s = self.session(user).await;
         s.append(
-            "INBOX",
+            folder,
             None,
             None,
             raw.replace("\r\n", "\n").replace('\n', "\r\n").as_bytes(),
@@ -168,9 +173,16 @@ officers = [
   {{ name = "Olle Handläggare", email = "o1-{tag}@kommun.test" }},
   {{ name = "Lisa Handläggare", email = "o2-{tag}@kommun.test" }},
 ]
-reply_within = "3d"
-{extra}
-"#
+{defaults}{extra}
+"#,
+                defaults = [
+                    ("reply_within", "reply_within = \"3d\"\n"),
+                    ("digest_at", "digest_at = \"off\"\n")
+                ]
+                .iter()
+                .filter(|(key, _)| !extra.contains(key))
+                .map(|(_, line)| *line)
+                .collect::<String>(),
             ));
         }
         let config = dir.path().join("kvittens.toml");
@@ -189,6 +201,10 @@ reply_within = "3d"
 
     pub fn resident(&self, n: u32) -> String {
         format!("r{n}-{}@medborgare.test", self.tag)
+    }
+
+    pub fn manager(&self) -> String {
+        format!("manager-{}@kommun.test", self.tag)
     }
 
     pub fn officer(&self, n: u32) -> String {
