@@ -67,6 +67,9 @@ pub struct Outgoing {
     pub to: Vec<String>,
     /// The message.
     pub bytes: Vec<u8>,
+    /// For a receipt: when the resident's mail reached the mailbox (for the latency metric).
+    #[serde(default)]
+    pub received: Option<DateTime<Utc>>,
 }
 
 /// Why a mail could not be built.
@@ -278,6 +281,7 @@ pub fn receipt(
         envelope_from: dept.email.clone(),
         to: vec![case.resident.email.clone()],
         bytes: msg.formatted(),
+        received: Some(case.received),
     })
 }
 
@@ -332,6 +336,7 @@ pub fn officer_notice(
         envelope_from: dept.email.clone(),
         to: vec![case.officer.email.clone()],
         bytes: msg.formatted(),
+        received: None,
     })
 }
 

@@ -220,6 +220,8 @@ pub struct Config {
     pub poll_interval: Duration,
     /// How long one IDLE may last before it is renewed.
     pub idle_renew: Duration,
+    /// Where `/metrics` and `/healthz` are served; `None` for nowhere.
+    pub listen: Option<std::net::SocketAddr>,
     /// SMTP settings.
     pub smtp: Smtp,
     /// The departments.
@@ -299,6 +301,7 @@ struct RawDaemon {
     backfill: Option<Span>,
     poll_interval: Option<Span>,
     idle_renew: Option<Span>,
+    listen: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -517,7 +520,12 @@ impl Checker<'_> {
                 "must be at most 29m: servers may drop an IDLE after 30 minutes (RFC 3501)",
             ));
         }
+        let listen = match raw.daemon.listen.as_deref().unwrap_or("127.0.0.1:9477") {
+            "off" | "none" => None,
+            a => Some(a.parse().map_err(|_| self.err("daemon.listen", format!("{a:?} is not an address and port; write e.g. \"127.0.0.1:9477\", or \"off\"")))?),
+        };
         Ok(Config {
+            listen,
             file: self.file.to_path_buf(),
             store: self.path(&raw.daemon.store),
             internal_domains,

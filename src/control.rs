@@ -217,16 +217,13 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             anyhow::ensure!(from <= to, "--to {to} is before --from {from}");
             let officer = officer.to_lowercase();
             let substitute = substitute.to_lowercase();
-            let dept = engine
-                .cfg
+            let cfg = engine.cfg();
+            let dept = cfg
                 .departments
                 .iter()
                 .find(|d| d.officer(&officer).is_some())
                 .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{officer} is not an officer in {}",
-                        engine.cfg.file.display()
-                    )
+                    anyhow::anyhow!("{officer} is not an officer in {}", cfg.file.display())
                 })?;
             anyhow::ensure!(
                 dept.officer(&substitute).is_some(),
@@ -254,7 +251,7 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
 
 /// Serves the control socket until shutdown.
 pub async fn serve(engine: Engine, mut shutdown: watch::Receiver<bool>) {
-    let path = socket_path(&engine.cfg.store);
+    let path = socket_path(&engine.cfg().store);
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {
         Ok(l) => l,

@@ -19,17 +19,13 @@ pub fn load_templates(cfg: &Config) -> anyhow::Result<Templates> {
     Ok(templates)
 }
 
-/// Runs until SIGINT or SIGTERM.
+/// Runs until SIGINT or SIGTERM; SIGHUP reloads the config and templates.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let templates = load_templates(&cfg)?;
     let store = Store::open(&cfg.store)?;
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
-    let cfg = Arc::new(cfg);
-    let engine = Engine {
-        cfg: cfg.clone(),
-        store: store.clone(),
-        templates: Arc::new(templates),
-    };
+    let engine = Engine::new(cfg, store.clone(), templates);
+    let cfg = engine.cfg();
     let (stop, shutdown) = watch::channel(false);
     let wake = Arc::new(Notify::new());
     let schedule = Arc::new(Notify::new());
@@ -42,6 +38,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             transport,
             wake: wake.clone(),
             shutdown: shutdown.clone(),
+            metrics: engine.metrics.clone(),
         }
         .run(),
     );
@@ -55,6 +52,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .run(),
     );
     tasks.spawn(crate::control::serve(engine.clone(), shutdown.clone()));
+    if let Some(addr) = cfg.listen {
+        tasks.spawn(crate::http::serve(engine.clone(), addr, shutdown.clone()));
+    }
     for dept in &cfg.departments {
         for sent in [false, true] {
             let watcher = Watcher {
@@ -67,10 +67,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             tasks.spawn(watcher.run(dept.clone()));
         }
     }
+    tasks.spawn(tell_systemd(engine.clone(), shutdown.clone()));
     tracing::info!(departments = cfg.departments.len(), store = %cfg.store.display(), "kvittens running");
 
-    wait_for_signal().await?;
+    wait_for_stop(&engine).await?;
     tracing::info!("stopping: finishing the work in flight");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop.send(true);
     let finished = tokio::time::timeout(Duration::from_secs(20), async {
         while tasks.join_next().await.is_some() {}
@@ -84,13 +86,87 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Tells systemd (Type=notify) READY=1 once every mailbox is watched, and pets the watchdog
+/// while the store answers. Without systemd these messages go nowhere.
+async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let cfg = engine.cfg();
+        if cfg
+            .departments
+            .iter()
+            .all(|d| engine.metrics.inbox_up(&d.id))
+        {
+            let _ = sd_notify::notify(
+                false,
+                &[
+                    sd_notify::NotifyState::Ready,
+                    sd_notify::NotifyState::Status("watching every mailbox"),
+                ],
+            );
+            tracing::info!("ready: every mailbox is watched");
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+    let mut usec = 0;
+    if !sd_notify::watchdog_enabled(false, &mut usec) || usec == 0 {
+        return;
+    }
+    let every = Duration::from_micros(usec / 2);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+        if engine.store.cursor("-").is_ok() {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+        }
+    }
+}
+
+/// Waits for SIGINT or SIGTERM; on SIGHUP reloads the config and templates in between. A config
+/// that fails its checks is refused and the running one kept.
+async fn wait_for_stop(engine: &Engine) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut hup = signal(SignalKind::hangup())?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => reload(engine),
+        }
     }
-    Ok(())
+}
+
+fn reload(engine: &Engine) {
+    let old = engine.cfg();
+    let checked = Config::load(&old.file)
+        .map_err(anyhow::Error::from)
+        .and_then(|cfg| {
+            let templates = load_templates(&cfg)?;
+            Ok((cfg, templates))
+        });
+    match checked {
+        Ok((cfg, templates)) => {
+            let same_mailboxes = cfg.departments.len() == old.departments.len()
+                && cfg
+                    .departments
+                    .iter()
+                    .zip(&old.departments)
+                    .all(|(a, b)| a.id == b.id && a.email == b.email && a.imap == b.imap);
+            if !same_mailboxes || cfg.store != old.store || cfg.smtp.server != old.smtp.server {
+                tracing::warn!("reloaded; changes to departments, mailboxes, servers or the store take effect at the next restart");
+            }
+            engine.reload(cfg, templates);
+            tracing::info!(file = %old.file.display(), "config and templates reloaded");
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "reload refused; the running config is kept")
+        }
+    }
 }

@@ -7,10 +7,12 @@ use crate::compose;
 use crate::config::{Absence, Config, Department};
 use crate::decide::{self, Category, Decision, Known, Language, Reason};
 use crate::message::{Inbound, Person};
+use crate::metrics::Metrics;
 use crate::notices;
 use crate::schedule;
 use crate::store::{Counters, Effects, MessageKey, Opened, Store, StoreError};
 use crate::templates::Templates;
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -50,12 +52,19 @@ pub struct Incoming<'a> {
 /// The message handler, shared by every mailbox task.
 #[derive(Debug, Clone)]
 pub struct Engine {
-    /// The configuration.
-    pub cfg: Arc<Config>,
+    /// The configuration and templates in force; swapped whole on SIGHUP.
+    current: Arc<ArcSwap<Current>>,
     /// The store.
     pub store: Store,
-    /// The templates.
-    pub templates: Arc<Templates>,
+    /// What the daemon counts.
+    pub metrics: Arc<Metrics>,
+}
+
+/// A configuration with its templates, checked together.
+#[derive(Debug)]
+struct Current {
+    cfg: Arc<Config>,
+    templates: Arc<Templates>,
 }
 
 /// What the store knows about one message's ids, gathered before the (pure) decision.
@@ -78,6 +87,38 @@ impl Known for Facts {
 }
 
 impl Engine {
+    /// An engine over `store` with this configuration and these templates.
+    pub fn new(cfg: Config, store: Store, templates: Templates) -> Engine {
+        let current = Current {
+            cfg: Arc::new(cfg),
+            templates: Arc::new(templates),
+        };
+        Engine {
+            current: Arc::new(ArcSwap::from_pointee(current)),
+            store,
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    /// The configuration in force.
+    pub fn cfg(&self) -> Arc<Config> {
+        self.current.load().cfg.clone()
+    }
+
+    /// The templates in force.
+    pub fn templates(&self) -> Arc<Templates> {
+        self.current.load().templates.clone()
+    }
+
+    /// Puts a new configuration and templates in force (already checked by the caller); work in
+    /// flight finishes with the old ones.
+    pub fn reload(&self, cfg: Config, templates: Templates) {
+        self.current.store(Arc::new(Current {
+            cfg: Arc::new(cfg),
+            templates: Arc::new(templates),
+        }));
+    }
+
     /// Decides what to do with `msg` for `dept`, looking up what the store knows of it.
     pub fn decide(
         &self,
@@ -85,7 +126,7 @@ impl Engine {
         msg: &Inbound,
         sent_folder: bool,
     ) -> Result<Decision, StoreError> {
-        decide_with(&self.cfg, dept, msg, Some(&self.store), sent_folder)
+        decide_with(&self.cfg(), dept, msg, Some(&self.store), sent_folder)
     }
 
     /// Handles one message: decides and records the outcome.
@@ -154,6 +195,7 @@ impl Engine {
                 resident,
             } => {
                 let year = dept.calendar.local_date(incoming.received).year();
+                let (cfg, templates) = (self.cfg(), self.templates());
                 let away = self.store.absences()?;
                 let opened = self.store.open_case(
                     &incoming.key,
@@ -161,8 +203,8 @@ impl Engine {
                     (&dept.case_prefix, year),
                     |counters| {
                         Ok(new_case(
-                            &self.cfg,
-                            &self.templates,
+                            &cfg,
+                            &templates,
                             dept,
                             &msg,
                             incoming,

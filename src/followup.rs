@@ -3,23 +3,21 @@
 //! decision date. The rules are in `schedule`; the texts in `notices`; this is the bookkeeping.
 
 use crate::case::State;
-use crate::config::Department;
+use crate::config::{Config, Department};
 use crate::engine::Engine;
 use crate::notices;
 use crate::schedule::{self, Action, Due};
 use crate::store::{DueKey, Effects, StoreError};
+use crate::templates::Templates;
 use chrono::{DateTime, NaiveDate, Utc};
 
 impl Engine {
-    fn department_of(&self, id: &str) -> Option<&Department> {
-        self.cfg.department(id)
-    }
-
     /// Fires every schedule entry due by `now`; returns how many mails were queued. Each entry
     /// fires once, in a transaction with the mail it causes: a crash neither loses nor repeats
     /// it, and entries missed while the daemon was down fire once on start.
     pub fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let away = self.store.absences()?;
+        let (cfg, templates) = (self.cfg(), self.templates());
         let mut queued = 0;
         loop {
             let batch = self.store.due_until(now, 200)?;
@@ -27,19 +25,22 @@ impl Engine {
                 return Ok(queued);
             }
             for (key, due) in batch {
-                queued += self.fire_one(&key, &due, now, &away)?;
+                queued += self.fire_one(&cfg, &templates, &key, &due, now, &away)?;
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn fire_one(
         &self,
+        cfg: &Config,
+        templates: &Templates,
         key: &DueKey,
         due: &Due,
         now: DateTime<Utc>,
         away: &[(String, crate::config::Absence)],
     ) -> Result<usize, StoreError> {
-        let Some(dept) = self.department_of(&due.department) else {
+        let Some(dept) = cfg.department(&due.department) else {
             // A department removed from the config: nothing to send, drop the entry.
             self.store.fire(key, None, |_| Effects::default())?;
             return Ok(0);
@@ -55,15 +56,7 @@ impl Engine {
                 dues: next,
             };
             for action in &actions {
-                match notices::for_action(
-                    &self.cfg,
-                    dept,
-                    &self.templates,
-                    case,
-                    action,
-                    due.at,
-                    now,
-                ) {
+                match notices::for_action(cfg, dept, templates, case, action, due.at, now) {
                     Ok(mail) => {
                         case.log(now, describe(action));
                         effects.mails.push(mail);
@@ -84,9 +77,10 @@ impl Engine {
     /// Queues each department's digest whose time has come (once per digest time, also after a
     /// night the daemon was down).
     pub fn queue_digests(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let (cfg, templates) = (self.cfg(), self.templates());
         let mut queued = 0;
         let mut all = None;
-        for dept in &self.cfg.departments {
+        for dept in &cfg.departments {
             let Some(due) = self.next_digest(dept, now)? else {
                 continue;
             };
@@ -97,7 +91,7 @@ impl Engine {
                 Some(c) => c,
                 None => all.insert(self.store.cases()?),
             };
-            match notices::digest(&self.cfg, dept, &self.templates, cases, due, now) {
+            match notices::digest(&cfg, dept, &templates, cases, due, now) {
                 Ok(mail) => {
                     if self.store.queue_digest(&dept.id, due, &mail)? {
                         queued += 1;
@@ -135,7 +129,8 @@ impl Engine {
             .store
             .case(number)?
             .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
-        let dept = self.department_of(&case.department).ok_or_else(|| {
+        let (cfg, templates) = (self.cfg(), self.templates());
+        let dept = cfg.department(&case.department).ok_or_else(|| {
             anyhow::anyhow!(
                 "case {number} belongs to department {:?}, which is not configured",
                 case.department
@@ -149,7 +144,7 @@ impl Engine {
             }
             c.decision_due = new_due;
             c.delay_told = true;
-            let mail = notices::delay_notice(&self.cfg, dept, &self.templates, c, note, now)
+            let mail = notices::delay_notice(&cfg, dept, &templates, c, note, now)
                 .map_err(|e| e.to_string())?;
             c.log(
                 now,

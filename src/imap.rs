@@ -5,6 +5,7 @@
 
 use crate::config::{Department, Secret, Security, Server};
 use crate::engine::{Engine, Incoming, Outcome};
+use crate::metrics::{Dept, Ignored};
 use crate::store::{Cursor, MessageKey, StoreError};
 use async_imap::types::Fetch;
 use chrono::{DateTime, Utc};
@@ -163,6 +164,14 @@ impl Watcher {
             if connected {
                 delay = Duration::from_secs(1);
             }
+            self.engine.metrics.folder_state(&dept.id, self.sent, false);
+            self.engine
+                .metrics
+                .imap_errors
+                .get_or_create(&Dept {
+                    department: dept.id.clone(),
+                })
+                .inc();
             let text = match &result {
                 Ok(()) => "the session ended".to_string(),
                 Err(e) => e.to_string(),
@@ -173,7 +182,7 @@ impl Watcher {
                         tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail until it works again")
                     }
                     _ => {
-                        tracing::warn!(department = %dept.id, mailbox = %dept.email, error = %text, "mailbox unavailable; retrying with backoff")
+                        tracing::warn!(department = %dept.id, mailbox = %dept.email, folder = %(if self.sent { "sent" } else { "inbox" }), error = %text, "mailbox unavailable; retrying with backoff")
                     }
                 }
                 last_error = Some(text);
@@ -219,6 +228,7 @@ impl Watcher {
         let validity = mailbox.uid_validity.unwrap_or(0);
         let can_idle = s.capabilities().await?.has_str("IDLE");
         *connected = true;
+        self.engine.metrics.folder_state(&dept.id, self.sent, true);
         if last_error.is_none() {
             let what = if self.sent {
                 "watching sent folder"
@@ -255,7 +265,7 @@ impl Watcher {
                 self.idle(s).await?
             } else {
                 tokio::select! {
-                    _ = tokio::time::sleep(self.engine.cfg.poll_interval) => {}
+                    _ = tokio::time::sleep(self.engine.cfg().poll_interval) => {}
                     _ = self.shutdown.changed() => {}
                 }
                 s.noop().await?;
@@ -272,7 +282,7 @@ impl Watcher {
         validity: u32,
         uid_next: Option<u32>,
     ) -> Result<Cursor, WatchError> {
-        let backfill = self.engine.cfg.backfill;
+        let backfill = self.engine.cfg().backfill;
         let all: Vec<Fetch> = s
             .uid_fetch("1:*", "(UID INTERNALDATE)")
             .await?
@@ -372,7 +382,18 @@ impl Watcher {
         raw: Vec<u8>,
     ) -> Result<(), WatchError> {
         let engine = self.engine.clone();
-        let d = dept.clone();
+        // Officers and absences as in the config in force (SIGHUP reloads it).
+        let d = engine
+            .cfg()
+            .department(&dept.id)
+            .cloned()
+            .unwrap_or_else(|| dept.clone());
+        let label = Dept {
+            department: dept.id.clone(),
+        };
+        if !self.sent {
+            engine.metrics.messages_seen.get_or_create(&label).inc();
+        }
         let key = MessageKey {
             department: self.place(dept),
             uid_validity: validity,
@@ -409,6 +430,7 @@ impl Watcher {
                 tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued");
                 self.outbox.notify_one();
                 self.schedule.notify_one();
+                self.engine.metrics.cases_opened.get_or_create(&label).inc();
             }
             Outcome::Answered(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case, "staff answered the case")
@@ -418,6 +440,11 @@ impl Watcher {
                 self.schedule.notify_one();
             }
             Outcome::Ignored(reason) => {
+                let ignored = Ignored {
+                    department: dept.id.clone(),
+                    reason: reason.code.to_string(),
+                };
+                self.engine.metrics.ignored.get_or_create(&ignored).inc();
                 tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt")
             }
             Outcome::AlreadyHandled => {
@@ -431,7 +458,7 @@ impl Watcher {
     /// (async-imap's timeout is reset by server keepalives, so it alone could wait forever), or
     /// the daemon stops.
     async fn idle(&mut self, s: Session) -> Result<Session, WatchError> {
-        let renew = self.engine.cfg.idle_renew;
+        let renew = self.engine.cfg().idle_renew;
         let mut handle = s.idle();
         handle.init().await?;
         {

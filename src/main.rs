@@ -255,11 +255,7 @@ fn store_command(config: &std::path::Path, request: Request) -> anyhow::Result<(
         None => {
             let templates = kvittens::daemon::load_templates(&cfg)?;
             let store = kvittens::store::Store::open(&cfg.store)?;
-            let engine = kvittens::engine::Engine {
-                cfg: std::sync::Arc::new(cfg),
-                store,
-                templates: std::sync::Arc::new(templates),
-            };
+            let engine = kvittens::engine::Engine::new(cfg, store, templates);
             kvittens::control::execute(&engine, &request)
         }
     };
@@ -274,8 +270,11 @@ fn store_command(config: &std::path::Path, request: Request) -> anyhow::Result<(
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KVITTENS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal, never into a log file or the journal.
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -96,6 +96,7 @@ impl Staff<'_> {
             envelope_from: self.dept.email.clone(),
             to: rcpt,
             bytes: msg.formatted(),
+            received: None,
         })
     }
 }
@@ -283,6 +284,7 @@ pub fn delay_notice(
         envelope_from: dept.email.clone(),
         to: vec![case.resident.email.clone()],
         bytes: msg.formatted(),
+        received: None,
     })
 }
 

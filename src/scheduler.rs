@@ -31,7 +31,7 @@ impl Scheduler {
                 let now = Utc::now();
                 let fired = engine.fire_due(now)? + engine.queue_digests(now)?;
                 let mut next = engine.store.next_due()?;
-                for dept in &engine.cfg.departments {
+                for dept in &engine.cfg().departments {
                     if let Some(d) = engine.next_digest(dept, now)? {
                         next = Some(next.map_or(d, |n| n.min(d)));
                     }

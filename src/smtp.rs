@@ -4,6 +4,7 @@
 
 use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
+use crate::metrics::{MailKind, Metrics};
 use crate::store::Store;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::Credentials;
@@ -79,6 +80,8 @@ pub struct Sender {
     pub wake: Arc<Notify>,
     /// Flips to true when the daemon stops.
     pub shutdown: watch::Receiver<bool>,
+    /// What the daemon counts.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Sender {
@@ -102,6 +105,18 @@ impl Sender {
                         }
                         match send(&self.transport, &mail).await {
                             Ok(()) => {
+                                let kind = MailKind {
+                                    kind: mail.kind.word().replace(' ', "_"),
+                                };
+                                self.metrics.mail_sent.get_or_create(&kind).inc();
+                                self.metrics.smtp_up.set(1);
+                                if let Some(received) = mail.received {
+                                    let waited =
+                                        (chrono::Utc::now() - received).num_milliseconds().max(0)
+                                            as f64
+                                            / 1000.0;
+                                    self.metrics.receipt_latency.observe(waited);
+                                }
                                 if down.take().is_some() {
                                     tracing::info!(
                                         "SMTP server reachable again; sending the queued mail"
@@ -118,6 +133,10 @@ impl Sender {
                                 }
                             }
                             Err((true, why)) => {
+                                let kind = MailKind {
+                                    kind: mail.kind.word().replace(' ', "_"),
+                                };
+                                self.metrics.mail_refused.get_or_create(&kind).inc();
                                 tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
                                 if let Err(e) =
                                     self.store.mark_sent(&mail, chrono::Utc::now(), Some(&why))
@@ -126,6 +145,8 @@ impl Sender {
                                 }
                             }
                             Err((false, why)) => {
+                                self.metrics.smtp_errors.inc();
+                                self.metrics.smtp_up.set(0);
                                 if down.as_deref() != Some(why.as_str()) {
                                     tracing::warn!(error = %why, "SMTP server unavailable; mail stays queued, retrying with backoff");
                                     down = Some(why);

@@ -552,6 +552,7 @@ mod tests {
             envelope_from: "bygg@kommun.test".into(),
             to: vec!["a@example.org".into()],
             bytes: b"Subject: x\r\n\r\nx".to_vec(),
+            received: None,
         }
     }
 

@@ -129,6 +129,7 @@ store = "store"
 internal_domains = ["kommun.test"]
 templates = "{templates}"
 idle_renew = "25m"
+listen = "127.0.0.1:0"
 
 [imap]
 host = "127.0.0.1"
@@ -246,6 +247,11 @@ officers = [
 
     /// Starts the daemon without waiting.
     pub fn spawn(&self) -> Daemon {
+        self.spawn_with(&[])
+    }
+
+    /// Starts the daemon with extra global options (e.g. `--log-format json`) without waiting.
+    pub fn spawn_with(&self, options: &[&str]) -> Daemon {
         // Each start gets its own log so that readiness is judged by this run's lines.
         let _ = std::fs::remove_file(self.dir.path().join("kvittens.log"));
         let log = std::fs::OpenOptions::new()
@@ -254,6 +260,7 @@ officers = [
             .open(self.dir.path().join("kvittens.log"))
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+            .args(options)
             .args(["run", "--config"])
             .arg(&self.config)
             .env("KVITTENS_LOG", "kvittens=debug")
@@ -299,6 +306,30 @@ impl Daemon {
             assert!(
                 start.elapsed() < Duration::from_secs(25),
                 "kvittens did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends a signal by name (e.g. "HUP").
+    pub fn signal(&self, name: &str) {
+        Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    /// Waits until the log has `n` lines containing `text` (at most 30 s).
+    pub fn wait_log(&self, text: &str, n: usize) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log_text();
+            if log.matches(text).count() >= n {
+                return log;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no {text:?} in the log:\n{log}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }

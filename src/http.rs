@@ -1,0 +1,140 @@
+//! `/metrics` (Prometheus text format) and `/healthz` over plain HTTP, on a loopback address by
+//! default. Two read-only pages need no web framework: this answers GET with HTTP/1.0 and closes.
+
+use crate::engine::Engine;
+use chrono::Utc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Whether the daemon is healthy: every inbox watched, the SMTP server taking mail (or not yet
+/// tried), the store readable. The text lists what is wrong.
+pub fn health(engine: &Engine) -> (bool, String) {
+    let mut problems = Vec::new();
+    for dept in &engine.cfg().departments {
+        if !engine.metrics.inbox_up(&dept.id) {
+            problems.push(format!(
+                "mailbox of {} ({}) is not watched",
+                dept.id, dept.email
+            ));
+        }
+    }
+    if engine.metrics.smtp_errors.get() > 0 && engine.metrics.smtp_up.get() == 0 {
+        problems.push("the SMTP server does not take mail".to_string());
+    }
+    if let Err(e) = engine.store.cursor("-") {
+        problems.push(format!("the store cannot be read: {e}"));
+    }
+    if problems.is_empty() {
+        (true, "ok\n".to_string())
+    } else {
+        (false, problems.join("\n") + "\n")
+    }
+}
+
+/// Refreshes the gauges read from the store (open and overdue cases, outbox).
+fn refresh(engine: &Engine) {
+    let now = Utc::now();
+    if let Ok(cases) = engine.store.cases() {
+        for dept in &engine.cfg().departments {
+            let label = crate::metrics::Dept {
+                department: dept.id.clone(),
+            };
+            let open: Vec<_> = cases
+                .iter()
+                .filter(|c| c.department == dept.id && c.state == crate::case::State::Open)
+                .collect();
+            engine
+                .metrics
+                .cases_open
+                .get_or_create(&label)
+                .set(open.len() as i64);
+            engine
+                .metrics
+                .cases_overdue
+                .get_or_create(&label)
+                .set(open.iter().filter(|c| c.reply_due < now).count() as i64);
+        }
+    }
+    if let Ok(pending) = engine.store.pending() {
+        engine.metrics.outbox.set(pending.len() as i64);
+    }
+}
+
+/// Serves until shutdown. A bind failure is logged, not fatal: receipts matter more.
+pub async fn serve(
+    engine: Engine,
+    addr: std::net::SocketAddr,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%addr, error = %e, "cannot serve /metrics and /healthz");
+            return;
+        }
+    };
+    let bound = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(address = %bound, "serving /metrics and /healthz");
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = shutdown.changed() => return,
+        };
+        let Ok((mut stream, _)) = conn else { continue };
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 2048];
+            let n = match tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                stream.read(&mut buf),
+            )
+            .await
+            {
+                Ok(Ok(n)) => n,
+                _ => return,
+            };
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let (status, ctype, body) = match path {
+                "/metrics" => {
+                    let e = engine.clone();
+                    let body = tokio::task::spawn_blocking(move || {
+                        refresh(&e);
+                        e.metrics.encode()
+                    })
+                    .await
+                    .unwrap_or_default();
+                    (
+                        "200 OK",
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        body,
+                    )
+                }
+                "/healthz" => {
+                    let (ok, text) = health(&engine);
+                    (
+                        if ok {
+                            "200 OK"
+                        } else {
+                            "503 Service Unavailable"
+                        },
+                        "text/plain; charset=utf-8",
+                        text,
+                    )
+                }
+                _ => (
+                    "404 Not Found",
+                    "text/plain; charset=utf-8",
+                    "try /metrics or /healthz\n".to_string(),
+                ),
+            };
+            let head = format!("HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(body.as_bytes()).await;
+        });
+    }
+}

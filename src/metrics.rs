@@ -1,0 +1,179 @@
+//! What kvittens counts, for Prometheus: messages seen, receipts and other mail sent, what was
+//! ignored and why, open and overdue cases, the state of the IMAP and SMTP connections, and how
+//! long a resident waits for a receipt.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// A department label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Dept {
+    /// The department id.
+    pub department: String,
+}
+
+/// Why a message got no receipt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Ignored {
+    /// The department id.
+    pub department: String,
+    /// The reason code (`automatic`, `internal`, …).
+    pub reason: String,
+}
+
+/// What kind of mail.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MailKind {
+    /// `receipt`, `reminder`, `escalation`, …
+    pub kind: String,
+}
+
+/// One watched folder.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Folder {
+    /// The department id.
+    pub department: String,
+    /// `inbox` or `sent`.
+    pub folder: String,
+}
+
+/// Every metric.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// Messages read from department mailboxes.
+    pub messages_seen: Family<Dept, Counter>,
+    /// Cases opened.
+    pub cases_opened: Family<Dept, Counter>,
+    /// Messages that got no receipt, by reason.
+    pub ignored: Family<Ignored, Counter>,
+    /// Mail accepted by the SMTP server, by kind.
+    pub mail_sent: Family<MailKind, Counter>,
+    /// Mail refused for good by the SMTP server, by kind.
+    pub mail_refused: Family<MailKind, Counter>,
+    /// 1 while a folder is watched, 0 while its server is unreachable.
+    pub imap_connected: Family<Folder, Gauge>,
+    /// IMAP connection failures.
+    pub imap_errors: Family<Dept, Counter>,
+    /// 1 while the SMTP server takes mail, 0 while it does not.
+    pub smtp_up: Gauge,
+    /// SMTP failures.
+    pub smtp_errors: Counter,
+    /// From the resident's mail reaching the mailbox to the receipt accepted by SMTP.
+    pub receipt_latency: Histogram,
+    /// Open cases, as of the last scrape.
+    pub cases_open: Family<Dept, Gauge>,
+    /// Open cases past their reply deadline, as of the last scrape.
+    pub cases_overdue: Family<Dept, Gauge>,
+    /// Mail waiting in the outbox, as of the last scrape.
+    pub outbox: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set, registered.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("kvittens");
+        let m = Metrics {
+            messages_seen: Family::default(),
+            cases_opened: Family::default(),
+            ignored: Family::default(),
+            mail_sent: Family::default(),
+            mail_refused: Family::default(),
+            imap_connected: Family::default(),
+            imap_errors: Family::default(),
+            smtp_up: Gauge::default(),
+            smtp_errors: Counter::default(),
+            receipt_latency: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            cases_open: Family::default(),
+            cases_overdue: Family::default(),
+            outbox: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "messages_seen",
+            "Messages read from department mailboxes",
+            m.messages_seen.clone(),
+        );
+        registry.register("cases_opened", "Cases opened", m.cases_opened.clone());
+        registry.register(
+            "ignored",
+            "Messages that got no receipt, by reason",
+            m.ignored.clone(),
+        );
+        registry.register(
+            "mail_sent",
+            "Mail accepted by the SMTP server, by kind",
+            m.mail_sent.clone(),
+        );
+        registry.register(
+            "mail_refused",
+            "Mail refused for good by the SMTP server, by kind",
+            m.mail_refused.clone(),
+        );
+        registry.register(
+            "imap_connected",
+            "1 while a folder is watched",
+            m.imap_connected.clone(),
+        );
+        registry.register(
+            "imap_errors",
+            "IMAP connection failures",
+            m.imap_errors.clone(),
+        );
+        registry.register(
+            "smtp_up",
+            "1 while the SMTP server takes mail",
+            m.smtp_up.clone(),
+        );
+        registry.register("smtp_errors", "SMTP failures", m.smtp_errors.clone());
+        registry.register(
+            "receipt_latency_seconds",
+            "Mail reaching the mailbox to its receipt accepted by SMTP",
+            m.receipt_latency.clone(),
+        );
+        registry.register("cases_open", "Open cases", m.cases_open.clone());
+        registry.register(
+            "cases_overdue",
+            "Open cases past their reply deadline",
+            m.cases_overdue.clone(),
+        );
+        registry.register("outbox", "Mail waiting to be sent", m.outbox.clone());
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Marks a watched folder up or down.
+    pub fn folder_state(&self, department: &str, sent: bool, up: bool) {
+        let label = Folder {
+            department: department.to_string(),
+            folder: if sent { "sent" } else { "inbox" }.to_string(),
+        };
+        self.imap_connected.get_or_create(&label).set(i64::from(up));
+    }
+
+    /// Whether the department's inbox is watched.
+    pub fn inbox_up(&self, department: &str) -> bool {
+        let label = Folder {
+            department: department.to_string(),
+            folder: "inbox".to_string(),
+        };
+        self.imap_connected.get_or_create(&label).get() == 1
+    }
+}

@@ -1,0 +1,186 @@
+//! Running kvittens as a service: /metrics and /healthz, SIGHUP reload, JSON logs without
+//! secrets — against the real mail stack.
+
+mod common;
+
+use common::{body, Setup};
+use std::io::{Read, Write};
+use std::time::Duration;
+
+/// GET a path from the daemon's HTTP address (read from its log); status line and body.
+fn get(log: &str, path: &str) -> (String, String) {
+    let line = log
+        .lines()
+        .find(|l| l.contains("serving /metrics and /healthz"))
+        .expect("the daemon says where it serves");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("address=");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name_and_labels) && l[name_and_labels.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name_and_labels} in\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_and_health_tell_what_happens() {
+    let s = Setup::new("metrics", "");
+    let daemon = s.start();
+    let log = daemon.wait_log("serving /metrics", 1);
+    let (status, text) = get(&log, "/healthz");
+    assert!(status.contains("200"), "{status} {text}");
+
+    s.stack
+        .append(&s.mailbox(), &s.question(1, "m1-metrics", "Fråga"))
+        .await;
+    let auto = format!("From: x-metrics@medborgare.test\nTo: {}\nAuto-Submitted: auto-replied\nSubject: Autosvar\n\nBorta.\n", s.mailbox());
+    s.stack.append(&s.mailbox(), &auto).await;
+    s.stack
+        .append(&s.mailbox(), &s.question(2, "m2-metrics", "Fråga"))
+        .await;
+    s.stack.wait_for(&s.resident(2), 1).await;
+    // The notices go out after the receipts; wait until the outbox is empty.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = get(&log, "/metrics").1;
+        if metric(&text, "kvittens_mail_sent_total{kind=\"officer_notice\"}") >= 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        metric(&text, "kvittens_messages_seen_total{department=\"bygg\"}"),
+        3.0
+    );
+    assert_eq!(
+        metric(&text, "kvittens_cases_opened_total{department=\"bygg\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "kvittens_ignored_total{department=\"bygg\",reason=\"automatic\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&text, "kvittens_mail_sent_total{kind=\"receipt\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, "kvittens_cases_open{department=\"bygg\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&text, "kvittens_cases_overdue{department=\"bygg\"}"),
+        0.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "kvittens_imap_connected{department=\"bygg\",folder=\"inbox\"}"
+        ),
+        1.0
+    );
+    assert_eq!(metric(&text, "kvittens_receipt_latency_seconds_count"), 2.0);
+    assert_eq!(metric(&text, "kvittens_outbox"), 0.0);
+    assert!(daemon.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_fails_while_a_mailbox_cannot_be_reached() {
+    // A second department whose IMAP server is not there (nothing listens on port 9).
+    let s = Setup::with_departments("health", &[("bygg", ""), ("plan", "")]);
+    let text = std::fs::read_to_string(&s.config).unwrap().replace(
+        "mailbox = { user = \"plan-health@kommun.test\", password = \"secret\" }",
+        "mailbox = { user = \"plan-health@kommun.test\", password = \"secret\", port = 9 }",
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let daemon = s.spawn();
+    let log = daemon.wait_log("watching mailbox", 1);
+    let log = daemon.wait_log("mailbox unavailable", 1).max(log);
+    let (status, text) = get(&log, "/healthz");
+    assert!(status.contains("503"), "{status}");
+    assert!(text.contains("plan") && !text.contains("bygg "), "{text}");
+    // One line per state change, not one per retry.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let log = daemon.log_text();
+    let inbox_lines = log
+        .lines()
+        .filter(|l| l.contains("mailbox unavailable") && l.contains("folder=inbox"))
+        .count();
+    assert_eq!(inbox_lines, 1, "{log}");
+    // The other mailbox works meanwhile.
+    s.stack
+        .append(&s.mailbox(), &s.question(1, "h1-health", "Fråga"))
+        .await;
+    s.stack.wait_for(&s.resident(1), 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sighup_reloads_officers_and_refuses_a_broken_config() {
+    let s = Setup::new("reload", "");
+    let daemon = s.start();
+    let original = std::fs::read_to_string(&s.config).unwrap();
+    let changed = original.replace(
+        "{ name = \"Olle Handläggare\", email = \"o1-reload@kommun.test\" },",
+        "{ name = \"Karin Nyanställd\", email = \"o3-reload@kommun.test\" },",
+    );
+    assert_ne!(changed, original);
+    std::fs::write(&s.config, &changed).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_log("config and templates reloaded", 1);
+    s.stack
+        .append(&s.mailbox(), &s.question(1, "r1-reload", "Fråga"))
+        .await;
+    let text = body(&s.stack.wait_for(&s.resident(1), 1).await[0]);
+    assert!(text.contains("Karin Nyanställd"), "{text}");
+
+    std::fs::write(
+        &s.config,
+        changed.replace("reply_within = \"3d\"", "reply_within = \"tre dagar\""),
+    )
+    .unwrap();
+    daemon.signal("HUP");
+    let log = daemon.wait_log("reload refused", 1);
+    assert!(log.contains("reply_within"), "the refusal names the key");
+    // Still running, with the last good config.
+    s.stack
+        .append(&s.mailbox(), &s.question(2, "r2-reload", "Fråga"))
+        .await;
+    s.stack.wait_for(&s.resident(2), 1).await;
+    assert!(daemon.stop().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_one_line_per_decision_and_no_secrets() {
+    let s = Setup::new("jsonlog", "");
+    let daemon = s.spawn_with(&["--log-format", "json"]);
+    daemon.wait_log("watching mailbox", 1);
+    s.stack
+        .append(&s.mailbox(), &s.question(1, "j1-jsonlog", "Fråga"))
+        .await;
+    s.stack.wait_for(&s.resident(1), 1).await;
+    let log = daemon.wait_log("new case", 1);
+    for line in log.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+    assert!(!log.contains("secret"), "a password reached the log");
+    assert!(
+        !log.contains("Jag har en fråga"),
+        "a message body reached the log"
+    );
+}
