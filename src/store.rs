@@ -158,8 +158,11 @@ impl Store {
         };
         std::fs::create_dir_all(path)
             .map_err(|e| err(&format!("cannot create the directory: {e}")))?;
+        // sled caches up to 1 GiB by default; cases are small and read rarely, so a small cache
+        // keeps the daemon light on a shared municipal server.
         let db = sled::Config::new()
             .path(path)
+            .cache_capacity(16 * 1024 * 1024)
             .open()
             .map_err(|e| err(&format!("cannot open: {e}")))?;
         let kv = db.open_tree("kvittens").map_err(|e| err(&e))?;
@@ -412,6 +415,34 @@ impl Store {
             tx_effects(tx, &effects)?;
             Ok(true)
         })
+    }
+
+    /// Writes many cases at once, with their thread index and schedule entries (for `import`
+    /// and for filling a store in benchmarks): one batch and one flush per thousand.
+    pub fn put_many(&self, cases: &[Case], dues: &[Due]) -> Result<(), StoreError> {
+        for chunk in cases.chunks(1000) {
+            let mut batch = sled::Batch::default();
+            for case in chunk {
+                let bytes = serde_json::to_vec(case).map_err(|e| self.err(e))?;
+                batch.insert(format!("case/{}", case.number).into_bytes(), bytes);
+                for id in &case.message_ids {
+                    let number = serde_json::to_vec(&case.number).map_err(|e| self.err(e))?;
+                    batch.insert(format!("msg/{id}").into_bytes(), number);
+                }
+            }
+            self.kv.apply_batch(batch).map_err(|e| self.err(e))?;
+            self.flush()?;
+        }
+        for chunk in dues.chunks(10_000) {
+            let mut batch = sled::Batch::default();
+            for due in chunk {
+                let id = self.db.generate_id().map_err(|e| self.err(e))?;
+                let key = format!("due/{:020}/{:020}", due.at.timestamp_millis().max(0), id);
+                batch.insert(key.into_bytes(), serde_json::to_vec(due).map_err(|e| self.err(e))?);
+            }
+            self.kv.apply_batch(batch).map_err(|e| self.err(e))?;
+        }
+        self.flush()
     }
 
     /// When the department's last digest was due.

@@ -1,0 +1,352 @@
+//! kvittens' benchmarks against the project's own mail stack (scripts/bench starts it):
+//! receipt latency, backlog throughput next to the servers' own ceiling, weight, and the cost
+//! of a scheduler wake-up. Prints a table and writes it to bench-results.md.
+//!
+//! `cargo run --release --example bench -- IMAP_PORT SMTP_PORT [--quick]`
+
+use futures::TryStreamExt;
+use kvittens::config::{Secret, Security, Server};
+use lettre::address::Envelope;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Stack {
+    imap: Server,
+    smtp_port: u16,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let imap_port: u16 = args.get(1).ok_or_else(|| anyhow::anyhow!("usage: bench IMAP_PORT SMTP_PORT [--quick]"))?.parse()?;
+    let smtp_port: u16 = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: bench IMAP_PORT SMTP_PORT [--quick]"))?.parse()?;
+    let quick = args.iter().any(|a| a == "--quick");
+    let stack = Stack { imap: Server { host: "127.0.0.1".into(), port: imap_port, security: Security::None, ca_file: None }, smtp_port };
+    let runs = if quick { 1 } else { 3 };
+    let mut table = String::new();
+    writeln!(table, "| measurement | result | target |")?;
+    writeln!(table, "| --- | --- | --- |")?;
+
+    // 1. Receipt latency, one message at a time.
+    let n = if quick { 30 } else { 200 };
+    let (p50, p99) = latency(&stack, n).await?;
+    println!("latency over {n} messages: p50 {p50:.3} s, p99 {p99:.3} s");
+    writeln!(table, "| receipt latency, IDLE, {n} messages one at a time | p50 {p50:.3} s, p99 {p99:.3} s | p50 ≤ 1 s, p99 ≤ 3 s |")?;
+
+    // 2. Backlog throughput against the ceiling, median of several runs.
+    let backlog_n = if quick { 1000 } else { 10_000 };
+    for mailboxes in [1usize, 10] {
+        let mut rates = Vec::new();
+        let mut ceilings = Vec::new();
+        for run in 0..runs {
+            let tag = format!("bl{mailboxes}r{run}");
+            let rate = backlog(&stack, &tag, backlog_n, mailboxes).await?;
+            let ceiling = ceiling(&stack, &tag, mailboxes).await?;
+            println!("backlog {backlog_n} in {mailboxes} mailbox(es), run {run}: kvittens {rate:.0} msg/s, ceiling {ceiling:.0} msg/s");
+            rates.push(rate);
+            ceilings.push(ceiling);
+        }
+        let (rate, ceiling) = (median(&mut rates), median(&mut ceilings));
+        writeln!(
+            table,
+            "| backlog of {backlog_n} in {mailboxes} mailbox(es) → receipts accepted by SMTP | {rate:.0} msg/s (ceiling {ceiling:.0} msg/s, ratio {:.2}) | ratio ≥ 0.7 |",
+            rate / ceiling
+        )?;
+    }
+
+    // 3. Weight: 20 mailboxes, a store of many cases.
+    let cases = if quick { 10_000 } else { 100_000 };
+    let (rss_kb, startup) = weight(&stack, cases).await?;
+    println!("20 mailboxes, {cases} cases: peak RSS {} MB, start-up {startup:.2} s", rss_kb / 1024);
+    writeln!(table, "| peak RSS, 20 mailboxes, {cases} cases in the store | {:.1} MB | ≤ 40 MB |", rss_kb as f64 / 1024.0)?;
+    writeln!(table, "| start-up to every mailbox watched, same | {startup:.2} s | ≤ 1 s |")?;
+
+    // 4. Scheduler wake-up cost with many open deadlines, 100 due.
+    for open in [10_000usize, if quick { 100_000 } else { 1_000_000 }] {
+        let (scan, fire) = scheduler(open)?;
+        println!("scheduler, {open} open deadlines, 100 due: reading what is due {scan:.2} ms, firing it {fire:.1} ms");
+        writeln!(table, "| scheduler wake-up, {open} open deadlines, 100 due | read {scan:.2} ms, fire {fire:.1} ms | not growing with the open count |")?;
+    }
+
+    println!("\n{table}");
+    let file = Path::new("bench-results.md");
+    let header = format!("# kvittens benchmark\n\n{} on {} cores, {}\n\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), if quick { "quick run" } else { "full run" });
+    std::fs::write(file, header + &table)?;
+    println!("written to {}", file.display());
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+/// A config for `mailboxes` departments of the benchmark `tag`, with a free HTTP port.
+fn config(dir: &Path, stack: &Stack, tag: &str, mailboxes: usize, backfill: &str) -> anyhow::Result<(PathBuf, u16)> {
+    let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut text = format!(
+        "[daemon]\nstore = \"store\"\ninternal_domains = [\"kommun.test\"]\nbackfill = \"{backfill}\"\nlisten = \"127.0.0.1:{http}\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Salems kommun <noreply@kommun.test>\"\n\n[calendar]\nworking_hours = \"00:00-24:00\"\nholidays = \"none\"\ndigest_at = \"off\"\n",
+        stack.imap.port, stack.smtp_port
+    );
+    for i in 0..mailboxes {
+        write!(
+            text,
+            "\n[[department]]\nid = \"d{i}\"\nname = \"Förvaltning {i}\"\ncase_prefix = \"B{i}\"\nmailbox = {{ user = \"{tag}-d{i}@kommun.test\", password = \"secret\" }}\nmanager = {{ name = \"Chef\", email = \"chef-{tag}@kommun.test\" }}\nofficers = [{{ name = \"Olle\", email = \"o-{tag}@kommun.test\" }}]\n"
+        )?;
+    }
+    let path = dir.join("kvittens.toml");
+    std::fs::write(&path, text)?;
+    Ok((path, http))
+}
+
+fn kvittens_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/release/examples/bench → target/release/kvittens
+    exe.parent().and_then(Path::parent).map(|d| d.join("kvittens")).unwrap_or_else(|| PathBuf::from("kvittens"))
+}
+
+fn start(config: &Path, log: &Path) -> anyhow::Result<Child> {
+    let log = std::fs::File::create(log)?;
+    Ok(Command::new(kvittens_binary())
+        .args(["run", "--config"])
+        .arg(config)
+        .env("KVITTENS_LOG", "warn,kvittens::daemon=info")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()?)
+}
+
+fn wait_ready(log: &Path, child: &mut Child) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        if std::fs::read_to_string(log).unwrap_or_default().contains("ready: every mailbox is watched") {
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("kvittens exited ({status}): {}", std::fs::read_to_string(log).unwrap_or_default());
+        }
+        anyhow::ensure!(start.elapsed() < Duration::from_secs(60), "kvittens not ready after 60 s");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = child.wait();
+}
+
+fn sent_receipts(http: u16) -> f64 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", http)) else { return 0.0 };
+    let _ = write!(s, "GET /metrics HTTP/1.0\r\n\r\n");
+    let mut text = String::new();
+    let _ = s.read_to_string(&mut text);
+    text.lines()
+        .find(|l| l.starts_with("kvittens_mail_sent_total{kind=\"receipt\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn message(tag: &str, i: usize, to: &str) -> String {
+    format!(
+        "From: Invånare {i} <r{}-{tag}@medborgare.test>\r\nTo: {to}\r\nSubject: Fråga nummer {i}\r\nMessage-ID: <{tag}-{i}@medborgare.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej! Jag har en fråga om bygglov för mitt garage, nummer {i}.\r\n",
+        i % 50
+    )
+}
+
+async fn latency(stack: &Stack, n: usize) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let tag = format!("lat{}", std::process::id());
+    let (cfg, _) = config(dir.path(), stack, &tag, 1, "0s")?;
+    let log = dir.path().join("log");
+    let mut child = start(&cfg, &log)?;
+    wait_ready(&log, &mut child)?;
+    let dept = format!("{tag}-d0@kommun.test");
+    let resident = format!("rlat-{tag}@medborgare.test");
+    let mut writer = kvittens::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
+    let mut reader = kvittens::imap::connect(&stack.imap, &resident, &Secret::from("secret")).await?;
+    let mut samples = Vec::new();
+    for i in 0..n {
+        let before = reader.status("INBOX", "(MESSAGES)").await?.exists;
+        let raw = message(&tag, i, &dept).replace(&format!("r{}-{tag}@", i % 50), &format!("rlat-{tag}@"));
+        writer.append("INBOX", None, None, raw.as_bytes()).await?;
+        let t0 = Instant::now();
+        loop {
+            if reader.status("INBOX", "(MESSAGES)").await?.exists > before {
+                break;
+            }
+            anyhow::ensure!(t0.elapsed() < Duration::from_secs(30), "no receipt for message {i}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        samples.push(t0.elapsed().as_secs_f64());
+    }
+    stop(child);
+    Ok((percentile(&mut samples.clone(), 0.5), percentile(&mut samples, 0.99)))
+}
+
+/// Fills the mailboxes of `tag` with `n` messages in all, four APPEND connections at a time.
+async fn fill(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::Result<()> {
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let imap = stack.imap.clone();
+        let tag = tag.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut sessions = Vec::new();
+            for m in 0..mailboxes {
+                sessions.push(kvittens::imap::connect(&imap, &format!("{tag}-d{m}@kommun.test"), &Secret::from("secret")).await?);
+            }
+            for i in (w..n).step_by(4) {
+                let m = i % mailboxes;
+                let raw = message(&tag, i, &format!("{tag}-d{m}@kommun.test"));
+                sessions[m].append("INBOX", None, None, raw.as_bytes()).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}
+
+/// Messages per second from kvittens' start to the last receipt accepted by SMTP.
+async fn backlog(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::Result<f64> {
+    fill(stack, tag, n, mailboxes).await?;
+    let dir = tempfile::tempdir()?;
+    let (cfg, http) = config(dir.path(), stack, tag, mailboxes, "1h")?;
+    let log = dir.path().join("log");
+    let t0 = Instant::now();
+    let child = start(&cfg, &log)?;
+    loop {
+        if sent_receipts(http) >= n as f64 {
+            break;
+        }
+        anyhow::ensure!(t0.elapsed() < Duration::from_secs(1800), "backlog not done after 30 min");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    stop(child);
+    Ok(n as f64 / secs)
+}
+
+/// The same protocol work by a minimal client: UID FETCH of every message, then one SMTP
+/// submission per message over a pooled connection.
+async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f64> {
+    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1").port(stack.smtp_port).build();
+    let t0 = Instant::now();
+    let mut total = 0usize;
+    for m in 0..mailboxes {
+        let dept = format!("{tag}-d{m}@kommun.test");
+        let mut s = kvittens::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
+        s.examine("INBOX").await?;
+        let fetched: Vec<_> = s.uid_fetch("1:*", "(UID INTERNALDATE BODY.PEEK[])").await?.try_collect().await?;
+        for f in &fetched {
+            let raw = f.body().unwrap_or_default();
+            let msg = mail_parser::MessageParser::default().parse(raw).ok_or_else(|| anyhow::anyhow!("unreadable"))?;
+            let to = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("x@medborgare.test").to_string();
+            let receipt = format!("From: noreply@kommun.test\r\nTo: {to}\r\nSubject: Re: {}\r\nAuto-Submitted: auto-replied\r\n\r\nKvittens.\r\n", msg.subject().unwrap_or(""));
+            smtp.send_raw(&Envelope::new(Some(dept.parse()?), vec![to.parse()?])?, receipt.as_bytes()).await?;
+            total += 1;
+        }
+        s.logout().await.ok();
+    }
+    Ok(total as f64 / t0.elapsed().as_secs_f64())
+}
+
+/// Peak RSS (kB) and start-up time with 20 mailboxes and `cases` cases in the store.
+async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let tag = format!("w{}", std::process::id());
+    let (cfg_path, http) = config(dir.path(), stack, &tag, 20, "0s")?;
+    {
+        let cfg = kvittens::config::Config::load(&cfg_path)?;
+        let store = kvittens::store::Store::open(&cfg.store)?;
+        let now = chrono::Utc::now();
+        let mut list = Vec::with_capacity(cases);
+        for i in 0..cases {
+            let dept = &cfg.departments[i % 20];
+            list.push(kvittens::case::Case {
+                number: kvittens::case::case_number(&dept.case_prefix, 2026, (i / 20 + 1) as u64),
+                department: dept.id.clone(),
+                category: kvittens::decide::Category::Question,
+                language: kvittens::decide::Language::Sv,
+                resident: kvittens::message::Person { name: Some(format!("Invånare {i}")), email: format!("r{i}@medborgare.test") },
+                subject: format!("Fråga nummer {i} om bygglov"),
+                officer: dept.officers[0].contact.clone(),
+                substitute_for: None,
+                received: now,
+                reply_due: now + chrono::Duration::days(3),
+                decision_due: now + chrono::Duration::days(3),
+                message_ids: vec![format!("m{i}@medborgare.test"), format!("kvittens.receipt.{i}@kommun.test")],
+                state: kvittens::case::State::Open,
+                events: vec![kvittens::case::Event { at: now, what: "received".into() }],
+                answered_at: None,
+                delay_told: false,
+            });
+        }
+        let dues: Vec<_> = list
+            .iter()
+            .map(|c| kvittens::schedule::Due { at: c.reply_due, department: c.department.clone(), case: Some(c.number.clone()), kind: kvittens::schedule::DueKind::Escalate { level: 1 }, deadline: Some(c.reply_due) })
+            .collect();
+        store.put_many(&list, &dues)?;
+    }
+    let log = dir.path().join("log");
+    let t0 = Instant::now();
+    let mut child = start(&cfg_path, &log)?;
+    wait_ready(&log, &mut child)?;
+    let startup = t0.elapsed().as_secs_f64();
+    // A while of watching, and one scrape (which reads every case).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = sent_receipts(http);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    stop(child);
+    Ok((peak, startup))
+}
+
+/// Milliseconds to read the due entries and to fire them, with `open` entries in the future
+/// and 100 due now.
+fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let text = format!(
+        "[daemon]\nstore = \"store\"\n[imap]\nhost = \"127.0.0.1\"\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"k <k@kommun.test>\"\n[[department]]\nid = \"d\"\nname = \"D\"\ncase_prefix = \"D\"\nmailbox = {{ user = \"d@kommun.test\", password = \"x\" }}\nmanager = {{ name = \"M\", email = \"m@kommun.test\" }}\nofficers = [{{ name = \"O\", email = \"o@kommun.test\" }}]\n"
+    );
+    let path = dir.path().join("k.toml");
+    std::fs::write(&path, text)?;
+    let cfg = kvittens::config::Config::load(&path)?;
+    let store = kvittens::store::Store::open(&cfg.store)?;
+    let now = chrono::Utc::now();
+    let due = |at, i: usize| kvittens::schedule::Due { at, department: "d".into(), case: Some(format!("D-2026-{i:07}")), kind: kvittens::schedule::DueKind::Remind, deadline: None };
+    let mut dues: Vec<_> = (0..open).map(|i| due(now + chrono::Duration::seconds(3600 + i as i64), i)).collect();
+    dues.extend((0..100).map(|i| due(now - chrono::Duration::seconds(1), open + i)));
+    store.put_many(&[], &dues)?;
+    drop(dues);
+    let t0 = Instant::now();
+    let found = store.due_until(now, 1000)?;
+    let scan = t0.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(found.len() == 100, "expected 100 due, found {}", found.len());
+    let templates = kvittens::daemon::load_templates(&cfg)?;
+    let engine = kvittens::engine::Engine::new(cfg, store, templates);
+    let t0 = Instant::now();
+    let fired = engine.fire_due(now)?;
+    let fire = t0.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(fired == 100, "fired {fired}");
+    Ok((scan, fire))
+}
