@@ -21,10 +21,24 @@ struct Stack {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let imap_port: u16 = args.get(1).ok_or_else(|| anyhow::anyhow!("usage: bench IMAP_PORT SMTP_PORT [--quick]"))?.parse()?;
-    let smtp_port: u16 = args.get(2).ok_or_else(|| anyhow::anyhow!("usage: bench IMAP_PORT SMTP_PORT [--quick]"))?.parse()?;
+    let imap_port: u16 = args
+        .get(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: bench IMAP_PORT SMTP_PORT [--quick]"))?
+        .parse()?;
+    let smtp_port: u16 = args
+        .get(2)
+        .ok_or_else(|| anyhow::anyhow!("usage: bench IMAP_PORT SMTP_PORT [--quick]"))?
+        .parse()?;
     let quick = args.iter().any(|a| a == "--quick");
-    let stack = Stack { imap: Server { host: "127.0.0.1".into(), port: imap_port, security: Security::None, ca_file: None }, smtp_port };
+    let stack = Stack {
+        imap: Server {
+            host: "127.0.0.1".into(),
+            port: imap_port,
+            security: Security::None,
+            ca_file: None,
+        },
+        smtp_port,
+    };
     let runs = if quick { 1 } else { 3 };
     let mut table = String::new();
     writeln!(table, "| measurement | result | target |")?;
@@ -60,9 +74,19 @@ async fn main() -> anyhow::Result<()> {
     // 3. Weight: 20 mailboxes, a store of many cases.
     let cases = if quick { 10_000 } else { 100_000 };
     let (rss_kb, startup) = weight(&stack, cases).await?;
-    println!("20 mailboxes, {cases} cases: peak RSS {} MB, start-up {startup:.2} s", rss_kb / 1024);
-    writeln!(table, "| peak RSS, 20 mailboxes, {cases} cases in the store | {:.1} MB | ≤ 40 MB |", rss_kb as f64 / 1024.0)?;
-    writeln!(table, "| start-up to every mailbox watched, same | {startup:.2} s | ≤ 1 s |")?;
+    println!(
+        "20 mailboxes, {cases} cases: peak RSS {} MB, start-up {startup:.2} s",
+        rss_kb / 1024
+    );
+    writeln!(
+        table,
+        "| peak RSS, 20 mailboxes, {cases} cases in the store | {:.1} MB | ≤ 40 MB |",
+        rss_kb as f64 / 1024.0
+    )?;
+    writeln!(
+        table,
+        "| start-up to every mailbox watched, same | {startup:.2} s | ≤ 1 s |"
+    )?;
 
     // 4. Scheduler wake-up cost with many open deadlines, 100 due.
     for open in [10_000usize, if quick { 100_000 } else { 1_000_000 }] {
@@ -73,7 +97,14 @@ async fn main() -> anyhow::Result<()> {
 
     println!("\n{table}");
     let file = Path::new("bench-results.md");
-    let header = format!("# kvittens benchmark\n\n{} on {} cores, {}\n\n", chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), if quick { "quick run" } else { "full run" });
+    let header = format!(
+        "# kvittens benchmark\n\n{} on {} cores, {}\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        if quick { "quick run" } else { "full run" }
+    );
     std::fs::write(file, header + &table)?;
     println!("written to {}", file.display());
     Ok(())
@@ -91,8 +122,16 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 }
 
 /// A config for `mailboxes` departments of the benchmark `tag`, with a free HTTP port.
-fn config(dir: &Path, stack: &Stack, tag: &str, mailboxes: usize, backfill: &str) -> anyhow::Result<(PathBuf, u16)> {
-    let http = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+fn config(
+    dir: &Path,
+    stack: &Stack,
+    tag: &str,
+    mailboxes: usize,
+    backfill: &str,
+) -> anyhow::Result<(PathBuf, u16)> {
+    let http = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut text = format!(
         "[daemon]\nstore = \"store\"\ninternal_domains = [\"kommun.test\"]\nbackfill = \"{backfill}\"\nlisten = \"127.0.0.1:{http}\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Salems kommun <noreply@kommun.test>\"\n\n[calendar]\nworking_hours = \"00:00-24:00\"\nholidays = \"none\"\ndigest_at = \"off\"\n",
         stack.imap.port, stack.smtp_port
@@ -111,7 +150,10 @@ fn config(dir: &Path, stack: &Stack, tag: &str, mailboxes: usize, backfill: &str
 fn kvittens_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/release/examples/bench → target/release/kvittens
-    exe.parent().and_then(Path::parent).map(|d| d.join("kvittens")).unwrap_or_else(|| PathBuf::from("kvittens"))
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("kvittens"))
+        .unwrap_or_else(|| PathBuf::from("kvittens"))
 }
 
 fn start(config: &Path, log: &Path) -> anyhow::Result<Child> {
@@ -129,25 +171,38 @@ fn start(config: &Path, log: &Path) -> anyhow::Result<Child> {
 fn wait_ready(log: &Path, child: &mut Child) -> anyhow::Result<()> {
     let start = Instant::now();
     loop {
-        if std::fs::read_to_string(log).unwrap_or_default().contains("ready: every mailbox is watched") {
+        if std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains("ready: every mailbox is watched")
+        {
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {
-            anyhow::bail!("kvittens exited ({status}): {}", std::fs::read_to_string(log).unwrap_or_default());
+            anyhow::bail!(
+                "kvittens exited ({status}): {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
         }
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(60), "kvittens not ready after 60 s");
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(60),
+            "kvittens not ready after 60 s"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
 fn sent_receipts(http: u16) -> f64 {
     use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", http)) else { return 0.0 };
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", http)) else {
+        return 0.0;
+    };
     let _ = write!(s, "GET /metrics HTTP/1.0\r\n\r\n");
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
@@ -175,24 +230,32 @@ async fn latency(stack: &Stack, n: usize) -> anyhow::Result<(f64, f64)> {
     let dept = format!("{tag}-d0@kommun.test");
     let resident = format!("rlat-{tag}@medborgare.test");
     let mut writer = kvittens::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
-    let mut reader = kvittens::imap::connect(&stack.imap, &resident, &Secret::from("secret")).await?;
+    let mut reader =
+        kvittens::imap::connect(&stack.imap, &resident, &Secret::from("secret")).await?;
     let mut samples = Vec::new();
     for i in 0..n {
         let before = reader.status("INBOX", "(MESSAGES)").await?.exists;
-        let raw = message(&tag, i, &dept).replace(&format!("r{}-{tag}@", i % 50), &format!("rlat-{tag}@"));
+        let raw = message(&tag, i, &dept)
+            .replace(&format!("r{}-{tag}@", i % 50), &format!("rlat-{tag}@"));
         writer.append("INBOX", None, None, raw.as_bytes()).await?;
         let t0 = Instant::now();
         loop {
             if reader.status("INBOX", "(MESSAGES)").await?.exists > before {
                 break;
             }
-            anyhow::ensure!(t0.elapsed() < Duration::from_secs(30), "no receipt for message {i}");
+            anyhow::ensure!(
+                t0.elapsed() < Duration::from_secs(30),
+                "no receipt for message {i}"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         samples.push(t0.elapsed().as_secs_f64());
     }
     stop(child);
-    Ok((percentile(&mut samples.clone(), 0.5), percentile(&mut samples, 0.99)))
+    Ok((
+        percentile(&mut samples.clone(), 0.5),
+        percentile(&mut samples, 0.99),
+    ))
 }
 
 /// Fills the mailboxes of `tag` with `n` messages in all, four APPEND connections at a time.
@@ -204,12 +267,21 @@ async fn fill(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::R
         tasks.push(tokio::spawn(async move {
             let mut sessions = Vec::new();
             for m in 0..mailboxes {
-                sessions.push(kvittens::imap::connect(&imap, &format!("{tag}-d{m}@kommun.test"), &Secret::from("secret")).await?);
+                sessions.push(
+                    kvittens::imap::connect(
+                        &imap,
+                        &format!("{tag}-d{m}@kommun.test"),
+                        &Secret::from("secret"),
+                    )
+                    .await?,
+                );
             }
             for i in (w..n).step_by(4) {
                 let m = i % mailboxes;
                 let raw = message(&tag, i, &format!("{tag}-d{m}@kommun.test"));
-                sessions[m].append("INBOX", None, None, raw.as_bytes()).await?;
+                sessions[m]
+                    .append("INBOX", None, None, raw.as_bytes())
+                    .await?;
             }
             anyhow::Ok(())
         }));
@@ -232,7 +304,10 @@ async fn backlog(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow
         if sent_receipts(http) >= n as f64 {
             break;
         }
-        anyhow::ensure!(t0.elapsed() < Duration::from_secs(1800), "backlog not done after 30 min");
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(1800),
+            "backlog not done after 30 min"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let secs = t0.elapsed().as_secs_f64();
@@ -243,20 +318,37 @@ async fn backlog(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow
 /// The same protocol work by a minimal client: UID FETCH of every message, then one SMTP
 /// submission per message over a pooled connection.
 async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f64> {
-    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1").port(stack.smtp_port).build();
+    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+        .port(stack.smtp_port)
+        .build();
     let t0 = Instant::now();
     let mut total = 0usize;
     for m in 0..mailboxes {
         let dept = format!("{tag}-d{m}@kommun.test");
         let mut s = kvittens::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
         s.examine("INBOX").await?;
-        let fetched: Vec<_> = s.uid_fetch("1:*", "(UID INTERNALDATE BODY.PEEK[])").await?.try_collect().await?;
+        let fetched: Vec<_> = s
+            .uid_fetch("1:*", "(UID INTERNALDATE BODY.PEEK[])")
+            .await?
+            .try_collect()
+            .await?;
         for f in &fetched {
             let raw = f.body().unwrap_or_default();
-            let msg = mail_parser::MessageParser::default().parse(raw).ok_or_else(|| anyhow::anyhow!("unreadable"))?;
-            let to = msg.from().and_then(|a| a.first()).and_then(|a| a.address()).unwrap_or("x@medborgare.test").to_string();
+            let msg = mail_parser::MessageParser::default()
+                .parse(raw)
+                .ok_or_else(|| anyhow::anyhow!("unreadable"))?;
+            let to = msg
+                .from()
+                .and_then(|a| a.first())
+                .and_then(|a| a.address())
+                .unwrap_or("x@medborgare.test")
+                .to_string();
             let receipt = format!("From: noreply@kommun.test\r\nTo: {to}\r\nSubject: Re: {}\r\nAuto-Submitted: auto-replied\r\n\r\nKvittens.\r\n", msg.subject().unwrap_or(""));
-            smtp.send_raw(&Envelope::new(Some(dept.parse()?), vec![to.parse()?])?, receipt.as_bytes()).await?;
+            smtp.send_raw(
+                &Envelope::new(Some(dept.parse()?), vec![to.parse()?])?,
+                receipt.as_bytes(),
+            )
+            .await?;
             total += 1;
         }
         s.logout().await.ok();
@@ -281,23 +373,38 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                 department: dept.id.clone(),
                 category: kvittens::decide::Category::Question,
                 language: kvittens::decide::Language::Sv,
-                resident: kvittens::message::Person { name: Some(format!("Invånare {i}")), email: format!("r{i}@medborgare.test") },
+                resident: kvittens::message::Person {
+                    name: Some(format!("Invånare {i}")),
+                    email: format!("r{i}@medborgare.test"),
+                },
                 subject: format!("Fråga nummer {i} om bygglov"),
                 officer: dept.officers[0].contact.clone(),
                 substitute_for: None,
                 received: now,
                 reply_due: now + chrono::Duration::days(3),
                 decision_due: now + chrono::Duration::days(3),
-                message_ids: vec![format!("m{i}@medborgare.test"), format!("kvittens.receipt.{i}@kommun.test")],
+                message_ids: vec![
+                    format!("m{i}@medborgare.test"),
+                    format!("kvittens.receipt.{i}@kommun.test"),
+                ],
                 state: kvittens::case::State::Open,
-                events: vec![kvittens::case::Event { at: now, what: "received".into() }],
+                events: vec![kvittens::case::Event {
+                    at: now,
+                    what: "received".into(),
+                }],
                 answered_at: None,
                 delay_told: false,
             });
         }
         let dues: Vec<_> = list
             .iter()
-            .map(|c| kvittens::schedule::Due { at: c.reply_due, department: c.department.clone(), case: Some(c.number.clone()), kind: kvittens::schedule::DueKind::Escalate { level: 1 }, deadline: Some(c.reply_due) })
+            .map(|c| kvittens::schedule::Due {
+                at: c.reply_due,
+                department: c.department.clone(),
+                case: Some(c.number.clone()),
+                kind: kvittens::schedule::DueKind::Escalate { level: 1 },
+                deadline: Some(c.reply_due),
+            })
             .collect();
         store.put_many(&list, &dues)?;
     }
@@ -325,23 +432,35 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
 /// and 100 due now.
 fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
-    let text = format!(
-        "[daemon]\nstore = \"store\"\n[imap]\nhost = \"127.0.0.1\"\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"k <k@kommun.test>\"\n[[department]]\nid = \"d\"\nname = \"D\"\ncase_prefix = \"D\"\nmailbox = {{ user = \"d@kommun.test\", password = \"x\" }}\nmanager = {{ name = \"M\", email = \"m@kommun.test\" }}\nofficers = [{{ name = \"O\", email = \"o@kommun.test\" }}]\n"
+    let text = concat!(
+        "[daemon]\nstore = \"store\"\n[imap]\nhost = \"127.0.0.1\"\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"k <k@kommun.test>\"\n[[department]]\nid = \"d\"\nname = \"D\"\ncase_prefix = \"D\"\nmailbox = { user = \"d@kommun.test\", password = \"x\" }\nmanager = { name = \"M\", email = \"m@kommun.test\" }\nofficers = [{ name = \"O\", email = \"o@kommun.test\" }]\n"
     );
     let path = dir.path().join("k.toml");
     std::fs::write(&path, text)?;
     let cfg = kvittens::config::Config::load(&path)?;
     let store = kvittens::store::Store::open(&cfg.store)?;
     let now = chrono::Utc::now();
-    let due = |at, i: usize| kvittens::schedule::Due { at, department: "d".into(), case: Some(format!("D-2026-{i:07}")), kind: kvittens::schedule::DueKind::Remind, deadline: None };
-    let mut dues: Vec<_> = (0..open).map(|i| due(now + chrono::Duration::seconds(3600 + i as i64), i)).collect();
+    let due = |at, i: usize| kvittens::schedule::Due {
+        at,
+        department: "d".into(),
+        case: Some(format!("D-2026-{i:07}")),
+        kind: kvittens::schedule::DueKind::Remind,
+        deadline: None,
+    };
+    let mut dues: Vec<_> = (0..open)
+        .map(|i| due(now + chrono::Duration::seconds(3600 + i as i64), i))
+        .collect();
     dues.extend((0..100).map(|i| due(now - chrono::Duration::seconds(1), open + i)));
     store.put_many(&[], &dues)?;
     drop(dues);
     let t0 = Instant::now();
     let found = store.due_until(now, 1000)?;
     let scan = t0.elapsed().as_secs_f64() * 1000.0;
-    anyhow::ensure!(found.len() == 100, "expected 100 due, found {}", found.len());
+    anyhow::ensure!(
+        found.len() == 100,
+        "expected 100 due, found {}",
+        found.len()
+    );
     let templates = kvittens::daemon::load_templates(&cfg)?;
     let engine = kvittens::engine::Engine::new(cfg, store, templates);
     let t0 = Instant::now();

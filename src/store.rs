@@ -438,7 +438,10 @@ impl Store {
             for due in chunk {
                 let id = self.db.generate_id().map_err(|e| self.err(e))?;
                 let key = format!("due/{:020}/{:020}", due.at.timestamp_millis().max(0), id);
-                batch.insert(key.into_bytes(), serde_json::to_vec(due).map_err(|e| self.err(e))?);
+                batch.insert(
+                    key.into_bytes(),
+                    serde_json::to_vec(due).map_err(|e| self.err(e))?,
+                );
             }
             self.kv.apply_batch(batch).map_err(|e| self.err(e))?;
         }
