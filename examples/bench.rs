@@ -432,9 +432,7 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
 /// and 100 due now.
 fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::tempdir()?;
-    let text = concat!(
-        "[daemon]\nstore = \"store\"\n[imap]\nhost = \"127.0.0.1\"\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"k <k@kommun.test>\"\n[[department]]\nid = \"d\"\nname = \"D\"\ncase_prefix = \"D\"\nmailbox = { user = \"d@kommun.test\", password = \"x\" }\nmanager = { name = \"M\", email = \"m@kommun.test\" }\nofficers = [{ name = \"O\", email = \"o@kommun.test\" }]\n"
-    );
+    let text = "[daemon]\nstore = \"store\"\n[imap]\nhost = \"127.0.0.1\"\n[smtp]\nhost = \"127.0.0.1\"\nfrom = \"k <k@kommun.test>\"\n[[department]]\nid = \"d\"\nname = \"D\"\ncase_prefix = \"D\"\nmailbox = { user = \"d@kommun.test\", password = \"x\" }\nmanager = { name = \"M\", email = \"m@kommun.test\" }\nofficers = [{ name = \"O\", email = \"o@kommun.test\" }]\n";
     let path = dir.path().join("k.toml");
     std::fs::write(&path, text)?;
     let cfg = kvittens::config::Config::load(&path)?;
