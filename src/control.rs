@@ -274,12 +274,18 @@ pub async fn serve(engine: Engine, mut shutdown: watch::Receiver<bool>) {
                 return;
             }
             let reply = match serde_json::from_str::<Request>(&line) {
-                Ok(req) => tokio::task::spawn_blocking(move || execute(&engine, &req))
-                    .await
-                    .unwrap_or_else(|e| Reply {
-                        ok: false,
-                        output: format!("the command failed: {e}"),
-                    }),
+                Ok(req) => {
+                    let outbox = engine.outbox.clone();
+                    let reply = tokio::task::spawn_blocking(move || execute(&engine, &req))
+                        .await
+                        .unwrap_or_else(|e| Reply {
+                            ok: false,
+                            output: format!("the command failed: {e}"),
+                        });
+                    // A command may have queued mail (a delay notice).
+                    outbox.notify_one();
+                    reply
+                }
                 Err(e) => Reply {
                     ok: false,
                     output: format!("not a command: {e}"),

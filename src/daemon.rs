@@ -27,7 +27,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let engine = Engine::new(cfg, store.clone(), templates);
     let cfg = engine.cfg();
     let (stop, shutdown) = watch::channel(false);
-    let wake = Arc::new(Notify::new());
+    let wake = engine.outbox.clone();
     let schedule = Arc::new(Notify::new());
 
     let mut tasks = tokio::task::JoinSet::new();

@@ -58,6 +58,9 @@ pub struct Engine {
     pub store: Store,
     /// What the daemon counts.
     pub metrics: Arc<Metrics>,
+    /// Wakes the sender: whoever queues mail outside a mailbox watcher (a command through the
+    /// control socket) rings it.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 /// A configuration with its templates, checked together.
@@ -97,6 +100,7 @@ impl Engine {
             current: Arc::new(ArcSwap::from_pointee(current)),
             store,
             metrics: Arc::new(Metrics::new()),
+            outbox: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
