@@ -7,7 +7,6 @@
 use futures::TryStreamExt;
 use kvittens::config::{Secret, Security, Server};
 use lettre::address::Envelope;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -316,11 +315,17 @@ async fn backlog(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow
 }
 
 /// The same protocol work by a minimal client: UID FETCH of every message, then one SMTP
-/// submission per message over a pooled connection.
+/// submission per message over one kept-open connection.
 async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f64> {
-    let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(stack.smtp_port)
-        .build();
+    // One SMTP connection with TCP_NODELAY, as a minimal client would keep it.
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", stack.smtp_port)).await?;
+    tcp.set_nodelay(true)?;
+    let hello = lettre::transport::smtp::extension::ClientId::Domain("bench.kommun.test".into());
+    let mut smtp = lettre::transport::smtp::client::AsyncSmtpConnection::connect_with_transport(
+        Box::new(tcp),
+        &hello,
+    )
+    .await?;
     let t0 = Instant::now();
     let mut total = 0usize;
     for m in 0..mailboxes {
@@ -344,7 +349,7 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
                 .unwrap_or("x@medborgare.test")
                 .to_string();
             let receipt = format!("From: noreply@kommun.test\r\nTo: {to}\r\nSubject: Re: {}\r\nAuto-Submitted: auto-replied\r\n\r\nKvittens.\r\n", msg.subject().unwrap_or(""));
-            smtp.send_raw(
+            smtp.send(
                 &Envelope::new(Some(dept.parse()?), vec![to.parse()?])?,
                 receipt.as_bytes(),
             )
@@ -353,6 +358,7 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
         }
         s.logout().await.ok();
     }
+    let _ = smtp.quit().await;
     Ok(total as f64 / t0.elapsed().as_secs_f64())
 }
 

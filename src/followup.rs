@@ -3,12 +3,11 @@
 //! decision date. The rules are in `schedule`; the texts in `notices`; this is the bookkeeping.
 
 use crate::case::State;
-use crate::config::{Config, Department};
+use crate::config::Department;
 use crate::engine::Engine;
 use crate::notices;
-use crate::schedule::{self, Action, Due};
-use crate::store::{DueKey, Effects, StoreError};
-use crate::templates::Templates;
+use crate::schedule::{self, Action};
+use crate::store::{Effects, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 
 impl Engine {
@@ -18,60 +17,38 @@ impl Engine {
     pub fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let away = self.store.absences()?;
         let (cfg, templates) = (self.cfg(), self.templates());
-        let mut queued = 0;
+        let mut fired = 0;
         loop {
-            let batch = self.store.due_until(now, 200)?;
+            let batch = self.store.due_until(now, 500)?;
             if batch.is_empty() {
-                return Ok(queued);
+                return Ok(fired);
             }
-            for (key, due) in batch {
-                queued += self.fire_one(&cfg, &templates, &key, &due, now, &away)?;
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn fire_one(
-        &self,
-        cfg: &Config,
-        templates: &Templates,
-        key: &DueKey,
-        due: &Due,
-        now: DateTime<Utc>,
-        away: &[(String, crate::config::Absence)],
-    ) -> Result<usize, StoreError> {
-        let Some(dept) = cfg.department(&due.department) else {
-            // A department removed from the config: nothing to send, drop the entry.
-            self.store.fire(key, None, |_| Effects::default())?;
-            return Ok(0);
-        };
-        let mut count = 0;
-        let fired = self.store.fire(key, due.case.as_deref(), |case| {
-            let Some(case) = case else {
-                return Effects::default();
-            };
-            let (actions, next) = schedule::on_due(dept, case, due, now, away);
-            let mut effects = Effects {
-                mails: vec![],
-                dues: next,
-            };
-            for action in &actions {
-                match notices::for_action(cfg, dept, templates, case, action, due.at, now) {
-                    Ok(mail) => {
-                        case.log(now, describe(action));
-                        effects.mails.push(mail);
-                    }
-                    Err(e) => {
-                        case.log(now, format!("{} could not be built: {e}", describe(action)))
+            // One transaction and one flush for the whole batch: a wake-up costs what is due.
+            fired += self.store.fire_batch(&batch, |due, case| {
+                // Entries of a department removed from the config, or of a case that is gone,
+                // are dropped.
+                let (Some(dept), Some(case)) = (cfg.department(&due.department), case) else {
+                    return Effects::default();
+                };
+                let (actions, next) = schedule::on_due(dept, case, due, now, &away);
+                let mut effects = Effects {
+                    mails: vec![],
+                    dues: next,
+                };
+                for action in &actions {
+                    match notices::for_action(&cfg, dept, &templates, case, action, due.at, now) {
+                        Ok(mail) => {
+                            case.log(now, describe(action));
+                            effects.mails.push(mail);
+                        }
+                        Err(e) => {
+                            case.log(now, format!("{} could not be built: {e}", describe(action)))
+                        }
                     }
                 }
-            }
-            effects
-        })?;
-        if fired {
-            count = 1;
+                effects
+            })?;
         }
-        Ok(count)
     }
 
     /// Queues each department's digest whose time has come (once per digest time, also after a
@@ -89,7 +66,17 @@ impl Engine {
             }
             let cases = match &all {
                 Some(c) => c,
-                None => all.insert(self.store.cases()?),
+                None => {
+                    // Only what a digest shows: open cases and those answered lately.
+                    let since = now - chrono::Duration::days(4);
+                    let mut wanted = Vec::new();
+                    self.store.for_each_case(|c| {
+                        if c.state == State::Open || c.answered_at.is_some_and(|t| t >= since) {
+                            wanted.push(c);
+                        }
+                    })?;
+                    all.insert(wanted)
+                }
             };
             match notices::digest(&cfg, dept, &templates, cases, due, now) {
                 Ok(mail) => {

@@ -35,25 +35,22 @@ pub fn health(engine: &Engine) -> (bool, String) {
 /// Refreshes the gauges read from the store (open and overdue cases, outbox).
 fn refresh(engine: &Engine) {
     let now = Utc::now();
-    if let Ok(cases) = engine.store.cases() {
+    let mut open: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
+    let counted = engine.store.for_each_case(|c| {
+        if c.state == crate::case::State::Open {
+            let entry = open.entry(c.department).or_default();
+            entry.0 += 1;
+            entry.1 += i64::from(c.reply_due < now);
+        }
+    });
+    if counted.is_ok() {
         for dept in &engine.cfg().departments {
             let label = crate::metrics::Dept {
                 department: dept.id.clone(),
             };
-            let open: Vec<_> = cases
-                .iter()
-                .filter(|c| c.department == dept.id && c.state == crate::case::State::Open)
-                .collect();
-            engine
-                .metrics
-                .cases_open
-                .get_or_create(&label)
-                .set(open.len() as i64);
-            engine
-                .metrics
-                .cases_overdue
-                .get_or_create(&label)
-                .set(open.iter().filter(|c| c.reply_due < now).count() as i64);
+            let (o, late) = open.get(&dept.id).copied().unwrap_or_default();
+            engine.metrics.cases_open.get_or_create(&label).set(o);
+            engine.metrics.cases_overdue.get_or_create(&label).set(late);
         }
     }
     if let Ok(pending) = engine.store.pending() {

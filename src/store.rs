@@ -387,34 +387,49 @@ impl Store {
         self.kv.scan_prefix(b"due/").count()
     }
 
-    /// Fires a schedule entry, once: removes it and, in the same transaction, applies `fire` to
-    /// its case (if any) and stores what that sets in motion. Returns false when the entry was
-    /// fired before.
-    pub fn fire(
+    /// Fires schedule entries, each once, in one transaction: removes each entry and applies
+    /// `fire` to it and its case (if any), storing what that sets in motion. Entries fired
+    /// before are skipped. Returns how many fired.
+    pub fn fire_batch(
         &self,
-        key: &DueKey,
-        case: Option<&str>,
-        fire: impl Fn(Option<&mut Case>) -> Effects,
-    ) -> Result<bool, StoreError> {
-        let case_key = case.map(|c| format!("case/{c}"));
+        entries: &[(DueKey, Due)],
+        fire: impl Fn(&Due, Option<&mut Case>) -> Effects,
+    ) -> Result<usize, StoreError> {
         self.transaction(|tx| {
-            if tx.remove(key.0.as_slice())?.is_none() {
-                return Ok(false);
+            let mut fired = 0;
+            for (key, due) in entries {
+                if tx.remove(key.0.as_slice())?.is_none() {
+                    continue;
+                }
+                fired += 1;
+                let case_key = due.case.as_ref().map(|c| format!("case/{c}"));
+                let effects = match &case_key {
+                    None => fire(due, None),
+                    Some(k) => match tx_get::<Case>(tx, k)? {
+                        None => fire(due, None),
+                        Some(mut c) => {
+                            let effects = fire(due, Some(&mut c));
+                            tx_put(tx, k, &c)?;
+                            effects
+                        }
+                    },
+                };
+                tx_effects(tx, &effects)?;
             }
-            let effects = match &case_key {
-                None => fire(None),
-                Some(k) => match tx_get::<Case>(tx, k)? {
-                    None => fire(None),
-                    Some(mut c) => {
-                        let effects = fire(Some(&mut c));
-                        tx_put(tx, k, &c)?;
-                        effects
-                    }
-                },
-            };
-            tx_effects(tx, &effects)?;
-            Ok(true)
+            Ok(fired)
         })
+    }
+
+    /// Calls `f` with every case, one at a time (for figures over a large store without
+    /// holding it all in memory).
+    pub fn for_each_case(&self, mut f: impl FnMut(Case)) -> Result<(), StoreError> {
+        for kv in self.kv.scan_prefix(b"case/") {
+            let (k, v) = kv.map_err(|e| self.err(e))?;
+            let case = serde_json::from_slice(&v)
+                .map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))?;
+            f(case);
+        }
+        Ok(())
     }
 
     /// Writes many cases at once, with their thread index and schedule entries (for `import`
@@ -723,7 +738,7 @@ mod tests {
         assert_eq!(due.len(), 1);
         let (key, entry) = &due[0];
         assert_eq!(entry.case.as_deref(), Some("BMN-2026-0001"));
-        let fire = |case: Option<&mut Case>| {
+        let fire = |_: &Due, case: Option<&mut Case>| {
             case.unwrap().log(Utc::now(), "reminded");
             Effects {
                 mails: vec![Outgoing {
@@ -733,11 +748,9 @@ mod tests {
                 dues: vec![],
             }
         };
-        assert!(store.fire(key, entry.case.as_deref(), fire).unwrap());
-        assert!(
-            !store.fire(key, entry.case.as_deref(), fire).unwrap(),
-            "fired twice"
-        );
+        let batch = vec![(key.clone(), entry.clone())];
+        assert_eq!(store.fire_batch(&batch, fire).unwrap(), 1);
+        assert_eq!(store.fire_batch(&batch, fire).unwrap(), 0, "fired twice");
         assert!(store.due_until(c.reply_due, 10).unwrap().is_empty());
         assert_eq!(store.pending().unwrap().len(), 2);
         let events = store.case("BMN-2026-0001").unwrap().unwrap().events;
