@@ -208,16 +208,29 @@ impl Store {
             .map_err(|e| self.err(format!("cannot write to disk: {e}")))
     }
 
+    /// An atomic change, on disk when this returns.
     fn transaction<T>(
         &self,
         f: impl Fn(&TransactionalTree) -> TxResult<T>,
     ) -> Result<T, StoreError> {
-        let out = self.kv.transaction(|tx| f(tx)).map_err(|e| match e {
-            TransactionError::Abort(m) => self.err(m),
-            TransactionError::Storage(s) => self.err(s),
-        })?;
+        let out = self.transaction_unflushed(f)?;
         self.flush()?;
         Ok(out)
+    }
+
+    /// An atomic change that reaches the disk with the next flush. For the steps whose loss in a
+    /// crash only means doing them again (reading a message, firing a schedule entry): the mail
+    /// they queue is flushed by the sender before it goes out (see [`Store::pending`]), so
+    /// nothing is ever sent that the store could forget. One flush per batch instead of one
+    /// per message is what lets a backlog go at the servers' pace.
+    fn transaction_unflushed<T>(
+        &self,
+        f: impl Fn(&TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, StoreError> {
+        self.kv.transaction(|tx| f(tx)).map_err(|e| match e {
+            TransactionError::Abort(m) => self.err(m),
+            TransactionError::Storage(s) => self.err(s),
+        })
     }
 
     /// Where the department's mailbox was read up to.
@@ -228,7 +241,7 @@ impl Store {
     /// Records where the department's mailbox was read up to.
     pub fn set_cursor(&self, department: &str, cursor: Cursor) -> Result<(), StoreError> {
         let key = format!("cursor/{department}");
-        self.transaction(|tx| tx_put(tx, &key, &cursor))
+        self.transaction_unflushed(|tx| tx_put(tx, &key, &cursor))
     }
 
     /// Whether this message was handled before.
@@ -256,7 +269,7 @@ impl Store {
     /// Marks a message handled without a case (ignored).
     pub fn mark_handled(&self, key: &MessageKey, note: &str) -> Result<(), StoreError> {
         let k = key.key();
-        self.transaction(|tx| tx_put(tx, &k, &note))
+        self.transaction_unflushed(|tx| tx_put(tx, &k, &note))
     }
 
     /// Opens a case for a message, atomically with its outgoing mails, unless the message was
@@ -273,7 +286,7 @@ impl Store {
         let id_key = message_id.map(|m| format!("msg/{m}"));
         let seq_key = format!("seq/{}/{}", counter.0, counter.1);
         let turn_key = format!("turn/{}", key.department);
-        self.transaction(|tx| {
+        self.transaction_unflushed(|tx| {
             if tx.get(handled_key.as_bytes())?.is_some() {
                 return Ok(Opened::AlreadyHandled);
             }
@@ -309,7 +322,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let handled_key = key.key();
         let case_key = format!("case/{number}");
-        self.transaction(|tx| {
+        self.transaction_unflushed(|tx| {
             if tx.get(handled_key.as_bytes())?.is_some() {
                 return Ok(false);
             }
@@ -395,7 +408,7 @@ impl Store {
         entries: &[(DueKey, Due)],
         fire: impl Fn(&Due, Option<&mut Case>) -> Effects,
     ) -> Result<usize, StoreError> {
-        self.transaction(|tx| {
+        self.transaction_unflushed(|tx| {
             let mut fired = 0;
             for (key, due) in entries {
                 if tx.remove(key.0.as_slice())?.is_none() {
@@ -523,8 +536,10 @@ impl Store {
         self.scan("away/")
     }
 
-    /// Mail waiting to be sent, oldest case first.
+    /// Mail waiting to be sent, receipts first — flushed to disk first, so that no mail goes
+    /// out whose case a crash could still take back.
     pub fn pending(&self) -> Result<Vec<Outgoing>, StoreError> {
+        self.flush()?;
         self.scan("outbox/")
     }
 
