@@ -400,6 +400,7 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                 }],
                 answered_at: None,
                 delay_told: false,
+                flagged: None,
             });
         }
         let dues: Vec<_> = list

@@ -70,6 +70,10 @@ pub struct Case {
     /// Whether the resident has been told the decision is delayed (told once).
     #[serde(default)]
     pub delay_told: bool,
+    /// Why a person should look at this case (e.g. a sender that failed authentication, or a
+    /// receipt that could not be delivered).
+    #[serde(default)]
+    pub flagged: Option<String>,
 }
 
 impl Case {

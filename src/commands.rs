@@ -54,9 +54,25 @@ pub fn explain(
                 let msg = Inbound::parse(&raw);
                 match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
                     Decision::Acknowledge {
+                        withhold: Some(why),
+                        ..
+                    } => (
+                        "ignore",
+                        format!("{why} (a case is opened without a receipt, flagged for a person)"),
+                        None,
+                        None,
+                    ),
+                    Decision::Undeliverable { case, reason } => (
+                        "attach",
+                        format!("{reason} (case {case} is flagged, the officer told)"),
+                        None,
+                        None,
+                    ),
+                    Decision::Acknowledge {
                         category,
                         language,
                         resident,
+                        withhold: None,
                     } => (
                         "acknowledge",
                         format!("new matter from {}", resident.email),
@@ -113,9 +129,19 @@ pub fn preview(
     let (category, language, resident) =
         match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
             Decision::Acknowledge {
+                withhold: Some(why),
+                ..
+            } => anyhow::bail!("no receipt: {why}"),
+            Decision::Undeliverable { case, reason } => {
+                anyhow::bail!(
+                "no receipt: this message reports case {case}'s receipt undeliverable ({reason})"
+            )
+            }
+            Decision::Acknowledge {
                 category,
                 language,
                 resident,
+                withhold: None,
             } => (category, language, resident),
             Decision::Answer { case, reason, .. } => {
                 anyhow::bail!("no receipt: this message answers case {case} ({reason})")
@@ -157,9 +183,14 @@ pub fn preview(
         dept,
         &msg,
         &incoming,
-        Counters { seq, turn: seq - 1 },
+        Counters {
+            seq,
+            turn: seq - 1,
+            receipts_today: 0,
+        },
         (category, language, &resident),
         &[],
+        None,
     );
     let receipt = mails
         .mails

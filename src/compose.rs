@@ -34,6 +34,8 @@ pub enum Kind {
     Complaint,
     /// The manager's daily digest.
     Digest,
+    /// The officer told that a receipt bounced.
+    Undeliverable,
 }
 
 impl Kind {
@@ -48,6 +50,7 @@ impl Kind {
             Kind::Delay => "delay notice",
             Kind::Complaint => "complaint notice to the manager",
             Kind::Digest => "digest",
+            Kind::Undeliverable => "undeliverable receipt notice",
         }
     }
 }
@@ -366,6 +369,7 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         events: vec![],
         answered_at: None,
         delay_told: false,
+        flagged: None,
     };
     for name in crate::templates::NAMES {
         let lang = if name.ends_with(".en") {

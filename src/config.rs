@@ -222,6 +222,14 @@ pub struct Config {
     pub idle_renew: Duration,
     /// Where `/metrics` and `/healthz` are served; `None` for nowhere.
     pub listen: Option<std::net::SocketAddr>,
+    /// Whose `Authentication-Results` headers count (empty: all).
+    pub trusted_authserv_ids: Vec<String>,
+    /// At most this many receipts to one address a day; more mail still opens or joins cases.
+    pub receipts_per_sender_per_day: u64,
+    /// How long answered and closed cases are kept; `None` keeps them.
+    pub retention: Option<Span>,
+    /// Warnings about the config that do not stop kvittens (logged at start).
+    pub warnings: Vec<String>,
     /// SMTP settings.
     pub smtp: Smtp,
     /// The departments.
@@ -272,7 +280,16 @@ impl Config {
                 }
             })?
         };
-        Checker { file: path }.config(raw)
+        let plain_passwords = raw.smtp.password.password.is_some()
+            || raw
+                .department
+                .iter()
+                .any(|d| d.mailbox.password.password.is_some());
+        Checker {
+            file: path,
+            plain_passwords,
+        }
+        .config(raw)
     }
 }
 
@@ -302,6 +319,10 @@ struct RawDaemon {
     poll_interval: Option<Span>,
     idle_renew: Option<Span>,
     listen: Option<String>,
+    #[serde(default)]
+    trusted_authserv_ids: Vec<String>,
+    receipts_per_sender_per_day: Option<u64>,
+    retention: Option<Span>,
 }
 
 #[derive(Deserialize, Default)]
@@ -409,6 +430,8 @@ struct RawCategory {
 
 struct Checker<'a> {
     file: &'a Path,
+    /// Whether the file itself holds a password (then it must not be world-readable).
+    plain_passwords: bool,
 }
 
 impl Checker<'_> {
@@ -524,7 +547,41 @@ impl Checker<'_> {
             "off" | "none" => None,
             a => Some(a.parse().map_err(|_| self.err("daemon.listen", format!("{a:?} is not an address and port; write e.g. \"127.0.0.1:9477\", or \"off\"")))?),
         };
+        let mut warnings = Vec::new();
+        let loopback = |h: &str| {
+            h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        };
+        for d in &departments {
+            if d.imap.security == Security::None && !loopback(&d.imap.host) {
+                warnings.push(format!("{}: the password of {} crosses the network unencrypted to {} (security = \"none\")", self.file.display(), d.login, d.imap.host));
+            }
+        }
+        if smtp.login.is_some()
+            && smtp.server.security == Security::None
+            && !loopback(&smtp.server.host)
+        {
+            warnings.push(format!(
+                "{}: the SMTP password crosses the network unencrypted to {} (security = \"none\")",
+                self.file.display(),
+                smtp.server.host
+            ));
+        }
+        if self.plain_passwords {
+            use std::os::unix::fs::PermissionsExt;
+            if std::fs::metadata(self.file).is_ok_and(|m| m.permissions().mode() & 0o004 != 0) {
+                warnings.push(format!("{} holds passwords and anyone on this machine can read it: chmod o-r, or use password_env / password_file", self.file.display()));
+            }
+        }
         Ok(Config {
+            trusted_authserv_ids: raw
+                .daemon
+                .trusted_authserv_ids
+                .iter()
+                .map(|s| s.trim().to_string())
+                .collect(),
+            receipts_per_sender_per_day: raw.daemon.receipts_per_sender_per_day.unwrap_or(10),
+            retention: raw.daemon.retention,
+            warnings,
             listen,
             file: self.file.to_path_buf(),
             store: self.path(&raw.daemon.store),

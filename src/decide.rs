@@ -101,6 +101,16 @@ pub enum Decision {
         language: Language,
         /// Where the receipt goes.
         resident: Person,
+        /// Why no receipt may go after all (a sender that failed authentication: the address
+        /// may be forged, and a receipt would be backscatter). The case is opened and flagged.
+        withhold: Option<Reason>,
+    },
+    /// A delivery report about one of kvittens' own receipts: the resident cannot be reached.
+    Undeliverable {
+        /// The case whose receipt bounced.
+        case: String,
+        /// What was seen.
+        reason: Reason,
     },
     /// More on a case that exists: record it there, send no receipt.
     Attach {
@@ -143,6 +153,8 @@ pub struct Context<'a> {
     pub default_category: Category,
     /// The message is in the department's Sent folder: it can only be an answer.
     pub sent_folder: bool,
+    /// Whose `Authentication-Results` count; empty: everybody's.
+    pub trusted_authserv_ids: &'a [String],
 }
 
 /// Decides what to do with `msg`.
@@ -154,6 +166,13 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
         ));
     }
     if let Some(why) = automatic(msg, ctx) {
+        if let Some(case) = msg.mentioned_receipts.iter().find(|c| known.case_exists(c)) {
+            let detail = format!("a delivery report about the receipt of {case} ({why})");
+            return Decision::Undeliverable {
+                case: case.clone(),
+                reason: reason("receipt_bounced", detail),
+            };
+        }
         return Decision::Ignore(reason("automatic", why));
     }
     if ctx.sent_folder {
@@ -208,7 +227,42 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
         category: category(msg.subject.as_deref().unwrap_or(""), ctx.default_category),
         language: language(msg),
         resident,
+        withhold: unverified(msg, ctx.trusted_authserv_ids)
+            .map(|why| reason("unverified_sender", why)),
     }
+}
+
+/// Why the sender's address may be forged, by the `Authentication-Results` headers: DMARC
+/// failed, or SPF failed with no DKIM signature passing. With `trusted` empty every such header
+/// counts — a forged "fail" can only suppress a receipt, never cause one; else only those of
+/// the municipality's own receiving servers.
+pub fn unverified(msg: &Inbound, trusted: &[String]) -> Option<String> {
+    for value in msg.header_values("authentication-results") {
+        let (id, results) = value.split_once(';').unwrap_or((value, ""));
+        let id = id
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !trusted.is_empty() && !trusted.iter().any(|t| t.eq_ignore_ascii_case(&id)) {
+            continue;
+        }
+        let results = results.to_ascii_lowercase();
+        let has = |m: &str| {
+            results
+                .split(|c: char| c == ';' || c.is_whitespace())
+                .any(|w| w == m)
+        };
+        if has("dmarc=fail") {
+            return Some(format!("Authentication-Results of {id}: dmarc=fail"));
+        }
+        if has("spf=fail") && !has("dkim=pass") {
+            return Some(format!(
+                "Authentication-Results of {id}: spf=fail and no dkim=pass"
+            ));
+        }
+    }
+    None
 }
 
 fn follow_up(msg: &Inbound, known: &dyn Known) -> Option<Decision> {
@@ -447,6 +501,7 @@ mod tests {
             own_id_domain: "kommun.test",
             default_category: Category::Question,
             sent_folder: false,
+            trusted_authserv_ids: &[],
         }
     }
 
@@ -466,7 +521,11 @@ mod tests {
 
     fn action(d: &Decision) -> &'static str {
         match d {
-            Decision::Acknowledge { .. } => "acknowledge",
+            Decision::Acknowledge { withhold: None, .. } => "acknowledge",
+            Decision::Acknowledge {
+                withhold: Some(r), ..
+            } => r.code,
+            Decision::Undeliverable { .. } => "receipt_bounced",
             Decision::Attach { .. } => "attach",
             Decision::Answer { .. } => "answer",
             Decision::Ignore(r) => r.code,
@@ -485,6 +544,7 @@ mod tests {
                     name: Some("Anna".into()),
                     email: "anna@medborgare.test".into()
                 },
+                withhold: None,
             }
         );
     }
@@ -656,6 +716,72 @@ mod tests {
         // Even from outside the internal domains, nothing in Sent is acknowledged.
         let m = mail("From: x@example.org\nSubject: Hej", "x");
         assert_eq!(action(&decide(&m, &sent, &known)), "sent");
+    }
+
+    #[test]
+    fn forged_senders_get_no_receipt() {
+        for (results, code) in [
+            (
+                "mx.kommun.test; dmarc=fail header.from=medborgare.test",
+                "unverified_sender",
+            ),
+            (
+                "mx.kommun.test; spf=fail smtp.mailfrom=x; dkim=none",
+                "unverified_sender",
+            ),
+            (
+                "mx.kommun.test; spf=fail smtp.mailfrom=x; dkim=pass header.d=x",
+                "acknowledge",
+            ),
+            (
+                "mx.kommun.test; spf=pass; dkim=pass; dmarc=pass",
+                "acknowledge",
+            ),
+        ] {
+            let d = decide(
+                &plain(&format!("\nAuthentication-Results: {results}")),
+                &ctx(),
+                &Fake::default(),
+            );
+            assert_eq!(action(&d), code, "{results}");
+        }
+        // Narrowed to trusted servers, a "fail" from elsewhere does not count.
+        let trusted = vec!["mx.kommun.test".to_string()];
+        let c = Context {
+            trusted_authserv_ids: &trusted,
+            ..ctx()
+        };
+        let d = decide(
+            &plain("\nAuthentication-Results: evil.example; dmarc=fail"),
+            &c,
+            &Fake::default(),
+        );
+        assert_eq!(action(&d), "acknowledge");
+        let d = decide(
+            &plain("\nAuthentication-Results: MX.kommun.test; dmarc=fail"),
+            &c,
+            &Fake::default(),
+        );
+        assert_eq!(action(&d), "unverified_sender");
+    }
+
+    #[test]
+    fn a_bounce_of_a_receipt_is_recognised() {
+        let mut known = Fake::default();
+        known
+            .by_id
+            .insert("x@medborgare.test".into(), "BMN-2026-0007".into());
+        let raw = "From: MAILER-DAEMON@mx.example.org\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <kvittens.receipt.BMN-2026-0007@kommun.test>\r\n--b--\r\n";
+        let m = Inbound::parse(raw.as_bytes());
+        assert!(
+            matches!(decide(&m, &ctx(), &known), Decision::Undeliverable { ref case, .. } if case == "BMN-2026-0007")
+        );
+        // A bounce about anything else is just ignored.
+        let other = raw.replace("BMN-2026-0007", "BMN-2026-0099");
+        assert_eq!(
+            action(&decide(&Inbound::parse(other.as_bytes()), &ctx(), &known)),
+            "automatic"
+        );
     }
 
     #[test]

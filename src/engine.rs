@@ -193,18 +193,45 @@ impl Engine {
                     })?;
                 Ok(Outcome::Answered(case))
             }
+            Decision::Undeliverable { case, reason } => {
+                let at = incoming.received;
+                let (cfg, templates) = (self.cfg(), self.templates());
+                self.store
+                    .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
+                        let why = format!(
+                            "the receipt to {} could not be delivered ({})",
+                            c.resident.email, reason.detail
+                        );
+                        c.log(at, why.clone());
+                        c.flagged = Some(why);
+                        match notices::undeliverable(&cfg, dept, &templates, c, at) {
+                            Ok(mail) => Effects {
+                                mails: vec![mail],
+                                dues: vec![],
+                            },
+                            Err(e) => {
+                                c.log(at, format!("the officer could not be told: {e}"));
+                                Effects::default()
+                            }
+                        }
+                    })?;
+                Ok(Outcome::Attached(case))
+            }
             Decision::Acknowledge {
                 category,
                 language,
                 resident,
+                withhold,
             } => {
                 let year = dept.calendar.local_date(incoming.received).year();
                 let (cfg, templates) = (self.cfg(), self.templates());
                 let away = self.store.absences()?;
+                let today = dept.calendar.local_date(incoming.received);
                 let opened = self.store.open_case(
                     &incoming.key,
                     msg.message_id.as_deref(),
                     (&dept.case_prefix, year),
+                    &format!("{}/{today}", resident.email),
                     |counters| {
                         Ok(new_case(
                             &cfg,
@@ -215,6 +242,7 @@ impl Engine {
                             counters,
                             (category, language, &resident),
                             &away,
+                            withhold.as_ref(),
                         ))
                     },
                 )?;
@@ -239,6 +267,7 @@ pub fn new_case(
     counters: Counters,
     (category, language, resident): (Category, Language, &Person),
     away: &[(String, Absence)],
+    withhold: Option<&Reason>,
 ) -> (Case, Effects) {
     let cal = &dept.calendar;
     let received = incoming.received;
@@ -270,6 +299,7 @@ pub fn new_case(
         events: Vec::new(),
         answered_at: None,
         delay_told: false,
+        flagged: None,
     };
     c.log(
         received,
@@ -298,7 +328,25 @@ pub fn new_case(
         now,
     );
     let notice = compose::officer_notice(cfg, dept, &c, original, templates, now);
-    let mut built = vec![receipt, notice];
+    let cap = cfg.receipts_per_sender_per_day;
+    let mut built = vec![notice];
+    if let Some(why) = withhold {
+        c.log(
+            received,
+            format!("no receipt: {why}; flagged for a person to look at"),
+        );
+        c.flagged = Some(why.to_string());
+    } else if counters.receipts_today >= cap {
+        c.log(
+            received,
+            format!(
+                "no receipt: {} has had {cap} receipts today (the daily cap)",
+                resident.email
+            ),
+        );
+    } else {
+        built.insert(0, receipt);
+    }
     if category == Category::Complaint {
         built.push(notices::complaint_notice(cfg, dept, templates, &c, now));
     }
@@ -330,7 +378,8 @@ pub fn decide_with(
                 facts.cases_by_id.insert(id.clone(), c);
             }
         }
-        for number in decide::case_numbers(msg.subject.as_deref().unwrap_or("")) {
+        let subject_numbers = decide::case_numbers(msg.subject.as_deref().unwrap_or(""));
+        for number in subject_numbers.chain(msg.mentioned_receipts.iter().cloned()) {
             if store.case(&number)?.is_some() {
                 facts.existing_cases.insert(number);
             }
@@ -341,6 +390,7 @@ pub fn decide_with(
         own_id_domain: cfg.id_domain(),
         default_category: dept.default_category,
         sent_folder,
+        trusted_authserv_ids: &cfg.trusted_authserv_ids,
     };
     let mut decision = decide::decide(msg, &ctx, &facts);
     // An address the mail library refuses cannot get a receipt; say so instead of failing.

@@ -50,6 +50,9 @@ pub struct Inbound {
     pub report_type: Option<String>,
     /// The start of the first text body, for language detection.
     pub text_preview: String,
+    /// Case numbers of kvittens receipts this message quotes (a delivery report quotes the
+    /// headers of the mail that bounced).
+    pub mentioned_receipts: Vec<String>,
 }
 
 impl Inbound {
@@ -92,6 +95,7 @@ impl Inbound {
                 .body_text(0)
                 .map(|t| t.chars().take(2000).collect())
                 .unwrap_or_default(),
+            mentioned_receipts: mentioned_receipts(raw),
         }
     }
 
@@ -129,6 +133,24 @@ pub fn clean_text(text: &str) -> String {
         out.push_str(word);
     }
     out
+}
+
+fn mentioned_receipts(raw: &[u8]) -> Vec<String> {
+    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::bytes::Regex::new(r"kvittens\.receipt\.([A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6})@")
+            .expect("valid regex")
+    });
+    let head = &raw[..raw.len().min(4 * 1024 * 1024)];
+    let mut found: Vec<String> = re
+        .captures_iter(head)
+        .filter_map(|c| {
+            c.get(1)
+                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+        })
+        .collect();
+    found.dedup();
+    found
 }
 
 fn unfold(value: &str) -> String {

@@ -225,6 +225,39 @@ pub fn complaint_notice(
     )
 }
 
+/// The notice to the officer that the receipt could not be delivered.
+pub fn undeliverable(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    case: &Case,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    let lang = dept.staff_language;
+    let mut data = template_data(dept, case, lang);
+    data["recipient"] = json!(case.officer);
+    let subject = match lang {
+        Language::Sv => format!("Kvittensen i {} kunde inte levereras", case.number),
+        Language::En => format!("The receipt for {} could not be delivered", case.number),
+    };
+    Staff {
+        cfg,
+        dept,
+        templates,
+        now,
+    }
+    .mail(
+        &case.number,
+        Kind::Undeliverable,
+        "undeliverable",
+        &case.officer,
+        None,
+        subject,
+        data,
+        now,
+    )
+}
+
 /// The notice to the resident that the decision is delayed, with the new date already set on
 /// the case.
 pub fn delay_notice(

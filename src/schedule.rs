@@ -353,6 +353,7 @@ officers = [
             events: vec![],
             answered_at: None,
             delay_told: false,
+            flagged: None,
         }
     }
 

@@ -61,6 +61,8 @@ pub struct Counters {
     pub seq: u64,
     /// How many cases the department had before this one.
     pub turn: u64,
+    /// How many receipts went to this resident today already (for the daily cap).
+    pub receipts_today: u64,
 }
 
 /// What a change to a case sets in motion: mail to send and things that fall due later. Stored
@@ -280,8 +282,10 @@ impl Store {
         key: &MessageKey,
         message_id: Option<&str>,
         counter: (&str, i32),
+        sender_today: &str,
         build: impl Fn(Counters) -> Result<(Case, Effects), String>,
     ) -> Result<Opened, StoreError> {
+        let rate_key = format!("rate/{sender_today}");
         let handled_key = key.key();
         let id_key = message_id.map(|m| format!("msg/{m}"));
         let seq_key = format!("seq/{}/{}", counter.0, counter.1);
@@ -298,8 +302,20 @@ impl Store {
             }
             let seq = tx_next(tx, &seq_key)?;
             let turn = tx_next(tx, &turn_key)? - 1;
-            let (case, effects) =
-                build(Counters { seq, turn }).map_err(ConflictableTransactionError::Abort)?;
+            let receipts_today = tx_get::<u64>(tx, &rate_key)?.unwrap_or(0);
+            let (case, effects) = build(Counters {
+                seq,
+                turn,
+                receipts_today,
+            })
+            .map_err(ConflictableTransactionError::Abort)?;
+            if effects
+                .mails
+                .iter()
+                .any(|m| m.kind == crate::compose::Kind::Receipt)
+            {
+                tx_put(tx, &rate_key, &(receipts_today + 1))?;
+            }
             tx_put(tx, &format!("case/{}", case.number), &case)?;
             for id in &case.message_ids {
                 tx_put(tx, &format!("msg/{id}"), &case.number)?;
@@ -605,6 +621,7 @@ mod tests {
             events: vec![],
             answered_at: None,
             delay_told: false,
+            flagged: None,
         }
     }
 
@@ -630,24 +647,30 @@ mod tests {
 
     fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
         store
-            .open_case(&key(uid), Some(msg_id), ("BMN", 2026), |c| {
-                let n = crate::case::case_number("BMN", 2026, c.seq);
-                let c = case(&n, &[msg_id]);
-                let due = Due {
-                    at: c.reply_due,
-                    department: "bygg".into(),
-                    case: Some(n.clone()),
-                    kind: crate::schedule::DueKind::Remind,
-                    deadline: Some(c.reply_due),
-                };
-                Ok((
-                    c,
-                    Effects {
-                        mails: vec![mail(&n)],
-                        dues: vec![due],
-                    },
-                ))
-            })
+            .open_case(
+                &key(uid),
+                Some(msg_id),
+                ("BMN", 2026),
+                "a@example.org/2026-01-01",
+                |c| {
+                    let n = crate::case::case_number("BMN", 2026, c.seq);
+                    let c = case(&n, &[msg_id]);
+                    let due = Due {
+                        at: c.reply_due,
+                        department: "bygg".into(),
+                        case: Some(n.clone()),
+                        kind: crate::schedule::DueKind::Remind,
+                        deadline: Some(c.reply_due),
+                    };
+                    Ok((
+                        c,
+                        Effects {
+                            mails: vec![mail(&n)],
+                            dues: vec![due],
+                        },
+                    ))
+                },
+            )
             .unwrap()
     }
 

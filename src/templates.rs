@@ -22,6 +22,8 @@ pub const NAMES: &[&str] = &[
     "complaint.en",
     "digest.sv",
     "digest.en",
+    "undeliverable.sv",
+    "undeliverable.en",
 ];
 
 /// The templates shipped in `templates/`, built into the binary so that an install without the
@@ -61,6 +63,14 @@ const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("digest.sv", include_str!("../templates/digest.sv.hbs")),
     ("digest.en", include_str!("../templates/digest.en.hbs")),
+    (
+        "undeliverable.sv",
+        include_str!("../templates/undeliverable.sv.hbs"),
+    ),
+    (
+        "undeliverable.en",
+        include_str!("../templates/undeliverable.en.hbs"),
+    ),
 ];
 
 /// A template problem, naming the file.

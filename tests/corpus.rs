@@ -121,7 +121,11 @@ fn odd_mail_never_breaks_receipt_building() {
             raw: &raw,
             sent_folder: false,
         };
-        let counters = kvittens::store::Counters { seq: 1, turn: 0 };
+        let counters = kvittens::store::Counters {
+            seq: 1,
+            turn: 0,
+            receipts_today: 0,
+        };
         let lang = kvittens::decide::language(&msg);
         let (case, mails) = kvittens::engine::new_case(
             &cfg,
@@ -132,6 +136,7 @@ fn odd_mail_never_breaks_receipt_building() {
             counters,
             (kvittens::decide::Category::Question, lang, &resident),
             &[],
+            None,
         );
         assert!(!case.subject.contains(['\r', '\n']), "{}", file.display());
         for mail in mails.mails {
