@@ -172,6 +172,9 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
                 "decision: {}",
                 c.decision_due.format("%Y-%m-%d %H:%M:%S UTC")
             )?;
+            if let Some(why) = &c.flagged {
+                writeln!(out, "flagged:  {why}")?;
+            }
             for e in &c.events {
                 writeln!(
                     out,

@@ -24,6 +24,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let templates = load_templates(&cfg)?;
     let store = Store::open(&cfg.store)?;
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
+    for warning in &cfg.warnings {
+        tracing::warn!("{warning}");
+    }
     let engine = Engine::new(cfg, store.clone(), templates);
     let cfg = engine.cfg();
     let (stop, shutdown) = watch::channel(false);

@@ -438,6 +438,8 @@ impl Watcher {
             Outcome::Attached(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case, "follow-up attached to case; no receipt");
                 self.schedule.notify_one();
+                // It may have queued mail (the officer told of a bounced receipt).
+                self.outbox.notify_one();
             }
             Outcome::Ignored(reason) => {
                 let ignored = Ignored {

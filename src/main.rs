@@ -159,6 +159,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             kvittens::daemon::load_templates(&cfg)?;
+            for warning in &cfg.warnings {
+                eprintln!("warning: {warning}");
+            }
             use std::io::Write;
             writeln!(
                 out,

@@ -575,10 +575,13 @@ impl Store {
                 let to = mail.to.join(", ");
                 match failure {
                     None => case.log(at, format!("{} sent to {to}", mail.kind.word())),
-                    Some(why) => case.log(
-                        at,
-                        format!("{} to {to} could not be delivered: {why}", mail.kind.word()),
-                    ),
+                    Some(why) => {
+                        case.flagged = Some(format!("{} could not be delivered", mail.kind.word()));
+                        case.log(
+                            at,
+                            format!("{} to {to} could not be delivered: {why}", mail.kind.word()),
+                        );
+                    }
                 }
                 tx_put(tx, &case_key, &case)?;
             }
