@@ -1,0 +1,93 @@
+//! A bounded fuzz run over the path every incoming message takes — raw bytes → parse →
+//! decision → case → receipt and notice rendering — with proptest: no input may panic, and no
+//! input may put a header of its own into a mail kvittens sends. Runs in CI with a fixed
+//! number of cases (PROPTEST_CASES to change it).
+
+use kvittens::config::Config;
+use kvittens::decide::{self, Decision};
+use kvittens::engine::{self, Incoming};
+use kvittens::message::{Inbound, Person};
+use kvittens::store::{Counters, MessageKey};
+use kvittens::templates::Templates;
+use proptest::prelude::*;
+use std::path::Path;
+use std::sync::OnceLock;
+
+fn setup() -> &'static (Config, Templates) {
+    static SETUP: OnceLock<(Config, Templates)> = OnceLock::new();
+    SETUP.get_or_init(|| {
+        let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
+        let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+        (cfg, templates)
+    })
+}
+
+/// Runs one message through everything kvittens does with it, without I/O.
+fn run(raw: &[u8]) {
+    let (cfg, templates) = setup();
+    let dept = &cfg.departments[0];
+    let msg = Inbound::parse(raw);
+    let decision = engine::decide_with(cfg, dept, &msg, None, false).unwrap();
+    let (category, language, resident) = match decision {
+        Decision::Acknowledge { category, language, resident, .. } => (category, language, resident),
+        // Whatever else it is, build a receipt anyway: rendering must hold for any input.
+        _ => (decide::Category::Question, decide::language(&msg), msg.reply_address().cloned().unwrap_or(Person { name: None, email: "x@example.org".into() })),
+    };
+    let incoming = Incoming {
+        key: MessageKey { department: dept.id.clone(), uid_validity: 1, uid: 1 },
+        received: chrono::Utc::now(),
+        raw,
+        sent_folder: false,
+    };
+    let counters = Counters { seq: 1, turn: 0, receipts_today: 0 };
+    let (case, effects) = engine::new_case(cfg, templates, dept, &msg, &incoming, counters, (category, language, &resident), &[], None);
+    assert!(!case.subject.contains(['\r', '\n']));
+    for mail in effects.mails {
+        let text = String::from_utf8_lossy(&mail.bytes);
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        for line in head.lines() {
+            let l = line.to_ascii_lowercase();
+            assert!(!l.starts_with("bcc:") && !l.starts_with("x-injected:"), "a header from the input: {line:?}");
+        }
+    }
+}
+
+fn header_soup() -> impl Strategy<Value = Vec<u8>> {
+    let name = prop::sample::select(vec![
+        "From", "Reply-To", "Subject", "Message-ID", "In-Reply-To", "References", "Content-Type",
+        "Content-Transfer-Encoding", "Auto-Submitted", "Authentication-Results", "List-Id", "To",
+    ]);
+    let value = prop_oneof![
+        ".{0,80}",
+        "=\\?(utf-8|iso-8859-1|windows-1252|x-bogus)\\?[bBqQ]\\?[A-Za-z0-9+/=_]{0,60}\\?=",
+        Just("=?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=".to_string()),
+        Just("x\r\nX-Injected: yes".to_string()),
+        Just("\"{{officer.email}}\" <a@b.c>".to_string()),
+        Just("multipart/mixed; boundary=\"".to_string()),
+    ];
+    let headers = prop::collection::vec((name, value), 0..12);
+    let body = prop::collection::vec(any::<u8>(), 0..512);
+    (headers, body).prop_map(|(headers, body)| {
+        let mut raw = Vec::new();
+        for (n, v) in headers {
+            raw.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\r\n");
+        raw.extend_from_slice(&body);
+        raw
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes(raw in prop::collection::vec(any::<u8>(), 0..2048)) {
+        run(&raw);
+    }
+
+    #[test]
+    fn any_headers(raw in header_soup()) {
+        run(&raw);
+    }
+}
