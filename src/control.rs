@@ -61,6 +61,16 @@ pub enum Request {
         /// Why, told to the resident.
         note: String,
     },
+    /// Read cases from JSON lines (as `export` writes them).
+    Import {
+        /// The file, as an absolute path.
+        file: PathBuf,
+    },
+    /// Remove answered and closed cases older than the retention period.
+    Purge {
+        /// Only say what would go.
+        dry_run: bool,
+    },
     /// Record an officer's absence and who covers.
     Away {
         /// The officer's address.
@@ -211,6 +221,89 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
                 "{case}: decision date moved to {to}; the resident is told"
             )?;
         }
+        Request::Import { file } => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let cfg = engine.cfg();
+            let mut cases = Vec::new();
+            for (n, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let case: Case = serde_json::from_str(line)
+                    .map_err(|e| anyhow::anyhow!("{}:{}: {e}", file.display(), n + 1))?;
+                anyhow::ensure!(
+                    cfg.department(&case.department).is_some(),
+                    "{}:{}: case {} belongs to department {:?}, which is not configured",
+                    file.display(),
+                    n + 1,
+                    case.number,
+                    case.department
+                );
+                cases.push(case);
+            }
+            let total = cases.len();
+            let mut new = Vec::new();
+            for case in cases {
+                if store.case(&case.number)?.is_none() {
+                    new.push(case);
+                }
+            }
+            let mut dues = Vec::new();
+            for case in new.iter().filter(|c| c.state == State::Open) {
+                if let Some(dept) = cfg.department(&case.department) {
+                    dues.extend(
+                        crate::schedule::case_dues(dept, case)
+                            .into_iter()
+                            .filter(|d| d.at > now),
+                    );
+                }
+            }
+            store.put_many(&new, &dues)?;
+            // Numbers of imported cases are never handed out again.
+            for case in &new {
+                let mut parts = case.number.rsplitn(3, '-');
+                let (seq, year, prefix) = (parts.next(), parts.next(), parts.next());
+                if let (Some(seq), Some(year), Some(prefix)) = (
+                    seq.and_then(|s| s.parse().ok()),
+                    year.and_then(|y| y.parse().ok()),
+                    prefix,
+                ) {
+                    store.raise_seq(prefix, year, seq)?;
+                }
+            }
+            writeln!(
+                out,
+                "{} case(s) imported, {} already there",
+                new.len(),
+                total - new.len()
+            )?;
+        }
+        Request::Purge { dry_run } => {
+            let cfg = engine.cfg();
+            let Some(retention) = cfg.retention else {
+                anyhow::bail!("no [daemon] retention is configured: nothing is purged");
+            };
+            let gone = purge(engine, retention, now, *dry_run)?;
+            for number in &gone {
+                writeln!(
+                    out,
+                    "{} {number}",
+                    if *dry_run { "would purge" } else { "purged" }
+                )?;
+            }
+            writeln!(
+                out,
+                "{} case(s){}",
+                gone.len(),
+                if *dry_run {
+                    " would be purged"
+                } else {
+                    " purged"
+                }
+            )?;
+        }
         Request::Away {
             officer,
             from,
@@ -250,6 +343,33 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// Answered and closed cases whose last event is older than `retention` are removed (or only
+/// listed, with `dry_run`). Returns their numbers.
+pub fn purge(
+    engine: &Engine,
+    retention: crate::span::Span,
+    now: chrono::DateTime<Utc>,
+    dry_run: bool,
+) -> anyhow::Result<Vec<String>> {
+    let cutoff = match retention {
+        crate::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
+        crate::span::Span::WorkingDays(n) => now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1),
+    };
+    let mut old = Vec::new();
+    engine.store.for_each_case(|c| {
+        let last = c.events.last().map_or(c.received, |e| e.at);
+        if c.state != State::Open && last < cutoff {
+            old.push(c.number);
+        }
+    })?;
+    if !dry_run {
+        for number in &old {
+            engine.store.remove_case(number)?;
+        }
+    }
+    Ok(old)
 }
 
 /// Serves the control socket until shutdown.

@@ -82,6 +82,26 @@ enum Command {
         #[command(subcommand)]
         action: CaseAction,
     },
+    /// Every case as JSON lines, for backup, audit or moving to another store.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Read cases from JSON lines written by `export` (cases already there are kept).
+    Import {
+        #[arg(long)]
+        config: PathBuf,
+        file: PathBuf,
+    },
+    /// Remove answered and closed cases older than `[daemon] retention` (the daemon also does
+    /// this once a day).
+    Purge {
+        #[arg(long)]
+        config: PathBuf,
+        /// Only list what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Officers: record an absence (hänvisning) at run time.
     Officer {
         #[command(subcommand)]
@@ -216,6 +236,19 @@ fn run(command: Command) -> anyhow::Result<()> {
                 },
             )
         }
+        Command::Export { config } => store_command(
+            &config,
+            Request::Cases {
+                department: None,
+                filter: Filter::All,
+                json: true,
+            },
+        ),
+        Command::Import { config, file } => {
+            let file = std::path::absolute(&file)?;
+            store_command(&config, Request::Import { file })
+        }
+        Command::Purge { config, dry_run } => store_command(&config, Request::Purge { dry_run }),
         Command::Case { action } => match action {
             CaseAction::Show { config, id } => store_command(&config, Request::Show { case: id }),
             CaseAction::Close { config, id, note } => {

@@ -30,6 +30,7 @@ impl Scheduler {
             let result = tokio::task::spawn_blocking(move || -> Result<(usize, Option<chrono::DateTime<Utc>>), crate::store::StoreError> {
                 let now = Utc::now();
                 let fired = engine.fire_due(now)? + engine.queue_digests(now)?;
+                housekeeping(&engine, now);
                 let mut next = engine.store.next_due()?;
                 for dept in &engine.cfg().departments {
                     if let Some(d) = engine.next_digest(dept, now)? {
@@ -68,5 +69,29 @@ impl Scheduler {
                 return;
             }
         }
+    }
+}
+
+/// Once a day: answered and closed cases past `[daemon] retention` are removed, and logged.
+fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
+    let Some(retention) = engine.cfg().retention else {
+        return;
+    };
+    match engine.store.last_housekeeping() {
+        Ok(Some(last)) if now - last < chrono::Duration::days(1) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "housekeeping could not read the store");
+            return;
+        }
+        _ => {}
+    }
+    match crate::control::purge(engine, retention, now, false) {
+        Ok(gone) => {
+            tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old answered and closed cases removed");
+            if let Err(e) = engine.store.set_housekeeping(now) {
+                tracing::error!(error = %e, "housekeeping could not record its run");
+            }
+        }
+        Err(e) => tracing::error!(error = %format!("{e:#}"), "housekeeping failed"),
     }
 }

@@ -492,6 +492,43 @@ impl Store {
         self.flush()
     }
 
+    /// Makes sure case numbers of `prefix` and `year` continue above `seq` (after an import).
+    pub fn raise_seq(&self, prefix: &str, year: i32, seq: u64) -> Result<(), StoreError> {
+        let key = format!("seq/{prefix}/{year}");
+        self.transaction(|tx| {
+            if tx_get::<u64>(tx, &key)?.unwrap_or(0) < seq {
+                tx_put(tx, &key, &seq)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Removes a case and its thread index (retention). Its schedule entries are dropped when
+    /// they fall due and find no case.
+    pub fn remove_case(&self, number: &str) -> Result<bool, StoreError> {
+        let key = format!("case/{number}");
+        self.transaction(|tx| {
+            let Some(case) = tx_get::<Case>(tx, &key)? else {
+                return Ok(false);
+            };
+            for id in &case.message_ids {
+                tx.remove(format!("msg/{id}").as_bytes())?;
+            }
+            tx.remove(key.as_bytes())?;
+            Ok(true)
+        })
+    }
+
+    /// When housekeeping last ran.
+    pub fn last_housekeeping(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        self.get("housekeeping/last")
+    }
+
+    /// Records that housekeeping ran at `at`.
+    pub fn set_housekeeping(&self, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        self.transaction(|tx| tx_put(tx, "housekeeping/last", &at))
+    }
+
     /// When the department's last digest was due.
     pub fn last_digest(
         &self,

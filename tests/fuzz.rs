@@ -16,7 +16,8 @@ use std::sync::OnceLock;
 fn setup() -> &'static (Config, Templates) {
     static SETUP: OnceLock<(Config, Templates)> = OnceLock::new();
     SETUP.get_or_init(|| {
-        let cfg = Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
+        let cfg =
+            Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
         let templates = kvittens::daemon::load_templates(&cfg).unwrap();
         (cfg, templates)
     })
@@ -29,33 +30,76 @@ fn run(raw: &[u8]) {
     let msg = Inbound::parse(raw);
     let decision = engine::decide_with(cfg, dept, &msg, None, false).unwrap();
     let (category, language, resident) = match decision {
-        Decision::Acknowledge { category, language, resident, .. } => (category, language, resident),
+        Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            ..
+        } => (category, language, resident),
         // Whatever else it is, build a receipt anyway: rendering must hold for any input.
-        _ => (decide::Category::Question, decide::language(&msg), msg.reply_address().cloned().unwrap_or(Person { name: None, email: "x@example.org".into() })),
+        _ => (
+            decide::Category::Question,
+            decide::language(&msg),
+            msg.reply_address().cloned().unwrap_or(Person {
+                name: None,
+                email: "x@example.org".into(),
+            }),
+        ),
     };
     let incoming = Incoming {
-        key: MessageKey { department: dept.id.clone(), uid_validity: 1, uid: 1 },
+        key: MessageKey {
+            department: dept.id.clone(),
+            uid_validity: 1,
+            uid: 1,
+        },
         received: chrono::Utc::now(),
         raw,
         sent_folder: false,
     };
-    let counters = Counters { seq: 1, turn: 0, receipts_today: 0 };
-    let (case, effects) = engine::new_case(cfg, templates, dept, &msg, &incoming, counters, (category, language, &resident), &[], None);
+    let counters = Counters {
+        seq: 1,
+        turn: 0,
+        receipts_today: 0,
+    };
+    let (case, effects) = engine::new_case(
+        cfg,
+        templates,
+        dept,
+        &msg,
+        &incoming,
+        counters,
+        (category, language, &resident),
+        &[],
+        None,
+    );
     assert!(!case.subject.contains(['\r', '\n']));
     for mail in effects.mails {
         let text = String::from_utf8_lossy(&mail.bytes);
         let head = text.split("\r\n\r\n").next().unwrap_or_default();
         for line in head.lines() {
             let l = line.to_ascii_lowercase();
-            assert!(!l.starts_with("bcc:") && !l.starts_with("x-injected:"), "a header from the input: {line:?}");
+            assert!(
+                !l.starts_with("bcc:") && !l.starts_with("x-injected:"),
+                "a header from the input: {line:?}"
+            );
         }
     }
 }
 
 fn header_soup() -> impl Strategy<Value = Vec<u8>> {
     let name = prop::sample::select(vec![
-        "From", "Reply-To", "Subject", "Message-ID", "In-Reply-To", "References", "Content-Type",
-        "Content-Transfer-Encoding", "Auto-Submitted", "Authentication-Results", "List-Id", "To",
+        "From",
+        "Reply-To",
+        "Subject",
+        "Message-ID",
+        "In-Reply-To",
+        "References",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Auto-Submitted",
+        "Authentication-Results",
+        "List-Id",
+        "To",
     ]);
     let value = prop_oneof![
         ".{0,80}",

@@ -184,3 +184,84 @@ async fn json_logs_one_line_per_decision_and_no_secrets() {
         "a message body reached the log"
     );
 }
+
+fn kv(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn export_import_and_retention() {
+    let s = Setup::new("export", "");
+    let daemon = s.start();
+    for i in 1..=3 {
+        s.stack
+            .append(
+                &s.mailbox(),
+                &s.question(i, &format!("e{i}-export"), "Fråga"),
+            )
+            .await;
+        s.stack.wait_for(&s.resident(i), 1).await;
+    }
+    let config = s.config.to_str().unwrap();
+    // Close one case while the daemon runs; export while it runs too.
+    let first = kv(&["cases", "--config", config, "--json"])
+        .lines()
+        .next()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["number"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .unwrap();
+    kv(&[
+        "case", "close", "--config", config, &first, "--note", "klart",
+    ]);
+    let exported = kv(&["export", "--config", config]);
+    assert_eq!(exported.lines().count(), 3);
+    assert!(daemon.stop().success());
+
+    // Into a fresh store: the same cases, and numbering goes on after them.
+    let other = Setup::new("export", "");
+    let file = other.dir.path().join("cases.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+    let other_config = other.config.to_str().unwrap();
+    assert!(
+        kv(&["import", "--config", other_config, file.to_str().unwrap()])
+            .contains("3 case(s) imported")
+    );
+    assert!(
+        kv(&["import", "--config", other_config, file.to_str().unwrap()])
+            .contains("0 case(s) imported, 3 already there")
+    );
+    let listed = kv(&["cases", "--config", other_config, "--open"]);
+    assert!(listed.contains("2 case(s)"), "{listed}");
+
+    // Retention: the closed case goes, the open ones stay; --dry-run only tells.
+    let text = std::fs::read_to_string(&other.config)
+        .unwrap()
+        .replace("listen = ", "retention = \"1s\"\nlisten = ");
+    std::fs::write(&other.config, text).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let dry = kv(&["purge", "--config", other_config, "--dry-run"]);
+    assert!(
+        dry.contains(&format!("would purge {first}")) && dry.contains("1 case(s) would be purged"),
+        "{dry}"
+    );
+    assert!(kv(&["cases", "--config", other_config]).contains("3 case(s)"));
+    assert!(kv(&["purge", "--config", other_config]).contains("1 case(s) purged"));
+    let left = kv(&["cases", "--config", other_config]);
+    assert!(
+        left.contains("2 case(s)") && !left.contains(&first),
+        "{left}"
+    );
+}
