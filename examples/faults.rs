@@ -5,6 +5,7 @@
 //! `faults outage [SMTP_DOWN_SECS]`     SMTP down, IMAP restart, a connection cut mid-FETCH
 //! `faults password`                    a wrong password for one mailbox; the other keeps going
 //! `faults stop`                        SIGTERM in the middle of a backlog
+//! `faults diskfull`                    the store's file system fills up, then gets room again
 
 use futures::TryStreamExt;
 use kvittens::config::{Secret, Security, Server};
@@ -41,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         Some("outage") => outage(&env, arg(1, 300)).await?,
         Some("password") => password(&env).await?,
         Some("stop") => stop_test(&env).await?,
+        Some("diskfull") => disk_full(&env).await?,
         _ => anyhow::bail!(
             "usage: faults crash [ROUNDS] [MESSAGES] | outage [SMTP_DOWN_SECS] | password | stop"
         ),
@@ -272,7 +274,11 @@ async fn password(env: &Env) -> anyhow::Result<bool> {
         .args(["-TERM", &child.id().to_string()])
         .status();
     child.wait()?;
-    let lines = log_lines(&log, "login as bad-");
+    // One line per watcher (inbox and Sent folder) when it goes down, none per retry.
+    let lines = std::fs::read_to_string(&log)?
+        .lines()
+        .filter(|l| l.contains("login as bad-") && l.contains("folder=inbox"))
+        .count();
     let leaked = std::fs::read_to_string(&log)?.contains("wrong");
     println!("password: good mailbox lost={lost} duplicated={duplicated}; {lines} log line(s) about the bad one in ~15 s of retries; password in the log: {leaked}");
     Ok(lost == 0 && duplicated == 0 && lines == 1 && !leaked)
@@ -301,4 +307,51 @@ async fn stop_test(env: &Env) -> anyhow::Result<bool> {
     child.wait()?;
     println!("stop: SIGTERM mid-backlog: exit {status} after {took:.2} s; after a restart lost={lost} duplicated={duplicated}");
     Ok(status.success() && took < 5.0 && lost == 0 && duplicated == 0)
+}
+
+/// The store on a small tmpfs that fills up while mail arrives; then the file system is given
+/// room (remount) and kvittens must go on with nothing lost or doubled. Needs root (mount).
+async fn disk_full(env: &Env) -> anyhow::Result<bool> {
+    let dir = tempfile::tempdir()?;
+    let tag = format!("full{}", std::process::id());
+    let cfg = config(dir.path(), env, &tag, &[("d", "secret")])?;
+    let store = dir.path().join("store");
+    std::fs::create_dir_all(&store)?;
+    let mount = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&store)
+        .status()?;
+    if !mount.success() {
+        println!("diskfull: cannot mount a tmpfs here (not root?); skipped");
+        return Ok(true);
+    }
+    let mailbox = format!("d-{tag}@kommun.test");
+    let log = dir.path().join("log");
+    let mut child = start(&cfg, &log)?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    fill(env, &mailbox, &tag, 0..600).await?;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let full_lines = log_lines(&log, "store failed");
+    // kvittens stops with an error rather than go on half-recording (systemd restarts it).
+    let exited = child.try_wait()?;
+    let before: usize = receipts(env, &tag).await?.values().sum();
+    Command::new("mount")
+        .args(["-o", "remount,size=256m"])
+        .arg(&store)
+        .status()?;
+    if exited.is_some() {
+        child = start(&cfg, &log)?;
+    }
+    let (lost, duplicated) = tally(env, &tag, 600).await?;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait()?;
+    let _ = Command::new("umount").arg(&store).status();
+    let how = match exited {
+        Some(status) => format!("kvittens stopped ({status})"),
+        None => "kvittens still running".to_string(),
+    };
+    println!("diskfull: store full after {before} receipts; {how}; {full_lines} log line(s) 'store failed'; after room was made and a restart: lost={lost} duplicated={duplicated}");
+    Ok(exited.is_some_and(|s| !s.success()) && lost == 0 && duplicated == 0)
 }

@@ -42,6 +42,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             wake: wake.clone(),
             shutdown: shutdown.clone(),
             metrics: engine.metrics.clone(),
+            store_failed: engine.store_failed.clone(),
         }
         .run(),
     );
@@ -73,7 +74,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tasks.spawn(tell_systemd(engine.clone(), shutdown.clone()));
     tracing::info!(departments = cfg.departments.len(), store = %cfg.store.display(), "kvittens running");
 
-    wait_for_stop(&engine).await?;
+    let failure = wait_for_stop(&engine).await?;
     tracing::info!("stopping: finishing the work in flight");
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     let _ = stop.send(true);
@@ -83,6 +84,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .await;
     if finished.is_err() {
         tracing::warn!("some work did not finish within 20 s; it is still recorded and resumes on the next start");
+    }
+    if let Some(why) = failure {
+        anyhow::bail!("the store failed ({why}); stopped so that nothing is half-recorded. Make room or fix the store, then start kvittens again: it goes on where the store left off");
     }
     store.flush()?;
     tracing::info!("stopped");
@@ -132,16 +136,25 @@ async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
 
 /// Waits for SIGINT or SIGTERM; on SIGHUP reloads the config and templates in between. A config
 /// that fails its checks is refused and the running one kept.
-async fn wait_for_stop(engine: &Engine) -> anyhow::Result<()> {
+/// Returns the store failure that stopped the daemon, if that is what did.
+async fn wait_for_stop(engine: &Engine) -> anyhow::Result<Option<String>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    let mut failed = engine.store_failed.subscribe();
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
+            _ = term.recv() => return Ok(None),
+            _ = int.recv() => return Ok(None),
             _ = hup.recv() => reload(engine),
+            _ = failed.changed() => {
+                let why = failed.borrow().clone();
+                if let Some(why) = why {
+                    tracing::error!(error = %why, "the store failed: stopping, taking no new work");
+                    return Ok(Some(why));
+                }
+            }
         }
     }
 }

@@ -61,6 +61,10 @@ pub struct Engine {
     /// Wakes the sender: whoever queues mail outside a mailbox watcher (a command through the
     /// control socket) rings it.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Set when the store fails (disk full, unwritable): the daemon then stops taking work and
+    /// exits with an error, so that nothing is half-recorded; a restart (systemd's
+    /// `Restart=on-failure`) picks up where the store left off once it works again.
+    pub store_failed: Arc<tokio::sync::watch::Sender<Option<String>>>,
 }
 
 /// A configuration with its templates, checked together.
@@ -101,7 +105,19 @@ impl Engine {
             store,
             metrics: Arc::new(Metrics::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
+            store_failed: Arc::new(tokio::sync::watch::channel(None).0),
         }
+    }
+
+    /// Reports a store failure to the daemon (once is enough).
+    pub fn fail_store(&self, error: &StoreError) {
+        self.store_failed.send_if_modified(|v| {
+            let first = v.is_none();
+            if first {
+                *v = Some(error.to_string());
+            }
+            first
+        });
     }
 
     /// The configuration in force.

@@ -179,7 +179,8 @@ impl Watcher {
             if last_error.as_deref() != Some(text.as_str()) {
                 match &result {
                     Err(WatchError::Store(e)) => {
-                        tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail until it works again")
+                        tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail");
+                        self.engine.fail_store(e);
                     }
                     _ => {
                         tracing::warn!(department = %dept.id, mailbox = %dept.email, folder = %(if self.sent { "sent" } else { "inbox" }), error = %text, "mailbox unavailable; retrying with backoff")

@@ -11,7 +11,9 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
 };
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -159,46 +161,140 @@ impl Transport {
     }
 
     /// Sends one message, on an idle connection when there is one; a connection the server
-    /// closed meanwhile is replaced by a fresh one.
-    async fn send_raw(&self, envelope: &Envelope, bytes: &[u8]) -> Result<(), SendError> {
+    /// closed meanwhile is replaced by a fresh one. `commit` runs once the whole message is
+    /// written and just before the final dot (see [`transact`]).
+    async fn send_raw(
+        &self,
+        envelope: &Envelope,
+        bytes: &[u8],
+        commit: &(dyn Fn() + Sync),
+    ) -> Result<(), Failure> {
         if let Some(mut conn) = self.take_idle() {
-            match conn.send(envelope, bytes).await {
-                Ok(_) => {
+            match transact(&mut conn, envelope, bytes, commit).await {
+                Ok(()) => {
                     self.put_idle(conn);
                     return Ok(());
                 }
-                Err(e) if e.is_permanent() => {
-                    self.put_idle(conn);
-                    return Err(smtp_error(e));
-                }
-                Err(_) => {} // most likely closed while idle: try a new connection
+                // Closed while idle, before anything was committed: try a new connection.
+                Err(f) if !f.committed && !f.replied => {}
+                Err(f) => return Err(f),
             }
         }
-        let mut conn = self.connect().await?;
-        let result = conn
-            .send(envelope, bytes)
-            .await
-            .map(|_| ())
-            .map_err(smtp_error);
-        self.put_idle(conn);
+        let mut conn = self.connect().await.map_err(|(permanent, text)| Failure {
+            permanent,
+            committed: false,
+            replied: false,
+            text,
+        })?;
+        let result = transact(&mut conn, envelope, bytes, commit).await;
+        if result.is_ok() {
+            self.put_idle(conn);
+        }
         result
     }
 }
 
-/// Sends one mail; `Err((permanent, text))` when the server did not take it.
-pub async fn send(t: &Transport, mail: &Outgoing) -> Result<(), (bool, String)> {
+/// Why a mail did not go through.
+#[derive(Debug)]
+pub struct Failure {
+    /// The server refused it for good (5xx).
+    pub permanent: bool,
+    /// The commit hook had run: the mail was recorded as sent before the final dot.
+    pub committed: bool,
+    /// The server answered (4xx/5xx), rather than the connection failing.
+    pub replied: bool,
+    /// What happened.
+    pub text: String,
+}
+
+/// Yields the message, then — when asked for more, which lettre does after writing it and
+/// before writing the final dot — runs the commit hook once.
+struct CommitAtDot<'a> {
+    body: Option<&'a [u8]>,
+    commit: &'a (dyn Fn() + Sync),
+    done: &'a std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Iterator for CommitAtDot<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if let Some(body) = self.body.take() {
+            return Some(body);
+        }
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            (self.commit)();
+        }
+        None
+    }
+}
+
+/// One SMTP transaction. The mail is recorded as sent (by `commit`) after its last byte and
+/// before the final dot: if kvittens dies after that, the kernel still delivers the dot and the
+/// server takes the mail, so it is neither lost nor sent again; if it dies before, the server
+/// discards the unfinished mail and it goes out again on the next start. That leaves a window
+/// of one system call, where recording after the server's OK leaves a round trip and a disk
+/// flush in which a crash sends the mail twice.
+async fn transact(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    bytes: &[u8],
+    commit: &(dyn Fn() + Sync),
+) -> Result<(), Failure> {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let fail = |e: lettre::transport::smtp::Error, done: &std::sync::atomic::AtomicBool| Failure {
+        permanent: e.is_permanent(),
+        committed: done.load(std::sync::atomic::Ordering::SeqCst),
+        replied: e.is_permanent() || e.is_transient(),
+        text: e.to_string(),
+    };
+    let mut options = Vec::new();
+    if !bytes.is_ascii() {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(|e| fail(e, &done))?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), vec![]))
+            .await
+            .map_err(|e| fail(e, &done))?;
+    }
+    conn.command(Data).await.map_err(|e| fail(e, &done))?;
+    let body = CommitAtDot {
+        body: Some(bytes),
+        commit,
+        done: &done,
+    };
+    conn.message_iter(body)
+        .await
+        .map(|_| ())
+        .map_err(|e| fail(e, &done))
+}
+
+/// Sends one mail; `commit` records it as sent just before the final dot.
+pub async fn send(
+    t: &Transport,
+    mail: &Outgoing,
+    commit: &(dyn Fn() + Sync),
+) -> Result<(), Failure> {
+    let refuse = |text: String| Failure {
+        permanent: true,
+        committed: false,
+        replied: false,
+        text,
+    };
     let from = mail
         .envelope_from
         .parse()
-        .map_err(|e| (true, format!("envelope sender: {e}")))?;
+        .map_err(|e| refuse(format!("envelope sender: {e}")))?;
     let to = mail
         .to
         .iter()
         .map(|a| a.parse())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| (true, format!("recipient: {e}")))?;
-    let envelope = Envelope::new(Some(from), to).map_err(|e| (true, e.to_string()))?;
-    t.send_raw(&envelope, &mail.bytes).await
+        .map_err(|e| refuse(format!("recipient: {e}")))?;
+    let envelope = Envelope::new(Some(from), to).map_err(|e| refuse(e.to_string()))?;
+    t.send_raw(&envelope, &mail.bytes, commit).await
 }
 
 /// How many SMTP transactions run at once; the pool keeps their connections open.
@@ -225,6 +321,8 @@ pub struct Sender {
     pub shutdown: watch::Receiver<bool>,
     /// What the daemon counts.
     pub metrics: Arc<Metrics>,
+    /// Told when the store fails.
+    pub store_failed: Arc<watch::Sender<Option<String>>>,
 }
 
 impl Sender {
@@ -238,6 +336,13 @@ impl Sender {
             let retry = match self.store.pending() {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
+                    self.store_failed.send_if_modified(|v| {
+                        let first = v.is_none();
+                        if first {
+                            *v = Some(e.to_string());
+                        }
+                        first
+                    });
                     true
                 }
                 Ok(pending) => self.send_all(pending, &mut down).await,
@@ -278,12 +383,7 @@ impl Sender {
                     if *self.shutdown.borrow() || stop.load(std::sync::atomic::Ordering::Relaxed) {
                         return Sent::Skipped;
                     }
-                    let result = send(&self.transport, &mail).await;
-                    if let Err((false, why)) = &result {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                        return Sent::Unavailable(why.clone());
-                    }
-                    self.record(mail, result.err().map(|(_, why)| why)).await
+                    self.send_one(mail, stop).await
                 }
             })
             .buffer_unordered(CONCURRENCY)
@@ -313,13 +413,31 @@ impl Sender {
         retry
     }
 
-    /// Records what the server said of `mail` (`refusal` when it refused it for good).
-    async fn record(&self, mail: Outgoing, refusal: Option<String>) -> Sent {
+    /// Sends one mail and records it: as sent just before its final dot (see [`transact`]),
+    /// or, when the server refuses it for good, as undeliverable on its case.
+    async fn send_one(&self, mail: Outgoing, stop: &std::sync::atomic::AtomicBool) -> Sent {
+        let recorded = std::sync::Mutex::new(None::<String>);
+        let commit = || {
+            if let Err(e) = self.store.mark_sent(&mail, chrono::Utc::now(), None) {
+                if let Ok(mut r) = recorded.lock() {
+                    *r = Some(e.to_string());
+                }
+            }
+        };
+        let result = send(&self.transport, &mail, &commit).await;
+        let not_recorded = recorded.lock().ok().and_then(|mut r| r.take());
+        if let Some(e) = not_recorded {
+            // The mail went out but the store could not say so: it may go out again later.
+            tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
+            self.store_failed
+                .send_if_modified(|v| v.replace(e).is_none());
+            return Sent::NotRecorded;
+        }
         let kind = MailKind {
             kind: mail.kind.word().replace(' ', "_"),
         };
-        match &refusal {
-            None => {
+        match result {
+            Ok(()) => {
                 self.metrics.mail_sent.get_or_create(&kind).inc();
                 self.metrics.smtp_up.set(1);
                 if let Some(received) = mail.received {
@@ -328,30 +446,40 @@ impl Sender {
                     self.metrics.receipt_latency.observe(waited);
                 }
                 tracing::info!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
+                Sent::Accepted
             }
-            Some(why) => {
+            Err(f) if f.permanent => {
                 self.metrics.mail_refused.get_or_create(&kind).inc();
-                tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
+                tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %f.text, "refused for good by the SMTP server; noted on the case");
+                match self
+                    .store
+                    .mark_sent(&mail, chrono::Utc::now(), Some(&f.text))
+                {
+                    Ok(()) => Sent::Refused,
+                    Err(e) => {
+                        self.store_failed
+                            .send_if_modified(|v| v.replace(e.to_string()).is_none());
+                        Sent::NotRecorded
+                    }
+                }
             }
-        }
-        let store = self.store.clone();
-        let accepted = refusal.is_none();
-        let recorded = tokio::task::spawn_blocking(move || {
-            store
-                .mark_sent(&mail, chrono::Utc::now(), refusal.as_deref())
-                .map_err(|e| (e, mail.case))
-        })
-        .await;
-        match recorded {
-            Ok(Ok(())) if accepted => Sent::Accepted,
-            Ok(Ok(())) => Sent::Refused,
-            Ok(Err((e, case))) => {
-                tracing::error!(error = %e, case = %case, "the server's answer could not be recorded; the mail may go out again");
-                Sent::NotRecorded
+            Err(f) if f.committed && !f.replied => {
+                // The whole mail and its dot were written; only the answer is missing. The
+                // server most likely has it: sending it again would more likely double it.
+                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %f.text, "the server did not confirm a mail it was given in full; taken as sent");
+                Sent::Accepted
             }
-            Err(e) => {
-                tracing::error!(error = %e, "recording a sent mail failed");
-                Sent::NotRecorded
+            Err(f) => {
+                if f.committed {
+                    // The server answered "try later" after the dot: back into the outbox.
+                    if let Err(e) = self.store.requeue(&mail, chrono::Utc::now(), &f.text) {
+                        self.store_failed
+                            .send_if_modified(|v| v.replace(e.to_string()).is_none());
+                        return Sent::NotRecorded;
+                    }
+                }
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                Sent::Unavailable(f.text)
             }
         }
     }

@@ -596,6 +596,32 @@ impl Store {
         self.scan("outbox/")
     }
 
+    /// Puts a mail recorded as sent back into the outbox: the server answered "try later" after
+    /// it had been given in full.
+    pub fn requeue(
+        &self,
+        mail: &Outgoing,
+        at: chrono::DateTime<chrono::Utc>,
+        why: &str,
+    ) -> Result<(), StoreError> {
+        let out_key = outbox_key(mail);
+        let case_key = format!("case/{}", mail.case);
+        self.transaction(|tx| {
+            tx_put(tx, &out_key, mail)?;
+            if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
+                case.log(
+                    at,
+                    format!(
+                        "{} not taken after all ({why}); queued again",
+                        mail.kind.word()
+                    ),
+                );
+                tx_put(tx, &case_key, &case)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Records that the SMTP server accepted `mail` (or refused it for good, with `failure`):
     /// it leaves the outbox and the case's timeline says so.
     pub fn mark_sent(
