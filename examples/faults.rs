@@ -197,7 +197,7 @@ async fn crash(env: &Env, rounds: usize, n: usize) -> anyhow::Result<bool> {
     let log = dir.path().join("log");
     for round in 0..rounds {
         let mut child = start(&cfg, &log)?;
-        let wait = Duration::from_millis(200 + rand::random::<u64>() % 800);
+        let wait = Duration::from_millis(150 + rand::random::<u64>() % 400);
         tokio::time::sleep(wait).await;
         child.kill()?;
         child.wait()?;

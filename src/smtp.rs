@@ -29,7 +29,15 @@ use tokio::sync::{watch, Notify};
 pub struct Transport {
     smtp: Smtp,
     hello: ClientId,
-    idle: std::sync::Mutex<Vec<AsyncSmtpConnection>>,
+    idle: std::sync::Mutex<Vec<Conn>>,
+}
+
+/// A pooled connection, with a second handle on its socket: when the store cannot record a
+/// mail as sent, the socket is shut down before the final dot, so the server drops the mail and
+/// it is neither lost nor sent twice.
+struct Conn {
+    smtp: AsyncSmtpConnection,
+    socket: std::net::TcpStream,
 }
 
 /// A TLS stream lettre can run SMTP over (implicit TLS, port 465).
@@ -92,7 +100,7 @@ fn smtp_error(e: lettre::transport::smtp::Error) -> SendError {
 }
 
 impl Transport {
-    async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+    async fn connect(&self) -> Result<Conn, SendError> {
         let server = &self.smtp.server;
         let tcp = tokio::time::timeout(
             Duration::from_secs(30),
@@ -112,6 +120,9 @@ impl Transport {
             ))
         })?;
         tcp.set_nodelay(true).map_err(transient)?;
+        let socket = tcp.into_std().map_err(transient)?;
+        let handle = socket.try_clone().map_err(transient)?;
+        let tcp = TcpStream::from_std(socket).map_err(transient)?;
         let mut conn = match server.security {
             Security::Tls => {
                 let tls = crate::tls::connect(tcp, &server.host, server.ca_file.as_deref())
@@ -145,15 +156,18 @@ impl Transport {
                 .await
                 .map_err(smtp_error)?;
         }
-        Ok(conn)
+        Ok(Conn {
+            smtp: conn,
+            socket: handle,
+        })
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
+    fn take_idle(&self) -> Option<Conn> {
         self.idle.lock().ok().and_then(|mut v| v.pop())
     }
 
-    fn put_idle(&self, conn: AsyncSmtpConnection) {
-        if !conn.has_broken() {
+    fn put_idle(&self, conn: Conn) {
+        if !conn.smtp.has_broken() {
             if let Ok(mut v) = self.idle.lock() {
                 v.push(conn);
             }
@@ -167,7 +181,7 @@ impl Transport {
         &self,
         envelope: &Envelope,
         bytes: &[u8],
-        commit: &(dyn Fn() + Sync),
+        commit: &(dyn Fn() -> bool + Sync),
     ) -> Result<(), Failure> {
         if let Some(mut conn) = self.take_idle() {
             match transact(&mut conn, envelope, bytes, commit).await {
@@ -211,7 +225,8 @@ pub struct Failure {
 /// before writing the final dot — runs the commit hook once.
 struct CommitAtDot<'a> {
     body: Option<&'a [u8]>,
-    commit: &'a (dyn Fn() + Sync),
+    commit: &'a (dyn Fn() -> bool + Sync),
+    socket: &'a std::net::TcpStream,
     done: &'a std::sync::atomic::AtomicBool,
 }
 
@@ -221,8 +236,9 @@ impl<'a> Iterator for CommitAtDot<'a> {
         if let Some(body) = self.body.take() {
             return Some(body);
         }
-        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            (self.commit)();
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) && !(self.commit)() {
+            // Not recorded: cut the connection so the server never gets the dot.
+            let _ = self.socket.shutdown(std::net::Shutdown::Both);
         }
         None
     }
@@ -235,10 +251,10 @@ impl<'a> Iterator for CommitAtDot<'a> {
 /// of one system call, where recording after the server's OK leaves a round trip and a disk
 /// flush in which a crash sends the mail twice.
 async fn transact(
-    conn: &mut AsyncSmtpConnection,
+    conn: &mut Conn,
     envelope: &Envelope,
     bytes: &[u8],
-    commit: &(dyn Fn() + Sync),
+    commit: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), Failure> {
     let done = std::sync::atomic::AtomicBool::new(false);
     let fail = |e: lettre::transport::smtp::Error, done: &std::sync::atomic::AtomicBool| Failure {
@@ -251,21 +267,23 @@ async fn transact(
     if !bytes.is_ascii() {
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    conn.command(Mail::new(envelope.from().cloned(), options))
+    let Conn { smtp, socket } = conn;
+    smtp.command(Mail::new(envelope.from().cloned(), options))
         .await
         .map_err(|e| fail(e, &done))?;
     for to in envelope.to() {
-        conn.command(Rcpt::new(to.clone(), vec![]))
+        smtp.command(Rcpt::new(to.clone(), vec![]))
             .await
             .map_err(|e| fail(e, &done))?;
     }
-    conn.command(Data).await.map_err(|e| fail(e, &done))?;
+    smtp.command(Data).await.map_err(|e| fail(e, &done))?;
     let body = CommitAtDot {
         body: Some(bytes),
         commit,
+        socket,
         done: &done,
     };
-    conn.message_iter(body)
+    smtp.message_iter(body)
         .await
         .map(|_| ())
         .map_err(|e| fail(e, &done))
@@ -275,7 +293,7 @@ async fn transact(
 pub async fn send(
     t: &Transport,
     mail: &Outgoing,
-    commit: &(dyn Fn() + Sync),
+    commit: &(dyn Fn() -> bool + Sync),
 ) -> Result<(), Failure> {
     let refuse = |text: String| Failure {
         permanent: true,
@@ -417,18 +435,25 @@ impl Sender {
     /// or, when the server refuses it for good, as undeliverable on its case.
     async fn send_one(&self, mail: Outgoing, stop: &std::sync::atomic::AtomicBool) -> Sent {
         let recorded = std::sync::Mutex::new(None::<String>);
-        let commit = || {
-            if let Err(e) = self.store.mark_sent(&mail, chrono::Utc::now(), None) {
+        let commit = || match self.store.mark_sent(&mail, chrono::Utc::now(), None) {
+            Ok(()) => true,
+            Err(e) => {
                 if let Ok(mut r) = recorded.lock() {
                     *r = Some(e.to_string());
                 }
+                // The connection is cut before the dot: the mail was not sent. Put it back, so
+                // that whatever the store keeps, it says "pending".
+                let _ =
+                    self.store
+                        .requeue(&mail, chrono::Utc::now(), "the store could not record it");
+                false
             }
         };
         let result = send(&self.transport, &mail, &commit).await;
         let not_recorded = recorded.lock().ok().and_then(|mut r| r.take());
         if let Some(e) = not_recorded {
-            // The mail went out but the store could not say so: it may go out again later.
-            tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
+            // Not recorded, so not sent either: the connection was cut before the final dot.
+            tracing::error!(error = %e, case = %mail.case, "the store could not record the mail; it was held back and stays queued");
             self.store_failed
                 .send_if_modified(|v| v.replace(e).is_none());
             return Sent::NotRecorded;
