@@ -435,8 +435,22 @@ impl Sender {
     /// or, when the server refuses it for good, as undeliverable on its case.
     async fn send_one(&self, mail: Outgoing, stop: &std::sync::atomic::AtomicBool) -> Sent {
         let recorded = std::sync::Mutex::new(None::<String>);
-        let commit = || match self.store.mark_sent(&mail, chrono::Utc::now(), None) {
-            Ok(()) => true,
+        // The record of the mail as sent reaches the log file in the same instant as the final
+        // dot reaches the socket: the flush runs beside the write of the dot, so a crash leaves
+        // both or neither (a window of microseconds, where recording after the server's OK
+        // leaves a round trip and a disk flush). Before the flush is confirmed, the server's
+        // answer is not acted on.
+        let flushing = std::sync::Mutex::new(
+            None::<std::thread::JoinHandle<Result<(), crate::store::StoreError>>>,
+        );
+        let commit = || match self.store.mark_sent_unflushed(&mail, chrono::Utc::now()) {
+            Ok(()) => {
+                let store = self.store.clone();
+                if let Ok(mut f) = flushing.lock() {
+                    *f = Some(std::thread::spawn(move || store.flush()));
+                }
+                true
+            }
             Err(e) => {
                 if let Ok(mut r) = recorded.lock() {
                     *r = Some(e.to_string());
@@ -450,6 +464,20 @@ impl Sender {
             }
         };
         let result = send(&self.transport, &mail, &commit).await;
+        let handle = flushing.lock().ok().and_then(|mut f| f.take());
+        if let Some(handle) = handle {
+            let flushed = tokio::task::spawn_blocking(move || handle.join()).await;
+            let error = match flushed {
+                Ok(Ok(Ok(()))) => None,
+                Ok(Ok(Err(e))) => Some(e.to_string()),
+                _ => Some("the flush thread failed".to_string()),
+            };
+            if let Some(e) = error {
+                tracing::error!(error = %e, case = %mail.case, "sent, but the store could not make the record durable");
+                self.store_failed
+                    .send_if_modified(|v| v.replace(e).is_none());
+            }
+        }
         let not_recorded = recorded.lock().ok().and_then(|mut r| r.take());
         if let Some(e) = not_recorded {
             // Not recorded, so not sent either: the connection was cut before the final dot.

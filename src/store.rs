@@ -165,6 +165,10 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(16 * 1024 * 1024)
+            // Nothing reaches the disk behind kvittens' back: what is durable, and when, is
+            // decided by its own flushes (a mail is recorded as sent in the instant before its
+            // final dot, and a background flush must not make that record durable earlier).
+            .flush_every_ms(None)
             .open()
             .map_err(|e| err(&format!("cannot open: {e}")))?;
         let kv = db.open_tree("kvittens").map_err(|e| err(&e))?;
@@ -615,6 +619,28 @@ impl Store {
                         "{} not taken after all ({why}); queued again",
                         mail.kind.word()
                     ),
+                );
+                tx_put(tx, &case_key, &case)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Store::mark_sent`] without the flush: the caller flushes (see the sender's commit at
+    /// the final dot).
+    pub fn mark_sent_unflushed(
+        &self,
+        mail: &Outgoing,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let out_key = outbox_key(mail);
+        let case_key = format!("case/{}", mail.case);
+        self.transaction_unflushed(|tx| {
+            tx.remove(out_key.as_bytes())?;
+            if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
+                case.log(
+                    at,
+                    format!("{} sent to {}", mail.kind.word(), mail.to.join(", ")),
                 );
                 tx_put(tx, &case_key, &case)?;
             }
