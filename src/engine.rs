@@ -64,7 +64,36 @@ pub struct Engine {
     /// Set when the store fails (disk full, unwritable): the daemon then stops taking work and
     /// exits with an error, so that nothing is half-recorded; a restart (systemd's
     /// `Restart=on-failure`) picks up where the store left off once it works again.
-    pub store_failed: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    pub store_failed: Arc<StoreFailure>,
+}
+
+/// The first store failure, told to whoever waits for it (the daemon, which then stops).
+#[derive(Debug)]
+pub struct StoreFailure(tokio::sync::watch::Sender<Option<String>>);
+
+impl Default for StoreFailure {
+    fn default() -> Self {
+        StoreFailure(tokio::sync::watch::channel(None).0)
+    }
+}
+
+impl StoreFailure {
+    /// Reports a failure; the first one is kept and told.
+    pub fn report(&self, why: impl Into<String>) {
+        let why = why.into();
+        self.0.send_if_modified(|v| {
+            let first = v.is_none();
+            if first {
+                *v = Some(why);
+            }
+            first
+        });
+    }
+
+    /// A receiver that wakes on the first failure.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.0.subscribe()
+    }
 }
 
 /// A configuration with its templates, checked together.
@@ -105,19 +134,13 @@ impl Engine {
             store,
             metrics: Arc::new(Metrics::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
-            store_failed: Arc::new(tokio::sync::watch::channel(None).0),
+            store_failed: Arc::new(StoreFailure::default()),
         }
     }
 
     /// Reports a store failure to the daemon (once is enough).
     pub fn fail_store(&self, error: &StoreError) {
-        self.store_failed.send_if_modified(|v| {
-            let first = v.is_none();
-            if first {
-                *v = Some(error.to_string());
-            }
-            first
-        });
+        self.store_failed.report(error.to_string());
     }
 
     /// The configuration in force.

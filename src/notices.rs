@@ -192,6 +192,29 @@ pub fn for_action(
     }
 }
 
+/// A staff mail about `case` to one person, with `recipient` set for the template.
+#[allow(clippy::too_many_arguments)]
+fn case_mail(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    case: &Case,
+    (kind, template): (Kind, &str),
+    to: &Contact,
+    subject: String,
+    (stamp, now): (DateTime<Utc>, DateTime<Utc>),
+) -> Result<Outgoing, ComposeError> {
+    let mut data = template_data(dept, case, dept.staff_language);
+    data["recipient"] = json!(to);
+    Staff {
+        cfg,
+        dept,
+        templates,
+        now,
+    }
+    .mail(&case.number, kind, template, to, None, subject, data, stamp)
+}
+
 /// The notice to the manager of a new complaint (the policy: the manager takes it up).
 pub fn complaint_notice(
     cfg: &Config,
@@ -200,28 +223,19 @@ pub fn complaint_notice(
     case: &Case,
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ComposeError> {
-    let lang = dept.staff_language;
-    let mut data = template_data(dept, case, lang);
-    data["recipient"] = json!(dept.manager);
-    let subject = match lang {
+    let subject = match dept.staff_language {
         Language::Sv => format!("Klagomål {}: {}", case.number, case.subject),
         Language::En => format!("Complaint {}: {}", case.number, case.subject),
     };
-    Staff {
+    case_mail(
         cfg,
         dept,
         templates,
-        now,
-    }
-    .mail(
-        &case.number,
-        Kind::Complaint,
-        "complaint",
+        case,
+        (Kind::Complaint, "complaint"),
         &dept.manager,
-        None,
         subject,
-        data,
-        case.received,
+        (case.received, now),
     )
 }
 
@@ -233,28 +247,19 @@ pub fn undeliverable(
     case: &Case,
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ComposeError> {
-    let lang = dept.staff_language;
-    let mut data = template_data(dept, case, lang);
-    data["recipient"] = json!(case.officer);
-    let subject = match lang {
+    let subject = match dept.staff_language {
         Language::Sv => format!("Kvittensen i {} kunde inte levereras", case.number),
         Language::En => format!("The receipt for {} could not be delivered", case.number),
     };
-    Staff {
+    case_mail(
         cfg,
         dept,
         templates,
-        now,
-    }
-    .mail(
-        &case.number,
-        Kind::Undeliverable,
-        "undeliverable",
+        case,
+        (Kind::Undeliverable, "undeliverable"),
         &case.officer,
-        None,
         subject,
-        data,
-        now,
+        (now, now),
     )
 }
 

@@ -340,7 +340,7 @@ pub struct Sender {
     /// What the daemon counts.
     pub metrics: Arc<Metrics>,
     /// Told when the store fails.
-    pub store_failed: Arc<watch::Sender<Option<String>>>,
+    pub store_failed: Arc<crate::engine::StoreFailure>,
 }
 
 impl Sender {
@@ -354,13 +354,7 @@ impl Sender {
             let retry = match self.store.pending() {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
-                    self.store_failed.send_if_modified(|v| {
-                        let first = v.is_none();
-                        if first {
-                            *v = Some(e.to_string());
-                        }
-                        first
-                    });
+                    self.store_failed.report(e.to_string());
                     true
                 }
                 Ok(pending) => self.send_all(pending, &mut down).await,
@@ -474,16 +468,14 @@ impl Sender {
             };
             if let Some(e) = error {
                 tracing::error!(error = %e, case = %mail.case, "sent, but the store could not make the record durable");
-                self.store_failed
-                    .send_if_modified(|v| v.replace(e).is_none());
+                self.store_failed.report(e);
             }
         }
         let not_recorded = recorded.lock().ok().and_then(|mut r| r.take());
         if let Some(e) = not_recorded {
             // Not recorded, so not sent either: the connection was cut before the final dot.
             tracing::error!(error = %e, case = %mail.case, "the store could not record the mail; it was held back and stays queued");
-            self.store_failed
-                .send_if_modified(|v| v.replace(e).is_none());
+            self.store_failed.report(e);
             return Sent::NotRecorded;
         }
         let kind = MailKind {
@@ -510,8 +502,7 @@ impl Sender {
                 {
                     Ok(()) => Sent::Refused,
                     Err(e) => {
-                        self.store_failed
-                            .send_if_modified(|v| v.replace(e.to_string()).is_none());
+                        self.store_failed.report(e.to_string());
                         Sent::NotRecorded
                     }
                 }
@@ -526,8 +517,7 @@ impl Sender {
                 if f.committed {
                     // The server answered "try later" after the dot: back into the outbox.
                     if let Err(e) = self.store.requeue(&mail, chrono::Utc::now(), &f.text) {
-                        self.store_failed
-                            .send_if_modified(|v| v.replace(e.to_string()).is_none());
+                        self.store_failed.report(e.to_string());
                         return Sent::NotRecorded;
                     }
                 }
