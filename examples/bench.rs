@@ -132,7 +132,7 @@ fn config(
         .local_addr()?
         .port();
     let mut text = format!(
-        "[daemon]\nstore = \"store\"\ninternal_domains = [\"kommun.test\"]\nbackfill = \"{backfill}\"\nlisten = \"127.0.0.1:{http}\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Salems kommun <noreply@kommun.test>\"\n\n[calendar]\nworking_hours = \"00:00-24:00\"\nholidays = \"none\"\ndigest_at = \"off\"\n",
+        "[daemon]\nstore = \"store\"\ninternal_domains = [\"kommun.test\"]\nbackfill = \"{backfill}\"\nreceipts_per_sender_per_day = 1000000\nlisten = \"127.0.0.1:{http}\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Salems kommun <noreply@kommun.test>\"\n\n[calendar]\nworking_hours = \"00:00-24:00\"\nholidays = \"none\"\ndigest_at = \"off\"\n",
         stack.imap.port, stack.smtp_port
     );
     for i in 0..mailboxes {
