@@ -202,7 +202,7 @@ fn sent_receipts(http: u16) -> f64 {
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", http)) else {
         return 0.0;
     };
-    let _ = write!(s, "GET /metrics HTTP/1.0\r\n\r\n");
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
     let mut text = String::new();
     let _ = s.read_to_string(&mut text);
     text.lines()
