@@ -415,11 +415,6 @@ impl Store {
         }
     }
 
-    /// How many schedule entries wait.
-    pub fn due_count(&self) -> usize {
-        self.kv.scan_prefix(b"due/").count()
-    }
-
     /// Fires schedule entries, each once, in one transaction: removes each entry and applies
     /// `fire` to it and its case (if any), storing what that sets in motion. Entries fired
     /// before are skipped. Returns how many fired.
@@ -626,26 +621,14 @@ impl Store {
         })
     }
 
-    /// [`Store::mark_sent`] without the flush: the caller flushes (see the sender's commit at
-    /// the final dot).
+    /// [`Store::mark_sent`] of an accepted mail without the flush: the caller flushes (see the
+    /// sender's commit at the final dot).
     pub fn mark_sent_unflushed(
         &self,
         mail: &Outgoing,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        let out_key = outbox_key(mail);
-        let case_key = format!("case/{}", mail.case);
-        self.transaction_unflushed(|tx| {
-            tx.remove(out_key.as_bytes())?;
-            if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
-                case.log(
-                    at,
-                    format!("{} sent to {}", mail.kind.word(), mail.to.join(", ")),
-                );
-                tx_put(tx, &case_key, &case)?;
-            }
-            Ok(())
-        })
+        self.transaction_unflushed(|tx| tx_sent(tx, mail, at, None))
     }
 
     /// Records that the SMTP server accepted `mail` (or refused it for good, with `failure`):
@@ -656,27 +639,31 @@ impl Store {
         at: chrono::DateTime<chrono::Utc>,
         failure: Option<&str>,
     ) -> Result<(), StoreError> {
-        let out_key = outbox_key(mail);
-        let case_key = format!("case/{}", mail.case);
-        self.transaction(|tx| {
-            tx.remove(out_key.as_bytes())?;
-            if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
-                let to = mail.to.join(", ");
-                match failure {
-                    None => case.log(at, format!("{} sent to {to}", mail.kind.word())),
-                    Some(why) => {
-                        case.flagged = Some(format!("{} could not be delivered", mail.kind.word()));
-                        case.log(
-                            at,
-                            format!("{} to {to} could not be delivered: {why}", mail.kind.word()),
-                        );
-                    }
-                }
-                tx_put(tx, &case_key, &case)?;
-            }
-            Ok(())
-        })
+        self.transaction(|tx| tx_sent(tx, mail, at, failure))
     }
+}
+
+/// Takes `mail` out of the outbox and writes what became of it into its case's timeline.
+fn tx_sent(
+    tx: &TransactionalTree,
+    mail: &Outgoing,
+    at: chrono::DateTime<chrono::Utc>,
+    failure: Option<&str>,
+) -> TxResult<()> {
+    tx.remove(outbox_key(mail).as_bytes())?;
+    let case_key = format!("case/{}", mail.case);
+    if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
+        let (what, to) = (mail.kind.word(), mail.to.join(", "));
+        match failure {
+            None => case.log(at, format!("{what} sent to {to}")),
+            Some(why) => {
+                case.flagged = Some(format!("{what} could not be delivered"));
+                case.log(at, format!("{what} to {to} could not be delivered: {why}"));
+            }
+        }
+        tx_put(tx, &case_key, &case)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

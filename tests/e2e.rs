@@ -368,18 +368,7 @@ async fn an_officers_reply_answers_the_case_and_the_residents_next_mail_reopens_
         "no receipt for the follow-up"
     );
 
-    let kv = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvittens"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let kv = common::kvittens_ok;
     let config = s.config.to_str().unwrap();
     let shown = kv(&["case", "show", "--config", config, &number]);
     assert!(

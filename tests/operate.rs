@@ -186,18 +186,7 @@ async fn json_logs_one_line_per_decision_and_no_secrets() {
     );
 }
 
-fn kv(args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kvittens"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::kvittens_ok as kv;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn export_import_and_retention() {

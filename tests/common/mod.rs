@@ -373,3 +373,17 @@ pub fn body(raw: &[u8]) -> String {
         .and_then(|m| m.body_text(0).map(|t| t.to_string()))
         .unwrap_or_default()
 }
+
+/// Runs the `kvittens` command line and returns what it printed; fails the test if it failed.
+pub fn kvittens_ok(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
