@@ -88,7 +88,9 @@ pub fn explain(
                     Decision::Attach { case, reason } => {
                         ("attach", format!("{reason} (case {case})"), None, None)
                     }
-                    Decision::Ignore(reason) => ("ignore", reason.to_string(), None, None),
+                    Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
+                        ("ignore", reason.to_string(), None, None)
+                    }
                 }
             }
         };
@@ -149,7 +151,9 @@ pub fn preview(
             Decision::Attach { case, reason } => {
                 anyhow::bail!("no receipt: this message joins case {case} ({reason})")
             }
-            Decision::Ignore(reason) => anyhow::bail!("no receipt: {reason}"),
+            Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
+                anyhow::bail!("no receipt: {reason}")
+            }
         };
     let templates = crate::daemon::load_templates(cfg)?;
     let now = Utc::now();

@@ -73,6 +73,11 @@ pub struct Outgoing {
     /// For a receipt: when the resident's mail reached the mailbox (for the latency metric).
     #[serde(default)]
     pub received: Option<DateTime<Utc>>,
+    /// Whether a copy goes to the department mailbox (`envelope_from`) in the same SMTP
+    /// transaction: the department's record of what it told the resident, and kvittens' proof
+    /// that the mail went when a crash hid the server's answer (see the store's outbox).
+    #[serde(default)]
+    pub copy: bool,
 }
 
 /// Why a mail could not be built.
@@ -285,6 +290,7 @@ pub fn receipt(
         to: vec![case.resident.email.clone()],
         bytes: msg.formatted(),
         received: Some(case.received),
+        copy: dept.copies,
     })
 }
 
@@ -340,6 +346,7 @@ pub fn officer_notice(
         to: vec![case.officer.email.clone()],
         bytes: msg.formatted(),
         received: None,
+        copy: false,
     })
 }
 

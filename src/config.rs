@@ -166,6 +166,8 @@ pub struct Department {
     pub follow_up: FollowUp,
     /// The language of mail to staff.
     pub staff_language: crate::decide::Language,
+    /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
+    pub copies: bool,
 }
 
 /// When staff are reminded and managers told.
@@ -228,6 +230,9 @@ pub struct Config {
     pub receipts_per_sender_per_day: u64,
     /// How long answered and closed cases are kept; `None` keeps them.
     pub retention: Option<Span>,
+    /// How long a mail whose sending a crash interrupted waits for its copy in the department
+    /// mailbox before it is sent again.
+    pub unconfirmed_wait: Duration,
     /// Warnings about the config that do not stop kvittens (logged at start).
     pub warnings: Vec<String>,
     /// SMTP settings.
@@ -323,6 +328,7 @@ struct RawDaemon {
     trusted_authserv_ids: Vec<String>,
     receipts_per_sender_per_day: Option<u64>,
     retention: Option<Span>,
+    unconfirmed_wait: Option<Span>,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +394,7 @@ struct RawDepartment {
     escalate_again_after: Option<Span>,
     digest_at: Option<String>,
     staff_language: Option<String>,
+    copies: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -581,6 +588,11 @@ impl Checker<'_> {
                 .collect(),
             receipts_per_sender_per_day: raw.daemon.receipts_per_sender_per_day.unwrap_or(10),
             retention: raw.daemon.retention,
+            unconfirmed_wait: secs(
+                raw.daemon.unconfirmed_wait,
+                "daemon.unconfirmed_wait",
+                10 * 60,
+            )?,
             warnings,
             listen,
             file: self.file.to_path_buf(),
@@ -912,6 +924,7 @@ impl Checker<'_> {
             }
         };
         Ok(Department {
+            copies: d.copies.unwrap_or(true),
             staff_language,
             sent_folder: d.mailbox.sent_folder.clone(),
             follow_up,

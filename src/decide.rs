@@ -128,6 +128,14 @@ pub enum Decision {
         /// How the case was recognised.
         reason: Reason,
     },
+    /// A copy of a mail kvittens sent (mail to residents is copied to the department mailbox):
+    /// proof that the SMTP server took it. No case, no receipt.
+    Copy {
+        /// The mail's Message-ID.
+        id: String,
+        /// What was seen.
+        reason: Reason,
+    },
     /// No case, no receipt.
     Ignore(Reason),
 }
@@ -165,7 +173,13 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
             "not a mail message mail-parser can read",
         ));
     }
-    if let Some(why) = automatic(msg, ctx) {
+    if let Some(id) = msg.message_id.as_deref().filter(|id| own_id(id, ctx)) {
+        return Decision::Copy {
+            id: id.to_string(),
+            reason: reason("copy", format!("a copy of kvittens' own mail <{id}>")),
+        };
+    }
+    if let Some(why) = automatic(msg) {
         if let Some(case) = msg.mentioned_receipts.iter().find(|c| known.case_exists(c)) {
             let detail = format!("a delivery report about the receipt of {case} ({why})");
             return Decision::Undeliverable {
@@ -230,6 +244,14 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
         withhold: unverified(msg, ctx.trusted_authserv_ids)
             .map(|why| reason("unverified_sender", why)),
     }
+}
+
+/// Whether `id` is a Message-ID kvittens minted.
+fn own_id(id: &str, ctx: &Context<'_>) -> bool {
+    id.starts_with("kvittens.")
+        && id
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(ctx.own_id_domain))
 }
 
 /// Why the sender's address may be forged, by the `Authentication-Results` headers: DMARC
@@ -297,7 +319,7 @@ fn is_internal(domain: &str, internal: &[String]) -> bool {
 
 /// Why `msg` was written by a machine, if it was. The union of what Dovecot's vacation,
 /// Zammad, osTicket, RT and Znuny refuse to answer, plus the ways of the bounce corpus.
-pub fn automatic(msg: &Inbound, ctx: &Context<'_>) -> Option<String> {
+pub fn automatic(msg: &Inbound) -> Option<String> {
     for (name, value) in &msg.headers {
         let v = value.to_ascii_lowercase();
         let found = match name.as_str() {
@@ -348,11 +370,6 @@ pub fn automatic(msg: &Inbound, ctx: &Context<'_>) -> Option<String> {
     for person in senders.into_iter().flatten() {
         if let Some(why) = machine_sender(person.local_part()) {
             return Some(format!("sender {} ({why})", person.email));
-        }
-    }
-    if let Some(id) = &msg.message_id {
-        if id.starts_with("kvittens.") && id.ends_with(&format!("@{}", ctx.own_id_domain)) {
-            return Some(format!("our own Message-ID <{id}>"));
         }
     }
     // A forwarded bounce is still a bounce ("Fwd: Returned mail: …").
@@ -528,6 +545,7 @@ mod tests {
             Decision::Undeliverable { .. } => "receipt_bounced",
             Decision::Attach { .. } => "attach",
             Decision::Answer { .. } => "answer",
+            Decision::Copy { .. } => "copy",
             Decision::Ignore(r) => r.code,
         }
     }
@@ -625,11 +643,33 @@ mod tests {
             "--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--b--",
         );
         assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "automatic");
+    }
+
+    #[test]
+    fn a_copy_of_our_own_mail_is_recognised_as_such() {
+        // The copy of a receipt names its own case (as a bounce would): it is still a copy,
+        // not a bounce, and opens no case.
+        let mut known = Fake::default();
+        known
+            .by_id
+            .insert("m0@medborgare.test".into(), "BMN-2026-0001".into());
         let m = mail(
-            "From: x@example.org\nMessage-ID: <kvittens.receipt.BMN-2026-0001@kommun.test>",
+            "From: noreply@kommun.test\nTo: anna@medborgare.test\nAuto-Submitted: auto-replied\nMessage-ID: <kvittens.receipt.BMN-2026-0001@KOMMUN.test>\nSubject: Vi har tagit emot ditt meddelande [BMN-2026-0001]",
             "x",
         );
-        assert_eq!(action(&decide(&m, &ctx(), &Fake::default())), "automatic");
+        let d = decide(&m, &ctx(), &known);
+        assert!(
+            matches!(&d, Decision::Copy { id, .. } if id == "kvittens.receipt.BMN-2026-0001@KOMMUN.test"),
+            "{d:?}"
+        );
+        // Someone else's domain, or an id that merely looks like ours, is no copy.
+        for id in [
+            "kvittens.receipt.BMN-2026-0001@other.test",
+            "x.kvittens.receipt@kommun.test",
+        ] {
+            let m = mail(&format!("From: a@example.org\nMessage-ID: <{id}>"), "x");
+            assert_ne!(action(&decide(&m, &ctx(), &known)), "copy", "{id}");
+        }
     }
 
     #[test]

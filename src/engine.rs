@@ -30,6 +30,9 @@ pub enum Outcome {
     Attached(String),
     /// Staff answered the case.
     Answered(String),
+    /// A copy of kvittens' own mail; when the mail's fate was unknown (a crash hid the SMTP
+    /// server's answer), it is now recorded as sent on this case.
+    Copy(Option<String>),
     /// No case, no receipt.
     Ignored(Reason),
     /// Handled before (a restart, or the same mail in two mailboxes).
@@ -188,6 +191,11 @@ impl Engine {
                     .mark_handled(&incoming.key, &reason.to_string())?;
                 Ok(Outcome::Ignored(reason))
             }
+            Decision::Copy { id, .. } => Ok(Outcome::Copy(self.store.confirm_copy(
+                &incoming.key,
+                &id,
+                Utc::now(),
+            )?)),
             Decision::Attach { case, reason } => {
                 let at = incoming.received;
                 let what = format!("further message from {} ({})", sender(&msg), reason.detail);

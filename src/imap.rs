@@ -254,6 +254,7 @@ impl Watcher {
             }
         };
         loop {
+            let started = Utc::now();
             cursor = self.fetch_new(&mut s, dept, cursor).await?;
             if last_error.take().is_some() {
                 tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox working again");
@@ -262,17 +263,50 @@ impl Watcher {
                 let _ = s.logout().await;
                 return Ok(());
             }
-            s = if can_idle {
-                self.idle(s).await?
+            let wait = if self.sent {
+                None
             } else {
+                self.release_unconfirmed(dept, started)?
+            };
+            s = if can_idle {
+                let renew = self.engine.cfg().idle_renew;
+                self.idle(s, wait.map_or(renew, |w| w.min(renew))).await?
+            } else {
+                let poll = self.engine.cfg().poll_interval;
                 tokio::select! {
-                    _ = tokio::time::sleep(self.engine.cfg().poll_interval) => {}
+                    _ = tokio::time::sleep(wait.map_or(poll, |w| w.min(poll))) => {}
                     _ = self.shutdown.changed() => {}
                 }
                 s.noop().await?;
                 s
             };
         }
+    }
+
+    /// Mail to residents whose sending a crash interrupted and whose copy has not arrived,
+    /// although the mailbox was just read through from `read_from` on, more than
+    /// `unconfirmed_wait` after the mail went into flight: the server never took it, so it goes
+    /// again. Returns how long until the next such mail may be released, if any waits.
+    fn release_unconfirmed(
+        &self,
+        dept: &Department,
+        read_from: DateTime<Utc>,
+    ) -> Result<Option<Duration>, WatchError> {
+        let store = &self.engine.store;
+        let wait = self.engine.cfg().unconfirmed_wait;
+        let patience = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+        let released = store.release_unconfirmed(&dept.email, read_from - patience, Utc::now())?;
+        for mail in &released {
+            tracing::warn!(department = %dept.id, case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped and no copy of it arrived; sending it again");
+        }
+        if !released.is_empty() {
+            self.outbox.notify_one();
+        }
+        Ok(store.unconfirmed_since(&dept.email)?.map(|since| {
+            let due = since + patience - Utc::now();
+            // A second more, so the mailbox is read through after the moment has passed.
+            due.to_std().unwrap_or_default() + Duration::from_secs(1)
+        }))
     }
 
     /// Where to start on a mailbox kvittens has not read before: mail from the last `backfill`
@@ -450,6 +484,12 @@ impl Watcher {
                 self.engine.metrics.ignored.get_or_create(&ignored).inc();
                 tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt")
             }
+            Outcome::Copy(Some(case)) => {
+                tracing::info!(department = %dept.id, uid, case = %case, "a mail whose sending was interrupted arrived in the department mailbox: recorded as sent");
+            }
+            Outcome::Copy(None) => {
+                tracing::debug!(department = %dept.id, uid, "copy of a mail kvittens sent")
+            }
             Outcome::AlreadyHandled => {
                 tracing::debug!(department = %dept.id, uid, "handled before")
             }
@@ -457,11 +497,10 @@ impl Watcher {
         Ok(())
     }
 
-    /// Waits in IDLE until the server reports something, kvittens' own renewal deadline passes
+    /// Waits in IDLE until the server reports something, `renew` passes
     /// (async-imap's timeout is reset by server keepalives, so it alone could wait forever), or
     /// the daemon stops.
-    async fn idle(&mut self, s: Session) -> Result<Session, WatchError> {
-        let renew = self.engine.cfg().idle_renew;
+    async fn idle(&mut self, s: Session, renew: Duration) -> Result<Session, WatchError> {
         let mut handle = s.idle();
         handle.init().await?;
         {

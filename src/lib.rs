@@ -4,7 +4,7 @@
 //!
 //! The domain — [`calendar`], [`holidays`], [`decide`], [`case`], [`compose`] — is pure code.
 //! [`store`] keeps what must survive a crash; [`imap`] and [`smtp`] are thin adapters to the mail
-//! servers; [`daemon`] wires them together.
+//! servers, and [`sender`] empties the outbox through [`smtp`]; [`daemon`] wires them together.
 
 pub mod calendar;
 pub mod case;
@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod notices;
 pub mod schedule;
 pub mod scheduler;
+pub mod sender;
 pub mod smtp;
 pub mod span;
 pub mod store;

@@ -97,6 +97,7 @@ impl Staff<'_> {
             to: rcpt,
             bytes: msg.formatted(),
             received: None,
+            copy: false,
         })
     }
 }
@@ -323,6 +324,7 @@ pub fn delay_notice(
         to: vec![case.resident.email.clone()],
         bytes: msg.formatted(),
         received: None,
+        copy: dept.copies,
     })
 }
 

@@ -14,6 +14,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::{Path, PathBuf};
 
+mod outbox;
+use outbox::outbox_key;
+
 /// A store failure. The daemon stops taking new work on one: nothing may be half-recorded.
 #[derive(Debug, thiserror::Error)]
 #[error("store {path}: {message}")]
@@ -142,15 +145,6 @@ fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
     Ok(n)
 }
 
-/// Receipts sort before everything else in the outbox: the resident is promised one at once.
-fn outbox_key(mail: &Outgoing) -> String {
-    let rank = match mail.kind {
-        crate::compose::Kind::Receipt => 0,
-        _ => 1,
-    };
-    format!("outbox/{rank}/{}", mail.id)
-}
-
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -165,9 +159,8 @@ impl Store {
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(16 * 1024 * 1024)
-            // Nothing reaches the disk behind kvittens' back: what is durable, and when, is
-            // decided by its own flushes (a mail is recorded as sent in the instant before its
-            // final dot, and a background flush must not make that record durable earlier).
+            // kvittens flushes where durability matters (a message handled, a mail about to
+            // go); a timer flushing on top of that would only add disk writes.
             .flush_every_ms(None)
             .open()
             .map_err(|e| err(&format!("cannot open: {e}")))?;
@@ -587,87 +580,10 @@ impl Store {
     pub fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
         self.scan("away/")
     }
-
-    /// Mail waiting to be sent, receipts first — flushed to disk first, so that no mail goes
-    /// out whose case a crash could still take back.
-    pub fn pending(&self) -> Result<Vec<Outgoing>, StoreError> {
-        self.flush()?;
-        self.scan("outbox/")
-    }
-
-    /// Puts a mail recorded as sent back into the outbox: the server answered "try later" after
-    /// it had been given in full.
-    pub fn requeue(
-        &self,
-        mail: &Outgoing,
-        at: chrono::DateTime<chrono::Utc>,
-        why: &str,
-    ) -> Result<(), StoreError> {
-        let out_key = outbox_key(mail);
-        let case_key = format!("case/{}", mail.case);
-        self.transaction(|tx| {
-            tx_put(tx, &out_key, mail)?;
-            if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
-                case.log(
-                    at,
-                    format!(
-                        "{} not taken after all ({why}); queued again",
-                        mail.kind.word()
-                    ),
-                );
-                tx_put(tx, &case_key, &case)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// [`Store::mark_sent`] of an accepted mail without the flush: the caller flushes (see the
-    /// sender's commit at the final dot).
-    pub fn mark_sent_unflushed(
-        &self,
-        mail: &Outgoing,
-        at: chrono::DateTime<chrono::Utc>,
-    ) -> Result<(), StoreError> {
-        self.transaction_unflushed(|tx| tx_sent(tx, mail, at, None))
-    }
-
-    /// Records that the SMTP server accepted `mail` (or refused it for good, with `failure`):
-    /// it leaves the outbox and the case's timeline says so.
-    pub fn mark_sent(
-        &self,
-        mail: &Outgoing,
-        at: chrono::DateTime<chrono::Utc>,
-        failure: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.transaction(|tx| tx_sent(tx, mail, at, failure))
-    }
-}
-
-/// Takes `mail` out of the outbox and writes what became of it into its case's timeline.
-fn tx_sent(
-    tx: &TransactionalTree,
-    mail: &Outgoing,
-    at: chrono::DateTime<chrono::Utc>,
-    failure: Option<&str>,
-) -> TxResult<()> {
-    tx.remove(outbox_key(mail).as_bytes())?;
-    let case_key = format!("case/{}", mail.case);
-    if let Some(mut case) = tx_get::<Case>(tx, &case_key)? {
-        let (what, to) = (mail.kind.word(), mail.to.join(", "));
-        match failure {
-            None => case.log(at, format!("{what} sent to {to}")),
-            Some(why) => {
-                case.flagged = Some(format!("{what} could not be delivered"));
-                case.log(at, format!("{what} to {to} could not be delivered: {why}"));
-            }
-        }
-        tx_put(tx, &case_key, &case)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::case::State;
     use crate::compose::Kind;
@@ -704,7 +620,7 @@ mod tests {
         }
     }
 
-    fn mail(case: &str) -> Outgoing {
+    pub(super) fn mail(case: &str) -> Outgoing {
         Outgoing {
             id: format!("kvittens.receipt.{case}@kommun.test"),
             case: case.into(),
@@ -713,10 +629,11 @@ mod tests {
             to: vec!["a@example.org".into()],
             bytes: b"Subject: x\r\n\r\nx".to_vec(),
             received: None,
+            copy: true,
         }
     }
 
-    fn key(uid: u32) -> MessageKey {
+    pub(super) fn key(uid: u32) -> MessageKey {
         MessageKey {
             department: "bygg".into(),
             uid_validity: 7,
@@ -724,7 +641,7 @@ mod tests {
         }
     }
 
-    fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
+    pub(super) fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
         store
             .open_case(
                 &key(uid),
@@ -798,22 +715,6 @@ mod tests {
             panic!()
         };
         assert_eq!(c.number, "BMN-2026-0003");
-    }
-
-    #[test]
-    fn sent_mail_leaves_the_outbox_and_enters_the_timeline() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        open(&store, 1, "m1@x");
-        let m = store.pending().unwrap().remove(0);
-        store.mark_sent(&m, Utc::now(), None).unwrap();
-        assert!(store.pending().unwrap().is_empty());
-        let c = store.case("BMN-2026-0001").unwrap().unwrap();
-        assert!(
-            c.events.iter().any(|e| e.what.contains("receipt sent")),
-            "{:?}",
-            c.events
-        );
     }
 
     #[test]

@@ -1,0 +1,242 @@
+//! The outbox task: sends what the store's outbox holds over SMTP. A mail leaves the outbox
+//! only after the server accepted it (or refused it for good), so nothing is lost when the
+//! server is down; it is marked in flight on disk before its final dot, so a crash in the
+//! middle is resolved by evidence (its copy in the department mailbox) rather than by sending
+//! it again on a guess.
+
+use crate::compose::Outgoing;
+use crate::engine::StoreFailure;
+use crate::metrics::{MailKind, Metrics};
+use crate::smtp::{Handed, Transport};
+use crate::store::Store;
+use chrono::Utc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// How many SMTP transactions run at once; the pool keeps their connections open.
+const CONCURRENCY: usize = 4;
+
+/// What became of one mail.
+enum Sent {
+    Accepted,
+    Refused,
+    Unavailable(String),
+    NotRecorded,
+    Skipped,
+}
+
+/// The outbox task.
+pub struct Sender {
+    /// Where the outbox is.
+    pub store: Store,
+    /// The SMTP pool.
+    pub transport: Transport,
+    /// Woken when the watchers queue mail.
+    pub wake: Arc<Notify>,
+    /// Flips to true when the daemon stops.
+    pub shutdown: watch::Receiver<bool>,
+    /// What the daemon counts.
+    pub metrics: Arc<Metrics>,
+    /// Told when the store fails.
+    pub store_failed: Arc<StoreFailure>,
+}
+
+impl Sender {
+    /// Sends what waits in the outbox, then waits for more, until shutdown. A mail in flight when
+    /// the daemon stops is finished first. When the server is down, retries with capped,
+    /// jittered backoff, logging one line when it goes and one when it comes back.
+    pub async fn run(mut self) {
+        self.release_uncopied();
+        let mut delay = Duration::from_secs(1);
+        let mut down: Option<String> = None;
+        loop {
+            let retry = match self.store.pending() {
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    self.store_failed.report(e.to_string());
+                    true
+                }
+                Ok(pending) => self.send_all(pending, &mut down).await,
+            };
+            if *self.shutdown.borrow() {
+                tracing::info!("sender stopped");
+                return;
+            }
+            if retry {
+                let wait = delay.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+                delay = (delay * 2).min(Duration::from_secs(60));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+            } else {
+                delay = Duration::from_secs(1);
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    // Catch anything queued by another process (e.g. a CLI command) now and then.
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Staff mail that was in flight when kvittens last stopped goes again (see
+    /// [`Store::release_uncopied`]); mail with a copy waits for the mailbox watcher.
+    fn release_uncopied(&self) {
+        match self.store.release_uncopied(Utc::now()) {
+            Ok(mails) => {
+                for mail in mails {
+                    tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped; sending it again");
+                }
+            }
+            Err(e) => self.store_failed.report(e.to_string()),
+        }
+    }
+
+    /// Sends `pending`, [`CONCURRENCY`] at a time over the pool. Returns true when the server
+    /// is unavailable or the store failed: try again later.
+    async fn send_all(&self, pending: Vec<Outgoing>, down: &mut Option<String>) -> bool {
+        use futures::StreamExt;
+        let stop = AtomicBool::new(false);
+        let outcomes: Vec<Sent> = futures::stream::iter(pending)
+            .map(|mail| {
+                let stop = &stop;
+                async move {
+                    if *self.shutdown.borrow() || stop.load(Ordering::Relaxed) {
+                        return Sent::Skipped;
+                    }
+                    self.send_one(mail, stop).await
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let mut retry = false;
+        for outcome in outcomes {
+            match outcome {
+                Sent::Accepted => {
+                    if down.take().is_some() {
+                        tracing::info!("SMTP server reachable again; sending the queued mail");
+                    }
+                }
+                Sent::Unavailable(why) => {
+                    self.metrics.smtp_errors.inc();
+                    self.metrics.smtp_up.set(0);
+                    if down.as_deref() != Some(why.as_str()) {
+                        tracing::warn!(error = %why, "SMTP server unavailable; mail stays queued, retrying with backoff");
+                        *down = Some(why);
+                    }
+                    retry = true;
+                }
+                Sent::NotRecorded => retry = true,
+                Sent::Refused | Sent::Skipped => {}
+            }
+        }
+        retry
+    }
+
+    /// Sends one mail: MAIL/RCPT/DATA, then the in-flight mark on disk, then the message and its
+    /// final dot, then the server's answer recorded.
+    async fn send_one(&self, mail: Outgoing, stop: &AtomicBool) -> Sent {
+        let ready = match self.transport.begin(&mail).await {
+            Ok(ready) => ready,
+            Err(e) if e.permanent => return self.refused(&mail, &e.text),
+            Err(e) => {
+                stop.store(true, Ordering::Relaxed);
+                return Sent::Unavailable(e.text);
+            }
+        };
+        let (store, flying) = (self.store.clone(), mail.clone());
+        let marked = tokio::task::spawn_blocking(move || store.take_off(&flying, Utc::now()))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        if let Err(e) = marked {
+            // Dropping `ready` drops the connection before the dot: the mail did not go.
+            drop(ready);
+            tracing::error!(error = %e, case = %mail.case, "the store could not mark the mail in flight; it was held back and stays queued");
+            self.store_failed.report(e);
+            stop.store(true, Ordering::Relaxed);
+            return Sent::NotRecorded;
+        }
+        match ready.finish(&mail.bytes).await {
+            Handed::Accepted => self.accepted(&mail),
+            Handed::Refused {
+                permanent: true,
+                text,
+            } => self.refused(&mail, &text),
+            Handed::Refused { text, .. } => {
+                if let Err(e) = self.store.ground(&mail, Utc::now(), &text) {
+                    self.store_failed.report(e.to_string());
+                    return Sent::NotRecorded;
+                }
+                stop.store(true, Ordering::Relaxed);
+                Sent::Unavailable(text)
+            }
+            Handed::Unknown(text) if mail.copy => {
+                // The server may have it: its copy in the department mailbox will tell, and
+                // until then (or until `unconfirmed_wait` passes) it is not sent again.
+                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; waiting for its copy in the department mailbox");
+                stop.store(true, Ordering::Relaxed);
+                Sent::Unavailable(text)
+            }
+            Handed::Unknown(text) => {
+                // Staff mail has no copy to tell; the server most likely has it.
+                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
+                match self.store.mark_sent(&mail, Utc::now(), None) {
+                    Ok(()) => Sent::Accepted,
+                    Err(e) => {
+                        self.store_failed.report(e.to_string());
+                        Sent::NotRecorded
+                    }
+                }
+            }
+        }
+    }
+
+    fn kind(mail: &Outgoing) -> MailKind {
+        MailKind {
+            kind: mail.kind.word().replace(' ', "_"),
+        }
+    }
+
+    /// Records an accepted mail. Not flushed: lost in a crash, the mail is still in flight on
+    /// disk and resolved by its copy (or, without one, sent again).
+    fn accepted(&self, mail: &Outgoing) -> Sent {
+        if let Err(e) = self.store.mark_sent_unflushed(mail, Utc::now()) {
+            tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
+            self.store_failed.report(e.to_string());
+            return Sent::NotRecorded;
+        }
+        self.metrics
+            .mail_sent
+            .get_or_create(&Self::kind(mail))
+            .inc();
+        self.metrics.smtp_up.set(1);
+        if let Some(received) = mail.received {
+            let waited = (Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;
+            self.metrics.receipt_latency.observe(waited);
+        }
+        tracing::info!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
+        Sent::Accepted
+    }
+
+    /// Records a mail the server refused for good, as undeliverable on its case.
+    fn refused(&self, mail: &Outgoing, why: &str) -> Sent {
+        self.metrics
+            .mail_refused
+            .get_or_create(&Self::kind(mail))
+            .inc();
+        tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
+        match self.store.mark_sent(mail, Utc::now(), Some(why)) {
+            Ok(()) => Sent::Refused,
+            Err(e) => {
+                self.store_failed.report(e.to_string());
+                Sent::NotRecorded
+            }
+        }
+    }
+}
