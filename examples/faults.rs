@@ -64,7 +64,7 @@ fn mailstack(env: &Env, args: &[&str]) -> anyhow::Result<()> {
 
 fn config(dir: &Path, env: &Env, tag: &str, depts: &[(&str, &str)]) -> anyhow::Result<PathBuf> {
     let mut text = format!(
-        "[daemon]\nstore = \"store\"\ninternal_domains = [\"kommun.test\"]\nbackfill = \"1h\"\nlisten = \"off\"\nreceipts_per_sender_per_day = 100000\n\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Salems kommun <noreply@kommun.test>\"\n\n[calendar]\nworking_hours = \"00:00-24:00\"\nholidays = \"none\"\ndigest_at = \"off\"\n",
+        "[daemon]\nstore = \"store\"\ninternal_domains = [\"kommun.test\"]\nbackfill = \"1h\"\nlisten = \"off\"\nreceipts_per_sender_per_day = 100000\n# A mail whose sending a crash interrupted waits this long for its copy (default 10m).\nunconfirmed_wait = \"30s\"\n\n[imap]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Salems kommun <noreply@kommun.test>\"\n\n[calendar]\nworking_hours = \"00:00-24:00\"\nholidays = \"none\"\ndigest_at = \"off\"\n",
         env.imap.port, env.smtp_port
     );
     for (i, (name, password)) in depts.iter().enumerate() {
@@ -214,6 +214,9 @@ async fn crash(env: &Env, rounds: usize, n: usize) -> anyhow::Result<bool> {
         .args(["-TERM", &child.id().to_string()])
         .status();
     child.wait()?;
+    let confirmed = log_lines(&log, "recorded as sent");
+    let again = log_lines(&log, "sending it again");
+    println!("crash: {confirmed} receipt(s) in flight at a kill were confirmed by their copy, {again} sent again for want of one");
     println!("crash: {rounds} SIGKILLs over {n} messages: lost={lost} duplicated={duplicated}");
     Ok(lost == 0 && duplicated == 0)
 }
