@@ -117,9 +117,21 @@ async fn a_resident_gets_one_receipt_and_the_officer_a_notice() {
         .expect("the resident's message is attached");
     assert_eq!(attached.message_id(), Some("q1-receipt@medborgare.test"));
 
+    // The department mailbox keeps a copy of the receipt (the resident's question and the
+    // copy), and kvittens takes the copy for what it is: no case, no receipt.
+    let department = s.stack.wait_for(&s.mailbox(), 2).await;
+    assert_eq!(department.len(), 2);
+    assert_eq!(
+        header(&department[1], "message-id"),
+        header(receipt, "message-id")
+    );
+    assert_eq!(body(&department[1]), text, "the copy is the receipt itself");
+    daemon.wait_log("copy of a mail kvittens sent", 1);
+
     // Nothing more arrives: exactly one receipt.
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(s.stack.inbox(&s.resident(1)).await.len(), 1);
+    assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 2);
     assert!(
         s.stack.inbox(&s.officer(2)).await.is_empty(),
         "round robin starts at the first officer"

@@ -1,0 +1,148 @@
+//! A crash between the final dot and the record of the server's answer, set up exactly: the
+//! store is prepared through the library (a case, its receipt marked in flight) while the
+//! daemon is stopped, and what the real SMTP server did with the receipt is played by this
+//! test. On the next start the real `kvittens` binary must neither send the receipt again when
+//! the server had it, nor lose it when the server never did.
+
+mod common;
+
+use common::{header, kvittens_ok, Setup};
+use kvittens::compose::{Kind, Outgoing};
+use kvittens::engine::{Engine, Incoming, Outcome};
+use kvittens::store::{MessageKey, Store};
+use lettre::AsyncTransport;
+use std::time::Duration;
+
+/// How long an unconfirmed mail waits for its copy in these tests.
+const WAIT: &str = "3s";
+
+fn setup(tag: &str) -> Setup {
+    let s = Setup::new(tag, "");
+    let text = std::fs::read_to_string(&s.config).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nunconfirmed_wait = \"{WAIT}\"\n"),
+        1,
+    );
+    std::fs::write(&s.config, text).unwrap();
+    // A first start and stop: the mailbox cursor is set, as on any server kvittens ran on.
+    assert!(s.start().stop().success());
+    s
+}
+
+/// Opens a case through the library, as the daemon would have before the crash, and marks its
+/// receipt (and, with `notice_too`, the officer notice) in flight. Returns the receipt.
+fn crash_mid_send(s: &Setup, notice_too: bool) -> Outgoing {
+    let cfg = kvittens::config::Config::load(&s.config).unwrap();
+    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let store = Store::open(&cfg.store).unwrap();
+    let dept = cfg.departments[0].clone();
+    let engine = Engine::new(cfg, store.clone(), templates);
+    let raw = s.question(1, &format!("q-{}", s.tag), "Fråga om strandskydd");
+    let incoming = Incoming {
+        // A message the daemon will not see again in the mailbox.
+        key: MessageKey {
+            department: dept.id.clone(),
+            uid_validity: 0,
+            uid: 1,
+        },
+        received: chrono::Utc::now(),
+        raw: raw.as_bytes(),
+        sent_folder: false,
+    };
+    let outcome = engine.handle(&dept, &incoming).unwrap();
+    assert!(matches!(outcome, Outcome::Opened(_)), "{outcome:?}");
+    let pending = store.pending().unwrap();
+    let receipt = pending
+        .iter()
+        .find(|m| m.kind == Kind::Receipt)
+        .unwrap()
+        .clone();
+    assert!(receipt.copy, "receipts are copied to the department");
+    store.take_off(&receipt, chrono::Utc::now()).unwrap();
+    if notice_too {
+        let notice = pending.iter().find(|m| m.kind == Kind::OfficerNotice);
+        store.take_off(notice.unwrap(), chrono::Utc::now()).unwrap();
+    }
+    receipt
+}
+
+/// What the SMTP server did with the final dot: it took the receipt, copy and all.
+async fn server_took(s: &Setup, receipt: &Outgoing) {
+    let mailer =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(s.stack.smtp_port)
+            .build();
+    let envelope = lettre::address::Envelope::new(
+        Some(receipt.envelope_from.parse().unwrap()),
+        vec![
+            receipt.to[0].parse().unwrap(),
+            receipt.envelope_from.parse().unwrap(),
+        ],
+    )
+    .unwrap();
+    mailer.send_raw(&envelope, &receipt.bytes).await.unwrap();
+}
+
+fn timeline(s: &Setup, case: &str) -> String {
+    kvittens_ok(&["case", "show", case, "--config", s.config.to_str().unwrap()])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_the_server_took_before_the_crash_is_not_sent_again() {
+    let s = setup("flown");
+    let receipt = crash_mid_send(&s, false);
+    server_took(&s, &receipt).await;
+    s.stack.wait_for(&s.mailbox(), 1).await;
+
+    let daemon = s.start();
+    daemon.wait_log("recorded as sent", 1);
+    // Past the wait, the receipt would have gone again had its copy not been recognised.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let officer = s.stack.wait_for(&s.officer(1), 1).await;
+    assert!(daemon.stop().success());
+
+    let got = s.stack.inbox(&s.resident(1)).await;
+    assert_eq!(got.len(), 1, "the resident has exactly one receipt");
+    assert_eq!(
+        header(&got[0], "message-id").unwrap(),
+        format!("<{}>", receipt.id)
+    );
+    assert_eq!(officer.len(), 1, "the officer notice went once");
+    assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 1, "one copy");
+    let text = timeline(&s, &receipt.case);
+    assert!(text.contains("confirmed by its copy"), "{text}");
+    assert!(!text.contains("sending it again"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_the_server_never_took_goes_after_the_wait() {
+    let s = setup("grounded");
+    let receipt = crash_mid_send(&s, true);
+
+    let daemon = s.start();
+    // Staff mail has no copy to wait for: it goes again at once. The receipt waits for its
+    // copy, which never comes, and then goes.
+    daemon.wait_log("was being sent when kvittens stopped; sending it again", 1);
+    let got = s.stack.wait_for(&s.resident(1), 1).await;
+    let log = daemon.wait_log("no copy of it arrived; sending it again", 1);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(daemon.stop().success());
+
+    assert_eq!(s.stack.inbox(&s.resident(1)).await.len(), 1, "{log}");
+    assert_eq!(
+        header(&got[0], "message-id").unwrap(),
+        format!("<{}>", receipt.id)
+    );
+    assert_eq!(s.stack.inbox(&s.officer(1)).await.len(), 1);
+    // The copy of the receipt, sent with it this time.
+    assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 1);
+    let text = timeline(&s, &receipt.case);
+    assert!(
+        text.contains("no copy of it reached the department mailbox"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("receipt sent to {}", s.resident(1))),
+        "{text}"
+    );
+}
