@@ -56,6 +56,9 @@ fn refresh(engine: &Engine) {
     if let Ok(pending) = engine.store.pending() {
         engine.metrics.outbox.set(pending.len() as i64);
     }
+    if let Ok(n) = engine.store.in_flight() {
+        engine.metrics.in_flight.set(n as i64);
+    }
 }
 
 /// Serves until shutdown. A bind failure is logged, not fatal: receipts matter more.

@@ -71,6 +71,9 @@ pub struct Metrics {
     pub cases_overdue: Family<Dept, Gauge>,
     /// Mail waiting in the outbox, as of the last scrape.
     pub outbox: Gauge,
+    /// Mail handed to the SMTP server whose answer is not recorded, as of the last scrape:
+    /// a moment's worth normally; after a crash, mail waiting for its copy.
+    pub in_flight: Gauge,
 }
 
 impl Default for Metrics {
@@ -97,6 +100,7 @@ impl Metrics {
             cases_open: Family::default(),
             cases_overdue: Family::default(),
             outbox: Gauge::default(),
+            in_flight: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -148,6 +152,11 @@ impl Metrics {
             m.cases_overdue.clone(),
         );
         registry.register("outbox", "Mail waiting to be sent", m.outbox.clone());
+        registry.register(
+            "in_flight",
+            "Mail handed to the SMTP server whose answer is not recorded yet",
+            m.in_flight.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -167,6 +167,11 @@ impl Store {
         self.release(|f| !f.copy, at, "nothing tells whether it went")
     }
 
+    /// How many mails are in flight.
+    pub fn in_flight(&self) -> Result<usize, StoreError> {
+        Ok(self.kv.scan_prefix(b"flight/").count())
+    }
+
     /// When the longest-waiting unconfirmed mail with a copy to `mailbox` went into flight.
     pub fn unconfirmed_since(&self, mailbox: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         Ok(self
