@@ -118,6 +118,17 @@ async fn main() -> anyhow::Result<()> {
             println!("\n{}", m.body_text(0).unwrap_or_default().trim_end());
         }
     }
+    for dept in ["bygg@kommun.test", "social@kommun.test"] {
+        println!("\n=== copies of the receipts in {dept} (the department's record)");
+        for raw in inbox(&imap, dept).await? {
+            let m = mail_parser::MessageParser::default()
+                .parse(&raw)
+                .ok_or_else(|| anyhow::anyhow!("unreadable mail"))?;
+            if m.message_id().is_some_and(|id| id.starts_with("kvittens.")) {
+                println!("{}", m.subject().unwrap_or(""));
+            }
+        }
+    }
     for officer in [
         "officer1@kommun.test",
         "officer2@kommun.test",
