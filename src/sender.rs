@@ -149,6 +149,11 @@ impl Sender {
                 return Sent::Unavailable(e.text);
             }
         };
+        // The mark says whether a copy is on its way, for the case the server refused it.
+        let mail = Outgoing {
+            copy: ready.copied,
+            ..mail
+        };
         let (store, flying) = (self.store.clone(), mail.clone());
         let marked = tokio::task::spawn_blocking(move || store.take_off(&flying, Utc::now()))
             .await

@@ -4,7 +4,6 @@
 
 use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
-use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -12,6 +11,7 @@ use lettre::transport::smtp::client::{
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
+use lettre::Address;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -126,6 +126,8 @@ fn replied(e: &lettre::transport::smtp::Error) -> bool {
 pub struct Ready<'a> {
     transport: &'a Transport,
     conn: AsyncSmtpConnection,
+    /// Whether the copy to the department mailbox is part of the transaction.
+    pub copied: bool,
 }
 
 impl Ready<'_> {
@@ -227,27 +229,32 @@ impl Transport {
             permanent: true,
             text,
         };
-        let from: lettre::Address = mail
+        let from: Address = mail
             .envelope_from
             .parse()
             .map_err(|e| refuse(format!("envelope sender: {e}")))?;
-        let mut to = mail
+        let to = mail
             .to
             .iter()
             .map(|a| a.parse())
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<Address>, _>>()
             .map_err(|e| refuse(format!("recipient: {e}")))?;
-        if mail.copy {
-            to.push(from.clone());
+        if to.is_empty() {
+            return Err(refuse("no recipient".into()));
         }
-        let envelope = Envelope::new(Some(from), to).map_err(|e| refuse(e.to_string()))?;
-        let eight_bit = !mail.bytes.is_ascii();
+        let parts = Parts {
+            copy: mail.copy.then(|| from.clone()),
+            from,
+            to,
+            eight_bit: !mail.bytes.is_ascii(),
+        };
         if let Some(mut conn) = self.take_idle() {
-            match open(&mut conn, &envelope, eight_bit).await {
-                Ok(()) => {
+            match open(&mut conn, &parts).await {
+                Ok(copied) => {
                     return Ok(Ready {
                         transport: self,
                         conn,
+                        copied,
                     })
                 }
                 // Closed while idle: try a new connection.
@@ -259,10 +266,11 @@ impl Transport {
             }
         }
         let mut conn = self.connect().await?;
-        match open(&mut conn, &envelope, eight_bit).await {
-            Ok(()) => Ok(Ready {
+        match open(&mut conn, &parts).await {
+            Ok(copied) => Ok(Ready {
                 transport: self,
                 conn,
+                copied,
             }),
             Err(e) => {
                 if replied(&e) {
@@ -274,33 +282,50 @@ impl Transport {
     }
 }
 
-/// MAIL, RCPT for each recipient, DATA. A refusal before the message leaves the connection in a
-/// state for the next mail (RSET).
+/// The envelope of one transaction.
+struct Parts {
+    from: Address,
+    to: Vec<Address>,
+    copy: Option<Address>,
+    eight_bit: bool,
+}
+
+/// MAIL, RCPT for each recipient, RCPT for the copy, DATA; returns whether the copy's recipient
+/// was taken. A copy the server refuses does not hold the mail back (the resident matters more
+/// than the department's record): it goes without one. A refusal of the mail leaves the
+/// connection ready for the next one (RSET).
 async fn open(
     conn: &mut AsyncSmtpConnection,
-    envelope: &Envelope,
-    eight_bit: bool,
-) -> Result<(), lettre::transport::smtp::Error> {
+    parts: &Parts,
+) -> Result<bool, lettre::transport::smtp::Error> {
     let mut options = Vec::new();
-    if eight_bit {
+    if parts.eight_bit {
         options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let result = async {
-        conn.command(Mail::new(envelope.from().cloned(), options))
+        conn.command(Mail::new(Some(parts.from.clone()), options))
             .await?;
-        for to in envelope.to() {
+        for to in &parts.to {
             conn.command(Rcpt::new(to.clone(), vec![])).await?;
         }
-        conn.command(Data).await
+        let mut copied = false;
+        if let Some(copy) = &parts.copy {
+            match conn.command(Rcpt::new(copy.clone(), vec![])).await {
+                Ok(_) => copied = true,
+                Err(e) if replied(&e) => {
+                    tracing::warn!(mailbox = %copy, error = %e, "the department mailbox refused the copy of a mail to a resident; it goes without one");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        conn.command(Data).await?;
+        Ok(copied)
     }
     .await;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            if replied(&e) {
-                let _ = conn.command(lettre::transport::smtp::commands::Rset).await;
-            }
-            Err(e)
+    if let Err(e) = &result {
+        if replied(e) {
+            let _ = conn.command(lettre::transport::smtp::commands::Rset).await;
         }
     }
+    result
 }

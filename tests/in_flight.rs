@@ -146,3 +146,26 @@ async fn a_receipt_the_server_never_took_goes_after_the_wait() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mailbox_that_refuses_the_copy_does_not_hold_the_receipt_back() {
+    // The test stack refuses mail to refused-…@ at RCPT: the department's own address here.
+    let s = Setup::with_departments("nocopy", &[("refused", "")]);
+    let mailbox = format!("refused-{}@kommun.test", s.tag);
+    let daemon = s.start();
+    let question = s
+        .question(1, "q-nocopy", "Fråga om parkering")
+        .replace(&s.mailbox(), &mailbox);
+    s.stack.append(&mailbox, &question).await;
+    let got = s.stack.wait_for(&s.resident(1), 1).await;
+    daemon.wait_log("refused the copy", 1);
+    s.stack.wait_for(&s.officer(1), 1).await;
+    assert!(daemon.stop().success());
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        s.stack.inbox(&mailbox).await.len(),
+        1,
+        "only the question: no copy"
+    );
+    assert_eq!(s.stack.inbox(&s.resident(1)).await.len(), 1);
+}
