@@ -1,0 +1,463 @@
+//! The configuration file: read, checked and turned into typed values once, at start-up. Every
+//! mistake is reported with the file, the key and what is wrong, so an operator can fix it
+//! without reading code.
+
+use crate::calendar::Calendar;
+use crate::decide::Category;
+use crate::span::Span;
+use chrono::NaiveDate;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod file;
+
+/// A configuration mistake: which file, which key, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The config file.
+    pub file: PathBuf,
+    /// The key, as a path: `department[0].officers[1].email`; empty when the whole file is bad.
+    pub key: String,
+    /// What is wrong, and where useful how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}: key `{}`: {}",
+                self.file.display(),
+                self.key,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A password, kept out of logs and error messages.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The password itself, for the login command only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_string())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How a connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// Plain text; only for loopback test setups or when configured on purpose.
+    None,
+    /// Plain connect, then STARTTLS (certificate verified).
+    StartTls,
+    /// TLS from the first byte (certificate verified).
+    Tls,
+}
+
+/// A server to connect to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Server {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Transport security.
+    pub security: Security,
+    /// Extra CA certificates (PEM) to trust, for a municipality's own CA.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A person with a name and an address.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Contact {
+    /// The name, as residents read it.
+    pub name: String,
+    /// The address, lower-cased.
+    pub email: String,
+}
+
+/// A period an officer is away, and who covers (hänvisning).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Absence {
+    /// First day away.
+    pub from: NaiveDate,
+    /// Last day away.
+    pub to: NaiveDate,
+    /// Who takes the officer's cases meanwhile.
+    pub substitute: String,
+}
+
+impl Absence {
+    /// Whether the officer is away on `date`.
+    pub fn covers(&self, date: NaiveDate) -> bool {
+        self.from <= date && date <= self.to
+    }
+}
+
+/// A case officer (handläggare).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Officer {
+    /// Name and address.
+    pub contact: Contact,
+    /// Planned absences from the config.
+    pub absent: Vec<Absence>,
+}
+
+/// One department and its mailbox.
+#[derive(Clone, Debug)]
+pub struct Department {
+    /// Short stable id, used in the store and on the command line.
+    pub id: String,
+    /// The name residents see.
+    pub name: String,
+    /// Case number prefix, e.g. `BMN`.
+    pub case_prefix: String,
+    /// The department mailbox address (also the IMAP login unless `login` says otherwise).
+    pub email: String,
+    /// The IMAP login name.
+    pub login: String,
+    /// The IMAP password.
+    pub password: Secret,
+    /// Where the mailbox is.
+    pub imap: Server,
+    /// The folder residents' mail arrives in.
+    pub folder: String,
+    /// The manager (förvaltningschef or enhetschef).
+    pub manager: Contact,
+    /// The case officers, in round-robin order.
+    pub officers: Vec<Officer>,
+    /// Reply deadline.
+    pub reply_within: Span,
+    /// Expected decision time per category.
+    pub decide_within: HashMap<Category, Span>,
+    /// Category when the subject names none.
+    pub default_category: Category,
+    /// Working days and hours.
+    pub calendar: Calendar,
+    /// A phone number for the receipt, if the department has one.
+    pub phone: Option<String>,
+    /// A web page for the receipt.
+    pub web: Option<String>,
+    /// The Sent folder to watch for answers; `None` finds it by SPECIAL-USE `\Sent`.
+    pub sent_folder: Option<String>,
+    /// When reminders, escalations and digests go out.
+    pub follow_up: FollowUp,
+    /// The language of mail to staff.
+    pub staff_language: crate::decide::Language,
+    /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
+    pub copies: bool,
+}
+
+/// When staff are reminded and managers told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FollowUp {
+    /// How long before the reply deadline the officer is reminded; `None` means the morning of
+    /// the working day the case falls due.
+    pub remind_before: Option<Span>,
+    /// The second escalation level (e.g. the head of administration), if any.
+    pub escalate_to: Option<Contact>,
+    /// How long after the deadline the second level is told.
+    pub escalate_again_after: Span,
+    /// When the manager's daily digest goes out (local time, working days only); `None` for
+    /// no digest.
+    pub digest_at: Option<chrono::NaiveTime>,
+}
+
+impl Department {
+    /// The officer with this address.
+    pub fn officer(&self, email: &str) -> Option<&Officer> {
+        self.officers
+            .iter()
+            .find(|o| o.contact.email.eq_ignore_ascii_case(email))
+    }
+}
+
+/// SMTP submission settings.
+#[derive(Clone, Debug)]
+pub struct Smtp {
+    /// Where to submit.
+    pub server: Server,
+    /// Login, when the server wants one.
+    pub login: Option<(String, Secret)>,
+    /// The From header of everything kvittens sends.
+    pub from: lettre::message::Mailbox,
+}
+
+/// The whole, checked configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// The store directory.
+    pub store: PathBuf,
+    /// Colleagues' domains.
+    pub internal_domains: Vec<String>,
+    /// Templates directory; `None` uses the templates built into the binary.
+    pub templates: Option<PathBuf>,
+    /// On the first start on a mailbox, how far back to acknowledge mail already there.
+    pub backfill: Duration,
+    /// How often to look for mail when the server has no IDLE.
+    pub poll_interval: Duration,
+    /// How long one IDLE may last before it is renewed.
+    pub idle_renew: Duration,
+    /// Where `/metrics` and `/healthz` are served; `None` for nowhere.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Whose `Authentication-Results` headers count (empty: all).
+    pub trusted_authserv_ids: Vec<String>,
+    /// At most this many receipts to one address a day; more mail still opens or joins cases.
+    pub receipts_per_sender_per_day: u64,
+    /// How long answered and closed cases are kept; `None` keeps them.
+    pub retention: Option<Span>,
+    /// How long a mail whose sending a crash interrupted waits for its copy in the department
+    /// mailbox before it is sent again.
+    pub unconfirmed_wait: Duration,
+    /// Warnings about the config that do not stop kvittens (logged at start).
+    pub warnings: Vec<String>,
+    /// SMTP settings.
+    pub smtp: Smtp,
+    /// The departments.
+    pub departments: Vec<Department>,
+}
+
+impl Config {
+    /// The department with this id.
+    pub fn department(&self, id: &str) -> Option<&Department> {
+        self.departments.iter().find(|d| d.id == id)
+    }
+
+    /// The domain of Message-IDs kvittens mints: the domain of the From address.
+    pub fn id_domain(&self) -> &str {
+        self.smtp.from.email.domain()
+    }
+
+    /// Reads and checks the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            key: String::new(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Checks `text` as if read from `path` (relative paths in it are taken from `path`'s folder).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        file::read(path, text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[daemon]
+store = "var/kvittens"
+timezone = "Europe/Stockholm"
+internal_domains = ["kommun.test"]
+
+[imap]
+host = "127.0.0.1"
+port = 1143
+security = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = 2525
+security = "none"
+from = "Salems kommun <noreply@kommun.test>"
+
+[[department]]
+id = "bygg"
+name = "Bygg- och miljöförvaltningen"
+case_prefix = "BMN"
+mailbox = { user = "bygg@kommun.test", password = "secret" }
+manager = { name = "Maria Chef", email = "manager@kommun.test" }
+officers = [
+  { name = "Olle Handläggare", email = "officer1@kommun.test" },
+  { name = "Lisa Handläggare", email = "officer2@kommun.test", absent = [{ from = "2026-12-21", to = "2027-01-06", substitute = "officer1@kommun.test" }] },
+]
+reply_within = "3d"
+decide_within = "3d"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/kvittens/kvittens.toml"), text)
+    }
+
+    #[test]
+    fn the_documented_shape_works() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.store, PathBuf::from("/etc/kvittens/var/kvittens"));
+        let d = &c.departments[0];
+        assert_eq!(d.email, "bygg@kommun.test");
+        assert_eq!(d.imap.port, 1143);
+        assert_eq!(d.imap.security, Security::None);
+        assert_eq!(d.officers[1].absent[0].substitute, "officer1@kommun.test");
+        assert_eq!(
+            d.decide_within[&Category::Question],
+            Span::Calendar(3 * 86_400)
+        );
+        assert_eq!(
+            d.decide_within[&Category::Complaint],
+            Span::Calendar(7 * 86_400)
+        );
+        assert_eq!(c.id_domain(), "kommun.test");
+        assert_eq!(format!("{:?}", d.password), "Secret(***)");
+        assert!(d.copies, "receipts are copied to the department by default");
+        assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
+        let c = parse(&GOOD.replace(
+            "decide_within = \"3d\"\n",
+            "decide_within = \"3d\"\ncopies = false\n",
+        ))
+        .unwrap();
+        assert!(!c.departments[0].copies);
+    }
+
+    fn error_for(from: &str, to: &str) -> ConfigError {
+        let text = GOOD.replacen(from, to, 1);
+        assert_ne!(text, GOOD, "test did not change the config");
+        parse(&text).unwrap_err()
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_key() {
+        let cases = [
+            (
+                "reply_within = \"3d\"",
+                "reply_within = \"3x\"",
+                "department[0].reply_within",
+                "unknown unit",
+            ),
+            (
+                "port = 1143",
+                "port = \"many\"",
+                "imap.port",
+                "invalid type",
+            ),
+            (
+                "internal_domains",
+                "unconfirmed_wait = \"1wd\"\ninternal_domains",
+                "daemon.unconfirmed_wait",
+                "elapsed time",
+            ),
+            (
+                "decide_within = \"3d\"\n",
+                "decide_within = \"3d\"\ncopies = \"yes\"\n",
+                "department[0].copies",
+                "invalid type",
+            ),
+            (
+                "security = \"none\"",
+                "security = \"ssl\"",
+                "department[0].mailbox.security",
+                "not a security mode",
+            ),
+            (
+                "timezone = \"Europe/Stockholm\"",
+                "timezone = \"Mars/Olympus\"",
+                "daemon.timezone",
+                "not a time zone",
+            ),
+            (
+                "case_prefix = \"BMN\"",
+                "case_prefix = \"bmn\"",
+                "department[0].case_prefix",
+                "upper-case",
+            ),
+            (
+                "email = \"manager@kommun.test\"",
+                "email = \"manager\"",
+                "department[0].manager.email",
+                "not a mail address",
+            ),
+            (
+                "substitute = \"officer1@kommun.test\"",
+                "substitute = \"nobody@kommun.test\"",
+                "department[0].officers[1].absent[0].substitute",
+                "not an officer",
+            ),
+            (
+                "to = \"2027-01-06\"",
+                "to = \"2026-01-06\"",
+                "department[0].officers[1].absent[0].to",
+                "before",
+            ),
+            (
+                "password = \"secret\"",
+                "pasword = \"secret\"",
+                "department[0].mailbox",
+                "unknown field",
+            ),
+            (
+                "password = \"secret\"",
+                "password_env = \"KVITTENS_NO_SUCH_VAR\"",
+                "department[0].mailbox.password_env",
+                "not set",
+            ),
+            (
+                "from = \"Salems kommun <noreply@kommun.test>\"",
+                "from = \"Salems kommun\"",
+                "smtp.from",
+                "not a mail address",
+            ),
+        ];
+        for (from, to, key, words) in cases {
+            let e = error_for(from, to);
+            assert_eq!(e.file, PathBuf::from("/etc/kvittens/kvittens.toml"));
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(words), "{e}");
+            assert!(!e.to_string().contains("secret"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_says_where() {
+        let e = parse("[daemon\nstore = 1").unwrap_err();
+        assert!(e.message.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn passwords_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), "hemligt\n").unwrap();
+        let path = dir.path().join("k.toml");
+        let text = GOOD.replace("password = \"secret\"", "password_file = \"pw\"");
+        let c = Config::parse(&path, &text).unwrap();
+        assert_eq!(c.departments[0].password.expose(), "hemligt");
+    }
+
+    #[test]
+    fn duplicate_departments_are_refused() {
+        let second = GOOD
+            .split("[[department]]")
+            .nth(1)
+            .unwrap()
+            .replace("id = \"bygg\"", "id = \"bygg2\"");
+        let text = format!("{GOOD}\n[[department]]{second}");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "department[1].case_prefix");
+    }
+}
