@@ -10,7 +10,7 @@ use crate::metrics::{MailKind, Metrics};
 use crate::smtp::{Handed, Transport};
 use crate::store::Store;
 use chrono::Utc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -48,7 +48,11 @@ impl Sender {
     /// the daemon stops is finished first. When the server is down, retries with capped,
     /// jittered backoff, logging one line when it goes and one when it comes back.
     pub async fn run(mut self) {
-        self.release_uncopied();
+        let durable = GroupFlush {
+            store: self.store.clone(),
+            written: AtomicU64::new(0),
+            flushed: tokio::sync::Mutex::new(0),
+        };
         let mut delay = Duration::from_secs(1);
         let mut down: Option<String> = None;
         loop {
@@ -58,7 +62,7 @@ impl Sender {
                     self.store_failed.report(e.to_string());
                     true
                 }
-                Ok(pending) => self.send_all(pending, &mut down).await,
+                Ok(pending) => self.send_all(pending, &durable, &mut down).await,
             };
             if *self.shutdown.borrow() {
                 tracing::info!("sender stopped");
@@ -83,22 +87,14 @@ impl Sender {
         }
     }
 
-    /// Staff mail that was in flight when kvittens last stopped goes again (see
-    /// [`Store::release_uncopied`]); mail with a copy waits for the mailbox watcher.
-    fn release_uncopied(&self) {
-        match self.store.release_uncopied(Utc::now()) {
-            Ok(mails) => {
-                for mail in mails {
-                    tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped; sending it again");
-                }
-            }
-            Err(e) => self.store_failed.report(e.to_string()),
-        }
-    }
-
     /// Sends `pending`, [`CONCURRENCY`] at a time over the pool. Returns true when the server
     /// is unavailable or the store failed: try again later.
-    async fn send_all(&self, pending: Vec<Outgoing>, down: &mut Option<String>) -> bool {
+    async fn send_all(
+        &self,
+        pending: Vec<Outgoing>,
+        durable: &GroupFlush,
+        down: &mut Option<String>,
+    ) -> bool {
         use futures::StreamExt;
         let stop = AtomicBool::new(false);
         let outcomes: Vec<Sent> = futures::stream::iter(pending)
@@ -108,7 +104,7 @@ impl Sender {
                     if *self.shutdown.borrow() || stop.load(Ordering::Relaxed) {
                         return Sent::Skipped;
                     }
-                    self.send_one(mail, stop).await
+                    self.send_one(mail, durable, stop).await
                 }
             })
             .buffer_unordered(CONCURRENCY)
@@ -138,9 +134,9 @@ impl Sender {
         retry
     }
 
-    /// Sends one mail: MAIL/RCPT/DATA, then the in-flight mark on disk, then the message and its
-    /// final dot, then the server's answer recorded.
-    async fn send_one(&self, mail: Outgoing, stop: &AtomicBool) -> Sent {
+    /// Sends one mail: MAIL/RCPT/DATA, then (for mail with a copy) the in-flight mark on disk,
+    /// then the message and its final dot, then the server's answer recorded.
+    async fn send_one(&self, mail: Outgoing, durable: &GroupFlush, stop: &AtomicBool) -> Sent {
         let ready = match self.transport.begin(&mail).await {
             Ok(ready) => ready,
             Err(e) if e.permanent => return self.refused(&mail, &e.text),
@@ -149,23 +145,24 @@ impl Sender {
                 return Sent::Unavailable(e.text);
             }
         };
-        // The mark says whether a copy is on its way, for the case the server refused it.
+        // Whether the copy really goes (the department mailbox may have refused it).
         let mail = Outgoing {
             copy: ready.copied,
             ..mail
         };
-        let (store, flying) = (self.store.clone(), mail.clone());
-        let marked = tokio::task::spawn_blocking(move || store.take_off(&flying, Utc::now()))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        if let Err(e) = marked {
-            // Dropping `ready` drops the connection before the dot: the mail did not go.
-            drop(ready);
-            tracing::error!(error = %e, case = %mail.case, "the store could not mark the mail in flight; it was held back and stays queued");
-            self.store_failed.report(e);
-            stop.store(true, Ordering::Relaxed);
-            return Sent::NotRecorded;
+        if mail.copy {
+            let marked = match self.store.take_off_unflushed(&mail, Utc::now()) {
+                Ok(()) => durable.after_write().await,
+                Err(e) => Err(e.to_string()),
+            };
+            if let Err(e) = marked {
+                // Dropping `ready` drops the connection before the dot: the mail did not go.
+                drop(ready);
+                tracing::error!(error = %e, case = %mail.case, "the store could not mark the mail in flight; it was held back and stays queued");
+                self.store_failed.report(e);
+                stop.store(true, Ordering::Relaxed);
+                return Sent::NotRecorded;
+            }
         }
         match ready.finish(&mail.bytes).await {
             Handed::Accepted => self.accepted(&mail),
@@ -189,7 +186,7 @@ impl Sender {
                 Sent::Unavailable(text)
             }
             Handed::Unknown(text) => {
-                // Staff mail has no copy to tell; the server most likely has it.
+                // Mail without a copy has nothing to tell; the server most likely has it.
                 tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
                 match self.store.mark_sent(&mail, Utc::now(), None) {
                     Ok(()) => Sent::Accepted,
@@ -208,8 +205,8 @@ impl Sender {
         }
     }
 
-    /// Records an accepted mail. Not flushed: lost in a crash, the mail is still in flight on
-    /// disk and resolved by its copy (or, without one, sent again).
+    /// Records an accepted mail. Not flushed: lost in a crash, a mail with a copy is still in
+    /// flight on disk and resolved by its copy; one without is sent again.
     fn accepted(&self, mail: &Outgoing) -> Sent {
         if let Err(e) = self.store.mark_sent_unflushed(mail, Utc::now()) {
             tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
@@ -243,5 +240,35 @@ impl Sender {
                 Sent::NotRecorded
             }
         }
+    }
+}
+
+/// Group commit for the in-flight marks: of the mails handed over at once, one disk flush
+/// covers every mark written before it began, instead of one flush per mail.
+struct GroupFlush {
+    store: Store,
+    /// Marks written so far (a counter, bumped after each write).
+    written: AtomicU64,
+    /// Held while flushing; the count of marks known to be on disk.
+    flushed: tokio::sync::Mutex<u64>,
+}
+
+impl GroupFlush {
+    /// Returns once the mark the caller just wrote is on disk.
+    async fn after_write(&self) -> Result<(), String> {
+        let mine = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut flushed = self.flushed.lock().await;
+        if *flushed >= mine {
+            return Ok(());
+        }
+        // Every mark counted by now was written before this flush begins.
+        let upto = self.written.load(Ordering::SeqCst);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.flush())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        *flushed = upto;
+        Ok(())
     }
 }
