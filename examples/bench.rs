@@ -57,7 +57,9 @@ async fn main() -> anyhow::Result<()> {
         for run in 0..runs {
             let tag = format!("bl{mailboxes}r{run}");
             let rate = backlog(&stack, &tag, backlog_n, mailboxes).await?;
+            settle().await;
             let ceiling = ceiling(&stack, &tag, mailboxes).await?;
+            settle().await;
             println!("backlog {backlog_n} in {mailboxes} mailbox(es), run {run}: kvittens {rate:.0} msg/s, ceiling {ceiling:.0} msg/s");
             rates.push(rate);
             ceilings.push(ceiling);
@@ -107,6 +109,39 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(file, header + &table)?;
     println!("written to {}", file.display());
     Ok(())
+}
+
+/// Waits (at most five minutes) until Postfix has delivered everything it queued, so that a
+/// measurement does not pay for the deliveries of the one before.
+async fn settle() {
+    let Ok(dir) = std::env::var("KVITTENS_MAILSTACK") else {
+        return;
+    };
+    let queue = Path::new(&dir).join("pf/queue");
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(300) {
+        let busy = ["maildrop", "incoming", "active", "deferred"]
+            .iter()
+            .any(|q| holds_files(&queue.join(q)));
+        if !busy {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("note: the Postfix queue did not empty within five minutes");
+}
+
+fn holds_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                holds_files(&path)
+            } else {
+                true
+            }
+        })
+    })
 }
 
 fn median(v: &mut [f64]) -> f64 {
