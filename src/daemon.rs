@@ -34,6 +34,11 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let wake = engine.outbox.clone();
     let schedule = Arc::new(Notify::new());
 
+    let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
+    for mail in store.release_orphans(&watched, chrono::Utc::now())? {
+        tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
+    }
+
     let mut tasks = tokio::task::JoinSet::new();
     // Receipts left pending by a crash go out first.
     tasks.spawn(

@@ -305,6 +305,17 @@ impl Checker<'_> {
             "off" | "none" => None,
             a => Some(a.parse().map_err(|_| self.err("daemon.listen", format!("{a:?} is not an address and port; write e.g. \"127.0.0.1:9477\", or \"off\"")))?),
         };
+        let unconfirmed_wait = secs(
+            raw.daemon.unconfirmed_wait,
+            "daemon.unconfirmed_wait",
+            10 * 60,
+        )?;
+        if unconfirmed_wait < Duration::from_secs(1) {
+            return Err(self.err(
+                "daemon.unconfirmed_wait",
+                "must be at least 1s: it is how long a copy may take to arrive, and a copy that comes later means a receipt sent twice",
+            ));
+        }
         let mut warnings = Vec::new();
         let loopback = |h: &str| {
             h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
@@ -324,6 +335,9 @@ impl Checker<'_> {
                 smtp.server.host
             ));
         }
+        if unconfirmed_wait < Duration::from_secs(60) {
+            warnings.push(format!("{}: daemon.unconfirmed_wait is under a minute; on a busy mail server a receipt's copy can take longer to arrive, and the receipt is then sent twice", self.file.display()));
+        }
         if self.plain_passwords {
             use std::os::unix::fs::PermissionsExt;
             if std::fs::metadata(self.file).is_ok_and(|m| m.permissions().mode() & 0o004 != 0) {
@@ -339,11 +353,8 @@ impl Checker<'_> {
                 .collect(),
             receipts_per_sender_per_day: raw.daemon.receipts_per_sender_per_day.unwrap_or(10),
             retention: raw.daemon.retention,
-            unconfirmed_wait: secs(
-                raw.daemon.unconfirmed_wait,
-                "daemon.unconfirmed_wait",
-                10 * 60,
-            )?,
+            unconfirmed_wait,
+
             warnings,
             listen,
             file: self.file.to_path_buf(),

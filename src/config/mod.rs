@@ -334,6 +334,13 @@ decide_within = "3d"
         ))
         .unwrap();
         assert!(!c.departments[0].copies);
+        let short = GOOD.replace("[daemon]\n", "[daemon]\nunconfirmed_wait = \"30s\"\n");
+        let c = parse(&short).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("unconfirmed_wait")),
+            "{:?}",
+            c.warnings
+        );
     }
 
     fn error_for(from: &str, to: &str) -> ConfigError {
@@ -362,6 +369,12 @@ decide_within = "3d"
                 "unconfirmed_wait = \"1wd\"\ninternal_domains",
                 "daemon.unconfirmed_wait",
                 "elapsed time",
+            ),
+            (
+                "internal_domains",
+                "unconfirmed_wait = \"0s\"\ninternal_domains",
+                "daemon.unconfirmed_wait",
+                "at least 1s",
             ),
             (
                 "decide_within = \"3d\"\n",

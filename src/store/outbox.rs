@@ -162,9 +162,31 @@ impl Store {
         cutoff: DateTime<Utc>,
         at: DateTime<Utc>,
     ) -> Result<Vec<Outgoing>, StoreError> {
+        self.release(|f| f.mailbox == mailbox && f.since <= cutoff, at)
+    }
+
+    /// Mail in flight whose copy went to a mailbox kvittens no longer watches (the department's
+    /// address changed, or the department went, since the crash): no copy can confirm it, so it
+    /// goes again rather than wait for ever.
+    pub fn release_orphans(
+        &self,
+        watched: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Outgoing>, StoreError> {
+        self.release(
+            |f| !watched.iter().any(|w| w.eq_ignore_ascii_case(&f.mailbox)),
+            at,
+        )
+    }
+
+    fn release(
+        &self,
+        which: impl Fn(&Flight) -> bool,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Outgoing>, StoreError> {
         let mut released = Vec::new();
         for flight in self.scan::<Flight>("flight/")? {
-            if flight.mailbox != mailbox || flight.since > cutoff {
+            if !which(&flight) {
                 continue;
             }
             let key = flight_key(&flight.id);
@@ -357,6 +379,26 @@ mod tests {
         store.take_off(&staff, Utc::now()).unwrap();
         assert_eq!(store.in_flight().unwrap(), 0);
         assert_eq!(store.pending().unwrap().len(), 2, "both still pending");
+    }
+
+    #[test]
+    fn mail_whose_mailbox_is_no_longer_watched_goes_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        open(&store, 1, "m1@x");
+        let m = store.pending().unwrap().remove(0);
+        store.take_off(&m, Utc::now()).unwrap();
+        let watched = vec!["BYGG@kommun.test".to_string()];
+        assert!(store
+            .release_orphans(&watched, Utc::now())
+            .unwrap()
+            .is_empty());
+        let watched = vec!["bygg2@kommun.test".to_string()];
+        assert_eq!(
+            store.release_orphans(&watched, Utc::now()).unwrap(),
+            vec![m.clone()]
+        );
+        assert_eq!(store.pending().unwrap(), vec![m]);
     }
 
     #[test]
