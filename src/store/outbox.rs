@@ -103,8 +103,9 @@ impl Store {
         })
     }
 
-    /// [`Store::mark_sent`] of an accepted mail without the flush. Safe to lose in a crash: the
-    /// mail is then still in flight and resolved by its copy.
+    /// [`Store::mark_sent`] of an accepted mail without the flush. Safe to lose in a crash: a
+    /// mail with a copy is then still in flight and resolved by its copy; one without is sent
+    /// again.
     pub fn mark_sent_unflushed(
         &self,
         mail: &Outgoing,
@@ -129,9 +130,9 @@ impl Store {
     }
 
     /// A copy of kvittens' own mail `id` arrived in a department mailbox (message `key`): the
-    /// SMTP server took the mail. Marks the message handled and, when the mail is still in the
-    /// outbox (kvittens stopped before recording the server's answer), records it as sent.
-    /// Returns the case of a mail recorded so.
+    /// SMTP server took the mail. Marks the message handled and, when the mail is still in
+    /// flight (kvittens stopped before recording the server's answer, or has not recorded it
+    /// yet), records it as sent. Returns the case of a mail recorded so.
     pub fn confirm_copy(
         &self,
         key: &MessageKey,
@@ -139,17 +140,18 @@ impl Store {
         at: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         let handled = key.key();
-        let places = [0, 1].map(|rank| format!("outbox/{rank}/{id}"));
+        let flight = flight_key(id);
         // Unflushed: lost in a crash, the copy is read again and confirms again.
         self.transaction_unflushed(|tx| {
             tx_put(tx, &handled, &"a copy of kvittens' own mail")?;
-            for place in &places {
-                if let Some(mail) = tx_get::<Outgoing>(tx, place)? {
-                    tx_sent(tx, place, &mail, at, Fate::Copied)?;
-                    return Ok(Some(mail.case));
-                }
-            }
-            Ok(None)
+            let Some(flight) = tx_get::<Flight>(tx, &flight)? else {
+                return Ok(None);
+            };
+            let Some(mail) = tx_get::<Outgoing>(tx, &flight.key)? else {
+                return Ok(None);
+            };
+            tx_sent(tx, &flight.key, &mail, at, Fate::Copied)?;
+            Ok(Some(mail.case))
         })
     }
 
