@@ -425,7 +425,7 @@ pub fn decide_with(
                 facts.cases_by_id.insert(id.clone(), c);
             }
         }
-        let subject_numbers = decide::case_numbers(msg.subject.as_deref().unwrap_or(""));
+        let subject_numbers = decide::case_numbers(&msg.subject_seen);
         for number in subject_numbers.chain(msg.mentioned_receipts.iter().cloned()) {
             if store.case(&number)?.is_some() {
                 facts.existing_cases.insert(number);
@@ -438,15 +438,22 @@ pub fn decide_with(
         default_category: dept.default_category,
         sent_folder,
         trusted_authserv_ids: &cfg.trusted_authserv_ids,
+        category_words: &dept.category_words,
     };
     let mut decision = decide::decide(msg, &ctx, &facts);
-    // An address the mail library refuses cannot get a receipt; say so instead of failing.
-    if let Decision::Acknowledge { resident, .. } = &decision {
-        if resident.email.parse::<lettre::Address>().is_err() {
-            decision = Decision::Ignore(Reason {
-                code: "no_sender",
+    // An address the mail library refuses cannot get a receipt, but the mail is still a
+    // resident's: the case opens, flagged, with the receipt withheld and the address cleared
+    // so that nothing is ever sent to it.
+    if let Decision::Acknowledge {
+        resident, withhold, ..
+    } = &mut decision
+    {
+        if !resident.email.is_empty() && resident.email.parse::<lettre::Address>().is_err() {
+            *withhold = Some(Reason {
+                code: "no_address",
                 detail: format!("{:?} is not an address mail can be sent to", resident.email),
             });
+            resident.email.clear();
         }
     }
     Ok(decision)

@@ -40,14 +40,26 @@ pub struct Inbound {
     pub from: Option<Person>,
     /// The first Reply-To address.
     pub reply_to: Option<Person>,
-    /// The subject, decoded; `None` when missing.
+    /// The `Sender:` address (RFC 5322 §3.6.2: who sent it on the author's behalf, e.g. a
+    /// mailing list).
+    pub sender: Option<Person>,
+    /// The subject, decoded; `None` when missing or when it does not decode cleanly (see
+    /// [`readable`]).
     pub subject: Option<String>,
+    /// The subject as far as it decodes, garbled or not (empty when missing): what the
+    /// detection of automatic mail and of case numbers reads. Never shown to anybody.
+    pub subject_seen: String,
     /// Every header of the top-level part: name lower-cased, value as raw text (unfolded).
     pub headers: Vec<(String, String)>,
     /// The top-level MIME type, e.g. `multipart/report`, with its `report-type` when present.
     pub content_type: String,
     /// The `report-type` parameter of a multipart/report.
     pub report_type: Option<String>,
+    /// The MIME type of every part of the message's own tree (not of messages attached to it),
+    /// lower-case; `text/calendar` with its iTIP method (RFC 5546 §1.4), e.g.
+    /// `text/calendar; method=reply`. Calendar answers and read receipts hide in
+    /// multipart/alternative or multipart/mixed, not only at the top.
+    pub parts: Vec<String>,
     /// The start of the first text body, for language detection.
     pub text_preview: String,
     /// Case numbers of kvittens receipts this message quotes (a delivery report quotes the
@@ -81,16 +93,22 @@ impl Inbound {
             ),
             None => ("text/plain".to_string(), None),
         };
+        let fields = Fields::read(raw);
+        let fields = fields.parsed();
+        let subject = fields.as_ref().and_then(|f| f.subject()).map(clean_text);
         Inbound {
             parsed: true,
             message_id: msg.message_id().map(clean_id).filter(|s| !s.is_empty()),
             references,
-            from: first_person(msg.from()),
-            reply_to: first_person(msg.reply_to()),
-            subject: msg.subject().map(clean_text),
+            from: first_person(fields.as_ref().and_then(|f| f.from())),
+            reply_to: first_person(fields.as_ref().and_then(|f| f.reply_to())),
+            sender: first_person(fields.as_ref().and_then(|f| f.sender())),
+            subject: subject.clone().filter(|s| readable(s)),
+            subject_seen: subject.unwrap_or_default(),
             headers,
             content_type,
             report_type,
+            parts: part_types(&msg),
             text_preview: msg
                 .body_text(0)
                 .map(|t| t.chars().take(2000).collect())
@@ -131,6 +149,44 @@ pub fn clean_text(text: &str) -> String {
             out.push(' ');
         }
         out.push_str(word);
+    }
+    out
+}
+
+/// Whether a decoded name or subject may be shown to a person: no replacement characters
+/// (U+FFFD, bytes the charset could not map) and no escape debris — an encoded word left
+/// undecoded (`=?utf-8?q?…?=`, RFC 2047 §2) or stray quoted-printable escapes (`=C3=B6`). A
+/// garbled greeting is worse than none.
+pub fn readable(text: &str) -> bool {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"=\?[^?\s]+\?[bBqQ]\?|(?:=[0-9A-F]{2}){2,}|=[89A-F][0-9A-F]")
+            .expect("valid regex")
+    });
+    !text.contains('\u{FFFD}') && !re.is_match(text)
+}
+
+/// The MIME types of the message's own parts. mail-parser keeps them in one flat list, so this
+/// is a loop, not a recursion (attached messages are not entered).
+fn part_types(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in &msg.parts {
+        let Some(ct) = part.content_type() else {
+            continue;
+        };
+        let mut t = format!(
+            "{}/{}",
+            ct.ctype().to_ascii_lowercase(),
+            ct.subtype().unwrap_or("").to_ascii_lowercase()
+        );
+        if t == "text/calendar" {
+            if let Some(method) = ct.attribute("method") {
+                t.push_str(&format!("; method={}", method.trim().to_ascii_lowercase()));
+            }
+        }
+        if !out.contains(&t) {
+            out.push(t);
+        }
     }
     out
 }
@@ -176,7 +232,14 @@ fn push_ids(value: &HeaderValue<'_>, out: &mut Vec<String>) {
 
 fn first_person(address: Option<&Address<'_>>) -> Option<Person> {
     let addr = address?.first()?;
-    let email = addr.address()?.trim().to_lowercase();
+    let name = addr.name().map(clean_text).filter(|n| !n.is_empty());
+    let (name, email) = match addr.address() {
+        Some(a) => (name, a.trim().to_lowercase()),
+        // Some clients put name *and* address into one encoded word
+        // (`=?utf-8?q?Fran=C3=A7ois_Dupont_=3Cfrancois.dupont=40example.test=3E?=`): the
+        // address is then only in the decoded phrase.
+        None => address_in_name(&name?)?,
+    };
     // An address must have exactly one @ with something on both sides, and nothing that could
     // break out of a header.
     let valid = email.matches('@').count() == 1
@@ -188,8 +251,197 @@ fn first_person(address: Option<&Address<'_>>) -> Option<Person> {
     if !valid {
         return None;
     }
-    let name = addr.name().map(clean_text).filter(|n| !n.is_empty());
+    let name = name.filter(|n| readable(n));
     Some(Person { name, email })
+}
+
+/// The `<address>` (or the bare address) in a decoded display name, and the name before it.
+fn address_in_name(name: &str) -> Option<(Option<String>, String)> {
+    if let (Some(open), Some(close)) = (name.rfind('<'), name.rfind('>')) {
+        if open < close {
+            let email = name[open + 1..close].trim().to_lowercase();
+            let rest = name[..open].trim().trim_matches('"').trim();
+            return Some(((!rest.is_empty()).then(|| rest.to_string()), email));
+        }
+    }
+    let bare = name.trim();
+    (bare.contains('@') && !bare.contains(char::is_whitespace))
+        .then(|| (None, bare.to_lowercase()))
+}
+
+/// The header fields kvittens shows or judges by their address — Subject, From, Reply-To,
+/// Sender — repaired before mail-parser decodes them: raw 8-bit values are read as UTF-8 when
+/// valid, else as Windows-1252 (what such mail in practice is; RFC 6532 allows only UTF-8),
+/// and adjacent encoded words of one charset are joined before their bytes are decoded, since
+/// senders split a multi-byte character across two words although RFC 2047 §5 forbids it.
+struct Fields(Vec<u8>);
+
+impl Fields {
+    const NAMES: [&'static str; 4] = ["subject", "from", "reply-to", "sender"];
+    /// More header than this is not read for these fields (bytes).
+    const HEAD_LIMIT: usize = 256 * 1024;
+
+    fn read(raw: &[u8]) -> Fields {
+        let mut out = Vec::new();
+        for (name, value) in header_fields(raw, Self::HEAD_LIMIT) {
+            let lower = String::from_utf8_lossy(name).to_ascii_lowercase();
+            if !Self::NAMES.contains(&lower.trim()) {
+                continue;
+            }
+            let text = match std::str::from_utf8(&value) {
+                Ok(t) => t.to_string(),
+                Err(_) => encoding_rs::WINDOWS_1252.decode(&value).0.into_owned(),
+            };
+            out.extend_from_slice(name);
+            out.push(b':');
+            out.extend_from_slice(join_encoded_words(&text).as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        Fields(out)
+    }
+
+    fn parsed(&self) -> Option<mail_parser::Message<'_>> {
+        MessageParser::default().parse_headers(&self.0[..])
+    }
+}
+
+/// The top-level header fields of `raw` as (name, unfolded value), up to the empty line or
+/// `limit` bytes. Folding whitespace is kept, line breaks dropped (RFC 5322 §2.2.3).
+fn header_fields(raw: &[u8], limit: usize) -> Vec<(&[u8], Vec<u8>)> {
+    let head = &raw[..raw.len().min(limit)];
+    let mut fields: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    for line in head.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            if let Some((_, value)) = fields.last_mut() {
+                value.extend_from_slice(line);
+            }
+            continue;
+        }
+        if let Some(colon) = line.iter().position(|b| *b == b':') {
+            fields.push((&line[..colon], line[colon + 1..].to_vec()));
+        }
+    }
+    fields
+}
+
+/// Joins runs of adjacent encoded words (only white space between them) that share a charset
+/// into one UTF-8 encoded word, decoding their bytes together; anything it cannot decode is
+/// left as it was for mail-parser.
+fn join_encoded_words(value: &str) -> String {
+    static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex::Regex::new(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=").expect("valid regex")
+    });
+    let words: Vec<_> = re.captures_iter(value).collect();
+    let mut out = String::with_capacity(value.len());
+    let mut at = 0;
+    let mut i = 0;
+    while i < words.len() {
+        let charset = |k: usize| {
+            let c = words[k].get(1).map_or("", |m| m.as_str());
+            c.split('*').next().unwrap_or("").to_ascii_lowercase()
+        };
+        let start = words[i].get(0).map_or(0, |m| m.start());
+        let mut j = i + 1;
+        while j < words.len() {
+            let gap = &value[words[j - 1].get(0).map_or(0, |m| m.end())..words[j].get(0).map_or(0, |m| m.start())];
+            if !gap.trim().is_empty() || charset(j) != charset(i) {
+                break;
+            }
+            j += 1;
+        }
+        let end = words[j - 1].get(0).map_or(0, |m| m.end());
+        let joined = (j - i > 1)
+            .then(|| decode_run(&charset(i), &words[i..j]))
+            .flatten();
+        if let Some(text) = joined {
+            out.push_str(&value[at..start]);
+            out.push_str(&q_word(&text));
+            at = end;
+        }
+        i = j;
+    }
+    out.push_str(&value[at..]);
+    out
+}
+
+/// The text of a run of encoded words of one charset, their bytes decoded together.
+fn decode_run(charset: &str, words: &[regex::Captures<'_>]) -> Option<String> {
+    let encoding = encoding_rs::Encoding::for_label(charset.as_bytes())?;
+    let mut bytes = Vec::new();
+    for w in words {
+        let payload = w.get(3).map_or("", |m| m.as_str());
+        match w.get(2).map_or("", |m| m.as_str()) {
+            "b" | "B" => bytes.extend(base64(payload)?),
+            _ => bytes.extend(q_bytes(payload)?),
+        }
+    }
+    let (text, _, errors) = encoding.decode(&bytes);
+    (!errors).then(|| text.into_owned())
+}
+
+/// One UTF-8 "Q" encoded word (RFC 2047 §4.2) carrying `text`; letters and digits stay, every
+/// other byte is escaped, so the word is safe in a phrase (RFC 2047 §5 (3)).
+fn q_word(text: &str) -> String {
+    let mut out = String::from("=?UTF-8?Q?");
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("={b:02X}"));
+        }
+    }
+    out.push_str("?=");
+    out
+}
+
+/// The bytes of a "Q" encoded payload (RFC 2047 §4.2); `None` when an escape is broken.
+fn q_bytes(payload: &str) -> Option<Vec<u8>> {
+    let p = payload.as_bytes();
+    let mut out = Vec::with_capacity(p.len());
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            b'_' => out.push(b' '),
+            b'=' => {
+                let hex = std::str::from_utf8(p.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(out)
+}
+
+/// The bytes of a "B" (base64, RFC 2045 §6.8) payload; `None` when it is not base64.
+fn base64(payload: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(payload.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in payload.bytes().filter(|c| *c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]

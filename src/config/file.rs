@@ -182,6 +182,7 @@ struct RawOfficer {
 #[serde(deny_unknown_fields)]
 struct RawCategory {
     decide_within: Option<Span>,
+    words: Option<Vec<String>>,
 }
 
 // ---- checking ------------------------------------------------------------------------------
@@ -618,10 +619,21 @@ impl Checker<'_> {
         let mut decide_within: HashMap<Category, Span> =
             Category::ALL.iter().map(|c| (*c, base_decide)).collect();
         decide_within.insert(Category::Complaint, Span::Calendar(7 * 86_400));
+        let mut category_words = crate::decide::CategoryWords::default();
         for (name, c) in &d.categories {
             let cat = Category::from_key(name).ok_or_else(|| self.err(format!("{key}.categories.{name}"), format!("{name:?} is not a category; use question, application, fault_report or complaint")))?;
             if let Some(s) = c.decide_within {
                 decide_within.insert(cat, s);
+            }
+            if let Some(words) = &c.words {
+                let wkey = format!("{key}.categories.{name}.words");
+                if let Some(i) = words.iter().position(|w| w.trim().is_empty()) {
+                    return Err(self.err(
+                        format!("{wkey}[{i}]"),
+                        "an empty word would name every mail; remove it",
+                    ));
+                }
+                category_words.set(cat, words);
             }
         }
         let calendar = Calendar {
@@ -711,6 +723,7 @@ impl Checker<'_> {
             reply_within: d.reply_within.unwrap_or(default_reply),
             decide_within,
             default_category,
+            category_words,
             calendar,
             phone: d.phone,
             web: d.web,

@@ -152,8 +152,11 @@ pub struct Department {
     pub reply_within: Span,
     /// Expected decision time per category.
     pub decide_within: HashMap<Category, Span>,
-    /// Category when the subject names none.
+    /// Category when neither the subject nor the body's first lines name one.
     pub default_category: Category,
+    /// The words that name each category (`categories.<name>.words`; built-in Swedish and
+    /// English words otherwise).
+    pub category_words: crate::decide::CategoryWords,
     /// Working days and hours.
     pub calendar: Calendar,
     /// A phone number for the receipt, if the department has one.
