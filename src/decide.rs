@@ -221,10 +221,7 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
     let (resident, no_address) = match relayed.or_else(|| msg.reply_address().cloned()) {
         Some(p) => (p, None),
         None => (
-            Person {
-                name: msg.from.as_ref().and_then(|p| p.name.clone()),
-                email: String::new(),
-            },
+            Person::default(),
             Some(reason(
                 "no_address",
                 "no usable From or Reply-To address; flagged for a person",
@@ -1217,5 +1214,367 @@ mod tests {
     fn finds_case_numbers() {
         let found: Vec<_> = case_numbers("Re: x [BMN-2026-0042] and SOC-2027-12345").collect();
         assert_eq!(found, vec!["BMN-2026-0042", "SOC-2027-12345"]);
+    }
+
+    fn resident_of(d: &Decision) -> &Person {
+        match d {
+            Decision::Acknowledge { resident, .. } => resident,
+            other => panic!("not acknowledged: {other:?}"),
+        }
+    }
+
+    fn decide_one(m: &Inbound) -> Decision {
+        decide(m, &ctx(), &Fake::default())
+    }
+
+    #[test]
+    fn subject_markers_need_their_colon_and_a_machines_phrase() {
+        let people = [
+            "Out of office hours construction noise next door",
+            "Frånvaro: Elsa 3B",
+            "Frånvaromeddelande Elsa 3B",
+            "Autosvar önskas inte",
+            "Auto: skrotningspremie",
+            "Svar: fråga om bygglov",
+            "Read: the attached permit",
+            "Delivery of building materials blocks the street",
+            "Automatiskt svar saknas på min fråga",
+        ];
+        for subject in people {
+            let m = mail(
+                &format!("From: Anna <anna@medborgare.test>\nSubject: {subject}"),
+                "Hej, se ämnet.",
+            );
+            assert!(
+                matches!(decide_one(&m), Decision::Acknowledge { withhold: None, .. }),
+                "{subject}"
+            );
+        }
+        let machines = [
+            "Out of Office: Anna",
+            "Automatic reply: Fråga",
+            "Automatiskt svar: Fråga",
+            "Automatisk svar: Fråga",         // nb, da
+            "Autosvar: Fråga",
+            "Automatisch antwoord: Vraag",    // nl
+            "Automaattinen vastaus: Kysymys", // fi
+            "Respuesta automática: Pregunta", // es
+            "Auto Response: Question",
+            "Réponse automatique : Question", // fr, space before the colon
+            "Automatische Antwort: Frage",    // de
+            "Risposta automatica: Domanda",   // it
+            "Odpowiedź automatyczna: Pytanie", // pl
+            "Resposta automática: Pergunta",  // pt
+            "Sjálfvirkt svar: Spurning",      // is
+            "AUTOMATISKT SVAR: versaler",
+            "Fwd: Automatisk svar: vidarebefordrat",
+            "Undeliverable: Fråga",
+            "Kan ikke leveres: Spørsmål",
+            "Unzustellbar: Frage",
+        ];
+        for subject in machines {
+            let m = mail(
+                &format!("From: Anna <anna@medborgare.test>\nSubject: {subject}"),
+                "Jag är borta till måndag.",
+            );
+            assert_eq!(action(&decide_one(&m)), "automatic", "{subject}");
+        }
+        // The example of the issue: a complaint about night work, not an out-of-office reply.
+        let m = mail(
+            "From: Per <per@medborgare.test>\nSubject: Out of office hours construction noise next door",
+            "Every night the construction site next door runs machines until 2 am.",
+        );
+        let d = decide_one(&m);
+        assert!(matches!(d, Decision::Acknowledge { withhold: None, .. }), "{d:?}");
+    }
+
+    #[test]
+    fn a_request_for_no_auto_reply_opens_a_case_without_receipt() {
+        for value in ["All", "OOF", "AutoReply", "DR, OOF, AutoReply", "all"] {
+            let d = decide_one(&plain(&format!("\nX-Auto-Response-Suppress: {value}")));
+            assert_eq!(action(&d), "no_auto_reply", "{value}");
+            assert_eq!(resident_of(&d).email, "anna@medborgare.test");
+        }
+        for value in ["DR, RN", "NRN", ""] {
+            let d = decide_one(&plain(&format!("\nX-Auto-Response-Suppress: {value}")));
+            assert_eq!(action(&d), "acknowledge", "{value}");
+        }
+        // A machine that also asks for no reply is still a machine.
+        let d = decide_one(&plain(
+            "\nX-Auto-Response-Suppress: All\nAuto-Submitted: auto-replied",
+        ));
+        assert_eq!(action(&d), "automatic");
+        // Failed authentication is said first.
+        let d = decide_one(&plain(
+            "\nX-Auto-Response-Suppress: All\nAuthentication-Results: mx.kommun.test; dmarc=fail",
+        ));
+        assert_eq!(action(&d), "unverified_sender");
+    }
+
+    #[test]
+    fn a_relay_writing_for_a_person_is_that_persons_mail() {
+        let relayed = [
+            "From: E-tjänst <no-reply@e-tjanst.vendor.test>\nReply-To: Sara Berg <sara.berg@medborgare.test>",
+            "From: noreply@kommun.test\nReply-To: Sara Berg <sara.berg@medborgare.test>",
+            "From: Formulär <do-not-reply@forms.kommun.test>\nReply-To: \"Sara Berg\" <Sara.Berg@medborgare.test>",
+            "From: donotreply@vendor.test\nSender: bounces+123@mailer.vendor.test\nReturn-Path: <bounces+123@mailer.vendor.test>\nReply-To: Sara Berg <sara.berg@medborgare.test>",
+        ];
+        for head in relayed {
+            let m = mail(
+                &format!("{head}\nSubject: Ansökan om bygglov\nMessage-ID: <f1@vendor.test>"),
+                "Namn: Sara Berg\nÄrende: Jag vill ansöka om bygglov för ett garage.",
+            );
+            let d = decide_one(&m);
+            assert_eq!(action(&d), "acknowledge", "{head}: {d:?}");
+            let r = resident_of(&d);
+            assert_eq!(r.email, "sara.berg@medborgare.test", "{head}");
+            assert_eq!(r.name.as_deref(), Some("Sara Berg"), "{head}");
+            assert!(
+                matches!(d, Decision::Acknowledge { category: Category::Application, .. }),
+                "{d:?}"
+            );
+        }
+        let machines = [
+            // kvittens' own mail: from no-reply, Reply-To the department (internal).
+            "From: Salems kommun <noreply@kommun.test>\nReply-To: Bygg <bygg@kommun.test>",
+            // A no-reply sender with nobody to answer.
+            "From: no-reply@e-tjanst.vendor.test",
+            // Reply-To a machine too.
+            "From: no-reply@vendor.test\nReply-To: support-request@vendor.test",
+            // A list, not a relay.
+            "From: owner-news@lists.example.org\nReply-To: Sara Berg <sara.berg@medborgare.test>",
+            "From: MAILER-DAEMON@mx.example.org\nReply-To: sara.berg@medborgare.test",
+        ];
+        for head in machines {
+            let m = mail(&format!("{head}\nSubject: Hej"), "text");
+            assert_eq!(action(&decide_one(&m)), "automatic", "{head}");
+        }
+        // A colleague with a Reply-To outside is still a colleague.
+        let m = mail(
+            "From: olle@kommun.test\nReply-To: olle.privat@example.org\nSubject: Lunch?",
+            "x",
+        );
+        assert_eq!(action(&decide_one(&m)), "internal");
+    }
+
+    #[test]
+    fn name_and_address_in_one_encoded_word_is_a_sender() {
+        let m = mail(
+            "From: =?utf-8?q?Fran=C3=A7ois_Dupont_=3Cfrancois.dupont=40example.test=3E?=\nSubject: Question",
+            "Bonjour, I have a question about the permit for my garage.",
+        );
+        let d = decide_one(&m);
+        assert_eq!(action(&d), "acknowledge", "{d:?}");
+        let r = resident_of(&d);
+        assert_eq!(r.email, "francois.dupont@example.test");
+        assert_eq!(r.name.as_deref(), Some("François Dupont"));
+        // Only an address in base64, without a name.
+        let m = mail(
+            "From: =?utf-8?b?c2FyYUBleGFtcGxlLnRlc3Q=?=\nSubject: Fråga",
+            "Hej",
+        );
+        assert_eq!(resident_of(&decide_one(&m)).email, "sara@example.test");
+    }
+
+    #[test]
+    fn mail_without_an_address_is_a_case_for_a_person() {
+        for head in [
+            "Subject: Ingen avsändare",
+            "From: Anna Berg\nSubject: Fråga",
+            "From: \"Anna\" <anna@@medborgare>\nSubject: Fråga",
+            "From: =?utf-8?q?Anna_Berg?=\nSubject: Fråga",
+        ] {
+            let m = mail(head, "Hej, jag undrar över min ansökan.");
+            let d = decide_one(&m);
+            assert_eq!(action(&d), "no_address", "{head}: {d:?}");
+            assert_eq!(resident_of(&d).email, "", "{head}");
+        }
+        // A machine without an address is still a machine.
+        let m = mail("Subject: Automatic reply: x\nAuto-Submitted: auto-replied", "x");
+        assert_eq!(action(&decide_one(&m)), "automatic");
+    }
+
+    #[test]
+    fn every_auto_reply_header_family_is_a_machine() {
+        for marker in [
+            "\nX-Autoresponder: vacation",
+            "\nAutoresponder: yes",
+            "\nX-Auto-Responder: 1",
+            "\nX-Auto-Reply: yes",
+            "\nAuto-Reply: yes",
+            "\nX_Autoreply: yes",
+            "\nX-AutoReplied: true",
+            "\nX-Auto-Response: yes",
+            "\nX-Autorespond: yes",
+            "\nX-Auto-Generated: yes",
+            "\nAutogenerated: true",
+            "\nX-AutoAnswer: yes",
+            "\nX-MS-Exchange-Organization-AutoReplying: 1",
+            "\nX-Mail-Autoreply: yes",
+        ] {
+            let d = decide_one(&plain(marker));
+            assert_eq!(action(&d), "automatic", "{marker:?} gave {d:?}");
+        }
+        for person in ["\nX-Autoreply: no", "\nX-Auto-Response-Suppress: DR", "\nX-Automobile: Volvo"] {
+            assert_eq!(action(&decide_one(&plain(person))), "acknowledge", "{person:?}");
+        }
+    }
+
+    #[test]
+    fn system_and_list_senders_in_every_sender_field() {
+        for extra in [
+            "\nReturn-Path: <MAILER-DAEMON@mx.example.org>",
+            "\nReturn-Path: <LISTSERV@lists.example.org>",
+            "\nReturn-Path: <owner-grannar@lists.example.org>",
+            "\nReturn-Path: <grannar-request@lists.example.org>",
+            "\nReturn-Path: <grannar-request+foo@lists.example.org>",
+            "\nReturn-Path: <grannar-bounces+anna=medborgare.test@lists.example.org>",
+            "\nReturn-Path: <grannar-owner@lists.example.org>",
+            "\nSender: grannar-bounces@lists.example.org",
+            "\nSender: owner-grannar@lists.example.org",
+            "\nSender: Majordomo <majordomo@example.org>",
+            "\nReply-To: grannar-request+x@lists.example.org",
+        ] {
+            let d = decide_one(&plain(extra));
+            assert_eq!(action(&d), "automatic", "{extra:?} gave {d:?}");
+        }
+        // e-services' envelope senders are no machine author.
+        for extra in [
+            "\nReturn-Path: <bounces+123@mailer.vendor.test>",
+            "\nReturn-Path: <noreply@vendor.test>",
+            "\nReturn-Path: <anna@medborgare.test>",
+            "\nSender: noreply@vendor.test",
+            "\nSender: anna.privat@medborgare.test",
+        ] {
+            let d = decide_one(&plain(extra));
+            assert_eq!(action(&d), "acknowledge", "{extra:?} gave {d:?}");
+        }
+        // A list's posting address as From, the list in Sender: the receipt would go to the
+        // whole list.
+        let m = mail(
+            "From: Grannar <grannar@lists.example.org>\nSender: grannar-bounces+bygg=kommun.test@lists.example.org\nSubject: Gatubelysning",
+            "Hej alla",
+        );
+        assert_eq!(action(&decide_one(&m)), "automatic");
+        for from in ["list-request+foo@example.org", "MAILER-DAEMON+x@example.org"] {
+            let m = mail(&format!("From: {from}\nSubject: Hej"), "text");
+            assert_eq!(action(&decide_one(&m)), "automatic", "{from}");
+        }
+    }
+
+    #[test]
+    fn calendar_answers_anywhere_in_the_tree_are_machines() {
+        let alternative = "--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nAnna har tackat ja.\r\n--a\r\nContent-Type: text/calendar; charset=utf-8; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REPLY\r\nEND:VCALENDAR\r\n--a--";
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Accepted: Samrådsmöte\nContent-Type: multipart/alternative; boundary=a",
+            alternative,
+        );
+        assert_eq!(action(&decide_one(&m)), "automatic");
+        // Deeper: multipart/mixed > multipart/alternative > text/calendar.
+        let mixed = format!("--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n{alternative}\r\n--m\r\nContent-Type: application/ics\r\n\r\nx\r\n--m--");
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Godkänt: Samrådsmöte\nContent-Type: multipart/mixed; boundary=m",
+            &mixed,
+        );
+        assert_eq!(action(&decide_one(&m)), "automatic");
+        let counter = alternative.replace("method=REPLY", "method=COUNTER");
+        let m = mail(
+            "From: a@medborgare.test\nSubject: Ny tid föreslagen\nContent-Type: multipart/alternative; boundary=a",
+            &counter,
+        );
+        assert_eq!(action(&decide_one(&m)), "automatic");
+        // An invitation a person sends is a person's mail.
+        let request = alternative.replace("method=REPLY", "method=REQUEST");
+        let m = mail(
+            "From: a@medborgare.test\nSubject: Möte om detaljplanen\nContent-Type: multipart/alternative; boundary=a",
+            &request,
+        );
+        assert_eq!(action(&decide_one(&m)), "acknowledge");
+    }
+
+    #[test]
+    fn read_receipts_anywhere_are_machines() {
+        let body = "--m\r\nContent-Type: text/plain\r\n\r\nDitt meddelande har lästs.\r\n--m--";
+        for subject in ["Read: Fråga om bygglov", "Läst: Fråga om bygglov", "Lest: Spørsmål", "Luettu: Kysymys", "Gelesen: Frage", "Not read: Fråga"] {
+            let m = mail(
+                &format!("From: Anna <anna@medborgare.test>\nSubject: {subject}\nContent-Type: multipart/mixed; boundary=m"),
+                body,
+            );
+            assert_eq!(action(&decide_one(&m)), "automatic", "{subject}");
+        }
+        // "Read:" in a plain mail is a person's subject.
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Read: the attached permit",
+            "Please read the attached permit and tell me what is missing.",
+        );
+        assert_eq!(action(&decide_one(&m)), "acknowledge");
+        // An MDN inside multipart/mixed, not under multipart/report.
+        let mdn = "--m\r\nContent-Type: text/plain\r\n\r\nread\r\n--m\r\nContent-Type: message/disposition-notification\r\n\r\nFinal-Recipient: rfc822; anna@medborgare.test\r\nDisposition: manual-action/MDN-sent-manually; displayed\r\n--m--";
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Fråga\nContent-Type: multipart/mixed; boundary=m",
+            mdn,
+        );
+        assert_eq!(action(&decide_one(&m)), "automatic");
+        // A delivery status inside multipart/mixed.
+        let dsn = mdn.replace("message/disposition-notification", "message/delivery-status");
+        let m = mail(
+            "From: x@example.org\nSubject: Hej\nContent-Type: multipart/mixed; boundary=m",
+            &dsn,
+        );
+        assert_eq!(action(&decide_one(&m)), "automatic");
+    }
+
+    #[test]
+    fn a_utf8_character_split_across_encoded_words_gives_the_right_category() {
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: =?UTF-8?Q?Ans=C3?= =?UTF-8?Q?=B6kan_om_bygglov_f=C3=B6r_garage?=",
+            "Hej, bifogat finns ritningarna.",
+        );
+        assert_eq!(m.subject.as_deref(), Some("Ansökan om bygglov för garage"));
+        assert!(
+            matches!(decide_one(&m), Decision::Acknowledge { category: Category::Application, .. })
+        );
+    }
+
+    #[test]
+    fn complaints_by_their_content() {
+        let words = CategoryWords::default();
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Hej",
+            "Hej!\n\nDetta är ett klagomål på snöröjningen på Storgatan.",
+        );
+        assert_eq!(categorize(&m, &words, Category::Question), Category::Complaint);
+        assert!(matches!(decide_one(&m), Decision::Acknowledge { category: Category::Complaint, .. }));
+        for (body, want) in [
+            ("Hi,\nI want to complain about the noise from the school.", Category::Complaint),
+            ("Hej\nJag vill göra en felanmälan: gatlyktan är trasig.", Category::FaultReport),
+            ("Hej\nJag vill ansöka om parkeringstillstånd.", Category::Application),
+            // Quoted text, signatures and earlier mail are not the resident's words.
+            ("Tack för svaret.\n> Ditt klagomål är mottaget.", Category::Question),
+            ("Tack.\n\nDen 3 mars 2026 skrev Bygg <bygg@kommun.test>:\nKlagomål mottaget", Category::Question),
+            ("Tack.\n-- \nAnna, ordförande i Föreningen Klagomålsmuren", Category::Question),
+            ("Tack.\n-----Original Message-----\nSubject: complaint", Category::Question),
+            ("Tack.\nFrån: Bygg\nÄmne: Klagomål", Category::Question),
+            // Only words, not parts of words: "beklagar" is no complaint.
+            ("Hej, jag beklagar att jag skriver sent.\nNär kan jag få svar?", Category::Question),
+            // Only the first lines count.
+            ("1\n2\n3\n4\n5\nklagomål", Category::Question),
+        ] {
+            let m = mail("From: Anna <anna@medborgare.test>\nSubject: Hej", body);
+            assert_eq!(categorize(&m, &words, Category::Question), want, "{body:?}");
+        }
+        // The subject wins over the body.
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Ansökan om bygglov",
+            "Jag vill inte klaga, men det tar lång tid.",
+        );
+        assert_eq!(categorize(&m, &words, Category::Question), Category::Application);
+        // Configured words.
+        let mut mine = CategoryWords::default();
+        mine.set(Category::Complaint, &["Missnöjd".to_string()]);
+        let m = mail("From: a@medborgare.test\nSubject: Hej", "Jag är missnöjd med bemötandet.");
+        assert_eq!(categorize(&m, &mine, Category::Question), Category::Complaint);
+        let m = mail("From: a@medborgare.test\nSubject: Hej", "Detta är ett klagomål.");
+        assert_eq!(categorize(&m, &mine, Category::Question), Category::Question);
     }
 }

@@ -509,4 +509,113 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
         let m = Inbound::parse(b"From: nobody\r\n\r\n");
         assert!(m.from.is_none());
     }
+
+    fn parse(head: &[u8]) -> Inbound {
+        let mut raw = head.to_vec();
+        raw.extend_from_slice(b"\r\n\r\nbody\r\n");
+        Inbound::parse(&raw)
+    }
+
+    #[test]
+    fn joins_a_character_split_across_encoded_words() {
+        let m = parse(b"From: a@example.test\r\nSubject: =?UTF-8?Q?Ans=C3?= =?UTF-8?Q?=B6kan_om_bygglov_f=C3=B6r_garage?=");
+        assert_eq!(m.subject.as_deref(), Some("Ansökan om bygglov för garage"));
+        // Split in base64, folded onto the next line, and mixed B and Q of one charset.
+        let m = parse(b"From: =?utf-8?B?w4Vz?=\r\n =?UTF-8?b?YQ==?= <a@example.test>\r\nSubject: =?utf-8?q?=C3?=\t=?UTF-8?B?pGxn?=");
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Åsa"));
+        assert_eq!(m.subject.as_deref(), Some("älg"));
+        // Words of different charsets are decoded each on its own.
+        let m = parse(b"From: a@example.test\r\nSubject: =?iso-8859-1?q?F=E5ga?= =?utf-8?q?_=C3=B6?=");
+        assert_eq!(m.subject.as_deref(), Some("Fåga ö"));
+        // Text between the words is kept.
+        let m = parse(b"From: a@example.test\r\nSubject: =?utf-8?q?Hej?= och =?utf-8?q?h=C3=A5?=");
+        assert_eq!(m.subject.as_deref(), Some("Hej och hå"));
+        // A name with a comma keeps its address when its words are joined.
+        let m = parse(b"From: =?utf-8?q?Berg=2C_S?= =?utf-8?q?ara?= <sara@example.test>");
+        let from = m.from.unwrap();
+        assert_eq!(from.name.as_deref(), Some("Berg, Sara"));
+        assert_eq!(from.email, "sara@example.test");
+    }
+
+    #[test]
+    fn east_asian_charsets_decode() {
+        for (head, name) in [
+            (&b"From: =?gb2312?B?zfW3vA==?= <wang.fang@example.test>"[..], "王芳"),
+            (b"From: =?big5?B?pKSk5Q==?= <a@example.test>", "中文"),
+            (b"From: =?shift_jis?B?k/qWe4zq?= <a@example.test>", "日本語"),
+            (b"From: =?iso-2022-jp?B?GyRCOzNFRBsoQg==?= <a@example.test>", "山田"),
+            (b"From: =?euc-kr?B?x9Gxub7u?= <a@example.test>", "한국어"),
+        ] {
+            let m = parse(head);
+            assert_eq!(m.from.unwrap().name.as_deref(), Some(name), "{head:?}");
+        }
+        let m = parse(b"From: =?gb2312?B?zfW3vA==?= <wang.fang@example.test>");
+        assert_eq!(m.from.unwrap().email, "wang.fang@example.test");
+    }
+
+    #[test]
+    fn raw_eight_bit_headers_are_utf8_or_windows_1252() {
+        let m = parse(b"From: J\xc3\xb6rgen <j@example.test>\r\nSubject: Fr\xc3\xa5ga om \xc3\xa4rende");
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Jörgen"));
+        assert_eq!(m.subject.as_deref(), Some("Fråga om ärende"));
+        let m = parse(b"From: J\xf6rgen <j@example.test>\r\nSubject: Fr\xe5ga om \xe4rende \x96 pris 50 \x80");
+        assert_eq!(m.from.unwrap().name.as_deref(), Some("Jörgen"));
+        assert_eq!(m.subject.as_deref(), Some("Fråga om ärende – pris 50 €"));
+    }
+
+    #[test]
+    fn garbled_names_and_subjects_are_never_shown() {
+        for head in [
+            // Bytes that are no UTF-8 inside a UTF-8 word.
+            &b"From: =?utf-8?b?/3Rlc3Q=?= <a@example.test>\r\nSubject: =?utf-8?b?QW5z/2thbg==?="[..],
+            // A charset nobody knows, and a broken escape: left as debris.
+            b"From: =?x-unknown?q?Anna=E5?= <a@example.test>\r\nSubject: =?utf-8?q?broken=ZZ?=",
+            // Quoted-printable escapes outside any encoded word.
+            b"From: Anna=C3=85berg <a@example.test>\r\nSubject: Ans=C3=B6kan",
+        ] {
+            let m = parse(head);
+            let from = m.from.unwrap();
+            assert_eq!(from.email, "a@example.test", "{head:?}");
+            assert_eq!(from.name, None, "{head:?}");
+            assert_eq!(m.subject, None, "{head:?}");
+            assert!(!m.subject_seen.is_empty(), "{head:?}");
+        }
+        assert!(readable("Pris = 50 kr, 3=3"));
+        assert!(readable("Fråga om bygglov"));
+        assert!(!readable("Fr\u{FFFD}ga"));
+        assert!(!readable("=?utf-8?q?x?="));
+        assert!(!readable("Ans=C3=B6kan"));
+        assert!(!readable("Ans=F6kan"));
+    }
+
+    #[test]
+    fn a_case_number_in_a_garbled_subject_is_still_seen() {
+        let m = parse(b"From: a@example.test\r\nSubject: =?utf-8?b?/w==?= [BMN-2026-0007]");
+        assert_eq!(m.subject, None);
+        assert!(m.subject_seen.contains("BMN-2026-0007"), "{:?}", m.subject_seen);
+    }
+
+    #[test]
+    fn finds_the_address_in_a_decoded_name() {
+        let m = parse(b"From: =?utf-8?q?Fran=C3=A7ois_Dupont_=3Cfrancois.dupont=40example.test=3E?=");
+        let from = m.from.unwrap();
+        assert_eq!(from.email, "francois.dupont@example.test");
+        assert_eq!(from.name.as_deref(), Some("François Dupont"));
+        let m = parse(b"Reply-To: =?utf-8?q?=22Sara_Berg=22_=3CSara=40Example.test=3E?=");
+        let to = m.reply_to.unwrap();
+        assert_eq!((to.name.as_deref(), to.email.as_str()), (Some("Sara Berg"), "sara@example.test"));
+        let m = parse(b"From: =?utf-8?q?Fran=C3=A7ois?=");
+        assert!(m.from.is_none());
+    }
+
+    #[test]
+    fn lists_the_mime_types_of_the_tree() {
+        let raw = b"From: a@example.test\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nx\r\n--a\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\n--a--\r\n--m\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/disposition-notification\r\n\r\ninner\r\n--m--\r\n";
+        let m = Inbound::parse(raw);
+        for t in ["multipart/mixed", "multipart/alternative", "text/plain", "text/calendar; method=reply", "message/rfc822"] {
+            assert!(m.parts.contains(&t.to_string()), "{t} not in {:?}", m.parts);
+        }
+        // An attached message's own parts are the attachment's, not this mail's.
+        assert!(!m.parts.iter().any(|t| t.contains("disposition")), "{:?}", m.parts);
+    }
 }

@@ -476,4 +476,55 @@ decide_within = "3d"
         let e = parse(&text).unwrap_err();
         assert_eq!(e.key, "department[1].case_prefix");
     }
+
+    #[test]
+    fn category_words_are_configured_per_department() {
+        use crate::decide::CategoryWords;
+        let c = parse(GOOD).unwrap();
+        let d = &c.departments[0];
+        assert_eq!(d.category_words, CategoryWords::default());
+        assert!(d.category_words.of(Category::Complaint).contains(&"klagomål".to_string()));
+        let text = GOOD.replace(
+            "decide_within = \"3d\"\n",
+            "decide_within = \"3d\"\ncategories = { complaint = { words = [\"Missnöjd\", \"klagomål\"] }, fault_report = { decide_within = \"5d\" } }\n",
+        );
+        let c = parse(&text).unwrap();
+        let words = &c.departments[0].category_words;
+        assert_eq!(words.of(Category::Complaint), ["missnöjd", "klagomål"]);
+        assert_eq!(words.find("Jag är missnöjd med bemötandet"), Some(Category::Complaint));
+        // The words replace the built-in ones of that category only.
+        assert_eq!(words.find("reklamation av tjänst"), None);
+        assert_eq!(words.find("Felanmälan: gatlykta"), Some(Category::FaultReport));
+        assert_eq!(
+            c.departments[0].decide_within[&Category::FaultReport],
+            Span::Calendar(5 * 86_400)
+        );
+        for (to, key, what) in [
+            (
+                "categories = { complaint = { words = [\"klaga\", \" \"] } }",
+                "department[0].categories.complaint.words[1]",
+                "empty word",
+            ),
+            (
+                "categories = { complaint = { words = \"klaga\" } }",
+                "department[0].categories.complaint.words",
+                "invalid type",
+            ),
+            (
+                "categories = { grievance = { words = [\"klaga\"] } }",
+                "department[0].categories.grievance",
+                "not a category",
+            ),
+            (
+                "categories = { complaint = { word = [\"klaga\"] } }",
+                "department[0].categories.complaint.word",
+                "unknown field",
+            ),
+        ] {
+            let e = error_for("decide_within = \"3d\"\n", &format!("decide_within = \"3d\"\n{to}\n"));
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(what), "{e}");
+            assert!(e.to_string().contains("kvittens.toml"), "{e}");
+        }
+    }
 }
