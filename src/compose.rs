@@ -318,12 +318,15 @@ pub fn officer_notice(
         original.to_vec(),
         ContentType::parse("message/rfc822").map_err(build_err)?,
     );
-    let msg = Message::builder()
-        .from(cfg.smtp.from.clone())
-        .reply_to(mailbox(
+    let mut b = Message::builder().from(cfg.smtp.from.clone());
+    // A case without an address (decide's `no_address`) still tells its officer.
+    if !case.resident.email.is_empty() {
+        b = b.reply_to(mailbox(
             case.resident.name.as_deref(),
             &case.resident.email,
-        )?)
+        )?);
+    }
+    let msg = b
         .to(mailbox(Some(&case.officer.name), &case.officer.email)?)
         .subject(subject)
         .message_id(Some(format!("<{id}>")))

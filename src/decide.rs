@@ -389,7 +389,9 @@ pub fn no_auto_reply(msg: &Inbound) -> Option<String> {
         v.to_ascii_lowercase()
             .split(|c: char| c == ',' || c.is_whitespace())
             .any(|w| ["all", "oof", "autoreply"].contains(&w))
-            .then(|| format!("the sender asks for no automatic reply (X-Auto-Response-Suppress: {v})"))
+            .then(|| {
+                format!("the sender asks for no automatic reply (X-Auto-Response-Suppress: {v})")
+            })
     })
 }
 
@@ -474,7 +476,12 @@ fn machine_mime(msg: &Inbound) -> Option<String> {
 fn machine_senders(msg: &Inbound, relayed: bool) -> Option<String> {
     let return_path = msg
         .header("return-path")
-        .map(|v| v.trim().trim_start_matches('<').trim_end_matches('>').trim())
+        .map(|v| {
+            v.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .trim()
+        })
         .filter(|v| v.contains('@'));
     let envelope = [
         ("Return-Path", return_path),
@@ -547,36 +554,36 @@ const AUTO_SUBJECTS: &[&str] = &[
     "out of office reply:",
     "out of office autoreply:",
     "out of the office:",
-    "autosvar:",                  // sv, da, nb
-    "automatiskt svar:",          // sv
-    "automatisk svar:",           // da, nb
-    "automatisk besvarelse:",     // da
-    "sjálfvirkt svar:",           // is
-    "automaattinen vastaus:",     // fi
-    "automaatvastus:",            // et
-    "automatisch antwoord:",      // nl
-    "automatische antwort:",      // de
-    "abwesenheitsnotiz:",         // de, older Outlook
-    "réponse automatique:",       // fr
+    "autosvar:",                                // sv, da, nb
+    "automatiskt svar:",                        // sv
+    "automatisk svar:",                         // da, nb
+    "automatisk besvarelse:",                   // da
+    "sjálfvirkt svar:",                         // is
+    "automaattinen vastaus:",                   // fi
+    "automaatvastus:",                          // et
+    "automatisch antwoord:",                    // nl
+    "automatische antwort:",                    // de
+    "abwesenheitsnotiz:",                       // de, older Outlook
+    "réponse automatique:",                     // fr
     "réponse automatique d'absence du bureau:", // fr, older Outlook
-    "risposta automatica:",       // it
-    "respuesta automática:",      // es
-    "resposta automática:",       // pt
-    "odpowiedź automatyczna:",    // pl
-    "automatyczna odpowiedź:",    // pl
-    "automatická odpověď:",       // cs
-    "automatická odpoveď:",       // sk
-    "automatikus válasz:",        // hu
-    "automatinis atsakymas:",     // lt
-    "automātiskā atbilde:",       // lv
-    "samodejni odgovor:",         // sl
-    "automatski odgovor:",        // hr, sr
-    "răspuns automat:",           // ro
-    "otomatik yanıt:",            // tr
-    "αυτόματη απάντηση:",         // el
-    "автоматический ответ:",      // ru
-    "автоматична відповідь:",     // uk
-    "автоматичен отговор:",       // bg
+    "risposta automatica:",                     // it
+    "respuesta automática:",                    // es
+    "resposta automática:",                     // pt
+    "odpowiedź automatyczna:",                  // pl
+    "automatyczna odpowiedź:",                  // pl
+    "automatická odpověď:",                     // cs
+    "automatická odpoveď:",                     // sk
+    "automatikus válasz:",                      // hu
+    "automatinis atsakymas:",                   // lt
+    "automātiskā atbilde:",                     // lv
+    "samodejni odgovor:",                       // sl
+    "automatski odgovor:",                      // hr, sr
+    "răspuns automat:",                         // ro
+    "otomatik yanıt:",                          // tr
+    "αυτόματη απάντηση:",                       // el
+    "автоматический ответ:",                    // ru
+    "автоматична відповідь:",                   // uk
+    "автоматичен отговор:",                     // bg
     // Delivery reports.
     "undelivered mail returned to sender",
     "undeliverable:",
@@ -591,17 +598,17 @@ const AUTO_SUBJECTS: &[&str] = &[
     "delivery notification:",
     "non-delivery report",
     "non-delivery notification",
-    "olevererbart:",              // sv
-    "kan inte levereras:",        // sv
-    "kan ikke leveres:",          // da, nb
-    "kunne ikke leveres:",        // da, nb
-    "ei voitu toimittaa:",        // fi
-    "unzustellbar:",              // de
-    "onbestelbaar:",              // nl
-    "non remis:",                 // fr
-    "no se puede entregar:",      // es
-    "impossibile recapitare:",    // it
-    "não é possível entregar:",   // pt
+    "olevererbart:",            // sv
+    "kan inte levereras:",      // sv
+    "kan ikke leveres:",        // da, nb
+    "kunne ikke leveres:",      // da, nb
+    "ei voitu toimittaa:",      // fi
+    "unzustellbar:",            // de
+    "onbestelbaar:",            // nl
+    "non remis:",               // fr
+    "no se puede entregar:",    // es
+    "impossibile recapitare:",  // it
+    "não é possível entregar:", // pt
     // Hotmail feedback-loop (JMRP) abuse reports.
     "complaint about message from ",
 ];
@@ -1254,7 +1261,7 @@ mod tests {
             "Out of Office: Anna",
             "Automatic reply: Fråga",
             "Automatiskt svar: Fråga",
-            "Automatisk svar: Fråga",         // nb, da
+            "Automatisk svar: Fråga", // nb, da
             "Autosvar: Fråga",
             "Automatisch antwoord: Vraag",    // nl
             "Automaattinen vastaus: Kysymys", // fi
@@ -1285,7 +1292,10 @@ mod tests {
             "Every night the construction site next door runs machines until 2 am.",
         );
         let d = decide_one(&m);
-        assert!(matches!(d, Decision::Acknowledge { withhold: None, .. }), "{d:?}");
+        assert!(
+            matches!(d, Decision::Acknowledge { withhold: None, .. }),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -1330,7 +1340,13 @@ mod tests {
             assert_eq!(r.email, "sara.berg@medborgare.test", "{head}");
             assert_eq!(r.name.as_deref(), Some("Sara Berg"), "{head}");
             assert!(
-                matches!(d, Decision::Acknowledge { category: Category::Application, .. }),
+                matches!(
+                    d,
+                    Decision::Acknowledge {
+                        category: Category::Application,
+                        ..
+                    }
+                ),
                 "{d:?}"
             );
         }
@@ -1390,7 +1406,10 @@ mod tests {
             assert_eq!(resident_of(&d).email, "", "{head}");
         }
         // A machine without an address is still a machine.
-        let m = mail("Subject: Automatic reply: x\nAuto-Submitted: auto-replied", "x");
+        let m = mail(
+            "Subject: Automatic reply: x\nAuto-Submitted: auto-replied",
+            "x",
+        );
         assert_eq!(action(&decide_one(&m)), "automatic");
     }
 
@@ -1415,8 +1434,16 @@ mod tests {
             let d = decide_one(&plain(marker));
             assert_eq!(action(&d), "automatic", "{marker:?} gave {d:?}");
         }
-        for person in ["\nX-Autoreply: no", "\nX-Auto-Response-Suppress: DR", "\nX-Automobile: Volvo"] {
-            assert_eq!(action(&decide_one(&plain(person))), "acknowledge", "{person:?}");
+        for person in [
+            "\nX-Autoreply: no",
+            "\nX-Auto-Response-Suppress: DR",
+            "\nX-Automobile: Volvo",
+        ] {
+            assert_eq!(
+                action(&decide_one(&plain(person))),
+                "acknowledge",
+                "{person:?}"
+            );
         }
     }
 
@@ -1456,7 +1483,10 @@ mod tests {
             "Hej alla",
         );
         assert_eq!(action(&decide_one(&m)), "automatic");
-        for from in ["list-request+foo@example.org", "MAILER-DAEMON+x@example.org"] {
+        for from in [
+            "list-request+foo@example.org",
+            "MAILER-DAEMON+x@example.org",
+        ] {
             let m = mail(&format!("From: {from}\nSubject: Hej"), "text");
             assert_eq!(action(&decide_one(&m)), "automatic", "{from}");
         }
@@ -1495,7 +1525,14 @@ mod tests {
     #[test]
     fn read_receipts_anywhere_are_machines() {
         let body = "--m\r\nContent-Type: text/plain\r\n\r\nDitt meddelande har lästs.\r\n--m--";
-        for subject in ["Read: Fråga om bygglov", "Läst: Fråga om bygglov", "Lest: Spørsmål", "Luettu: Kysymys", "Gelesen: Frage", "Not read: Fråga"] {
+        for subject in [
+            "Read: Fråga om bygglov",
+            "Läst: Fråga om bygglov",
+            "Lest: Spørsmål",
+            "Luettu: Kysymys",
+            "Gelesen: Frage",
+            "Not read: Fråga",
+        ] {
             let m = mail(
                 &format!("From: Anna <anna@medborgare.test>\nSubject: {subject}\nContent-Type: multipart/mixed; boundary=m"),
                 body,
@@ -1516,7 +1553,10 @@ mod tests {
         );
         assert_eq!(action(&decide_one(&m)), "automatic");
         // A delivery status inside multipart/mixed.
-        let dsn = mdn.replace("message/disposition-notification", "message/delivery-status");
+        let dsn = mdn.replace(
+            "message/disposition-notification",
+            "message/delivery-status",
+        );
         let m = mail(
             "From: x@example.org\nSubject: Hej\nContent-Type: multipart/mixed; boundary=m",
             &dsn,
@@ -1531,9 +1571,13 @@ mod tests {
             "Hej, bifogat finns ritningarna.",
         );
         assert_eq!(m.subject.as_deref(), Some("Ansökan om bygglov för garage"));
-        assert!(
-            matches!(decide_one(&m), Decision::Acknowledge { category: Category::Application, .. })
-        );
+        assert!(matches!(
+            decide_one(&m),
+            Decision::Acknowledge {
+                category: Category::Application,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -1543,20 +1587,53 @@ mod tests {
             "From: Anna <anna@medborgare.test>\nSubject: Hej",
             "Hej!\n\nDetta är ett klagomål på snöröjningen på Storgatan.",
         );
-        assert_eq!(categorize(&m, &words, Category::Question), Category::Complaint);
-        assert!(matches!(decide_one(&m), Decision::Acknowledge { category: Category::Complaint, .. }));
+        assert_eq!(
+            categorize(&m, &words, Category::Question),
+            Category::Complaint
+        );
+        assert!(matches!(
+            decide_one(&m),
+            Decision::Acknowledge {
+                category: Category::Complaint,
+                ..
+            }
+        ));
         for (body, want) in [
-            ("Hi,\nI want to complain about the noise from the school.", Category::Complaint),
-            ("Hej\nJag vill göra en felanmälan: gatlyktan är trasig.", Category::FaultReport),
-            ("Hej\nJag vill ansöka om parkeringstillstånd.", Category::Application),
+            (
+                "Hi,\nI want to complain about the noise from the school.",
+                Category::Complaint,
+            ),
+            (
+                "Hej\nJag vill göra en felanmälan: gatlyktan är trasig.",
+                Category::FaultReport,
+            ),
+            (
+                "Hej\nJag vill ansöka om parkeringstillstånd.",
+                Category::Application,
+            ),
             // Quoted text, signatures and earlier mail are not the resident's words.
-            ("Tack för svaret.\n> Ditt klagomål är mottaget.", Category::Question),
-            ("Tack.\n\nDen 3 mars 2026 skrev Bygg <bygg@kommun.test>:\nKlagomål mottaget", Category::Question),
-            ("Tack.\n-- \nAnna, ordförande i Föreningen Klagomålsmuren", Category::Question),
-            ("Tack.\n-----Original Message-----\nSubject: complaint", Category::Question),
+            (
+                "Tack för svaret.\n> Ditt klagomål är mottaget.",
+                Category::Question,
+            ),
+            (
+                "Tack.\n\nDen 3 mars 2026 skrev Bygg <bygg@kommun.test>:\nKlagomål mottaget",
+                Category::Question,
+            ),
+            (
+                "Tack.\n-- \nAnna, ordförande i Föreningen Klagomålsmuren",
+                Category::Question,
+            ),
+            (
+                "Tack.\n-----Original Message-----\nSubject: complaint",
+                Category::Question,
+            ),
             ("Tack.\nFrån: Bygg\nÄmne: Klagomål", Category::Question),
             // Only words, not parts of words: "beklagar" is no complaint.
-            ("Hej, jag beklagar att jag skriver sent.\nNär kan jag få svar?", Category::Question),
+            (
+                "Hej, jag beklagar att jag skriver sent.\nNär kan jag få svar?",
+                Category::Question,
+            ),
             // Only the first lines count.
             ("1\n2\n3\n4\n5\nklagomål", Category::Question),
         ] {
@@ -1568,13 +1645,28 @@ mod tests {
             "From: Anna <anna@medborgare.test>\nSubject: Ansökan om bygglov",
             "Jag vill inte klaga, men det tar lång tid.",
         );
-        assert_eq!(categorize(&m, &words, Category::Question), Category::Application);
+        assert_eq!(
+            categorize(&m, &words, Category::Question),
+            Category::Application
+        );
         // Configured words.
         let mut mine = CategoryWords::default();
         mine.set(Category::Complaint, &["Missnöjd".to_string()]);
-        let m = mail("From: a@medborgare.test\nSubject: Hej", "Jag är missnöjd med bemötandet.");
-        assert_eq!(categorize(&m, &mine, Category::Question), Category::Complaint);
-        let m = mail("From: a@medborgare.test\nSubject: Hej", "Detta är ett klagomål.");
-        assert_eq!(categorize(&m, &mine, Category::Question), Category::Question);
+        let m = mail(
+            "From: a@medborgare.test\nSubject: Hej",
+            "Jag är missnöjd med bemötandet.",
+        );
+        assert_eq!(
+            categorize(&m, &mine, Category::Question),
+            Category::Complaint
+        );
+        let m = mail(
+            "From: a@medborgare.test\nSubject: Hej",
+            "Detta är ett klagomål.",
+        );
+        assert_eq!(
+            categorize(&m, &mine, Category::Question),
+            Category::Question
+        );
     }
 }

@@ -265,8 +265,7 @@ fn address_in_name(name: &str) -> Option<(Option<String>, String)> {
         }
     }
     let bare = name.trim();
-    (bare.contains('@') && !bare.contains(char::is_whitespace))
-        .then(|| (None, bare.to_lowercase()))
+    (bare.contains('@') && !bare.contains(char::is_whitespace)).then(|| (None, bare.to_lowercase()))
 }
 
 /// The header fields kvittens shows or judges by their address — Subject, From, Reply-To,
@@ -349,7 +348,8 @@ fn join_encoded_words(value: &str) -> String {
         let start = words[i].get(0).map_or(0, |m| m.start());
         let mut j = i + 1;
         while j < words.len() {
-            let gap = &value[words[j - 1].get(0).map_or(0, |m| m.end())..words[j].get(0).map_or(0, |m| m.start())];
+            let gap = &value[words[j - 1].get(0).map_or(0, |m| m.end())
+                ..words[j].get(0).map_or(0, |m| m.start())];
             if !gap.trim().is_empty() || charset(j) != charset(i) {
                 break;
             }
@@ -525,7 +525,8 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
         assert_eq!(m.from.unwrap().name.as_deref(), Some("Åsa"));
         assert_eq!(m.subject.as_deref(), Some("älg"));
         // Words of different charsets are decoded each on its own.
-        let m = parse(b"From: a@example.test\r\nSubject: =?iso-8859-1?q?F=E5ga?= =?utf-8?q?_=C3=B6?=");
+        let m =
+            parse(b"From: a@example.test\r\nSubject: =?iso-8859-1?q?F=E5ga?= =?utf-8?q?_=C3=B6?=");
         assert_eq!(m.subject.as_deref(), Some("Fåga ö"));
         // Text between the words is kept.
         let m = parse(b"From: a@example.test\r\nSubject: =?utf-8?q?Hej?= och =?utf-8?q?h=C3=A5?=");
@@ -540,10 +541,16 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
     #[test]
     fn east_asian_charsets_decode() {
         for (head, name) in [
-            (&b"From: =?gb2312?B?zfW3vA==?= <wang.fang@example.test>"[..], "王芳"),
+            (
+                &b"From: =?gb2312?B?zfW3vA==?= <wang.fang@example.test>"[..],
+                "王芳",
+            ),
             (b"From: =?big5?B?pKSk5Q==?= <a@example.test>", "中文"),
             (b"From: =?shift_jis?B?k/qWe4zq?= <a@example.test>", "日本語"),
-            (b"From: =?iso-2022-jp?B?GyRCOzNFRBsoQg==?= <a@example.test>", "山田"),
+            (
+                b"From: =?iso-2022-jp?B?GyRCOzNFRBsoQg==?= <a@example.test>",
+                "山田",
+            ),
             (b"From: =?euc-kr?B?x9Gxub7u?= <a@example.test>", "한국어"),
         ] {
             let m = parse(head);
@@ -555,10 +562,14 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
 
     #[test]
     fn raw_eight_bit_headers_are_utf8_or_windows_1252() {
-        let m = parse(b"From: J\xc3\xb6rgen <j@example.test>\r\nSubject: Fr\xc3\xa5ga om \xc3\xa4rende");
+        let m = parse(
+            b"From: J\xc3\xb6rgen <j@example.test>\r\nSubject: Fr\xc3\xa5ga om \xc3\xa4rende",
+        );
         assert_eq!(m.from.unwrap().name.as_deref(), Some("Jörgen"));
         assert_eq!(m.subject.as_deref(), Some("Fråga om ärende"));
-        let m = parse(b"From: J\xf6rgen <j@example.test>\r\nSubject: Fr\xe5ga om \xe4rende \x96 pris 50 \x80");
+        let m = parse(
+            b"From: J\xf6rgen <j@example.test>\r\nSubject: Fr\xe5ga om \xe4rende \x96 pris 50 \x80",
+        );
         assert_eq!(m.from.unwrap().name.as_deref(), Some("Jörgen"));
         assert_eq!(m.subject.as_deref(), Some("Fråga om ärende – pris 50 €"));
     }
@@ -592,18 +603,26 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
     fn a_case_number_in_a_garbled_subject_is_still_seen() {
         let m = parse(b"From: a@example.test\r\nSubject: =?utf-8?b?/w==?= [BMN-2026-0007]");
         assert_eq!(m.subject, None);
-        assert!(m.subject_seen.contains("BMN-2026-0007"), "{:?}", m.subject_seen);
+        assert!(
+            m.subject_seen.contains("BMN-2026-0007"),
+            "{:?}",
+            m.subject_seen
+        );
     }
 
     #[test]
     fn finds_the_address_in_a_decoded_name() {
-        let m = parse(b"From: =?utf-8?q?Fran=C3=A7ois_Dupont_=3Cfrancois.dupont=40example.test=3E?=");
+        let m =
+            parse(b"From: =?utf-8?q?Fran=C3=A7ois_Dupont_=3Cfrancois.dupont=40example.test=3E?=");
         let from = m.from.unwrap();
         assert_eq!(from.email, "francois.dupont@example.test");
         assert_eq!(from.name.as_deref(), Some("François Dupont"));
         let m = parse(b"Reply-To: =?utf-8?q?=22Sara_Berg=22_=3CSara=40Example.test=3E?=");
         let to = m.reply_to.unwrap();
-        assert_eq!((to.name.as_deref(), to.email.as_str()), (Some("Sara Berg"), "sara@example.test"));
+        assert_eq!(
+            (to.name.as_deref(), to.email.as_str()),
+            (Some("Sara Berg"), "sara@example.test")
+        );
         let m = parse(b"From: =?utf-8?q?Fran=C3=A7ois?=");
         assert!(m.from.is_none());
     }
@@ -612,10 +631,20 @@ Subject: =?utf-8?b?SGVqDQpCY2M6IHZpY3RpbUBleGFtcGxlLm9yZw==?=\r\n\r\nbody\r\n";
     fn lists_the_mime_types_of_the_tree() {
         let raw = b"From: a@example.test\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n--m\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain\r\n\r\nx\r\n--a\r\nContent-Type: text/calendar; method=REPLY\r\n\r\nBEGIN:VCALENDAR\r\n--a--\r\n--m\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/disposition-notification\r\n\r\ninner\r\n--m--\r\n";
         let m = Inbound::parse(raw);
-        for t in ["multipart/mixed", "multipart/alternative", "text/plain", "text/calendar; method=reply", "message/rfc822"] {
+        for t in [
+            "multipart/mixed",
+            "multipart/alternative",
+            "text/plain",
+            "text/calendar; method=reply",
+            "message/rfc822",
+        ] {
             assert!(m.parts.contains(&t.to_string()), "{t} not in {:?}", m.parts);
         }
         // An attached message's own parts are the attachment's, not this mail's.
-        assert!(!m.parts.iter().any(|t| t.contains("disposition")), "{:?}", m.parts);
+        assert!(
+            !m.parts.iter().any(|t| t.contains("disposition")),
+            "{:?}",
+            m.parts
+        );
     }
 }

@@ -483,7 +483,10 @@ decide_within = "3d"
         let c = parse(GOOD).unwrap();
         let d = &c.departments[0];
         assert_eq!(d.category_words, CategoryWords::default());
-        assert!(d.category_words.of(Category::Complaint).contains(&"klagomål".to_string()));
+        assert!(d
+            .category_words
+            .of(Category::Complaint)
+            .contains(&"klagomål".to_string()));
         let text = GOOD.replace(
             "decide_within = \"3d\"\n",
             "decide_within = \"3d\"\ncategories = { complaint = { words = [\"Missnöjd\", \"klagomål\"] }, fault_report = { decide_within = \"5d\" } }\n",
@@ -491,10 +494,16 @@ decide_within = "3d"
         let c = parse(&text).unwrap();
         let words = &c.departments[0].category_words;
         assert_eq!(words.of(Category::Complaint), ["missnöjd", "klagomål"]);
-        assert_eq!(words.find("Jag är missnöjd med bemötandet"), Some(Category::Complaint));
+        assert_eq!(
+            words.find("Jag är missnöjd med bemötandet"),
+            Some(Category::Complaint)
+        );
         // The words replace the built-in ones of that category only.
         assert_eq!(words.find("reklamation av tjänst"), None);
-        assert_eq!(words.find("Felanmälan: gatlykta"), Some(Category::FaultReport));
+        assert_eq!(
+            words.find("Felanmälan: gatlykta"),
+            Some(Category::FaultReport)
+        );
         assert_eq!(
             c.departments[0].decide_within[&Category::FaultReport],
             Span::Calendar(5 * 86_400)
@@ -521,7 +530,10 @@ decide_within = "3d"
                 "unknown field",
             ),
         ] {
-            let e = error_for("decide_within = \"3d\"\n", &format!("decide_within = \"3d\"\n{to}\n"));
+            let e = error_for(
+                "decide_within = \"3d\"\n",
+                &format!("decide_within = \"3d\"\n{to}\n"),
+            );
             assert_eq!(e.key, key, "{e}");
             assert!(e.message.contains(what), "{e}");
             assert!(e.to_string().contains("kvittens.toml"), "{e}");

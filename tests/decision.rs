@@ -1,0 +1,166 @@
+//! The decision as the engine makes it (`engine::decide_with` with the demo config): a mail
+//! that is not machine-written opens a case even when no receipt may go, and a case without an
+//! address never sends anything.
+
+use kvittens::config::Config;
+use kvittens::decide::{Category, Decision};
+use kvittens::engine::{decide_with, new_case, Incoming};
+use kvittens::message::Inbound;
+use kvittens::store::{Counters, MessageKey};
+use std::path::Path;
+
+fn config() -> Config {
+    let mut cfg =
+        Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
+    cfg.store = std::env::temp_dir().join("kvittens-decision-test-no-store");
+    cfg
+}
+
+fn raw(head: &str, body: &str) -> Vec<u8> {
+    format!("{head}\r\nMessage-ID: <d1@medborgare.test>\r\n\r\n{body}\r\n")
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes()
+}
+
+fn decided(raw: &[u8]) -> Decision {
+    let cfg = config();
+    let dept = cfg.department("bygg").unwrap();
+    decide_with(&cfg, dept, &Inbound::parse(raw), None, false).unwrap()
+}
+
+/// The case and mails `new_case` builds for `raw` with `decision`.
+fn opened(raw: &[u8], decision: &Decision) -> (kvittens::case::Case, Vec<kvittens::compose::Kind>) {
+    let Decision::Acknowledge {
+        category,
+        language,
+        resident,
+        withhold,
+    } = decision
+    else {
+        panic!("not acknowledged: {decision:?}");
+    };
+    let cfg = config();
+    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let dept = cfg.department("bygg").unwrap();
+    let msg = Inbound::parse(raw);
+    let incoming = Incoming {
+        key: MessageKey {
+            department: "bygg".into(),
+            uid_validity: 1,
+            uid: 1,
+        },
+        received: chrono::Utc::now(),
+        raw,
+        sent_folder: false,
+    };
+    let counters = Counters {
+        seq: 1,
+        turn: 0,
+        receipts_today: 0,
+    };
+    let (case, effects) = new_case(
+        &cfg,
+        &templates,
+        dept,
+        &msg,
+        &incoming,
+        counters,
+        (*category, *language, resident),
+        &[],
+        withhold.as_ref(),
+    );
+    (case, effects.mails.into_iter().map(|m| m.kind).collect())
+}
+
+#[test]
+fn an_address_mail_cannot_be_sent_to_opens_a_case_without_receipt() {
+    for from in [
+        "a..b@medborgare.test",
+        "anna@-medborgare.test",
+        ".anna@medborgare.test",
+    ] {
+        let raw = raw(
+            &format!("From: Anna <{from}>\r\nSubject: Fråga om bygglov"),
+            "Hej",
+        );
+        let d = decided(&raw);
+        let Decision::Acknowledge {
+            resident, withhold, ..
+        } = &d
+        else {
+            panic!("{from}: {d:?}");
+        };
+        assert_eq!(
+            withhold.as_ref().map(|r| r.code),
+            Some("no_address"),
+            "{from}"
+        );
+        assert!(withhold.as_ref().unwrap().detail.contains(from), "{from}");
+        assert_eq!(resident.email, "", "{from}: nothing may ever be sent to it");
+        let (case, kinds) = opened(&raw, &d);
+        assert!(case.flagged.is_some(), "{from}");
+        assert!(
+            !kinds.contains(&kvittens::compose::Kind::Receipt),
+            "{from}: {kinds:?}"
+        );
+        assert!(!kinds.is_empty(), "{from}: the officer is told");
+    }
+}
+
+#[test]
+fn mail_with_no_address_at_all_is_a_flagged_case() {
+    let raw = raw("Subject: Klagomål på snöröjningen", "Ingen har plogat.");
+    let d = decided(&raw);
+    assert!(
+        matches!(&d, Decision::Acknowledge { withhold: Some(r), category: Category::Complaint, .. } if r.code == "no_address"),
+        "{d:?}"
+    );
+    let (case, kinds) = opened(&raw, &d);
+    assert!(case.flagged.is_some());
+    assert!(
+        !kinds.contains(&kvittens::compose::Kind::Receipt),
+        "{kinds:?}"
+    );
+    // The manager is still told of the complaint.
+    assert!(kinds.len() >= 2, "{kinds:?}");
+}
+
+#[test]
+fn a_request_for_no_auto_reply_withholds_only_the_receipt() {
+    let raw = raw(
+        "From: Anna <anna@medborgare.test>\r\nSubject: Fråga\r\nX-Auto-Response-Suppress: All",
+        "Hej, när får jag svar?",
+    );
+    let d = decided(&raw);
+    assert!(
+        matches!(&d, Decision::Acknowledge { withhold: Some(r), resident, .. } if r.code == "no_auto_reply" && resident.email == "anna@medborgare.test"),
+        "{d:?}"
+    );
+    let (case, kinds) = opened(&raw, &d);
+    assert!(case
+        .flagged
+        .as_deref()
+        .unwrap_or("")
+        .contains("no_auto_reply"));
+    assert!(
+        !kinds.contains(&kvittens::compose::Kind::Receipt),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn body_words_name_the_category_with_the_demo_config() {
+    let raw = raw(
+        "From: Anna <anna@medborgare.test>\r\nSubject: Hej",
+        "Detta är ett klagomål på hur bygglovet hanterades.",
+    );
+    assert!(matches!(
+        decided(&raw),
+        Decision::Acknowledge {
+            category: Category::Complaint,
+            withhold: None,
+            ..
+        }
+    ));
+}
