@@ -160,7 +160,7 @@ pub struct Context<'a> {
     pub internal_domains: &'a [String],
     /// The domain in the Message-IDs kvittens mints.
     pub own_id_domain: &'a str,
-    /// The department's category when the subject names none.
+    /// The department's category when neither the subject nor the body's first lines name one.
     pub default_category: Category,
     /// The message is in the department's Sent folder: it can only be an answer.
     pub sent_folder: bool,
