@@ -442,3 +442,234 @@ pub fn purge_ignored(
     }
     Ok(old)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Outcome;
+    use chrono::Duration;
+
+    const CONFIG: &str = r#"
+[daemon]
+store = "store"
+internal_domains = ["kommun.test"]
+
+[imap]
+host = "127.0.0.1"
+port = 1143
+security = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = 2525
+security = "none"
+from = "Salems kommun <noreply@kommun.test>"
+
+[calendar]
+working_hours = "00:00-24:00"
+holidays = "none"
+
+[[department]]
+id = "bygg"
+name = "Bygg- och miljöförvaltningen"
+case_prefix = "BMN"
+mailbox = { user = "bygg@kommun.test", password = "secret" }
+manager = { name = "Maria Chef", email = "manager@kommun.test" }
+officers = [{ name = "Olle Handläggare", email = "o1@kommun.test" }]
+reply_within = "3d"
+"#;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let cfg = Config::parse(&dir.join("kvittens.toml"), CONFIG).unwrap();
+        let templates = crate::daemon::load_templates(&cfg).unwrap();
+        let store = crate::store::Store::open(&cfg.store).unwrap();
+        Engine::new(cfg, store, templates)
+    }
+
+    fn handle(e: &Engine, uid: u32, raw: &str, received: DateTime<Utc>, sent: bool) -> Outcome {
+        let dept = e.cfg().departments[0].clone();
+        let raw = raw.replace('\n', "\r\n");
+        let incoming = Incoming {
+            key: MessageKey {
+                department: if sent {
+                    "bygg/sent".into()
+                } else {
+                    "bygg".into()
+                },
+                uid_validity: 1,
+                uid,
+            },
+            received,
+            raw: raw.as_bytes(),
+            sent_folder: sent,
+        };
+        e.handle(&dept, &incoming).unwrap()
+    }
+
+    fn mail(from: &str, id: &str, subject: &str, extra: &str) -> String {
+        format!("From: Sara Berg <{from}>\nTo: bygg@kommun.test\nSubject: {subject}\nMessage-ID: <{id}>\n{extra}Content-Type: text/plain; charset=utf-8\n\nHej! Jag vill ansöka om bygglov.\n")
+    }
+
+    fn receipts(e: &Engine, to: &str) -> usize {
+        let pending = e.store.pending().unwrap();
+        pending
+            .iter()
+            .filter(|m| m.kind == Kind::Receipt && m.to == [to])
+            .count()
+    }
+
+    #[test]
+    fn ignored_inbox_mail_is_listed_and_a_case_can_be_opened_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let received = Utc::now() - Duration::days(5);
+        let auto = mail(
+            "sara@example.org",
+            "a1@example.org",
+            "Ansökan om bygglov",
+            "Auto-Submitted: auto-generated\n",
+        );
+        assert!(matches!(
+            handle(&e, 3, &auto, received, false),
+            Outcome::Ignored(_)
+        ));
+        // What the department sent itself is no resident's mail: not listed.
+        assert!(matches!(
+            handle(&e, 4, &auto, received, true),
+            Outcome::Ignored(_)
+        ));
+        let list = e.store.ignored_mails().unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        let entry = &list[0];
+        assert_eq!((entry.uid, entry.reason.as_str()), (3, "automatic"));
+        assert_eq!(entry.mailbox, "bygg@kommun.test");
+        assert_eq!(entry.category, decide::Category::Application);
+        let mut out = Vec::new();
+        list_ignored(&e, None, None, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("sara@example.org") && text.contains("automatic"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        let later = Some(Utc::now().date_naive() + Duration::days(1));
+        list_ignored(&e, later, None, true, &mut out).unwrap();
+        assert!(out.is_empty(), "--since leaves out older mail");
+
+        let now = Utc::now();
+        let case = e.open_ignored(entry.id, "a person", true, now).unwrap();
+        assert_eq!(
+            case.received, received,
+            "it came in when it reached the mailbox"
+        );
+        assert!(case.reply_due > now, "deadlines count from the opening");
+        assert_eq!(case.category, decide::Category::Application);
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        let notice = e.store.pending().unwrap();
+        let notice = notice
+            .iter()
+            .find(|m| m.kind == Kind::OfficerNotice)
+            .unwrap();
+        let text = String::from_utf8_lossy(&notice.bytes);
+        assert!(text.contains("UID 3"), "{text}");
+        assert_eq!(
+            e.store.ignored_mail(entry.id).unwrap().unwrap().case,
+            Some(case.number.clone())
+        );
+        let again = e.open_ignored(entry.id, "", true, now).unwrap_err();
+        assert!(again.to_string().contains("already"), "{again}");
+        assert!(e.open_ignored(99, "", true, now).is_err());
+        // A follow-up of the opened mail now joins its case.
+        let reply = mail(
+            "sara@example.org",
+            "a2@example.org",
+            "Mer",
+            "In-Reply-To: <a1@example.org>\n",
+        );
+        assert!(matches!(
+            handle(&e, 5, &reply, now, false),
+            Outcome::Attached(_)
+        ));
+        // Purged by retention like an answered case.
+        assert_eq!(purge_ignored(&e, now, true).unwrap(), vec![entry.id]);
+        assert_eq!(purge_ignored(&e, now, false).unwrap(), vec![entry.id]);
+        assert!(e.store.ignored_mails().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_case_opened_without_receipt_sends_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let auto = mail(
+            "sara@example.org",
+            "a1@example.org",
+            "Fråga",
+            "Precedence: bulk\n",
+        );
+        handle(&e, 3, &auto, Utc::now(), false);
+        let case = e.open_ignored(1, "", false, Utc::now()).unwrap();
+        assert_eq!(receipts(&e, "sara@example.org"), 0);
+        // … and the registrar can still send it after all.
+        e.receipt_after_all(&case.number, Utc::now()).unwrap();
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+    }
+
+    #[test]
+    fn a_withheld_receipt_goes_after_all_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let forged = mail(
+            "sara@example.org",
+            "f1@example.org",
+            "Fråga",
+            "Authentication-Results: mx.kommun.test; dmarc=fail\n",
+        );
+        let Outcome::Opened(case) = handle(&e, 3, &forged, Utc::now(), false) else {
+            panic!("no case")
+        };
+        assert!(case.flagged.is_some());
+        assert_eq!(receipts(&e, "sara@example.org"), 0);
+        let to = e.receipt_after_all(&case.number, Utc::now()).unwrap();
+        assert_eq!(to, "sara@example.org");
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        let c = e.store.case(&case.number).unwrap().unwrap();
+        assert_eq!(c.flagged, None);
+        assert!(c.events.iter().any(|ev| ev.what.contains("after all")));
+        let again = e.receipt_after_all(&case.number, Utc::now()).unwrap_err();
+        assert!(again.to_string().contains("already"), "{again}");
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        assert!(e.receipt_after_all("BMN-2026-9999", Utc::now()).is_err());
+    }
+
+    #[test]
+    fn a_help_desk_answering_each_receipt_at_once_gets_three() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let desk = "support@helpdesk.example";
+        let mut flagged = 0;
+        for i in 0..6 {
+            let raw = mail(
+                desk,
+                &format!("t{i}@helpdesk.example"),
+                &format!("Ticket #{i} created"),
+                "",
+            );
+            let Outcome::Opened(case) = handle(&e, 10 + i, &raw, Utc::now(), false) else {
+                panic!("every new thread opens a case")
+            };
+            if case
+                .flagged
+                .as_deref()
+                .is_some_and(|f| f.starts_with("loop"))
+            {
+                flagged += 1;
+            }
+        }
+        assert_eq!(receipts(&e, desk), 3);
+        assert_eq!(flagged, 3);
+        // Another sender is not affected.
+        let raw = mail("sara@example.org", "s1@example.org", "Fråga", "");
+        handle(&e, 30, &raw, Utc::now(), false);
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+    }
+}
