@@ -9,10 +9,6 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-/// A new thread that arrives this long before the receipt was queued still counts as an answer
-/// to it: IMAP INTERNALDATE has whole seconds, the queue time milliseconds.
-const CLOCK_SLACK_SECS: i64 = 2;
-
 /// When a sender counts as a machine (`[daemon] loop_*` keys).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -67,10 +63,18 @@ impl Record {
         if let Some(until) = self.held_until.filter(|u| *u > received) {
             return (next, Verdict::Held(until));
         }
-        let quick = self.last_receipt.is_some_and(|t| {
-            received >= t - Duration::seconds(CLOCK_SLACK_SECS) && received - t <= rule.window
-        });
-        next.quick = if quick { self.quick + 1 } else { 0 };
+        // IMAP INTERNALDATE has whole seconds: a thread from the second the receipt was queued
+        // in, or earlier, may have been written before the receipt went (a resident sending
+        // several mails at once) and says nothing either way; a later one within the window
+        // is a quick answer, a later one after it breaks the row.
+        let answer = self
+            .last_receipt
+            .filter(|t| received.timestamp() > t.timestamp());
+        match answer {
+            None => return (next, Verdict::Free),
+            Some(t) if received - t <= rule.window => next.quick = self.quick + 1,
+            Some(_) => next.quick = 0,
+        }
         if rule.answers > 0 && next.quick >= rule.answers {
             let until = received + rule.hold;
             next.quick = 0;
@@ -145,11 +149,17 @@ mod tests {
         };
         let (next, v) = r.new_thread(t(121), &rule);
         assert_eq!((next.quick, v), (0, Verdict::Free));
-        // A thread that arrived before the receipt went is no answer to it.
-        let (next, v) = r.new_thread(t(-30), &rule);
-        assert_eq!((next.quick, v), (0, Verdict::Free));
-        // INTERNALDATE's whole seconds may put an answer a moment before the queue time.
-        let (_, v) = r.new_thread(t(-1), &rule);
+        // A thread that arrived before the receipt went, or in the same second (INTERNALDATE
+        // has whole seconds), is no answer to it, and does not break the row either.
+        let r = Record {
+            last_receipt: Some(t(0) + Duration::milliseconds(500)),
+            ..r
+        };
+        for before in [t(-30), t(0)] {
+            let (next, v) = r.new_thread(before, &rule);
+            assert_eq!((next.quick, v), (2, Verdict::Free));
+        }
+        let (_, v) = r.new_thread(t(1), &rule);
         assert!(matches!(v, Verdict::Caught(_)));
     }
 

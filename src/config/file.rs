@@ -189,6 +189,9 @@ struct RawCategory {
 
 // ---- checking ------------------------------------------------------------------------------
 
+/// Reads an elapsed-time key: the value, its key name, the default in seconds.
+type SpanReader<'a> = dyn Fn(Option<Span>, &str, u64) -> Result<Duration, ConfigError> + 'a;
+
 struct Checker<'a> {
     file: &'a Path,
     /// Whether the file itself holds a password (then it must not be world-readable).
@@ -210,7 +213,7 @@ impl Checker<'_> {
     fn loop_rule(
         &self,
         daemon: &RawDaemon,
-        secs: &dyn Fn(Option<Span>, &str, u64) -> Result<Duration, ConfigError>,
+        secs: &SpanReader<'_>,
     ) -> Result<crate::loopbreak::Rule, ConfigError> {
         let dflt = crate::loopbreak::Rule::default();
         let window = secs(daemon.loop_window, "daemon.loop_window", 120)?;
