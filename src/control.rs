@@ -71,6 +71,29 @@ pub enum Request {
         /// Only say what would go.
         dry_run: bool,
     },
+    /// List the mail that opened no case.
+    Ignored {
+        /// Only mail that reached its mailbox on or after this (local) day.
+        since: Option<NaiveDate>,
+        /// Only this department's.
+        department: Option<String>,
+        /// JSON lines instead of a table.
+        json: bool,
+    },
+    /// Open a case from an ignored mail.
+    OpenIgnored {
+        /// The entry's id in the ignored list.
+        id: u64,
+        /// Why, for the timeline and the officer.
+        note: String,
+        /// Whether the sender gets a receipt.
+        receipt: bool,
+    },
+    /// Send a case's withheld receipt after all.
+    Receipt {
+        /// The case number.
+        case: String,
+    },
     /// Record an officer's absence and who covers.
     Away {
         /// The officer's address.
@@ -286,6 +309,8 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
                 anyhow::bail!("no [daemon] retention is configured: nothing is purged");
             };
             let gone = purge(engine, retention, now, *dry_run)?;
+            let ignored =
+                crate::registrar::purge_ignored(engine, cutoff(retention, now), *dry_run)?;
             for number in &gone {
                 writeln!(
                     out,
@@ -302,6 +327,41 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
                 } else {
                     " purged"
                 }
+            )?;
+            writeln!(
+                out,
+                "{} ignored mail(s){}",
+                ignored.len(),
+                if *dry_run {
+                    " would be purged"
+                } else {
+                    " purged"
+                }
+            )?;
+        }
+        Request::Ignored {
+            since,
+            department,
+            json,
+        } => crate::registrar::list_ignored(engine, *since, department.as_deref(), *json, out)?,
+        Request::OpenIgnored { id, note, receipt } => {
+            let c = engine.open_ignored(*id, note, *receipt, now)?;
+            let to = if *receipt {
+                format!("; receipt to {} queued", c.resident.email)
+            } else {
+                "; no receipt".to_string()
+            };
+            writeln!(
+                out,
+                "{}: opened from ignored mail {id}, officer {}{to}",
+                c.number, c.officer.email
+            )?;
+        }
+        Request::Receipt { case } => {
+            let to = engine.receipt_after_all(case, now)?;
+            writeln!(
+                out,
+                "{case}: receipt to {to} queued; the case is no longer flagged"
             )?;
         }
         Request::Away {
@@ -353,10 +413,7 @@ pub fn purge(
     now: chrono::DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<Vec<String>> {
-    let cutoff = match retention {
-        crate::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
-        crate::span::Span::WorkingDays(n) => now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1),
-    };
+    let cutoff = cutoff(retention, now);
     let mut old = Vec::new();
     engine.store.for_each_case(|c| {
         let last = c.events.last().map_or(c.received, |e| e.at);
@@ -370,6 +427,15 @@ pub fn purge(
         }
     }
     Ok(old)
+}
+
+/// What is older than this goes under `retention` (working days counted as 7/5 calendar days,
+/// rounded up: retention needs no calendar's precision).
+pub fn cutoff(retention: crate::span::Span, now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+    match retention {
+        crate::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
+        crate::span::Span::WorkingDays(n) => now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1),
+    }
 }
 
 /// Serves the control socket until shutdown.

@@ -187,8 +187,7 @@ impl Engine {
         let msg = Inbound::parse(incoming.raw);
         match self.decide(dept, &msg, incoming.sent_folder)? {
             Decision::Ignore(reason) => {
-                self.store
-                    .mark_handled(&incoming.key, &reason.to_string())?;
+                self.record_ignored(dept, &msg, incoming, &reason)?;
                 Ok(Outcome::Ignored(reason))
             }
             Decision::Copy { id, .. } => Ok(Outcome::Copy(self.store.confirm_copy(
@@ -274,6 +273,8 @@ impl Engine {
                 let (cfg, templates) = (self.cfg(), self.templates());
                 let away = self.store.absences()?;
                 let today = dept.calendar.local_date(incoming.received);
+                let checked = self.loop_check(&resident, incoming.received)?;
+                let withhold = withhold.or_else(|| checked.as_ref().and_then(|c| c.1.clone()));
                 let opened = self.store.open_case(
                     &incoming.key,
                     msg.message_id.as_deref(),
@@ -294,7 +295,10 @@ impl Engine {
                     },
                 )?;
                 Ok(match opened {
-                    Opened::Created(case) => Outcome::Opened(case),
+                    Opened::Created(case) => {
+                        self.loop_record(&resident, checked, &case)?;
+                        Outcome::Opened(case)
+                    }
                     Opened::AlreadyHandled => Outcome::AlreadyHandled,
                 })
             }
@@ -315,6 +319,28 @@ pub fn new_case(
     (category, language, resident): (Category, Language, &Person),
     away: &[(String, Absence)],
     withhold: Option<&Reason>,
+) -> (Case, Effects) {
+    let who = (category, language, resident);
+    let from = incoming.received;
+    new_case_from(
+        cfg, templates, dept, msg, incoming, counters, who, away, withhold, from,
+    )
+}
+
+/// [`new_case`] with its deadlines counted from `count_from` instead of from when the mail
+/// reached the mailbox (a case a registrar opens later, see `registrar`).
+#[allow(clippy::too_many_arguments)]
+pub fn new_case_from(
+    cfg: &Config,
+    templates: &Templates,
+    dept: &Department,
+    msg: &Inbound,
+    incoming: &Incoming<'_>,
+    counters: Counters,
+    (category, language, resident): (Category, Language, &Person),
+    away: &[(String, Absence)],
+    withhold: Option<&Reason>,
+    count_from: DateTime<Utc>,
 ) -> (Case, Effects) {
     let cal = &dept.calendar;
     let received = incoming.received;
@@ -339,8 +365,8 @@ pub fn new_case(
         officer: who.officer,
         substitute_for: who.substitute_for,
         received,
-        reply_due: cal.deadline(received, dept.reply_within),
-        decision_due: cal.deadline(received, decide_within),
+        reply_due: cal.deadline(count_from, dept.reply_within),
+        decision_due: cal.deadline(count_from, decide_within),
         message_ids: msg.message_id.iter().cloned().collect(),
         state: State::Open,
         events: Vec::new(),

@@ -102,6 +102,22 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The mail that opened no case (automatic, internal, duplicate, unreadable, …), newest
+    /// first; `ignored open ID` opens a case from one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Ignored {
+        #[command(subcommand)]
+        action: Option<IgnoredAction>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only mail that reached its mailbox on or after this day (YYYY-MM-DD, local time).
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Officers: record an absence (hänvisning) at run time.
     Officer {
         #[command(subcommand)]
@@ -126,6 +142,12 @@ enum CaseAction {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Send the case's withheld receipt after all (once; the case is no longer flagged).
+    Receipt {
+        #[arg(long)]
+        config: PathBuf,
+        id: String,
+    },
     /// Set a new expected decision date; the resident gets one notice of the delay.
     Postpone {
         #[arg(long)]
@@ -137,6 +159,24 @@ enum CaseAction {
         /// Why, in words for the resident.
         #[arg(long, default_value = "")]
         note: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum IgnoredAction {
+    /// Open a normal case from an ignored mail: number, officer, deadlines from now, officer
+    /// notice, and a receipt to the sender unless --no-receipt.
+    Open {
+        #[arg(long)]
+        config: PathBuf,
+        /// The id shown by `kvittens ignored`.
+        id: u64,
+        /// Why, for the case's timeline and the officer.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Open the case without sending the sender a receipt.
+        #[arg(long)]
+        no_receipt: bool,
     },
 }
 
@@ -260,7 +300,46 @@ fn run(command: Command) -> anyhow::Result<()> {
                 to,
                 note,
             } => store_command(&config, Request::Postpone { case: id, to, note }),
+            CaseAction::Receipt { config, id } => {
+                store_command(&config, Request::Receipt { case: id })
+            }
         },
+        Command::Ignored {
+            action:
+                Some(IgnoredAction::Open {
+                    config,
+                    id,
+                    note,
+                    no_receipt,
+                }),
+            ..
+        } => store_command(
+            &config,
+            Request::OpenIgnored {
+                id,
+                note,
+                receipt: !no_receipt,
+            },
+        ),
+        Command::Ignored {
+            action: None,
+            config,
+            since,
+            department,
+            json,
+        } => {
+            let config = config.ok_or_else(|| {
+                anyhow::anyhow!("--config is required: kvittens ignored --config FILE")
+            })?;
+            store_command(
+                &config,
+                Request::Ignored {
+                    since,
+                    department,
+                    json,
+                },
+            )
+        }
         Command::Officer {
             action:
                 OfficerAction::Away {

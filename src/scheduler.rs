@@ -72,11 +72,9 @@ impl Scheduler {
     }
 }
 
-/// Once a day: answered and closed cases past `[daemon] retention` are removed, and logged.
+/// Once a day: the loop breaker's records that say nothing any more are pruned, and answered
+/// and closed cases and ignored mail past `[daemon] retention` are removed, and logged.
 fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
-    let Some(retention) = engine.cfg().retention else {
-        return;
-    };
     match engine.store.last_housekeeping() {
         Ok(Some(last)) if now - last < chrono::Duration::days(1) => return,
         Err(e) => {
@@ -85,13 +83,34 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         }
         _ => {}
     }
-    match crate::control::purge(engine, retention, now, false) {
-        Ok(gone) => {
-            tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old answered and closed cases removed");
-            if let Err(e) = engine.store.set_housekeeping(now) {
-                tracing::error!(error = %e, "housekeeping could not record its run");
+    match engine.store.prune_sender_records(now) {
+        Ok(n) => tracing::debug!(pruned = n, "housekeeping: old loop breaker records removed"),
+        Err(e) => {
+            tracing::error!(error = %e, "housekeeping could not prune the loop breaker's records")
+        }
+    }
+    if let Some(retention) = engine.cfg().retention {
+        match crate::control::purge(engine, retention, now, false) {
+            Ok(gone) => {
+                tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old answered and closed cases removed")
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "housekeeping failed");
+                return;
             }
         }
-        Err(e) => tracing::error!(error = %format!("{e:#}"), "housekeeping failed"),
+        let cutoff = crate::control::cutoff(retention, now);
+        match crate::registrar::purge_ignored(engine, cutoff, false) {
+            Ok(gone) => {
+                tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old ignored mail removed")
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "housekeeping failed");
+                return;
+            }
+        }
+    }
+    if let Err(e) = engine.store.set_housekeeping(now) {
+        tracing::error!(error = %e, "housekeeping could not record its run");
     }
 }

@@ -80,6 +80,9 @@ struct RawDaemon {
     receipts_per_sender_per_day: Option<u64>,
     retention: Option<Span>,
     unconfirmed_wait: Option<Span>,
+    loop_window: Option<Span>,
+    loop_answers: Option<u32>,
+    loop_hold: Option<Span>,
 }
 
 #[derive(Deserialize, Default)]
@@ -187,6 +190,9 @@ struct RawCategory {
 
 // ---- checking ------------------------------------------------------------------------------
 
+/// Reads an elapsed-time key: the value, its key name, the default in seconds.
+type SpanReader<'a> = dyn Fn(Option<Span>, &str, u64) -> Result<Duration, ConfigError> + 'a;
+
 struct Checker<'a> {
     file: &'a Path,
     /// Whether the file itself holds a password (then it must not be world-readable).
@@ -200,6 +206,41 @@ impl Checker<'_> {
             key: key.into(),
             message: message.into(),
         }
+    }
+
+    /// The loop breaker's `[daemon] loop_*` keys, checked: a window under a second would miss
+    /// every machine and one over an hour would catch people who write twice; a single quick
+    /// answer is what a person does too, so it takes at least two (or 0 for off).
+    fn loop_rule(
+        &self,
+        daemon: &RawDaemon,
+        secs: &SpanReader<'_>,
+    ) -> Result<crate::loopbreak::Rule, ConfigError> {
+        let dflt = crate::loopbreak::Rule::default();
+        let window = secs(daemon.loop_window, "daemon.loop_window", 120)?;
+        if !(1..=3600).contains(&window.as_secs()) {
+            return Err(self.err(
+                "daemon.loop_window",
+                "must be between 1s and 1h: how soon a machine answers a receipt, not a person",
+            ));
+        }
+        let answers = daemon.loop_answers.unwrap_or(dflt.answers);
+        if answers == 1 {
+            return Err(self.err(
+                "daemon.loop_answers",
+                "must be 0 (off) or at least 2: one quick answer is what a person does too",
+            ));
+        }
+        let hold = secs(daemon.loop_hold, "daemon.loop_hold", 24 * 3600)?;
+        if !(60..=30 * 86_400).contains(&hold.as_secs()) {
+            return Err(self.err("daemon.loop_hold", "must be between 1m and 30d"));
+        }
+        let d = |x: Duration| chrono::Duration::seconds(x.as_secs() as i64);
+        Ok(crate::loopbreak::Rule {
+            window: d(window),
+            answers,
+            hold: d(hold),
+        })
     }
 
     fn path(&self, p: &Path) -> PathBuf {
@@ -317,6 +358,7 @@ impl Checker<'_> {
                 "must be at least 1s: it is how long a copy may take to arrive, and a copy that comes later means a receipt sent twice",
             ));
         }
+        let loop_rule = self.loop_rule(&raw.daemon, &secs)?;
         let mut warnings = Vec::new();
         let loopback = |h: &str| {
             h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
@@ -355,6 +397,7 @@ impl Checker<'_> {
             receipts_per_sender_per_day: raw.daemon.receipts_per_sender_per_day.unwrap_or(10),
             retention: raw.daemon.retention,
             unconfirmed_wait,
+            loop_rule,
 
             warnings,
             listen,

@@ -236,6 +236,8 @@ pub struct Config {
     /// How long a mail whose sending a crash interrupted waits for its copy in the department
     /// mailbox before it is sent again.
     pub unconfirmed_wait: Duration,
+    /// When a sender that keeps answering receipts with new threads is held as a machine.
+    pub loop_rule: crate::loopbreak::Rule,
     /// Warnings about the config that do not stop kvittens (logged at start).
     pub warnings: Vec<String>,
     /// SMTP settings.
@@ -331,6 +333,7 @@ decide_within = "3d"
         assert_eq!(format!("{:?}", d.password), "Secret(***)");
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
+        assert_eq!(c.loop_rule, crate::loopbreak::Rule::default());
         let c = parse(&GOOD.replace(
             "decide_within = \"3d\"\n",
             "decide_within = \"3d\"\ncopies = false\n",
@@ -378,6 +381,24 @@ decide_within = "3d"
                 "unconfirmed_wait = \"0s\"\ninternal_domains",
                 "daemon.unconfirmed_wait",
                 "at least 1s",
+            ),
+            (
+                "internal_domains",
+                "loop_answers = 1\ninternal_domains",
+                "daemon.loop_answers",
+                "at least 2",
+            ),
+            (
+                "internal_domains",
+                "loop_window = \"2h\"\ninternal_domains",
+                "daemon.loop_window",
+                "between 1s and 1h",
+            ),
+            (
+                "internal_domains",
+                "loop_hold = \"2wd\"\ninternal_domains",
+                "daemon.loop_hold",
+                "elapsed time",
             ),
             (
                 "decide_within = \"3d\"\n",

@@ -14,7 +14,9 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::path::{Path, PathBuf};
 
+mod ignored;
 mod outbox;
+pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
 use outbox::outbox_key;
 
 /// A store failure. The daemon stops taking new work on one: nothing may be half-recorded.

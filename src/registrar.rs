@@ -1,0 +1,687 @@
+//! The registrar's side of what kvittens decided: the list of mail that opened no case
+//! (`kvittens ignored`), opening a case from one of them (`kvittens ignored open`), sending a
+//! withheld receipt after all (`kvittens case receipt`), and the loop breaker's bookkeeping
+//! around a new case. A machine's decision is never the last word on a resident's mail: what
+//! it set aside stays findable, and a person can overrule it with one command.
+
+use crate::case::{Case, State};
+use crate::compose::{self, Kind};
+use crate::config::{Config, Department};
+use crate::decide::{self, Reason};
+use crate::engine::{new_case_from, Engine, Incoming};
+use crate::loopbreak::{Record, Verdict};
+use crate::message::{Inbound, Person};
+use crate::store::{Counters, FromIgnored, IgnoredMail, MessageKey, ReceiptQueued, StoreError};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use std::io::Write;
+
+/// References kept per ignored mail: enough to thread a receipt (RFC 5322 §3.6.4 allows
+/// trimming the middle of a long References list).
+const MAX_REFERENCES: usize = 20;
+
+/// The entry in the ignored list for a message that opened no case.
+fn entry(
+    dept: &Department,
+    msg: &Inbound,
+    incoming: &Incoming<'_>,
+    reason: &Reason,
+) -> IgnoredMail {
+    let subject = msg.subject.as_deref().unwrap_or("");
+    IgnoredMail {
+        id: 0,
+        department: dept.id.clone(),
+        mailbox: dept.email.clone(),
+        uid_validity: incoming.key.uid_validity,
+        uid: incoming.key.uid,
+        received: incoming.received,
+        from: msg.from.clone(),
+        reply_to: msg.reply_to.clone(),
+        subject: msg.subject.clone(),
+        message_id: msg.message_id.clone(),
+        references: msg
+            .references
+            .iter()
+            .take(MAX_REFERENCES)
+            .cloned()
+            .collect(),
+        reason: reason.code.to_string(),
+        detail: reason.detail.clone(),
+        category: decide::category(subject, dept.default_category),
+        language: decide::language(msg),
+        case: None,
+    }
+}
+
+/// A person's address that mail can be sent to.
+fn usable(p: &Option<Person>) -> Option<&Person> {
+    p.as_ref()
+        .filter(|p| p.email.parse::<lettre::Address>().is_ok())
+}
+
+impl Engine {
+    /// Records a message that opened no case: in a department inbox it goes to the ignored
+    /// list with its handled mark; in the Sent folder only the mark is set (what the department
+    /// sent is no resident's mail).
+    pub(crate) fn record_ignored(
+        &self,
+        dept: &Department,
+        msg: &Inbound,
+        incoming: &Incoming<'_>,
+        reason: &Reason,
+    ) -> Result<(), StoreError> {
+        let note = reason.to_string();
+        if incoming.sent_folder {
+            return self.store.mark_handled(&incoming.key, &note);
+        }
+        let entry = entry(dept, msg, incoming, reason);
+        self.store
+            .record_ignored(&incoming.key, &note, &entry)
+            .map(|_| ())
+    }
+
+    /// The loop breaker's verdict on a new thread from `resident` that reached the mailbox at
+    /// `received`: the sender's record as it is to be stored once the case is opened, and why
+    /// no receipt may go, when the sender is held as a machine.
+    pub(crate) fn loop_check(
+        &self,
+        resident: &Person,
+        received: DateTime<Utc>,
+    ) -> Result<Option<(Record, Option<Reason>)>, StoreError> {
+        if resident.email.is_empty() {
+            return Ok(None);
+        }
+        let rule = self.cfg().loop_rule;
+        let (record, verdict) = self
+            .store
+            .sender_record(&resident.email)?
+            .new_thread(received, &rule);
+        let why = |until: DateTime<Utc>| {
+            Reason {
+            code: "loop",
+            detail: format!(
+                "{} answered {} receipts in a row within {} s each with a new thread: held as a machine until {} (no receipts to it meanwhile)",
+                resident.email,
+                rule.answers,
+                rule.window.num_seconds(),
+                until.format("%Y-%m-%d %H:%M UTC")
+            ),
+        }
+        };
+        let reason = match verdict {
+            Verdict::Free => None,
+            Verdict::Caught(until) => {
+                tracing::warn!(sender = %resident.email, until = %until, "a sender keeps answering receipts within seconds with new threads: held as a machine, its cases flagged");
+                Some(why(until))
+            }
+            Verdict::Held(until) => Some(why(until)),
+        };
+        Ok(Some((record, reason)))
+    }
+
+    /// Stores the loop breaker's record after a new case from `resident`, noting its receipt.
+    pub(crate) fn loop_record(
+        &self,
+        resident: &Person,
+        checked: Option<(Record, Option<Reason>)>,
+        case: &Case,
+    ) -> Result<(), StoreError> {
+        let Some((record, _)) = checked else {
+            return Ok(());
+        };
+        let receipt = compose::message_id(&self.cfg(), &case.number, Kind::Receipt);
+        let record = if case.message_ids.contains(&receipt) {
+            record.receipt_queued(Utc::now())
+        } else {
+            record
+        };
+        self.store.set_sender_record(&resident.email, &record)
+    }
+
+    /// Opens a case from ignored mail `id` (`kvittens ignored open`). The case counts as
+    /// received when the mail reached the mailbox (that is when it came in, förvaltningslagen
+    /// 2017:900 § 20), but its deadlines count from `now`: the receipt promises the resident an
+    /// answer date, and a date already past would be no promise. The officer's notice carries,
+    /// instead of the message (kvittens keeps no bodies), where to find it.
+    pub fn open_ignored(
+        &self,
+        id: u64,
+        note: &str,
+        receipt: bool,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Box<Case>> {
+        let entry = self.store.ignored_mail(id)?.ok_or_else(|| {
+            anyhow::anyhow!("no ignored mail {id} (see `kvittens ignored`; entries older than the retention are purged)")
+        })?;
+        let (cfg, templates) = (self.cfg(), self.templates());
+        let dept = configured(&cfg, &entry.department)?;
+        let resident = usable(&entry.reply_to)
+            .or(usable(&entry.from))
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "ignored mail {id} has no address to send to (From {:?}, Reply-To {:?}); it is in {} as UID {}",
+                    entry.from.as_ref().map(|p| &p.email),
+                    entry.reply_to.as_ref().map(|p| &p.email),
+                    entry.mailbox,
+                    entry.uid
+                )
+            })?;
+        let away = self.store.absences()?;
+        let cal = &dept.calendar;
+        let msg = Inbound {
+            parsed: true,
+            message_id: entry.message_id.clone(),
+            references: entry.references.clone(),
+            from: entry.from.clone(),
+            reply_to: entry.reply_to.clone(),
+            subject: entry.subject.clone(),
+            ..Inbound::default()
+        };
+        let standin = standin(dept, &entry, &resident, note, now);
+        let today = cal.local_date(now);
+        let opened = self.store.open_ignored(
+            id,
+            (&dept.case_prefix, today.year()),
+            &format!("{}/{today}", resident.email),
+            |counters, e| {
+                let incoming = Incoming {
+                    key: MessageKey {
+                        department: e.department.clone(),
+                        uid_validity: e.uid_validity,
+                        uid: e.uid,
+                    },
+                    received: e.received,
+                    raw: &standin,
+                    sent_folder: false,
+                };
+                // The registrar asked for this receipt: the daily cap is for floods.
+                let counters = Counters {
+                    receipts_today: 0,
+                    ..counters
+                };
+                let lang = (e.category, e.language, &resident);
+                let (mut c, mut effects) = new_case_from(
+                    &cfg, &templates, dept, &msg, &incoming, counters, lang, &away, None, now,
+                );
+                let words = if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {note}")
+                };
+                c.log(now, format!("opened by the registrar from ignored mail {id} (it had opened no case, {}: {}); deadlines count from now{words}", e.reason, e.detail));
+                if !receipt {
+                    let rid = compose::message_id(&cfg, &c.number, Kind::Receipt);
+                    effects.mails.retain(|m| m.kind != Kind::Receipt);
+                    c.message_ids.retain(|m| *m != rid);
+                    c.log(now, "no receipt: the registrar opened the case without one");
+                }
+                Ok((c, effects))
+            },
+        )?;
+        match opened {
+            FromIgnored::Created(case) => Ok(case),
+            FromIgnored::NoEntry => anyhow::bail!("no ignored mail {id}"),
+            FromIgnored::AlreadyOpened(case) => {
+                anyhow::bail!("ignored mail {id} was opened as case {case} already")
+            }
+            FromIgnored::MessageHasCase(case) => anyhow::bail!(
+                "ignored mail {id} belongs to case {case} already (the same message, by Message-ID)"
+            ),
+        }
+    }
+
+    /// Sends the receipt of case `number` after all (`kvittens case receipt`): the receipt was
+    /// withheld when the case opened (a sender that failed authentication, a request for no
+    /// automatic answers, the daily cap, the loop breaker, …) and a person has judged that it
+    /// may go. Once: the store refuses a second receipt for the case.
+    pub fn receipt_after_all(&self, number: &str, now: DateTime<Utc>) -> anyhow::Result<String> {
+        let case = self
+            .store
+            .case(number)?
+            .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
+        let (cfg, templates) = (self.cfg(), self.templates());
+        let dept = configured(&cfg, &case.department)?;
+        let already =
+            || anyhow::anyhow!("case {number} has had its receipt already (it goes once)");
+        let rid = compose::message_id(&cfg, number, Kind::Receipt);
+        anyhow::ensure!(!case.message_ids.contains(&rid), already());
+        anyhow::ensure!(
+            case.resident.email.parse::<lettre::Address>().is_ok(),
+            "case {number} has no address to send a receipt to ({:?})",
+            case.resident.email
+        );
+        anyhow::ensure!(
+            case.state == State::Open,
+            "case {number} is {}: the resident has had an answer, a receipt would come after it",
+            if case.state == State::Closed {
+                "closed"
+            } else {
+                "answered"
+            }
+        );
+        anyhow::ensure!(
+            case.reply_due > now,
+            "case {number}'s reply date {} has passed: a receipt would promise a date already gone; answer the resident instead",
+            case.reply_due.format("%Y-%m-%d %H:%M UTC")
+        );
+        // The resident's own first message, to thread the receipt to.
+        let first = case
+            .message_ids
+            .iter()
+            .find(|m| !m.starts_with("kvittens."))
+            .cloned();
+        let queued = self.store.queue_receipt(number, |c| {
+            let mail = compose::receipt(&cfg, dept, c, (&first, &[]), &templates, now)
+                .map_err(|e| e.to_string())?;
+            let was = c
+                .flagged
+                .take()
+                .map(|w| format!(" (withheld: {w})"))
+                .unwrap_or_default();
+            c.log(
+                now,
+                format!(
+                    "receipt to {} sent after all by the registrar{was}",
+                    c.resident.email
+                ),
+            );
+            Ok(mail)
+        })?;
+        match queued {
+            ReceiptQueued::Queued => Ok(case.resident.email),
+            ReceiptQueued::NoCase => anyhow::bail!("no case {number}"),
+            ReceiptQueued::AlreadySent => Err(already()),
+            ReceiptQueued::Refused(why) => {
+                anyhow::bail!("case {number}: the receipt could not be built: {why}")
+            }
+        }
+    }
+}
+
+fn configured<'a>(cfg: &'a Config, id: &str) -> anyhow::Result<&'a Department> {
+    cfg.department(id).ok_or_else(|| {
+        anyhow::anyhow!(
+            "department {id:?} is not configured in {}",
+            cfg.file.display()
+        )
+    })
+}
+
+/// What the officer's notice carries in place of a message kvittens did not keep: a short
+/// message from the resident's address with the original's subject, saying where the original
+/// is. In the staff language, like the notice.
+fn standin(
+    dept: &Department,
+    e: &IgnoredMail,
+    who: &Person,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Vec<u8> {
+    let lang = dept.staff_language;
+    let cal = &dept.calendar;
+    let addr = |p: &Option<Person>| p.as_ref().map_or("-".to_string(), |p| p.email.clone());
+    let sv = lang == decide::Language::Sv;
+    let text = if sv {
+        format!(
+            "Registratorn öppnade det här ärendet {} från ett mejl som inte hade gett något ärende (post {} i listan `kvittens ignored`).\n\nkvittens sparar inte meddelandens innehåll. Originalet finns i {}, UIDVALIDITY {}, UID {}, inkom {}.\n\nFrån:       {}\nSvar till:  {}\nÄmne:       {}\nMessage-ID: {}\nVarför inget ärende först: {}: {}\n{}",
+            compose::written_time(cal, now, lang), e.id, e.mailbox, e.uid_validity, e.uid,
+            compose::written_time(cal, e.received, lang), addr(&e.from), addr(&e.reply_to),
+            e.subject.as_deref().unwrap_or("-"), e.message_id.as_deref().unwrap_or("-"), e.reason, e.detail,
+            if note.is_empty() { String::new() } else { format!("Registratorns anteckning: {note}\n") },
+        )
+    } else {
+        format!(
+            "The registrar opened this case {} from mail that had opened no case (entry {} of `kvittens ignored`).\n\nkvittens keeps no message bodies. The original is in {}, UIDVALIDITY {}, UID {}, received {}.\n\nFrom:       {}\nReply-To:   {}\nSubject:    {}\nMessage-ID: {}\nWhy no case at first: {}: {}\n{}",
+            compose::written_time(cal, now, lang), e.id, e.mailbox, e.uid_validity, e.uid,
+            compose::written_time(cal, e.received, lang), addr(&e.from), addr(&e.reply_to),
+            e.subject.as_deref().unwrap_or("-"), e.message_id.as_deref().unwrap_or("-"), e.reason, e.detail,
+            if note.is_empty() { String::new() } else { format!("The registrar's note: {note}\n") },
+        )
+    };
+    let built = compose::mailbox(who.name.as_deref(), &who.email).and_then(|from| {
+        let to = compose::mailbox(Some(&dept.name), &dept.email)?;
+        lettre::Message::builder()
+            .from(from)
+            .to(to)
+            .subject(e.subject.clone().unwrap_or_default())
+            .date(e.received.into())
+            .singlepart(compose::text_part(text.clone()))
+            .map_err(|err| compose::ComposeError::Build(err.to_string()))
+    });
+    match built {
+        Ok(m) => m.formatted(),
+        Err(_) => format!("Content-Type: text/plain; charset=utf-8\r\n\r\n{text}").into_bytes(),
+    }
+}
+
+/// Lists the ignored mail (`kvittens ignored`), newest first: a line per mail with its id, the
+/// local time it reached the mailbox, the mailbox, the sender, the reason and the subject, or
+/// one JSON object per line.
+pub fn list_ignored(
+    engine: &Engine,
+    since: Option<NaiveDate>,
+    department: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let cfg = engine.cfg();
+    let local = |e: &IgnoredMail| match cfg.department(&e.department) {
+        Some(d) => (
+            d.calendar.local_date(e.received),
+            e.received
+                .with_timezone(&d.calendar.tz)
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+        ),
+        None => (
+            e.received.date_naive(),
+            e.received.format("%Y-%m-%d %H:%M UTC").to_string(),
+        ),
+    };
+    let mut list: Vec<_> = engine
+        .store
+        .ignored_mails()?
+        .into_iter()
+        .filter(|e| department.is_none_or(|d| e.department == d))
+        .filter(|e| since.is_none_or(|s| local(e).0 >= s))
+        .collect();
+    list.sort_by_key(|e| std::cmp::Reverse((e.received, e.id)));
+    for e in &list {
+        let time = local(e).1;
+        if json {
+            let mut v = serde_json::to_value(e)?;
+            v["received_local"] = serde_json::json!(time);
+            writeln!(out, "{v}")?;
+            continue;
+        }
+        let sender = match (&e.from, &e.reply_to) {
+            (Some(f), Some(r)) if f.email != r.email => {
+                format!("{} (reply-to {})", f.email, r.email)
+            }
+            (Some(f), _) => f.email.clone(),
+            (None, Some(r)) => format!("(reply-to {})", r.email),
+            (None, None) => "(no sender)".to_string(),
+        };
+        let case = e
+            .case
+            .as_ref()
+            .map(|c| format!("  → {c}"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:>5}  {time}  {:<24}  {:<32}  {:<16}  {}{case}",
+            e.id,
+            e.mailbox,
+            sender,
+            e.reason,
+            e.subject.as_deref().unwrap_or("(no subject)")
+        )?;
+    }
+    if !json {
+        writeln!(out, "{} ignored mail(s)", list.len())?;
+    }
+    Ok(())
+}
+
+/// Ignored mail that reached its mailbox before `cutoff` is removed (or only listed, with
+/// `dry_run`), like answered cases past `retention`. Returns their ids.
+pub fn purge_ignored(
+    engine: &Engine,
+    cutoff: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Vec<u64>, StoreError> {
+    let old: Vec<u64> = engine
+        .store
+        .ignored_mails()?
+        .into_iter()
+        .filter(|e| e.received < cutoff)
+        .map(|e| e.id)
+        .collect();
+    if !dry_run && !old.is_empty() {
+        engine.store.remove_ignored(&old)?;
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Outcome;
+    use chrono::Duration;
+
+    const CONFIG: &str = r#"
+[daemon]
+store = "store"
+internal_domains = ["kommun.test"]
+
+[imap]
+host = "127.0.0.1"
+port = 1143
+security = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = 2525
+security = "none"
+from = "Salems kommun <noreply@kommun.test>"
+
+[calendar]
+working_hours = "00:00-24:00"
+holidays = "none"
+
+[[department]]
+id = "bygg"
+name = "Bygg- och miljöförvaltningen"
+case_prefix = "BMN"
+mailbox = { user = "bygg@kommun.test", password = "secret" }
+manager = { name = "Maria Chef", email = "manager@kommun.test" }
+officers = [{ name = "Olle Handläggare", email = "o1@kommun.test" }]
+reply_within = "3d"
+"#;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        let cfg = Config::parse(&dir.join("kvittens.toml"), CONFIG).unwrap();
+        let templates = crate::daemon::load_templates(&cfg).unwrap();
+        let store = crate::store::Store::open(&cfg.store).unwrap();
+        Engine::new(cfg, store, templates)
+    }
+
+    fn handle(e: &Engine, uid: u32, raw: &str, received: DateTime<Utc>, sent: bool) -> Outcome {
+        let dept = e.cfg().departments[0].clone();
+        let raw = raw.replace('\n', "\r\n");
+        let incoming = Incoming {
+            key: MessageKey {
+                department: if sent {
+                    "bygg/sent".into()
+                } else {
+                    "bygg".into()
+                },
+                uid_validity: 1,
+                uid,
+            },
+            received,
+            raw: raw.as_bytes(),
+            sent_folder: sent,
+        };
+        e.handle(&dept, &incoming).unwrap()
+    }
+
+    fn mail(from: &str, id: &str, subject: &str, extra: &str) -> String {
+        format!("From: Sara Berg <{from}>\nTo: bygg@kommun.test\nSubject: {subject}\nMessage-ID: <{id}>\n{extra}Content-Type: text/plain; charset=utf-8\n\nHej! Jag vill ansöka om bygglov.\n")
+    }
+
+    fn receipts(e: &Engine, to: &str) -> usize {
+        let pending = e.store.pending().unwrap();
+        pending
+            .iter()
+            .filter(|m| m.kind == Kind::Receipt && m.to == [to])
+            .count()
+    }
+
+    #[test]
+    fn ignored_inbox_mail_is_listed_and_a_case_can_be_opened_from_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let received = Utc::now() - Duration::days(5);
+        let auto = mail(
+            "sara@example.org",
+            "a1@example.org",
+            "Ansökan om bygglov",
+            "Auto-Submitted: auto-generated\n",
+        );
+        assert!(matches!(
+            handle(&e, 3, &auto, received, false),
+            Outcome::Ignored(_)
+        ));
+        // What the department sent itself is no resident's mail: not listed.
+        assert!(matches!(
+            handle(&e, 4, &auto, received, true),
+            Outcome::Ignored(_)
+        ));
+        let list = e.store.ignored_mails().unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        let entry = &list[0];
+        assert_eq!((entry.uid, entry.reason.as_str()), (3, "automatic"));
+        assert_eq!(entry.mailbox, "bygg@kommun.test");
+        assert_eq!(entry.category, decide::Category::Application);
+        let mut out = Vec::new();
+        list_ignored(&e, None, None, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("sara@example.org") && text.contains("automatic"),
+            "{text}"
+        );
+        let mut out = Vec::new();
+        let later = Some(Utc::now().date_naive() + Duration::days(1));
+        list_ignored(&e, later, None, true, &mut out).unwrap();
+        assert!(out.is_empty(), "--since leaves out older mail");
+
+        let now = Utc::now();
+        let case = e.open_ignored(entry.id, "a person", true, now).unwrap();
+        assert_eq!(
+            case.received, received,
+            "it came in when it reached the mailbox"
+        );
+        assert!(case.reply_due > now, "deadlines count from the opening");
+        assert_eq!(case.category, decide::Category::Application);
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        let notice = e.store.pending().unwrap();
+        let notice = notice
+            .iter()
+            .find(|m| m.kind == Kind::OfficerNotice)
+            .unwrap();
+        let text = String::from_utf8_lossy(&notice.bytes);
+        assert!(text.contains("UID 3"), "{text}");
+        assert_eq!(
+            e.store.ignored_mail(entry.id).unwrap().unwrap().case,
+            Some(case.number.clone())
+        );
+        let again = e.open_ignored(entry.id, "", true, now).unwrap_err();
+        assert!(again.to_string().contains("already"), "{again}");
+        assert!(e.open_ignored(99, "", true, now).is_err());
+        // A follow-up of the opened mail now joins its case.
+        let reply = mail(
+            "sara@example.org",
+            "a2@example.org",
+            "Mer",
+            "In-Reply-To: <a1@example.org>\n",
+        );
+        assert!(matches!(
+            handle(&e, 5, &reply, now, false),
+            Outcome::Attached(_)
+        ));
+        // Purged by retention like an answered case.
+        assert_eq!(purge_ignored(&e, now, true).unwrap(), vec![entry.id]);
+        assert_eq!(purge_ignored(&e, now, false).unwrap(), vec![entry.id]);
+        assert!(e.store.ignored_mails().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_case_opened_without_receipt_sends_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let auto = mail(
+            "sara@example.org",
+            "a1@example.org",
+            "Fråga",
+            "Precedence: bulk\n",
+        );
+        handle(&e, 3, &auto, Utc::now(), false);
+        let case = e.open_ignored(1, "", false, Utc::now()).unwrap();
+        assert_eq!(receipts(&e, "sara@example.org"), 0);
+        // … and the registrar can still send it after all.
+        e.receipt_after_all(&case.number, Utc::now()).unwrap();
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+    }
+
+    #[test]
+    fn a_withheld_receipt_goes_after_all_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let forged = mail(
+            "sara@example.org",
+            "f1@example.org",
+            "Fråga",
+            "Authentication-Results: mx.kommun.test; dmarc=fail\n",
+        );
+        let Outcome::Opened(case) = handle(&e, 3, &forged, Utc::now(), false) else {
+            panic!("no case")
+        };
+        assert!(case.flagged.is_some());
+        assert_eq!(receipts(&e, "sara@example.org"), 0);
+        let to = e.receipt_after_all(&case.number, Utc::now()).unwrap();
+        assert_eq!(to, "sara@example.org");
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        let c = e.store.case(&case.number).unwrap().unwrap();
+        assert_eq!(c.flagged, None);
+        assert!(c.events.iter().any(|ev| ev.what.contains("after all")));
+        let again = e.receipt_after_all(&case.number, Utc::now()).unwrap_err();
+        assert!(again.to_string().contains("already"), "{again}");
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        assert!(e.receipt_after_all("BMN-2026-9999", Utc::now()).is_err());
+    }
+
+    #[test]
+    fn a_help_desk_answering_each_receipt_at_once_gets_three() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let desk = "support@helpdesk.example";
+        let mut flagged = 0;
+        for i in 0..6 {
+            let raw = mail(
+                desk,
+                &format!("t{i}@helpdesk.example"),
+                &format!("Ticket #{i} created"),
+                "",
+            );
+            // Each ticket comes in a second after the receipt before it (INTERNALDATE has
+            // whole seconds).
+            let at = Utc::now() + Duration::seconds(2 * i64::from(i) + 2);
+            let Outcome::Opened(case) = handle(&e, 10 + i, &raw, at, false) else {
+                panic!("every new thread opens a case")
+            };
+            if case
+                .flagged
+                .as_deref()
+                .is_some_and(|f| f.starts_with("loop"))
+            {
+                flagged += 1;
+            }
+        }
+        assert_eq!(receipts(&e, desk), 3);
+        assert_eq!(flagged, 3);
+        // Another sender is not affected; a resident who sends several mails at once (read
+        // one after another, each after the receipt before it) is no machine.
+        let at = Utc::now();
+        for i in 0..6 {
+            let raw = mail(
+                "sara@example.org",
+                &format!("s{i}@example.org"),
+                "Fråga",
+                "",
+            );
+            handle(&e, 30 + i, &raw, at, false);
+        }
+        assert_eq!(receipts(&e, "sara@example.org"), 6);
+    }
+}
