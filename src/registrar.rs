@@ -26,7 +26,6 @@ fn entry(
     incoming: &Incoming<'_>,
     reason: &Reason,
 ) -> IgnoredMail {
-    let subject = msg.subject.as_deref().unwrap_or("");
     IgnoredMail {
         id: 0,
         department: dept.id.clone(),
@@ -46,7 +45,7 @@ fn entry(
             .collect(),
         reason: reason.code.to_string(),
         detail: reason.detail.clone(),
-        category: decide::category(subject, dept.default_category),
+        category: decide::categorize(msg, &dept.category_words, dept.default_category),
         language: decide::language(msg),
         case: None,
     }
