@@ -107,7 +107,7 @@ pub fn explain(
     json_out: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let messages = files
+    let messages: Vec<Named> = files
         .iter()
         .map(|file| Named {
             file: file.display().to_string(),
@@ -119,7 +119,7 @@ pub fn explain(
         .collect();
     let request = Request::Explain {
         department: dept.id.clone(),
-        messages,
+        messages: messages.clone(),
         json: json_out,
     };
     if let Some(reply) = control::send(&cfg.store, &request) {
@@ -130,11 +130,8 @@ pub fn explain(
         out.write_all(reply.output.as_bytes())?;
         return Ok(());
     }
-    let Request::Explain { messages, .. } = &request else {
-        unreachable!("built above")
-    };
     let store = store_for_explain(cfg);
-    explain_messages(cfg, dept, store.as_ref(), messages, json_out, out)
+    explain_messages(cfg, dept, store.as_ref(), &messages, json_out, out)
 }
 
 /// The store, opened here because no daemon answers on its socket; `None` (said on stderr) when
