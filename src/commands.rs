@@ -2,11 +2,13 @@
 //! what kvittens would do with a message, listing cases. They send nothing.
 
 use crate::config::{Config, Department};
+use crate::control::{self, Request};
 use crate::decide::Decision;
 use crate::engine::{self, Incoming};
 use crate::message::Inbound;
 use crate::store::{Counters, MessageKey, Store};
 use chrono::{Datelike, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
 use std::path::Path;
@@ -32,8 +34,72 @@ fn store_if_free(cfg: &Config) -> Option<Store> {
     }
 }
 
-/// One line per file: what kvittens would do and why. A file that cannot be read still gets
-/// its line.
+/// A message for `explain`, as the command line reads it and hands it to a running daemon.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Named {
+    /// The file it came from, as the operator named it (for the output).
+    pub file: String,
+    /// Its bytes, or why they could not be read.
+    pub content: Content,
+}
+
+/// What a file for `explain` held.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Content {
+    /// The raw message (base64 on the control socket: mail need not be UTF-8).
+    Raw(#[serde(with = "base64_bytes")] Vec<u8>),
+    /// The file could not be read: why.
+    Unreadable(String),
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// What kvittens does with one message, as `explain` tells it.
+struct Explained {
+    /// `acknowledge` (a new case), `attach` (an existing case) or `ignore` (no case).
+    action: &'static str,
+    /// `new`, `existing` or `none`: the two questions kept apart from the receipt.
+    case: &'static str,
+    /// Whether the resident gets a receipt.
+    receipt: bool,
+    reason: String,
+    category: Option<&'static str>,
+    language: Option<&'static str>,
+}
+
+impl Explained {
+    fn no_case(action: &'static str, case: &'static str, reason: String) -> Explained {
+        Explained {
+            action,
+            case,
+            receipt: false,
+            reason,
+            category: None,
+            language: None,
+        }
+    }
+}
+
+/// One line per file: what kvittens would do and why, decided exactly as the daemon decides —
+/// with its store, so that a mail naming an existing case joins it. While the daemon runs, the
+/// daemon decides (through its control socket: the store admits one process at a time); else
+/// the store is read here; with no store at all (a fresh install) as if no case existed, said
+/// in one line on stderr. A file that cannot be read still gets its line.
 pub fn explain(
     cfg: &Config,
     dept: &Department,
@@ -41,80 +107,160 @@ pub fn explain(
     json_out: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = store_if_free(cfg);
-    for file in files {
-        let (action, reason, category, language) = match std::fs::read(file) {
-            Err(e) => (
+    let messages: Vec<Named> = files
+        .iter()
+        .map(|file| Named {
+            file: file.display().to_string(),
+            content: match std::fs::read(file) {
+                Ok(raw) => Content::Raw(raw),
+                Err(e) => Content::Unreadable(e.to_string()),
+            },
+        })
+        .collect();
+    let request = Request::Explain {
+        department: dept.id.clone(),
+        messages: messages.clone(),
+        json: json_out,
+    };
+    if let Some(reply) = control::send(&cfg.store, &request) {
+        let reply = reply?;
+        if !reply.ok {
+            anyhow::bail!("the daemon could not explain: {}", reply.output);
+        }
+        out.write_all(reply.output.as_bytes())?;
+        return Ok(());
+    }
+    let store = store_for_explain(cfg);
+    explain_messages(cfg, dept, store.as_ref(), &messages, json_out, out)
+}
+
+/// The store, opened here because no daemon answers on its socket; `None` (said on stderr) when
+/// there is none yet or it cannot be opened.
+fn store_for_explain(cfg: &Config) -> Option<Store> {
+    if !cfg.store.exists() {
+        eprintln!(
+            "kvittens: no store at {} yet: deciding as if no case existed",
+            cfg.store.display()
+        );
+        return None;
+    }
+    match Store::open(&cfg.store) {
+        Ok(store) => Some(store),
+        Err(e) => {
+            eprintln!(
+                "kvittens: {e}, and no daemon answers on {}: deciding as if no case existed",
+                control::socket_path(&cfg.store).display()
+            );
+            None
+        }
+    }
+}
+
+/// The lines of `explain` for `messages`, decided with `store` (the daemon's, when it asks).
+pub fn explain_messages(
+    cfg: &Config,
+    dept: &Department,
+    store: Option<&Store>,
+    messages: &[Named],
+    json_out: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for named in messages {
+        let e = match &named.content {
+            Content::Unreadable(e) => Explained::no_case(
                 "ignore",
+                "none",
                 format!("unreadable: cannot read the file: {e}"),
-                None,
-                None,
             ),
-            Ok(raw) => {
-                let msg = Inbound::parse(&raw);
-                match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
-                    Decision::Acknowledge {
-                        withhold: Some(why),
-                        ..
-                    } => (
-                        "ignore",
-                        format!("{why} (a case is opened without a receipt, flagged for a person)"),
-                        None,
-                        None,
-                    ),
-                    Decision::Undeliverable { case, reason } => (
-                        "attach",
-                        format!("{reason} (case {case} is flagged, the officer told)"),
-                        None,
-                        None,
-                    ),
-                    Decision::Acknowledge {
-                        category,
-                        language,
-                        resident,
-                        withhold: None,
-                    } => (
-                        "acknowledge",
-                        format!("new matter from {}", resident.email),
-                        Some(category.key()),
-                        Some(language.code()),
-                    ),
-                    Decision::Answer { case, reason, .. } => (
-                        "attach",
-                        format!("{reason} (case {case} answered)"),
-                        None,
-                        None,
-                    ),
-                    Decision::Attach { case, reason } => {
-                        ("attach", format!("{reason} (case {case})"), None, None)
-                    }
-                    Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
-                        ("ignore", reason.to_string(), None, None)
-                    }
-                }
-            }
+            Content::Raw(raw) => explain_one(cfg, dept, store, raw)?,
         };
         if json_out {
             let line = json!({
-                "file": file.display().to_string(),
-                "action": action,
-                "reason": reason,
-                "category": category,
-                "language": language,
+                "file": named.file,
+                "action": e.action,
+                "case": e.case,
+                "receipt": e.receipt,
+                "reason": e.reason,
+                "category": e.category,
+                "language": e.language,
             });
             writeln!(out, "{line}")?;
         } else {
             writeln!(
                 out,
-                "{}: {action} — {reason}{}",
-                file.display(),
-                category
-                    .map(|c| format!(" [{c}, {}]", language.unwrap_or("sv")))
+                "{}: {} — {}{}",
+                named.file,
+                e.action,
+                e.reason,
+                e.category
+                    .map(|c| format!(" [{c}, {}]", e.language.unwrap_or("sv")))
                     .unwrap_or_default()
             )?;
         }
     }
     Ok(())
+}
+
+/// What the daemon would do with `raw`: the same decision (`engine::decide_with`), and whether
+/// the receipt goes (not when withheld, nor past the daily cap per sender).
+fn explain_one(
+    cfg: &Config,
+    dept: &Department,
+    store: Option<&Store>,
+    raw: &[u8],
+) -> anyhow::Result<Explained> {
+    let msg = Inbound::parse(raw);
+    Ok(match engine::decide_with(cfg, dept, &msg, store, false)? {
+        Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            withhold,
+        } => {
+            let mut e = Explained {
+                action: "acknowledge",
+                case: "new",
+                receipt: true,
+                reason: format!("new matter from {}", resident.email),
+                category: Some(category.key()),
+                language: Some(language.code()),
+            };
+            if let Some(why) = withhold {
+                e.receipt = false;
+                e.reason =
+                    format!("{why} (a case is opened without a receipt, flagged for a person)");
+            } else if let Some(store) = store {
+                // The key the engine counts a sender's receipts under (engine::Engine::handle).
+                let today = dept.calendar.local_date(Utc::now());
+                let sent = store.receipts_today(&format!("{}/{today}", resident.email))?;
+                let cap = cfg.receipts_per_sender_per_day;
+                if sent >= cap {
+                    e.receipt = false;
+                    e.reason = format!(
+                        "new matter from {}; no receipt: {sent} receipts to this address today (the daily cap is {cap})",
+                        resident.email
+                    );
+                }
+            }
+            e
+        }
+        Decision::Undeliverable { case, reason } => Explained::no_case(
+            "attach",
+            "existing",
+            format!("{reason} (case {case} is flagged, the officer told)"),
+        ),
+        Decision::Answer { case, reason, .. } => Explained::no_case(
+            "attach",
+            "existing",
+            format!("{reason} (case {case} answered)"),
+        ),
+        Decision::Attach { case, reason } => {
+            Explained::no_case("attach", "existing", format!("{reason} (case {case})"))
+        }
+        Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
+            Explained::no_case("ignore", "none", reason.to_string())
+        }
+    })
 }
 
 /// The receipt for `file` exactly as it would be sent (with the next free case number when the

@@ -314,10 +314,7 @@ pub fn officer_notice(
         case.number,
         case.subject.replace(['\r', '\n'], " ")
     );
-    let attachment = Attachment::new(format!("{}.eml", case.number)).body(
-        original.to_vec(),
-        ContentType::parse("message/rfc822").map_err(build_err)?,
-    );
+    let attachment = attached_message(original, &format!("{}.eml", case.number))?;
     let mut b = Message::builder().from(cfg.smtp.from.clone());
     // A case without an address (decide's `no_address`) still tells its officer.
     if !case.resident.email.is_empty() {
@@ -353,34 +350,79 @@ pub fn officer_notice(
     })
 }
 
+/// The longest line a 7bit or 8bit body may carry: 998 octets before its CRLF (RFC 5322
+/// §2.1.1, RFC 2045 §2.8).
+const MAX_LINE: usize = 998;
+
+/// The resident's message as a part of the officer notice. RFC 2046 §5.2.1 allows only 7bit, 8bit
+/// or binary as the transfer encoding of a `message/rfc822` part — a quoted-printable one is
+/// misread by Dovecot's BODYSTRUCTURE and by other parsers — so the message goes as it is: 7bit
+/// when every octet is ASCII, else 8bit (the submission then says `BODY=8BITMIME`, RFC 6152).
+/// Line ends become CRLF (RFC 5322 §2.3). A message that neither can carry (a line over 998
+/// octets, a NUL, nothing at all) goes as a file, `application/octet-stream` in base64: Postfix
+/// has no BINARYMIME (RFC 3030), so `binary` is not an option.
+pub(crate) fn attached_message(
+    original: &[u8],
+    file_name: &str,
+) -> Result<SinglePart, ComposeError> {
+    use lettre::message::header::{ContentDisposition, ContentTransferEncoding};
+    use lettre::message::Body;
+    let crlf = crlf_line_ends(original);
+    if crlf.is_empty() || crlf.contains(&0) || longest_line(&crlf) > MAX_LINE {
+        let body = Body::new_with_encoding(original.to_vec(), ContentTransferEncoding::Base64)
+            .map_err(|_| ComposeError::Build("cannot encode the attachment as base64".into()))?;
+        return Ok(Attachment::new(file_name.to_string()).body(
+            body,
+            ContentType::parse("application/octet-stream").map_err(build_err)?,
+        ));
+    }
+    let encoding = if crlf.is_ascii() {
+        ContentTransferEncoding::SevenBit
+    } else {
+        ContentTransferEncoding::EightBit
+    };
+    // Checked above: CRLF line ends only, no NUL, no line over 998 octets — what RFC 2045 §2.7
+    // and §2.8 ask of 7bit and 8bit data, so the bytes may go unchanged.
+    Ok(SinglePart::builder()
+        .header(ContentDisposition::attachment(file_name))
+        .header(ContentType::parse("message/rfc822").map_err(build_err)?)
+        .body(Body::dangerous_pre_encoded(crlf, encoding)))
+}
+
+/// `raw` with every line end — CRLF, a bare LF or a bare CR — written as CRLF.
+fn crlf_line_ends(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 50);
+    let mut bytes = raw.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'\r' => {
+                if bytes.peek() == Some(&b'\n') {
+                    bytes.next();
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// The length of the longest line of CRLF-ended `text`, in octets without the CRLF.
+fn longest_line(text: &[u8]) -> usize {
+    text.split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line).len())
+        .max()
+        .unwrap_or(0)
+}
+
 /// Renders every template once with sample values, so a mistake stops the start-up.
 pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), ComposeError> {
     let Some(dept) = cfg.departments.first() else {
         return Ok(());
     };
     let now = Utc::now();
-    let case = Case {
-        number: crate::case::case_number(&dept.case_prefix, 2026, 1),
-        department: dept.id.clone(),
-        category: Category::Question,
-        language: Language::Sv,
-        resident: crate::message::Person {
-            name: Some("Test Testsson".into()),
-            email: "test@example.org".into(),
-        },
-        subject: "Test".into(),
-        officer: dept.officers[0].contact.clone(),
-        substitute_for: Some(dept.officers[0].contact.clone()),
-        received: now,
-        reply_due: now,
-        decision_due: now + chrono::Duration::days(3),
-        message_ids: vec![],
-        state: crate::case::State::Open,
-        events: vec![],
-        answered_at: None,
-        delay_told: false,
-        flagged: None,
-    };
+    let case = sample_case(dept, now);
     for name in crate::templates::NAMES {
         let lang = if name.ends_with(".en") {
             Language::En
@@ -402,4 +444,215 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         templates.render(name, &data)?;
     }
     Ok(())
+}
+
+/// A case with sample values, for rendering the templates once at start-up.
+fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
+    Case {
+        number: crate::case::case_number(&dept.case_prefix, 2026, 1),
+        department: dept.id.clone(),
+        category: Category::Question,
+        language: Language::Sv,
+        resident: crate::message::Person {
+            name: Some("Test Testsson".into()),
+            email: "test@example.org".into(),
+        },
+        subject: "Test".into(),
+        officer: dept.officers[0].contact.clone(),
+        substitute_for: Some(dept.officers[0].contact.clone()),
+        received: now,
+        reply_due: now,
+        decision_due: now + chrono::Duration::days(3),
+        message_ids: vec![],
+        state: crate::case::State::Open,
+        events: vec![],
+        answered_at: None,
+        delay_told: false,
+        flagged: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mail_parser::{MessageParser, MimeHeaders};
+    use std::path::Path;
+
+    fn config() -> Config {
+        let text = r#"
+[daemon]
+store = "s"
+[imap]
+host = "h"
+[smtp]
+host = "h"
+from = "Salems kommun <noreply@kommun.test>"
+[[department]]
+id = "bygg"
+name = "Bygg"
+case_prefix = "BMN"
+mailbox = { user = "bygg@kommun.test", password = "x" }
+manager = { name = "M", email = "m@kommun.test" }
+officers = [{ name = "Olle", email = "o1@kommun.test" }]
+"#;
+        Config::parse(Path::new("k.toml"), text).unwrap()
+    }
+
+    /// The officer notice for `original`, as the bytes that go to the SMTP server.
+    fn notice(original: &[u8]) -> Vec<u8> {
+        let cfg = config();
+        let dept = &cfg.departments[0];
+        let templates = Templates::load(None).unwrap();
+        let case = sample_case(dept, Utc::now());
+        officer_notice(&cfg, dept, &case, original, &templates, Utc::now())
+            .unwrap()
+            .bytes
+    }
+
+    /// Every line of `raw` ends in CRLF and has at most 998 octets before it.
+    fn assert_valid_lines(raw: &[u8]) {
+        for line in raw.split_inclusive(|&b| b == b'\n') {
+            assert!(
+                line.ends_with(b"\r\n"),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+            assert!(
+                line.len() - 2 <= MAX_LINE,
+                "a line of {} octets",
+                line.len()
+            );
+        }
+        assert!(
+            raw.windows(2).all(|w| w[0] != b'\r' || w[1] == b'\n'),
+            "a bare CR"
+        );
+    }
+
+    /// The Content-Transfer-Encoding the notice gives its attached part.
+    fn attached_encoding(raw: &[u8]) -> String {
+        let notice = MessageParser::default().parse(raw).unwrap();
+        let part = notice.attachment(0).expect("an attachment");
+        part.content_transfer_encoding()
+            .unwrap_or("7bit")
+            .to_ascii_lowercase()
+    }
+
+    /// Parses the notice back and compares its attached message with `original`.
+    fn assert_attached(original: &[u8], encoding: &str) {
+        let raw = notice(original);
+        assert_valid_lines(&raw);
+        assert_eq!(attached_encoding(&raw), encoding);
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        let part = parsed.attachment(0).unwrap();
+        assert_eq!(part.content_type().map(|c| c.ctype()), Some("message"));
+        let attached = part.message().expect("a message/rfc822 part");
+        let want = MessageParser::default().parse(original).unwrap();
+        assert_eq!(attached.subject(), want.subject());
+        assert_eq!(
+            attached
+                .from()
+                .and_then(|f| f.first())
+                .map(|a| (a.name(), a.address())),
+            want.from()
+                .and_then(|f| f.first())
+                .map(|a| (a.name(), a.address()))
+        );
+        let lines = |t: Option<std::borrow::Cow<'_, str>>| {
+            t.map(|t| t.replace("\r\n", "\n").replace('\r', "\n"))
+        };
+        assert_eq!(lines(attached.body_text(0)), lines(want.body_text(0)));
+        assert!(want.body_text(0).is_some_and(|t| !t.is_empty()));
+    }
+
+    #[test]
+    fn an_ascii_mail_is_attached_as_7bit() {
+        assert_attached(
+            b"From: Anna Berg <anna@medborgare.test>\r\nSubject: Question about a permit\r\nMessage-ID: <a1@medborgare.test>\r\n\r\nHello,\r\nwhen may I build my garage? a=b =3D\r\n",
+            "7bit",
+        );
+    }
+
+    #[test]
+    fn an_eight_bit_utf8_mail_is_attached_as_8bit() {
+        assert_attached(
+            "From: Åsa Öberg <asa@medborgare.test>\r\nSubject: Fråga om bygglov för garage\r\nMessage-ID: <a2@medborgare.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHej! När får jag svar på min ansökan om bygglov?\r\n".as_bytes(),
+            "8bit",
+        );
+    }
+
+    #[test]
+    fn encoded_words_reach_the_officer_as_they_were_written() {
+        let original = b"From: =?utf-8?q?Fran=C3=A7ois_Dupont?= <francois@medborgare.test>\r\nSubject: =?UTF-8?Q?Ans=C3=B6kan_om_bygglov_f=C3=B6r_garage?=\r\nMessage-ID: <a3@medborgare.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHej! Jag s=C3=B6ker bygglov.\r\n";
+        assert_attached(original, "7bit");
+        let raw = notice(original);
+        let text = String::from_utf8_lossy(&raw);
+        // The quoted-printable of old wrote "=3D?UTF-8?Q?…": parsers then saw charset "3D".
+        assert!(
+            text.contains("Subject: =?UTF-8?Q?Ans=C3=B6kan_om_bygglov_f=C3=B6r_garage?=\r\n"),
+            "{text}"
+        );
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        let attached = parsed.attachment(0).unwrap().message().unwrap();
+        assert_eq!(attached.subject(), Some("Ansökan om bygglov för garage"));
+    }
+
+    #[test]
+    fn bare_line_feeds_become_crlf() {
+        let original = b"From: Anna <anna@medborgare.test>\nSubject: Hej\nMessage-ID: <a4@medborgare.test>\n\nrad ett\rrad tva\n";
+        assert_attached(original, "7bit");
+        let raw = notice(original);
+        assert!(
+            raw.windows(b"Subject: Hej\r\nMessage-ID".len())
+                .any(|w| w == b"Subject: Hej\r\nMessage-ID"),
+            "{}",
+            String::from_utf8_lossy(&raw)
+        );
+        assert!(raw
+            .windows(b"rad ett\r\nrad tva\r\n".len())
+            .any(|w| w == b"rad ett\r\nrad tva\r\n"));
+    }
+
+    #[test]
+    fn a_line_over_998_octets_goes_as_an_eml_file() {
+        let original = format!(
+            "From: Anna <anna@medborgare.test>\r\nSubject: Lång rad\r\nMessage-ID: <a5@medborgare.test>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>{}</p>\r\n",
+            "å".repeat(1000)
+        );
+        let raw = notice(original.as_bytes());
+        assert_valid_lines(&raw);
+        assert_eq!(attached_encoding(&raw), "base64");
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        let part = parsed.attachment(0).unwrap();
+        assert_eq!(
+            part.content_type().map(|c| (c.ctype(), c.subtype())),
+            Some(("application", Some("octet-stream")))
+        );
+        assert_eq!(part.attachment_name(), Some("BMN-2026-0001.eml"));
+        assert_eq!(
+            part.contents(),
+            original.as_bytes(),
+            "the file is the message"
+        );
+    }
+
+    #[test]
+    fn a_header_alone_is_a_valid_message() {
+        // Mail over the attach limit goes by its header only.
+        let original = "From: Anna <anna@medborgare.test>\nSubject: Ritningar för garage\nMessage-ID: <a6@medborgare.test>\nContent-Type: multipart/mixed; boundary=x\n\n";
+        let raw = notice(original.as_bytes());
+        assert_valid_lines(&raw);
+        assert_eq!(attached_encoding(&raw), "8bit");
+        let parsed = MessageParser::default().parse(&raw).unwrap();
+        let attached = parsed.attachment(0).unwrap().message().unwrap();
+        assert_eq!(attached.subject(), Some("Ritningar för garage"));
+        assert_eq!(attached.message_id(), Some("a6@medborgare.test"));
+    }
+
+    #[test]
+    fn a_nul_octet_goes_as_an_eml_file() {
+        let original = b"From: Anna <anna@medborgare.test>\r\nSubject: Hej\r\n\r\nett\0tva\r\n";
+        let raw = notice(original);
+        assert_eq!(attached_encoding(&raw), "base64");
+    }
 }

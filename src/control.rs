@@ -105,6 +105,15 @@ pub enum Request {
         /// The substitute's address.
         substitute: String,
     },
+    /// Say what the daemon would do with messages, decided with its store (`explain`).
+    Explain {
+        /// The department whose mailbox they would reach.
+        department: String,
+        /// The messages.
+        messages: Vec<crate::commands::Named>,
+        /// JSON lines instead of text.
+        json: bool,
+    },
 }
 
 /// The answer to a command.
@@ -363,6 +372,15 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
                 out,
                 "{case}: receipt to {to} queued; the case is no longer flagged"
             )?;
+        }
+        Request::Explain {
+            department,
+            messages,
+            json,
+        } => {
+            let cfg = engine.cfg();
+            let dept = crate::commands::department(&cfg, department)?;
+            crate::commands::explain_messages(&cfg, dept, Some(store), messages, *json, out)?;
         }
         Request::Away {
             officer,

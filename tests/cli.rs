@@ -1,5 +1,6 @@
 //! The command line as an operator uses it: exit codes and messages of `check-config`,
-//! `explain --json` and `preview`. These need no mail server.
+//! `explain --json` (with and without the daemon and its store) and `preview`. These need no
+//! mail server: the daemon started here finds none and keeps retrying.
 
 use std::path::Path;
 use std::process::Command;
@@ -166,4 +167,196 @@ fn preview_prints_the_receipt_without_sending() {
     );
     let year = chrono::Utc::now().format("%Y").to_string();
     assert!(out.contains(&format!("BMN-{year}-0001")), "{out}");
+}
+
+/// A copy of the demo config in `dir` with its own store, no HTTP listener and mail servers that
+/// are not there (the daemon keeps retrying them, and still answers on its control socket).
+fn own_config(dir: &Path, store: &str, daemon_extra: &str) -> std::path::PathBuf {
+    let config = dir.join("k.toml");
+    let text = std::fs::read_to_string(demo_config())
+        .unwrap()
+        .replace(
+            "store = \"../var/demo\"",
+            &format!("store = \"{store}\"\nlisten = \"off\"\n{daemon_extra}"),
+        )
+        .replace("port = 1143", "port = 1")
+        .replace("port = 2525", "port = 1")
+        .replace(
+            "templates = \"../templates\"",
+            &format!(
+                "templates = \"{}\"",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("templates")
+                    .display()
+            ),
+        );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+/// Opens a case for `raw` in department bygg through the library, as the daemon would, and
+/// returns its number.
+fn open_case(config: &Path, raw: &str) -> String {
+    use kvittens::engine::{Engine, Incoming, Outcome};
+    let cfg = kvittens::config::Config::load(config).unwrap();
+    let dept = cfg.department("bygg").unwrap().clone();
+    let store = kvittens::store::Store::open(&cfg.store).unwrap();
+    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let engine = Engine::new(cfg, store, templates);
+    let incoming = Incoming {
+        key: kvittens::store::MessageKey {
+            department: "bygg".into(),
+            uid_validity: 1,
+            uid: 1,
+        },
+        received: chrono::Utc::now(),
+        raw: raw.as_bytes(),
+        sent_folder: false,
+    };
+    let Outcome::Opened(case) = engine.handle(&dept, &incoming).unwrap() else {
+        panic!("no case opened")
+    };
+    engine.store.flush().unwrap();
+    case.number
+}
+
+fn explain_json(config: &Path, files: &[&Path]) -> (Vec<serde_json::Value>, String) {
+    let mut args = vec![
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--department",
+        "bygg",
+        "--json",
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    let (code, out, err) = kvittens(&args);
+    assert_eq!(code, 0, "{err}");
+    let lines = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, err)
+}
+
+#[test]
+fn explain_decides_with_the_store_as_the_daemon_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "receipts_per_sender_per_day = 1");
+    let number = open_case(
+        &config,
+        "From: Anna <anna@medborgare.test>\r\nSubject: Bygglov för garage\r\nMessage-ID: <first@medborgare.test>\r\n\r\nHej! Jag vill bygga ett garage.\r\n",
+    );
+    // The resident writes again in a new thread, with the case number in the subject.
+    let more = dir.path().join("more.eml");
+    std::fs::write(&more, format!("From: Anna <anna@medborgare.test>\r\nSubject: Komplettering till {number}\r\nMessage-ID: <more@medborgare.test>\r\n\r\nHär är ritningen.\r\n")).unwrap();
+    // Anna has had her one receipt for today; Bo has had none.
+    let anna = dir.path().join("anna.eml");
+    std::fs::write(&anna, "From: Anna <anna@medborgare.test>\r\nSubject: Fråga om parkering\r\nMessage-ID: <anna2@medborgare.test>\r\n\r\nHej!\r\n").unwrap();
+    let bo = dir.path().join("bo.eml");
+    std::fs::write(&bo, "From: Bo <bo@medborgare.test>\r\nSubject: Fråga om parkering\r\nMessage-ID: <bo1@medborgare.test>\r\n\r\nHej!\r\n").unwrap();
+    let files = [more.as_path(), anna.as_path(), bo.as_path()];
+
+    let check = |lines: &[serde_json::Value], how: &str| {
+        assert_eq!(lines.len(), 3, "{how}");
+        assert_eq!(lines[0]["action"], "attach", "{how}: {}", lines[0]);
+        assert_eq!(lines[0]["case"], "existing", "{how}: {}", lines[0]);
+        assert_eq!(lines[0]["receipt"], false, "{how}: {}", lines[0]);
+        assert!(
+            lines[0]["reason"].as_str().unwrap().contains(&number),
+            "{how}: {}",
+            lines[0]
+        );
+        assert_eq!(lines[1]["action"], "acknowledge", "{how}: {}", lines[1]);
+        assert_eq!(lines[1]["case"], "new", "{how}: {}", lines[1]);
+        assert_eq!(lines[1]["receipt"], false, "{how}: {}", lines[1]);
+        assert!(
+            lines[1]["reason"].as_str().unwrap().contains("daily cap"),
+            "{how}: {}",
+            lines[1]
+        );
+        assert_eq!(lines[2]["case"], "new", "{how}: {}", lines[2]);
+        assert_eq!(lines[2]["receipt"], true, "{how}: {}", lines[2]);
+    };
+
+    // The daemon stopped: the store is read directly.
+    let (lines, err) = explain_json(&config, &files);
+    check(&lines, "daemon stopped");
+    assert!(!err.contains("as if no case existed"), "{err}");
+
+    // The daemon running holds the store: the daemon decides, through its control socket.
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join("store/control.sock");
+    let start = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the daemon opened no control socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let (lines, err) = explain_json(&config, &files);
+    daemon.kill().ok();
+    daemon.wait().ok();
+    check(&lines, "daemon running");
+    assert!(!err.contains("as if no case existed"), "{err}");
+
+    // Text output says the same.
+    let (code, out, err) = kvittens(&[
+        "explain",
+        "--config",
+        config.to_str().unwrap(),
+        "--department",
+        "bygg",
+        more.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("attach") && out.contains(&number), "{out}");
+}
+
+#[test]
+fn explain_works_on_a_fresh_install_and_tells_a_withheld_receipt() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "no-store-yet", "");
+    let more = dir.path().join("more.eml");
+    std::fs::write(&more, "From: Anna <anna@medborgare.test>\r\nSubject: Komplettering till BMN-2026-0001\r\nMessage-ID: <more@medborgare.test>\r\n\r\nHär är ritningen.\r\n").unwrap();
+    let forged = dir.path().join("forged.eml");
+    std::fs::write(&forged, "Authentication-Results: mx.kommun.test; dmarc=fail header.from=medborgare.test\r\nFrom: Anna <anna@medborgare.test>\r\nSubject: Fråga om bygglov\r\nMessage-ID: <forged@medborgare.test>\r\n\r\nHej!\r\n").unwrap();
+    let auto = dir.path().join("auto.eml");
+    std::fs::write(&auto, "From: b@medborgare.test\r\nAuto-Submitted: auto-replied\r\nSubject: Autosvar\r\n\r\nBorta.\r\n").unwrap();
+    let (lines, err) = explain_json(&config, &[&more, &forged, &auto]);
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("as if no case existed"))
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("no-store-yet").exists(),
+        "explain creates no store"
+    );
+    // No store, so no case 0001: a new matter.
+    assert_eq!(lines[0]["action"], "acknowledge", "{}", lines[0]);
+    assert_eq!(lines[0]["case"], "new", "{}", lines[0]);
+    assert_eq!(lines[0]["receipt"], true, "{}", lines[0]);
+    // A sender that may be forged: a case, flagged, but no receipt.
+    assert_eq!(lines[1]["case"], "new", "{}", lines[1]);
+    assert_eq!(lines[1]["receipt"], false, "{}", lines[1]);
+    assert!(
+        lines[1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("without a receipt"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(lines[2]["action"], "ignore", "{}", lines[2]);
+    assert_eq!(lines[2]["case"], "none", "{}", lines[2]);
+    assert_eq!(lines[2]["receipt"], false, "{}", lines[2]);
 }

@@ -231,4 +231,13 @@ async fn a_fifty_megabyte_message_gets_its_receipt() {
         "the notice is {} bytes",
         notice.len()
     );
+    // The header alone is still a valid attached message (RFC 2046 §5.2.1: 7bit or 8bit).
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&notice)
+        .unwrap();
+    let attached = parsed
+        .attachment(0)
+        .and_then(|a| a.message())
+        .expect("the header attached as a message");
+    assert_eq!(attached.subject(), Some("Ritningar"));
 }

@@ -267,6 +267,12 @@ impl Store {
         self.get(&format!("msg/{message_id}"))
     }
 
+    /// How many receipts went to a sender on a day; `sender_today` is `address/YYYY-MM-DD`, as
+    /// [`Store::open_case`] counts them for the daily cap.
+    pub fn receipts_today(&self, sender_today: &str) -> Result<u64, StoreError> {
+        Ok(self.get(&format!("rate/{sender_today}"))?.unwrap_or(0))
+    }
+
     /// Marks a message handled without a case (ignored).
     pub fn mark_handled(&self, key: &MessageKey, note: &str) -> Result<(), StoreError> {
         let k = key.key();
