@@ -614,3 +614,124 @@ async fn idle(
     }
     Ok(handle.done().await?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+    use UnsolicitedResponse::{Exists, Expunge, Recent};
+
+    #[test]
+    fn only_a_larger_exists_is_new_mail() {
+        let mut size = MailboxSize::new(Some(7));
+        size.absorb(false, [Exists(7), Recent(0)]);
+        assert_eq!(
+            size,
+            MailboxSize {
+                known: 7,
+                grew: false
+            },
+            "a repetition"
+        );
+        size.absorb(false, [Exists(8)]);
+        assert_eq!(
+            size,
+            MailboxSize {
+                known: 8,
+                grew: true
+            }
+        );
+    }
+
+    #[test]
+    fn expunges_lower_the_count_so_a_later_arrival_is_seen() {
+        // 7 known; two expunged (5), then one new: EXISTS 6 is below the listing's 7.
+        let mut size = MailboxSize::new(Some(7));
+        size.absorb(false, [Expunge(3), Expunge(3)]);
+        assert!(!size.grew);
+        size.absorb(false, [Exists(6)]);
+        assert!(size.grew);
+    }
+
+    #[test]
+    fn an_empty_mailbox_grows_with_its_first_mail() {
+        let mut size = MailboxSize::new(None);
+        size.absorb(false, [Exists(0)]);
+        assert!(!size.grew);
+        size.absorb(false, [Exists(1)]);
+        assert!(size.grew);
+    }
+
+    #[test]
+    fn a_full_channel_counts_as_growth() {
+        // async-imap drops what does not fit in its channel: an EXISTS may be among it.
+        let mut size = MailboxSize::new(Some(3));
+        size.absorb(true, []);
+        assert!(size.grew);
+    }
+
+    /// A scripted IMAP server: greets, accepts LOGIN, and answers IDLE with `before` followed by
+    /// `+ idling`; answers DONE with the IDLE's completion. Returns its port.
+    async fn server(before: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let (r, mut w) = conn.into_split();
+            let mut lines = BufReader::new(r).lines();
+            w.write_all(b"* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n")
+                .await
+                .unwrap();
+            let mut idle_tag = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+                let reply = if line == "DONE" {
+                    format!("{idle_tag} OK idle done\r\n")
+                } else if command == "IDLE" {
+                    idle_tag = tag.to_string();
+                    format!("{before}+ idling\r\n")
+                } else {
+                    format!("{tag} OK done\r\n")
+                };
+                w.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        port
+    }
+
+    async fn session(port: u16) -> Session {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut client = async_imap::Client::new(Box::new(tcp) as Box<dyn Io>);
+        greeting(&mut client).await.unwrap();
+        client.login("u", "p").await.map_err(|(e, _)| e).unwrap()
+    }
+
+    /// How long `idle` waited, with `renew` as the longest wait, after a listing that saw 4
+    /// messages.
+    async fn idle_time(before: &'static str, renew: Duration) -> Duration {
+        let s = session(server(before).await).await;
+        let (_stop, mut shutdown) = watch::channel(false);
+        let start = std::time::Instant::now();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            idle(s, renew, MailboxSize::new(Some(4)), &mut shutdown),
+        )
+        .await;
+        assert!(matches!(waited, Ok(Ok(_))), "IDLE failed: {waited:?}");
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn mail_announced_before_the_idling_continuation_ends_the_idle_at_once() {
+        let waited = idle_time("* 5 EXISTS\r\n* 1 RECENT\r\n", Duration::from_secs(8)).await;
+        assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_exists_before_the_idling_continuation_does_not_end_the_idle() {
+        let renew = Duration::from_millis(500);
+        let waited = idle_time("* 4 EXISTS\r\n", renew).await;
+        assert!(waited >= renew, "waited {waited:?}");
+    }
+}
