@@ -271,18 +271,15 @@ impl Watcher {
             };
             s = if can_idle {
                 let renew = self.engine.cfg().idle_renew;
-                idle(
-                    s,
-                    wait.map_or(renew, |w| w.min(renew)),
-                    size,
-                    &mut self.shutdown,
-                )
-                .await?
+                let reloaded = self.engine.reloaded.clone();
+                let wait = wait.map_or(renew, |w| w.min(renew));
+                idle(s, wait, size, &mut self.shutdown, &reloaded).await?
             } else {
                 let poll = self.engine.cfg().poll_interval;
                 tokio::select! {
                     _ = tokio::time::sleep(wait.map_or(poll, |w| w.min(poll))) => {}
                     _ = self.shutdown.changed() => {}
+                    _ = self.engine.reloaded.notified() => {}
                 }
                 s.noop().await?;
                 s
@@ -588,15 +585,20 @@ fn absorb_unsolicited(size: &mut MailboxSize, s: &Session) {
 
 /// Waits in IDLE (RFC 2177) until the server reports something, `renew` passes
 /// (async-imap's timeout is reset by server keepalives, so it alone could wait forever), or
-/// the daemon stops. `size` is the mailbox as read just before: a server may announce new mail
-/// before its `+ idling` continuation, where async-imap puts it on the unsolicited channel
-/// rather than ending the wait; such mail ends the IDLE at once.
+/// the daemon stops or reloads its config. `size` is the mailbox as read just before: a server
+/// may announce new mail before its `+ idling` continuation, where async-imap puts it on the
+/// unsolicited channel rather than ending the wait; such mail ends the IDLE at once.
 async fn idle(
     s: Session,
     renew: Duration,
     mut size: MailboxSize,
     shutdown: &mut watch::Receiver<bool>,
+    reloaded: &Notify,
 ) -> Result<Session, WatchError> {
+    // A reload from here on ends the wait: `renew` was read just before.
+    let reload = reloaded.notified();
+    tokio::pin!(reload);
+    reload.as_mut().enable();
     let rx = s.unsolicited_responses.clone();
     let mut handle = s.idle();
     handle.init().await?;
@@ -610,6 +612,7 @@ async fn idle(
                 }
             }
             _ = shutdown.changed() => {}
+            _ = reload => {}
         }
     }
     Ok(handle.done().await?)
@@ -715,7 +718,13 @@ mod tests {
         let start = std::time::Instant::now();
         let waited = tokio::time::timeout(
             Duration::from_secs(10),
-            idle(s, renew, MailboxSize::new(Some(4)), &mut shutdown),
+            idle(
+                s,
+                renew,
+                MailboxSize::new(Some(4)),
+                &mut shutdown,
+                &Notify::new(),
+            ),
         )
         .await;
         assert!(matches!(waited, Ok(Ok(_))), "IDLE failed: {waited:?}");

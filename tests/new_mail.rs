@@ -429,3 +429,37 @@ async fn a_flag_change_reported_inside_a_fetch_is_not_taken_for_the_mail() {
         .unwrap_or_else(|| panic!("the resident's mail got no receipt:\n{}", daemon.log_text()));
     assert!(waited < Duration::from_secs(5), "it waited {waited:?}");
 }
+
+/// SIGHUP puts a new `idle_renew` in force at once: a watcher in IDLE starts its wait again
+/// instead of sitting out the old one (up to 29 minutes, during which a firewall that drops
+/// quiet connections sooner — the reason to lower it — would hide new mail).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_starts_the_wait_again_with_the_new_settings() {
+    let stack = Stack::from_env();
+    let proxy = Proxy::start(stack.imap_port).await;
+    let s = Setup::new("window-reload", "");
+    via_proxy(&s, &proxy);
+    let daemon = s.start();
+    proxy.wait_client("IDLE", 2).await;
+
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        text.replace("idle_renew = \"25m\"", "idle_renew = \"2s\""),
+    )
+    .unwrap();
+    let before = proxy.transcript().len();
+    daemon.signal("HUP");
+    daemon.wait_log("config and templates reloaded", 1);
+    // Both watchers end their IDLE at once, and then renew it every 2 s.
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    let transcript = proxy.transcript();
+    let done = transcript[before..]
+        .iter()
+        .filter(|(_, l)| l == "C: DONE")
+        .count();
+    assert!(
+        done >= 4,
+        "{done} IDLE ended after the reload: {transcript:#?}"
+    );
+}
