@@ -68,6 +68,10 @@ pub struct Engine {
     /// exits with an error, so that nothing is half-recorded; a restart (systemd's
     /// `Restart=on-failure`) picks up where the store left off once it works again.
     pub store_failed: Arc<StoreFailure>,
+    /// Told when SIGHUP puts a new configuration in force, so that a mailbox watcher waiting
+    /// in IDLE or between polls starts its wait again with the new `idle_renew`,
+    /// `poll_interval` and `unconfirmed_wait` instead of sitting out the old one.
+    pub reloaded: Arc<tokio::sync::Notify>,
 }
 
 /// The first store failure, told to whoever waits for it (the daemon, which then stops).
@@ -138,6 +142,7 @@ impl Engine {
             metrics: Arc::new(Metrics::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
             store_failed: Arc::new(StoreFailure::default()),
+            reloaded: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -163,6 +168,7 @@ impl Engine {
             cfg: Arc::new(cfg),
             templates: Arc::new(templates),
         }));
+        self.reloaded.notify_waiters();
     }
 
     /// Decides what to do with `msg` for `dept`, looking up what the store knows of it.

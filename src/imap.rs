@@ -7,7 +7,7 @@ use crate::config::{Department, Secret, Security, Server};
 use crate::engine::{Engine, Incoming, Outcome};
 use crate::metrics::{Dept, Ignored};
 use crate::store::{Cursor, MessageKey, StoreError};
-use async_imap::types::Fetch;
+use async_imap::types::{Fetch, UnsolicitedResponse};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use std::fmt::Debug;
@@ -255,7 +255,8 @@ impl Watcher {
         };
         loop {
             let started = Utc::now();
-            cursor = self.fetch_new(&mut s, dept, cursor).await?;
+            let size;
+            (cursor, size) = self.fetch_new(&mut s, dept, cursor).await?;
             if last_error.take().is_some() {
                 tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox working again");
             }
@@ -270,12 +271,15 @@ impl Watcher {
             };
             s = if can_idle {
                 let renew = self.engine.cfg().idle_renew;
-                self.idle(s, wait.map_or(renew, |w| w.min(renew))).await?
+                let reloaded = self.engine.reloaded.clone();
+                let wait = wait.map_or(renew, |w| w.min(renew));
+                idle(s, wait, size, &mut self.shutdown, &reloaded).await?
             } else {
                 let poll = self.engine.cfg().poll_interval;
                 tokio::select! {
                     _ = tokio::time::sleep(wait.map_or(poll, |w| w.min(poll))) => {}
                     _ = self.shutdown.changed() => {}
+                    _ = self.engine.reloaded.notified() => {}
                 }
                 s.noop().await?;
                 s
@@ -322,13 +326,12 @@ impl Watcher {
             .uid_fetch("1:*", "(UID INTERNALDATE)")
             .await?
             .try_collect()
-            .await
-            .unwrap_or_default();
+            .await?;
+        // "New" begins at the UIDNEXT of the EXAMINE: a mail delivered a moment later is new
+        // mail, also when this listing already shows it. Only a server that gives no UIDNEXT
+        // leaves the newest message as the boundary.
         let newest = all.iter().filter_map(|f| f.uid).max().unwrap_or(0);
-        let mut last = uid_next
-            .map(|n| n.saturating_sub(1))
-            .unwrap_or(newest)
-            .max(newest);
+        let mut last = uid_next.map_or(newest, |n| n.saturating_sub(1));
         if !backfill.is_zero() {
             let since = Utc::now() - chrono::Duration::from_std(backfill).unwrap_or_default();
             if let Some(first) = all
@@ -340,7 +343,7 @@ impl Watcher {
                 .filter_map(|f| f.uid)
                 .min()
             {
-                last = first - 1;
+                last = last.min(first - 1);
             }
         }
         Ok(Cursor {
@@ -349,62 +352,98 @@ impl Watcher {
         })
     }
 
-    /// Fetches and handles every message above the cursor; returns the new cursor.
+    /// Fetches and handles every message above the cursor, until the mailbox has announced no
+    /// new mail since it was listed; returns the new cursor and the mailbox's size as known.
+    ///
+    /// A mail delivered after the listing is announced by an untagged EXISTS inside the response
+    /// to whichever command comes next (RFC 3501 §5.2, §7.3.1), which async-imap puts on its
+    /// unsolicited-response channel; the server does not announce it again in IDLE. So that
+    /// channel is read after every command, and the mailbox listed again when it grew.
     async fn fetch_new(
         &self,
         s: &mut Session,
         dept: &Department,
         mut cursor: Cursor,
-    ) -> Result<Cursor, WatchError> {
-        let listing: Vec<Fetch> = s
-            .uid_fetch(format!("{}:*", cursor.last_uid + 1), "(UID RFC822.SIZE)")
-            .await?
-            .try_collect()
-            .await?;
-        // "n:*" always returns the newest message, even below n.
-        let mut todo: Vec<(u32, u32)> = listing
-            .iter()
-            .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
-            .filter(|(uid, _)| *uid > cursor.last_uid)
-            .collect();
-        todo.sort_unstable();
-        for batch in todo.chunks(BATCH) {
-            let (small, large): (Vec<_>, Vec<_>) = batch
+    ) -> Result<(Cursor, MailboxSize), WatchError> {
+        loop {
+            // What the server said before this listing, the listing covers.
+            while s.unsolicited_responses.try_recv().is_ok() {}
+            let listing: Vec<Fetch> = s
+                .uid_fetch(format!("{}:*", cursor.last_uid + 1), "(UID RFC822.SIZE)")
+                .await?
+                .try_collect()
+                .await?;
+            // "n:*" always returns the newest message, even below n: its sequence number is
+            // the mailbox's size at the listing.
+            let mut size = MailboxSize::new(listing.iter().map(|f| f.message).max());
+            absorb_unsolicited(&mut size, s);
+            let mut todo: Vec<(u32, u32)> = listing
                 .iter()
-                .partition(|(_, size)| *size <= FULL_FETCH_LIMIT);
-            let mut fetched: Vec<Fetch> = Vec::new();
-            for (set, items) in [
-                (&small, "(UID INTERNALDATE BODY.PEEK[])"),
-                (&large, "(UID INTERNALDATE BODY.PEEK[HEADER])"),
-            ] {
-                if set.is_empty() {
-                    continue;
-                }
-                let uids: Vec<String> = set.iter().map(|(u, _)| u.to_string()).collect();
-                let mut got: Vec<Fetch> = s
-                    .uid_fetch(uids.join(","), items)
-                    .await?
-                    .try_collect()
-                    .await?;
-                fetched.append(&mut got);
+                .filter_map(|f| Some((f.uid?, f.size.unwrap_or(0))))
+                .filter(|(uid, _)| *uid > cursor.last_uid)
+                .collect();
+            todo.sort_unstable();
+            todo.dedup_by_key(|(uid, _)| *uid);
+            for batch in todo.chunks(BATCH) {
+                cursor = self.fetch_batch(s, dept, cursor, batch).await?;
+                // Read regularly: the channel is bounded and drops what does not fit.
+                absorb_unsolicited(&mut size, s);
             }
-            fetched.sort_by_key(|f| f.uid);
-            for f in &fetched {
-                let Some(uid) = f.uid else { continue };
-                if uid <= cursor.last_uid {
-                    continue;
-                }
-                let raw = f.body().or_else(|| f.header()).unwrap_or_default().to_vec();
-                let received = f
-                    .internal_date()
-                    .map(|d| d.with_timezone(&Utc))
-                    .unwrap_or_else(Utc::now);
-                self.handle(dept, cursor.uid_validity, uid, received, raw)
-                    .await?;
-                cursor.last_uid = uid;
+            if !size.grew {
+                return Ok((cursor, size));
             }
-            self.engine.store.set_cursor(&self.place(dept), cursor)?;
+            tracing::debug!(department = %dept.id, "the mailbox grew while it was read; reading it again");
         }
+    }
+
+    /// Fetches one batch of `(uid, size)` and handles each message in UID order; returns the
+    /// new cursor (also stored).
+    async fn fetch_batch(
+        &self,
+        s: &mut Session,
+        dept: &Department,
+        mut cursor: Cursor,
+        batch: &[(u32, u32)],
+    ) -> Result<Cursor, WatchError> {
+        let (small, large): (Vec<_>, Vec<_>) = batch
+            .iter()
+            .partition(|(_, size)| *size <= FULL_FETCH_LIMIT);
+        let mut fetched: Vec<Fetch> = Vec::new();
+        for (set, items) in [
+            (&small, "(UID INTERNALDATE BODY.PEEK[])"),
+            (&large, "(UID INTERNALDATE BODY.PEEK[HEADER])"),
+        ] {
+            if set.is_empty() {
+                continue;
+            }
+            let uids: Vec<String> = set.iter().map(|(u, _)| u.to_string()).collect();
+            let mut got: Vec<Fetch> = s
+                .uid_fetch(uids.join(","), items)
+                .await?
+                .try_collect()
+                .await?;
+            fetched.append(&mut got);
+        }
+        // An unsolicited FETCH (another client changed a message's flags) comes in the same
+        // stream without the message's text: it is not the message, and must neither be
+        // handled as an empty mail nor move the cursor past the real one.
+        fetched.retain(|f| f.body().is_some() || f.header().is_some());
+        fetched.sort_by_key(|f| f.uid);
+        for f in &fetched {
+            let Some(uid) = f.uid else { continue };
+            if uid <= cursor.last_uid || !batch.iter().any(|(u, _)| *u == uid) {
+                continue;
+            }
+            let raw = f.body().or_else(|| f.header()).unwrap_or_default().to_vec();
+            let received = f
+                .internal_date()
+                .map(|d| d.with_timezone(&Utc))
+                .unwrap_or_else(Utc::now);
+            self.handle(dept, cursor.uid_validity, uid, received, raw)
+                .await?;
+            cursor.last_uid = uid;
+        }
+        self.engine.store.set_cursor(&self.place(dept), cursor)?;
         Ok(cursor)
     }
 
@@ -496,24 +535,212 @@ impl Watcher {
         }
         Ok(())
     }
+}
 
-    /// Waits in IDLE until the server reports something, `renew` passes
-    /// (async-imap's timeout is reset by server keepalives, so it alone could wait forever), or
-    /// the daemon stops.
-    async fn idle(&mut self, s: Session, renew: Duration) -> Result<Session, WatchError> {
-        let mut handle = s.idle();
-        handle.init().await?;
-        {
-            let (wait, _stop) = handle.wait_with_timeout(renew);
-            tokio::select! {
-                r = tokio::time::timeout(renew, wait) => {
-                    if let Ok(Err(e)) = r {
-                        return Err(e.into());
-                    }
+/// The number of messages in the mailbox as the server has told it since a listing (RFC 3501
+/// §7.3.1 EXISTS; §7.4.1 EXPUNGE lowers it by one without an EXISTS), and whether it has told
+/// of more than that: new mail, to be read before waiting. A server may repeat an EXISTS with
+/// the same number, so only a larger one counts: the watcher never loops on a repetition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MailboxSize {
+    known: u32,
+    grew: bool,
+}
+
+impl MailboxSize {
+    /// After a listing whose highest message sequence number was `highest` (none: empty).
+    fn new(highest: Option<u32>) -> Self {
+        MailboxSize {
+            known: highest.unwrap_or(0),
+            grew: false,
+        }
+    }
+
+    /// Takes in the unsolicited responses in the order the server sent them. `overflowed`: the
+    /// channel was full, so some may have been dropped — then the mailbox may have grown.
+    fn absorb(
+        &mut self,
+        overflowed: bool,
+        responses: impl IntoIterator<Item = UnsolicitedResponse>,
+    ) {
+        self.grew |= overflowed;
+        for r in responses {
+            match r {
+                UnsolicitedResponse::Exists(n) => {
+                    self.grew |= n > self.known;
+                    self.known = n;
                 }
-                _ = self.shutdown.changed() => {}
+                UnsolicitedResponse::Expunge(_) => self.known = self.known.saturating_sub(1),
+                _ => {}
             }
         }
-        Ok(handle.done().await?)
+    }
+}
+
+/// Reads what async-imap put on the session's unsolicited-response channel into `size`.
+fn absorb_unsolicited(size: &mut MailboxSize, s: &Session) {
+    let rx = &s.unsolicited_responses;
+    size.absorb(rx.is_full(), std::iter::from_fn(|| rx.try_recv().ok()));
+}
+
+/// Waits in IDLE (RFC 2177) until the server reports something, `renew` passes
+/// (async-imap's timeout is reset by server keepalives, so it alone could wait forever), or
+/// the daemon stops or reloads its config. `size` is the mailbox as read just before: a server
+/// may announce new mail before its `+ idling` continuation, where async-imap puts it on the
+/// unsolicited channel rather than ending the wait; such mail ends the IDLE at once.
+async fn idle(
+    s: Session,
+    renew: Duration,
+    mut size: MailboxSize,
+    shutdown: &mut watch::Receiver<bool>,
+    reloaded: &Notify,
+) -> Result<Session, WatchError> {
+    // A reload from here on ends the wait: `renew` was read just before.
+    let reload = reloaded.notified();
+    tokio::pin!(reload);
+    reload.as_mut().enable();
+    let rx = s.unsolicited_responses.clone();
+    let mut handle = s.idle();
+    handle.init().await?;
+    size.absorb(rx.is_full(), std::iter::from_fn(|| rx.try_recv().ok()));
+    if !size.grew {
+        let (wait, _stop) = handle.wait_with_timeout(renew);
+        tokio::select! {
+            r = tokio::time::timeout(renew, wait) => {
+                if let Ok(Err(e)) = r {
+                    return Err(e.into());
+                }
+            }
+            _ = shutdown.changed() => {}
+            _ = reload => {}
+        }
+    }
+    Ok(handle.done().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+    use UnsolicitedResponse::{Exists, Expunge, Recent};
+
+    #[test]
+    fn only_a_larger_exists_is_new_mail() {
+        let mut size = MailboxSize::new(Some(7));
+        size.absorb(false, [Exists(7), Recent(0)]);
+        assert_eq!(
+            size,
+            MailboxSize {
+                known: 7,
+                grew: false
+            },
+            "a repetition"
+        );
+        size.absorb(false, [Exists(8)]);
+        assert_eq!(
+            size,
+            MailboxSize {
+                known: 8,
+                grew: true
+            }
+        );
+    }
+
+    #[test]
+    fn expunges_lower_the_count_so_a_later_arrival_is_seen() {
+        // 7 known; two expunged (5), then one new: EXISTS 6 is below the listing's 7.
+        let mut size = MailboxSize::new(Some(7));
+        size.absorb(false, [Expunge(3), Expunge(3)]);
+        assert!(!size.grew);
+        size.absorb(false, [Exists(6)]);
+        assert!(size.grew);
+    }
+
+    #[test]
+    fn an_empty_mailbox_grows_with_its_first_mail() {
+        let mut size = MailboxSize::new(None);
+        size.absorb(false, [Exists(0)]);
+        assert!(!size.grew);
+        size.absorb(false, [Exists(1)]);
+        assert!(size.grew);
+    }
+
+    #[test]
+    fn a_full_channel_counts_as_growth() {
+        // async-imap drops what does not fit in its channel: an EXISTS may be among it.
+        let mut size = MailboxSize::new(Some(3));
+        size.absorb(true, []);
+        assert!(size.grew);
+    }
+
+    /// A scripted IMAP server: greets, accepts LOGIN, and answers IDLE with `before` followed by
+    /// `+ idling`; answers DONE with the IDLE's completion. Returns its port.
+    async fn server(before: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (conn, _) = listener.accept().await.unwrap();
+            let (r, mut w) = conn.into_split();
+            let mut lines = BufReader::new(r).lines();
+            w.write_all(b"* OK [CAPABILITY IMAP4rev1 IDLE] ready\r\n")
+                .await
+                .unwrap();
+            let mut idle_tag = String::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+                let reply = if line == "DONE" {
+                    format!("{idle_tag} OK idle done\r\n")
+                } else if command == "IDLE" {
+                    idle_tag = tag.to_string();
+                    format!("{before}+ idling\r\n")
+                } else {
+                    format!("{tag} OK done\r\n")
+                };
+                w.write_all(reply.as_bytes()).await.unwrap();
+            }
+        });
+        port
+    }
+
+    async fn session(port: u16) -> Session {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let mut client = async_imap::Client::new(Box::new(tcp) as Box<dyn Io>);
+        greeting(&mut client).await.unwrap();
+        client.login("u", "p").await.map_err(|(e, _)| e).unwrap()
+    }
+
+    /// How long `idle` waited, with `renew` as the longest wait, after a listing that saw 4
+    /// messages.
+    async fn idle_time(before: &'static str, renew: Duration) -> Duration {
+        let s = session(server(before).await).await;
+        let (_stop, mut shutdown) = watch::channel(false);
+        let start = std::time::Instant::now();
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            idle(
+                s,
+                renew,
+                MailboxSize::new(Some(4)),
+                &mut shutdown,
+                &Notify::new(),
+            ),
+        )
+        .await;
+        assert!(matches!(waited, Ok(Ok(_))), "IDLE failed: {waited:?}");
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn mail_announced_before_the_idling_continuation_ends_the_idle_at_once() {
+        let waited = idle_time("* 5 EXISTS\r\n* 1 RECENT\r\n", Duration::from_secs(8)).await;
+        assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+    }
+
+    #[tokio::test]
+    async fn a_repeated_exists_before_the_idling_continuation_does_not_end_the_idle() {
+        let renew = Duration::from_millis(500);
+        let waited = idle_time("* 4 EXISTS\r\n", renew).await;
+        assert!(waited >= renew, "waited {waited:?}");
     }
 }
