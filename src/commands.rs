@@ -43,6 +43,7 @@ pub fn explain(
 ) -> anyhow::Result<()> {
     let store = store_if_free(cfg);
     for file in files {
+        let mut header_only = None;
         let (action, reason, category, language) = match std::fs::read(file) {
             Err(e) => (
                 "ignore",
@@ -52,6 +53,7 @@ pub fn explain(
             ),
             Ok(raw) => {
                 let msg = Inbound::parse(&raw);
+                header_only.clone_from(&msg.header_only);
                 match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
                     Decision::Acknowledge {
                         withhold: Some(why),
@@ -93,6 +95,13 @@ pub fn explain(
                     }
                 }
             }
+        };
+        // A message read by its header only gets a case flagged for a person: say so.
+        let reason = match header_only {
+            Some(why) if action != "ignore" => {
+                format!("{reason}; only its header could be read ({why}): flagged for a person")
+            }
+            _ => reason,
         };
         if json_out {
             let line = json!({
