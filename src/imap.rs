@@ -447,6 +447,9 @@ impl Watcher {
                 self.outbox.notify_one();
                 self.schedule.notify_one();
                 self.engine.metrics.cases_opened.get_or_create(&label).inc();
+                if let Some(why) = &case.flagged {
+                    tracing::warn!(department = %dept.id, uid, case = %case.number, flagged = %why, "case flagged for a person");
+                }
             }
             Outcome::Answered(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case, "staff answered the case")
