@@ -116,8 +116,11 @@ pub struct Store {
     kv: sled::Tree,
     /// Per watched folder, the message kvittens was reading when it last stopped, as found in
     /// its "being read" mark at the first [`Store::begin_reading`] of this process.
-    interrupted: std::sync::Arc<std::sync::Mutex<HashMap<String, Option<(u32, u32)>>>>,
+    interrupted: std::sync::Arc<std::sync::Mutex<Interrupted>>,
 }
+
+/// Per watched folder, the UIDVALIDITY and UID of the message being read at the last stop.
+type Interrupted = HashMap<String, Option<(u32, u32)>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
