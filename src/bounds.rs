@@ -15,6 +15,7 @@
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{ContentType, GetHeader, HeaderName, HeaderValue, MessageParser};
+use std::borrow::Cow;
 use std::fmt;
 
 /// How deep MIME parts may nest (multipart and `message/rfc822` levels together, the top-level
@@ -75,7 +76,7 @@ pub struct Shape {
 pub fn check(raw: &[u8]) -> Result<Shape, Over> {
     let mut walk = Walk::default();
     let mut jobs = vec![Job {
-        data: raw.to_vec(),
+        data: Cow::Borrowed(raw),
         nested_left: NESTED_ENCODED,
         base: 0,
     }];
@@ -114,8 +115,8 @@ pub fn top_header(raw: &[u8]) -> Vec<u8> {
 }
 
 /// One message to walk: the top-level one, or an encoded `message/rfc822` part, decoded.
-struct Job {
-    data: Vec<u8>,
+struct Job<'a> {
+    data: Cow<'a, [u8]>,
     /// How many more encoded levels mail-parser will parse below this one.
     nested_left: usize,
     /// The nesting level of this message within the top-level one.
@@ -207,9 +208,9 @@ impl Walk {
     }
 
     /// Walks one message as `MessageParser::parse_` does, without building it.
-    fn message(&mut self, job: &Job, jobs: &mut Vec<Job>) -> Result<(), Over> {
+    fn message<'a>(&mut self, job: &Job<'a>, jobs: &mut Vec<Job<'a>>) -> Result<(), Over> {
         let parser = MessageParser::default();
-        let data = job.data.as_slice();
+        let data: &[u8] = &job.data;
         let mut stream = MessageStream::new(data);
         let mut state = Level {
             kind: Kind::Message,
@@ -304,14 +305,14 @@ impl Walk {
 
     /// A part with a body of its own: the stream moves past it as the parser's decoder moves;
     /// an encoded nested message is queued, as the parser decodes and parses it.
-    fn leaf(
+    fn leaf<'a>(
         &mut self,
         stream: &mut MessageStream<'_>,
         state: &mut Level,
         (transfer, message): (Transfer, bool),
-        job: &Job,
+        job: &Job<'a>,
         open: usize,
-        jobs: &mut Vec<Job>,
+        jobs: &mut Vec<Job<'a>>,
     ) -> Result<(), Over> {
         let boundary = state.boundary.clone().unwrap_or_default();
         let (before, rest) = (stream.offset(), stream.remaining());
@@ -337,7 +338,7 @@ impl Walk {
             self.level(base)?;
             self.size += bytes.len() as u64;
             jobs.push(Job {
-                data: bytes.into_owned(),
+                data: Cow::Owned(bytes.into_owned()),
                 nested_left: job.nested_left - 1,
                 base,
             });
