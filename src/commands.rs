@@ -210,7 +210,25 @@ fn explain_one(
     raw: &[u8],
 ) -> anyhow::Result<Explained> {
     let msg = Inbound::parse(raw);
-    Ok(match engine::decide_with(cfg, dept, &msg, store, false)? {
+    let mut e = explain_decision(cfg, dept, store, &msg)?;
+    // A message read by its header only gets a case flagged for a person: say so.
+    if let Some(why) = msg.header_only.as_deref().filter(|_| e.case != "none") {
+        e.reason = format!(
+            "{}; only its header could be read ({why}): flagged for a person",
+            e.reason
+        );
+    }
+    Ok(e)
+}
+
+/// What `explain` says of one decided message.
+fn explain_decision(
+    cfg: &Config,
+    dept: &Department,
+    store: Option<&Store>,
+    msg: &Inbound,
+) -> anyhow::Result<Explained> {
+    Ok(match engine::decide_with(cfg, dept, msg, store, false)? {
         Decision::Acknowledge {
             category,
             language,

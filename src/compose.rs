@@ -167,6 +167,8 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "level": null,
         "complaint": case.category == Category::Complaint,
         "note": null,
+        // Why a person should look at the case (e.g. only its header could be read).
+        "flagged": case.flagged,
     })
 }
 

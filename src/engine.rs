@@ -187,10 +187,29 @@ impl Engine {
         dept: &Department,
         incoming: &Incoming<'_>,
     ) -> Result<Outcome, StoreError> {
+        self.handle_as(dept, incoming, None)
+    }
+
+    /// Handles one message; with `set_aside`, the reason kvittens stopped or failed while
+    /// reading it before, from its top-level header only (see [`Inbound::header_only`]): the
+    /// decision follows the same rules, and a case it opens or joins is flagged for a person.
+    pub fn handle_as(
+        &self,
+        dept: &Department,
+        incoming: &Incoming<'_>,
+        set_aside: Option<&str>,
+    ) -> Result<Outcome, StoreError> {
         if self.store.was_handled(&incoming.key)? {
             return Ok(Outcome::AlreadyHandled);
         }
-        let msg = Inbound::parse(incoming.raw);
+        let msg = match set_aside {
+            None => {
+                #[cfg(debug_assertions)]
+                test_fault(incoming.raw);
+                Inbound::parse(incoming.raw)
+            }
+            Some(why) => Inbound::header_only(incoming.raw, why.to_string()),
+        };
         match self.decide(dept, &msg, incoming.sent_folder)? {
             Decision::Ignore(reason) => {
                 self.record_ignored(dept, &msg, incoming, &reason)?;
@@ -207,6 +226,7 @@ impl Engine {
                 self.store
                     .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
                         c.log(at, what.clone());
+                        flag_header_only(c, &msg, at);
                         // The resident writes again after an answer: they are waiting again,
                         // with a new reply deadline and its reminders.
                         if c.state == State::Open {
@@ -237,6 +257,7 @@ impl Engine {
                 self.store
                     .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
                         c.log(at, format!("answered by {} ({})", by.email, reason.detail));
+                        flag_header_only(c, &msg, at);
                         if c.state == State::Open {
                             c.state = State::Answered;
                             c.answered_at = Some(at);
@@ -392,7 +413,14 @@ pub fn new_case_from(
         format!("assigned to {} <{}>", c.officer.name, c.officer.email),
     );
     let now = Utc::now();
-    let original: &[u8] = if incoming.raw.len() <= ATTACH_LIMIT {
+    flag_header_only(&mut c, msg, received);
+    // A message read by its header only is not attached whole: its body is what the parser
+    // must not meet (nor, perhaps, the officer's mail program); the department mailbox has it.
+    let top;
+    let original: &[u8] = if msg.header_only.is_some() {
+        top = crate::bounds::top_header(incoming.raw);
+        &top
+    } else if incoming.raw.len() <= ATTACH_LIMIT {
         incoming.raw
     } else {
         header_part(incoming.raw)
@@ -414,7 +442,10 @@ pub fn new_case_from(
             received,
             format!("no receipt: {why}; flagged for a person to look at"),
         );
-        c.flagged = Some(why.to_string());
+        c.flagged = Some(match c.flagged.take() {
+            Some(first) => format!("{first}; {why}"),
+            None => why.to_string(),
+        });
     } else if counters.receipts_today >= cap {
         c.log(
             received,
@@ -489,6 +520,34 @@ pub fn decide_with(
         }
     }
     Ok(decision)
+}
+
+/// Test builds only (debug assertions on): a message containing the text of
+/// `KVITTENS_TEST_ABORT_ON` aborts the process, one containing that of `KVITTENS_TEST_PANIC_ON`
+/// panics, as a parser bug would — so that the end-to-end tests can show such a message is set
+/// aside. Not compiled into release builds.
+#[cfg(debug_assertions)]
+fn test_fault(raw: &[u8]) {
+    let has = |var: &str| {
+        std::env::var(var)
+            .is_ok_and(|m| !m.is_empty() && raw.windows(m.len()).any(|w| w == m.as_bytes()))
+    };
+    if has("KVITTENS_TEST_ABORT_ON") {
+        std::process::abort();
+    }
+    if has("KVITTENS_TEST_PANIC_ON") {
+        panic!("KVITTENS_TEST_PANIC_ON: a test's stand-in for a parser bug");
+    }
+}
+
+/// Flags a case for a person when its message was read by its header only, and says why on
+/// its timeline.
+fn flag_header_only(c: &mut Case, msg: &Inbound, at: DateTime<Utc>) {
+    if let Some(why) = &msg.header_only {
+        let what = format!("only the header of a message could be read ({why})");
+        c.log(at, format!("{what}; flagged for a person"));
+        c.flagged = Some(what);
+    }
 }
 
 fn sender(msg: &Inbound) -> String {

@@ -141,6 +141,9 @@ pub struct Watcher {
     pub sent: bool,
 }
 
+/// Why a message is set aside after a restart: kvittens stopped while reading it.
+const STOPPED_WHILE_READING: &str = "kvittens stopped while reading this message";
+
 /// Why there is no Sent folder to watch (logged once; the inbox is watched regardless).
 const NO_SENT_FOLDER: &str = "no Sent folder";
 
@@ -473,31 +476,9 @@ impl Watcher {
             uid_validity: validity,
             uid,
         };
-        // The store writes to disk: keep that off the async threads.
-        let task_key = key.clone();
-        let sent_folder = self.sent;
-        let outcome = match tokio::task::spawn_blocking(move || {
-            engine.handle(
-                &d,
-                &Incoming {
-                    key: task_key,
-                    received,
-                    raw: &raw,
-                    sent_folder,
-                },
-            )
-        })
-        .await
-        {
-            Ok(result) => result?,
-            Err(e) => {
-                // A bug met by one message must not stop the mailbox: record it and go on,
-                // leaving the message in the mailbox for a person.
-                tracing::error!(department = %dept.id, uid, error = %e, "kvittens failed on this message; it is left for a person");
-                let note = format!("kvittens failed on this message: {e}");
-                self.engine.store.mark_handled(&key, &note)?;
-                return Ok(());
-            }
+        let outcome = match self.read_one(&d, &key, received, Arc::new(raw)).await? {
+            Some(outcome) => outcome,
+            None => return Ok(()),
         };
         match outcome {
             Outcome::Opened(case) => {
@@ -505,6 +486,9 @@ impl Watcher {
                 self.outbox.notify_one();
                 self.schedule.notify_one();
                 self.engine.metrics.cases_opened.get_or_create(&label).inc();
+                if let Some(why) = &case.flagged {
+                    tracing::warn!(department = %dept.id, uid, case = %case.number, flagged = %why, "case flagged for a person");
+                }
             }
             Outcome::Answered(case) => {
                 tracing::info!(department = %dept.id, uid, case = %case, "staff answered the case")
@@ -534,6 +518,67 @@ impl Watcher {
             }
         }
         Ok(())
+    }
+
+    /// Hands one message to the engine, off the async threads (the store writes to disk), with
+    /// a "being read" mark around it. A message kvittens stopped while reading the last time
+    /// (the mark was still there at the start) and a message whose handling panicked are set
+    /// aside: read by their top-level header only, their case flagged for a person and the
+    /// officer told, so that one message can stop neither the process nor the mailbox. `None`
+    /// when even that failed and the message was only marked handled, with a note.
+    async fn read_one(
+        &self,
+        dept: &Department,
+        key: &MessageKey,
+        received: DateTime<Utc>,
+        raw: Arc<Vec<u8>>,
+    ) -> Result<Option<Outcome>, WatchError> {
+        let store = self.engine.store.clone();
+        let (id, uid) = (dept.id.clone(), key.uid);
+        let mut why = store
+            .begin_reading(key)?
+            .then(|| STOPPED_WHILE_READING.to_string());
+        let mut attempts = 0;
+        let outcome = loop {
+            attempts += 1;
+            if let Some(why) = &why {
+                tracing::error!(department = %id, uid, reason = %why, "setting this message aside: reading its header only; its case is flagged for a person");
+            }
+            let (engine, d, task_key, bytes) =
+                (self.engine.clone(), dept.clone(), key.clone(), raw.clone());
+            let sent_folder = self.sent;
+            let aside = why.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                let incoming = Incoming {
+                    key: task_key,
+                    received,
+                    raw: &bytes,
+                    sent_folder,
+                };
+                engine.handle_as(&d, &incoming, aside.as_deref())
+            })
+            .await;
+            match result {
+                Ok(Ok(outcome)) => break Some(outcome),
+                Ok(Err(e)) => {
+                    // The store failed, not the message: it is read again in full next time.
+                    let _ = store.end_reading(key);
+                    return Err(e.into());
+                }
+                Err(e) if attempts == 1 => {
+                    // A bug met by one message must not stop the mailbox: set it aside.
+                    why = Some(format!("kvittens failed while reading this message: {e}"));
+                }
+                Err(e) => {
+                    // Even its header could not be handled: recorded, and left for a person.
+                    tracing::error!(department = %id, uid, error = %e, "kvittens failed on this message's header too; it is left for a person in the mailbox");
+                    store.mark_handled(key, &format!("kvittens failed on this message: {e}"))?;
+                    break None;
+                }
+            }
+        };
+        store.end_reading(key)?;
+        Ok(outcome)
     }
 }
 

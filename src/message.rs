@@ -65,11 +65,20 @@ pub struct Inbound {
     /// Case numbers of kvittens receipts this message quotes (a delivery report quotes the
     /// headers of the mail that bounced).
     pub mentioned_receipts: Vec<String>,
+    /// Why only the top-level header was read (over the bounds of [`crate::bounds`], or set
+    /// aside after kvittens stopped or failed while reading it): the case is flagged for a
+    /// person, and the officer gets the header, not the body.
+    pub header_only: Option<String>,
 }
 
 impl Inbound {
     /// Reads a raw RFC 5322 message.
     pub fn parse(raw: &[u8]) -> Inbound {
+        // Bounded before mail-parser builds its tree (see `bounds`): one hostile mail must not
+        // stop the process, and with it every department's receipts.
+        if let Err(over) = crate::bounds::check(raw) {
+            return Inbound::header_only(raw, format!("over the bounds: {over}"));
+        }
         let Some(msg) = MessageParser::default().parse(raw) else {
             return Inbound::default();
         };
@@ -114,6 +123,7 @@ impl Inbound {
                 .map(|t| t.chars().take(2000).collect())
                 .unwrap_or_default(),
             mentioned_receipts: mentioned_receipts(raw),
+            header_only: None,
         }
     }
 
@@ -442,6 +452,24 @@ fn base64(payload: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// What kvittens reads of a message it must not parse whole.
+impl Inbound {
+    /// Reads only the top-level header of `raw`, cut to the bounds, never its MIME structure:
+    /// for a message over the bounds, or one set aside because kvittens stopped or failed while
+    /// reading it. `why` is kept in [`Inbound::header_only`].
+    pub fn header_only(raw: &[u8], why: String) -> Inbound {
+        let head = crate::bounds::top_header(raw);
+        // Within the bounds by construction; checked again so that this can never recurse.
+        let mut msg = match crate::bounds::check(&head) {
+            Ok(_) => Inbound::parse(&head),
+            Err(_) => Inbound::default(),
+        };
+        msg.mentioned_receipts = mentioned_receipts(raw);
+        msg.header_only = Some(why);
+        msg
+    }
 }
 
 #[cfg(test)]

@@ -122,6 +122,31 @@ fn header_soup() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Deep and broad MIME: `message/rfc822` and multipart nested up to far past the bounds (some
+/// base64-encoded, boundaries shared or never closed), and many parts — the parser must never
+/// meet what would overflow its stack or scan without end.
+fn deep_nesting() -> impl Strategy<Value = Vec<u8>> {
+    let level = prop_oneof![
+        Just("Content-Type: message/rfc822\r\n\r\n".to_string()),
+        Just("Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nQ29udGVudC1UeXBlOiBtZXNzYWdlL3JmYzgyMg0KDQo=\r\n".to_string()),
+        (0..3u8).prop_map(|b| format!("Content-Type: multipart/mixed; boundary=\"n{b}\"\r\n\r\n--n{b}\r\n")),
+        Just("Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n".to_string()),
+        Just("--n0\r\nContent-Type: text/plain\r\n\r\nHej\r\n".to_string()),
+        Just("--n1--\r\n".to_string()),
+    ];
+    (prop::collection::vec(level, 1..8), 1..20_000usize).prop_map(|(levels, times)| {
+        let mut raw =
+            b"From: Anna <anna@example.org>\r\nSubject: Djupt\r\nMessage-ID: <d@example.org>\r\n"
+                .to_vec();
+        for _ in 0..times {
+            for l in &levels {
+                raw.extend_from_slice(l.as_bytes());
+            }
+        }
+        raw
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -132,6 +157,16 @@ proptest! {
 
     #[test]
     fn any_headers(raw in header_soup()) {
+        run(&raw);
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deep_mime(raw in deep_nesting()) {
         run(&raw);
     }
 }

@@ -12,6 +12,7 @@ use crate::config::Absence;
 use crate::schedule::Due;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod ignored;
@@ -115,7 +116,13 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     kv: sled::Tree,
+    /// Per watched folder, the message kvittens was reading when it last stopped, as found in
+    /// its "being read" mark at the first [`Store::begin_reading`] of this process.
+    interrupted: std::sync::Arc<std::sync::Mutex<Interrupted>>,
 }
+
+/// Per watched folder, the UIDVALIDITY and UID of the message being read at the last stop.
+type Interrupted = HashMap<String, Option<(u32, u32)>>;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,6 +178,7 @@ impl Store {
             path: path.to_path_buf(),
             db,
             kv,
+            interrupted: Default::default(),
         })
     }
 
@@ -588,6 +596,53 @@ impl Store {
     pub fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
         self.scan("away/")
     }
+
+    /// Marks `key` as being read, before its bytes go to the parser, and says whether kvittens
+    /// stopped while reading this very message the last time (a crash, an abort, a kill by the
+    /// watchdog): then it must be set aside, not parsed again, or one mail stops the mailbox
+    /// at every restart. The mark is one small file per watched folder, rewritten per message
+    /// with a plain write and no fsync: it has to survive the death of the process (the data
+    /// is with the kernel once the write returns), not a power cut, which no message causes;
+    /// an fsync per message would slow a backlog for nothing. The first call of a process
+    /// for a folder reads what the last one left there.
+    pub fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {
+        let path = self.reading_path(&key.department)?;
+        let this = (key.uid_validity, key.uid);
+        let was = {
+            let mut seen = self
+                .interrupted
+                .lock()
+                .map_err(|_| self.err("the reading marks' lock is poisoned"))?;
+            *seen
+                .entry(key.department.clone())
+                .or_insert_with(|| read_mark(&path))
+                == Some(this)
+        };
+        std::fs::write(&path, format!("{} {}\n", this.0, this.1))
+            .map_err(|e| self.err(format!("{}: {e}", path.display())))?;
+        Ok(was)
+    }
+
+    /// Clears the "being read" mark of `key`'s folder once the message is handled (its record
+    /// is in the store, flushed or about to be with the next flush).
+    pub fn end_reading(&self, key: &MessageKey) -> Result<(), StoreError> {
+        let path = self.reading_path(&key.department)?;
+        std::fs::write(&path, b"").map_err(|e| self.err(format!("{}: {e}", path.display())))
+    }
+
+    /// `<store>/reading/<folder>`, with the `/` of a Sent folder's name (`bygg/sent`) as `+`.
+    fn reading_path(&self, folder: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.path.join("reading");
+        std::fs::create_dir_all(&dir).map_err(|e| self.err(format!("{}: {e}", dir.display())))?;
+        Ok(dir.join(folder.replace('/', "+")))
+    }
+}
+
+/// The UIDVALIDITY and UID in a "being read" mark; none when it is empty or unreadable.
+fn read_mark(path: &Path) -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let (validity, uid) = text.trim().split_once(' ')?;
+    Some((validity.parse().ok()?, uid.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -811,6 +866,39 @@ pub(super) mod tests {
             store.absences().unwrap(),
             vec![("o1@kommun.test".to_string(), a)]
         );
+    }
+
+    #[test]
+    fn a_message_being_read_at_a_stop_is_named_once_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = |uid| MessageKey {
+            department: "bygg/sent".into(),
+            ..key(uid)
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(!store.begin_reading(&key(1)).unwrap());
+            store.end_reading(&key(1)).unwrap();
+            assert!(!store.begin_reading(&key(2)).unwrap());
+            assert!(!store.begin_reading(&sent(7)).unwrap());
+            // Stopped while reading 2 in the inbox and 7 in the Sent folder.
+        }
+        let store = Store::open(dir.path()).unwrap();
+        // Messages before it come again first (the cursor is older); they are not suspects,
+        // and reading them does not make kvittens forget which one was.
+        assert!(!store.begin_reading(&key(1)).unwrap());
+        store.end_reading(&key(1)).unwrap();
+        assert!(store.begin_reading(&key(2)).unwrap());
+        store.end_reading(&key(2)).unwrap();
+        assert!(!store.begin_reading(&key(3)).unwrap());
+        assert!(store.begin_reading(&sent(7)).unwrap());
+        store.end_reading(&sent(7)).unwrap();
+        store.end_reading(&key(3)).unwrap();
+        drop(store);
+        // Handled to the end: nothing is named after a clean stop.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.begin_reading(&key(2)).unwrap());
+        assert!(!store.begin_reading(&sent(7)).unwrap());
     }
 
     #[test]

@@ -252,6 +252,11 @@ officers = [
 
     /// Starts the daemon with extra global options (e.g. `--log-format json`) without waiting.
     pub fn spawn_with(&self, options: &[&str]) -> Daemon {
+        self.spawn_env(options, &[])
+    }
+
+    /// Starts the daemon with extra global options and environment variables, without waiting.
+    pub fn spawn_env(&self, options: &[&str], env: &[(&str, &str)]) -> Daemon {
         // Each start gets its own log so that readiness is judged by this run's lines.
         let _ = std::fs::remove_file(self.dir.path().join("kvittens.log"));
         let log = std::fs::OpenOptions::new()
@@ -264,6 +269,7 @@ officers = [
             .args(["run", "--config"])
             .arg(&self.config)
             .env("KVITTENS_LOG", "kvittens=debug")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -333,6 +339,27 @@ impl Daemon {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Waits (at most 30 s) for the daemon to end by itself, e.g. by a crash.
+    pub fn wait_exit(mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "kvittens did not stop:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether the daemon is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// SIGKILL: a crash.
