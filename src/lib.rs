@@ -22,6 +22,7 @@ pub mod imap;
 pub mod message;
 pub mod metrics;
 pub mod notices;
+pub mod oauth2;
 pub mod schedule;
 pub mod scheduler;
 pub mod sender;

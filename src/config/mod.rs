@@ -138,8 +138,10 @@ pub struct Department {
     pub email: String,
     /// The IMAP login name.
     pub login: String,
-    /// The IMAP password.
+    /// The IMAP password (empty when `auth` is OAuth2).
     pub password: Secret,
+    /// How the mailbox is logged in to (`auth`, from the mailbox or `[imap]`).
+    pub auth: crate::oauth2::Auth,
     /// Where the mailbox is.
     pub imap: Server,
     /// The folder residents' mail arrives in.
@@ -202,8 +204,10 @@ impl Department {
 pub struct Smtp {
     /// Where to submit.
     pub server: Server,
-    /// Login, when the server wants one.
+    /// Login, when the server wants one (with an empty password when `auth` is OAuth2).
     pub login: Option<(String, Secret)>,
+    /// How the login is made (`[smtp] auth`).
+    pub auth: crate::oauth2::Auth,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
 }
@@ -240,6 +244,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// SMTP settings.
     pub smtp: Smtp,
+    /// The `[oauth2.NAME]` clients, by NAME.
+    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
 }
