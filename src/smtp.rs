@@ -4,6 +4,8 @@
 
 use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
+use crate::oauth2::Auth;
+use base64::Engine;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -200,11 +202,25 @@ impl Transport {
                 .await
                 .map_err(smtp_error)?;
         }
-        if let Some((user, password)) = &self.smtp.login {
-            let credentials = Credentials::new(user.clone(), password.expose().to_string());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await
-                .map_err(smtp_error)?;
+        match (&self.smtp.login, &self.smtp.auth) {
+            (Some((user, _)), Auth::OAuth2(client)) => {
+                // Each new connection takes the current token: the cache hands out a fresh one
+                // well before the old one runs out.
+                let token = crate::oauth2::tokens()
+                    .get(client, user)
+                    .await
+                    .map_err(transient)?;
+                xoauth2(&mut conn, user, &token.access).await.inspect_err(|_| {
+                    crate::oauth2::tokens().forget(client, user);
+                })?;
+            }
+            (Some((user, password)), Auth::Password) => {
+                let credentials = Credentials::new(user.clone(), password.expose().to_string());
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                    .await
+                    .map_err(smtp_error)?;
+            }
+            (None, _) => {}
         }
         Ok(conn)
     }
@@ -280,6 +296,53 @@ impl Transport {
             }
         }
     }
+}
+
+/// A line sent as it is (lettre's commands add their own CRLF; this one carries it).
+struct Line(String);
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `AUTH XOAUTH2` with the token. lettre's own XOAUTH2 gives up on the server's failure
+/// challenge without answering it; here the challenge (JSON: status, scope) is answered with an
+/// empty line, as the mechanism asks, and its status and scope go into the error — never the
+/// token. A refusal is not transient: the mail waits, but the words say why.
+async fn xoauth2(conn: &mut AsyncSmtpConnection, user: &str, token: &str) -> Result<(), NotSent> {
+    if !conn.server_info().supports_auth_mechanism(Mechanism::Xoauth2) {
+        return Err(transient(
+            "the SMTP server does not offer AUTH XOAUTH2 (is SMTP AUTH enabled for this mailbox?)",
+        ));
+    }
+    let initial = base64::engine::general_purpose::STANDARD
+        .encode(crate::oauth2::xoauth2(user, token));
+    let refused = |why: String, e: lettre::transport::smtp::Error| NotSent {
+        permanent: false,
+        text: format!("SMTP login as {user} with an OAuth2 token failed: {why}: {e}"),
+    };
+    let response = conn
+        .command(Line(format!("AUTH XOAUTH2 {initial}\r\n")))
+        .await
+        .map_err(|e| refused("the server refused the token".into(), e))?;
+    if response.has_code(334) {
+        let challenge = response
+            .message()
+            .next()
+            .and_then(|m| base64::engine::general_purpose::STANDARD.decode(m.trim()).ok())
+            .unwrap_or_default();
+        let why = crate::oauth2::describe_challenge(&challenge);
+        return match conn.command(Line("\r\n".into())).await {
+            Err(e) => Err(refused(why, e)),
+            Ok(r) => Err(transient(format!(
+                "SMTP login as {user} with an OAuth2 token failed: {why} ({})",
+                r.first_line().unwrap_or_default()
+            ))),
+        };
+    }
+    Ok(())
 }
 
 /// The envelope of one transaction.
