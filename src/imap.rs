@@ -4,9 +4,9 @@
 //! people read these mailboxes too.
 
 use crate::config::{Department, Secret, Security, Server};
-use crate::oauth2::Auth;
 use crate::engine::{Engine, Incoming, Outcome};
 use crate::metrics::{Dept, Ignored};
+use crate::oauth2::Auth;
 use crate::store::{Cursor, MessageKey, StoreError};
 use async_imap::types::Fetch;
 use chrono::{DateTime, Utc};
@@ -119,7 +119,9 @@ pub async fn connect_oauth2(
                 .ok()
                 .and_then(|mut r| r.take())
                 .unwrap_or_else(|| "the server refused the token".to_string());
-            WatchError::Imap(format!("login as {user} with an OAuth2 token failed: {why}: {e}"))
+            WatchError::Imap(format!(
+                "login as {user} with an OAuth2 token failed: {why}: {e}"
+            ))
         })
 }
 
@@ -660,7 +662,9 @@ mod oauth2_tests {
 
     /// An IMAP server that plays `script`: for each step, the line it reads (expected to begin
     /// with the given prefix) and what it answers.
-    async fn scripted(script: Vec<(&'static str, String)>) -> (Server, tokio::task::JoinHandle<Vec<String>>) {
+    async fn scripted(
+        script: Vec<(&'static str, String)>,
+    ) -> (Server, tokio::task::JoinHandle<Vec<String>>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
@@ -668,11 +672,16 @@ mod oauth2_tests {
             let (r, mut w) = tokio::io::split(s);
             let mut r = BufReader::new(r);
             let mut seen = Vec::new();
-            w.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n").await.unwrap();
+            w.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n")
+                .await
+                .unwrap();
             for (expect, answer) in script {
                 let mut line = String::new();
                 r.read_line(&mut line).await.unwrap();
-                assert!(line.starts_with(expect), "expected {expect:?}, got {line:?}");
+                assert!(
+                    line.starts_with(expect),
+                    "expected {expect:?}, got {line:?}"
+                );
                 seen.push(line.trim_end().to_string());
                 w.write_all(answer.as_bytes()).await.unwrap();
             }
@@ -692,24 +701,50 @@ mod oauth2_tests {
         let (server, task) = scripted(vec![
             ("A0001 AUTHENTICATE XOAUTH2", "+ \r\n".into()),
             ("", "A0001 OK [CAPABILITY IMAP4rev1 IDLE] done\r\n".into()),
-            ("A0002 NOOP", "* BYE Session invalidated - AccessTokenExpired\r\n".into()),
+            (
+                "A0002 NOOP",
+                "* BYE Session invalidated - AccessTokenExpired\r\n".into(),
+            ),
         ])
         .await;
-        let mut s = connect_oauth2(&server, "bygg@kommun.se", "tok-123").await.unwrap();
+        let mut s = connect_oauth2(&server, "bygg@kommun.se", "tok-123")
+            .await
+            .unwrap();
         // The BYE may end the command or the next one: either way the session is over.
         let _ = s.noop().await;
         let seen = task.await.unwrap();
-        let sasl = base64::engine::general_purpose::STANDARD.decode(&seen[1]).unwrap();
+        let sasl = base64::engine::general_purpose::STANDARD
+            .decode(&seen[1])
+            .unwrap();
         assert_eq!(sasl, b"user=bygg@kommun.se\x01auth=Bearer tok-123\x01\x01");
-        let bye = || Err(WatchError::Imap("* BYE Session invalidated - AccessTokenExpired".into()));
+        let bye = || {
+            Err(WatchError::Imap(
+                "* BYE Session invalidated - AccessTokenExpired".into(),
+            ))
+        };
         let lost = || Err(WatchError::Imap("connection lost".into()));
         let mut n = 0;
-        assert!(relogin(&bye(), false, &mut n), "AccessTokenExpired: log in again");
-        assert!(relogin(&lost(), true, &mut n), "lost after the token ran out");
-        assert!(!relogin(&bye(), false, &mut n), "the third in a row backs off");
-        assert!(relogin(&Err(WatchError::Relogin), false, &mut n), "a planned renewal");
+        assert!(
+            relogin(&bye(), false, &mut n),
+            "AccessTokenExpired: log in again"
+        );
+        assert!(
+            relogin(&lost(), true, &mut n),
+            "lost after the token ran out"
+        );
+        assert!(
+            !relogin(&bye(), false, &mut n),
+            "the third in a row backs off"
+        );
+        assert!(
+            relogin(&Err(WatchError::Relogin), false, &mut n),
+            "a planned renewal"
+        );
         assert!(relogin(&bye(), false, &mut n), "counted anew");
-        assert!(!relogin(&lost(), false, &mut n), "lost with a fresh token: a fault");
+        assert!(
+            !relogin(&lost(), false, &mut n),
+            "lost with a fresh token: a fault"
+        );
         assert!(!relogin(&Ok(()), false, &mut n));
     }
 
@@ -720,14 +755,30 @@ mod oauth2_tests {
         let (server, task) = scripted(vec![
             ("A0001 AUTHENTICATE XOAUTH2", "+ \r\n".into()),
             ("dXNlcj1", format!("+ {challenge}\r\n")),
-            ("", "A0001 NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\r\n".into()),
+            (
+                "",
+                "A0001 NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\r\n".into(),
+            ),
         ])
         .await;
-        let e = connect_oauth2(&server, "bygg@kommun.se", "tok-secret").await.unwrap_err().to_string();
+        let e = connect_oauth2(&server, "bygg@kommun.se", "tok-secret")
+            .await
+            .unwrap_err()
+            .to_string();
         let seen = task.await.unwrap();
-        assert_eq!(seen.last().map(String::as_str), Some(""), "an empty response to the challenge");
-        assert!(e.contains("status 401, scope https://mail.google.com/"), "{e}");
-        assert!(e.contains("AUTHENTICATIONFAILED") || e.contains("Invalid credentials"), "{e}");
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some(""),
+            "an empty response to the challenge"
+        );
+        assert!(
+            e.contains("status 401, scope https://mail.google.com/"),
+            "{e}"
+        );
+        assert!(
+            e.contains("AUTHENTICATIONFAILED") || e.contains("Invalid credentials"),
+            "{e}"
+        );
         assert!(e.contains("bygg@kommun.se"), "{e}");
         assert!(!e.contains("tok-secret"), "{e}");
     }

@@ -67,8 +67,9 @@ impl SecretSource {
     pub fn read(&self) -> Result<String, String> {
         match self {
             SecretSource::Inline(s) => Ok(s.clone()),
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| format!("the environment variable {var} is not set")),
+            SecretSource::Env(var) => {
+                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))
+            }
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
                 .map_err(|e| format!("cannot read {}: {e}", path.display())),
@@ -242,7 +243,12 @@ impl Tokens {
     /// Whether the cached token of `client` for `mailbox` is fresh (not within its margin): a
     /// session that ended while it was not is taken to have ended because its token ran out.
     pub fn fresh(&self, client: &Client, mailbox: &str) -> bool {
-        let slot = self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(&key(client, mailbox)).cloned();
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key(client, mailbox))
+            .cloned();
         slot.is_some_and(|slot| {
             slot.try_lock()
                 .map(|t| t.as_ref().is_some_and(|t| Instant::now() < t.refresh_at))
@@ -437,11 +443,7 @@ struct Answer {
     error_description: Option<String>,
 }
 
-async fn request(
-    client: &Client,
-    url: &str,
-    form: &[(&str, String)],
-) -> Result<Token, TokenError> {
+async fn request(client: &Client, url: &str, form: &[(&str, String)]) -> Result<Token, TokenError> {
     let endpoint = |message: String| TokenError::Endpoint {
         client: client.name.clone(),
         url: url.to_string(),
@@ -640,7 +642,11 @@ mod tests {
         tokens.get(&c, "a@kommun.se").await.unwrap();
         tokens.forget(&c, "a@kommun.se");
         tokens.get(&c, "a@kommun.se").await.unwrap();
-        assert_eq!(f.hits.load(Ordering::SeqCst), 4, "a refused token is not reused");
+        assert_eq!(
+            f.hits.load(Ordering::SeqCst),
+            4,
+            "a refused token is not reused"
+        );
     }
 
     #[tokio::test]

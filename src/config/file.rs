@@ -1,13 +1,13 @@
 //! The configuration file as written (serde's view of the TOML) and the checks that turn it into
 //! a [`Config`], naming the key of every mistake.
 
-use crate::oauth2::Auth;
 use super::{
     Absence, Config, ConfigError, Contact, Department, FollowUp, Officer, Secret, Security, Server,
     Smtp,
 };
 use crate::calendar::{Calendar, HolidayRule, WorkingHours};
 use crate::decide::Category;
+use crate::oauth2::Auth;
 use crate::span::Span;
 use chrono_tz::Tz;
 use serde::Deserialize;
@@ -469,8 +469,18 @@ impl Checker<'_> {
         let password = self.password("smtp", &raw.password)?;
         let auth = self.auth("smtp.auth", raw.auth.as_deref())?;
         let password = match (&auth, password) {
-            (Auth::OAuth2(_), Some(_)) => return Err(self.err("smtp.auth", "OAuth2 logs in with a token: remove the password")),
-            (Auth::OAuth2(_), None) if raw.user.is_none() => return Err(self.err("smtp.user", "OAuth2 needs the mailbox to send as: set user, e.g. \"noreply@kommun.se\"")),
+            (Auth::OAuth2(_), Some(_)) => {
+                return Err(self.err(
+                    "smtp.auth",
+                    "OAuth2 logs in with a token: remove the password",
+                ))
+            }
+            (Auth::OAuth2(_), None) if raw.user.is_none() => {
+                return Err(self.err(
+                    "smtp.user",
+                    "OAuth2 needs the mailbox to send as: set user, e.g. \"noreply@kommun.se\"",
+                ))
+            }
             (Auth::OAuth2(_), None) => Some(Secret(String::new())),
             (Auth::Password, p) => p,
         };
@@ -507,7 +517,9 @@ impl Checker<'_> {
         let Some(name) = value.strip_prefix("oauth2:") else {
             return Err(self.err(
                 key,
-                format!("{value:?}: write \"password\" or \"oauth2:NAME\" for an [oauth2.NAME] client"),
+                format!(
+                    "{value:?}: write \"password\" or \"oauth2:NAME\" for an [oauth2.NAME] client"
+                ),
             ));
         };
         match self.oauth2.get(name.trim()) {
@@ -556,7 +568,9 @@ impl Checker<'_> {
         let secrets = [
             c.client_secret.clone().map(SecretSource::Inline),
             c.client_secret_env.clone().map(SecretSource::Env),
-            c.client_secret_file.as_deref().map(|p| SecretSource::File(self.path(p))),
+            c.client_secret_file
+                .as_deref()
+                .map(|p| SecretSource::File(self.path(p))),
         ];
         if secrets.iter().flatten().count() > 1 {
             return Err(self.err(
@@ -566,7 +580,13 @@ impl Checker<'_> {
         }
         let secret = secrets.into_iter().flatten().next();
         if let Some(url) = &c.token_url {
-            let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/", "http://[::1]"];
+            let loopback = [
+                "http://127.0.0.1:",
+                "http://127.0.0.1/",
+                "http://localhost:",
+                "http://localhost/",
+                "http://[::1]",
+            ];
             if !url.starts_with("https://") && !loopback.iter().any(|p| url.starts_with(p)) {
                 return Err(self.err(
                     format!("{key}.token_url"),
@@ -588,7 +608,11 @@ impl Checker<'_> {
             }
             (Provider::Google, _, None) => None,
         };
-        let client_id = c.client_id.clone().map(|s| s.trim().to_string()).unwrap_or_default();
+        let client_id = c
+            .client_id
+            .clone()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
         match provider {
             Provider::Google => {
                 if c.service_account_file.is_none() {
@@ -717,19 +741,20 @@ impl Checker<'_> {
             (Auth::OAuth2(_), Some(_)) => {
                 return Err(self.err(
                     format!("{key}.mailbox"),
-                    format!("{auth_key} is OAuth2, which logs in with a token: remove the password"),
+                    format!(
+                        "{auth_key} is OAuth2, which logs in with a token: remove the password"
+                    ),
                 ))
             }
             (Auth::OAuth2(_), None) => Some(Secret(String::new())),
             (Auth::Password, p) => p,
         };
-        let password = password
-            .ok_or_else(|| {
-                self.err(
-                    format!("{key}.mailbox"),
-                    "no password: give password, password_env or password_file",
-                )
-            })?;
+        let password = password.ok_or_else(|| {
+            self.err(
+                format!("{key}.mailbox"),
+                "no password: give password, password_env or password_file",
+            )
+        })?;
         let security = self.security(
             &format!("{key}.mailbox.security"),
             d.mailbox.security.as_deref().or(imap.security.as_deref()),

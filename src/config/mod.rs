@@ -512,19 +512,84 @@ service_account_file = "sa.json"
     fn oauth2_mistakes_name_the_file_and_key() {
         let good = with_oauth2(GOOD);
         let cases = [
-            ("auth = \"oauth2:gws\"", "auth = \"oauth2:gmail\"", "department[0].mailbox.auth", "no [oauth2.gmail] client; configured: entra, gws"),
-            ("auth = \"oauth2:gws\"", "auth = \"token\"", "department[0].mailbox.auth", "\"oauth2:NAME\""),
-            ("auth = \"oauth2:gws\"", "auth = \"oauth2:gws\", password = \"x\"", "department[0].mailbox", "remove the password"),
-            ("provider = \"microsoft\"", "provider = \"azure\"", "oauth2.entra.provider", "\"microsoft\", \"google\" or \"generic\""),
-            ("client_id = \"11111111-2222-3333-4444-555555555555\"\n", "", "oauth2.entra.client_id", "missing"),
-            ("tenant = \"kommun.onmicrosoft.com\"\n", "", "oauth2.entra.tenant", "needs the tenant"),
-            ("client_secret_file = \"entra.secret\"", "client_secret_fil = \"x\"", "oauth2.entra.client_secret_fil", "unknown field"),
-            ("client_secret_file = \"entra.secret\"", "client_secret_env = \"A\"\nclient_secret = \"b\"", "oauth2.entra", "only one of"),
-            ("client_secret_file = \"entra.secret\"\n", "", "oauth2.entra", "no client secret"),
-            ("service_account_file = \"sa.json\"", "client_secret = \"x\"", "oauth2.gws.service_account_file", "JSON key"),
-            ("tenant = \"kommun.onmicrosoft.com\"", "token_url = \"http://login.example/token\"", "oauth2.entra.token_url", "https://"),
-            ("provider = \"microsoft\"\ntenant = \"kommun.onmicrosoft.com\"", "provider = \"generic\"", "oauth2.entra.token_url", "generic needs"),
-            ("user = \"noreply@kommun.test\"\n", "", "smtp.user", "OAuth2 needs the mailbox to send as"),
+            (
+                "auth = \"oauth2:gws\"",
+                "auth = \"oauth2:gmail\"",
+                "department[0].mailbox.auth",
+                "no [oauth2.gmail] client; configured: entra, gws",
+            ),
+            (
+                "auth = \"oauth2:gws\"",
+                "auth = \"token\"",
+                "department[0].mailbox.auth",
+                "\"oauth2:NAME\"",
+            ),
+            (
+                "auth = \"oauth2:gws\"",
+                "auth = \"oauth2:gws\", password = \"x\"",
+                "department[0].mailbox",
+                "remove the password",
+            ),
+            (
+                "provider = \"microsoft\"",
+                "provider = \"azure\"",
+                "oauth2.entra.provider",
+                "\"microsoft\", \"google\" or \"generic\"",
+            ),
+            (
+                "client_id = \"11111111-2222-3333-4444-555555555555\"\n",
+                "",
+                "oauth2.entra.client_id",
+                "missing",
+            ),
+            (
+                "tenant = \"kommun.onmicrosoft.com\"\n",
+                "",
+                "oauth2.entra.tenant",
+                "needs the tenant",
+            ),
+            (
+                "client_secret_file = \"entra.secret\"",
+                "client_secret_fil = \"x\"",
+                "oauth2.entra.client_secret_fil",
+                "unknown field",
+            ),
+            (
+                "client_secret_file = \"entra.secret\"",
+                "client_secret_env = \"A\"\nclient_secret = \"b\"",
+                "oauth2.entra",
+                "only one of",
+            ),
+            (
+                "client_secret_file = \"entra.secret\"\n",
+                "",
+                "oauth2.entra",
+                "no client secret",
+            ),
+            (
+                "service_account_file = \"sa.json\"",
+                "client_secret = \"x\"",
+                "oauth2.gws.service_account_file",
+                "JSON key",
+            ),
+            (
+                "tenant = \"kommun.onmicrosoft.com\"",
+                "token_url = \"http://login.example/token\"",
+                "oauth2.entra.token_url",
+                "https://",
+            ),
+            (
+                "provider = \"microsoft\"\ntenant = \"kommun.onmicrosoft.com\"",
+                "provider = \"generic\"",
+                "oauth2.entra.token_url",
+                "generic needs",
+            ),
+            (
+                "user = \"noreply@kommun.test\"\n",
+                "",
+                "smtp.user",
+                "OAuth2 needs the mailbox to send as",
+            ),
         ];
         for (from, to, key, words) in cases {
             let text = good.replacen(from, to, 1);
