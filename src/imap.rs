@@ -6,6 +6,7 @@
 use crate::config::{Department, Secret, Security, Server};
 use crate::engine::{Engine, Incoming, Outcome};
 use crate::metrics::{Dept, Ignored};
+use crate::oauth2::Auth;
 use crate::store::{Cursor, MessageKey, StoreError};
 use async_imap::types::{Fetch, UnsolicitedResponse};
 use chrono::{DateTime, Utc};
@@ -40,6 +41,10 @@ pub enum WatchError {
     /// The store: no new work is taken until it works again.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The session's OAuth2 token is about to run out (or ran out: `AccessTokenExpired`): log
+    /// in again at once with a fresh one.
+    #[error("the session's OAuth2 token runs out; logging in again")]
+    Relogin,
 }
 
 impl From<async_imap::error::Error> for WatchError {
@@ -60,6 +65,96 @@ pub async fn connect(
     login: &str,
     password: &Secret,
 ) -> Result<Session, WatchError> {
+    open(server)
+        .await?
+        .login(login, password.expose())
+        .await
+        .map_err(|(e, _)| WatchError::Imap(format!("login as {login} failed: {e}")))
+}
+
+/// Connects and logs in as `dept` says (`auth`): with its password, or with an OAuth2 token.
+/// Returns the session and, for a token, until when the session may be kept (see
+/// [`Token::use_until`]): an authenticated session cannot authenticate again, so it is replaced
+/// by a fresh login before its token runs out.
+pub async fn connect_dept(
+    dept: &Department,
+) -> Result<(Session, Option<std::time::Instant>), WatchError> {
+    match &dept.auth {
+        Auth::Password => Ok((
+            connect(&dept.imap, &dept.login, &dept.password).await?,
+            None,
+        )),
+        Auth::OAuth2(client) => {
+            let token = crate::oauth2::tokens()
+                .get(client, &dept.login)
+                .await
+                .map_err(|e| WatchError::Imap(e.to_string()))?;
+            let session = connect_oauth2(&dept.imap, &dept.login, &token.access)
+                .await
+                .inspect_err(|_| crate::oauth2::tokens().forget(client, &dept.login))?;
+            Ok((session, Some(token.use_until())))
+        }
+    }
+}
+
+/// Connects and logs in with `AUTHENTICATE XOAUTH2`. A refusal names the server's status and
+/// scope (from its JSON challenge), never the token.
+pub async fn connect_oauth2(
+    server: &Server,
+    user: &str,
+    token: &str,
+) -> Result<Session, WatchError> {
+    let client = open(server).await?;
+    let refusal = Arc::new(std::sync::Mutex::new(None));
+    let sasl = XOAuth2 {
+        initial: Some(crate::oauth2::xoauth2(user, token)),
+        refusal: refusal.clone(),
+    };
+    client
+        .authenticate("XOAUTH2", sasl)
+        .await
+        .map_err(|(e, _)| {
+            let why = refusal
+                .lock()
+                .ok()
+                .and_then(|mut r| r.take())
+                .unwrap_or_else(|| "the server refused the token".to_string());
+            WatchError::Imap(format!(
+                "login as {user} with an OAuth2 token failed: {why}: {e}"
+            ))
+        })
+}
+
+/// The client side of SASL XOAUTH2: the initial response, then, when the server refuses, an
+/// empty response to its JSON challenge (which is kept for the error message).
+struct XOAuth2 {
+    initial: Option<String>,
+    refusal: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl async_imap::Authenticator for XOAuth2 {
+    type Response = String;
+    fn process(&mut self, challenge: &[u8]) -> String {
+        match self.initial.take() {
+            Some(first) => first,
+            None => {
+                if let Ok(mut r) = self.refusal.lock() {
+                    *r = Some(crate::oauth2::describe_challenge(challenge));
+                }
+                String::new()
+            }
+        }
+    }
+}
+
+/// Exchange Online ends a session whose token ran out with `BYE … AccessTokenExpired`: that is
+/// a reason to log in again, not a fault of the server.
+pub fn token_expired(error: &str) -> bool {
+    error.contains("AccessTokenExpired")
+}
+
+/// Opens the connection (TCP, TLS or STARTTLS) and reads the greeting.
+async fn open(server: &Server) -> Result<async_imap::Client<Box<dyn Io>>, WatchError> {
     let addr = (server.host.as_str(), server.port);
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr))
         .await
@@ -92,10 +187,7 @@ pub async fn connect(
     if server.security != Security::StartTls {
         greeting(&mut client).await?;
     }
-    client
-        .login(login, password.expose())
-        .await
-        .map_err(|(e, _)| WatchError::Imap(format!("login as {login} failed: {e}")))
+    Ok(client)
 }
 
 async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
@@ -144,6 +236,32 @@ pub struct Watcher {
 /// Why a message is set aside after a restart: kvittens stopped while reading it.
 const STOPPED_WHILE_READING: &str = "kvittens stopped while reading this message";
 
+/// Whether a session ended only because its token runs out, so that it is replaced at once:
+/// a planned renewal, a server's `AccessTokenExpired`, or a connection lost when the token had
+/// run out (`token_ran_out`; the BYE itself may not reach the error). A server that ends
+/// sessions right after each login is not hammered: from the third time in a row the usual
+/// backoff applies.
+fn relogin(
+    result: &Result<(), WatchError>,
+    token_ran_out: bool,
+    expired_in_a_row: &mut u32,
+) -> bool {
+    match result {
+        Err(WatchError::Relogin) => {
+            *expired_in_a_row = 0;
+            true
+        }
+        Err(WatchError::Imap(e)) if token_expired(e) || token_ran_out => {
+            *expired_in_a_row += 1;
+            *expired_in_a_row <= 2
+        }
+        _ => {
+            *expired_in_a_row = 0;
+            false
+        }
+    }
+}
+
 /// Why there is no Sent folder to watch (logged once; the inbox is watched regardless).
 const NO_SENT_FOLDER: &str = "no Sent folder";
 
@@ -153,6 +271,7 @@ impl Watcher {
     pub async fn run(mut self, dept: Department) {
         let mut delay = Duration::from_secs(1);
         let mut last_error: Option<String> = None;
+        let mut relogins = 0u32;
         loop {
             let mut connected = false;
             let result = self.session(&dept, &mut connected, &mut last_error).await;
@@ -163,6 +282,11 @@ impl Watcher {
             if *self.shutdown.borrow() {
                 tracing::info!(department = %dept.id, "mailbox watcher stopped");
                 return;
+            }
+            let ran_out = matches!(&dept.auth, Auth::OAuth2(c) if !crate::oauth2::tokens().fresh(c, &dept.login));
+            if relogin(&result, ran_out, &mut relogins) {
+                tracing::debug!(department = %dept.id, "logging in again with a fresh OAuth2 token");
+                continue;
             }
             if connected {
                 delay = Duration::from_secs(1);
@@ -219,7 +343,7 @@ impl Watcher {
         connected: &mut bool,
         last_error: &mut Option<String>,
     ) -> Result<(), WatchError> {
-        let mut s = connect(&dept.imap, &dept.login, &dept.password).await?;
+        let (mut s, use_until) = connect_dept(dept).await?;
         let folder = if self.sent {
             match sent_folder(&mut s, dept).await? {
                 Some(f) => f,
@@ -271,6 +395,18 @@ impl Watcher {
                 None
             } else {
                 self.release_unconfirmed(dept, started)?
+            };
+            // A session logged in with a token is replaced before the token runs out.
+            let wait = match use_until {
+                None => wait,
+                Some(until) => {
+                    let left = until.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        let _ = s.logout().await;
+                        return Err(WatchError::Relogin);
+                    }
+                    Some(wait.map_or(left, |w| w.min(left)))
+                }
             };
             s = if can_idle {
                 let renew = self.engine.cfg().idle_renew;
@@ -787,5 +923,135 @@ mod tests {
         let renew = Duration::from_millis(500);
         let waited = idle_time("* 4 EXISTS\r\n", renew).await;
         assert!(waited >= renew, "waited {waited:?}");
+    }
+}
+
+#[cfg(test)]
+mod oauth2_tests {
+    use super::*;
+    use base64::Engine;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// An IMAP server that plays `script`: for each step, the line it reads (expected to begin
+    /// with the given prefix) and what it answers.
+    async fn scripted(
+        script: Vec<(&'static str, String)>,
+    ) -> (Server, tokio::task::JoinHandle<Vec<String>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (s, _) = listener.accept().await.unwrap();
+            let (r, mut w) = tokio::io::split(s);
+            let mut r = BufReader::new(r);
+            let mut seen = Vec::new();
+            w.write_all(b"* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n")
+                .await
+                .unwrap();
+            for (expect, answer) in script {
+                let mut line = String::new();
+                r.read_line(&mut line).await.unwrap();
+                assert!(
+                    line.starts_with(expect),
+                    "expected {expect:?}, got {line:?}"
+                );
+                seen.push(line.trim_end().to_string());
+                w.write_all(answer.as_bytes()).await.unwrap();
+            }
+            seen
+        });
+        let server = Server {
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::None,
+            ca_file: None,
+        };
+        (server, task)
+    }
+
+    #[tokio::test]
+    async fn xoauth2_sends_the_bearer_token_and_a_bye_asks_for_a_new_login() {
+        let (server, task) = scripted(vec![
+            ("A0001 AUTHENTICATE XOAUTH2", "+ \r\n".into()),
+            ("", "A0001 OK [CAPABILITY IMAP4rev1 IDLE] done\r\n".into()),
+            (
+                "A0002 NOOP",
+                "* BYE Session invalidated - AccessTokenExpired\r\n".into(),
+            ),
+        ])
+        .await;
+        let mut s = connect_oauth2(&server, "bygg@kommun.se", "tok-123")
+            .await
+            .unwrap();
+        // The BYE may end the command or the next one: either way the session is over.
+        let _ = s.noop().await;
+        let seen = task.await.unwrap();
+        let sasl = base64::engine::general_purpose::STANDARD
+            .decode(&seen[1])
+            .unwrap();
+        assert_eq!(sasl, b"user=bygg@kommun.se\x01auth=Bearer tok-123\x01\x01");
+        let bye = || {
+            Err(WatchError::Imap(
+                "* BYE Session invalidated - AccessTokenExpired".into(),
+            ))
+        };
+        let lost = || Err(WatchError::Imap("connection lost".into()));
+        let mut n = 0;
+        assert!(
+            relogin(&bye(), false, &mut n),
+            "AccessTokenExpired: log in again"
+        );
+        assert!(
+            relogin(&lost(), true, &mut n),
+            "lost after the token ran out"
+        );
+        assert!(
+            !relogin(&bye(), false, &mut n),
+            "the third in a row backs off"
+        );
+        assert!(
+            relogin(&Err(WatchError::Relogin), false, &mut n),
+            "a planned renewal"
+        );
+        assert!(relogin(&bye(), false, &mut n), "counted anew");
+        assert!(
+            !relogin(&lost(), false, &mut n),
+            "lost with a fresh token: a fault"
+        );
+        assert!(!relogin(&Ok(()), false, &mut n));
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_names_status_and_scope_and_not_the_token() {
+        let challenge = base64::engine::general_purpose::STANDARD
+            .encode(br#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#);
+        let (server, task) = scripted(vec![
+            ("A0001 AUTHENTICATE XOAUTH2", "+ \r\n".into()),
+            ("dXNlcj1", format!("+ {challenge}\r\n")),
+            (
+                "",
+                "A0001 NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)\r\n".into(),
+            ),
+        ])
+        .await;
+        let e = connect_oauth2(&server, "bygg@kommun.se", "tok-secret")
+            .await
+            .unwrap_err()
+            .to_string();
+        let seen = task.await.unwrap();
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some(""),
+            "an empty response to the challenge"
+        );
+        assert!(
+            e.contains("status 401, scope https://mail.google.com/"),
+            "{e}"
+        );
+        assert!(
+            e.contains("AUTHENTICATIONFAILED") || e.contains("Invalid credentials"),
+            "{e}"
+        );
+        assert!(e.contains("bygg@kommun.se"), "{e}");
+        assert!(!e.contains("tok-secret"), "{e}");
     }
 }

@@ -24,6 +24,7 @@ pub mod loopbreak;
 pub mod message;
 pub mod metrics;
 pub mod notices;
+pub mod oauth2;
 pub mod registrar;
 pub mod schedule;
 pub mod scheduler;

@@ -4,6 +4,8 @@
 
 use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
+use crate::oauth2::Auth;
+use base64::Engine;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -14,7 +16,7 @@ use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 use lettre::Address;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -25,7 +27,8 @@ use tokio::net::TcpStream;
 pub struct Transport {
     smtp: Smtp,
     hello: ClientId,
-    idle: std::sync::Mutex<Vec<AsyncSmtpConnection>>,
+    /// Idle connections, with until when each may be used (see `oauth2::Token::use_until`).
+    idle: std::sync::Mutex<Vec<(AsyncSmtpConnection, Option<Instant>)>>,
 }
 
 /// Why a mail was not handed over: nothing went, the mail stays queued.
@@ -126,6 +129,7 @@ fn replied(e: &lettre::transport::smtp::Error) -> bool {
 pub struct Ready<'a> {
     transport: &'a Transport,
     conn: AsyncSmtpConnection,
+    until: Option<Instant>,
     /// Whether the copy to the department mailbox is part of the transaction.
     pub copied: bool,
 }
@@ -136,12 +140,12 @@ impl Ready<'_> {
     pub async fn finish(mut self, bytes: &[u8]) -> Handed {
         match self.conn.message(bytes).await {
             Ok(_) => {
-                self.transport.put_idle(self.conn);
+                self.transport.put_idle(self.conn, self.until);
                 Handed::Accepted
             }
             Err(e) if replied(&e) => {
                 let permanent = e.is_permanent();
-                self.transport.put_idle(self.conn);
+                self.transport.put_idle(self.conn, self.until);
                 Handed::Refused {
                     permanent,
                     text: e.to_string(),
@@ -153,7 +157,9 @@ impl Ready<'_> {
 }
 
 impl Transport {
-    async fn connect(&self) -> Result<AsyncSmtpConnection, NotSent> {
+    /// Opens a connection and logs in; for OAuth2 also returns until when the connection may
+    /// be used: a connection authenticated with a token is not reused after the token's time.
+    async fn connect(&self) -> Result<(AsyncSmtpConnection, Option<Instant>), NotSent> {
         let server = &self.smtp.server;
         let tcp = tokio::time::timeout(
             Duration::from_secs(30),
@@ -200,23 +206,44 @@ impl Transport {
                 .await
                 .map_err(smtp_error)?;
         }
-        if let Some((user, password)) = &self.smtp.login {
-            let credentials = Credentials::new(user.clone(), password.expose().to_string());
-            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
-                .await
-                .map_err(smtp_error)?;
+        let mut until = None;
+        match (&self.smtp.login, &self.smtp.auth) {
+            (Some((user, _)), Auth::OAuth2(client)) => {
+                // Each new connection takes the current token: the cache hands out a fresh one
+                // well before the old one runs out.
+                let token = crate::oauth2::tokens()
+                    .get(client, user)
+                    .await
+                    .map_err(transient)?;
+                xoauth2(&mut conn, user, &token.access)
+                    .await
+                    .inspect_err(|_| {
+                        crate::oauth2::tokens().forget(client, user);
+                    })?;
+                until = Some(token.use_until());
+            }
+            (Some((user, password)), Auth::Password) => {
+                let credentials = Credentials::new(user.clone(), password.expose().to_string());
+                conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                    .await
+                    .map_err(smtp_error)?;
+            }
+            (None, _) => {}
         }
-        Ok(conn)
+        Ok((conn, until))
     }
 
-    fn take_idle(&self) -> Option<AsyncSmtpConnection> {
-        self.idle.lock().ok().and_then(|mut v| v.pop())
+    fn take_idle(&self) -> Option<(AsyncSmtpConnection, Option<Instant>)> {
+        let mut v = self.idle.lock().ok()?;
+        // Connections whose token ran out are dropped (the server would end them anyway).
+        v.retain(|(_, until)| until.is_none_or(|u| Instant::now() < u));
+        v.pop()
     }
 
-    fn put_idle(&self, conn: AsyncSmtpConnection) {
+    fn put_idle(&self, conn: AsyncSmtpConnection, until: Option<Instant>) {
         if !conn.has_broken() {
             if let Ok(mut v) = self.idle.lock() {
-                v.push(conn);
+                v.push((conn, until));
             }
         }
     }
@@ -248,38 +275,94 @@ impl Transport {
             to,
             eight_bit: !mail.bytes.is_ascii(),
         };
-        if let Some(mut conn) = self.take_idle() {
+        if let Some((mut conn, until)) = self.take_idle() {
             match open(&mut conn, &parts).await {
                 Ok(copied) => {
                     return Ok(Ready {
                         transport: self,
                         conn,
+                        until,
                         copied,
                     })
                 }
                 // Closed while idle: try a new connection.
                 Err(e) if !replied(&e) => {}
                 Err(e) => {
-                    self.put_idle(conn);
+                    self.put_idle(conn, until);
                     return Err(smtp_error(e));
                 }
             }
         }
-        let mut conn = self.connect().await?;
+        let (mut conn, until) = self.connect().await?;
         match open(&mut conn, &parts).await {
             Ok(copied) => Ok(Ready {
                 transport: self,
                 conn,
+                until,
                 copied,
             }),
             Err(e) => {
                 if replied(&e) {
-                    self.put_idle(conn);
+                    self.put_idle(conn, until);
                 }
                 Err(smtp_error(e))
             }
         }
     }
+}
+
+/// A line sent as it is (lettre's commands add their own CRLF; this one carries it).
+struct Line(String);
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `AUTH XOAUTH2` with the token. lettre's own XOAUTH2 gives up on the server's failure
+/// challenge without answering it; here the challenge (JSON: status, scope) is answered with an
+/// empty line, as the mechanism asks, and its status and scope go into the error — never the
+/// token. A refusal is not transient: the mail waits, but the words say why.
+async fn xoauth2(conn: &mut AsyncSmtpConnection, user: &str, token: &str) -> Result<(), NotSent> {
+    if !conn
+        .server_info()
+        .supports_auth_mechanism(Mechanism::Xoauth2)
+    {
+        return Err(transient(
+            "the SMTP server does not offer AUTH XOAUTH2 (is SMTP AUTH enabled for this mailbox?)",
+        ));
+    }
+    let initial =
+        base64::engine::general_purpose::STANDARD.encode(crate::oauth2::xoauth2(user, token));
+    let refused = |why: String, e: lettre::transport::smtp::Error| NotSent {
+        permanent: false,
+        text: format!("SMTP login as {user} with an OAuth2 token failed: {why}: {e}"),
+    };
+    let response = conn
+        .command(Line(format!("AUTH XOAUTH2 {initial}\r\n")))
+        .await
+        .map_err(|e| refused("the server refused the token".into(), e))?;
+    if response.has_code(334) {
+        let challenge = response
+            .message()
+            .next()
+            .and_then(|m| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(m.trim())
+                    .ok()
+            })
+            .unwrap_or_default();
+        let why = crate::oauth2::describe_challenge(&challenge);
+        return match conn.command(Line("\r\n".into())).await {
+            Err(e) => Err(refused(why, e)),
+            Ok(r) => Err(transient(format!(
+                "SMTP login as {user} with an OAuth2 token failed: {why} ({})",
+                r.first_line().unwrap_or_default()
+            ))),
+        };
+    }
+    Ok(())
 }
 
 /// The envelope of one transaction.

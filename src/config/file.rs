@@ -7,11 +7,13 @@ use super::{
 };
 use crate::calendar::{Calendar, HolidayRule, WorkingHours};
 use crate::decide::Category;
+use crate::oauth2::Auth;
 use crate::span::Span;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Reads `text` as the file at `path` and checks it.
@@ -41,12 +43,15 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Config, ConfigError> {
         || raw
             .department
             .iter()
-            .any(|d| d.mailbox.password.password.is_some());
-    Checker {
+            .any(|d| d.mailbox.password.password.is_some())
+        || raw.oauth2.values().any(|c| c.client_secret.is_some());
+    let mut checker = Checker {
         file: path,
         plain_passwords,
-    }
-    .config(raw)
+        oauth2: BTreeMap::new(),
+    };
+    checker.oauth2 = checker.oauth2_clients(&raw.oauth2)?;
+    checker.config(raw)
 }
 
 // ---- the file as written -------------------------------------------------------------------
@@ -61,6 +66,23 @@ struct RawConfig {
     calendar: RawCalendar,
     #[serde(default)]
     department: Vec<RawDepartment>,
+    #[serde(default)]
+    oauth2: BTreeMap<String, RawOAuth2>,
+}
+
+/// `[oauth2.NAME]`: a client that fetches tokens (see `crate::oauth2`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOAuth2 {
+    provider: String,
+    tenant: Option<String>,
+    token_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_env: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    scope: Option<String>,
+    service_account_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +114,7 @@ struct RawServer {
     port: Option<u16>,
     security: Option<String>,
     ca_file: Option<PathBuf>,
+    auth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +126,7 @@ struct RawSmtp {
     ca_file: Option<PathBuf>,
     from: String,
     user: Option<String>,
+    auth: Option<String>,
     #[serde(flatten)]
     password: RawPassword,
 }
@@ -163,6 +187,7 @@ struct RawMailbox {
     host: Option<String>,
     port: Option<u16>,
     security: Option<String>,
+    auth: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +222,8 @@ struct Checker<'a> {
     file: &'a Path,
     /// Whether the file itself holds a password (then it must not be world-readable).
     plain_passwords: bool,
+    /// The checked `[oauth2.NAME]` clients, which `auth = "oauth2:NAME"` refers to.
+    oauth2: BTreeMap<String, Arc<crate::oauth2::Client>>,
 }
 
 impl Checker<'_> {
@@ -410,6 +437,7 @@ impl Checker<'_> {
                 .max(Duration::from_secs(1)),
             idle_renew: idle_renew.max(Duration::from_secs(1)),
             smtp,
+            oauth2: self.oauth2.clone(),
             departments,
         })
     }
@@ -482,6 +510,23 @@ impl Checker<'_> {
             .parse::<lettre::message::Mailbox>()
             .map_err(|e| self.err("smtp.from", format!("{:?} is not a mail address ({e}); write e.g. \"Salems kommun <noreply@kommun.se>\"", raw.from)))?;
         let password = self.password("smtp", &raw.password)?;
+        let auth = self.auth("smtp.auth", raw.auth.as_deref())?;
+        let password = match (&auth, password) {
+            (Auth::OAuth2(_), Some(_)) => {
+                return Err(self.err(
+                    "smtp.auth",
+                    "OAuth2 logs in with a token: remove the password",
+                ))
+            }
+            (Auth::OAuth2(_), None) if raw.user.is_none() => {
+                return Err(self.err(
+                    "smtp.user",
+                    "OAuth2 needs the mailbox to send as: set user, e.g. \"noreply@kommun.se\"",
+                ))
+            }
+            (Auth::OAuth2(_), None) => Some(Secret(String::new())),
+            (Auth::Password, p) => p,
+        };
         let login = match (raw.user, password) {
             (Some(u), Some(p)) => Some((u, p)),
             (None, None) => None,
@@ -501,7 +546,165 @@ impl Checker<'_> {
                 ca_file: raw.ca_file.as_deref().map(|p| self.path(p)),
             },
             login,
+            auth,
             from,
+        })
+    }
+
+    /// `auth = "password" | "oauth2:NAME"`.
+    fn auth(&self, key: &str, value: Option<&str>) -> Result<Auth, ConfigError> {
+        let value = match value.map(str::trim) {
+            None | Some("password") => return Ok(Auth::Password),
+            Some(v) => v,
+        };
+        let Some(name) = value.strip_prefix("oauth2:") else {
+            return Err(self.err(
+                key,
+                format!(
+                    "{value:?}: write \"password\" or \"oauth2:NAME\" for an [oauth2.NAME] client"
+                ),
+            ));
+        };
+        match self.oauth2.get(name.trim()) {
+            Some(c) => Ok(Auth::OAuth2(c.clone())),
+            None if self.oauth2.is_empty() => Err(self.err(
+                key,
+                format!("there is no [oauth2.{name}] client: no [oauth2.NAME] is configured"),
+            )),
+            None => Err(self.err(
+                key,
+                format!(
+                    "there is no [oauth2.{name}] client; configured: {}",
+                    self.oauth2.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )),
+        }
+    }
+
+    fn oauth2_clients(
+        &self,
+        raw: &BTreeMap<String, RawOAuth2>,
+    ) -> Result<BTreeMap<String, Arc<crate::oauth2::Client>>, ConfigError> {
+        raw.iter()
+            .map(|(name, c)| Ok((name.clone(), Arc::new(self.oauth2_client(name, c)?))))
+            .collect()
+    }
+
+    fn oauth2_client(
+        &self,
+        name: &str,
+        c: &RawOAuth2,
+    ) -> Result<crate::oauth2::Client, ConfigError> {
+        use crate::oauth2::{Provider, SecretSource};
+        let key = format!("oauth2.{name}");
+        let provider = match c.provider.trim() {
+            "microsoft" => Provider::Microsoft,
+            "google" => Provider::Google,
+            "generic" => Provider::Generic,
+            other => {
+                return Err(self.err(
+                    format!("{key}.provider"),
+                    format!("{other:?}: use \"microsoft\", \"google\" or \"generic\""),
+                ))
+            }
+        };
+        let secrets = [
+            c.client_secret.clone().map(SecretSource::Inline),
+            c.client_secret_env.clone().map(SecretSource::Env),
+            c.client_secret_file
+                .as_deref()
+                .map(|p| SecretSource::File(self.path(p))),
+        ];
+        if secrets.iter().flatten().count() > 1 {
+            return Err(self.err(
+                key,
+                "give only one of client_secret, client_secret_env and client_secret_file",
+            ));
+        }
+        let secret = secrets.into_iter().flatten().next();
+        if let Some(url) = &c.token_url {
+            let loopback = [
+                "http://127.0.0.1:",
+                "http://127.0.0.1/",
+                "http://localhost:",
+                "http://localhost/",
+                "http://[::1]",
+            ];
+            if !url.starts_with("https://") && !loopback.iter().any(|p| url.starts_with(p)) {
+                return Err(self.err(
+                    format!("{key}.token_url"),
+                    format!("{url:?}: the token endpoint must be https:// (plain http only on this machine)"),
+                ));
+            }
+        }
+        let token_url = match (provider, &c.tenant, &c.token_url) {
+            (_, _, Some(url)) => Some(url.clone()),
+            (Provider::Microsoft, Some(t), None) => Some(crate::oauth2::microsoft_token_url(t.trim())),
+            (Provider::Microsoft, None, None) => {
+                return Err(self.err(
+                    format!("{key}.tenant"),
+                    "microsoft needs the tenant (e.g. \"kommun.onmicrosoft.com\" or its id), or a token_url",
+                ))
+            }
+            (Provider::Generic, _, None) => {
+                return Err(self.err(format!("{key}.token_url"), "generic needs the token endpoint's URL"))
+            }
+            (Provider::Google, _, None) => None,
+        };
+        let client_id = c
+            .client_id
+            .clone()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        match provider {
+            Provider::Google => {
+                if c.service_account_file.is_none() {
+                    return Err(self.err(
+                        format!("{key}.service_account_file"),
+                        "google needs the service account's JSON key (service_account_file)",
+                    ));
+                }
+                if secret.is_some() {
+                    return Err(self.err(
+                        key,
+                        "google signs with the service account's key: remove the client secret",
+                    ));
+                }
+            }
+            Provider::Microsoft | Provider::Generic => {
+                if client_id.is_empty() {
+                    return Err(self.err(
+                        format!("{key}.client_id"),
+                        "missing: the application (client) id of the app registration",
+                    ));
+                }
+                if secret.is_none() {
+                    return Err(self.err(
+                        key,
+                        "no client secret: give client_secret_file, client_secret_env or client_secret",
+                    ));
+                }
+                if c.service_account_file.is_some() {
+                    return Err(self.err(
+                        format!("{key}.service_account_file"),
+                        "only for provider = \"google\"",
+                    ));
+                }
+            }
+        }
+        let scope = c
+            .scope
+            .clone()
+            .or_else(|| provider.default_scope().map(str::to_string))
+            .unwrap_or_default();
+        Ok(crate::oauth2::Client {
+            name: name.to_string(),
+            provider,
+            token_url,
+            client_id,
+            secret,
+            scope,
+            service_account_file: c.service_account_file.as_deref().map(|p| self.path(p)),
         })
     }
 
@@ -571,14 +774,30 @@ impl Checker<'_> {
             ));
         }
         let email = self.email(&format!("{key}.mailbox.user"), &d.mailbox.user)?;
-        let password = self
-            .password(&format!("{key}.mailbox"), &d.mailbox.password)?
-            .ok_or_else(|| {
-                self.err(
+        let (auth_key, auth_value) = match &d.mailbox.auth {
+            Some(a) => (format!("{key}.mailbox.auth"), Some(a.as_str())),
+            None => ("imap.auth".to_string(), imap.auth.as_deref()),
+        };
+        let auth = self.auth(&auth_key, auth_value)?;
+        let password = self.password(&format!("{key}.mailbox"), &d.mailbox.password)?;
+        let password = match (&auth, password) {
+            (Auth::OAuth2(_), Some(_)) => {
+                return Err(self.err(
                     format!("{key}.mailbox"),
-                    "no password: give password, password_env or password_file",
-                )
-            })?;
+                    format!(
+                        "{auth_key} is OAuth2, which logs in with a token: remove the password"
+                    ),
+                ))
+            }
+            (Auth::OAuth2(_), None) => Some(Secret(String::new())),
+            (Auth::Password, p) => p,
+        };
+        let password = password.ok_or_else(|| {
+            self.err(
+                format!("{key}.mailbox"),
+                "no password: give password, password_env or password_file",
+            )
+        })?;
         let security = self.security(
             &format!("{key}.mailbox.security"),
             d.mailbox.security.as_deref().or(imap.security.as_deref()),
@@ -760,6 +979,7 @@ impl Checker<'_> {
             case_prefix: d.case_prefix,
             email,
             password,
+            auth,
             imap,
             manager,
             officers,

@@ -138,8 +138,10 @@ pub struct Department {
     pub email: String,
     /// The IMAP login name.
     pub login: String,
-    /// The IMAP password.
+    /// The IMAP password (empty when `auth` is OAuth2).
     pub password: Secret,
+    /// How the mailbox is logged in to (`auth`, from the mailbox or `[imap]`).
+    pub auth: crate::oauth2::Auth,
     /// Where the mailbox is.
     pub imap: Server,
     /// The folder residents' mail arrives in.
@@ -202,8 +204,10 @@ impl Department {
 pub struct Smtp {
     /// Where to submit.
     pub server: Server,
-    /// Login, when the server wants one.
+    /// Login, when the server wants one (with an empty password when `auth` is OAuth2).
     pub login: Option<(String, Secret)>,
+    /// How the login is made (`[smtp] auth`).
+    pub auth: crate::oauth2::Auth,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
 }
@@ -242,6 +246,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// SMTP settings.
     pub smtp: Smtp,
+    /// The `[oauth2.NAME]` clients, by NAME.
+    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
 }
@@ -467,6 +473,152 @@ decide_within = "3d"
             assert_eq!(e.key, key, "{e}");
             assert!(e.message.contains(words), "{e}");
             assert!(!e.to_string().contains("secret"), "{e}");
+        }
+    }
+
+    const OAUTH2: &str = r#"
+[oauth2.entra]
+provider = "microsoft"
+tenant = "kommun.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret_file = "entra.secret"
+
+[oauth2.gws]
+provider = "google"
+service_account_file = "sa.json"
+"#;
+
+    fn with_oauth2(text: &str) -> String {
+        format!(
+            "{}{OAUTH2}",
+            text.replace("port = 1143\n", "port = 1143\nauth = \"oauth2:entra\"\n")
+                .replace("password = \"secret\" }", "auth = \"oauth2:gws\" }")
+                .replace("security = \"none\"\nfrom", "security = \"none\"\nauth = \"oauth2:entra\"\nuser = \"noreply@kommun.test\"\nfrom")
+        )
+    }
+
+    #[test]
+    fn oauth2_clients_and_auth() {
+        use crate::oauth2::{Auth, Provider};
+        // The secret file need not exist yet: secrets are read when a token is fetched.
+        let c = parse(&with_oauth2(GOOD)).unwrap();
+        let entra = &c.oauth2["entra"];
+        assert_eq!(entra.provider, Provider::Microsoft);
+        assert_eq!(
+            entra.token_url.as_deref(),
+            Some("https://login.microsoftonline.com/kommun.onmicrosoft.com/oauth2/v2.0/token")
+        );
+        assert_eq!(entra.scope, "https://outlook.office365.com/.default");
+        assert_eq!(
+            entra.secret,
+            Some(crate::oauth2::SecretSource::File(PathBuf::from(
+                "/etc/kvittens/entra.secret"
+            )))
+        );
+        assert_eq!(c.oauth2["gws"].scope, "https://mail.google.com/");
+        assert_eq!(c.oauth2["gws"].token_url, None);
+        assert!(matches!(&c.departments[0].auth, Auth::OAuth2(x) if x.name == "gws"));
+        assert!(matches!(&c.smtp.auth, Auth::OAuth2(x) if x.name == "entra"));
+        assert_eq!(c.smtp.login.as_ref().unwrap().0, "noreply@kommun.test");
+        // [imap] auth is the default of every mailbox.
+        let text = with_oauth2(GOOD).replace(", auth = \"oauth2:gws\" }", " }");
+        let c = parse(&text).unwrap();
+        assert!(matches!(&c.departments[0].auth, Auth::OAuth2(x) if x.name == "entra"));
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.departments[0].auth, Auth::Password);
+        assert_eq!(c.smtp.auth, Auth::Password);
+    }
+
+    #[test]
+    fn oauth2_mistakes_name_the_file_and_key() {
+        let good = with_oauth2(GOOD);
+        let cases = [
+            (
+                "auth = \"oauth2:gws\"",
+                "auth = \"oauth2:gmail\"",
+                "department[0].mailbox.auth",
+                "no [oauth2.gmail] client; configured: entra, gws",
+            ),
+            (
+                "auth = \"oauth2:gws\"",
+                "auth = \"token\"",
+                "department[0].mailbox.auth",
+                "\"oauth2:NAME\"",
+            ),
+            (
+                "auth = \"oauth2:gws\"",
+                "auth = \"oauth2:gws\", password = \"x\"",
+                "department[0].mailbox",
+                "remove the password",
+            ),
+            (
+                "provider = \"microsoft\"",
+                "provider = \"azure\"",
+                "oauth2.entra.provider",
+                "\"microsoft\", \"google\" or \"generic\"",
+            ),
+            (
+                "client_id = \"11111111-2222-3333-4444-555555555555\"\n",
+                "",
+                "oauth2.entra.client_id",
+                "missing",
+            ),
+            (
+                "tenant = \"kommun.onmicrosoft.com\"\n",
+                "",
+                "oauth2.entra.tenant",
+                "needs the tenant",
+            ),
+            (
+                "client_secret_file = \"entra.secret\"",
+                "client_secret_fil = \"x\"",
+                "oauth2.entra.client_secret_fil",
+                "unknown field",
+            ),
+            (
+                "client_secret_file = \"entra.secret\"",
+                "client_secret_env = \"A\"\nclient_secret = \"b\"",
+                "oauth2.entra",
+                "only one of",
+            ),
+            (
+                "client_secret_file = \"entra.secret\"\n",
+                "",
+                "oauth2.entra",
+                "no client secret",
+            ),
+            (
+                "service_account_file = \"sa.json\"",
+                "client_secret = \"x\"",
+                "oauth2.gws.service_account_file",
+                "JSON key",
+            ),
+            (
+                "tenant = \"kommun.onmicrosoft.com\"",
+                "token_url = \"http://login.example/token\"",
+                "oauth2.entra.token_url",
+                "https://",
+            ),
+            (
+                "provider = \"microsoft\"\ntenant = \"kommun.onmicrosoft.com\"",
+                "provider = \"generic\"",
+                "oauth2.entra.token_url",
+                "generic needs",
+            ),
+            (
+                "user = \"noreply@kommun.test\"\n",
+                "",
+                "smtp.user",
+                "OAuth2 needs the mailbox to send as",
+            ),
+        ];
+        for (from, to, key, words) in cases {
+            let text = good.replacen(from, to, 1);
+            assert_ne!(text, good, "test did not change the config: {from}");
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(words), "{e}");
+            assert!(e.to_string().contains("kvittens.toml"), "{e}");
         }
     }
 
