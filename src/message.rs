@@ -430,28 +430,18 @@ fn q_bytes(payload: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// The bytes of a "B" (base64, RFC 2045 §6.8) payload; `None` when it is not base64.
+/// The bytes of a "B" (base64, RFC 2045 §6.8) payload; `None` when it is not base64. Padding
+/// may be missing or present (senders differ), and stray bits at the end are tolerated.
 fn base64(payload: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(payload.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in payload.bytes().filter(|c| *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine as _;
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    LENIENT.decode(payload).ok()
 }
 
 /// What kvittens reads of a message it must not parse whole.
