@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod decide;
+pub mod diagnose;
 pub mod engine;
 pub mod followup;
 pub mod holidays;

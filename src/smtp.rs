@@ -4,6 +4,7 @@
 
 use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
+use crate::diagnose::Problem;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -35,6 +36,21 @@ pub struct NotSent {
     pub permanent: bool,
     /// What happened.
     pub text: String,
+    /// What kept kvittens from the server (connect, TLS, login), classified; `None` for a
+    /// refusal of the mail itself.
+    pub problem: Option<Problem>,
+}
+
+impl From<Problem> for NotSent {
+    /// A problem with the server, not the mail: never permanent for the mail, which stays
+    /// queued (a wrong password's 535 must not mark every receipt undeliverable).
+    fn from(p: Problem) -> Self {
+        NotSent {
+            permanent: false,
+            text: p.to_string(),
+            problem: Some(p),
+        }
+    }
 }
 
 /// What became of a mail whose final dot was written.
@@ -101,17 +117,11 @@ pub fn transport(smtp: &Smtp, hello: &str) -> Result<Transport, String> {
     })
 }
 
-fn transient(e: impl std::fmt::Display) -> NotSent {
-    NotSent {
-        permanent: false,
-        text: e.to_string(),
-    }
-}
-
 fn smtp_error(e: lettre::transport::smtp::Error) -> NotSent {
     NotSent {
         permanent: e.is_permanent(),
         text: e.to_string(),
+        problem: None,
     }
 }
 
@@ -153,60 +163,80 @@ impl Ready<'_> {
 }
 
 impl Transport {
+    /// Connects, says EHLO, starts TLS as configured and logs in. Every failure here is the
+    /// server's, classified, and leaves the mail queued; the library's words go to the debug log.
     async fn connect(&self) -> Result<AsyncSmtpConnection, NotSent> {
         let server = &self.smtp.server;
-        let tcp = tokio::time::timeout(
-            Duration::from_secs(30),
-            TcpStream::connect((server.host.as_str(), server.port)),
-        )
-        .await
-        .map_err(|_| {
-            transient(format!(
-                "connecting to {}:{} timed out",
-                server.host, server.port
-            ))
-        })?
-        .map_err(|e| {
-            transient(format!(
-                "cannot connect to {}:{}: {e}",
-                server.host, server.port
-            ))
-        })?;
-        tcp.set_nodelay(true).map_err(transient)?;
+        let (host, port) = (server.host.as_str(), server.port);
+        let user = self.smtp.login.as_ref().map(|(u, _)| u.as_str());
+        let classify = |e: lettre::transport::smtp::Error| {
+            tracing::debug!(%host, port, error = %e, "SMTP connection failed");
+            NotSent::from(Problem::smtp(&e, host, port, user))
+        };
+        let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| Problem::Timeout {
+                host: host.into(),
+                port,
+            })?
+            .map_err(|e| Problem::connect(&e, host, port))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| Problem::connect(&e, host, port))?;
         let mut conn = match server.security {
             Security::Tls => {
-                let tls = crate::tls::connect(tcp, &server.host, server.ca_file.as_deref())
+                let tls = crate::tls::connect(tcp, host, server.ca_file.as_deref())
                     .await
-                    .map_err(transient)?;
+                    .map_err(|e| {
+                        tracing::debug!(%host, port, error = %e, "SMTP TLS failed");
+                        Problem::tls(&e, host, port)
+                    })?;
                 AsyncSmtpConnection::connect_with_transport(Box::new(TlsStream(tls)), &self.hello)
                     .await
-                    .map_err(smtp_error)?
+                    .map_err(classify)?
             }
             Security::None | Security::StartTls => {
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                     .await
-                    .map_err(smtp_error)?
+                    .map_err(classify)?
             }
         };
         if server.security == Security::StartTls {
             let mut params = TlsParameters::builder(server.host.clone());
             if let Some(file) = &server.ca_file {
-                let pem = std::fs::read(file)
-                    .map_err(|e| transient(format!("{}: {e}", file.display())))?;
-                params =
-                    params.add_root_certificate(Certificate::from_pem(&pem).map_err(smtp_error)?);
+                let pem = std::fs::read(file).map_err(|e| {
+                    Problem::Other(format!("smtp.ca_file {}: {e}", file.display()))
+                })?;
+                params = params.add_root_certificate(Certificate::from_pem(&pem).map_err(classify)?);
             }
-            conn.starttls(params.build_rustls().map_err(smtp_error)?, &self.hello)
+            conn.starttls(params.build_rustls().map_err(classify)?, &self.hello)
                 .await
-                .map_err(smtp_error)?;
+                .map_err(classify)?;
         }
         if let Some((user, password)) = &self.smtp.login {
             let credentials = Credentials::new(user.clone(), password.expose().to_string());
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                 .await
-                .map_err(smtp_error)?;
+                .map_err(classify)?;
         }
         Ok(conn)
+    }
+
+    /// The problem of a check that took longer than it may.
+    pub fn timeout_problem(&self) -> Problem {
+        Problem::Timeout {
+            host: self.smtp.server.host.clone(),
+            port: self.smtp.server.port,
+        }
+    }
+
+    /// Tries the server as a mail would: connect, TLS/STARTTLS, EHLO, AUTH — no mail is sent.
+    /// The connection is kept for the first mail.
+    pub async fn probe(&self) -> Result<(), Problem> {
+        let conn = self.connect().await.map_err(|e| {
+            e.problem.unwrap_or(Problem::Other(e.text))
+        })?;
+        self.put_idle(conn);
+        Ok(())
     }
 
     fn take_idle(&self) -> Option<AsyncSmtpConnection> {
@@ -228,6 +258,7 @@ impl Transport {
         let refuse = |text: String| NotSent {
             permanent: true,
             text,
+            problem: None,
         };
         let from: Address = mail
             .envelope_from
