@@ -361,6 +361,8 @@ fn certificate_words(e: &rustls::CertificateError) -> String {
         C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet (check the clock)".into(),
         C::Revoked => "it has been revoked".into(),
         C::BadSignature => "its signature does not verify".into(),
+        // webpki's words for a self-signed certificate made as a CA (`openssl req -x509`).
+        C::Other(o) if format!("{o:?}").contains("CaUsedAsEndEntity") => "it is self-signed (a CA certificate used as the server's own: add it with ca_file, or use one signed by a CA)".into(),
         other => format!("{other:?}"),
     }
 }

@@ -260,13 +260,15 @@ impl Watcher {
                     _ if problem.is_refused_login() => {
                         let next = chrono::Local::now()
                             + chrono::Duration::from_std(wait).unwrap_or_default();
-                        tracing::error!(department = %dept.id, mailbox = %dept.email, folder, problem = problem.kind(), error = %text, next_try = %next.format("%H:%M:%S"), "mailbox login refused; next try in {} min (not sooner: repeated failed logins lock the account), or at once on reload", wait.as_secs() / 60);
+                        tracing::error!(department = %dept.id, mailbox = %dept.email, folder = %folder, problem = problem.kind(), error = %text, next_try = %next.format("%H:%M:%S"), "mailbox login refused; next try in {} min (not sooner: repeated failed logins lock the account), or at once on reload", wait.as_secs() / 60);
                     }
                     _ => {
-                        tracing::warn!(department = %dept.id, mailbox = %dept.email, folder, problem = problem.kind(), error = %text, "mailbox unavailable; retrying with backoff")
+                        tracing::warn!(department = %dept.id, mailbox = %dept.email, folder = %folder, problem = problem.kind(), error = %text, "mailbox unavailable; retrying with backoff")
                     }
                 }
                 last_error = Some(text);
+            } else if told {
+                tracing::debug!(department = %dept.id, error = %text, "Sent folder: login refused (told for the inbox)");
             } else {
                 tracing::debug!(department = %dept.id, error = %text, "retry failed");
             }
@@ -275,7 +277,7 @@ impl Watcher {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shutdown.changed() => {}
                 _ = reloaded.notified() => {
-                    tracing::info!(department = %dept.id, folder, "config reloaded: trying the mailbox again now");
+                    tracing::info!(department = %dept.id, folder = %folder, "config reloaded: trying the mailbox again now");
                 }
             }
         }

@@ -8,6 +8,7 @@
 
 pub mod calendar;
 pub mod case;
+pub mod check;
 pub mod commands;
 pub mod compose;
 pub mod config;
