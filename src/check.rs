@@ -81,7 +81,9 @@ async fn examine_both(dept: &Department) -> Result<String, Problem> {
     let mut s = imap::connect(&dept.imap, &dept.login, &dept.password)
         .await
         .map_err(classify)?;
-    imap::examine(&mut s, &dept.folder).await.map_err(classify)?;
+    imap::examine(&mut s, &dept.folder)
+        .await
+        .map_err(classify)?;
     let sent = imap::sent_folder(&mut s, dept)
         .await
         .map_err(classify)?

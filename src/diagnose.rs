@@ -454,7 +454,9 @@ mod tests {
     fn a_refused_connection_names_host_and_port() {
         let e = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let p = Problem::connect(&e, "imap.kommun.se", 994);
-        assert!(p.to_string().starts_with("connection refused at imap.kommun.se:994"));
+        assert!(p
+            .to_string()
+            .starts_with("connection refused at imap.kommun.se:994"));
         assert_eq!(p.kind(), "unreachable");
     }
 
@@ -474,8 +476,9 @@ mod tests {
         );
         let p = Problem::tls(&io, "imap.kommun.se", 993);
         assert!(
-            p.to_string()
-                .starts_with("certificate not trusted for imap.kommun.se: it is signed by an unknown authority"),
+            p.to_string().starts_with(
+                "certificate not trusted for imap.kommun.se: it is signed by an unknown authority"
+            ),
             "{p}"
         );
     }

@@ -18,7 +18,10 @@ pub fn health(engine: &Engine) -> (bool, String) {
             match engine.metrics.folder_status(&dept.id, sent) {
                 Some(None) => {}
                 // Told once: a refused login shows on the inbox's line.
-                Some(Some(why)) if sent && engine.metrics.folder_status(&dept.id, false) == Some(Some(why.clone())) => {}
+                Some(Some(why))
+                    if sent
+                        && engine.metrics.folder_status(&dept.id, false)
+                            == Some(Some(why.clone())) => {}
                 Some(Some(why)) => problems.push(format!(
                     "{folder} of {} ({}) is not watched: {why}",
                     dept.id, dept.email

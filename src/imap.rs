@@ -131,10 +131,13 @@ pub async fn connect(
     if server.security != Security::StartTls {
         greeting(&mut client, host, port).await?;
     }
-    client.login(login, password.expose()).await.map_err(|(e, _)| {
-        tracing::debug!(%host, port, user = %login, error = %e, "IMAP login failed");
-        WatchError::Problem(Problem::imap_login(&e, host, port, login))
-    })
+    client
+        .login(login, password.expose())
+        .await
+        .map_err(|(e, _)| {
+            tracing::debug!(%host, port, user = %login, error = %e, "IMAP login failed");
+            WatchError::Problem(Problem::imap_login(&e, host, port, login))
+        })
 }
 
 async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
@@ -212,7 +215,9 @@ impl Watcher {
             // The password as now configured: a reload that fixes it is used at the next try.
             let current = self.current(&dept);
             let mut connected = false;
-            let result = self.session(&current, &mut connected, &mut last_error).await;
+            let result = self
+                .session(&current, &mut connected, &mut last_error)
+                .await;
             if matches!(&result, Err(WatchError::Problem(Problem::NoSentFolder))) {
                 tracing::warn!(department = %dept.id, mailbox = %dept.email, "no Sent folder found (no \\Sent SPECIAL-USE, no \"Sent\"); answers sent from the department mailbox are not seen. Set mailbox.sent_folder to name it.");
                 // Nothing to watch; the inbox is watched regardless.
@@ -325,7 +330,9 @@ impl Watcher {
         let validity = mailbox.uid_validity.unwrap_or(0);
         let can_idle = s.capabilities().await?.has_str("IDLE");
         *connected = true;
-        self.engine.metrics.folder_problem(&dept.id, self.sent, None);
+        self.engine
+            .metrics
+            .folder_problem(&dept.id, self.sent, None);
         if last_error.is_none() {
             let what = if self.sent {
                 "watching sent folder"

@@ -238,7 +238,9 @@ impl Metrics {
                 problem: kind.to_string(),
             };
             let on = problem.is_some_and(|p| p.kind() == kind);
-            self.mailbox_problem.get_or_create(&label).set(i64::from(on));
+            self.mailbox_problem
+                .get_or_create(&label)
+                .set(i64::from(on));
         }
         self.folder_state(department, sent, problem.is_none());
         if let Ok(mut map) = self.connections.folders.lock() {
@@ -253,11 +255,10 @@ impl Metrics {
     /// `Some(Some(problem))` while not.
     pub fn folder_status(&self, department: &str, sent: bool) -> Option<Option<String>> {
         let folder = if sent { "sent" } else { "inbox" };
-        self.connections
-            .folders
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&(department.to_string(), folder.to_string())).cloned())
+        self.connections.folders.lock().ok().and_then(|map| {
+            map.get(&(department.to_string(), folder.to_string()))
+                .cloned()
+        })
     }
 
     /// Records what the last SMTP try found (`None`: it took the connection and login).

@@ -203,10 +203,10 @@ impl Transport {
         if server.security == Security::StartTls {
             let mut params = TlsParameters::builder(server.host.clone());
             if let Some(file) = &server.ca_file {
-                let pem = std::fs::read(file).map_err(|e| {
-                    Problem::Other(format!("smtp.ca_file {}: {e}", file.display()))
-                })?;
-                params = params.add_root_certificate(Certificate::from_pem(&pem).map_err(classify)?);
+                let pem = std::fs::read(file)
+                    .map_err(|e| Problem::Other(format!("smtp.ca_file {}: {e}", file.display())))?;
+                params =
+                    params.add_root_certificate(Certificate::from_pem(&pem).map_err(classify)?);
             }
             conn.starttls(params.build_rustls().map_err(classify)?, &self.hello)
                 .await
@@ -232,9 +232,10 @@ impl Transport {
     /// Tries the server as a mail would: connect, TLS/STARTTLS, EHLO, AUTH — no mail is sent.
     /// The connection is kept for the first mail.
     pub async fn probe(&self) -> Result<(), Problem> {
-        let conn = self.connect().await.map_err(|e| {
-            e.problem.unwrap_or(Problem::Other(e.text))
-        })?;
+        let conn = self
+            .connect()
+            .await
+            .map_err(|e| e.problem.unwrap_or(Problem::Other(e.text)))?;
         self.put_idle(conn);
         Ok(())
     }

@@ -83,8 +83,15 @@ fn untrusted_tls_server(dir: &std::path::Path) -> u16 {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
-        .args(["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
         .arg("-keyout")
         .arg(&key)
@@ -134,8 +141,14 @@ fn check_connect_says_ok_for_a_good_config() {
         line(&out, "mailbox bygg (bygg-ccok@kommun.test)").ends_with(": ok (INBOX, Sent)"),
         "{out}"
     );
-    assert!(line(&out, "mailbox plan").ends_with(": ok (INBOX, Sent)"), "{out}");
-    assert!(line(&out, "SMTP server 127.0.0.1").ends_with(": ok"), "{out}");
+    assert!(
+        line(&out, "mailbox plan").ends_with(": ok (INBOX, Sent)"),
+        "{out}"
+    );
+    assert!(
+        line(&out, "SMTP server 127.0.0.1").ends_with(": ok"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -147,15 +160,27 @@ fn check_connect_names_each_mistake_in_plain_words() {
     let closed = closed_port();
     let tls = untrusted_tls_server(s.dir.path());
     mailbox_with(&s, "pw", "password = \"wrong\"");
-    mailbox_with(&s, "closed", &format!("password = \"secret\", port = {closed}"));
+    mailbox_with(
+        &s,
+        "closed",
+        &format!("password = \"secret\", port = {closed}"),
+    );
     mailbox_with(&s, "tlsplain", "password = \"secret\", security = \"tls\"");
-    mailbox_with(&s, "nostarttls", "password = \"secret\", security = \"starttls\"");
+    mailbox_with(
+        &s,
+        "nostarttls",
+        "password = \"secret\", security = \"starttls\"",
+    );
     mailbox_with(
         &s,
         "cert",
         &format!("password = \"secret\", security = \"tls\", port = {tls}"),
     );
-    mailbox_with(&s, "folder", "password = \"secret\", folder = \"Ansökningar\"");
+    mailbox_with(
+        &s,
+        "folder",
+        "password = \"secret\", folder = \"Ansökningar\"",
+    );
     // The test stack's Postfix offers no STARTTLS.
     smtp_with(&s, "security = \"none\"", "security = \"starttls\"");
     let (ok, out) = check_connect(&s);
@@ -172,8 +197,9 @@ fn check_connect_names_each_mistake_in_plain_words() {
         "{out}"
     );
     assert!(
-        line(&out, "mailbox tlsplain ")
-            .contains(&format!("TLS spoken to a plain-text server at 127.0.0.1:{imap}")),
+        line(&out, "mailbox tlsplain ").contains(&format!(
+            "TLS spoken to a plain-text server at 127.0.0.1:{imap}"
+        )),
         "{out}"
     );
     assert!(
