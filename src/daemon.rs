@@ -49,6 +49,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             shutdown: shutdown.clone(),
             metrics: engine.metrics.clone(),
             store_failed: engine.store_failed.clone(),
+            reloaded: engine.reloaded.clone(),
         }
         .run(),
     );
@@ -99,24 +100,42 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tells systemd (Type=notify) READY=1 once every mailbox is watched, and pets the watchdog
-/// while the store answers. Without systemd these messages go nowhere.
+/// Tells systemd (Type=notify) READY=1 once every department mailbox has been tried —
+/// watched or failed — so that one department's wrong password does not keep the unit (and
+/// the other departments' receipts) from starting; `/healthz` and `kvittens_mailbox_problem`
+/// say which mailbox is down. Then pets the watchdog while the store answers. Without systemd
+/// these messages go nowhere.
 async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
     loop {
         let cfg = engine.cfg();
-        if cfg
+        let tried: Vec<_> = cfg
             .departments
             .iter()
-            .all(|d| engine.metrics.inbox_up(&d.id))
-        {
+            .map(|d| engine.metrics.folder_status(&d.id, false))
+            .collect();
+        if tried.iter().all(Option::is_some) {
+            let down = tried.iter().filter(|s| matches!(s, Some(Some(_)))).count();
+            let status = if down == 0 {
+                "watching every mailbox".to_string()
+            } else {
+                format!(
+                    "watching {} of {} mailboxes; see /healthz",
+                    tried.len() - down,
+                    tried.len()
+                )
+            };
             let _ = sd_notify::notify(
                 false,
                 &[
                     sd_notify::NotifyState::Ready,
-                    sd_notify::NotifyState::Status("watching every mailbox"),
+                    sd_notify::NotifyState::Status(&status),
                 ],
             );
-            tracing::info!("ready: every mailbox is watched");
+            if down == 0 {
+                tracing::info!("ready: every mailbox is watched");
+            } else {
+                tracing::warn!(down, "ready: {status}");
+            }
             break;
         }
         tokio::select! {

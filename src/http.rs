@@ -7,20 +7,36 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Whether the daemon is healthy: every inbox watched, the SMTP server taking mail (or not yet
-/// tried), the store readable. The text lists what is wrong.
+/// Whether the daemon is healthy: every watched folder (inbox and Sent) working, the SMTP
+/// server taking mail (or not yet tried), the store readable. The text lists what is wrong,
+/// one line per mailbox or server, in the words of [`crate::diagnose::Problem`].
 pub fn health(engine: &Engine) -> (bool, String) {
     let mut problems = Vec::new();
     for dept in &engine.cfg().departments {
-        if !engine.metrics.inbox_up(&dept.id) {
-            problems.push(format!(
-                "mailbox of {} ({}) is not watched",
-                dept.id, dept.email
-            ));
+        for sent in [false, true] {
+            let folder = if sent { "Sent folder" } else { "mailbox" };
+            match engine.metrics.folder_status(&dept.id, sent) {
+                Some(None) => {}
+                // Told once: a refused login shows on the inbox's line.
+                Some(Some(why))
+                    if sent
+                        && engine.metrics.folder_status(&dept.id, false)
+                            == Some(Some(why.clone())) => {}
+                Some(Some(why)) => problems.push(format!(
+                    "{folder} of {} ({}) is not watched: {why}",
+                    dept.id, dept.email
+                )),
+                // Not tried yet: the inbox counts as not watched, the Sent folder not yet.
+                None if !sent => problems.push(format!(
+                    "mailbox of {} ({}) is not watched",
+                    dept.id, dept.email
+                )),
+                None => {}
+            }
         }
     }
-    if engine.metrics.smtp_errors.get() > 0 && engine.metrics.smtp_up.get() == 0 {
-        problems.push("the SMTP server does not take mail".to_string());
+    if let Some(Some(why)) = engine.metrics.smtp_status() {
+        problems.push(format!("the SMTP server does not take mail: {why}"));
     }
     if let Err(e) = engine.store.cursor("-") {
         problems.push(format!("the store cannot be read: {e}"));

@@ -4,6 +4,7 @@
 //! people read these mailboxes too.
 
 use crate::config::{Department, Secret, Security, Server};
+use crate::diagnose::{Problem, LOGIN_BACKOFF};
 use crate::engine::{Engine, Incoming, Outcome};
 use crate::metrics::{Dept, Ignored};
 use crate::oauth2::Auth;
@@ -35,9 +36,12 @@ const BATCH: usize = 50;
 /// Why a session ended.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
-    /// The server or the network.
+    /// The server or the network, in the library's words (mid-session).
     #[error("{0}")]
     Imap(String),
+    /// A classified problem: connecting, TLS, login, the folder.
+    #[error("{0}")]
+    Problem(Problem),
     /// The store: no new work is taken until it works again.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -45,6 +49,16 @@ pub enum WatchError {
     /// in again at once with a fresh one.
     #[error("the session's OAuth2 token runs out; logging in again")]
     Relogin,
+}
+
+impl WatchError {
+    /// The classified problem, when there is one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            WatchError::Problem(p) => Some(p),
+            _ => None,
+        }
+    }
 }
 
 impl From<async_imap::error::Error> for WatchError {
@@ -59,17 +73,28 @@ impl From<std::io::Error> for WatchError {
     }
 }
 
-/// Connects and logs in. Plain connections are for configured test setups only.
+impl From<Problem> for WatchError {
+    fn from(p: Problem) -> Self {
+        WatchError::Problem(p)
+    }
+}
+
+/// Connects and logs in. Plain connections are for configured test setups only. Errors are
+/// classified ([`Problem`]); the library's own words go to the debug log.
 pub async fn connect(
     server: &Server,
     login: &str,
     password: &Secret,
 ) -> Result<Session, WatchError> {
+    let (host, port) = (server.host.as_str(), server.port);
     open(server)
         .await?
         .login(login, password.expose())
         .await
-        .map_err(|(e, _)| WatchError::Imap(format!("login as {login} failed: {e}")))
+        .map_err(|(e, _)| {
+            tracing::debug!(%host, port, user = %login, error = %e, "IMAP login failed");
+            WatchError::Problem(Problem::imap_login(&e, host, port, login))
+        })
 }
 
 /// Connects and logs in as `dept` says (`auth`): with its password, or with an OAuth2 token.
@@ -88,7 +113,7 @@ pub async fn connect_dept(
             let token = crate::oauth2::tokens()
                 .get(client, &dept.login)
                 .await
-                .map_err(|e| WatchError::Imap(e.to_string()))?;
+                .map_err(|e| WatchError::Problem(Problem::from(&e)))?;
             let session = connect_oauth2(&dept.imap, &dept.login, &token.access)
                 .await
                 .inspect_err(|_| crate::oauth2::tokens().forget(client, &dept.login))?;
@@ -110,6 +135,7 @@ pub async fn connect_oauth2(
         initial: Some(crate::oauth2::xoauth2(user, token)),
         refusal: refusal.clone(),
     };
+    let (host, port) = (server.host.as_str(), server.port);
     client
         .authenticate("XOAUTH2", sasl)
         .await
@@ -119,9 +145,10 @@ pub async fn connect_oauth2(
                 .ok()
                 .and_then(|mut r| r.take())
                 .unwrap_or_else(|| "the server refused the token".to_string());
-            WatchError::Imap(format!(
-                "login as {user} with an OAuth2 token failed: {why}: {e}"
-            ))
+            // The server's status and scope help an admin; the token never reaches a log.
+            tracing::warn!(%host, port, user = %user, refusal = %why, "IMAP server refused the OAuth2 token");
+            tracing::debug!(%host, port, error = %e, "IMAP AUTHENTICATE XOAUTH2 failed");
+            WatchError::Problem(Problem::imap_login(&e, host, port, user))
         })
 }
 
@@ -155,56 +182,93 @@ pub fn token_expired(error: &str) -> bool {
 
 /// Opens the connection (TCP, TLS or STARTTLS) and reads the greeting.
 async fn open(server: &Server) -> Result<async_imap::Client<Box<dyn Io>>, WatchError> {
-    let addr = (server.host.as_str(), server.port);
-    let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr))
+    let (host, port) = (server.host.as_str(), server.port);
+    let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((host, port)))
         .await
-        .map_err(|_| {
-            WatchError::Imap(format!(
-                "connecting to {}:{} timed out",
-                server.host, server.port
-            ))
+        .map_err(|_| Problem::Timeout {
+            host: host.into(),
+            port,
         })?
         .map_err(|e| {
-            WatchError::Imap(format!(
-                "cannot connect to {}:{}: {e}",
-                server.host, server.port
-            ))
+            tracing::debug!(%host, port, error = %e, "IMAP connect failed");
+            Problem::connect(&e, host, port)
         })?;
+    let tls = |e: std::io::Error| {
+        tracing::debug!(%host, port, error = %e, "IMAP TLS failed");
+        Problem::tls(&e, host, port)
+    };
     let stream: Box<dyn Io> = match server.security {
         Security::None => Box::new(tcp),
-        Security::Tls => {
-            Box::new(crate::tls::connect(tcp, &server.host, server.ca_file.as_deref()).await?)
-        }
+        Security::Tls => Box::new(
+            crate::tls::connect(tcp, host, server.ca_file.as_deref())
+                .await
+                .map_err(tls)?,
+        ),
         Security::StartTls => {
             let mut client = async_imap::Client::new(tcp);
-            greeting(&mut client).await?;
-            client.run_command_and_check_ok("STARTTLS", None).await?;
+            greeting(&mut client, host, port).await?;
+            client
+                .run_command_and_check_ok("STARTTLS", None)
+                .await
+                .map_err(|e| match e {
+                    async_imap::error::Error::No(_) | async_imap::error::Error::Bad(_) => {
+                        tracing::debug!(%host, port, error = %e, "STARTTLS refused");
+                        Problem::NoStartTls {
+                            host: host.into(),
+                            port,
+                        }
+                    }
+                    other => Problem::imap(&other, host, port),
+                })?;
             let tcp = client.into_inner();
-            Box::new(crate::tls::connect(tcp, &server.host, server.ca_file.as_deref()).await?)
+            Box::new(
+                crate::tls::connect(tcp, host, server.ca_file.as_deref())
+                    .await
+                    .map_err(tls)?,
+            )
         }
     };
     let mut client = async_imap::Client::new(stream);
     if server.security != Security::StartTls {
-        greeting(&mut client).await?;
+        greeting(&mut client, host, port).await?;
     }
     Ok(client)
 }
 
 async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
     client: &mut async_imap::Client<T>,
+    host: &str,
+    port: u16,
 ) -> Result<(), WatchError> {
     match client.read_response().await {
         Some(Ok(_)) => Ok(()),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(WatchError::Imap(
-            "the server closed the connection before its greeting".into(),
-        )),
+        Some(Err(e)) => {
+            tracing::debug!(%host, port, error = %e, "no IMAP greeting");
+            Err(Problem::imap(&async_imap::error::Error::Io(e), host, port).into())
+        }
+        None => Err(Problem::Closed { host: host.into() }.into()),
     }
+}
+
+/// EXAMINEs `folder` (read-only, RFC 3501 §6.3.2); a NO is a missing folder.
+pub async fn examine(
+    s: &mut Session,
+    folder: &str,
+) -> Result<async_imap::types::Mailbox, WatchError> {
+    s.examine(folder).await.map_err(|e| match e {
+        async_imap::error::Error::No(text) if !text.contains("Unavailable") => {
+            tracing::debug!(%folder, error = %text, "EXAMINE refused");
+            WatchError::Problem(Problem::FolderMissing {
+                name: folder.to_string(),
+            })
+        }
+        other => other.into(),
+    })
 }
 
 /// The department's Sent folder: the configured one, else the one marked `\Sent`
 /// (RFC 6154 SPECIAL-USE), else a folder called "Sent".
-async fn sent_folder(s: &mut Session, dept: &Department) -> Result<Option<String>, WatchError> {
+pub async fn sent_folder(s: &mut Session, dept: &Department) -> Result<Option<String>, WatchError> {
     if let Some(f) = &dept.sent_folder {
         return Ok(Some(f.clone()));
     }
@@ -251,7 +315,15 @@ fn relogin(
             *expired_in_a_row = 0;
             true
         }
-        Err(WatchError::Imap(e)) if token_expired(e) || token_ran_out => {
+        Err(WatchError::Store(_)) => {
+            *expired_in_a_row = 0;
+            false
+        }
+        Err(WatchError::Problem(p)) if p.is_refused_login() => {
+            *expired_in_a_row = 0;
+            false
+        }
+        Err(e) if token_expired(&e.to_string()) || token_ran_out => {
             *expired_in_a_row += 1;
             *expired_in_a_row <= 2
         }
@@ -262,21 +334,27 @@ fn relogin(
     }
 }
 
-/// Why there is no Sent folder to watch (logged once; the inbox is watched regardless).
-const NO_SENT_FOLDER: &str = "no Sent folder";
-
 impl Watcher {
     /// Watches `dept`'s mailbox until shutdown, reconnecting with capped, jittered exponential
-    /// backoff. Logs one line per change of state, not one per retry.
+    /// backoff — except after a refused login, which waits [`LOGIN_BACKOFF`] (or a reload):
+    /// retrying a wrong password every minute locks the account. Logs one line per change of
+    /// state, not one per retry, in the plain words of [`Problem`].
     pub async fn run(mut self, dept: Department) {
         let mut delay = Duration::from_secs(1);
         let mut last_error: Option<String> = None;
         let mut relogins = 0u32;
+        let folder = if self.sent { "sent" } else { "inbox" };
         loop {
+            // The password as now configured: a reload that fixes it is used at the next try.
+            let current = self.current(&dept);
             let mut connected = false;
-            let result = self.session(&dept, &mut connected, &mut last_error).await;
-            if matches!(&result, Err(WatchError::Imap(e)) if e == NO_SENT_FOLDER) {
+            let result = self
+                .session(&current, &mut connected, &mut last_error)
+                .await;
+            if matches!(&result, Err(WatchError::Problem(Problem::NoSentFolder))) {
                 tracing::warn!(department = %dept.id, mailbox = %dept.email, "no Sent folder found (no \\Sent SPECIAL-USE, no \"Sent\"); answers sent from the department mailbox are not seen. Set mailbox.sent_folder to name it.");
+                // Nothing to watch; the inbox is watched regardless.
+                self.engine.metrics.folder_problem(&dept.id, true, None);
                 return;
             }
             if *self.shutdown.borrow() {
@@ -291,7 +369,14 @@ impl Watcher {
             if connected {
                 delay = Duration::from_secs(1);
             }
-            self.engine.metrics.folder_state(&dept.id, self.sent, false);
+            let problem = match &result {
+                Ok(()) => Problem::Other("the session ended".into()),
+                Err(WatchError::Problem(p)) => p.clone(),
+                Err(e) => Problem::Other(e.to_string()),
+            };
+            self.engine
+                .metrics
+                .folder_problem(&dept.id, self.sent, Some(&problem));
             self.engine
                 .metrics
                 .imap_errors
@@ -299,31 +384,58 @@ impl Watcher {
                     department: dept.id.clone(),
                 })
                 .inc();
-            let text = match &result {
-                Ok(()) => "the session ended".to_string(),
-                Err(e) => e.to_string(),
+            let wait = if problem.is_refused_login() {
+                LOGIN_BACKOFF
+            } else {
+                let wait = delay.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+                delay = (delay * 2).min(Duration::from_secs(60));
+                wait
             };
-            if last_error.as_deref() != Some(text.as_str()) {
+            let text = problem.to_string();
+            // The inbox's watcher tells of a refused login; the Sent folder's would repeat it.
+            let told = self.sent && problem.is_refused_login();
+            if last_error.as_deref() != Some(text.as_str()) && !told {
                 match &result {
                     Err(WatchError::Store(e)) => {
                         tracing::error!(department = %dept.id, error = %e, "store failed; taking no new mail");
                         self.engine.fail_store(e);
                     }
+                    _ if problem.is_refused_login() => {
+                        let next = chrono::Local::now()
+                            + chrono::Duration::from_std(wait).unwrap_or_default();
+                        tracing::error!(department = %dept.id, mailbox = %dept.email, folder = %folder, problem = problem.kind(), error = %text, next_try = %next.format("%H:%M:%S"), "mailbox login refused; next try in {} min (not sooner: repeated failed logins lock the account), or at once on reload", wait.as_secs() / 60);
+                    }
                     _ => {
-                        tracing::warn!(department = %dept.id, mailbox = %dept.email, folder = %(if self.sent { "sent" } else { "inbox" }), error = %text, "mailbox unavailable; retrying with backoff")
+                        tracing::warn!(department = %dept.id, mailbox = %dept.email, folder = %folder, problem = problem.kind(), error = %text, "mailbox unavailable; retrying with backoff")
                     }
                 }
                 last_error = Some(text);
+            } else if told {
+                tracing::debug!(department = %dept.id, error = %text, "Sent folder: login refused (told for the inbox)");
             } else {
                 tracing::debug!(department = %dept.id, error = %text, "retry failed");
             }
-            let jitter = 0.75 + rand::random::<f64>() * 0.5;
-            let wait = delay.mul_f64(jitter);
-            delay = (delay * 2).min(Duration::from_secs(60));
+            let reloaded = self.engine.reloaded.clone();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.shutdown.changed() => {}
+                _ = reloaded.notified() => {
+                    tracing::info!(department = %dept.id, folder = %folder, "config reloaded: trying the mailbox again now");
+                }
             }
+        }
+    }
+
+    /// `dept` with the credentials of the config now in force, when it still names the same
+    /// mailbox on the same server (other changes need a restart).
+    fn current(&self, dept: &Department) -> Department {
+        match self.engine.cfg().department(&dept.id) {
+            Some(d) if d.email == dept.email && d.imap == dept.imap => Department {
+                login: d.login.clone(),
+                password: d.password.clone(),
+                ..dept.clone()
+            },
+            _ => dept.clone(),
         }
     }
 
@@ -347,16 +459,18 @@ impl Watcher {
         let folder = if self.sent {
             match sent_folder(&mut s, dept).await? {
                 Some(f) => f,
-                None => return Err(WatchError::Imap(NO_SENT_FOLDER.into())),
+                None => return Err(Problem::NoSentFolder.into()),
             }
         } else {
             dept.folder.clone()
         };
-        let mailbox = s.examine(&folder).await?;
+        let mailbox = examine(&mut s, &folder).await?;
         let validity = mailbox.uid_validity.unwrap_or(0);
         let can_idle = s.capabilities().await?.has_str("IDLE");
         *connected = true;
-        self.engine.metrics.folder_state(&dept.id, self.sent, true);
+        self.engine
+            .metrics
+            .folder_problem(&dept.id, self.sent, None);
         if last_error.is_none() {
             let what = if self.sent {
                 "watching sent folder"
@@ -887,7 +1001,7 @@ mod tests {
     async fn session(port: u16) -> Session {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         let mut client = async_imap::Client::new(Box::new(tcp) as Box<dyn Io>);
-        greeting(&mut client).await.unwrap();
+        greeting(&mut client, "127.0.0.1", port).await.unwrap();
         client.login("u", "p").await.map_err(|(e, _)| e).unwrap()
     }
 

@@ -9,12 +9,14 @@
 pub mod bounds;
 pub mod calendar;
 pub mod case;
+pub mod check;
 pub mod commands;
 pub mod compose;
 pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod decide;
+pub mod diagnose;
 pub mod engine;
 pub mod followup;
 pub mod holidays;

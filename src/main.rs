@@ -38,6 +38,10 @@ enum Command {
     CheckConfig {
         #[arg(long)]
         config: PathBuf,
+        /// Also log in to every mailbox (EXAMINE each watched folder) and the SMTP server
+        /// (EHLO, AUTH; no mail sent): one line each, `ok` or the problem; exit 1 if any fails.
+        #[arg(long)]
+        connect: bool,
     },
     /// Say what kvittens would do with each message file, and why. Sends nothing.
     Explain {
@@ -216,7 +220,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(kvittens::daemon::run(cfg))
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, connect } => {
             let cfg = Config::load(&config)?;
             kvittens::daemon::load_templates(&cfg)?;
             for warning in &cfg.warnings {
@@ -229,6 +233,17 @@ fn run(command: Command) -> anyhow::Result<()> {
                 config.display(),
                 cfg.departments.len()
             )?;
+            if connect {
+                let rt = tokio::runtime::Runtime::new()?;
+                let lines = rt.block_on(kvittens::check::connect_all(&cfg));
+                for line in &lines {
+                    writeln!(out, "{line}")?;
+                }
+                let failed = lines.iter().filter(|l| l.problem.is_some()).count();
+                if failed > 0 {
+                    anyhow::bail!("{failed} of {} connection check(s) failed", lines.len());
+                }
+            }
             Ok(())
         }
         Command::Explain {

@@ -41,6 +41,25 @@ pub struct Folder {
     pub folder: String,
 }
 
+/// One watched folder and what is wrong with it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FolderProblem {
+    /// The department id.
+    pub department: String,
+    /// `inbox` or `sent`.
+    pub folder: String,
+    /// [`crate::diagnose::Problem::kind`]: `login_refused`, `unreachable`, `tls`, …
+    pub problem: String,
+}
+
+/// What is known of each server, for `/healthz` and READY: per folder (department, `inbox` or
+/// `sent`) the problem in plain words, or none once it is watched; absent until first tried.
+#[derive(Debug, Default)]
+pub struct Connections {
+    folders: std::sync::Mutex<std::collections::HashMap<(String, String), Option<String>>>,
+    smtp: std::sync::Mutex<Option<Option<String>>>,
+}
+
 /// Every metric.
 #[derive(Debug)]
 pub struct Metrics {
@@ -74,6 +93,19 @@ pub struct Metrics {
     /// Mail handed to the SMTP server whose answer is not recorded, as of the last scrape:
     /// a moment's worth normally; after a crash, mail waiting for its copy.
     pub in_flight: Gauge,
+    /// 1 for the problem a folder has now (by kind), 0 for the others.
+    pub mailbox_problem: Family<FolderProblem, Gauge>,
+    /// 1 while the SMTP server is down for a reason of this kind.
+    pub smtp_problem: Family<Problem, Gauge>,
+    /// The state of each connection in words.
+    pub connections: Connections,
+}
+
+/// A problem label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Problem {
+    /// [`crate::diagnose::Problem::kind`].
+    pub problem: String,
 }
 
 impl Default for Metrics {
@@ -101,6 +133,9 @@ impl Metrics {
             cases_overdue: Family::default(),
             outbox: Gauge::default(),
             in_flight: Gauge::default(),
+            mailbox_problem: Family::default(),
+            smtp_problem: Family::default(),
+            connections: Connections::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -157,6 +192,16 @@ impl Metrics {
             "Mail handed to the SMTP server whose answer is not recorded yet",
             m.in_flight.clone(),
         );
+        registry.register(
+            "mailbox_problem",
+            "1 for what keeps a folder from being watched, by kind",
+            m.mailbox_problem.clone(),
+        );
+        registry.register(
+            "smtp_problem",
+            "1 for what keeps the SMTP server from taking mail, by kind",
+            m.smtp_problem.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -175,6 +220,66 @@ impl Metrics {
             folder: if sent { "sent" } else { "inbox" }.to_string(),
         };
         self.imap_connected.get_or_create(&label).set(i64::from(up));
+    }
+
+    /// Records what a folder's last try found: `None` when it is watched. Sets the
+    /// `mailbox_problem` gauges (1 for this kind, 0 for the others) and `imap_connected`.
+    pub fn folder_problem(
+        &self,
+        department: &str,
+        sent: bool,
+        problem: Option<&crate::diagnose::Problem>,
+    ) {
+        let folder = if sent { "sent" } else { "inbox" };
+        for kind in crate::diagnose::Problem::KINDS {
+            let label = FolderProblem {
+                department: department.to_string(),
+                folder: folder.to_string(),
+                problem: kind.to_string(),
+            };
+            let on = problem.is_some_and(|p| p.kind() == kind);
+            self.mailbox_problem
+                .get_or_create(&label)
+                .set(i64::from(on));
+        }
+        self.folder_state(department, sent, problem.is_none());
+        if let Ok(mut map) = self.connections.folders.lock() {
+            map.insert(
+                (department.to_string(), folder.to_string()),
+                problem.map(|p| p.to_string()),
+            );
+        }
+    }
+
+    /// A folder's state in words: `None` until first tried, `Some(None)` while watched,
+    /// `Some(Some(problem))` while not.
+    pub fn folder_status(&self, department: &str, sent: bool) -> Option<Option<String>> {
+        let folder = if sent { "sent" } else { "inbox" };
+        self.connections.folders.lock().ok().and_then(|map| {
+            map.get(&(department.to_string(), folder.to_string()))
+                .cloned()
+        })
+    }
+
+    /// Records what the last SMTP try found (`None`: it took the connection and login).
+    pub fn smtp_state(&self, problem: Option<&crate::diagnose::Problem>) {
+        for kind in crate::diagnose::Problem::KINDS {
+            let on = problem.is_some_and(|p| p.kind() == kind);
+            self.smtp_problem
+                .get_or_create(&Problem {
+                    problem: kind.to_string(),
+                })
+                .set(i64::from(on));
+        }
+        self.smtp_up.set(i64::from(problem.is_none()));
+        if let Ok(mut s) = self.connections.smtp.lock() {
+            *s = Some(problem.map(|p| p.to_string()));
+        }
+    }
+
+    /// The SMTP server's state in words: `None` until tried, `Some(None)` when it works.
+    pub fn smtp_status(&self) -> Option<Option<String>> {
+        self.connections.smtp.lock().ok().and_then(|s| s.clone())
     }
 
     /// Whether the department's inbox is watched.

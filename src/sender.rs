@@ -5,6 +5,7 @@
 //! it again on a guess.
 
 use crate::compose::Outgoing;
+use crate::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::engine::StoreFailure;
 use crate::metrics::{MailKind, Metrics};
 use crate::smtp::{Handed, Transport};
@@ -22,7 +23,7 @@ const CONCURRENCY: usize = 4;
 enum Sent {
     Accepted,
     Refused,
-    Unavailable(String),
+    Unavailable(Problem),
     NotRecorded,
     Skipped,
 }
@@ -41,6 +42,8 @@ pub struct Sender {
     pub metrics: Arc<Metrics>,
     /// Told when the store fails.
     pub store_failed: Arc<StoreFailure>,
+    /// Notified on a config reload: a login refused by the server is tried again at once.
+    pub reloaded: Arc<Notify>,
 }
 
 impl Sender {
@@ -54,7 +57,7 @@ impl Sender {
             flushed: tokio::sync::Mutex::new(0),
         };
         let mut delay = Duration::from_secs(1);
-        let mut down: Option<String> = None;
+        let mut down: Option<Problem> = self.probe().await;
         loop {
             let retry = match self.store.pending() {
                 Err(e) => {
@@ -69,11 +72,17 @@ impl Sender {
                 return;
             }
             if retry {
-                let wait = delay.mul_f64(0.75 + rand::random::<f64>() * 0.5);
-                delay = (delay * 2).min(Duration::from_secs(60));
+                let wait = if down.as_ref().is_some_and(Problem::is_refused_login) {
+                    LOGIN_BACKOFF
+                } else {
+                    let wait = delay.mul_f64(0.75 + rand::random::<f64>() * 0.5);
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                    wait
+                };
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.shutdown.changed() => {}
+                    _ = self.reloaded.notified() => {}
                 }
             } else {
                 delay = Duration::from_secs(1);
@@ -93,7 +102,7 @@ impl Sender {
         &self,
         pending: Vec<Outgoing>,
         durable: &GroupFlush,
-        down: &mut Option<String>,
+        down: &mut Option<Problem>,
     ) -> bool {
         use futures::StreamExt;
         let stop = AtomicBool::new(false);
@@ -115,14 +124,15 @@ impl Sender {
             match outcome {
                 Sent::Accepted => {
                     if down.take().is_some() {
+                        self.metrics.smtp_state(None);
                         tracing::info!("SMTP server reachable again; sending the queued mail");
                     }
                 }
                 Sent::Unavailable(why) => {
                     self.metrics.smtp_errors.inc();
-                    self.metrics.smtp_up.set(0);
-                    if down.as_deref() != Some(why.as_str()) {
-                        tracing::warn!(error = %why, "SMTP server unavailable; mail stays queued, retrying with backoff");
+                    self.metrics.smtp_state(Some(&why));
+                    if down.as_ref() != Some(&why) {
+                        smtp_down(&why);
                         *down = Some(why);
                     }
                     retry = true;
@@ -142,7 +152,7 @@ impl Sender {
             Err(e) if e.permanent => return self.refused(&mail, &e.text),
             Err(e) => {
                 stop.store(true, Ordering::Relaxed);
-                return Sent::Unavailable(e.text);
+                return Sent::Unavailable(e.problem.unwrap_or(Problem::Other(e.text)));
             }
         };
         // Whether the copy really goes (the department mailbox may have refused it).
@@ -176,14 +186,14 @@ impl Sender {
                     return Sent::NotRecorded;
                 }
                 stop.store(true, Ordering::Relaxed);
-                Sent::Unavailable(text)
+                Sent::Unavailable(Problem::Other(text))
             }
             Handed::Unknown(text) if mail.copy => {
                 // The server may have it: its copy in the department mailbox will tell, and
                 // until then (or until `unconfirmed_wait` passes) it is not sent again.
                 tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; waiting for its copy in the department mailbox");
                 stop.store(true, Ordering::Relaxed);
-                Sent::Unavailable(text)
+                Sent::Unavailable(Problem::Other(text))
             }
             Handed::Unknown(text) => {
                 // Mail without a copy has nothing to tell; the server most likely has it.
@@ -197,6 +207,27 @@ impl Sender {
                 }
             }
         }
+    }
+
+    /// Tries the SMTP server at start (connect, TLS, EHLO, AUTH; no mail), so that a wrong
+    /// port, TLS setting or password shows in the log and `/healthz` before the first receipt
+    /// needs it. Returns the problem, if any.
+    async fn probe(&self) -> Option<Problem> {
+        let tried = tokio::time::timeout(CHECK_TIMEOUT, self.transport.probe()).await;
+        let problem = match tried {
+            Ok(Ok(())) => None,
+            Ok(Err(p)) => Some(p),
+            Err(_) => Some(self.transport.timeout_problem()),
+        };
+        self.metrics.smtp_state(problem.as_ref());
+        match &problem {
+            None => tracing::info!("SMTP server ok (connected, logged in; no mail sent)"),
+            Some(p) => {
+                self.metrics.smtp_errors.inc();
+                smtp_down(p);
+            }
+        }
+        problem
     }
 
     fn kind(mail: &Outgoing) -> MailKind {
@@ -240,6 +271,15 @@ impl Sender {
                 Sent::NotRecorded
             }
         }
+    }
+}
+
+/// Logs that the SMTP server does not take mail, once per change.
+fn smtp_down(why: &Problem) {
+    if why.is_refused_login() {
+        tracing::error!(problem = why.kind(), error = %why, "SMTP login refused; mail stays queued; next try in {} min (not sooner: repeated failed logins lock the account), or at once on reload", LOGIN_BACKOFF.as_secs() / 60);
+    } else {
+        tracing::warn!(problem = why.kind(), error = %why, "SMTP server unavailable; mail stays queued, retrying with backoff");
     }
 }
 

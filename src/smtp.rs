@@ -4,6 +4,7 @@
 
 use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
+use crate::diagnose::Problem;
 use crate::oauth2::Auth;
 use base64::Engine;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -38,6 +39,21 @@ pub struct NotSent {
     pub permanent: bool,
     /// What happened.
     pub text: String,
+    /// What kept kvittens from the server (connect, TLS, login), classified; `None` for a
+    /// refusal of the mail itself.
+    pub problem: Option<Problem>,
+}
+
+impl From<Problem> for NotSent {
+    /// A problem with the server, not the mail: never permanent for the mail, which stays
+    /// queued (a wrong password's 535 must not mark every receipt undeliverable).
+    fn from(p: Problem) -> Self {
+        NotSent {
+            permanent: false,
+            text: p.to_string(),
+            problem: Some(p),
+        }
+    }
 }
 
 /// What became of a mail whose final dot was written.
@@ -104,17 +120,11 @@ pub fn transport(smtp: &Smtp, hello: &str) -> Result<Transport, String> {
     })
 }
 
-fn transient(e: impl std::fmt::Display) -> NotSent {
-    NotSent {
-        permanent: false,
-        text: e.to_string(),
-    }
-}
-
 fn smtp_error(e: lettre::transport::smtp::Error) -> NotSent {
     NotSent {
         permanent: e.is_permanent(),
         text: e.to_string(),
+        problem: None,
     }
 }
 
@@ -157,54 +167,56 @@ impl Ready<'_> {
 }
 
 impl Transport {
-    /// Opens a connection and logs in; for OAuth2 also returns until when the connection may
-    /// be used: a connection authenticated with a token is not reused after the token's time.
+    /// Connects, says EHLO, starts TLS as configured and logs in; for OAuth2 also returns until
+    /// when the connection may be used: a connection authenticated with a token is not reused
+    /// after the token's time. Every failure here is the server's, classified, and leaves the
+    /// mail queued; the library's words go to the debug log.
     async fn connect(&self) -> Result<(AsyncSmtpConnection, Option<Instant>), NotSent> {
         let server = &self.smtp.server;
-        let tcp = tokio::time::timeout(
-            Duration::from_secs(30),
-            TcpStream::connect((server.host.as_str(), server.port)),
-        )
-        .await
-        .map_err(|_| {
-            transient(format!(
-                "connecting to {}:{} timed out",
-                server.host, server.port
-            ))
-        })?
-        .map_err(|e| {
-            transient(format!(
-                "cannot connect to {}:{}: {e}",
-                server.host, server.port
-            ))
-        })?;
-        tcp.set_nodelay(true).map_err(transient)?;
+        let (host, port) = (server.host.as_str(), server.port);
+        let user = self.smtp.login.as_ref().map(|(u, _)| u.as_str());
+        let classify = |e: lettre::transport::smtp::Error| {
+            tracing::debug!(%host, port, error = %e, "SMTP connection failed");
+            NotSent::from(Problem::smtp(&e, host, port, user))
+        };
+        let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| Problem::Timeout {
+                host: host.into(),
+                port,
+            })?
+            .map_err(|e| Problem::connect(&e, host, port))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| Problem::connect(&e, host, port))?;
         let mut conn = match server.security {
             Security::Tls => {
-                let tls = crate::tls::connect(tcp, &server.host, server.ca_file.as_deref())
+                let tls = crate::tls::connect(tcp, host, server.ca_file.as_deref())
                     .await
-                    .map_err(transient)?;
+                    .map_err(|e| {
+                        tracing::debug!(%host, port, error = %e, "SMTP TLS failed");
+                        Problem::tls(&e, host, port)
+                    })?;
                 AsyncSmtpConnection::connect_with_transport(Box::new(TlsStream(tls)), &self.hello)
                     .await
-                    .map_err(smtp_error)?
+                    .map_err(classify)?
             }
             Security::None | Security::StartTls => {
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
                     .await
-                    .map_err(smtp_error)?
+                    .map_err(classify)?
             }
         };
         if server.security == Security::StartTls {
             let mut params = TlsParameters::builder(server.host.clone());
             if let Some(file) = &server.ca_file {
                 let pem = std::fs::read(file)
-                    .map_err(|e| transient(format!("{}: {e}", file.display())))?;
+                    .map_err(|e| Problem::Other(format!("smtp.ca_file {}: {e}", file.display())))?;
                 params =
-                    params.add_root_certificate(Certificate::from_pem(&pem).map_err(smtp_error)?);
+                    params.add_root_certificate(Certificate::from_pem(&pem).map_err(classify)?);
             }
-            conn.starttls(params.build_rustls().map_err(smtp_error)?, &self.hello)
+            conn.starttls(params.build_rustls().map_err(classify)?, &self.hello)
                 .await
-                .map_err(smtp_error)?;
+                .map_err(classify)?;
         }
         let mut until = None;
         match (&self.smtp.login, &self.smtp.auth) {
@@ -214,8 +226,8 @@ impl Transport {
                 let token = crate::oauth2::tokens()
                     .get(client, user)
                     .await
-                    .map_err(transient)?;
-                xoauth2(&mut conn, user, &token.access)
+                    .map_err(|e| NotSent::from(Problem::from(&e)))?;
+                xoauth2(&mut conn, host, user, &token.access)
                     .await
                     .inspect_err(|_| {
                         crate::oauth2::tokens().forget(client, user);
@@ -226,11 +238,30 @@ impl Transport {
                 let credentials = Credentials::new(user.clone(), password.expose().to_string());
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                     .await
-                    .map_err(smtp_error)?;
+                    .map_err(classify)?;
             }
             (None, _) => {}
         }
         Ok((conn, until))
+    }
+
+    /// The problem of a check that took longer than it may.
+    pub fn timeout_problem(&self) -> Problem {
+        Problem::Timeout {
+            host: self.smtp.server.host.clone(),
+            port: self.smtp.server.port,
+        }
+    }
+
+    /// Tries the server as a mail would: connect, TLS/STARTTLS, EHLO, AUTH — no mail is sent.
+    /// The connection is kept for the first mail.
+    pub async fn probe(&self) -> Result<(), Problem> {
+        let (conn, until) = self
+            .connect()
+            .await
+            .map_err(|e| e.problem.unwrap_or(Problem::Other(e.text)))?;
+        self.put_idle(conn, until);
+        Ok(())
     }
 
     fn take_idle(&self) -> Option<(AsyncSmtpConnection, Option<Instant>)> {
@@ -255,6 +286,7 @@ impl Transport {
         let refuse = |text: String| NotSent {
             permanent: true,
             text,
+            problem: None,
         };
         let from: Address = mail
             .envelope_from
@@ -324,25 +356,34 @@ impl std::fmt::Display for Line {
 /// challenge without answering it; here the challenge (JSON: status, scope) is answered with an
 /// empty line, as the mechanism asks, and its status and scope go into the error — never the
 /// token. A refusal is not transient: the mail waits, but the words say why.
-async fn xoauth2(conn: &mut AsyncSmtpConnection, user: &str, token: &str) -> Result<(), NotSent> {
+async fn xoauth2(
+    conn: &mut AsyncSmtpConnection,
+    host: &str,
+    user: &str,
+    token: &str,
+) -> Result<(), NotSent> {
     if !conn
         .server_info()
         .supports_auth_mechanism(Mechanism::Xoauth2)
     {
-        return Err(transient(
-            "the SMTP server does not offer AUTH XOAUTH2 (is SMTP AUTH enabled for this mailbox?)",
-        ));
+        // Exchange Online offers AUTH only where SMTP AUTH is enabled for the mailbox.
+        return Err(Problem::NoLoginMechanism { host: host.into() }.into());
     }
     let initial =
         base64::engine::general_purpose::STANDARD.encode(crate::oauth2::xoauth2(user, token));
-    let refused = |why: String, e: lettre::transport::smtp::Error| NotSent {
-        permanent: false,
-        text: format!("SMTP login as {user} with an OAuth2 token failed: {why}: {e}"),
+    let refused = |why: String, detail: String| {
+        // The server's status and scope help an admin; the token never reaches a log.
+        tracing::warn!(%host, %user, refusal = %why, "SMTP server refused the OAuth2 token");
+        tracing::debug!(%host, error = %detail, "SMTP AUTH XOAUTH2 failed");
+        NotSent::from(Problem::LoginRefused {
+            by: host.into(),
+            user: user.into(),
+        })
     };
     let response = conn
         .command(Line(format!("AUTH XOAUTH2 {initial}\r\n")))
         .await
-        .map_err(|e| refused("the server refused the token".into(), e))?;
+        .map_err(|e| refused("the server refused the token".into(), e.to_string()))?;
     if response.has_code(334) {
         let challenge = response
             .message()
@@ -354,13 +395,11 @@ async fn xoauth2(conn: &mut AsyncSmtpConnection, user: &str, token: &str) -> Res
             })
             .unwrap_or_default();
         let why = crate::oauth2::describe_challenge(&challenge);
-        return match conn.command(Line("\r\n".into())).await {
-            Err(e) => Err(refused(why, e)),
-            Ok(r) => Err(transient(format!(
-                "SMTP login as {user} with an OAuth2 token failed: {why} ({})",
-                r.first_line().unwrap_or_default()
-            ))),
-        };
+        // RFC 7628 §3.2.3: the client answers the failure challenge with an empty response.
+        return Err(match conn.command(Line("\r\n".into())).await {
+            Err(e) => refused(why, e.to_string()),
+            Ok(r) => refused(why, r.first_line().unwrap_or_default().to_string()),
+        });
     }
     Ok(())
 }
