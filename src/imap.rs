@@ -60,6 +60,10 @@ pub async fn connect(
     login: &str,
     password: &Secret,
 ) -> Result<Session, WatchError> {
+    // Read at each login, not at start: see `Secret`.
+    let password = password
+        .read()
+        .map_err(|e| WatchError::Imap(e.to_string()))?;
     let addr = (server.host.as_str(), server.port);
     let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect(addr))
         .await
@@ -93,7 +97,7 @@ pub async fn connect(
         greeting(&mut client).await?;
     }
     client
-        .login(login, password.expose())
+        .login(login, &password)
         .await
         .map_err(|(e, _)| WatchError::Imap(format!("login as {login} failed: {e}")))
 }

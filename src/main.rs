@@ -179,6 +179,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let cfg = Config::load(&config)?;
             kvittens::daemon::load_templates(&cfg)?;
+            // Secrets are read only here and when a connection is made, never by the store
+            // commands: every unreadable one is named, not just the first.
+            kvittens::daemon::secrets_readable(&cfg)?;
             for warning in &cfg.warnings {
                 eprintln!("warning: {warning}");
             }

@@ -201,7 +201,8 @@ impl Transport {
                 .map_err(smtp_error)?;
         }
         if let Some((user, password)) = &self.smtp.login {
-            let credentials = Credentials::new(user.clone(), password.expose().to_string());
+            let password = password.read().map_err(transient)?;
+            let credentials = Credentials::new(user.clone(), password);
             conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                 .await
                 .map_err(smtp_error)?;

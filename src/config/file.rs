@@ -402,26 +402,26 @@ impl Checker<'_> {
             ));
         }
         if let Some(p) = &raw.password {
-            return Ok(Some(Secret(p.clone())));
+            return Ok(Some(Secret::from(p.as_str())));
         }
+        // Read only when a connection is made (see `Secret`).
         if let Some(var) = &raw.password_env {
-            return std::env::var(var).map(|p| Some(Secret(p))).map_err(|_| {
-                self.err(
-                    format!("{key}.password_env"),
-                    format!("the environment variable {var} is not set"),
-                )
-            });
+            let var = var.trim().to_string();
+            if var.is_empty() {
+                return Err(self.err(format!("{key}.password_env"), "empty variable name"));
+            }
+            return Ok(Some(Secret::env(
+                self.file,
+                format!("{key}.password_env"),
+                var,
+            )));
         }
         if let Some(file) = &raw.password_file {
-            let path = self.path(file);
-            return std::fs::read_to_string(&path)
-                .map(|p| Some(Secret(p.trim_end_matches(['\r', '\n']).to_string())))
-                .map_err(|e| {
-                    self.err(
-                        format!("{key}.password_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                });
+            return Ok(Some(Secret::file(
+                self.file,
+                format!("{key}.password_file"),
+                file.to_string_lossy().into_owned(),
+            )));
         }
         Ok(None)
     }
