@@ -63,6 +63,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             shutdown: shutdown.clone(),
             metrics: engine.metrics.clone(),
             store_failed: engine.store_failed.clone(),
+            budget: std::sync::Mutex::new(crate::budget::Budget::new(
+                cfg.smtp.limits,
+                store.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?,
+            )),
         }
         .run(),
     );

@@ -6,6 +6,7 @@
 //! [`store`] keeps what must survive a crash; [`imap`] and [`smtp`] are thin adapters to the mail
 //! servers, and [`sender`] empties the outbox through [`smtp`]; [`daemon`] wires them together.
 
+pub mod budget;
 pub mod calendar;
 pub mod case;
 pub mod commands;

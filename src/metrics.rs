@@ -74,6 +74,13 @@ pub struct Metrics {
     /// Mail handed to the SMTP server whose answer is not recorded, as of the last scrape:
     /// a moment's worth normally; after a crash, mail waiting for its copy.
     pub in_flight: Gauge,
+    /// Seconds the outbox waits for the SMTP account's send limit (`[smtp] max_per_minute`,
+    /// `max_per_day`); 0 when it does not.
+    pub send_budget_wait: Gauge,
+    /// Mails queued while the send limit holds the outbox back; 0 when it does not.
+    pub send_budget_queue: Gauge,
+    /// Recipients sent to in the last 24 hours, against `max_per_day`.
+    pub send_budget_day: Gauge,
 }
 
 impl Default for Metrics {
@@ -101,6 +108,9 @@ impl Metrics {
             cases_overdue: Family::default(),
             outbox: Gauge::default(),
             in_flight: Gauge::default(),
+            send_budget_wait: Gauge::default(),
+            send_budget_queue: Gauge::default(),
+            send_budget_day: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -156,6 +166,21 @@ impl Metrics {
             "in_flight",
             "Mail handed to the SMTP server whose answer is not recorded yet",
             m.in_flight.clone(),
+        );
+        registry.register(
+            "send_budget_wait_seconds",
+            "Seconds the outbox waits for the SMTP account's send limit",
+            m.send_budget_wait.clone(),
+        );
+        registry.register(
+            "send_budget_queue",
+            "Mails queued while the send limit holds the outbox back",
+            m.send_budget_queue.clone(),
+        );
+        registry.register(
+            "send_budget_day_recipients",
+            "Recipients sent to in the last 24 hours",
+            m.send_budget_day.clone(),
         );
         Metrics { registry, ..m }
     }

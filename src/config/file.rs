@@ -102,6 +102,8 @@ struct RawSmtp {
     user: Option<String>,
     #[serde(flatten)]
     password: RawPassword,
+    max_per_minute: Option<u32>,
+    max_per_day: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -459,6 +461,27 @@ impl Checker<'_> {
             },
             login,
             from,
+            limits: self.limits(raw.max_per_minute, raw.max_per_day)?,
+        })
+    }
+
+    fn limits(
+        &self,
+        per_minute: Option<u32>,
+        per_day: Option<u64>,
+    ) -> Result<crate::budget::Limits, ConfigError> {
+        if per_minute == Some(0) {
+            return Err(self.err(
+                "smtp.max_per_minute",
+                "0 would send nothing; leave it out for no limit (Exchange Online allows 30)",
+            ));
+        }
+        if per_day == Some(0) {
+            return Err(self.err("smtp.max_per_day", "0 would send nothing; leave it out for no limit (Exchange Online allows 10000 recipients)"));
+        }
+        Ok(crate::budget::Limits {
+            per_minute,
+            per_day,
         })
     }
 

@@ -285,6 +285,9 @@ pub struct Smtp {
     pub login: Option<(String, Secret)>,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
+    /// The sending account's limits (`max_per_minute`, `max_per_day`): the provider's, so that
+    /// the outbox waits instead of the provider refusing mail.
+    pub limits: crate::budget::Limits,
 }
 
 /// The whole, checked configuration.
