@@ -267,3 +267,30 @@ fn store_commands_need_no_secrets_and_check_config_names_each_missing_one() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("KVITTENS_TEST_UNSET_PW is not set"), "{err}");
 }
+
+/// The README's configuration example and the example the Debian package installs are what
+/// admins copy: both must parse (a TOML inline table cannot span lines, for one).
+#[test]
+fn the_documented_config_examples_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("a Configuration section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("a toml block in the Configuration section");
+    let file = Path::new("/etc/kvittens/kvittens.toml");
+    let cfg = kvittens::config::Config::parse(file, block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.departments[0].officers.len(), 2);
+    assert_eq!(cfg.departments[0].officers[1].absent.len(), 1);
+
+    let example = std::fs::read_to_string(root.join("contrib/kvittens.toml")).unwrap();
+    let cfg = kvittens::config::Config::parse(file, &example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.store, Path::new("/var/lib/kvittens"));
+    // Its passwords come from systemd's credentials: named, not read, by the config.
+    assert_eq!(cfg.secrets().len(), 2);
+}
