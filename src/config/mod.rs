@@ -429,6 +429,13 @@ decide_within = "3d"
         assert_eq!(format!("{:?}", d.password), "Secret(***)");
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
+        assert!(!c.smtp.limits.any(), "no send limit unless configured");
+        let limited = GOOD.replace(
+            "from = \"Salems kommun <noreply@kommun.test>\"",
+            "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_minute = 30\nmax_per_day = 10000",
+        );
+        let l = parse(&limited).unwrap().smtp.limits;
+        assert_eq!((l.per_minute, l.per_day), (Some(30), Some(10_000)));
         let c = parse(&GOOD.replace(
             "decide_within = \"3d\"\n",
             "decide_within = \"3d\"\ncopies = false\n",
@@ -530,6 +537,18 @@ decide_within = "3d"
                 "from = \"Salems kommun\"",
                 "smtp.from",
                 "not a mail address",
+            ),
+            (
+                "from = \"Salems kommun <noreply@kommun.test>\"",
+                "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_minute = 0",
+                "smtp.max_per_minute",
+                "would send nothing",
+            ),
+            (
+                "from = \"Salems kommun <noreply@kommun.test>\"",
+                "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_day = -1",
+                "smtp.max_per_day",
+                "invalid value",
             ),
         ];
         for (from, to, key, words) in cases {
