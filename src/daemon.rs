@@ -20,8 +20,22 @@ pub fn load_templates(cfg: &Config) -> anyhow::Result<Templates> {
     Ok(templates)
 }
 
+/// Fails with every secret (password file, environment variable) that cannot be read, each
+/// with its file and key.
+pub fn secrets_readable(cfg: &Config) -> anyhow::Result<()> {
+    let missing = cfg.check_secrets();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = missing.iter().map(|e| e.to_string()).collect();
+    anyhow::bail!("{}", lines.join("\n"))
+}
+
 /// Runs until SIGINT or SIGTERM; SIGHUP reloads the config and templates.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    // The store commands never read secrets; the daemon's start is where a missing one must
+    // stop everything, loudly, rather than at the first login minutes later.
+    secrets_readable(&cfg)?;
     let templates = load_templates(&cfg)?;
     let store = Store::open(&cfg.store)?;
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
@@ -50,6 +64,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             metrics: engine.metrics.clone(),
             store_failed: engine.store_failed.clone(),
             reloaded: engine.reloaded.clone(),
+            budget: std::sync::Mutex::new(crate::budget::Budget::new(
+                cfg.smtp.limits,
+                store.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?,
+            )),
         }
         .run(),
     );
@@ -189,6 +207,7 @@ fn reload(engine: &Engine) {
     let checked = Config::load(&old.file)
         .map_err(anyhow::Error::from)
         .and_then(|cfg| {
+            secrets_readable(&cfg)?;
             let templates = load_templates(&cfg)?;
             Ok((cfg, templates))
         });

@@ -41,10 +41,20 @@ pub fn health(engine: &Engine) -> (bool, String) {
     if let Err(e) = engine.store.cursor("-") {
         problems.push(format!("the store cannot be read: {e}"));
     }
-    if problems.is_empty() {
-        (true, "ok\n".to_string())
+    // Waiting for the provider's send limit is not a fault, but an admin should see it.
+    let queued = engine.metrics.send_budget_queue.get();
+    let note = if queued > 0 {
+        format!(
+            "{queued} mail(s) wait for the SMTP account's send limit (next in {} s)\n",
+            engine.metrics.send_budget_wait.get()
+        )
     } else {
-        (false, problems.join("\n") + "\n")
+        String::new()
+    };
+    if problems.is_empty() {
+        (true, format!("ok\n{note}"))
+    } else {
+        (false, problems.join("\n") + "\n" + &note)
     }
 }
 

@@ -87,9 +87,13 @@ pub async fn connect(
     password: &Secret,
 ) -> Result<Session, WatchError> {
     let (host, port) = (server.host.as_str(), server.port);
+    // Read at each login, not at start: see `Secret`.
+    let password = password
+        .read()
+        .map_err(|e| WatchError::Problem(Problem::Other(e.to_string())))?;
     open(server)
         .await?
-        .login(login, password.expose())
+        .login(login, &password)
         .await
         .map_err(|(e, _)| {
             tracing::debug!(%host, port, user = %login, error = %e, "IMAP login failed");

@@ -7,6 +7,7 @@
 //! servers, and [`sender`] empties the outbox through [`smtp`]; [`daemon`] wires them together.
 
 pub mod bounds;
+pub mod budget;
 pub mod calendar;
 pub mod case;
 pub mod check;

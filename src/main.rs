@@ -7,11 +7,20 @@ use kvittens::control::{Filter, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// Where the Debian package puts the config; every command reads it unless `--config` says
+/// otherwise.
+const DEFAULT_CONFIG: &str = "/etc/kvittens/kvittens.toml";
+
 #[derive(Parser)]
 #[command(
     name = "kvittens",
     version,
-    about = "Receipts, deadlines and escalations for a municipality's e-mail"
+    about = "Receipts, deadlines and escalations for a municipality's e-mail",
+    long_about = "kvittens watches a municipality's department mailboxes (IMAP) and sends each \
+resident a receipt naming the case officer and the date of the answer; it keeps the cases in \
+its store, reminds officers and tells managers of late cases. Every command reads the config \
+file (--config, default /etc/kvittens/kvittens.toml); only `run` and `check-config` read the \
+passwords it names."
 )]
 struct Cli {
     /// Log format: human-readable text or JSON lines for log shippers.
@@ -31,12 +40,14 @@ enum LogFormat {
 enum Command {
     /// Run the daemon: watch the mailboxes, send receipts. Stops cleanly on SIGINT/SIGTERM.
     Run {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Check the config and the templates; exit 1 with a clear message when something is wrong.
     CheckConfig {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Also log in to every mailbox (EXAMINE each watched folder) and the SMTP server
         /// (EHLO, AUTH; no mail sent): one line each, `ok` or the problem; exit 1 if any fails.
@@ -45,28 +56,36 @@ enum Command {
     },
     /// Say what kvittens would do with each message file, and why. Sends nothing.
     Explain {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The department (its `id` in the config).
         #[arg(long)]
         department: String,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
+        /// Message files (.eml, as saved from a mail client).
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
     /// Print the receipt for a message exactly as it would be sent. Sends nothing.
     Preview {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The department (its `id` in the config).
         #[arg(long)]
         department: String,
+        /// The message file (.eml).
         file: PathBuf,
     },
     /// List the cases (works while the daemon runs).
     Cases {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// Only this department (its `id` in the config).
         #[arg(long)]
         department: Option<String>,
         /// Only cases waiting for the officer.
@@ -78,6 +97,7 @@ enum Command {
         /// Only answered cases.
         #[arg(long, group = "which")]
         answered: bool,
+        /// One JSON object per line.
         #[arg(long)]
         json: bool,
     },
@@ -88,19 +108,23 @@ enum Command {
     },
     /// Every case as JSON lines, for backup, audit or moving to another store.
     Export {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Read cases from JSON lines written by `export` (cases already there are kept).
     Import {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// JSON lines, as written by `export`.
         file: PathBuf,
     },
     /// Remove answered and closed cases older than `[daemon] retention` (the daemon also does
     /// this once a day).
     Purge {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Only list what would go.
         #[arg(long)]
@@ -127,20 +151,39 @@ enum Command {
         #[command(subcommand)]
         action: OfficerAction,
     },
+    /// Write the man pages or the shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Generated {
+    /// kvittens.1 and one page per command (kvittens-run.1, …).
+    Man,
+    /// bash, zsh and fish completions.
+    Completions,
 }
 
 #[derive(Subcommand)]
 enum CaseAction {
     /// The case and its timeline: received, receipt sent, reminders, answer, escalations.
     Show {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042.
         id: String,
     },
     /// Close the case by hand (no more reminders or escalations).
     Close {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042.
         id: String,
         /// Why, for the timeline.
         #[arg(long, default_value = "")]
@@ -154,8 +197,10 @@ enum CaseAction {
     },
     /// Set a new expected decision date; the resident gets one notice of the delay.
     Postpone {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042.
         id: String,
         /// The new date, YYYY-MM-DD.
         #[arg(long)]
@@ -188,13 +233,18 @@ enum IgnoredAction {
 enum OfficerAction {
     /// The officer is away: new cases and reminders go to the substitute meanwhile.
     Away {
-        #[arg(long)]
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        /// The officer's address.
         email: String,
+        /// First day away, YYYY-MM-DD.
         #[arg(long)]
         from: NaiveDate,
+        /// Last day away, YYYY-MM-DD.
         #[arg(long)]
         to: NaiveDate,
+        /// Who takes the officer's cases meanwhile (an officer's address).
         #[arg(long)]
         substitute: String,
     },
@@ -215,6 +265,7 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
+        Command::Generate { what, dir } => generate(what, &dir),
         Command::Run { config } => {
             let cfg = Config::load(&config)?;
             let rt = tokio::runtime::Runtime::new()?;
@@ -223,6 +274,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::CheckConfig { config, connect } => {
             let cfg = Config::load(&config)?;
             kvittens::daemon::load_templates(&cfg)?;
+            // Secrets are read only here and when a connection is made, never by the store
+            // commands: every unreadable one is named, not just the first.
+            kvittens::daemon::secrets_readable(&cfg)?;
             for warning in &cfg.warnings {
                 eprintln!("warning: {warning}");
             }
@@ -374,6 +428,24 @@ fn run(command: Command) -> anyhow::Result<()> {
             },
         ),
     }
+}
+
+/// Writes the man pages or completions, generated from the same definitions as `--help`, so
+/// they cannot drift from the binary they ship with.
+fn generate(what: Generated, dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    match what {
+        Generated::Man => clap_mangen::generate_to(cmd, dir)?,
+        Generated::Completions => {
+            use clap_complete::Shell;
+            for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+                clap_complete::generate_to(shell, &mut Cli::command(), "kvittens", dir)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs a store command: through the running daemon's control socket when there is one (the

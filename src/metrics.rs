@@ -99,6 +99,13 @@ pub struct Metrics {
     pub smtp_problem: Family<Problem, Gauge>,
     /// The state of each connection in words.
     pub connections: Connections,
+    /// Seconds the outbox waits for the SMTP account's send limit (`[smtp] max_per_minute`,
+    /// `max_per_day`); 0 when it does not.
+    pub send_budget_wait: Gauge,
+    /// Mails queued while the send limit holds the outbox back; 0 when it does not.
+    pub send_budget_queue: Gauge,
+    /// Recipients sent to in the last 24 hours, against `max_per_day`.
+    pub send_budget_day: Gauge,
 }
 
 /// A problem label.
@@ -136,6 +143,9 @@ impl Metrics {
             mailbox_problem: Family::default(),
             smtp_problem: Family::default(),
             connections: Connections::default(),
+            send_budget_wait: Gauge::default(),
+            send_budget_queue: Gauge::default(),
+            send_budget_day: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -201,6 +211,21 @@ impl Metrics {
             "smtp_problem",
             "1 for what keeps the SMTP server from taking mail, by kind",
             m.smtp_problem.clone(),
+        );
+        registry.register(
+            "send_budget_wait_seconds",
+            "Seconds the outbox waits for the SMTP account's send limit",
+            m.send_budget_wait.clone(),
+        );
+        registry.register(
+            "send_budget_queue",
+            "Mails queued while the send limit holds the outbox back",
+            m.send_budget_queue.clone(),
+        );
+        registry.register(
+            "send_budget_day_recipients",
+            "Recipients sent to in the last 24 hours",
+            m.send_budget_day.clone(),
         );
         Metrics { registry, ..m }
     }

@@ -4,6 +4,7 @@
 //! middle is resolved by evidence (its copy in the department mailbox) rather than by sending
 //! it again on a guess.
 
+use crate::budget::{Budget, Spent};
 use crate::compose::Outgoing;
 use crate::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::engine::StoreFailure;
@@ -26,6 +27,17 @@ enum Sent {
     Unavailable(Problem),
     NotRecorded,
     Skipped,
+    /// Not sent: the account's send limit would be passed; the outbox waits this long.
+    OverBudget(Duration),
+}
+
+/// What one pass over the outbox left to do.
+struct Pass {
+    /// The server was unavailable or the store failed: back off.
+    retry: bool,
+    /// The send limit was reached: wait this long, then start again from the top (receipts
+    /// first), with this many mails still queued.
+    over_budget: Option<(Duration, usize)>,
 }
 
 /// The outbox task.
@@ -44,6 +56,8 @@ pub struct Sender {
     pub store_failed: Arc<StoreFailure>,
     /// Notified on a config reload: a login refused by the server is tried again at once.
     pub reloaded: Arc<Notify>,
+    /// The sending account's limits and what it spent (see `crate::budget`).
+    pub budget: std::sync::Mutex<Budget>,
 }
 
 impl Sender {
@@ -58,12 +72,16 @@ impl Sender {
         };
         let mut delay = Duration::from_secs(1);
         let mut down: Option<Problem> = self.probe().await;
+        let mut limited = false;
         loop {
-            let retry = match self.store.pending() {
+            let pass = match self.store.pending() {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
                     self.store_failed.report(e.to_string());
-                    true
+                    Pass {
+                        retry: true,
+                        over_budget: None,
+                    }
                 }
                 Ok(pending) => self.send_all(pending, &durable, &mut down).await,
             };
@@ -71,7 +89,15 @@ impl Sender {
                 tracing::info!("sender stopped");
                 return;
             }
-            if retry {
+            self.show_budget(pass.over_budget, &mut limited);
+            if let (false, Some((wait, _))) = (pass.retry, pass.over_budget) {
+                // Not a fault: no backoff, and the outbox is read again from the top so that a
+                // receipt queued meanwhile goes before the rest.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+            } else if pass.retry {
                 let wait = if down.as_ref().is_some_and(Problem::is_refused_login) {
                     LOGIN_BACKOFF
                 } else {
@@ -96,16 +122,17 @@ impl Sender {
         }
     }
 
-    /// Sends `pending`, [`CONCURRENCY`] at a time over the pool. Returns true when the server
-    /// is unavailable or the store failed: try again later.
+    /// Sends `pending`, [`CONCURRENCY`] at a time over the pool, each within the account's
+    /// budget: at the first mail over it the pass ends, and the rest waits.
     async fn send_all(
         &self,
         pending: Vec<Outgoing>,
         durable: &GroupFlush,
         down: &mut Option<Problem>,
-    ) -> bool {
+    ) -> Pass {
         use futures::StreamExt;
         let stop = AtomicBool::new(false);
+        let queued = pending.len();
         let outcomes: Vec<Sent> = futures::stream::iter(pending)
             .map(|mail| {
                 let stop = &stop;
@@ -113,15 +140,32 @@ impl Sender {
                     if *self.shutdown.borrow() || stop.load(Ordering::Relaxed) {
                         return Sent::Skipped;
                     }
-                    self.send_one(mail, durable, stop).await
+                    let spent = match self.spend(&mail) {
+                        Ok(spent) => spent,
+                        Err(wait) => {
+                            stop.store(true, Ordering::Relaxed);
+                            return Sent::OverBudget(wait);
+                        }
+                    };
+                    let sent = self.send_one(mail, durable, stop).await;
+                    self.settle(spent, &sent);
+                    sent
                 }
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
         let mut retry = false;
+        let mut over_budget: Option<Duration> = None;
+        let mut done = 0;
         for outcome in outcomes {
+            if matches!(outcome, Sent::Accepted | Sent::Refused) {
+                done += 1;
+            }
             match outcome {
+                Sent::OverBudget(wait) => {
+                    over_budget = Some(over_budget.map_or(wait, |w| w.min(wait)));
+                }
                 Sent::Accepted => {
                     if down.take().is_some() {
                         self.metrics.smtp_state(None);
@@ -141,7 +185,63 @@ impl Sender {
                 Sent::Refused | Sent::Skipped => {}
             }
         }
-        retry
+        Pass {
+            retry,
+            over_budget: over_budget.map(|w| (w, queued - done)),
+        }
+    }
+
+    /// Takes `mail`'s share of the budget now, or says how long it must wait. Counted before
+    /// the mail goes, so that the mails sent at once cannot pass the limit together.
+    fn spend(&self, mail: &Outgoing) -> Result<Option<Spent>, Duration> {
+        let Ok(mut budget) = self.budget.lock() else {
+            return Ok(None);
+        };
+        if !budget.limits().any() {
+            return Ok(None);
+        }
+        let recipients = mail.to.len() as u64 + u64::from(mail.copy);
+        let now = Utc::now();
+        match budget.wait(now, recipients) {
+            wait if wait.is_zero() => Ok(Some(budget.spend(now, recipients))),
+            wait => Err(wait),
+        }
+    }
+
+    /// Keeps what a mail the server took (or refused for good) spent, in the store too, so a
+    /// restart does not start a fresh day; gives back the share of a mail that did not go.
+    fn settle(&self, spent: Option<Spent>, sent: &Sent) {
+        let Some(spent) = spent else { return };
+        if matches!(sent, Sent::Accepted | Sent::Refused) {
+            if let Err(e) = self.store.record_spent(&spent) {
+                tracing::warn!(error = %e, "could not record the send budget; a restart may count this mail again");
+            }
+        } else if let Ok(mut budget) = self.budget.lock() {
+            budget.refund(spent);
+        }
+    }
+
+    /// Sets the budget metrics, and logs once when the limit starts holding mail back and once
+    /// when it stops.
+    fn show_budget(&self, over: Option<(Duration, usize)>, limited: &mut bool) {
+        let (wait, queued) = over.unwrap_or_default();
+        self.metrics
+            .send_budget_wait
+            .set(wait.as_secs_f64().ceil() as i64);
+        self.metrics.send_budget_queue.set(queued as i64);
+        if let Ok(mut budget) = self.budget.lock() {
+            let day = budget.day_total(Utc::now());
+            self.metrics.send_budget_day.set(day as i64);
+        }
+        match (over.is_some(), *limited) {
+            (true, false) => {
+                let limits = self.budget.lock().map(|b| b.limits()).unwrap_or_default();
+                tracing::info!(queued, wait_s = wait.as_secs(), max_per_minute = ?limits.per_minute, max_per_day = ?limits.per_day, "the SMTP account's send limit is reached; the outbox waits (receipts first), nothing is dropped");
+            }
+            (false, true) => tracing::info!("the send limit no longer holds mail back"),
+            _ => {}
+        }
+        *limited = over.is_some();
     }
 
     /// Sends one mail: MAIL/RCPT/DATA, then (for mail with a copy) the in-flight mark on disk,

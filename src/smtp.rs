@@ -235,7 +235,11 @@ impl Transport {
                 until = Some(token.use_until());
             }
             (Some((user, password)), Auth::Password) => {
-                let credentials = Credentials::new(user.clone(), password.expose().to_string());
+                // Read at each new connection, not at start: see `Secret`.
+                let password = password
+                    .read()
+                    .map_err(|e| NotSent::from(Problem::Other(e.to_string())))?;
+                let credentials = Credentials::new(user.clone(), password);
                 conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
                     .await
                     .map_err(classify)?;

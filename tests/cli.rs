@@ -360,3 +360,130 @@ fn explain_works_on_a_fresh_install_and_tells_a_withheld_receipt() {
     assert_eq!(lines[2]["case"], "none", "{}", lines[2]);
     assert_eq!(lines[2]["receipt"], false, "{}", lines[2]);
 }
+
+/// A copy of the demo config, with its own store, whose secrets cannot be read: the SMTP
+/// password in a file that does not exist, the mailbox's in an unset environment variable — as
+/// in an admin's shell, which lacks the unit's environment and credentials.
+fn config_without_secrets(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("k.toml");
+    let text = std::fs::read_to_string(demo_config())
+        .unwrap()
+        .replace("store = \"../var/demo\"", "store = \"store\"")
+        .replace(
+            "templates = \"../templates\"",
+            &format!(
+                "templates = \"{}\"",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("templates")
+                    .display()
+            ),
+        )
+        .replace(
+            "from = \"Salems kommun <noreply@kommun.test>\"",
+            "from = \"Salems kommun <noreply@kommun.test>\"\nuser = \"kvittens\"\npassword_file = \"/nonexistent/smtp.pw\"",
+        )
+        .replacen(
+            "password = \"secret\"",
+            "password_env = \"KVITTENS_TEST_UNSET_PW\"",
+            1,
+        );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn store_commands_need_no_secrets_and_check_config_names_each_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_without_secrets(dir.path());
+    let config = config.to_str().unwrap();
+    let mail = dir.path().join("m.eml");
+    std::fs::write(&mail, "From: Anna <anna@medborgare.test>\r\nSubject: Fråga\r\nMessage-ID: <s1@medborgare.test>\r\n\r\nHej\r\n").unwrap();
+    let mail = mail.to_str().unwrap();
+    let runs: [&[&str]; 6] = [
+        &["cases", "--config", config],
+        &["cases", "--config", config, "--json"],
+        &["export", "--config", config],
+        &["explain", "--config", config, "--department", "bygg", mail],
+        &["preview", "--config", config, "--department", "bygg", mail],
+        &[
+            "officer",
+            "away",
+            "--config",
+            config,
+            "officer1@kommun.test",
+            "--from",
+            "2027-02-01",
+            "--to",
+            "2027-02-03",
+            "--substitute",
+            "officer2@kommun.test",
+        ],
+    ];
+    for args in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+            .args(args)
+            .env_remove("KVITTENS_TEST_UNSET_PW")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+    let (code, _, err) = kvittens(&["case", "show", "--config", config, "BMN-2026-0001"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        !err.contains("password") && !err.contains("not set"),
+        "an unknown case, not a missing secret: {err}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(["check-config", "--config", config])
+        .env_remove("KVITTENS_TEST_UNSET_PW")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("k.toml: key `smtp.password_file`: cannot read /nonexistent/smtp.pw"),
+        "{err}"
+    );
+    assert!(
+        err.contains("k.toml: key `department[0].mailbox.password_env`: the environment variable KVITTENS_TEST_UNSET_PW is not set"),
+        "{err}"
+    );
+    // The daemon's start fails as loudly, before it opens anything.
+    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(["run", "--config", config])
+        .env_remove("KVITTENS_TEST_UNSET_PW")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("KVITTENS_TEST_UNSET_PW is not set"), "{err}");
+}
+
+/// The README's configuration example and the example the Debian package installs are what
+/// admins copy: both must parse (a TOML inline table cannot span lines, for one).
+#[test]
+fn the_documented_config_examples_parse() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let section = readme
+        .split("\n## Configuration\n")
+        .nth(1)
+        .expect("a Configuration section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .expect("a toml block in the Configuration section");
+    let file = Path::new("/etc/kvittens/kvittens.toml");
+    let cfg = kvittens::config::Config::parse(file, block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.departments[0].officers.len(), 2);
+    assert_eq!(cfg.departments[0].officers[1].absent.len(), 1);
+
+    let example = std::fs::read_to_string(root.join("contrib/kvittens.toml")).unwrap();
+    let cfg = kvittens::config::Config::parse(file, &example).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.store, Path::new("/var/lib/kvittens"));
+    // Its passwords come from systemd's credentials: named, not read, by the config.
+    assert_eq!(cfg.secrets().len(), 2);
+}

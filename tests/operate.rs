@@ -258,3 +258,78 @@ async fn export_import_and_retention() {
         "{left}"
     );
 }
+
+/// `[smtp] max_per_minute`: the outbox waits for the provider's limit instead of the provider
+/// refusing mail; nothing is dropped, the first receipt goes at once, and `/healthz` and
+/// `/metrics` show the queue while it waits.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_send_limit_spaces_mail_and_drops_none() {
+    let s = Setup::new("ratelimit", "");
+    let text = std::fs::read_to_string(&s.config).unwrap().replacen(
+        "from = \"Salems kommun <noreply@kommun.test>\"",
+        "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_minute = 2",
+        1,
+    );
+    std::fs::write(&s.config, text).unwrap();
+    let daemon = s.start();
+    let log = daemon.wait_log("serving /metrics", 1);
+    let start = std::time::Instant::now();
+    // Two residents: two receipts and two officer notices, four mails, two a minute.
+    for n in [1, 2] {
+        let id = format!("rl{n}-ratelimit");
+        s.stack
+            .append(&s.mailbox(), &s.question(n, &id, "Fråga om bygglov"))
+            .await;
+    }
+    let first = s.stack.wait_for(&s.resident(1), 1).await;
+    assert_eq!(first.len(), 1);
+    daemon.wait_log("send limit is reached", 1);
+    let delivered = |counts: &[usize]| counts.iter().sum::<usize>();
+    let counts = [
+        s.stack.inbox(&s.resident(1)).await.len(),
+        s.stack.inbox(&s.resident(2)).await.len(),
+        s.stack.inbox(&s.officer(1)).await.len(),
+        s.stack.inbox(&s.officer(2)).await.len(),
+    ];
+    assert_eq!(delivered(&counts), 2, "two a minute: {counts:?}");
+    let (status, health) = get(&log, "/healthz");
+    assert!(status.contains("200"), "{status} {health}");
+    assert!(
+        health.contains("wait for the SMTP account's send limit"),
+        "{health}"
+    );
+    let metrics = get(&log, "/metrics").1;
+    assert!(metric(&metrics, "kvittens_send_budget_queue") >= 1.0);
+    assert!(metric(&metrics, "kvittens_send_budget_wait_seconds") > 0.0);
+
+    // The rest goes once the first two are a minute old; none is dropped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(100);
+    loop {
+        let counts = [
+            s.stack.inbox(&s.resident(1)).await.len(),
+            s.stack.inbox(&s.resident(2)).await.len(),
+            s.stack.inbox(&s.officer(1)).await.len() + s.stack.inbox(&s.officer(2)).await.len(),
+        ];
+        if counts == [1, 1, 2] {
+            break;
+        }
+        assert!(
+            counts[0] <= 1 && counts[1] <= 1 && counts[2] <= 2,
+            "{counts:?}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all sent: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        start.elapsed() >= Duration::from_secs(55),
+        "the last two waited for the minute: {:?}",
+        start.elapsed()
+    );
+    let log = daemon.wait_log("no longer holds mail back", 1);
+    assert_eq!(log.matches("send limit is reached").count(), 1, "{log}");
+    let (_, health) = get(&log, "/healthz");
+    assert_eq!(health, "ok\n");
+}

@@ -129,6 +129,8 @@ struct RawSmtp {
     auth: Option<String>,
     #[serde(flatten)]
     password: RawPassword,
+    max_per_minute: Option<u32>,
+    max_per_day: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -473,26 +475,26 @@ impl Checker<'_> {
             ));
         }
         if let Some(p) = &raw.password {
-            return Ok(Some(Secret(p.clone())));
+            return Ok(Some(Secret::from(p.as_str())));
         }
+        // Read only when a connection is made (see `Secret`).
         if let Some(var) = &raw.password_env {
-            return std::env::var(var).map(|p| Some(Secret(p))).map_err(|_| {
-                self.err(
-                    format!("{key}.password_env"),
-                    format!("the environment variable {var} is not set"),
-                )
-            });
+            let var = var.trim().to_string();
+            if var.is_empty() {
+                return Err(self.err(format!("{key}.password_env"), "empty variable name"));
+            }
+            return Ok(Some(Secret::env(
+                self.file,
+                format!("{key}.password_env"),
+                var,
+            )));
         }
         if let Some(file) = &raw.password_file {
-            let path = self.path(file);
-            return std::fs::read_to_string(&path)
-                .map(|p| Some(Secret(p.trim_end_matches(['\r', '\n']).to_string())))
-                .map_err(|e| {
-                    self.err(
-                        format!("{key}.password_file"),
-                        format!("cannot read {}: {e}", path.display()),
-                    )
-                });
+            return Ok(Some(Secret::file(
+                self.file,
+                format!("{key}.password_file"),
+                file.to_string_lossy().into_owned(),
+            )));
         }
         Ok(None)
     }
@@ -524,7 +526,7 @@ impl Checker<'_> {
                     "OAuth2 needs the mailbox to send as: set user, e.g. \"noreply@kommun.se\"",
                 ))
             }
-            (Auth::OAuth2(_), None) => Some(Secret(String::new())),
+            (Auth::OAuth2(_), None) => Some(Secret::from("")),
             (Auth::Password, p) => p,
         };
         let login = match (raw.user, password) {
@@ -548,6 +550,27 @@ impl Checker<'_> {
             login,
             auth,
             from,
+            limits: self.limits(raw.max_per_minute, raw.max_per_day)?,
+        })
+    }
+
+    fn limits(
+        &self,
+        per_minute: Option<u32>,
+        per_day: Option<u64>,
+    ) -> Result<crate::budget::Limits, ConfigError> {
+        if per_minute == Some(0) {
+            return Err(self.err(
+                "smtp.max_per_minute",
+                "0 would send nothing; leave it out for no limit (Exchange Online allows 30)",
+            ));
+        }
+        if per_day == Some(0) {
+            return Err(self.err("smtp.max_per_day", "0 would send nothing; leave it out for no limit (Exchange Online allows 10000 recipients)"));
+        }
+        Ok(crate::budget::Limits {
+            per_minute,
+            per_day,
         })
     }
 
@@ -789,7 +812,7 @@ impl Checker<'_> {
                     ),
                 ))
             }
-            (Auth::OAuth2(_), None) => Some(Secret(String::new())),
+            (Auth::OAuth2(_), None) => Some(Secret::from("")),
             (Auth::Password, p) => p,
         };
         let password = password.ok_or_else(|| {

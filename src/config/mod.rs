@@ -42,20 +42,99 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// A password, kept out of logs and error messages.
+/// A password, kept out of logs and error messages, and read only when a connection needs it:
+/// the store commands (`cases`, `export`, `explain`, …) run in an admin's shell that lacks the
+/// unit's environment and credentials, and a rotated password file is picked up at the next
+/// login without a restart.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret {
+    source: SecretSource,
+    /// The config file that names it, for error messages.
+    file: PathBuf,
+    /// The key that names it (`department[0].mailbox.password_file`).
+    key: String,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum SecretSource {
+    /// Written in the config file itself.
+    Literal(String),
+    /// An environment variable's name.
+    Env(String),
+    /// A file, as written (it may start with `${CREDENTIALS_DIRECTORY}`), and the folder that
+    /// a relative path is taken from.
+    File { path: String, base: PathBuf },
+}
+
+/// The placeholder systemd's `LoadCredential=` directory is named by in `password_file`
+/// (systemd.exec(5), "Credentials"): `$CREDENTIALS_DIRECTORY` is set for the unit's processes.
+const CREDENTIALS_DIRECTORY: &str = "${CREDENTIALS_DIRECTORY}";
 
 impl Secret {
-    /// The password itself, for the login command only.
-    pub fn expose(&self) -> &str {
-        &self.0
+    /// A secret named by `key` of `file`: the value of an environment variable.
+    pub(crate) fn env(file: &Path, key: String, var: String) -> Secret {
+        Secret {
+            source: SecretSource::Env(var),
+            file: file.to_path_buf(),
+            key,
+        }
+    }
+
+    /// A secret named by `key` of `file`: the content of a file (relative to the config's
+    /// folder; `${CREDENTIALS_DIRECTORY}` is replaced when it is read).
+    pub(crate) fn file(file: &Path, key: String, path: String) -> Secret {
+        Secret {
+            source: SecretSource::File {
+                path,
+                base: file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            },
+            file: file.to_path_buf(),
+            key,
+        }
+    }
+
+    /// Reads the secret now: the environment variable or the file (its trailing newline
+    /// removed). The error names the config file, the key and the variable or file.
+    pub fn read(&self) -> Result<String, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: self.file.clone(),
+            key: self.key.clone(),
+            message,
+        };
+        match &self.source {
+            SecretSource::Literal(p) => Ok(p.clone()),
+            SecretSource::Env(var) => std::env::var(var)
+                .map_err(|_| err(format!("the environment variable {var} is not set"))),
+            SecretSource::File { path, base } => {
+                let path = match path.strip_prefix(CREDENTIALS_DIRECTORY) {
+                    None => PathBuf::from(path),
+                    Some(rest) => {
+                        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                            err(format!("{path} names ${{CREDENTIALS_DIRECTORY}}, which systemd sets only for a unit with LoadCredential= (not in this shell)"))
+                        })?;
+                        PathBuf::from(dir).join(rest.trim_start_matches('/'))
+                    }
+                };
+                let path = if path.is_absolute() {
+                    path
+                } else {
+                    base.join(path)
+                };
+                std::fs::read_to_string(&path)
+                    .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
+                    .map_err(|e| err(format!("cannot read {}: {e}", path.display())))
+            }
+        }
     }
 }
 
 impl From<&str> for Secret {
     fn from(s: &str) -> Self {
-        Secret(s.to_string())
+        Secret {
+            source: SecretSource::Literal(s.to_string()),
+            file: PathBuf::new(),
+            key: String::new(),
+        }
     }
 }
 
@@ -210,6 +289,9 @@ pub struct Smtp {
     pub auth: crate::oauth2::Auth,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
+    /// The sending account's limits (`max_per_minute`, `max_per_day`): the provider's, so that
+    /// the outbox waits instead of the provider refusing mail.
+    pub limits: crate::budget::Limits,
 }
 
 /// The whole, checked configuration.
@@ -261,6 +343,22 @@ impl Config {
     /// The domain of Message-IDs kvittens mints: the domain of the From address.
     pub fn id_domain(&self) -> &str {
         self.smtp.from.email.domain()
+    }
+
+    /// Every secret the config names, with the key that names it.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let mut all: Vec<&Secret> = self.smtp.login.iter().map(|(_, p)| p).collect();
+        all.extend(self.departments.iter().map(|d| &d.password));
+        all
+    }
+
+    /// Reads every secret once and returns what cannot be read (file and key named): for
+    /// `check-config` and the daemon's start, never for the store commands.
+    pub fn check_secrets(&self) -> Vec<ConfigError> {
+        self.secrets()
+            .into_iter()
+            .filter_map(|s| s.read().err())
+            .collect()
     }
 
     /// Reads and checks the file at `path`.
@@ -340,6 +438,13 @@ decide_within = "3d"
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
         assert_eq!(c.loop_rule, crate::loopbreak::Rule::default());
+        assert!(!c.smtp.limits.any(), "no send limit unless configured");
+        let limited = GOOD.replace(
+            "from = \"Salems kommun <noreply@kommun.test>\"",
+            "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_minute = 30\nmax_per_day = 10000",
+        );
+        let l = parse(&limited).unwrap().smtp.limits;
+        assert_eq!((l.per_minute, l.per_day), (Some(30), Some(10_000)));
         let c = parse(&GOOD.replace(
             "decide_within = \"3d\"\n",
             "decide_within = \"3d\"\ncopies = false\n",
@@ -455,16 +560,22 @@ decide_within = "3d"
                 "unknown field",
             ),
             (
-                "password = \"secret\"",
-                "password_env = \"KVITTENS_NO_SUCH_VAR\"",
-                "department[0].mailbox.password_env",
-                "not set",
-            ),
-            (
                 "from = \"Salems kommun <noreply@kommun.test>\"",
                 "from = \"Salems kommun\"",
                 "smtp.from",
                 "not a mail address",
+            ),
+            (
+                "from = \"Salems kommun <noreply@kommun.test>\"",
+                "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_minute = 0",
+                "smtp.max_per_minute",
+                "would send nothing",
+            ),
+            (
+                "from = \"Salems kommun <noreply@kommun.test>\"",
+                "from = \"Salems kommun <noreply@kommun.test>\"\nmax_per_day = -1",
+                "smtp.max_per_day",
+                "invalid value",
             ),
         ];
         for (from, to, key, words) in cases {
@@ -635,7 +746,64 @@ service_account_file = "sa.json"
         let path = dir.path().join("k.toml");
         let text = GOOD.replace("password = \"secret\"", "password_file = \"pw\"");
         let c = Config::parse(&path, &text).unwrap();
-        assert_eq!(c.departments[0].password.expose(), "hemligt");
+        assert_eq!(c.departments[0].password.read().unwrap(), "hemligt");
+        // Read again at each login: a rotated password is picked up without a restart.
+        std::fs::write(dir.path().join("pw"), "nytt\n").unwrap();
+        assert_eq!(c.departments[0].password.read().unwrap(), "nytt");
+    }
+
+    #[test]
+    fn secrets_are_read_when_used_and_checked_on_request() {
+        let text = GOOD.replace(
+            "password = \"secret\"",
+            "password_env = \"KVITTENS_NO_SUCH_VAR\"",
+        );
+        let text = text.replace(
+            "from = \"Salems kommun <noreply@kommun.test>\"",
+            "from = \"Salems kommun <noreply@kommun.test>\"\nuser = \"kvittens\"\npassword_file = \"/nonexistent/smtp.pw\"",
+        );
+        // The config itself loads: store commands need no secrets.
+        let c = parse(&text).unwrap();
+        let missing = c.check_secrets();
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert_eq!(missing[0].key, "smtp.password_file");
+        assert!(
+            missing[0].message.contains("/nonexistent/smtp.pw"),
+            "{}",
+            missing[0]
+        );
+        assert_eq!(missing[1].key, "department[0].mailbox.password_env");
+        assert!(
+            missing[1]
+                .message
+                .contains("KVITTENS_NO_SUCH_VAR is not set"),
+            "{}",
+            missing[1]
+        );
+        assert_eq!(
+            missing[1].file,
+            PathBuf::from("/etc/kvittens/kvittens.toml")
+        );
+        assert!(parse(GOOD).unwrap().check_secrets().is_empty());
+    }
+
+    #[test]
+    fn credentials_of_systemd_are_found_by_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bygg.pw"), "ur-credential\n").unwrap();
+        let text = GOOD.replace(
+            "password = \"secret\"",
+            "password_file = \"${CREDENTIALS_DIRECTORY}/bygg.pw\"",
+        );
+        let secret = &parse(&text).unwrap().departments[0].password;
+        // No other test reads this variable, so setting it here races with nothing.
+        std::env::remove_var("CREDENTIALS_DIRECTORY");
+        let e = secret.read().unwrap_err();
+        assert_eq!(e.key, "department[0].mailbox.password_file");
+        assert!(e.message.contains("LoadCredential="), "{e}");
+        std::env::set_var("CREDENTIALS_DIRECTORY", dir.path());
+        assert_eq!(secret.read().unwrap(), "ur-credential");
+        std::env::remove_var("CREDENTIALS_DIRECTORY");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+mod budget;
 mod ignored;
 mod outbox;
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
@@ -154,6 +155,29 @@ fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
     Ok(n)
 }
 
+/// Creates the store directory readable by its owner only (0700), and takes group and other
+/// bits off one that exists: it holds residents' addresses and subjects (personal data under
+/// GDPR), which no other local user has any business reading.
+fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                // Best effort: a directory owned by someone else keeps its mode.
+                let _ =
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700));
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
@@ -161,8 +185,7 @@ impl Store {
             path: path.to_path_buf(),
             message: e.to_string(),
         };
-        std::fs::create_dir_all(path)
-            .map_err(|e| err(&format!("cannot create the directory: {e}")))?;
+        create_private_dir(path).map_err(|e| err(&format!("cannot create the directory: {e}")))?;
         // sled caches up to 1 GiB by default; cases are small and read rarely, so a small cache
         // keeps the daemon light on a shared municipal server.
         let db = sled::Config::new()
@@ -731,6 +754,21 @@ pub(super) mod tests {
                 },
             )
             .unwrap()
+    }
+
+    #[test]
+    fn the_store_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/store");
+        Store::open(&path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o700);
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        Store::open(&open).unwrap();
+        assert_eq!(mode(&open), 0o700);
     }
 
     #[test]
