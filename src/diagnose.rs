@@ -82,6 +82,16 @@ pub enum Problem {
         /// The login name.
         user: String,
     },
+    /// The server refused an OAuth2 token (SASL XOAUTH2): its JSON challenge says why (status,
+    /// scope; RFC 7628 §3.2.2). The token itself is never part of it.
+    TokenRefused {
+        /// The server that refused (its host).
+        by: String,
+        /// The mailbox the token was for.
+        user: String,
+        /// The server's status and scope, and its final answer.
+        why: String,
+    },
     /// The SMTP server offers no login mechanism kvittens speaks (no AUTH in its EHLO).
     NoLoginMechanism {
         /// The server's host.
@@ -122,7 +132,9 @@ impl Problem {
     pub fn is_refused_login(&self) -> bool {
         matches!(
             self,
-            Problem::LoginRefused { .. } | Problem::TokenEndpoint { .. }
+            Problem::LoginRefused { .. }
+                | Problem::TokenRefused { .. }
+                | Problem::TokenEndpoint { .. }
         )
     }
 
@@ -137,7 +149,9 @@ impl Problem {
             | Problem::NoStartTls { .. }
             | Problem::CertificateNotTrusted { .. }
             | Problem::Tls { .. } => "tls",
-            Problem::LoginRefused { .. } | Problem::NoLoginMechanism { .. } => "login_refused",
+            Problem::LoginRefused { .. }
+            | Problem::TokenRefused { .. }
+            | Problem::NoLoginMechanism { .. } => "login_refused",
             Problem::Unavailable { .. } => "unavailable",
             Problem::FolderMissing { .. } | Problem::NoSentFolder => "folder_missing",
             Problem::TokenEndpoint { .. } => "token",
@@ -330,6 +344,10 @@ impl fmt::Display for Problem {
             Problem::LoginRefused { by, user } => write!(
                 f,
                 "login refused by {by} for {user}: wrong password or token (or the account may not log in over IMAP/SMTP)"
+            ),
+            Problem::TokenRefused { by, user, why } => write!(
+                f,
+                "login as {user} with an OAuth2 token refused by {by}: {why} (the token is not good for this mailbox: see the OAuth2 section of the README)"
             ),
             Problem::NoLoginMechanism { host } => write!(
                 f,

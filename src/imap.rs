@@ -149,10 +149,16 @@ pub async fn connect_oauth2(
                 .ok()
                 .and_then(|mut r| r.take())
                 .unwrap_or_else(|| "the server refused the token".to_string());
-            // The server's status and scope help an admin; the token never reaches a log.
-            tracing::warn!(%host, port, user = %user, refusal = %why, "IMAP server refused the OAuth2 token");
             tracing::debug!(%host, port, error = %e, "IMAP AUTHENTICATE XOAUTH2 failed");
-            WatchError::Problem(Problem::imap_login(&e, host, port, user))
+            match Problem::imap_login(&e, host, port, user) {
+                // The server's status and scope help an admin; the token never reaches them.
+                Problem::LoginRefused { by, user } => WatchError::Problem(Problem::TokenRefused {
+                    by,
+                    user,
+                    why: format!("{why}; {}", e.to_string().trim()),
+                }),
+                other => WatchError::Problem(other),
+            }
         })
 }
 

@@ -376,12 +376,11 @@ async fn xoauth2(
     let initial =
         base64::engine::general_purpose::STANDARD.encode(crate::oauth2::xoauth2(user, token));
     let refused = |why: String, detail: String| {
-        // The server's status and scope help an admin; the token never reaches a log.
-        tracing::warn!(%host, %user, refusal = %why, "SMTP server refused the OAuth2 token");
-        tracing::debug!(%host, error = %detail, "SMTP AUTH XOAUTH2 failed");
-        NotSent::from(Problem::LoginRefused {
+        // The server's status and scope help an admin; the token never reaches them.
+        NotSent::from(Problem::TokenRefused {
             by: host.into(),
             user: user.into(),
+            why: format!("{why}; {}", detail.trim()),
         })
     };
     let response = conn
