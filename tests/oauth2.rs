@@ -154,7 +154,7 @@ async fn dovecot_refuses_an_expired_token_and_one_for_another_user() {
             .unwrap_or_else(|| panic!("an {why} token was taken"))
             .to_string();
         assert!(
-            e.contains(&format!("login as {user} with an OAuth2 token failed")),
+            e.contains(&format!("login as {user} with an OAuth2 token refused by")),
             "{why}: {e}"
         );
         assert!(!e.contains(&token), "{e}");
