@@ -5,9 +5,11 @@ use crate::config::{Config, Department};
 use crate::control::{self, Request};
 use crate::decide::Decision;
 use crate::engine::{self, Incoming};
-use crate::message::Inbound;
+use crate::loopbreak::Verdict;
+use crate::message::{Inbound, Person};
 use crate::store::{Counters, MessageKey, Store};
-use chrono::{Datelike, Utc};
+use crate::templates::Templates;
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
@@ -23,15 +25,6 @@ pub fn department<'a>(cfg: &'a Config, id: &str) -> anyhow::Result<&'a Departmen
             ids.join(", ")
         )
     })
-}
-
-/// Opens the store for reading facts, when it can be opened (the daemon holds a lock on it).
-fn store_if_free(cfg: &Config) -> Option<Store> {
-    if cfg.store.exists() {
-        Store::open(&cfg.store).ok()
-    } else {
-        None
-    }
 }
 
 /// A message for `explain`, as the command line reads it and hands it to a running daemon.
@@ -247,18 +240,9 @@ fn explain_decision(
                 e.receipt = false;
                 e.reason =
                     format!("{why} (a case is opened without a receipt, flagged for a person)");
-            } else if let Some(store) = store {
-                // The key the engine counts a sender's receipts under (engine::Engine::handle).
-                let today = dept.calendar.local_date(Utc::now());
-                let sent = store.receipts_today(&format!("{}/{today}", resident.email))?;
-                let cap = cfg.receipts_per_sender_per_day;
-                if sent >= cap {
-                    e.receipt = false;
-                    e.reason = format!(
-                        "new matter from {}; no receipt: {sent} receipts to this address today (the daily cap is {cap})",
-                        resident.email
-                    );
-                }
+            } else if let Some(why) = held_by_store(cfg, dept, store, &resident, Utc::now())? {
+                e.receipt = false;
+                e.reason = format!("new matter from {}; no receipt: {why}", resident.email);
             }
             e
         }
@@ -281,8 +265,46 @@ fn explain_decision(
     })
 }
 
-/// The receipt for `file` exactly as it would be sent (with the next free case number when the
-/// store can be read, else number 1).
+/// Why the store keeps the receipt of a new case from `resident` at `now`, the header rules
+/// having let it go: the loop breaker holds the sender as a machine, or the sender has had
+/// `receipts_per_sender_per_day` receipts today. The same checks, in the same order, as
+/// `engine::Engine::handle` makes; without a store, none.
+fn held_by_store(
+    cfg: &Config,
+    dept: &Department,
+    store: Option<&Store>,
+    resident: &Person,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Option<String>> {
+    let Some(store) = store else {
+        return Ok(None);
+    };
+    if !resident.email.is_empty() {
+        let rule = cfg.loop_rule;
+        let (_, verdict) = store.sender_record(&resident.email)?.new_thread(now, &rule);
+        if let Verdict::Held(until) | Verdict::Caught(until) = verdict {
+            return Ok(Some(format!(
+                "the loop breaker holds {} as a machine until {} (it answered {} receipts in a row within {} s each with a new thread)",
+                resident.email,
+                until.format("%Y-%m-%d %H:%M UTC"),
+                rule.answers,
+                rule.window.num_seconds()
+            )));
+        }
+    }
+    // The key the engine counts a sender's receipts under (engine::Engine::handle).
+    let today = dept.calendar.local_date(now);
+    let sent = store.receipts_today(&format!("{}/{today}", resident.email))?;
+    let cap = cfg.receipts_per_sender_per_day;
+    Ok((sent >= cap)
+        .then(|| format!("{sent} receipts to this address today (the daily cap is {cap})")))
+}
+
+/// The receipt for `file` exactly as it would be sent, decided and numbered as the daemon would
+/// decide and number it: through its control socket while it runs (the store admits one
+/// process at a time, and a preview that cannot see the cases would show a receipt for a
+/// duplicate or a follow-up), else with the store read here, else (a fresh install) as if no
+/// case existed. Sends nothing and takes no number.
 pub fn preview(
     cfg: &Config,
     dept: &Department,
@@ -290,50 +312,86 @@ pub fn preview(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let raw = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let msg = Inbound::parse(&raw);
-    let store = store_if_free(cfg);
-    let (category, language, resident) =
-        match engine::decide_with(cfg, dept, &msg, store.as_ref(), false)? {
-            Decision::Acknowledge {
-                withhold: Some(why),
-                ..
-            } => anyhow::bail!("no receipt: {why}"),
-            Decision::Undeliverable { case, reason } => {
-                anyhow::bail!(
+    let request = Request::Preview {
+        department: dept.id.clone(),
+        message: Named {
+            file: file.display().to_string(),
+            content: Content::Raw(raw.clone()),
+        },
+    };
+    if let Some(reply) = control::send(&cfg.store, &request) {
+        let reply = reply?;
+        if !reply.ok {
+            anyhow::bail!("{}", reply.output);
+        }
+        out.write_all(reply.output.as_bytes())?;
+        return Ok(());
+    }
+    let store = store_for_explain(cfg);
+    let templates = crate::daemon::load_templates(cfg)?;
+    preview_message(cfg, &templates, dept, store.as_ref(), &raw, out)
+}
+
+/// The lines of `preview` for `raw`, decided with `store` (the daemon's, when it asks): the
+/// case number the store would give next (said as "would be": mail that arrives first takes
+/// it), the envelope, and the receipt. An error says why no receipt would go.
+pub fn preview_message(
+    cfg: &Config,
+    templates: &Templates,
+    dept: &Department,
+    store: Option<&Store>,
+    raw: &[u8],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let msg = Inbound::parse(raw);
+    let now = Utc::now();
+    let (category, language, resident) = match engine::decide_with(cfg, dept, &msg, store, false)? {
+        Decision::Acknowledge {
+            withhold: Some(why),
+            ..
+        } => anyhow::bail!("no receipt: {why}"),
+        Decision::Undeliverable { case, reason } => {
+            anyhow::bail!(
                 "no receipt: this message reports case {case}'s receipt undeliverable ({reason})"
             )
-            }
-            Decision::Acknowledge {
-                category,
-                language,
-                resident,
-                withhold: None,
-            } => (category, language, resident),
-            Decision::Answer { case, reason, .. } => {
-                anyhow::bail!("no receipt: this message answers case {case} ({reason})")
-            }
-            Decision::Attach { case, reason } => {
-                anyhow::bail!("no receipt: this message joins case {case} ({reason})")
-            }
-            Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
-                anyhow::bail!("no receipt: {reason}")
-            }
-        };
-    let templates = crate::daemon::load_templates(cfg)?;
-    let now = Utc::now();
-    let year = dept.calendar.local_date(now).year();
-    let seq = match &store {
-        Some(s) => {
-            s.cases()?
-                .iter()
-                .filter(|c| {
-                    c.number
-                        .starts_with(&format!("{}-{year}-", dept.case_prefix))
-                })
-                .count() as u64
-                + 1
         }
-        None => 1,
+        Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            withhold: None,
+        } => (category, language, resident),
+        Decision::Answer { case, reason, .. } => {
+            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
+        }
+        Decision::Attach { case, reason } => {
+            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
+        }
+        Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
+            anyhow::bail!("no receipt: {reason}")
+        }
+    };
+    if let Some(why) = held_by_store(cfg, dept, store, &resident, now)? {
+        anyhow::bail!("no receipt: {why} (a case would open without one, flagged for a person)");
+    }
+    let today = dept.calendar.local_date(now);
+    let (counters, away) = match store {
+        Some(s) => (
+            s.next_counters(
+                &dept.id,
+                (&dept.case_prefix, today.year()),
+                &format!("{}/{today}", resident.email),
+            )?,
+            s.absences()?,
+        ),
+        None => (
+            Counters {
+                seq: 1,
+                turn: 0,
+                receipts_today: 0,
+            },
+            Vec::new(),
+        ),
     };
     let incoming = Incoming {
         key: MessageKey {
@@ -342,22 +400,18 @@ pub fn preview(
             uid: 0,
         },
         received: now,
-        raw: &raw,
+        raw,
         sent_folder: false,
     };
     let (case, mails) = engine::new_case(
         cfg,
-        &templates,
+        templates,
         dept,
         &msg,
         &incoming,
-        Counters {
-            seq,
-            turn: seq - 1,
-            receipts_today: 0,
-        },
+        counters,
         (category, language, &resident),
-        &[],
+        &away,
         None,
     );
     let receipt = mails
@@ -367,6 +421,11 @@ pub fn preview(
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
         })?;
+    writeln!(
+        out,
+        "The case number would be {} (the next the store gives; a mail that arrives first takes it), the officer {} <{}>.\n",
+        case.number, case.officer.name, case.officer.email
+    )?;
     writeln!(
         out,
         "MAIL FROM:<{}>\nRCPT TO:<{}>\n",

@@ -6,7 +6,7 @@ use crate::case::{Case, State};
 use crate::config::Absence;
 use crate::engine::Engine;
 use crate::store::Effects;
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +25,12 @@ pub enum Filter {
     Overdue,
     /// Answered by staff.
     Answered,
+    /// Closed by hand.
+    Closed,
+    /// Flagged for a person: a receipt withheld (an unverified sender, a request for none, the
+    /// daily cap, the loop breaker, no address), undeliverable, or a message read by its header
+    /// only. `case receipt` takes a withheld receipt's flag off.
+    Flagged,
 }
 
 /// One command.
@@ -114,6 +120,14 @@ pub enum Request {
         /// JSON lines instead of text.
         json: bool,
     },
+    /// Show the receipt the daemon would send for a message, with the case number its store
+    /// would give next (`preview`).
+    Preview {
+        /// The department whose mailbox it would reach.
+        department: String,
+        /// The message.
+        message: crate::commands::Named,
+    },
 }
 
 /// The answer to a command.
@@ -164,67 +178,17 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
                     Filter::Open => c.state == State::Open,
                     Filter::Overdue => c.state == State::Open && c.reply_due < now,
                     Filter::Answered => c.state == State::Answered,
+                    Filter::Closed => c.state == State::Closed,
+                    Filter::Flagged => c.flagged.is_some(),
                 })
                 .collect();
-            for c in &list {
-                if *json {
-                    writeln!(out, "{}", serde_json::to_string(c)?)?;
-                } else {
-                    let late = if c.state == State::Open && c.reply_due < now {
-                        " LATE"
-                    } else {
-                        ""
-                    };
-                    writeln!(
-                        out,
-                        "{}  {:<8}  {:<12}  {:<28}  answer by {}{late}  {}",
-                        c.number,
-                        format!("{:?}", c.state).to_lowercase(),
-                        c.category.key(),
-                        c.resident.email,
-                        c.reply_due.format("%Y-%m-%d %H:%M UTC"),
-                        c.subject
-                    )?;
-                }
-            }
-            if !json {
-                writeln!(out, "{} case(s)", list.len())?;
-            }
+            list_cases(&engine.cfg(), &list, *json, now, out)?;
         }
         Request::Show { case } => {
             let c = store
                 .case(case)?
                 .ok_or_else(|| anyhow::anyhow!("no case {case}"))?;
-            writeln!(out, "{}  ({:?}, {})", c.number, c.state, c.category.key())?;
-            writeln!(out, "resident: {}", c.resident.email)?;
-            writeln!(out, "subject:  {}", c.subject)?;
-            writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email)?;
-            writeln!(
-                out,
-                "received: {}",
-                c.received.format("%Y-%m-%d %H:%M:%S UTC")
-            )?;
-            writeln!(
-                out,
-                "reply by: {}",
-                c.reply_due.format("%Y-%m-%d %H:%M:%S UTC")
-            )?;
-            writeln!(
-                out,
-                "decision: {}",
-                c.decision_due.format("%Y-%m-%d %H:%M:%S UTC")
-            )?;
-            if let Some(why) = &c.flagged {
-                writeln!(out, "flagged:  {why}")?;
-            }
-            for e in &c.events {
-                writeln!(
-                    out,
-                    "  {}  {}",
-                    e.at.format("%Y-%m-%d %H:%M:%S UTC"),
-                    e.what
-                )?;
-            }
+            show_case(&engine.cfg(), &c, out)?;
         }
         Request::Close { case, note } => {
             let found = store.update_case(case, |c| {
@@ -382,6 +346,18 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             let dept = crate::commands::department(&cfg, department)?;
             crate::commands::explain_messages(&cfg, dept, Some(store), messages, *json, out)?;
         }
+        Request::Preview {
+            department,
+            message,
+        } => {
+            let cfg = engine.cfg();
+            let dept = crate::commands::department(&cfg, department)?;
+            let crate::commands::Content::Raw(raw) = &message.content else {
+                anyhow::bail!("{}: the file could not be read", message.file);
+            };
+            let templates = engine.templates();
+            crate::commands::preview_message(&cfg, &templates, dept, Some(store), raw, out)?;
+        }
         Request::Away {
             officer,
             from,
@@ -419,6 +395,117 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             )?;
             writeln!(out, "{officer} is away {from} – {to}; {substitute} covers")?;
         }
+    }
+    Ok(())
+}
+
+/// `time` in the local time of `department` ("2026-12-03 16:00"; receipts and deadlines are
+/// Swedish local time, and so is what staff read), with seconds when `seconds`; in UTC, said
+/// so, for a department no longer configured.
+fn local_time(
+    cfg: &crate::config::Config,
+    department: &str,
+    time: DateTime<Utc>,
+    seconds: bool,
+) -> String {
+    let format = if seconds {
+        "%Y-%m-%d %H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M"
+    };
+    match cfg.department(department) {
+        Some(d) => time
+            .with_timezone(&d.calendar.tz)
+            .format(format)
+            .to_string(),
+        None => format!("{} UTC", time.format(format)),
+    }
+}
+
+/// The time zones the times of `cases` are shown in, named once below the list.
+fn zones<'a>(cfg: &crate::config::Config, cases: impl Iterator<Item = &'a Case>) -> String {
+    let mut names: Vec<&str> = cases
+        .filter_map(|c| cfg.department(&c.department))
+        .map(|d| d.calendar.tz.name())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
+}
+
+/// `kvittens cases`: one line per case — number, state, `flagged` when a person should look
+/// at it, category, resident, reply deadline in local time (`LATE` past it), subject — and a
+/// count naming the time zone; or the cases as JSON lines (as `export` writes them, `flagged`
+/// holding why or null).
+fn list_cases(
+    cfg: &crate::config::Config,
+    list: &[Case],
+    json: bool,
+    now: DateTime<Utc>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    for c in list {
+        if json {
+            writeln!(out, "{}", serde_json::to_string(c)?)?;
+            continue;
+        }
+        let late = if c.state == State::Open && c.reply_due < now {
+            " LATE"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "{}  {:<8}  {:<7}  {:<12}  {:<28}  answer by {}{late}  {}",
+            c.number,
+            format!("{:?}", c.state).to_lowercase(),
+            if c.flagged.is_some() { "flagged" } else { "" },
+            c.category.key(),
+            c.resident.email,
+            local_time(cfg, &c.department, c.reply_due, false),
+            c.subject
+        )?;
+    }
+    if !json {
+        let zones = zones(cfg, list.iter());
+        let zones = if zones.is_empty() {
+            String::new()
+        } else {
+            format!("; times in {zones}")
+        };
+        writeln!(out, "{} case(s){zones}", list.len())?;
+    }
+    Ok(())
+}
+
+/// `kvittens case show`: the case, its times in the department's local time (the zone named
+/// once, on the first line), why it is flagged, and its timeline to the second.
+fn show_case(cfg: &crate::config::Config, c: &Case, out: &mut dyn Write) -> anyhow::Result<()> {
+    let zone = zones(cfg, std::iter::once(c));
+    let zone = if zone.is_empty() {
+        String::new()
+    } else {
+        format!("; times in {zone}")
+    };
+    let at = |t: DateTime<Utc>, seconds: bool| local_time(cfg, &c.department, t, seconds);
+    writeln!(
+        out,
+        "{}  ({:?}, {}){zone}",
+        c.number,
+        c.state,
+        c.category.key()
+    )?;
+    writeln!(out, "resident: {}", c.resident.email)?;
+    writeln!(out, "subject:  {}", c.subject)?;
+    writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email)?;
+    writeln!(out, "received: {}", at(c.received, false))?;
+    writeln!(out, "reply by: {}", at(c.reply_due, false))?;
+    writeln!(out, "decision: {}", at(c.decision_due, false))?;
+    if let Some(why) = &c.flagged {
+        writeln!(out, "flagged:  {why}")?;
+    }
+    for e in &c.events {
+        writeln!(out, "  {}  {}", at(e.at, true), e.what)?;
     }
     Ok(())
 }

@@ -80,7 +80,7 @@ enum Command {
         /// The message file (.eml).
         file: PathBuf,
     },
-    /// List the cases (works while the daemon runs).
+    /// List the cases (works while the daemon runs); times in the departments' local time.
     Cases {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -97,6 +97,13 @@ enum Command {
         /// Only answered cases.
         #[arg(long, group = "which")]
         answered: bool,
+        /// Only cases closed by hand.
+        #[arg(long, group = "which")]
+        closed: bool,
+        /// Only cases flagged for a person (a receipt withheld or undeliverable, a message
+        /// read by its header only): `case show` says why.
+        #[arg(long, group = "which")]
+        flagged: bool,
         /// One JSON object per line.
         #[arg(long)]
         json: bool,
@@ -255,11 +262,24 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
+        // `kvittens cases | head`: the reader has all it wanted and closed the pipe. Rust
+        // ignores SIGPIPE, so the next write fails with EPIPE; that is the normal end of a
+        // command whose output is cut short, not an error to report.
+        Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("kvittens: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is a write to a pipe whose reader has gone (EPIPE).
+fn closed_stdout(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
@@ -325,16 +345,17 @@ fn run(command: Command) -> anyhow::Result<()> {
             open,
             overdue,
             answered,
+            closed,
+            flagged,
             json,
         } => {
-            let filter = if open {
-                Filter::Open
-            } else if overdue {
-                Filter::Overdue
-            } else if answered {
-                Filter::Answered
-            } else {
-                Filter::All
+            let filter = match (open, overdue, answered, closed, flagged) {
+                (true, ..) => Filter::Open,
+                (_, true, ..) => Filter::Overdue,
+                (_, _, true, ..) => Filter::Answered,
+                (.., true, _) => Filter::Closed,
+                (.., true) => Filter::Flagged,
+                _ => Filter::All,
             };
             store_command(
                 &config,
@@ -462,7 +483,11 @@ fn store_command(config: &std::path::Path, request: Request) -> anyhow::Result<(
         }
     };
     if reply.ok {
-        print!("{}", reply.output);
+        // Not print!: it panics when stdout is a closed pipe; an error here ends quietly.
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        out.write_all(reply.output.as_bytes())?;
+        out.flush()?;
         Ok(())
     } else {
         anyhow::bail!("{}", reply.output)

@@ -96,6 +96,40 @@ pub struct Client {
     pub service_account_file: Option<PathBuf>,
 }
 
+impl Client {
+    /// What keeps this client's secret or service account key from being read now, with the
+    /// key of `[oauth2.NAME]` that names it: for `check-config` and the daemon's start, as
+    /// for passwords (`Config::check_secrets`). A token fetch reads them again each time.
+    pub fn unreadable(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if let Some(secret) = &self.secret {
+            let key = match secret {
+                SecretSource::Inline(_) => "client_secret",
+                SecretSource::Env(_) => "client_secret_env",
+                SecretSource::File(_) => "client_secret_file",
+            };
+            if let Err(e) = secret.read() {
+                problems.push((key, e));
+            }
+        }
+        if let Some(file) = &self.service_account_file {
+            let checked = std::fs::read_to_string(file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))
+                .and_then(|text| {
+                    serde_json::from_str::<ServiceAccount>(&text)
+                        .map(|_| ())
+                        .map_err(|e| {
+                            format!("{} is not a service account key: {e}", file.display())
+                        })
+                });
+            if let Err(e) = checked {
+                problems.push(("service_account_file", e));
+            }
+        }
+        problems
+    }
+}
+
 /// How a mailbox or the SMTP server is logged in to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Auth {

@@ -353,9 +353,29 @@ fn standin(
     }
 }
 
+/// How much of a reason's detail `kvittens ignored` shows in its line (characters): the
+/// header or sender that was seen fits; the JSON output has all of it.
+const DETAIL_CHARS: usize = 72;
+
+/// `text` on one line of at most `max` characters: line breaks and other control characters
+/// become spaces (a detail may quote a folded header), runs of spaces one, and what goes past
+/// `max` is cut with "…".
+fn one_line(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let line = words.join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{}…", cut.trim_end())
+}
+
 /// Lists the ignored mail (`kvittens ignored`), newest first: a line per mail with its id, the
-/// local time it reached the mailbox, the mailbox, the sender, the reason and the subject, or
-/// one JSON object per line.
+/// local time it reached the mailbox, the mailbox, the sender, the reason, the subject and
+/// what exactly was seen (cut to the line), or one JSON object per line (the detail whole).
 pub fn list_ignored(
     engine: &Engine,
     since: Option<NaiveDate>,
@@ -408,12 +428,13 @@ pub fn list_ignored(
             .unwrap_or_default();
         writeln!(
             out,
-            "{:>5}  {time}  {:<24}  {:<32}  {:<16}  {}{case}",
+            "{:>5}  {time}  {:<24}  {:<32}  {:<16}  {}{case}  ({})",
             e.id,
             e.mailbox,
             sender,
             e.reason,
-            e.subject.as_deref().unwrap_or("(no subject)")
+            e.subject.as_deref().unwrap_or("(no subject)"),
+            one_line(&e.detail, DETAIL_CHARS)
         )?;
     }
     if !json {
@@ -518,6 +539,26 @@ reply_within = "3d"
     }
 
     #[test]
+    fn a_detail_is_cut_to_one_line() {
+        assert_eq!(
+            one_line("Auto-Submitted: auto-replied", 72),
+            "Auto-Submitted: auto-replied"
+        );
+        assert_eq!(
+            one_line("X-Loop:\r\n\t desk@x  \u{7}y", 72),
+            "X-Loop: desk@x y"
+        );
+        let long = "Return-Path: ".to_string() + &"å".repeat(100);
+        let cut = one_line(&long, 20);
+        assert_eq!(cut.chars().count(), 20, "{cut}");
+        assert!(
+            cut.starts_with("Return-Path: ååå") && cut.ends_with('…'),
+            "{cut}"
+        );
+        assert_eq!(one_line("", 10), "");
+    }
+
+    #[test]
     fn ignored_inbox_mail_is_listed_and_a_case_can_be_opened_from_it() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());
@@ -549,6 +590,12 @@ reply_within = "3d"
         assert!(
             text.contains("sara@example.org") && text.contains("automatic"),
             "{text}"
+        );
+        // What was seen, not only its code.
+        assert!(
+            text.contains(&format!("({})", entry.detail)),
+            "{text} lacks {}",
+            entry.detail
         );
         let mut out = Vec::new();
         let later = Some(Utc::now().date_naive() + Duration::days(1));

@@ -197,27 +197,57 @@ fn own_config(dir: &Path, store: &str, daemon_extra: &str) -> std::path::PathBuf
 /// Opens a case for `raw` in department bygg through the library, as the daemon would, and
 /// returns its number.
 fn open_case(config: &Path, raw: &str) -> String {
+    open_cases(config, 1, &[raw]).remove(0)
+}
+
+/// Opens a case for each of `raws` (UIDs `first_uid`, and on) in department bygg, as the
+/// daemon would, and returns their numbers.
+fn open_cases(config: &Path, first_uid: u32, raws: &[&str]) -> Vec<String> {
     use kvittens::engine::{Engine, Incoming, Outcome};
     let cfg = kvittens::config::Config::load(config).unwrap();
     let dept = cfg.department("bygg").unwrap().clone();
     let store = kvittens::store::Store::open(&cfg.store).unwrap();
     let templates = kvittens::daemon::load_templates(&cfg).unwrap();
     let engine = Engine::new(cfg, store, templates);
-    let incoming = Incoming {
-        key: kvittens::store::MessageKey {
-            department: "bygg".into(),
-            uid_validity: 1,
-            uid: 1,
-        },
-        received: chrono::Utc::now(),
-        raw: raw.as_bytes(),
-        sent_folder: false,
-    };
-    let Outcome::Opened(case) = engine.handle(&dept, &incoming).unwrap() else {
-        panic!("no case opened")
-    };
+    let mut numbers = Vec::new();
+    for (uid, raw) in (first_uid..).zip(raws) {
+        let incoming = Incoming {
+            key: kvittens::store::MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid,
+            },
+            received: chrono::Utc::now(),
+            raw: raw.as_bytes(),
+            sent_folder: false,
+        };
+        let Outcome::Opened(case) = engine.handle(&dept, &incoming).unwrap() else {
+            panic!("no case opened")
+        };
+        numbers.push(case.number);
+    }
     engine.store.flush().unwrap();
-    case.number
+    numbers
+}
+
+/// Starts the daemon on `config` (whose store is `dir`/store) and waits for its control socket.
+fn start_daemon(config: &Path, dir: &Path) -> std::process::Child {
+    let daemon = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(["run", "--config", config.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.join("store/control.sock");
+    let start = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the daemon opened no control socket"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    daemon
 }
 
 fn explain_json(config: &Path, files: &[&Path]) -> (Vec<serde_json::Value>, String) {
@@ -359,6 +389,260 @@ fn explain_works_on_a_fresh_install_and_tells_a_withheld_receipt() {
     assert_eq!(lines[2]["action"], "ignore", "{}", lines[2]);
     assert_eq!(lines[2]["case"], "none", "{}", lines[2]);
     assert_eq!(lines[2]["receipt"], false, "{}", lines[2]);
+}
+
+#[test]
+fn preview_decides_and_numbers_with_the_store_as_the_daemon_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "");
+    let first = "From: Anna <anna@medborgare.test>\r\nSubject: Bygglov för garage\r\nMessage-ID: <first@medborgare.test>\r\n\r\nHej! Jag vill bygga ett garage.\r\n";
+    let number = open_case(&config, first);
+    let year = chrono::Utc::now().format("%Y").to_string();
+    assert_eq!(number, format!("BMN-{year}-0001"));
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let again = write("again.eml", first);
+    let more = write("more.eml", &format!("From: Anna <anna@medborgare.test>\r\nSubject: Komplettering till {number}\r\nMessage-ID: <more@medborgare.test>\r\n\r\nHär är ritningen.\r\n"));
+    let new = write("new.eml", "From: Bo <bo@medborgare.test>\r\nSubject: Fråga om parkering\r\nMessage-ID: <bo1@medborgare.test>\r\n\r\nHej!\r\n");
+    let preview = |file: &str| {
+        kvittens(&[
+            "preview",
+            "--config",
+            config.to_str().unwrap(),
+            "--department",
+            "bygg",
+            file,
+        ])
+    };
+    let check = |how: &str| {
+        let (code, out, err) = preview(&again);
+        assert_eq!(code, 1, "{how}: {out}");
+        assert!(err.contains("no receipt: duplicate"), "{how}: {err}");
+        let (code, out, err) = preview(&more);
+        assert_eq!(code, 1, "{how}: {out}");
+        assert!(
+            err.contains(&format!("no receipt: this message joins case {number}")),
+            "{how}: {err}"
+        );
+        let (code, out, err) = preview(&new);
+        assert_eq!(code, 0, "{how}: {err}");
+        assert!(!err.contains("as if no case existed"), "{how}: {err}");
+        let next = format!("BMN-{year}-0002");
+        assert!(
+            out.contains(&format!("The case number would be {next}")),
+            "{how}: {out}"
+        );
+        assert!(out.contains(&format!("[{next}]")), "{how}: {out}");
+        assert!(!out.contains(&number), "{how}: {out}");
+        // Round robin: the first case went to the first officer, this one would go to the
+        // second (unless she is away on the day the test runs).
+        assert!(out.contains("the officer"), "{how}: {out}");
+    };
+    check("daemon stopped");
+    let mut daemon = start_daemon(&config, dir.path());
+    check("daemon running");
+    // A preview takes no number: the daemon's next case is still 0002.
+    check("daemon running, again");
+    daemon.kill().ok();
+    daemon.wait().ok();
+    assert_eq!(
+        open_cases(&config, 2, &[&std::fs::read_to_string(&new).unwrap()]),
+        [format!("BMN-{year}-0002")]
+    );
+}
+
+/// Runs the command with its output going to a pipe that the reader has closed (as `| head`
+/// does once it has its lines): exit code and error output.
+fn into_closed_pipe(args: &[String]) -> (i32, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_output_pipe_ends_a_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "");
+    open_case(&config, "From: Anna <anna@medborgare.test>\r\nSubject: Bygglov\r\nMessage-ID: <p1@medborgare.test>\r\n\r\nHej!\r\n");
+    let mail = dir.path().join("m.eml");
+    std::fs::write(&mail, "From: Bo <bo@medborgare.test>\r\nSubject: Fråga\r\nMessage-ID: <p2@medborgare.test>\r\n\r\nHej!\r\n").unwrap();
+    let (config, mail) = (config.display().to_string(), mail.display().to_string());
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    // Far more than a pipe holds (64 KiB): the writer meets the closed pipe for certain.
+    let mut explain = words(&["explain", "--config", &config, "--department", "bygg"]);
+    explain.extend(std::iter::repeat_n(mail.clone(), 3000));
+    let runs = [
+        explain,
+        words(&[
+            "preview",
+            "--config",
+            &config,
+            "--department",
+            "bygg",
+            &mail,
+        ]),
+        words(&["cases", "--config", &config]),
+        words(&["export", "--config", &config]),
+        words(&["ignored", "--config", &config]),
+    ];
+    for args in runs {
+        let (code, err) = into_closed_pipe(&args);
+        assert_eq!(code, 0, "{}: {err}", args[0]);
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("panicked"),
+            "{}: {err}",
+            args[0]
+        );
+    }
+}
+
+#[test]
+fn cases_lists_flagged_and_closed_cases_in_local_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "");
+    let numbers = open_cases(
+        &config,
+        1,
+        &[
+            "From: Anna <anna@medborgare.test>\r\nSubject: Bygglov\r\nMessage-ID: <c1@medborgare.test>\r\n\r\nHej!\r\n",
+            "Authentication-Results: mx.kommun.test; dmarc=fail header.from=medborgare.test\r\nFrom: Bo <bo@medborgare.test>\r\nSubject: Fråga om bygglov\r\nMessage-ID: <c2@medborgare.test>\r\n\r\nHej!\r\n",
+            "From: Cilla <cilla@medborgare.test>\r\nSubject: Fråga om tomt\r\nMessage-ID: <c3@medborgare.test>\r\n\r\nHej!\r\n",
+        ],
+    );
+    let config = config.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let (code, out, err) = kvittens(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        out
+    };
+    run(&[
+        "case",
+        "close",
+        "--config",
+        config,
+        &numbers[2],
+        "--note",
+        "dubblett",
+    ]);
+    let line_of = |out: &str, n: &str| {
+        out.lines()
+            .find(|l| l.starts_with(n))
+            .unwrap_or_else(|| panic!("{n} not in {out}"))
+            .to_string()
+    };
+
+    let flagged = run(&["cases", "--config", config, "--flagged"]);
+    assert!(flagged.contains("1 case(s)"), "{flagged}");
+    assert!(
+        line_of(&flagged, &numbers[1]).contains("flagged"),
+        "{flagged}"
+    );
+    let closed = run(&["cases", "--config", config, "--closed"]);
+    assert!(closed.contains("1 case(s)"), "{closed}");
+    assert!(line_of(&closed, &numbers[2]).contains("closed"), "{closed}");
+
+    // Every case, the flagged one marked; times in Swedish local time, the zone named once.
+    let all = run(&["cases", "--config", config]);
+    assert!(
+        all.contains("3 case(s); times in Europe/Stockholm"),
+        "{all}"
+    );
+    assert!(!all.contains("UTC"), "{all}");
+    assert!(!line_of(&all, &numbers[0]).contains("flagged"), "{all}");
+    assert!(line_of(&all, &numbers[1]).contains("flagged"), "{all}");
+    let json: Vec<serde_json::Value> = run(&["cases", "--config", config, "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let case = |n: &str| json.iter().find(|c| c["number"] == n).unwrap().clone();
+    assert!(case(&numbers[0])["flagged"].is_null());
+    assert!(
+        case(&numbers[1])["flagged"]
+            .as_str()
+            .unwrap()
+            .contains("dmarc=fail"),
+        "{}",
+        case(&numbers[1])
+    );
+    let local = |v: &serde_json::Value| {
+        let t: chrono::DateTime<chrono::Utc> = serde_json::from_value(v.clone()).unwrap();
+        t.with_timezone(&chrono_tz::Europe::Stockholm)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
+    };
+    let due = local(&case(&numbers[0])["reply_due"]);
+    assert!(
+        line_of(&all, &numbers[0]).contains(&format!("answer by {due}")),
+        "{all}"
+    );
+
+    let show = run(&["case", "show", "--config", config, &numbers[1]]);
+    assert!(
+        show.lines()
+            .next()
+            .unwrap()
+            .contains("times in Europe/Stockholm"),
+        "{show}"
+    );
+    assert_eq!(show.matches("Europe/Stockholm").count(), 1, "{show}");
+    assert!(!show.contains("UTC"), "{show}");
+    let received = local(&case(&numbers[1])["received"]);
+    assert!(show.contains(&format!("received: {received}\n")), "{show}");
+    assert!(show.contains("flagged:  unverified_sender"), "{show}");
+}
+
+#[test]
+fn check_config_names_unreadable_oauth2_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "");
+    let text = std::fs::read_to_string(&config).unwrap()
+        + r#"
+[oauth2.entra]
+provider = "microsoft"
+tenant = "kommun.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret_file = "/nonexistent/entra.secret"
+
+[oauth2.desk]
+provider = "generic"
+token_url = "https://login.example.test/token"
+client_id = "desk"
+client_secret_env = "KVITTENS_TEST_UNSET_SECRET"
+
+[oauth2.gws]
+provider = "google"
+service_account_file = "/nonexistent/sa.json"
+"#;
+    std::fs::write(&config, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(["check-config", "--config", config.to_str().unwrap()])
+        .env_remove("KVITTENS_TEST_UNSET_SECRET")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    for line in [
+        "k.toml: key `oauth2.entra.client_secret_file`: cannot read /nonexistent/entra.secret",
+        "k.toml: key `oauth2.desk.client_secret_env`: the environment variable KVITTENS_TEST_UNSET_SECRET is not set",
+        "k.toml: key `oauth2.gws.service_account_file`: cannot read /nonexistent/sa.json",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+    // The store commands still need none of them.
+    let (code, _, err) = kvittens(&["cases", "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
 }
 
 /// A copy of the demo config, with its own store, whose secrets cannot be read: the SMTP

@@ -70,6 +70,9 @@ async fn an_ignored_mail_is_listed_and_a_case_opened_from_it() {
         text.contains(&s.resident(1)) && text.contains("1 ignored mail(s)"),
         "{text}"
     );
+    // The text names what was seen, not only the reason's code.
+    let detail = entry["detail"].as_str().unwrap();
+    assert!(text.contains(&format!("({detail})")), "{text}");
     let id = entry["id"].to_string();
 
     let opened = kvittens_ok(&[

@@ -352,13 +352,29 @@ impl Config {
         all
     }
 
-    /// Reads every secret once and returns what cannot be read (file and key named): for
-    /// `check-config` and the daemon's start, never for the store commands.
+    /// Reads every secret once and returns what cannot be read (file and key named): the
+    /// passwords, and each `[oauth2.NAME]` client's secret or service account key (read,
+    /// and the key parsed). For `check-config` and the daemon's start, never for the store
+    /// commands.
     pub fn check_secrets(&self) -> Vec<ConfigError> {
-        self.secrets()
+        let mut problems: Vec<ConfigError> = self
+            .secrets()
             .into_iter()
             .filter_map(|s| s.read().err())
-            .collect()
+            .collect();
+        for (name, client) in &self.oauth2 {
+            problems.extend(
+                client
+                    .unreadable()
+                    .into_iter()
+                    .map(|(key, message)| ConfigError {
+                        file: self.file.clone(),
+                        key: format!("oauth2.{name}.{key}"),
+                        message,
+                    }),
+            );
+        }
+        problems
     }
 
     /// Reads and checks the file at `path`.
@@ -750,6 +766,64 @@ service_account_file = "sa.json"
         // Read again at each login: a rotated password is picked up without a restart.
         std::fs::write(dir.path().join("pw"), "nytt\n").unwrap();
         assert_eq!(c.departments[0].password.read().unwrap(), "nytt");
+    }
+
+    #[test]
+    fn unreadable_oauth2_secrets_are_named_like_passwords() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.toml");
+        let c = Config::parse(&path, &with_oauth2(GOOD)).unwrap();
+        // Neither entra.secret nor sa.json exists beside the config.
+        let missing = c.check_secrets();
+        let keys: Vec<&str> = missing.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "oauth2.entra.client_secret_file",
+                "oauth2.gws.service_account_file"
+            ],
+            "{missing:?}"
+        );
+        assert!(missing.iter().all(|e| e.file == path));
+        let entra = dir.path().join("entra.secret").display().to_string();
+        assert!(
+            missing[0]
+                .to_string()
+                .contains(&format!("cannot read {entra}")),
+            "{}",
+            missing[0]
+        );
+        // Readable, and a key that is not a service account's is named too.
+        std::fs::write(dir.path().join("entra.secret"), "s3cret\n").unwrap();
+        std::fs::write(dir.path().join("sa.json"), "{}").unwrap();
+        let missing = c.check_secrets();
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert_eq!(missing[0].key, "oauth2.gws.service_account_file");
+        assert!(
+            missing[0].message.contains("is not a service account key"),
+            "{}",
+            missing[0]
+        );
+        std::fs::write(
+            dir.path().join("sa.json"),
+            r#"{"client_email":"k@p.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----"}"#,
+        )
+        .unwrap();
+        assert!(c.check_secrets().is_empty());
+        // An environment variable that is not set.
+        let text = with_oauth2(GOOD).replace(
+            "client_secret_file = \"entra.secret\"",
+            "client_secret_env = \"KVITTENS_NO_SUCH_SECRET\"",
+        );
+        let missing = Config::parse(&path, &text).unwrap().check_secrets();
+        assert_eq!(missing[0].key, "oauth2.entra.client_secret_env");
+        assert!(
+            missing[0]
+                .message
+                .contains("KVITTENS_NO_SUCH_SECRET is not set"),
+            "{}",
+            missing[0]
+        );
     }
 
     #[test]

@@ -362,6 +362,27 @@ impl Store {
         })
     }
 
+    /// The counters [`Store::open_case`] would hand the next new case of `department` with
+    /// number prefix and year `counter`, read without taking them: for `preview`, which shows
+    /// the receipt with the number and officer it would get. Only a guess while mail arrives:
+    /// a case opened in between takes the number.
+    pub fn next_counters(
+        &self,
+        department: &str,
+        counter: (&str, i32),
+        sender_today: &str,
+    ) -> Result<Counters, StoreError> {
+        let seq: u64 = self
+            .get(&format!("seq/{}/{}", counter.0, counter.1))?
+            .unwrap_or(0);
+        let turn: u64 = self.get(&format!("turn/{department}"))?.unwrap_or(0);
+        Ok(Counters {
+            seq: seq + 1,
+            turn,
+            receipts_today: self.receipts_today(sender_today)?,
+        })
+    }
+
     /// Records a further message on a case (no receipt), atomically with the "handled" mark;
     /// `update` changes the case (its state, timeline). Returns false when the message was
     /// handled before.
@@ -754,6 +775,30 @@ pub(super) mod tests {
                 },
             )
             .unwrap()
+    }
+
+    #[test]
+    fn next_counters_are_what_the_next_case_gets_and_take_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let peek = |s: &Store| {
+            s.next_counters("bygg", ("BMN", 2026), "a@example.org/2026-01-01")
+                .unwrap()
+        };
+        let c = peek(&store);
+        assert_eq!((c.seq, c.turn, c.receipts_today), (1, 0, 0));
+        open(&store, 1, "m1@x");
+        // Peeking twice takes no number: the next case still gets 0002.
+        assert_eq!(peek(&store).seq, 2);
+        assert_eq!(peek(&store).seq, 2);
+        assert_eq!(peek(&store).turn, 1);
+        let Opened::Created(c) = open(&store, 2, "m2@x") else {
+            panic!()
+        };
+        assert_eq!(c.number, "BMN-2026-0002");
+        // Numbering follows the counter, not the cases kept: an import raises it.
+        store.raise_seq("BMN", 2026, 41).unwrap();
+        assert_eq!(peek(&store).seq, 42);
     }
 
     #[test]
