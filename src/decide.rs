@@ -814,7 +814,7 @@ pub fn first_lines(body: &str, n: usize) -> String {
 /// Words of the resident's own text (quotes and signatures left out) from which its language
 /// is read without the subject: a subject is short and often in another language than the
 /// text (an English phrase, a form's fixed title), so it only helps a text too short to tell.
-const LANGUAGE_BODY_WORDS: usize = 6;
+const LANGUAGE_BODY_WORDS: usize = 4;
 
 /// English when the resident's text is clearly English — judged on the text alone when it has
 /// [`LANGUAGE_BODY_WORDS`] words or more, else on the subject and text together — else
@@ -1224,11 +1224,19 @@ mod tests {
             "Det byggs mitt i natten och ingen svarar när jag ringer.",
         );
         assert_eq!(language(&sv), Language::Sv);
-        let sv_short = mail(
-            "From: a@example.org\nSubject: Out of office hours construction noise next door",
+        // Subject and text read together came out English for these (an English signature,
+        // a short text under a long subject).
+        for body in [
+            "Det byggs mitt i natten och ingen svarar …\n\nSent from my iPhone",
+            "Det byggs mitt i natten",
             "Det byggs mitt i natten och ingen svarar",
-        );
-        assert_eq!(language(&sv_short), Language::Sv);
+        ] {
+            let sv = mail(
+                "From: a@example.org\nSubject: Out of office hours construction noise next door",
+                body,
+            );
+            assert_eq!(language(&sv), Language::Sv, "{body}");
+        }
         // And the other way: a Swedish subject over an English text.
         let en = mail(
             "From: a@example.org\nSubject: Fråga om bygglov för garage",
