@@ -436,6 +436,7 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                 answered_at: None,
                 delay_told: false,
                 flagged: None,
+                no_receipt: None,
             });
         }
         let dues: Vec<_> = list

@@ -108,12 +108,17 @@ async fn main() -> anyhow::Result<()> {
                         .header(h)
                         .and_then(|v| v.as_address())
                         .and_then(|a| a.first())
-                        .map(|a| {
-                            format!("{} <{}>", a.name().unwrap_or(""), a.address().unwrap_or(""))
+                        .map(|a| match a.name() {
+                            Some(n) => format!("{n} <{}>", a.address().unwrap_or("")),
+                            None => a.address().unwrap_or("").to_string(),
                         }),
                     _ => m.header_raw(h).map(|v| v.trim().to_string()),
                 };
-                println!("{h}: {}", v.unwrap_or_default());
+                // A header the mail does not have is not shown: an empty "In-Reply-To: " line
+                // reads as a broken mail (the officer notice starts no thread).
+                if let Some(v) = v.filter(|v| !v.trim().is_empty()) {
+                    println!("{h}: {v}");
+                }
             }
             println!("\n{}", m.body_text(0).unwrap_or_default().trim_end());
         }

@@ -74,6 +74,11 @@ pub struct Case {
     /// receipt that could not be delivered).
     #[serde(default)]
     pub flagged: Option<String>,
+    /// Why no receipt went when the case opened (`code: detail`, the codes of
+    /// `compose::NoticeFacts::no_receipt`); `None` when it went. Cleared when a registrar
+    /// sends it after all.
+    #[serde(default)]
+    pub no_receipt: Option<String>,
 }
 
 impl Case {

@@ -5,7 +5,7 @@
 use crate::calendar::Calendar;
 use crate::case::Case;
 use crate::config::{Config, Department};
-use crate::decide::{Category, Language};
+use crate::decide::{Category, Language, Reason};
 use crate::templates::{TemplateError, Templates};
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -142,10 +142,7 @@ fn category_word(c: Category, lang: Language) -> &'static str {
 /// only trips on real typos.
 pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
     let cal = &dept.calendar;
-    let resident_display = match &case.resident.name {
-        Some(n) => format!("{n} <{}>", case.resident.email),
-        None => case.resident.email.clone(),
-    };
+    let resident_display = resident_display(case, lang);
     json!({
         "department": { "id": dept.id, "name": dept.name, "email": dept.email, "phone": dept.phone, "web": dept.web },
         "case": { "number": case.number, "subject": case.subject },
@@ -169,7 +166,143 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "note": null,
         // Why a person should look at the case (e.g. only its header could be read).
         "flagged": case.flagged,
+        // Filled in by the officer notice (see `NoticeFacts`).
+        "receipt_sent": true,
+        "no_receipt_reason": null,
+        "no_receipt_detail": null,
+        "receipt_command": null,
+        "flag_summary": null,
+        "flag_detail": null,
     })
+}
+
+/// How staff mail names the resident: "Name <address>", or, for a case whose mail had no
+/// address that could be read (decide's `no_address`), words saying so instead of an empty
+/// field — an officer reading a blank "From:" cannot tell a bug from a missing sender.
+fn resident_display(case: &Case, lang: Language) -> String {
+    let email = &case.resident.email;
+    let name = case
+        .resident
+        .name
+        .as_deref()
+        .filter(|n| !n.trim().is_empty());
+    if email.is_empty() {
+        let none = match lang {
+            Language::Sv => "ingen adress kunde läsas",
+            Language::En => "no address could be read",
+        };
+        return match (name, lang) {
+            (Some(n), _) => format!("{n} ({none})"),
+            (None, Language::Sv) => format!("okänd avsändare ({none})"),
+            (None, Language::En) => format!("unknown sender ({none})"),
+        };
+    }
+    match name {
+        Some(n) => format!("{n} <{email}>"),
+        None => email.clone(),
+    }
+}
+
+/// What the officer notice of a new case says beyond the case itself. The officer must never
+/// be told that the resident has a receipt when none went, so the notice is built after the
+/// receipt is decided, from these facts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoticeFacts<'a> {
+    /// Why no receipt went to the resident (`None`: it is queued). Codes: decide's
+    /// `no_address`, `unverified_sender`, `no_auto_reply`; the loop breaker's `loop`;
+    /// `daily_cap`; `registrar` (opened without one); `not_built`.
+    pub no_receipt: Option<&'a Reason>,
+    /// Why only the message's header was read (see `Inbound::header_only`).
+    pub header_only: Option<&'a str>,
+    /// The registrar's note (`kvittens ignored open --note`), empty when none.
+    pub note: &'a str,
+}
+
+/// The start of `Inbound::header_only` for a message over the bounds of `crate::bounds`; any
+/// other reason is a message set aside after kvittens stopped or failed while reading it.
+const OVER_THE_BOUNDS: &str = "over the bounds";
+
+/// Why no receipt went, in the staff's words. The raw code and detail follow in the notice.
+fn no_receipt_words(cfg: &Config, why: &Reason, lang: Language) -> String {
+    let sv = lang == Language::Sv;
+    let words = match why.code {
+        "unverified_sender" if sv => "avsändaren klarade inte kontrollen av att mejlet verkligen kommer från den adress det uppger (SPF/DKIM/DMARC); adressen kan vara förfalskad, och en bekräftelse kunde hamna hos någon som aldrig skrivit",
+        "unverified_sender" => "the sender failed the check that the mail really comes from the address it gives (SPF/DKIM/DMARC); the address may be forged, and a receipt could reach someone who never wrote",
+        "no_auto_reply" if sv => "avsändaren har bett att inte få automatiska svar",
+        "no_auto_reply" => "the sender asked for no automatic replies",
+        "no_address" if sv => "ingen avsändaradress kunde läsas, så det finns ingen adress att skicka en bekräftelse till",
+        "no_address" => "no sender address could be read, so there is no address to send a receipt to",
+        "loop" if sv => "avsändaren har svarat på flera bekräftelser inom några sekunder, varje gång med ett nytt meddelande, och behandlas därför som ett automatiskt system så att inga mejl går i en slinga",
+        "loop" => "the sender answered several receipts within seconds, each time with a new message, and is therefore held as an automatic system so that mail does not go round in a loop",
+        "daily_cap" if sv => return format!("avsändaren har redan fått {} bekräftelser i dag, det högsta antalet per avsändare och dag", cfg.receipts_per_sender_per_day),
+        "daily_cap" => return format!("the sender has had {} receipts today already, the most one sender gets in a day", cfg.receipts_per_sender_per_day),
+        "registrar" if sv => "registratorn öppnade ärendet utan bekräftelse",
+        "registrar" => "the registrar opened the case without a receipt",
+        "not_built" if sv => "bekräftelsen kunde inte skapas (ett fel i mallen eller i adressen)",
+        "not_built" => "the receipt could not be built (a fault in the template or the address)",
+        other => other,
+    };
+    words.to_string()
+}
+
+/// Why a person should look at a new case, in the staff's words, from what kvittens knows.
+fn flag_words(facts: &NoticeFacts<'_>, flagged: bool, lang: Language) -> Option<String> {
+    let sv = lang == Language::Sv;
+    let mut words = Vec::new();
+    if let Some(why) = facts.header_only {
+        words.push(match (why.starts_with(OVER_THE_BOUNDS), sv) {
+            (true, true) => "meddelandet är större eller mer inbäddat än vad kvittens läser, så bara dess brevhuvud lästes; hela meddelandet finns i förvaltningens brevlåda",
+            (true, false) => "the message is larger or more deeply nested than kvittens reads, so only its header was read; the whole message is in the department mailbox",
+            (false, true) => "kvittens stannade eller fick ett fel när meddelandet lästes och lade det åt sidan; bara dess brevhuvud lästes, hela meddelandet finns i förvaltningens brevlåda",
+            (false, false) => "kvittens stopped or failed while reading the message and set it aside; only its header was read, the whole message is in the department mailbox",
+        });
+    }
+    if flagged
+        && facts
+            .no_receipt
+            .is_some_and(|r| !matches!(r.code, "daily_cap" | "registrar"))
+    {
+        words.push(if sv {
+            "ingen bekräftelse skickades till invånaren (se nedan)"
+        } else {
+            "no receipt went to the resident (see below)"
+        });
+    }
+    (!words.is_empty()).then(|| words.join("; "))
+}
+
+/// The officer notice's values: [`template_data`] in the staff language, with whether the
+/// receipt went, why not and what can be done, why the case is flagged, and the registrar's
+/// note.
+pub fn notice_data(
+    cfg: &Config,
+    dept: &Department,
+    case: &Case,
+    facts: &NoticeFacts<'_>,
+) -> serde_json::Value {
+    let lang = dept.staff_language;
+    let mut data = template_data(dept, case, lang);
+    data["receipt_sent"] = json!(facts.no_receipt.is_none());
+    if let Some(why) = facts.no_receipt {
+        data["no_receipt_reason"] = json!(no_receipt_words(cfg, why, lang));
+        data["no_receipt_detail"] = json!(why.to_string());
+        // `kvittens case receipt` needs an address; for everything else a person may judge
+        // that the receipt should go after all.
+        if !case.resident.email.is_empty() {
+            data["receipt_command"] = json!(format!("kvittens case receipt {}", case.number));
+        }
+    }
+    data["flag_summary"] = json!(flag_words(facts, case.flagged.is_some(), lang));
+    // The raw reason follows the words, unless it is only the withheld receipt's, which the
+    // notice gives with the receipt.
+    data["flag_detail"] = match (&case.flagged, facts.no_receipt) {
+        (Some(f), Some(r)) if facts.header_only.is_none() && *f == r.to_string() => json!(null),
+        (f, _) => json!(f),
+    };
+    if !facts.note.trim().is_empty() {
+        data["note"] = json!(facts.note.trim());
+    }
+    data
 }
 
 /// The receipt's subject: `Re: <subject> [BMN-2026-0042]`, or a neutral one when the resident's
@@ -304,15 +437,21 @@ pub fn officer_notice(
     original: &[u8],
     templates: &Templates,
     now: DateTime<Utc>,
+    facts: &NoticeFacts<'_>,
 ) -> Result<Outgoing, ComposeError> {
-    // Staff mail is in Swedish: the municipality's working language.
+    // Staff mail is in the staff language (`staff_language`, Swedish unless set).
+    let lang = dept.staff_language;
     let body = templates.render(
-        "officer-notice.sv",
-        &template_data(dept, case, Language::Sv),
+        &format!("officer-notice.{}", lang.code()),
+        &notice_data(cfg, dept, case, facts),
     )?;
     let id = message_id(cfg, &case.number, Kind::OfficerNotice);
     let subject = format!(
-        "Nytt ärende {}: {}",
+        "{} {}: {}",
+        match lang {
+            Language::Sv => "Nytt ärende",
+            Language::En => "New case",
+        },
         case.number,
         case.subject.replace(['\r', '\n'], " ")
     );
@@ -445,6 +584,22 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
         };
         templates.render(name, &data)?;
     }
+    // The officer notice's other branch: a receipt withheld, a flagged case, a note.
+    let why = Reason {
+        code: "no_auto_reply",
+        detail: "Test".into(),
+    };
+    let facts = NoticeFacts {
+        no_receipt: Some(&why),
+        header_only: Some("Test"),
+        note: "Test",
+    };
+    let mut flagged = case;
+    flagged.flagged = Some("Test".into());
+    for lang in ["sv", "en"] {
+        let data = notice_data(cfg, dept, &flagged, &facts);
+        templates.render(&format!("officer-notice.{lang}"), &data)?;
+    }
     Ok(())
 }
 
@@ -471,6 +626,7 @@ fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
         answered_at: None,
         delay_told: false,
         flagged: None,
+        no_receipt: None,
     }
 }
 
@@ -506,9 +662,17 @@ officers = [{ name = "Olle", email = "o1@kommun.test" }]
         let dept = &cfg.departments[0];
         let templates = Templates::load(None).unwrap();
         let case = sample_case(dept, Utc::now());
-        officer_notice(&cfg, dept, &case, original, &templates, Utc::now())
-            .unwrap()
-            .bytes
+        officer_notice(
+            &cfg,
+            dept,
+            &case,
+            original,
+            &templates,
+            Utc::now(),
+            &NoticeFacts::default(),
+        )
+        .unwrap()
+        .bytes
     }
 
     /// Every line of `raw` ends in CRLF and has at most 998 octets before it.

@@ -811,13 +811,21 @@ pub fn first_lines(body: &str, n: usize) -> String {
     out.join("\n")
 }
 
-/// English when the subject and text are clearly English, else Swedish.
+/// Words of the resident's own text (quotes and signatures left out) from which its language
+/// is read without the subject: a subject is short and often in another language than the
+/// text (an English phrase, a form's fixed title), so it only helps a text too short to tell.
+const LANGUAGE_BODY_WORDS: usize = 4;
+
+/// English when the resident's text is clearly English — judged on the text alone when it has
+/// [`LANGUAGE_BODY_WORDS`] words or more, else on the subject and text together — else
+/// Swedish, the municipality's language (språklagen 2009:600 § 10).
 pub fn language(msg: &Inbound) -> Language {
-    let text = format!(
-        "{}\n{}",
-        msg.subject.as_deref().unwrap_or(""),
-        msg.text_preview
-    );
+    let own = first_lines(&msg.text_preview, 40);
+    let text = if own.split_whitespace().count() >= LANGUAGE_BODY_WORDS {
+        own
+    } else {
+        format!("{}\n{own}", msg.subject.as_deref().unwrap_or(""))
+    };
     let detector =
         whatlang::Detector::with_allowlist(vec![whatlang::Lang::Swe, whatlang::Lang::Eng]);
     match detector.detect(&text) {
@@ -1206,6 +1214,47 @@ mod tests {
         assert_eq!(language(&plain("")), Language::Sv);
         let short = mail("From: a@example.org\nSubject: Hi", "ok");
         assert_eq!(language(&short), Language::Sv);
+    }
+
+    #[test]
+    fn the_body_decides_the_language_over_the_subject() {
+        // An English subject over a Swedish text: the resident writes Swedish.
+        let sv = mail(
+            "From: a@example.org\nSubject: Out of office hours construction noise next door",
+            "Det byggs mitt i natten och ingen svarar när jag ringer.",
+        );
+        assert_eq!(language(&sv), Language::Sv);
+        // Subject and text read together came out English for these (an English signature,
+        // a short text under a long subject).
+        for body in [
+            "Det byggs mitt i natten och ingen svarar …\n\nSent from my iPhone",
+            "Det byggs mitt i natten",
+            "Det byggs mitt i natten och ingen svarar",
+        ] {
+            let sv = mail(
+                "From: a@example.org\nSubject: Out of office hours construction noise next door",
+                body,
+            );
+            assert_eq!(language(&sv), Language::Sv, "{body}");
+        }
+        // And the other way: a Swedish subject over an English text.
+        let en = mail(
+            "From: a@example.org\nSubject: Fråga om bygglov för garage",
+            "Hello, I would like to know when I can expect an answer about my garage.",
+        );
+        assert_eq!(language(&en), Language::En);
+        // A quoted Swedish mail under an English text does not count.
+        let quoted = mail(
+            "From: a@example.org\nSubject: Re: Ärende",
+            "Thank you, but when will the permit be ready for my garage?\n\n> Hej! Ditt ärende är mottaget och vi återkommer så snart vi kan med ett svar.",
+        );
+        assert_eq!(language(&quoted), Language::En);
+        // Too short a text to tell: the subject helps.
+        let short = mail(
+            "From: a@example.org\nSubject: Question about my building permit application",
+            "See attachment.",
+        );
+        assert_eq!(language(&short), Language::En);
     }
 
     #[test]

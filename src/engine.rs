@@ -343,19 +343,36 @@ pub fn new_case(
     msg: &Inbound,
     incoming: &Incoming<'_>,
     counters: Counters,
-    (category, language, resident): (Category, Language, &Person),
+    who: (Category, Language, &Person),
     away: &[(String, Absence)],
     withhold: Option<&Reason>,
 ) -> (Case, Effects) {
-    let who = (category, language, resident);
-    let from = incoming.received;
+    let opening = Opening {
+        withhold,
+        ..Opening::default()
+    };
     new_case_from(
-        cfg, templates, dept, msg, incoming, counters, who, away, withhold, from,
+        cfg, templates, dept, msg, incoming, counters, who, away, opening,
     )
 }
 
-/// [`new_case`] with its deadlines counted from `count_from` instead of from when the mail
-/// reached the mailbox (a case a registrar opens later, see `registrar`).
+/// What the caller knows of a new case beyond its message.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Opening<'a> {
+    /// Why no receipt may go (decide's reason, or the loop breaker's): the case is flagged
+    /// for a person, who may send the receipt after all (`kvittens case receipt`).
+    pub withhold: Option<&'a Reason>,
+    /// The registrar opened the case and asked for no receipt: nothing for a person to look
+    /// at, so the case is not flagged.
+    pub without_receipt: bool,
+    /// The registrar's note (`kvittens ignored open --note`), for the officer notice.
+    pub note: &'a str,
+    /// When the deadlines count from, when not from when the mail reached the mailbox (a case
+    /// a registrar opens later, see `registrar`).
+    pub count_from: Option<DateTime<Utc>>,
+}
+
+/// [`new_case`] with everything the caller knows of the case in `opening`.
 #[allow(clippy::too_many_arguments)]
 pub fn new_case_from(
     cfg: &Config,
@@ -366,11 +383,11 @@ pub fn new_case_from(
     counters: Counters,
     (category, language, resident): (Category, Language, &Person),
     away: &[(String, Absence)],
-    withhold: Option<&Reason>,
-    count_from: DateTime<Utc>,
+    opening: Opening<'_>,
 ) -> (Case, Effects) {
     let cal = &dept.calendar;
     let received = incoming.received;
+    let count_from = opening.count_from.unwrap_or(received);
     let number = case::case_number(
         &dept.case_prefix,
         cal.local_date(received).year(),
@@ -400,6 +417,7 @@ pub fn new_case_from(
         answered_at: None,
         delay_told: false,
         flagged: None,
+        no_receipt: None,
     };
     c.log(
         received,
@@ -412,8 +430,47 @@ pub fn new_case_from(
         received,
         format!("assigned to {} <{}>", c.officer.name, c.officer.email),
     );
-    let now = Utc::now();
     flag_header_only(&mut c, msg, received);
+    let mails = case_mails(
+        cfg, templates, dept, msg, incoming, counters, &mut c, opening,
+    );
+    let dues = schedule::case_dues(dept, &c);
+    (c, Effects { mails, dues })
+}
+
+/// The mails of a new case, in order: its receipt unless it is withheld, the officer notice
+/// (built after the receipt is decided, so that it says truly whether one went and why not),
+/// and for a complaint the manager's notice. Records on `c` why no receipt went.
+#[allow(clippy::too_many_arguments)]
+fn case_mails(
+    cfg: &Config,
+    templates: &Templates,
+    dept: &Department,
+    msg: &Inbound,
+    incoming: &Incoming<'_>,
+    counters: Counters,
+    c: &mut Case,
+    opening: Opening<'_>,
+) -> Vec<compose::Outgoing> {
+    let now = Utc::now();
+    let mut no_receipt = withheld_receipt(cfg, c, counters, &opening);
+    let mut built = Vec::new();
+    if no_receipt.is_none() {
+        let thread = (&msg.message_id, msg.references.as_slice());
+        match compose::receipt(cfg, dept, c, thread, templates, now) {
+            Ok(mail) => built.push(Ok(mail)),
+            Err(e) => {
+                let why = Reason {
+                    code: "not_built",
+                    detail: e.to_string(),
+                };
+                c.log(now, format!("no receipt: {why}; flagged for a person"));
+                flag(c, &why);
+                no_receipt = Some(why);
+            }
+        }
+    }
+    c.no_receipt = no_receipt.as_ref().map(Reason::to_string);
     // A message read by its header only is not attached whole: its body is what the parser
     // must not meet (nor, perhaps, the officer's mail program); the department mailbox has it.
     let top;
@@ -425,41 +482,18 @@ pub fn new_case_from(
     } else {
         header_part(incoming.raw)
     };
+    let facts = compose::NoticeFacts {
+        no_receipt: no_receipt.as_ref(),
+        header_only: msg.header_only.as_deref(),
+        note: opening.note,
+    };
+    built.push(compose::officer_notice(
+        cfg, dept, c, original, templates, now, &facts,
+    ));
+    if c.category == Category::Complaint {
+        built.push(notices::complaint_notice(cfg, dept, templates, c, now));
+    }
     let mut mails = Vec::new();
-    let receipt = compose::receipt(
-        cfg,
-        dept,
-        &c,
-        (&msg.message_id, &msg.references),
-        templates,
-        now,
-    );
-    let notice = compose::officer_notice(cfg, dept, &c, original, templates, now);
-    let cap = cfg.receipts_per_sender_per_day;
-    let mut built = vec![notice];
-    if let Some(why) = withhold {
-        c.log(
-            received,
-            format!("no receipt: {why}; flagged for a person to look at"),
-        );
-        c.flagged = Some(match c.flagged.take() {
-            Some(first) => format!("{first}; {why}"),
-            None => why.to_string(),
-        });
-    } else if counters.receipts_today >= cap {
-        c.log(
-            received,
-            format!(
-                "no receipt: {} has had {cap} receipts today (the daily cap)",
-                resident.email
-            ),
-        );
-    } else {
-        built.insert(0, receipt);
-    }
-    if category == Category::Complaint {
-        built.push(notices::complaint_notice(cfg, dept, templates, &c, now));
-    }
     for built in built {
         match built {
             Ok(mail) => {
@@ -469,8 +503,56 @@ pub fn new_case_from(
             Err(e) => c.log(now, format!("a mail could not be built: {e}")),
         }
     }
-    let dues = schedule::case_dues(dept, &c);
-    (c, Effects { mails, dues })
+    mails
+}
+
+/// Why a new case gets no receipt, if it gets none, noted on its timeline: a withheld receipt
+/// flags the case; the daily cap (`receipts_per_sender_per_day`, a flood's brake) and the
+/// registrar's choice do not.
+fn withheld_receipt(
+    cfg: &Config,
+    c: &mut Case,
+    counters: Counters,
+    opening: &Opening<'_>,
+) -> Option<Reason> {
+    let at = c.received;
+    let cap = cfg.receipts_per_sender_per_day;
+    if let Some(why) = opening.withhold {
+        c.log(
+            at,
+            format!("no receipt: {why}; flagged for a person to look at"),
+        );
+        flag(c, why);
+        Some(why.clone())
+    } else if opening.without_receipt {
+        let detail = "the registrar opened the case without one";
+        let at = opening.count_from.unwrap_or_else(Utc::now);
+        c.log(at, format!("no receipt: {detail}"));
+        Some(Reason {
+            code: "registrar",
+            detail: detail.into(),
+        })
+    } else if counters.receipts_today >= cap {
+        let detail = format!(
+            "{} has had {cap} receipts today (the daily cap)",
+            c.resident.email
+        );
+        c.log(at, format!("no receipt: {detail}"));
+        Some(Reason {
+            code: "daily_cap",
+            detail,
+        })
+    } else {
+        None
+    }
+}
+
+/// Flags `c` for a person, keeping an earlier reason.
+fn flag(c: &mut Case, why: &Reason) {
+    c.flagged = Some(match c.flagged.take() {
+        Some(first) => format!("{first}; {why}"),
+        None => why.to_string(),
+    });
 }
 
 /// Decides what to do with `msg` for `dept`; without a store, as if no case existed yet.
@@ -567,4 +649,343 @@ fn header_part(raw: &[u8]) -> &[u8] {
                 .map(|p| &raw[..p + 2])
         })
         .unwrap_or(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::Kind;
+    use crate::store::MessageKey;
+    use std::path::Path;
+
+    fn config(staff_language: &str) -> Config {
+        let text = format!(
+            r#"
+[daemon]
+store = "s"
+receipts_per_sender_per_day = 3
+[imap]
+host = "h"
+[smtp]
+host = "h"
+from = "Salems kommun <noreply@kommun.test>"
+[[department]]
+id = "bygg"
+name = "Bygg"
+case_prefix = "BMN"
+staff_language = "{staff_language}"
+mailbox = {{ user = "bygg@kommun.test", password = "x" }}
+manager = {{ name = "M", email = "m@kommun.test" }}
+officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
+"#
+        );
+        Config::parse(Path::new("k.toml"), &text).unwrap()
+    }
+
+    fn raw(head: &str, body: &str) -> Vec<u8> {
+        format!("{head}\nTo: bygg@kommun.test\nMessage-ID: <n1@medborgare.test>\n\n{body}\n")
+            .replace('\n', "\r\n")
+            .into_bytes()
+    }
+
+    const QUESTION: &str = "Hej! När kan jag få svar om bygglov för mitt garage?";
+
+    /// The case `msg` opens as the engine decides it, with `receipts_today` receipts to its
+    /// sender already and what else the caller knows, and the officer notice's text.
+    fn open(
+        cfg: &Config,
+        raw: &[u8],
+        msg: &Inbound,
+        receipts_today: u64,
+        opening: Opening<'_>,
+    ) -> (Case, Vec<Kind>, String) {
+        let dept = &cfg.departments[0];
+        let Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            withhold,
+        } = decide_with(cfg, dept, msg, None, false).unwrap()
+        else {
+            panic!("not acknowledged");
+        };
+        let incoming = Incoming {
+            key: MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid: 7,
+            },
+            received: Utc::now(),
+            raw,
+            sent_folder: false,
+        };
+        let counters = Counters {
+            seq: 1,
+            turn: 0,
+            receipts_today,
+        };
+        let opening = Opening {
+            withhold: opening.withhold.or(withhold.as_ref()),
+            ..opening
+        };
+        let templates = Templates::load(None).unwrap();
+        let who = (category, language, &resident);
+        let (case, effects) = new_case_from(
+            cfg,
+            &templates,
+            dept,
+            msg,
+            &incoming,
+            counters,
+            who,
+            &[],
+            opening,
+        );
+        let notice = effects
+            .mails
+            .iter()
+            .find(|m| m.kind == Kind::OfficerNotice)
+            .expect("an officer notice");
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&notice.bytes)
+            .unwrap();
+        let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+        assert_no_empty_fields(&text);
+        let kinds = effects.mails.iter().map(|m| m.kind).collect();
+        (case, kinds, text)
+    }
+
+    fn notice_for(head: &str) -> (Case, Vec<Kind>, String) {
+        let cfg = config("sv");
+        let raw = raw(head, QUESTION);
+        open(&cfg, &raw, &Inbound::parse(&raw), 0, Opening::default())
+    }
+
+    /// No line looks like a header with nothing after it ("Från:", "In-Reply-To: ").
+    fn assert_no_empty_fields(text: &str) {
+        for line in text.lines() {
+            assert!(
+                !line.trim_end().ends_with(':'),
+                "an empty field {line:?} in\n{text}"
+            );
+        }
+    }
+
+    /// Asserts that the notice says plainly that no receipt went, why (`words`), and whether
+    /// `kvittens case receipt` can send it after all.
+    fn assert_withheld(case: &Case, kinds: &[Kind], text: &str, words: &str, command: bool) {
+        assert!(!kinds.contains(&Kind::Receipt), "{kinds:?}");
+        assert!(
+            !text.contains("Invånaren har fått en bekräftelse"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(
+                "Ingen bekräftelse har skickats till invånaren: {words}"
+            )),
+            "{text}"
+        );
+        let cmd = format!("`kvittens case receipt {}`", case.number);
+        assert_eq!(text.contains(&cmd), command, "{text}");
+        assert!(case.no_receipt.is_some());
+    }
+
+    #[test]
+    fn a_sent_receipt_is_told_and_nothing_is_flagged() {
+        let (case, kinds, text) =
+            notice_for("From: Anna Berg <anna@medborgare.test>\nSubject: Fråga om bygglov");
+        assert_eq!(kinds, [Kind::Receipt, Kind::OfficerNotice]);
+        assert!(
+            text.contains("Invånaren har fått en bekräftelse med ditt namn"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Från:        Anna Berg <anna@medborgare.test>"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Obs!") && !text.contains("Ingen bekräftelse"),
+            "{text}"
+        );
+        assert_eq!(case.no_receipt, None);
+    }
+
+    #[test]
+    fn a_request_for_no_auto_reply_is_told_with_what_to_do() {
+        let (case, kinds, text) = notice_for(
+            "From: Anna Berg <anna@medborgare.test>\nSubject: Fråga om bygglov\nX-Auto-Response-Suppress: All",
+        );
+        let words = "avsändaren har bett att inte få automatiska svar.";
+        assert_withheld(&case, &kinds, &text, words, true);
+        assert!(text.contains("Detaljer: no_auto_reply: "), "{text}");
+        assert!(
+            text.contains("Obs! En person behöver se på ärendet: ingen bekräftelse skickades till invånaren (se nedan)."),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sender_failing_dmarc_is_told() {
+        let (case, kinds, text) = notice_for(
+            "From: Anna Berg <anna@medborgare.test>\nSubject: Fråga om bygglov\nAuthentication-Results: mx.kommun.test; dmarc=fail",
+        );
+        let words = "avsändaren klarade inte kontrollen av att mejlet verkligen kommer från den adress det uppger";
+        assert_withheld(&case, &kinds, &text, words, true);
+        assert!(
+            text.contains("Detaljer: unverified_sender: Authentication-Results of mx.kommun.test: dmarc=fail."),
+            "{text}"
+        );
+        assert!(case.flagged.is_some());
+        assert_eq!(
+            text.matches("Detaljer: unverified_sender").count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn no_address_is_named_and_no_command_offered() {
+        for (head, from) in [
+            (
+                "Subject: Fråga om bygglov",
+                "okänd avsändare (ingen adress kunde läsas)",
+            ),
+            (
+                "From: Anna Berg <a..b@medborgare.test>\nSubject: Fråga om bygglov",
+                "Anna Berg (ingen adress kunde läsas)",
+            ),
+        ] {
+            let (case, kinds, text) = notice_for(head);
+            let words = "ingen avsändaradress kunde läsas, så det finns ingen adress att skicka en bekräftelse till.";
+            assert_withheld(&case, &kinds, &text, words, false);
+            assert!(text.contains(&format!("Från:        {from}\n")), "{text}");
+            assert!(text.contains("Kontakta invånaren på annat sätt"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_daily_cap_is_told_and_does_not_flag() {
+        let cfg = config("sv");
+        let raw = raw(
+            "From: Anna <anna@medborgare.test>\nSubject: Fråga",
+            QUESTION,
+        );
+        let (case, kinds, text) = open(&cfg, &raw, &Inbound::parse(&raw), 3, Opening::default());
+        let words = "avsändaren har redan fått 3 bekräftelser i dag, det högsta antalet per avsändare och dag.";
+        assert_withheld(&case, &kinds, &text, words, true);
+        assert!(
+            text.contains("Detaljer: daily_cap: anna@medborgare.test has had 3 receipts today"),
+            "{text}"
+        );
+        assert_eq!(case.flagged, None);
+        assert!(!text.contains("Obs!"), "{text}");
+    }
+
+    #[test]
+    fn the_loop_breaker_is_told() {
+        let cfg = config("sv");
+        let raw = raw("From: desk@helpdesk.test\nSubject: Ticket 4711", QUESTION);
+        let why = Reason {
+            code: "loop",
+            detail: "desk@helpdesk.test answered 3 receipts in a row".into(),
+        };
+        let opening = Opening {
+            withhold: Some(&why),
+            ..Opening::default()
+        };
+        let (case, kinds, text) = open(&cfg, &raw, &Inbound::parse(&raw), 0, opening);
+        let words = "avsändaren har svarat på flera bekräftelser inom några sekunder";
+        assert_withheld(&case, &kinds, &text, words, true);
+        assert!(case
+            .flagged
+            .as_deref()
+            .is_some_and(|f| f.starts_with("loop: ")));
+    }
+
+    #[test]
+    fn a_header_only_reading_is_told_in_words_with_the_detail_after() {
+        let cfg = config("sv");
+        let raw = raw(
+            "From: Anna <anna@medborgare.test>\nSubject: Ritningar",
+            QUESTION,
+        );
+        for (why, words) in [
+            (
+                "over the bounds: MIME nesting deeper than 50",
+                "meddelandet är större eller mer inbäddat än vad kvittens läser",
+            ),
+            (
+                "kvittens stopped while reading this message",
+                "kvittens stannade eller fick ett fel när meddelandet lästes och lade det åt sidan",
+            ),
+        ] {
+            let msg = Inbound::header_only(&raw, why.to_string());
+            let (_, kinds, text) = open(&cfg, &raw, &msg, 0, Opening::default());
+            assert!(kinds.contains(&Kind::Receipt), "{kinds:?}");
+            assert!(
+                text.contains(&format!("Obs! En person behöver se på ärendet: {words}")),
+                "{text}"
+            );
+            assert!(
+                text.contains(&format!(
+                    "Detaljer: only the header of a message could be read ({why})."
+                )),
+                "{text}"
+            );
+            assert!(text.contains("Invånaren har fått en bekräftelse"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_registrars_note_and_choice_reach_the_officer() {
+        let cfg = config("sv");
+        let raw = raw(
+            "From: Anna <anna@medborgare.test>\nSubject: Fråga",
+            QUESTION,
+        );
+        let opening = Opening {
+            without_receipt: true,
+            note: "Ring Anna innan ni svarar",
+            count_from: Some(Utc::now()),
+            ..Opening::default()
+        };
+        let (case, kinds, text) = open(&cfg, &raw, &Inbound::parse(&raw), 0, opening);
+        assert_withheld(
+            &case,
+            &kinds,
+            &text,
+            "registratorn öppnade ärendet utan bekräftelse",
+            true,
+        );
+        assert!(
+            text.contains("Registratorns anteckning: Ring Anna innan ni svarar\n"),
+            "{text}"
+        );
+        assert_eq!(case.flagged, None);
+    }
+
+    #[test]
+    fn the_notice_is_in_the_staff_language() {
+        let cfg = config("en");
+        let raw = raw(
+            "Subject: Fråga om bygglov\nAuthentication-Results: mx.kommun.test; dmarc=fail",
+            QUESTION,
+        );
+        let (case, _, text) = open(&cfg, &raw, &Inbound::parse(&raw), 0, Opening::default());
+        assert!(
+            text.contains("From:        unknown sender (no address could be read)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("No receipt has gone to the resident: no sender address could be read"),
+            "{text}"
+        );
+        assert!(text.contains("Note: a person needs to look at this case: no receipt went to the resident (see below)."), "{text}");
+        assert!(!text.contains("kvittens case receipt"), "{text}");
+        assert!(!text.contains("has had a receipt"), "{text}");
+        assert_eq!(
+            case.no_receipt.as_deref().map(|r| &r[..11]),
+            Some("no_address:")
+        );
+    }
 }

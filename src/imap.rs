@@ -742,7 +742,14 @@ impl Watcher {
         };
         match outcome {
             Outcome::Opened(case) => {
-                tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued");
+                match &case.no_receipt {
+                    None => {
+                        tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; receipt queued")
+                    }
+                    Some(why) => {
+                        tracing::info!(department = %dept.id, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; no receipt ({why})")
+                    }
+                }
                 self.outbox.notify_one();
                 self.schedule.notify_one();
                 self.engine.metrics.cases_opened.get_or_create(&label).inc();

@@ -8,7 +8,7 @@ use crate::case::{Case, State};
 use crate::compose::{self, Kind};
 use crate::config::{Config, Department};
 use crate::decide::{self, Reason};
-use crate::engine::{new_case_from, Engine, Incoming};
+use crate::engine::{new_case_from, Engine, Incoming, Opening};
 use crate::loopbreak::{Record, Verdict};
 use crate::message::{Inbound, Person};
 use crate::store::{Counters, FromIgnored, IgnoredMail, MessageKey, ReceiptQueued, StoreError};
@@ -199,8 +199,14 @@ impl Engine {
                     ..counters
                 };
                 let lang = (e.category, e.language, &resident);
-                let (mut c, mut effects) = new_case_from(
-                    &cfg, &templates, dept, &msg, &incoming, counters, lang, &away, None, now,
+                let opening = Opening {
+                    without_receipt: !receipt,
+                    note,
+                    count_from: Some(now),
+                    ..Opening::default()
+                };
+                let (mut c, effects) = new_case_from(
+                    &cfg, &templates, dept, &msg, &incoming, counters, lang, &away, opening,
                 );
                 let words = if note.is_empty() {
                     String::new()
@@ -208,12 +214,6 @@ impl Engine {
                     format!(": {note}")
                 };
                 c.log(now, format!("opened by the registrar from ignored mail {id} (it had opened no case, {}: {}); deadlines count from now{words}", e.reason, e.detail));
-                if !receipt {
-                    let rid = compose::message_id(&cfg, &c.number, Kind::Receipt);
-                    effects.mails.retain(|m| m.kind != Kind::Receipt);
-                    c.message_ids.retain(|m| *m != rid);
-                    c.log(now, "no receipt: the registrar opened the case without one");
-                }
                 Ok((c, effects))
             },
         )?;
@@ -272,6 +272,7 @@ impl Engine {
         let queued = self.store.queue_receipt(number, |c| {
             let mail = compose::receipt(&cfg, dept, c, (&first, &[]), &templates, now)
                 .map_err(|e| e.to_string())?;
+            c.no_receipt = None;
             let was = c
                 .flagged
                 .take()

@@ -354,6 +354,7 @@ officers = [
             answered_at: None,
             delay_told: false,
             flagged: None,
+            no_receipt: None,
         }
     }
 

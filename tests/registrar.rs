@@ -40,6 +40,25 @@ fn cases_of(s: &Setup, email: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The text of the officer notice of case `number`, from the officers' real inboxes.
+async fn notice_of(s: &Setup, number: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        for n in [1, 2] {
+            for raw in s.stack.inbox(&s.officer(n)).await {
+                if header(&raw, "subject").is_some_and(|x| x.contains(number)) {
+                    return common::body(&raw).replace("\r\n", "\n");
+                }
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no notice of {number}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_ignored_mail_is_listed_and_a_case_opened_from_it() {
     let s = Setup::new("reglist", "");
@@ -95,6 +114,13 @@ async fn an_ignored_mail_is_listed_and_a_case_opened_from_it() {
     let cases = cases_of(&s, &s.resident(1));
     assert_eq!(cases.len(), 1);
     assert_eq!(cases[0]["category"], "application");
+    // The registrar's note reaches the officer, with the receipt told as sent.
+    let text = notice_of(&s, cases[0]["number"].as_str().unwrap()).await;
+    assert!(
+        text.contains("Registratorns anteckning: ett bygglov\n"),
+        "{text}"
+    );
+    assert!(text.contains("Invånaren har fått en bekräftelse"), "{text}");
     // The entry points to its case, and it is opened once.
     let listed = json_lines(&kvittens_ok(&["ignored", "--config", config, "--json"]));
     assert_eq!(listed[0]["case"], cases[0]["number"]);
@@ -110,7 +136,7 @@ async fn an_ignored_mail_is_listed_and_a_case_opened_from_it() {
 async fn a_withheld_receipt_goes_after_all_exactly_once() {
     let s = Setup::new("regreceipt", "");
     let config = s.config.to_str().unwrap();
-    let _d = s.start();
+    let d = s.start();
     let raw = s.question(1, "f1-regreceipt", "Fråga").replacen(
         "From:",
         "Authentication-Results: mx.kommun.test; spf=fail smtp.mailfrom=medborgare.test; dkim=none; dmarc=fail\nFrom:",
@@ -123,6 +149,34 @@ async fn a_withheld_receipt_goes_after_all_exactly_once() {
     assert_eq!(cases.len(), 1);
     assert!(!cases[0]["flagged"].is_null());
     let number = cases[0]["number"].as_str().unwrap().to_string();
+    // The officer is told, from the real inbox, that no receipt went, why, and what to do;
+    // the log says the same.
+    let text = notice_of(&s, &number).await;
+    assert!(
+        !text.contains("Invånaren har fått en bekräftelse"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Ingen bekräftelse har skickats till invånaren: avsändaren klarade inte kontrollen"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("dmarc=fail"), "{text}");
+    assert!(
+        text.contains(&format!("`kvittens case receipt {number}`")),
+        "{text}"
+    );
+    let log = d.log_text();
+    assert!(
+        log.contains("new case; no receipt (unverified_sender: "),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains(&number) && l.contains("receipt queued")),
+        "{log}"
+    );
 
     let out = kvittens_ok(&["case", "receipt", "--config", config, &number]);
     assert!(out.contains("queued"), "{out}");
@@ -195,6 +249,21 @@ async fn a_help_desk_answering_every_receipt_at_once_is_stopped() {
         .collect();
     assert_eq!(held.len(), 2, "{cases:?}");
     assert!(daemon.log_text().contains("held as a machine"));
+    // Their officers are told that no receipt went, and why.
+    for case in held {
+        let text = notice_of(&s, case["number"].as_str().unwrap()).await;
+        assert!(
+            text.contains("Ingen bekräftelse har skickats till invånaren: avsändaren har svarat på flera bekräftelser"),
+            "{text}"
+        );
+    }
+    assert_eq!(
+        daemon
+            .log_text()
+            .matches("new case; no receipt (loop: ")
+            .count(),
+        2
+    );
     // The resident who wrote in between is not affected.
     assert_eq!(s.stack.inbox(&s.resident(2)).await.len(), 1);
 }

@@ -323,6 +323,7 @@ mod tests {
             answered_at: None,
             delay_told: false,
             flagged: None,
+            no_receipt: None,
         };
         Ok((
             case,

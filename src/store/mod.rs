@@ -724,6 +724,7 @@ pub(super) mod tests {
             answered_at: None,
             delay_told: false,
             flagged: None,
+            no_receipt: None,
         }
     }
 
