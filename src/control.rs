@@ -94,6 +94,9 @@ pub enum Request {
         note: String,
         /// Whether the sender gets a receipt.
         receipt: bool,
+        /// Where the receipt goes instead of the sender's address (`--to`).
+        #[serde(default)]
+        to: Option<String>,
     },
     /// Send a case's withheld receipt after all.
     Receipt {
@@ -317,17 +320,25 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             department,
             json,
         } => crate::registrar::list_ignored(engine, *since, department.as_deref(), *json, out)?,
-        Request::OpenIgnored { id, note, receipt } => {
-            let c = engine.open_ignored(*id, note, *receipt, now)?;
-            let to = if *receipt {
-                format!("; receipt to {} queued", c.resident.email)
-            } else {
-                "; no receipt".to_string()
+        Request::OpenIgnored {
+            id,
+            note,
+            receipt,
+            to,
+        } => {
+            use crate::registrar::ReceiptTo;
+            let receipt = match (receipt, to) {
+                (false, _) => ReceiptTo::None,
+                (true, Some(address)) => ReceiptTo::Address(address),
+                (true, None) => ReceiptTo::Sender,
             };
+            let c = engine.open_ignored(*id, note, receipt, now)?;
             writeln!(
                 out,
-                "{}: opened from ignored mail {id}, officer {}{to}",
-                c.number, c.officer.email
+                "{}: opened from ignored mail {id}, officer {}; {}",
+                c.number,
+                c.officer.email,
+                engine.receipt_outcome(&c)
             )?;
         }
         Request::Receipt { case } => {

@@ -143,21 +143,48 @@ pub enum Decision {
     Ignore(Reason),
 }
 
+/// What the decision needs to know of a case that exists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CaseRef {
+    /// The department the case belongs to (its id).
+    pub department: String,
+    /// The resident's address (lower-case; empty when the case has none).
+    pub resident: String,
+}
+
 /// What the store knows, as far as the decision needs it.
 pub trait Known {
     /// The case a message id belongs to (a resident's message or a mail kvittens sent).
     fn case_of_message(&self, message_id: &str) -> Option<String>;
+    /// The case with this number, when it exists.
+    fn case(&self, number: &str) -> Option<CaseRef>;
     /// Whether a case with this number exists.
-    fn case_exists(&self, number: &str) -> bool;
+    fn case_exists(&self, number: &str) -> bool {
+        self.case(number).is_some()
+    }
     /// Whether this very message (by Message-ID) was handled already, e.g. in another mailbox.
     fn message_handled(&self, message_id: &str) -> bool;
+    /// Whether kvittens' own mail with this Message-ID is in flight (its final dot was about to
+    /// go) or was sent: only then can a message with that id be its copy.
+    fn own_mail_went(&self, message_id: &str) -> bool;
 }
 
 /// The department's side of the decision.
 #[derive(Clone, Debug)]
 pub struct Context<'a> {
-    /// Domains whose senders are colleagues: no receipt.
+    /// The department whose mailbox the message is in (its id): a case number in the subject
+    /// joins another department's case only when that case's resident writes.
+    pub department: &'a str,
+    /// Domains whose senders are colleagues: no receipt, neither to them nor to a Reply-To
+    /// among them.
     pub internal_domains: &'a [String],
+    /// The municipality's own addresses named in the config (department mailboxes, officers,
+    /// substitutes, managers, `escalate_to`, kvittens' sending address), lower-case: no
+    /// receipt goes to them, whatever their domain.
+    pub staff_addresses: &'a [String],
+    /// The address kvittens sends from (`smtp.from`), lower-case: only mail from it can be a
+    /// copy of kvittens' own.
+    pub own_address: &'a str,
     /// The domain in the Message-IDs kvittens mints.
     pub own_id_domain: &'a str,
     /// The department's category when neither the subject nor the body's first lines name one.
@@ -182,7 +209,11 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
             "not a mail message mail-parser can read",
         ));
     }
-    if let Some(id) = msg.message_id.as_deref().filter(|id| own_id(id, ctx)) {
+    if let Some(id) = msg
+        .message_id
+        .as_deref()
+        .filter(|id| own_copy(msg, id, ctx, known))
+    {
         return Decision::Copy {
             id: id.to_string(),
             reason: reason("copy", format!("a copy of kvittens' own mail <{id}>")),
@@ -200,7 +231,7 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
         return Decision::Ignore(reason("automatic", why));
     }
     if ctx.sent_folder {
-        return sent(msg, known);
+        return sent(msg, ctx, known);
     }
     if let Some(id) = &msg.message_id {
         if known.message_handled(id) {
@@ -212,22 +243,13 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
     }
     if let Some(from) = msg.from.as_ref().filter(|_| relayed.is_none()) {
         if is_internal(from.domain(), ctx.internal_domains) {
-            return colleague(msg, from, known);
+            return colleague(msg, from, ctx, known);
         }
     }
-    if let Some(d) = follow_up(msg, known) {
+    if let Some(d) = follow_up(msg, ctx, known) {
         return d;
     }
-    let (resident, no_address) = match relayed.or_else(|| msg.reply_address().cloned()) {
-        Some(p) => (p, None),
-        None => (
-            Person::default(),
-            Some(reason(
-                "no_address",
-                "no usable From or Reply-To address; flagged for a person",
-            )),
-        ),
-    };
+    let (resident, no_address) = receipt_to(msg, relayed, ctx);
     let withhold = no_address
         .or_else(|| {
             unverified(msg, ctx.trusted_authserv_ids).map(|why| reason("unverified_sender", why))
@@ -242,9 +264,9 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
 }
 
 /// What the department sent: an answer when it is in a case's thread, else nothing.
-fn sent(msg: &Inbound, known: &dyn Known) -> Decision {
+fn sent(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
     let by = msg.from.clone().unwrap_or_default();
-    match follow_up(msg, known) {
+    match follow_up(msg, ctx, known) {
         Some(Decision::Attach { case, reason: why }) => {
             let detail = format!("sent from the department mailbox: {}", why.detail);
             Decision::Answer {
@@ -259,8 +281,8 @@ fn sent(msg: &Inbound, known: &dyn Known) -> Decision {
 
 /// A colleague writing in a case's thread (e.g. an officer's reply with the department in Cc)
 /// answers the case; any other internal mail is just internal.
-fn colleague(msg: &Inbound, from: &Person, known: &dyn Known) -> Decision {
-    if let Some(Decision::Attach { case, reason: why }) = follow_up(msg, known) {
+fn colleague(msg: &Inbound, from: &Person, ctx: &Context<'_>, known: &dyn Known) -> Decision {
+    if let Some(Decision::Attach { case, reason: why }) = follow_up(msg, ctx, known) {
         let detail = format!("{} wrote in the thread: {}", from.email, why.detail);
         return Decision::Answer {
             case,
@@ -286,6 +308,74 @@ fn relayed_for(msg: &Inbound, internal: &[String]) -> Option<Person> {
         && !is_internal(to.domain(), internal)
         && machine_sender(to.local_part()).is_none();
     (relay && person).then(|| to.clone())
+}
+
+/// Where the receipt of a new case goes, and why none may, if none may: the person a relay
+/// writes for, else the Reply-To (RFC 5322 §3.6.2: where the author wants replies), else the
+/// From — each only when [`unfit_for_receipt`] finds nothing against it. A Reply-To inside
+/// the municipality (all staff, an officer, a department mailbox) is passed over for the
+/// From: a receipt there would tell the resident nothing and put the municipality's own
+/// address in a loop with itself. When neither fits, the case opens flagged for a person and
+/// no receipt goes (`no_address`, with what was passed over).
+fn receipt_to(
+    msg: &Inbound,
+    relayed: Option<Person>,
+    ctx: &Context<'_>,
+) -> (Person, Option<Reason>) {
+    if let Some(p) = relayed {
+        return (p, None);
+    }
+    let mut passed: Vec<String> = Vec::new();
+    let from = msg
+        .from
+        .as_ref()
+        .filter(|f| msg.reply_to.as_ref().is_none_or(|r| r.email != f.email));
+    for (field, person) in [("Reply-To", msg.reply_to.as_ref()), ("From", from)] {
+        let Some(p) = person else { continue };
+        match unfit_for_receipt(p, ctx.internal_domains, ctx.staff_addresses) {
+            None => return (p.clone(), None),
+            Some(why) => passed.push(format!("{field} {} ({why})", p.email)),
+        }
+    }
+    let detail = if passed.is_empty() {
+        "no usable From or Reply-To address".to_string()
+    } else {
+        format!("no address a receipt may go to: {}", passed.join("; "))
+    };
+    let why = reason("no_address", format!("{detail}; flagged for a person"));
+    (Person::default(), Some(why))
+}
+
+/// Why no receipt may go to `p`, if none may: no address mail can be sent to; an address in
+/// `internal` (a colleague, an all-staff list, a department mailbox) or one of `staff` (the
+/// municipality's own addresses named in the config, whatever their domain); or a machine's
+/// or list's address, which RFC 3834 §2 says gets no automatic reply. The same rule for the
+/// daemon's decision and for a case a registrar opens from ignored mail.
+pub fn unfit_for_receipt(p: &Person, internal: &[String], staff: &[String]) -> Option<String> {
+    if p.email.parse::<lettre::Address>().is_err() {
+        return Some("not an address mail can be sent to".to_string());
+    }
+    if is_internal(p.domain(), internal) {
+        return Some("inside the municipality (internal_domains)".to_string());
+    }
+    if staff.iter().any(|s| s.eq_ignore_ascii_case(&p.email)) {
+        return Some("one of the municipality's own addresses in the config".to_string());
+    }
+    machine_sender(p.local_part()).map(str::to_string)
+}
+
+/// Whether a message with kvittens' Message-ID `id` is the copy of kvittens' own mail: only
+/// when it comes from kvittens' sending address and that mail is in flight or was sent.
+/// Anyone can write such an id; a resident's mail that does is decided like any other (and
+/// is a duplicate when the id names a case), never taken for a copy that would confirm a
+/// mail that never went or hide the resident's mail without a trace.
+fn own_copy(msg: &Inbound, id: &str, ctx: &Context<'_>, known: &dyn Known) -> bool {
+    own_id(id, ctx)
+        && msg
+            .from
+            .as_ref()
+            .is_some_and(|f| f.email.eq_ignore_ascii_case(ctx.own_address))
+        && known.own_mail_went(id)
 }
 
 /// Whether `id` is a Message-ID kvittens minted.
@@ -329,19 +419,49 @@ pub fn unverified(msg: &Inbound, trusted: &[String]) -> Option<String> {
     None
 }
 
-fn follow_up(msg: &Inbound, known: &dyn Known) -> Option<Decision> {
+/// The case `msg` continues, if any: by In-Reply-To/References to a message of a case (ids
+/// kvittens minted or recorded, which a stranger does not know), else by a case number in
+/// the subject (see [`subject_case`]).
+fn follow_up(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Option<Decision> {
     for id in &msg.references {
         if let Some(case) = known.case_of_message(id) {
             let why = reason("follow_up", format!("refers to <{id}> of case {case}"));
             return Some(Decision::Attach { case, reason: why });
         }
     }
-    case_numbers(&msg.subject_seen)
-        .find(|n| known.case_exists(n))
-        .map(|case| Decision::Attach {
-            reason: reason("follow_up", format!("subject names case {case}")),
-            case,
-        })
+    case_numbers(&msg.subject_seen).find_map(|n| subject_case(msg, &n, ctx, known))
+}
+
+/// Whether a case number in the subject joins `msg` to that case: a case of this department
+/// does; another department's only when the mail comes from that case's resident (who wrote
+/// to the wrong mailbox), and the reason names the department. A number is only text anyone
+/// can type: a stranger's mail naming another department's case is a new matter here, not
+/// a message hidden in a case nobody in this department reads.
+fn subject_case(
+    msg: &Inbound,
+    number: &str,
+    ctx: &Context<'_>,
+    known: &dyn Known,
+) -> Option<Decision> {
+    let case = known.case(number)?;
+    if case.department == ctx.department {
+        return Some(Decision::Attach {
+            case: number.to_string(),
+            reason: reason("follow_up", format!("subject names case {number}")),
+        });
+    }
+    let writer = [&msg.from, &msg.reply_to]
+        .into_iter()
+        .flatten()
+        .find(|p| !case.resident.is_empty() && p.email.eq_ignore_ascii_case(&case.resident))?;
+    let detail = format!(
+        "subject names case {number} of department {}, and its resident {} wrote",
+        case.department, writer.email
+    );
+    Some(Decision::Attach {
+        case: number.to_string(),
+        reason: reason("follow_up", detail),
+    })
 }
 
 /// Case numbers (`PREFIX-YYYY-NNNN`) written in `text`.
@@ -845,30 +965,53 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The store as the decision sees it. A case named only in `by_id` is bygg's, with
+    /// anna@medborgare.test as its resident; `cases` names others.
     #[derive(Default)]
     struct Fake {
         by_id: HashMap<String, String>,
+        cases: HashMap<String, CaseRef>,
         handled: Vec<String>,
+        went: Vec<String>,
     }
 
     impl Known for Fake {
         fn case_of_message(&self, id: &str) -> Option<String> {
             self.by_id.get(id).cloned()
         }
-        fn case_exists(&self, number: &str) -> bool {
-            self.by_id.values().any(|c| c == number)
+        fn case(&self, number: &str) -> Option<CaseRef> {
+            if let Some(c) = self.cases.get(number) {
+                return Some(c.clone());
+            }
+            self.by_id.values().any(|c| c == number).then(|| CaseRef {
+                department: "bygg".into(),
+                resident: "anna@medborgare.test".into(),
+            })
         }
         fn message_handled(&self, id: &str) -> bool {
-            self.handled.iter().any(|h| h == id)
+            self.handled.iter().any(|h| h == id) || self.by_id.contains_key(id)
+        }
+        fn own_mail_went(&self, id: &str) -> bool {
+            self.went.iter().any(|w| w == id)
         }
     }
 
     fn ctx() -> Context<'static> {
         static INTERNAL: OnceLock<Vec<String>> = OnceLock::new();
+        static STAFF: OnceLock<Vec<String>> = OnceLock::new();
         static WORDS: OnceLock<CategoryWords> = OnceLock::new();
         Context {
+            department: "bygg",
             category_words: WORDS.get_or_init(CategoryWords::default),
             internal_domains: INTERNAL.get_or_init(|| vec!["kommun.test".to_string()]),
+            staff_addresses: STAFF.get_or_init(|| {
+                vec![
+                    "noreply@kommun.test".to_string(),
+                    "bygg@kommun.test".to_string(),
+                    "olle.konsult@konsultbyran.test".to_string(),
+                ]
+            }),
+            own_address: "noreply@kommun.test",
             own_id_domain: "kommun.test",
             default_category: Category::Question,
             sent_folder: false,
@@ -1008,6 +1151,9 @@ mod tests {
             "From: noreply@kommun.test\nTo: anna@medborgare.test\nAuto-Submitted: auto-replied\nMessage-ID: <kvittens.receipt.BMN-2026-0001@KOMMUN.test>\nSubject: Vi har tagit emot ditt meddelande [BMN-2026-0001]",
             "x",
         );
+        known
+            .went
+            .push("kvittens.receipt.BMN-2026-0001@KOMMUN.test".into());
         let d = decide(&m, &ctx(), &known);
         assert!(
             matches!(&d, Decision::Copy { id, .. } if id == "kvittens.receipt.BMN-2026-0001@KOMMUN.test"),
@@ -1021,6 +1167,207 @@ mod tests {
             let m = mail(&format!("From: a@example.org\nMessage-ID: <{id}>"), "x");
             assert_ne!(action(&decide(&m, &ctx(), &known)), "copy", "{id}");
         }
+    }
+
+    #[test]
+    fn a_forged_kvittens_message_id_is_no_copy() {
+        let mut known = Fake::default();
+        let ours = "kvittens.receipt.BMN-2026-0002@kommun.test";
+        known.by_id.insert(ours.into(), "BMN-2026-0002".into());
+        known.went.push(ours.into());
+        let notice = "kvittens.notice.BMN-2026-0002@kommun.test";
+        known.by_id.insert(notice.into(), "BMN-2026-0002".into());
+        // A resident's mail with the id of a receipt that went: decided as any mail — the id
+        // is a case's, so it is a duplicate, recorded in the ignored list.
+        for from in [
+            "Eve <eve@medborgare.test>",
+            "Eve <eve@kommun.test.evil.example>",
+        ] {
+            for id in [ours, notice] {
+                let m = mail(
+                    &format!("From: {from}\nSubject: Hej\nMessage-ID: <{id}>"),
+                    "Hej, jag har en fråga.",
+                );
+                let d = decide(&m, &ctx(), &known);
+                assert_eq!(action(&d), "duplicate", "{from} {id}: {d:?}");
+            }
+        }
+        // An id of a case that does not exist: a resident's new matter.
+        let m = mail(
+            "From: eve@medborgare.test\nSubject: Hej\nMessage-ID: <kvittens.receipt.BMN-2026-0099@kommun.test>",
+            "Hej, jag har en fråga.",
+        );
+        assert_eq!(action(&decide(&m, &ctx(), &known)), "acknowledge");
+        // From kvittens' own address, but no such mail went (withheld, still waiting, or never
+        // minted): no copy to confirm anything; its markers make it a machine's, listed.
+        for id in [
+            "kvittens.receipt.BMN-2026-0003@kommun.test",
+            "kvittens.receipt.BMN-2026-0099@kommun.test",
+        ] {
+            let m = mail(
+                &format!("From: Salems kommun <noreply@kommun.test>\nAuto-Submitted: auto-replied\nMessage-ID: <{id}>\nSubject: Vi har tagit emot"),
+                "x",
+            );
+            let d = decide(&m, &ctx(), &known);
+            assert_eq!(action(&d), "automatic", "{id}: {d:?}");
+        }
+        // The real copy: from kvittens' address, of a mail that went.
+        let m = mail(
+            &format!("From: Salems kommun <NoReply@kommun.test>\nAuto-Submitted: auto-replied\nMessage-ID: <{ours}>\nSubject: Vi har tagit emot"),
+            "x",
+        );
+        assert_eq!(action(&decide(&m, &ctx(), &known)), "copy");
+    }
+
+    #[test]
+    fn a_receipt_never_goes_inside_the_municipality() {
+        // A Reply-To inside: an all-staff list, an officer, a department mailbox, a
+        // subdomain, a staff address the config names outside internal_domains.
+        for reply_to in [
+            "Alla anställda <alla-anstallda@kommun.test>",
+            "Olle Handläggare <olle.handlaggare@kommun.test>",
+            "Bygg <BYGG@kommun.test>",
+            "registrator@skola.kommun.test",
+            "olle.konsult@konsultbyran.test",
+            "\"Eve\" <eve@@medborgare>",
+        ] {
+            let m = mail(
+                &format!("From: Eve <eve@medborgare.test>\nReply-To: {reply_to}\nSubject: Fråga om bygglov"),
+                "Hej, när kan jag få svar?",
+            );
+            let d = decide_one(&m);
+            assert_eq!(action(&d), "acknowledge", "{reply_to}: {d:?}");
+            let r = resident_of(&d);
+            assert_eq!(r.email, "eve@medborgare.test", "{reply_to}");
+            assert_eq!(r.name.as_deref(), Some("Eve"), "{reply_to}");
+        }
+        // A person's Reply-To outside is still where the receipt goes.
+        let m = mail(
+            "From: Eve <eve@medborgare.test>\nReply-To: Adam <adam@example.org>\nSubject: Fråga",
+            "Hej",
+        );
+        assert_eq!(resident_of(&decide_one(&m)).email, "adam@example.org");
+        // No person outside at all: the case opens, flagged, and no receipt goes — and the
+        // reason says what was passed over.
+        for head in [
+            "Reply-To: alla-anstallda@kommun.test",
+            "From: Eve\nReply-To: alla-anstallda@kommun.test",
+            "From: \"Eve\" <eve@@medborgare>\nReply-To: alla-anstallda@kommun.test",
+            "From: olle.konsult@konsultbyran.test\nReply-To: bygg@kommun.test",
+        ] {
+            let m = mail(&format!("{head}\nSubject: Fråga"), "Hej, en fråga.");
+            let d = decide_one(&m);
+            assert_eq!(action(&d), "no_address", "{head}: {d:?}");
+            assert_eq!(resident_of(&d).email, "", "{head}");
+            let Decision::Acknowledge {
+                withhold: Some(why),
+                ..
+            } = &d
+            else {
+                unreachable!()
+            };
+            assert!(why.detail.contains("@kommun.test"), "{head}: {why}");
+        }
+        // The rule itself, as the registrar uses it.
+        let staff = vec!["olle.konsult@konsultbyran.test".to_string()];
+        let internal = vec!["kommun.test".to_string()];
+        let person = |email: &str| Person {
+            name: None,
+            email: email.into(),
+        };
+        for unfit in [
+            "alla@kommun.test",
+            "x@skola.kommun.test",
+            "olle.konsult@konsultbyran.test",
+            "alla-request@lists.example.org",
+            "owner-alla@lists.example.org",
+            "noreply@vendor.test",
+            "mailer-daemon@mx.example.org",
+            "",
+            "no address",
+        ] {
+            assert!(
+                unfit_for_receipt(&person(unfit), &internal, &staff).is_some(),
+                "{unfit}"
+            );
+        }
+        for fit in ["eve@medborgare.test", "eve@notkommun.test"] {
+            assert_eq!(unfit_for_receipt(&person(fit), &internal, &staff), None);
+        }
+    }
+
+    #[test]
+    fn a_case_number_of_another_department_is_only_text() {
+        let mut known = Fake::default();
+        let soc = CaseRef {
+            department: "soc".into(),
+            resident: "karin@medborgare.test".into(),
+        };
+        known.cases.insert("SOC-2026-0007".into(), soc);
+        known.cases.insert(
+            "BMN-2026-0003".into(),
+            CaseRef {
+                department: "bygg".into(),
+                resident: "sara@medborgare.test".into(),
+            },
+        );
+        // A stranger naming another department's case: a new matter here, with a receipt.
+        for subject in [
+            "Ang SOC-2026-0007",
+            "Re: Ditt ärende [SOC-2026-0007]",
+            "SOC-2026-0007 BMN-2025-0001",
+        ] {
+            let m = mail(
+                &format!("From: Z <z@example.org>\nSubject: {subject}"),
+                "Hej, jag undrar över bygglovet.",
+            );
+            let d = decide_one_with(&m, &known);
+            assert_eq!(action(&d), "acknowledge", "{subject}: {d:?}");
+            assert_eq!(resident_of(&d).email, "z@example.org");
+        }
+        // The case's own resident writing to the wrong mailbox joins their case, and the
+        // reason names its department.
+        for head in [
+            "From: Karin <Karin@Medborgare.test>",
+            "From: karin.jobb@firma.test\nReply-To: karin@medborgare.test",
+        ] {
+            let m = mail(&format!("{head}\nSubject: Ang SOC-2026-0007"), "Mer.");
+            let d = decide_one_with(&m, &known);
+            assert!(
+                matches!(&d, Decision::Attach { case, reason } if case == "SOC-2026-0007" && reason.detail.contains("department soc")),
+                "{head}: {d:?}"
+            );
+        }
+        // This department's case joins whoever writes; the first number that may join counts.
+        for subject in ["Ang BMN-2026-0003", "SOC-2026-0007 och BMN-2026-0003"] {
+            let m = mail(&format!("From: z@example.org\nSubject: {subject}"), "x");
+            let d = decide_one_with(&m, &known);
+            assert!(
+                matches!(&d, Decision::Attach { case, .. } if case == "BMN-2026-0003"),
+                "{subject}: {d:?}"
+            );
+        }
+        // A colleague or the Sent folder naming another department's case answers nothing.
+        let m = mail("From: olle@kommun.test\nSubject: Ang SOC-2026-0007", "x");
+        assert_eq!(action(&decide_one_with(&m, &known)), "internal");
+        let sent = Context {
+            sent_folder: true,
+            ..ctx()
+        };
+        assert_eq!(action(&decide(&m, &sent, &known)), "sent");
+        // Threading to a message of the case stays: ids are not typed by strangers.
+        known
+            .by_id
+            .insert("k1@medborgare.test".into(), "SOC-2026-0007".into());
+        let m = mail(
+            "From: z@example.org\nSubject: Hej\nIn-Reply-To: <k1@medborgare.test>",
+            "x",
+        );
+        let d = decide_one_with(&m, &known);
+        assert!(
+            matches!(&d, Decision::Attach { case, .. } if case == "SOC-2026-0007"),
+            "{d:?}"
+        );
     }
 
     #[test]
@@ -1281,6 +1628,10 @@ mod tests {
 
     fn decide_one(m: &Inbound) -> Decision {
         decide(m, &ctx(), &Fake::default())
+    }
+
+    fn decide_one_with(m: &Inbound, known: &Fake) -> Decision {
+        decide(m, &ctx(), known)
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::case::{self, Case, State};
 use crate::compose;
 use crate::config::{Absence, Config, Department};
-use crate::decide::{self, Category, Decision, Known, Language, Reason};
+use crate::decide::{self, CaseRef, Category, Decision, Known, Language, Reason};
 use crate::message::{Inbound, Person};
 use crate::metrics::Metrics;
 use crate::notices;
@@ -114,18 +114,22 @@ struct Current {
 #[derive(Default)]
 struct Facts {
     cases_by_id: HashMap<String, String>,
-    existing_cases: HashSet<String>,
+    existing_cases: HashMap<String, CaseRef>,
+    went: HashSet<String>,
 }
 
 impl Known for Facts {
     fn case_of_message(&self, id: &str) -> Option<String> {
         self.cases_by_id.get(id).cloned()
     }
-    fn case_exists(&self, number: &str) -> bool {
-        self.existing_cases.contains(number)
+    fn case(&self, number: &str) -> Option<CaseRef> {
+        self.existing_cases.get(number).cloned()
     }
     fn message_handled(&self, id: &str) -> bool {
         self.cases_by_id.contains_key(id)
+    }
+    fn own_mail_went(&self, id: &str) -> bool {
+        self.went.contains(id)
     }
 }
 
@@ -222,6 +226,10 @@ impl Engine {
             )?)),
             Decision::Attach { case, reason } => {
                 let at = incoming.received;
+                let owner = self.store.case(&case)?.map(|c| c.department);
+                if let Some(other) = owner.filter(|d| *d != dept.id) {
+                    tracing::info!(department = %dept.id, case = %case, case_department = %other, reason = %reason, "a follow-up in this mailbox joins a case of another department");
+                }
                 let what = format!("further message from {} ({})", sender(&msg), reason.detail);
                 self.store
                     .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
@@ -572,13 +580,31 @@ pub fn decide_with(
         }
         let subject_numbers = decide::case_numbers(&msg.subject_seen);
         for number in subject_numbers.chain(msg.mentioned_receipts.iter().cloned()) {
-            if store.case(&number)?.is_some() {
-                facts.existing_cases.insert(number);
+            if let Some(c) = store.case(&number)? {
+                let of = CaseRef {
+                    department: c.department,
+                    resident: c.resident.email,
+                };
+                facts.existing_cases.insert(number, of);
+            }
+        }
+        if let Some(id) = msg
+            .message_id
+            .as_ref()
+            .filter(|id| id.starts_with("kvittens."))
+        {
+            if store.went(id)? {
+                facts.went.insert(id.clone());
             }
         }
     }
+    let staff = staff_addresses(cfg);
+    let own = cfg.smtp.from.email.to_string().to_lowercase();
     let ctx = decide::Context {
+        department: &dept.id,
         internal_domains: &cfg.internal_domains,
+        staff_addresses: &staff,
+        own_address: &own,
         own_id_domain: cfg.id_domain(),
         default_category: dept.default_category,
         sent_folder,
@@ -602,6 +628,29 @@ pub fn decide_with(
         }
     }
     Ok(decision)
+}
+
+/// The municipality's own addresses the config names, lower-case: kvittens' sending address,
+/// every department mailbox, officer, planned substitute, manager and `escalate_to`. No
+/// receipt goes to them (see [`decide::unfit_for_receipt`]), also when their domain is not in
+/// `internal_domains`.
+pub fn staff_addresses(cfg: &Config) -> Vec<String> {
+    let mut all = vec![cfg.smtp.from.email.to_string()];
+    for d in &cfg.departments {
+        all.push(d.email.clone());
+        all.push(d.manager.email.clone());
+        all.extend(d.follow_up.escalate_to.iter().map(|c| c.email.clone()));
+        for o in &d.officers {
+            all.push(o.contact.email.clone());
+            all.extend(o.absent.iter().map(|a| a.substitute.clone()));
+        }
+    }
+    for a in &mut all {
+        a.make_ascii_lowercase();
+    }
+    all.sort();
+    all.dedup();
+    all
 }
 
 /// Test builds only (debug assertions on): a message containing the text of

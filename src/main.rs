@@ -233,6 +233,10 @@ enum IgnoredAction {
         /// Open the case without sending the sender a receipt.
         #[arg(long)]
         no_receipt: bool,
+        /// Send the receipt to this address instead (when the mail names no person outside
+        /// the municipality to send it to).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "no_receipt")]
+        to: Option<String>,
     },
 }
 
@@ -401,6 +405,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     id,
                     note,
                     no_receipt,
+                    to,
                 }),
             ..
         } => store_command(
@@ -409,6 +414,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 id,
                 note,
                 receipt: !no_receipt,
+                to,
             },
         ),
         Command::Ignored {

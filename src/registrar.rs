@@ -51,10 +51,68 @@ fn entry(
     }
 }
 
-/// A person's address that mail can be sent to.
-fn usable(p: &Option<Person>) -> Option<&Person> {
-    p.as_ref()
-        .filter(|p| p.email.parse::<lettre::Address>().is_ok())
+/// Where the receipt of a case opened from ignored mail goes (`kvittens ignored open`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptTo<'a> {
+    /// To the sender, chosen as for any new case: the Reply-To, else the From, when that is a
+    /// person outside the municipality; when neither is, the case opens without a receipt.
+    Sender,
+    /// To this address, which the registrar gave (`--to`).
+    Address(&'a str),
+    /// No receipt (`--no-receipt`).
+    None,
+}
+
+/// The resident of a case opened from ignored `e`, and why no receipt may go to anybody: the
+/// Reply-To, else the From, by the rule of the daemon's decision
+/// ([`decide::unfit_for_receipt`]: a person outside the municipality, no machine or list),
+/// and never an address named in why the mail was ignored — the list or system address that
+/// made it look automatic is the last place a receipt should go.
+fn resident_of(cfg: &Config, e: &IgnoredMail) -> (Person, Option<Reason>) {
+    let staff = crate::engine::staff_addresses(cfg);
+    let detail = e.detail.to_lowercase();
+    let mut passed = Vec::new();
+    for (field, person) in [("Reply-To", &e.reply_to), ("From", &e.from)] {
+        let Some(p) = person else { continue };
+        let why = decide::unfit_for_receipt(p, &cfg.internal_domains, &staff).or_else(|| {
+            detail
+                .contains(&p.email)
+                .then(|| format!("named in why it was ignored: {}", e.reason))
+        });
+        match why {
+            None => return (p.clone(), None),
+            Some(why) => passed.push(format!("{field} {} ({why})", p.email)),
+        }
+    }
+    let list = if passed.is_empty() {
+        "no From or Reply-To address".to_string()
+    } else {
+        passed.join("; ")
+    };
+    let why = Reason {
+        code: "no_address",
+        detail: format!("no address a receipt may go to: {list}; flagged for a person"),
+    };
+    (Person::default(), Some(why))
+}
+
+/// The resident the registrar named with `--to`, by the same rule: a person outside the
+/// municipality, no machine or list. Their display name is kept when the mail named them.
+fn resident_given(cfg: &Config, e: &IgnoredMail, address: &str) -> anyhow::Result<Person> {
+    let email = address.trim().to_lowercase();
+    let known = [&e.reply_to, &e.from]
+        .into_iter()
+        .flatten()
+        .find(|p| p.email == email);
+    let p = Person {
+        name: known.and_then(|p| p.name.clone()),
+        email,
+    };
+    let staff = crate::engine::staff_addresses(cfg);
+    if let Some(why) = decide::unfit_for_receipt(&p, &cfg.internal_domains, &staff) {
+        anyhow::bail!("no receipt may go to {address:?}: {why}");
+    }
+    Ok(p)
 }
 
 impl Engine {
@@ -140,12 +198,14 @@ impl Engine {
     /// received when the mail reached the mailbox (that is when it came in, förvaltningslagen
     /// 2017:900 § 20), but its deadlines count from `now`: the receipt promises the resident an
     /// answer date, and a date already past would be no promise. The officer's notice carries,
-    /// instead of the message (kvittens keeps no bodies), where to find it.
+    /// instead of the message (kvittens keeps no bodies), where to find it. The receipt goes
+    /// where `receipt` says; when it is for the sender and no address fits, the case opens
+    /// without one, flagged, and its timeline says why.
     pub fn open_ignored(
         &self,
         id: u64,
         note: &str,
-        receipt: bool,
+        receipt: ReceiptTo<'_>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<Box<Case>> {
         let entry = self.store.ignored_mail(id)?.ok_or_else(|| {
@@ -153,18 +213,12 @@ impl Engine {
         })?;
         let (cfg, templates) = (self.cfg(), self.templates());
         let dept = configured(&cfg, &entry.department)?;
-        let resident = usable(&entry.reply_to)
-            .or(usable(&entry.from))
-            .cloned()
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "ignored mail {id} has no address to send to (From {:?}, Reply-To {:?}); it is in {} as UID {}",
-                    entry.from.as_ref().map(|p| &p.email),
-                    entry.reply_to.as_ref().map(|p| &p.email),
-                    entry.mailbox,
-                    entry.uid
-                )
-            })?;
+        let (resident, withhold) = match receipt {
+            ReceiptTo::Address(address) => (resident_given(&cfg, &entry, address)?, None),
+            ReceiptTo::Sender | ReceiptTo::None => resident_of(&cfg, &entry),
+        };
+        // With no receipt asked for, the lack of an address is no reason to flag the case.
+        let withhold = withhold.filter(|_| receipt != ReceiptTo::None);
         let away = self.store.absences()?;
         let cal = &dept.calendar;
         let msg = Inbound {
@@ -176,7 +230,15 @@ impl Engine {
             subject: entry.subject.clone(),
             ..Inbound::default()
         };
-        let standin = standin(dept, &entry, &resident, note, now);
+        let writer = match &resident.email[..] {
+            "" => entry
+                .from
+                .clone()
+                .or(entry.reply_to.clone())
+                .unwrap_or_default(),
+            _ => resident.clone(),
+        };
+        let standin = standin(dept, &entry, &writer, note, now);
         let today = cal.local_date(now);
         let opened = self.store.open_ignored(
             id,
@@ -200,10 +262,10 @@ impl Engine {
                 };
                 let lang = (e.category, e.language, &resident);
                 let opening = Opening {
-                    without_receipt: !receipt,
+                    withhold: withhold.as_ref(),
+                    without_receipt: receipt == ReceiptTo::None,
                     note,
                     count_from: Some(now),
-                    ..Opening::default()
                 };
                 let (mut c, effects) = new_case_from(
                     &cfg, &templates, dept, &msg, &incoming, counters, lang, &away, opening,
@@ -229,6 +291,19 @@ impl Engine {
         }
     }
 
+    /// What became of the receipt of a case just opened from ignored mail, for the registrar:
+    /// `receipt to ADDRESS queued`, or `no receipt` with why.
+    pub fn receipt_outcome(&self, c: &Case) -> String {
+        let rid = compose::message_id(&self.cfg(), &c.number, Kind::Receipt);
+        if c.message_ids.contains(&rid) {
+            return format!("receipt to {} queued", c.resident.email);
+        }
+        match &c.flagged {
+            Some(why) => format!("no receipt ({why})"),
+            None => "no receipt".to_string(),
+        }
+    }
+
     /// Sends the receipt of case `number` after all (`kvittens case receipt`): the receipt was
     /// withheld when the case opened (a sender that failed authentication, a request for no
     /// automatic answers, the daily cap, the loop breaker, …) and a person has judged that it
@@ -244,11 +319,14 @@ impl Engine {
             || anyhow::anyhow!("case {number} has had its receipt already (it goes once)");
         let rid = compose::message_id(&cfg, number, Kind::Receipt);
         anyhow::ensure!(!case.message_ids.contains(&rid), already());
-        anyhow::ensure!(
-            case.resident.email.parse::<lettre::Address>().is_ok(),
-            "case {number} has no address to send a receipt to ({:?})",
-            case.resident.email
-        );
+        let staff = crate::engine::staff_addresses(&cfg);
+        if let Some(why) = decide::unfit_for_receipt(&case.resident, &cfg.internal_domains, &staff)
+        {
+            anyhow::bail!(
+                "case {number} has no address to send a receipt to ({:?}: {why})",
+                case.resident.email
+            );
+        }
         anyhow::ensure!(
             case.state == State::Open,
             "case {number} is {}: the resident has had an answer, a receipt would come after it",
@@ -604,7 +682,9 @@ reply_within = "3d"
         assert!(out.is_empty(), "--since leaves out older mail");
 
         let now = Utc::now();
-        let case = e.open_ignored(entry.id, "a person", true, now).unwrap();
+        let case = e
+            .open_ignored(entry.id, "a person", ReceiptTo::Sender, now)
+            .unwrap();
         assert_eq!(
             case.received, received,
             "it came in when it reached the mailbox"
@@ -623,9 +703,11 @@ reply_within = "3d"
             e.store.ignored_mail(entry.id).unwrap().unwrap().case,
             Some(case.number.clone())
         );
-        let again = e.open_ignored(entry.id, "", true, now).unwrap_err();
+        let again = e
+            .open_ignored(entry.id, "", ReceiptTo::Sender, now)
+            .unwrap_err();
         assert!(again.to_string().contains("already"), "{again}");
-        assert!(e.open_ignored(99, "", true, now).is_err());
+        assert!(e.open_ignored(99, "", ReceiptTo::Sender, now).is_err());
         // A follow-up of the opened mail now joins its case.
         let reply = mail(
             "sara@example.org",
@@ -654,11 +736,147 @@ reply_within = "3d"
             "Precedence: bulk\n",
         );
         handle(&e, 3, &auto, Utc::now(), false);
-        let case = e.open_ignored(1, "", false, Utc::now()).unwrap();
+        let case = e.open_ignored(1, "", ReceiptTo::None, Utc::now()).unwrap();
         assert_eq!(receipts(&e, "sara@example.org"), 0);
         // … and the registrar can still send it after all.
         e.receipt_after_all(&case.number, Utc::now()).unwrap();
         assert_eq!(receipts(&e, "sara@example.org"), 1);
+    }
+
+    /// The id in the ignored list of the mail with `uid`.
+    fn ignored_id(e: &Engine, uid: u32) -> u64 {
+        let list = e.store.ignored_mails().unwrap();
+        list.iter().find(|x| x.uid == uid).unwrap().id
+    }
+
+    #[test]
+    fn a_receipt_from_ignored_mail_goes_only_to_a_person_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let now = Utc::now();
+        // Ignored for its list Reply-To; the From is a person outside.
+        let listy = mail(
+            "sara@example.org",
+            "l1@example.org",
+            "Fråga",
+            "Reply-To: alla-request@kommun.test\n",
+        );
+        // A mail system, Reply-To all staff: nobody to send to.
+        let nobody = "From: MAILER-DAEMON@mx.example.org\nReply-To: alla@kommun.test\nTo: bygg@kommun.test\nSubject: Fråga\nMessage-ID: <n1@example.org>\n\nHej\n";
+        // The address that made it look automatic is no place for a receipt either.
+        let looped = mail(
+            "sara2@example.org",
+            "x1@example.org",
+            "Fråga",
+            "X-Loop: sara2@example.org\n",
+        );
+        let relay = "From: noreply@e-tjanst.vendor.test\nTo: bygg@kommun.test\nSubject: Ansökan\nMessage-ID: <r1@example.org>\n\nNamn: Sara Berg\n";
+        for (uid, raw) in [(3, listy.as_str()), (4, nobody), (5, &looped), (6, relay)] {
+            let out = handle(&e, uid, raw, now, false);
+            assert!(matches!(out, Outcome::Ignored(_)), "{uid}: {out:?}");
+        }
+
+        let c = e
+            .open_ignored(ignored_id(&e, 3), "", ReceiptTo::Sender, now)
+            .unwrap();
+        assert_eq!(c.resident.email, "sara@example.org");
+        assert_eq!(receipts(&e, "sara@example.org"), 1);
+        assert_eq!(receipts(&e, "alla-request@kommun.test"), 0);
+        assert_eq!(e.receipt_outcome(&c), "receipt to sara@example.org queued");
+
+        for uid in [4, 5] {
+            let c = e
+                .open_ignored(ignored_id(&e, uid), "", ReceiptTo::Sender, now)
+                .unwrap();
+            assert_eq!(c.resident.email, "", "{uid}");
+            let flagged = c.flagged.clone().unwrap_or_default();
+            assert!(flagged.starts_with("no_address"), "{uid}: {flagged}");
+            let said = e.receipt_outcome(&c);
+            assert!(said.starts_with("no receipt (no_address"), "{said}");
+            assert!(c.events.iter().any(|ev| ev.what.starts_with("no receipt")));
+            // Nor can one go after all: there is nobody to send it to.
+            assert!(e.receipt_after_all(&c.number, now).is_err());
+        }
+        assert_eq!(receipts(&e, "alla@kommun.test"), 0);
+        assert_eq!(receipts(&e, "mailer-daemon@mx.example.org"), 0);
+        assert_eq!(receipts(&e, "sara2@example.org"), 0);
+
+        // `--to`: the registrar names the address; inside the municipality or a machine's, it
+        // is refused and the mail stays unopened.
+        let relay = ignored_id(&e, 6);
+        for wrong in [
+            "alla@kommun.test",
+            "Bygg@Kommun.test",
+            "alla-request@lists.example.org",
+            "not an address",
+        ] {
+            let err = e
+                .open_ignored(relay, "", ReceiptTo::Address(wrong), now)
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("no receipt may go"),
+                "{wrong}: {err}"
+            );
+        }
+        let c = e
+            .open_ignored(relay, "", ReceiptTo::Address("Sara.Berg@Example.org"), now)
+            .unwrap();
+        assert_eq!(c.resident.email, "sara.berg@example.org");
+        assert_eq!(receipts(&e, "sara.berg@example.org"), 1);
+        assert_eq!(c.flagged, None);
+    }
+
+    #[test]
+    fn a_forged_kvittens_message_id_confirms_nothing_and_is_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let now = Utc::now();
+        let first = mail("sara@example.org", "q1@example.org", "Fråga", "");
+        let Outcome::Opened(case) = handle(&e, 3, &first, now, false) else {
+            panic!("no case")
+        };
+        let pending = e.store.pending().unwrap();
+        let receipt = pending.iter().find(|m| m.kind == Kind::Receipt).unwrap();
+        e.store.take_off(receipt, now).unwrap();
+        // A resident's mail with the receipt's Message-ID: no copy, a duplicate, listed; the
+        // receipt is still in flight, not confirmed by it.
+        let forged = format!(
+            "From: Eve <eve@medborgare.test>\nTo: bygg@kommun.test\nSubject: Hej\nMessage-ID: <{}>\n\nHej\n",
+            receipt.id
+        );
+        let out = handle(&e, 4, &forged, now, false);
+        assert!(
+            matches!(&out, Outcome::Ignored(r) if r.code == "duplicate"),
+            "{out:?}"
+        );
+        assert_eq!(e.store.in_flight().unwrap(), 1);
+        // From kvittens' own address, of a receipt that never went: listed too.
+        let never = "From: Salems kommun <noreply@kommun.test>\nTo: bygg@kommun.test\nAuto-Submitted: auto-replied\nSubject: x\nMessage-ID: <kvittens.receipt.BMN-2026-0099@kommun.test>\n\nx\n";
+        assert!(matches!(
+            handle(&e, 5, never, now, false),
+            Outcome::Ignored(_)
+        ));
+        let listed: Vec<u32> = e
+            .store
+            .ignored_mails()
+            .unwrap()
+            .iter()
+            .map(|x| x.uid)
+            .collect();
+        assert!(listed.contains(&4) && listed.contains(&5), "{listed:?}");
+        // The real copy confirms it.
+        let copy = String::from_utf8_lossy(&receipt.bytes).replace("\r\n", "\n");
+        let out = handle(&e, 6, &copy, now, false);
+        assert!(
+            matches!(&out, Outcome::Copy(Some(n)) if *n == case.number),
+            "{out:?}"
+        );
+        assert_eq!(e.store.in_flight().unwrap(), 0);
+        // Its copy again (or a forgery of it from kvittens' address) changes nothing.
+        assert!(matches!(
+            handle(&e, 7, &copy, now, false),
+            Outcome::Copy(None)
+        ));
     }
 
     #[test]

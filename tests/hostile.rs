@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{body, header, Setup};
+use common::{body, header, kvittens_ok, Setup};
 
 /// The sentinel pattern: messages are handled in order, so once the sentinel's receipt is there
 /// every earlier message has been decided.
@@ -240,4 +240,90 @@ async fn a_fifty_megabyte_message_gets_its_receipt() {
         .and_then(|a| a.message())
         .expect("the header attached as a message");
     assert_eq!(attached.subject(), Some("Ritningar"));
+}
+
+/// The case number a receipt names in its subject (`… [PREFIX-YYYY-NNNN]`).
+fn number_of(receipt: &[u8]) -> String {
+    let subject = header(receipt, "subject").unwrap();
+    let start = subject.rfind('[').unwrap() + 1;
+    let end = subject.rfind(']').unwrap();
+    subject[start..end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receipt_never_goes_to_an_internal_reply_to() {
+    let s = Setup::new("replyin", "");
+    let _d = s.start();
+    let all_staff = "alla-anstallda-replyin@kommun.test";
+    // Reply-To the whole staff, the manager, the department mailbox: the receipt goes to the
+    // From, the resident.
+    for (n, reply_to) in [
+        (1, all_staff.to_string()),
+        (2, s.manager()),
+        (3, s.mailbox()),
+    ] {
+        let raw = s.question(n, &format!("ri{n}-replyin"), "Fråga").replacen(
+            "To:",
+            &format!("Reply-To: {reply_to}\nTo:"),
+            1,
+        );
+        s.stack.append(&s.mailbox(), &raw).await;
+    }
+    // No person outside at all: a case for a person, no receipt.
+    let nobody = format!(
+        "From: Okänd\nReply-To: {all_staff}\nTo: {}\nSubject: Fråga utan avsändare\nMessage-ID: <ri4-replyin@medborgare.test>\n\nHej\n",
+        s.mailbox()
+    );
+    s.stack.append(&s.mailbox(), &nobody).await;
+    sentinel(&s, 5).await;
+    for n in 1..=3 {
+        let got = s.stack.wait_for(&s.resident(n), 1).await;
+        assert_eq!(got.len(), 1, "resident {n}");
+    }
+    assert!(
+        s.stack.inbox(all_staff).await.is_empty(),
+        "a receipt went to all staff"
+    );
+    assert!(
+        s.stack.inbox(&s.manager()).await.is_empty(),
+        "a receipt went to the manager"
+    );
+    // Every mail opened a case: five notices to the two officers.
+    let notices = s.stack.wait_for(&s.officer(1), 3).await.len()
+        + s.stack.wait_for(&s.officer(2), 2).await.len();
+    assert_eq!(notices, 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn another_departments_case_number_opens_a_new_case_here() {
+    let s = Setup::with_departments("xdept", &[("bygg", ""), ("soc", "")]);
+    let _d = s.start();
+    let soc = format!("soc-{}@kommun.test", s.tag);
+    // Resident 1 has a case at soc.
+    let raw = s
+        .question(1, "x1-xdept", "Fråga om hemtjänst")
+        .replace(&s.mailbox(), &soc);
+    s.stack.append(&soc, &raw).await;
+    let number = number_of(&s.stack.wait_for(&s.resident(1), 1).await[0]);
+    assert!(number.starts_with(&s.prefix(1)), "{number}");
+    // A stranger names it in a mail to bygg: a new bygg case, with its own receipt.
+    let stranger = s.question(2, "x2-xdept", &format!("Ang {number}"));
+    s.stack.append(&s.mailbox(), &stranger).await;
+    let receipt = s.stack.wait_for(&s.resident(2), 1).await.remove(0);
+    let theirs = number_of(&receipt);
+    assert!(theirs.starts_with(&s.prefix(0)), "{theirs}");
+    // The case's own resident writing to bygg about it joins the soc case: no new receipt.
+    let own = s.question(1, "x3-xdept", &format!("Re: {number}"));
+    s.stack.append(&s.mailbox(), &own).await;
+    sentinel(&s, 3).await;
+    assert_eq!(s.stack.inbox(&s.resident(1)).await.len(), 1);
+    let shown = kvittens_ok(&[
+        "case",
+        "show",
+        "--config",
+        s.config.to_str().unwrap(),
+        &number,
+    ]);
+    assert!(shown.contains("of department soc"), "{shown}");
+    assert!(!shown.contains(&s.resident(2)), "{shown}");
 }

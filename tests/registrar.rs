@@ -133,6 +133,61 @@ async fn an_ignored_mail_is_listed_and_a_case_opened_from_it() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_list_reply_to_gets_no_receipt_and_to_names_the_address() {
+    let s = Setup::new("regto", "");
+    let config = s.config.to_str().unwrap();
+    let _d = s.start();
+    let list = "alla-regto-request@kommun.test";
+    // Ignored for its list Reply-To: opened, the receipt goes to the resident, not the list.
+    let listy =
+        s.question(1, "l1-regto", "Fråga")
+            .replacen("To:", &format!("Reply-To: {list}\nTo:"), 1);
+    // An e-service with nobody to answer: opened without a receipt, unless `--to` names one.
+    let relay = s
+        .question(3, "l2-regto", "Ansökan")
+        .replace(&s.resident(3), "noreply@e-tjanst.vendor.test");
+    s.stack.append(&s.mailbox(), &listy).await;
+    s.stack.append(&s.mailbox(), &relay).await;
+    sentinel(&s, 2).await;
+    let listed = json_lines(&kvittens_ok(&["ignored", "--config", config, "--json"]));
+    let id_of = |who: &str| {
+        listed
+            .iter()
+            .find(|e| e["from"]["email"] == who)
+            .unwrap_or_else(|| panic!("{who} not listed: {listed:?}"))["id"]
+            .to_string()
+    };
+    let (first, second) = (id_of(&s.resident(1)), id_of("noreply@e-tjanst.vendor.test"));
+    let out = kvittens_ok(&["ignored", "open", "--config", config, &first]);
+    assert!(
+        out.contains(&format!("receipt to {} queued", s.resident(1))),
+        "{out}"
+    );
+    s.stack.wait_for(&s.resident(1), 1).await;
+    let refused = kvittens_fails(&["ignored", "open", "--config", config, &second, "--to", list]);
+    assert!(refused.contains("no receipt may go"), "{refused}");
+    let out = kvittens_ok(&[
+        "ignored",
+        "open",
+        "--config",
+        config,
+        &second,
+        "--to",
+        &s.resident(3),
+    ]);
+    assert!(
+        out.contains(&format!("receipt to {} queued", s.resident(3))),
+        "{out}"
+    );
+    s.stack.wait_for(&s.resident(3), 1).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        s.stack.inbox(list).await.is_empty(),
+        "a receipt went to the list"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_withheld_receipt_goes_after_all_exactly_once() {
     let s = Setup::new("regreceipt", "");
     let config = s.config.to_str().unwrap();

@@ -648,7 +648,9 @@ impl Store {
     /// with a plain write and no fsync: it has to survive the death of the process (the data
     /// is with the kernel once the write returns), not a power cut, which no message causes;
     /// an fsync per message would slow a backlog for nothing. The first call of a process
-    /// for a folder reads what the last one left there.
+    /// for a folder reads what the last one left there. A mark that names a message already
+    /// handled is stale (kvittens was killed after recording the message, before clearing
+    /// the mark): nothing is set aside then, and the mark is replaced quietly.
     pub fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {
         let path = self.reading_path(&key.department)?;
         let this = (key.uid_validity, key.uid);
@@ -662,9 +664,13 @@ impl Store {
                 .or_insert_with(|| read_mark(&path))
                 == Some(this)
         };
+        let stale = was && self.was_handled(key)?;
+        if stale {
+            tracing::debug!(folder = %key.department, uid = key.uid, "the \"being read\" mark names a message handled before the stop: cleared, nothing set aside");
+        }
         std::fs::write(&path, format!("{} {}\n", this.0, this.1))
             .map_err(|e| self.err(format!("{}: {e}", path.display())))?;
-        Ok(was)
+        Ok(was && !stale)
     }
 
     /// Clears the "being read" mark of `key`'s folder once the message is handled (its record
@@ -983,6 +989,37 @@ pub(super) mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.begin_reading(&key(2)).unwrap());
         assert!(!store.begin_reading(&sent(7)).unwrap());
+    }
+
+    #[test]
+    fn a_stale_mark_on_a_handled_message_sets_nothing_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let sent = |uid| MessageKey {
+            department: "bygg/sent".into(),
+            ..key(uid)
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(!store.begin_reading(&key(4)).unwrap());
+            store.mark_handled(&key(4), "BMN-2026-0001").unwrap();
+            assert!(!store.begin_reading(&sent(5)).unwrap());
+            store.flush().unwrap();
+            // Killed here: both marks stay, but only the Sent folder's message was not handled.
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            !store.begin_reading(&key(4)).unwrap(),
+            "handled before the kill: nothing to set aside"
+        );
+        store.end_reading(&key(4)).unwrap();
+        assert!(store.begin_reading(&sent(5)).unwrap());
+        store.end_reading(&sent(5)).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert!(
+            !store.begin_reading(&key(4)).unwrap(),
+            "the mark was cleared"
+        );
     }
 
     #[test]

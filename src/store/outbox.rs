@@ -213,6 +213,31 @@ impl Store {
         Ok(released)
     }
 
+    /// Whether kvittens' own mail `id` is in flight or was sent: only then can a message with
+    /// that id in a department mailbox be its copy. A sent mail has left the outbox and is
+    /// still named by its case; a mail waiting in the outbox has not gone yet, and one no case
+    /// names was never kvittens' (or was purged with its case).
+    pub fn went(&self, id: &str) -> Result<bool, StoreError> {
+        let has = |key: String| {
+            self.kv
+                .contains_key(key.as_bytes())
+                .map_err(|e| self.err(e))
+        };
+        if has(flight_key(id))? {
+            return Ok(true);
+        }
+        if self.case_of_message(id)?.is_none() {
+            return Ok(false);
+        }
+        // Both ranks of `outbox_key`.
+        for rank in 0..2 {
+            if has(format!("outbox/{rank}/{id}"))? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// How many mails are in flight.
     pub fn in_flight(&self) -> Result<usize, StoreError> {
         Ok(self.kv.scan_prefix(b"flight/").count())
