@@ -343,7 +343,18 @@ fn receipt_to(
         format!("no address a receipt may go to: {}", passed.join("; "))
     };
     let why = reason("no_address", format!("{detail}; flagged for a person"));
-    (Person::default(), Some(why))
+    // No address, but the writer's name where one was given: the officer sees who wrote.
+    let name = [msg.from.as_ref(), msg.reply_to.as_ref()]
+        .into_iter()
+        .flatten()
+        .find_map(|p| p.name.clone());
+    (
+        Person {
+            name,
+            email: String::new(),
+        },
+        Some(why),
+    )
 }
 
 /// Why no receipt may go to `p`, if none may: no address mail can be sent to; an address in

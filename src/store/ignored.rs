@@ -7,7 +7,8 @@
 //! department mailbox, found by the mailbox, UIDVALIDITY and UID kept here.
 
 use super::{
-    tx_effects, tx_get, tx_next, tx_put, Counters, Effects, MessageKey, Store, StoreError,
+    tx_effects, tx_get, tx_new_case, tx_next, tx_put, Counters, Effects, MessageKey, Store,
+    StoreError,
 };
 use crate::case::Case;
 use crate::compose::Outgoing;
@@ -177,18 +178,7 @@ impl Store {
             };
             let (case, effects) =
                 build(counters, &entry).map_err(ConflictableTransactionError::Abort)?;
-            if effects
-                .mails
-                .iter()
-                .any(|m| m.kind == crate::compose::Kind::Receipt)
-            {
-                tx_put(tx, &rate_key, &(receipts_today + 1))?;
-            }
-            tx_put(tx, &format!("case/{}", case.number), &case)?;
-            for id in &case.message_ids {
-                tx_put(tx, &format!("msg/{id}"), &case.number)?;
-            }
-            tx_effects(tx, &effects)?;
+            tx_new_case(tx, (&rate_key, receipts_today), &case, &effects)?;
             entry.case = Some(case.number.clone());
             tx_put(tx, &key, &entry)?;
             Ok(FromIgnored::Created(Box::new(case)))

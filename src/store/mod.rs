@@ -102,6 +102,30 @@ fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
     Ok(())
 }
 
+/// Writes a new case in `tx`: the case, its thread index (every Message-ID of it), its
+/// outgoing mails and schedule entries, and — when a receipt is among the mails — one more on
+/// the sender's daily receipt count (`rate`: its key and the count read in the same
+/// transaction).
+fn tx_new_case(
+    tx: &TransactionalTree,
+    (rate_key, receipts_today): (&str, u64),
+    case: &Case,
+    effects: &Effects,
+) -> TxResult<()> {
+    if effects
+        .mails
+        .iter()
+        .any(|m| m.kind == crate::compose::Kind::Receipt)
+    {
+        tx_put(tx, rate_key, &(receipts_today + 1))?;
+    }
+    tx_put(tx, &format!("case/{}", case.number), case)?;
+    for id in &case.message_ids {
+        tx_put(tx, &format!("msg/{id}"), &case.number)?;
+    }
+    tx_effects(tx, effects)
+}
+
 /// What [`Store::open_case`] did.
 #[derive(Debug)]
 pub enum Opened {
@@ -345,18 +369,7 @@ impl Store {
                 receipts_today,
             })
             .map_err(ConflictableTransactionError::Abort)?;
-            if effects
-                .mails
-                .iter()
-                .any(|m| m.kind == crate::compose::Kind::Receipt)
-            {
-                tx_put(tx, &rate_key, &(receipts_today + 1))?;
-            }
-            tx_put(tx, &format!("case/{}", case.number), &case)?;
-            for id in &case.message_ids {
-                tx_put(tx, &format!("msg/{id}"), &case.number)?;
-            }
-            tx_effects(tx, &effects)?;
+            tx_new_case(tx, (&rate_key, receipts_today), &case, &effects)?;
             tx_put(tx, &handled_key, &case.number)?;
             Ok(Opened::Created(Box::new(case)))
         })
