@@ -95,7 +95,9 @@ fn explain_json_gives_every_file_its_line() {
         auto.to_str().unwrap(),
         missing.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{err}");
+    // Every file gets its line, and the missing one fails the command.
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("1 of 3 file(s) could not be read"), "{err}");
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -442,12 +444,17 @@ fn store_commands_need_no_secrets_and_check_config_names_each_missing_one() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    let text = std::fs::read_to_string(config).unwrap();
+    let line_of = |key: &str| text.lines().position(|l| l.contains(key)).unwrap() + 1;
+    let (smtp, mailbox) = (line_of("password_file"), line_of("password_env"));
     assert!(
-        err.contains("k.toml: key `smtp.password_file`: cannot read /nonexistent/smtp.pw"),
+        err.contains(&format!(
+            "k.toml:{smtp}: key `smtp.password_file`: cannot read /nonexistent/smtp.pw"
+        )),
         "{err}"
     );
     assert!(
-        err.contains("k.toml: key `department[0].mailbox.password_env`: the environment variable KVITTENS_TEST_UNSET_PW is not set"),
+        err.contains(&format!("k.toml:{mailbox}: key `department[0].mailbox.password_env`: the environment variable KVITTENS_TEST_UNSET_PW is not set")),
         "{err}"
     );
     // The daemon's start fails as loudly, before it opens anything.
