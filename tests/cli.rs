@@ -35,11 +35,14 @@ fn check_config_accepts_the_demo_and_names_file_and_key_of_a_mistake() {
     let text = std::fs::read_to_string(demo_config())
         .unwrap()
         .replace("reply_within = \"3d\"", "reply_within = \"3 dagar\"");
+    let line = text.lines().position(|l| l.contains("3 dagar")).unwrap() + 1;
     std::fs::write(&bad, text).unwrap();
     let (code, _, err) = kvittens(&["check-config", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("bad.toml") && err.contains("department[0].reply_within"),
+        err.contains(&format!(
+            "bad.toml:{line}: key `department[0].reply_within`: "
+        )),
         "{err}"
     );
 
@@ -493,4 +496,35 @@ fn the_documented_config_examples_parse() {
     assert_eq!(cfg.store, Path::new("/var/lib/kvittens"));
     // Its passwords come from systemd's credentials: named, not read, by the config.
     assert_eq!(cfg.secrets().len(), 2);
+}
+
+/// With the daemon stopped, a store command run while another has the store waits for it, and
+/// says plainly what holds it when it does not come free (sled admits one process at a time).
+#[test]
+fn a_store_command_waits_for_another_then_says_what_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "");
+    let config = config.to_str().unwrap();
+    let store_dir = dir.path().join("store");
+    let held = kvittens::store::Store::open(&store_dir).unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, err) = kvittens(&["cases", "--config", config]);
+    assert_eq!(code, 1, "{err}");
+    assert!(started.elapsed() >= kvittens::store::LOCK_WAIT, "{err}");
+    assert!(
+        err.contains(&format!(
+            "store {}: in use by another kvittens process (the daemon or a command)",
+            store_dir.display()
+        )) && err.contains("try again")
+            && !err.contains("WouldBlock"),
+        "{err}"
+    );
+    // The other command finishes while this one waits: this one runs.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(held);
+    });
+    let (code, _, err) = kvittens(&["cases", "--config", config]);
+    releaser.join().unwrap();
+    assert_eq!(code, 0, "{err}");
 }

@@ -234,7 +234,7 @@ type SpanReader<'a> = dyn Fn(Option<Span>, &str, u64) -> Result<Duration, Config
 
 struct Checker<'a> {
     file: &'a Path,
-    /// Where keys are written, for secrets' later errors.
+    /// Where keys are written, for mistakes found later (a secret that cannot be read).
     locator: &'a Locator<'a>,
     /// Whether the file itself holds a password (then it must not be world-readable).
     plain_passwords: bool,
@@ -459,6 +459,7 @@ impl Checker<'_> {
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
+            text: self.locator.text().into(),
         })
     }
 

@@ -1,6 +1,6 @@
-//! Where a key is written in the config file, found from its key path (`department[0].mailbox.user`)
-//! in one place, so that no check has to count lines itself: a mistake then reads
-//! `kvittens.toml:33: key ...` like a compiler's, and an editor jumps to it.
+//! Where a key is written in the config file, found from its key path
+//! (`department[0].mailbox.user`) in one place, so that no check has to count lines itself: a
+//! mistake then reads `kvittens.toml:33: key ...` like a compiler's, and an editor jumps to it.
 //!
 //! The checks run on serde's typed view of the file, which has forgotten where things were; the
 //! text is parsed once more here with `toml_edit` (the parser the `toml` crate itself uses),
@@ -82,6 +82,11 @@ impl<'a> Locator<'a> {
             text,
             doc: ImDocument::parse(text)?,
         })
+    }
+
+    /// The text looked in.
+    pub(crate) fn text(&self) -> &'a str {
+        self.text
     }
 
     /// Where the key `path` is written: the key itself when it is there; when it is missing

@@ -1,6 +1,6 @@
 //! The configuration file: read, checked and turned into typed values once, at start-up. Every
-//! mistake is reported with the file, the key and what is wrong, so an operator can fix it
-//! without reading code.
+//! mistake is reported with the file, the line, the key and what is wrong, so an operator can
+//! fix it without reading code.
 
 use crate::calendar::Calendar;
 use crate::decide::Category;
@@ -358,6 +358,8 @@ pub struct Config {
     pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
+    /// The text it was read from, to place mistakes found later at their key's line.
+    text: std::sync::Arc<str>,
 }
 
 impl Config {
@@ -384,7 +386,19 @@ impl Config {
         self.secrets()
             .into_iter()
             .filter_map(|s| s.read().err())
+            .map(|e| self.place(e))
             .collect()
+    }
+
+    /// `e`, a mistake found after loading (a secret that cannot be read), at the line of its
+    /// key in the text this config was read from, unless it has a place already.
+    pub fn place(&self, mut e: ConfigError) -> ConfigError {
+        if e.at.is_none() && !e.key.is_empty() {
+            e.at = locate::Locator::new(&self.text)
+                .ok()
+                .map(|l| l.find(&e.key));
+        }
+        e
     }
 
     /// Reads and checks the file at `path`.
@@ -988,6 +1002,32 @@ service_account_file = "sa.json"
             PathBuf::from("/etc/kvittens/kvittens.toml")
         );
         assert!(parse(GOOD).unwrap().check_secrets().is_empty());
+        // Each is placed at its key's line, and so is a mistake found later by other checks.
+        assert_eq!(
+            missing[0].at.map(|a| a.line),
+            Some(line_of(&text, "password_file"))
+        );
+        assert_eq!(
+            missing[1].at.map(|a| a.line),
+            Some(line_of(&text, "password_env"))
+        );
+        let oauth2 = with_oauth2(GOOD);
+        let later = ConfigError::new(c.file.as_path(), "smtp.user", "x");
+        assert_eq!(
+            c.place(later).at.map(|a| a.line),
+            Some(line_of(&text, "user ="))
+        );
+        let c = parse(&oauth2).unwrap();
+        let later = ConfigError::new(c.file.as_path(), "oauth2.entra.client_secret_file", "x");
+        let placed = c.place(later);
+        assert_eq!(
+            placed.at.map(|a| a.line),
+            Some(line_of(&oauth2, "client_secret_file"))
+        );
+        assert!(placed.to_string().starts_with(&format!(
+            "/etc/kvittens/kvittens.toml:{}: key `oauth2.entra.client_secret_file`: x",
+            line_of(&oauth2, "client_secret_file")
+        )));
     }
 
     #[test]

@@ -809,9 +809,9 @@ pub(super) mod tests {
         let path = dir.path().join("store");
         let first = Store::open(&path).unwrap();
         let started = std::time::Instant::now();
-        let e = Store::open_waiting(&path, Duration::from_millis(300))
-            .err()
-            .expect("the store is held");
+        let Err(e) = Store::open_waiting(&path, Duration::from_millis(300)) else {
+            panic!("the store is held")
+        };
         assert!(started.elapsed() >= Duration::from_millis(300));
         let said = e.to_string();
         assert!(
