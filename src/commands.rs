@@ -92,7 +92,7 @@ impl Explained {
 /// with its store, so that a mail naming an existing case joins it. While the daemon runs, the
 /// daemon decides (through its control socket: the store admits one process at a time); else
 /// the store is read here; with no store at all (a fresh install) as if no case existed, said
-/// in one line on stderr. A file that cannot be read still gets its line.
+/// in one line on stderr. A file that cannot be read still gets its line, and fails the command.
 pub fn explain(
     cfg: &Config,
     dept: &Department,
@@ -121,10 +121,27 @@ pub fn explain(
             anyhow::bail!("the daemon could not explain: {}", reply.output);
         }
         out.write_all(reply.output.as_bytes())?;
-        return Ok(());
+    } else {
+        let store = store_for_explain(cfg);
+        explain_messages(cfg, dept, store.as_ref(), &messages, json_out, out)?;
     }
-    let store = store_for_explain(cfg);
-    explain_messages(cfg, dept, store.as_ref(), &messages, json_out, out)
+    all_read(&messages)
+}
+
+/// An error (exit status 1) when any file could not be read, after every file got its line: a
+/// script running `explain` over a folder must not take a typo in a path for a verdict.
+fn all_read(messages: &[Named]) -> anyhow::Result<()> {
+    let unread = messages
+        .iter()
+        .filter(|m| matches!(m.content, Content::Unreadable(_)))
+        .count();
+    if unread > 0 {
+        anyhow::bail!(
+            "{unread} of {} file(s) could not be read (see their lines)",
+            messages.len()
+        );
+    }
+    Ok(())
 }
 
 /// The store, opened here because no daemon answers on its socket; `None` (said on stderr) when

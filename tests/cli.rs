@@ -35,11 +35,14 @@ fn check_config_accepts_the_demo_and_names_file_and_key_of_a_mistake() {
     let text = std::fs::read_to_string(demo_config())
         .unwrap()
         .replace("reply_within = \"3d\"", "reply_within = \"3 dagar\"");
+    let line = text.lines().position(|l| l.contains("3 dagar")).unwrap() + 1;
     std::fs::write(&bad, text).unwrap();
     let (code, _, err) = kvittens(&["check-config", "--config", bad.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("bad.toml") && err.contains("department[0].reply_within"),
+        err.contains(&format!(
+            "bad.toml:{line}: key `department[0].reply_within`: "
+        )),
         "{err}"
     );
 
@@ -95,7 +98,9 @@ fn explain_json_gives_every_file_its_line() {
         auto.to_str().unwrap(),
         missing.to_str().unwrap(),
     ]);
-    assert_eq!(code, 0, "{err}");
+    // Every file gets its line, and the missing one fails the command.
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("1 of 3 file(s) could not be read"), "{err}");
     let lines: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -633,12 +638,21 @@ service_account_file = "/nonexistent/sa.json"
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    for line in [
-        "k.toml: key `oauth2.entra.client_secret_file`: cannot read /nonexistent/entra.secret",
-        "k.toml: key `oauth2.desk.client_secret_env`: the environment variable KVITTENS_TEST_UNSET_SECRET is not set",
-        "k.toml: key `oauth2.gws.service_account_file`: cannot read /nonexistent/sa.json",
+    // Each names the line its key is on in the file written above.
+    let line_of = |key: &str| {
+        let text = std::fs::read_to_string(&config).unwrap();
+        1 + text
+            .lines()
+            .position(|l| l.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} is not in the config"))
+    };
+    for (key, line) in [
+        ("client_secret_file", "key `oauth2.entra.client_secret_file`: cannot read /nonexistent/entra.secret"),
+        ("client_secret_env", "key `oauth2.desk.client_secret_env`: the environment variable KVITTENS_TEST_UNSET_SECRET is not set"),
+        ("service_account_file", "key `oauth2.gws.service_account_file`: cannot read /nonexistent/sa.json"),
     ] {
-        assert!(err.contains(line), "{line}\n{err}");
+        let line = format!("k.toml:{}: {line}", line_of(key));
+        assert!(err.contains(&line), "{line}\n{err}");
     }
     // The store commands still need none of them.
     let (code, _, err) = kvittens(&["cases", "--config", config.to_str().unwrap()]);
@@ -726,12 +740,17 @@ fn store_commands_need_no_secrets_and_check_config_names_each_missing_one() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
+    let text = std::fs::read_to_string(config).unwrap();
+    let line_of = |key: &str| text.lines().position(|l| l.contains(key)).unwrap() + 1;
+    let (smtp, mailbox) = (line_of("password_file"), line_of("password_env"));
     assert!(
-        err.contains("k.toml: key `smtp.password_file`: cannot read /nonexistent/smtp.pw"),
+        err.contains(&format!(
+            "k.toml:{smtp}: key `smtp.password_file`: cannot read /nonexistent/smtp.pw"
+        )),
         "{err}"
     );
     assert!(
-        err.contains("k.toml: key `department[0].mailbox.password_env`: the environment variable KVITTENS_TEST_UNSET_PW is not set"),
+        err.contains(&format!("k.toml:{mailbox}: key `department[0].mailbox.password_env`: the environment variable KVITTENS_TEST_UNSET_PW is not set")),
         "{err}"
     );
     // The daemon's start fails as loudly, before it opens anything.
@@ -770,4 +789,35 @@ fn the_documented_config_examples_parse() {
     assert_eq!(cfg.store, Path::new("/var/lib/kvittens"));
     // Its passwords come from systemd's credentials: named, not read, by the config.
     assert_eq!(cfg.secrets().len(), 2);
+}
+
+/// With the daemon stopped, a store command run while another has the store waits for it, and
+/// says plainly what holds it when it does not come free (sled admits one process at a time).
+#[test]
+fn a_store_command_waits_for_another_then_says_what_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = own_config(dir.path(), "store", "");
+    let config = config.to_str().unwrap();
+    let store_dir = dir.path().join("store");
+    let held = kvittens::store::Store::open(&store_dir).unwrap();
+    let started = std::time::Instant::now();
+    let (code, _, err) = kvittens(&["cases", "--config", config]);
+    assert_eq!(code, 1, "{err}");
+    assert!(started.elapsed() >= kvittens::store::LOCK_WAIT, "{err}");
+    assert!(
+        err.contains(&format!(
+            "store {}: in use by another kvittens process (the daemon or a command)",
+            store_dir.display()
+        )) && err.contains("try again")
+            && !err.contains("WouldBlock"),
+        "{err}"
+    );
+    // The other command finishes while this one waits: this one runs.
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        drop(held);
+    });
+    let (code, _, err) = kvittens(&["cases", "--config", config]);
+    releaser.join().unwrap();
+    assert_eq!(code, 0, "{err}");
 }

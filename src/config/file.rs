@@ -1,9 +1,10 @@
 //! The configuration file as written (serde's view of the TOML) and the checks that turn it into
 //! a [`Config`], naming the key of every mistake.
 
+use super::locate::{self, Locator};
 use super::{
-    Absence, Config, ConfigError, Contact, Department, FollowUp, Officer, Secret, Security, Server,
-    Smtp,
+    Absence, Config, ConfigError, Contact, Department, FollowUp, Officer, Position, Secret,
+    Security, Server, Smtp,
 };
 use crate::calendar::{Calendar, HolidayRule, WorkingHours};
 use crate::decide::Category;
@@ -16,26 +17,31 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Reads `text` as the file at `path` and checks it.
+/// Reads `text` as the file at `path` and checks it. Every error is placed here, from its key,
+/// at the line the key is written on (see `locate`).
 pub(super) fn read(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let locator = Locator::new(text).map_err(|e| locate::syntax_error(path, text, &e))?;
+    check(path, text, &locator).map_err(|mut e| {
+        if e.at.is_none() && !e.key.is_empty() {
+            e.at = Some(locator.find(&e.key));
+        }
+        e
+    })
+}
+
+fn check(path: &Path, text: &str, locator: &Locator<'_>) -> Result<Config, ConfigError> {
     let raw: RawConfig = {
         let de = toml::Deserializer::new(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            let line = inner
-                .span()
-                .map(|s| {
-                    format!(
-                        " (line {})",
-                        text[..s.start.min(text.len())].lines().count().max(1)
-                    )
-                })
-                .unwrap_or_default();
             ConfigError {
-                file: path.to_path_buf(),
-                key: if key == "." { String::new() } else { key },
-                message: format!("{}{line}", inner.message().trim()),
+                at: inner.span().map(|s| Position::of_offset(text, s.start)),
+                ..ConfigError::new(
+                    path,
+                    if key == "." { String::new() } else { key },
+                    inner.message().trim(),
+                )
             }
         })?
     };
@@ -47,6 +53,7 @@ pub(super) fn read(path: &Path, text: &str) -> Result<Config, ConfigError> {
         || raw.oauth2.values().any(|c| c.client_secret.is_some());
     let mut checker = Checker {
         file: path,
+        locator,
         plain_passwords,
         oauth2: BTreeMap::new(),
     };
@@ -217,11 +224,18 @@ struct RawCategory {
 
 // ---- checking ------------------------------------------------------------------------------
 
+/// The most quick answers in a row `daemon.loop_answers` may wait for: a mail loop sends a
+/// receipt for each, so a higher count only lets a loop run longer (the mail loops RFC 3834
+/// asks automatic responders to avoid).
+const MAX_LOOP_ANSWERS: u32 = 100;
+
 /// Reads an elapsed-time key: the value, its key name, the default in seconds.
 type SpanReader<'a> = dyn Fn(Option<Span>, &str, u64) -> Result<Duration, ConfigError> + 'a;
 
 struct Checker<'a> {
     file: &'a Path,
+    /// Where keys are written, for mistakes found later (a secret that cannot be read).
+    locator: &'a Locator<'a>,
     /// Whether the file itself holds a password (then it must not be world-readable).
     plain_passwords: bool,
     /// The checked `[oauth2.NAME]` clients, which `auth = "oauth2:NAME"` refers to.
@@ -230,11 +244,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.file.to_path_buf(),
-            key: key.into(),
-            message: message.into(),
-        }
+        ConfigError::new(self.file, key, message)
     }
 
     /// The loop breaker's `[daemon] loop_*` keys, checked: a window under a second would miss
@@ -258,6 +268,12 @@ impl Checker<'_> {
             return Err(self.err(
                 "daemon.loop_answers",
                 "must be 0 (off) or at least 2: one quick answer is what a person does too",
+            ));
+        }
+        if answers > MAX_LOOP_ANSWERS {
+            return Err(self.err(
+                "daemon.loop_answers",
+                format!("{answers} is too many: at most {MAX_LOOP_ANSWERS}; each quick answer before the loop is broken costs a receipt to a machine"),
             ));
         }
         let hold = secs(daemon.loop_hold, "daemon.loop_hold", 24 * 3600)?;
@@ -289,6 +305,8 @@ impl Checker<'_> {
             )
         })?;
         let imap_defaults = raw.imap;
+        // Checked even when every mailbox sets its own: a mistake is not kept for later.
+        self.auth("imap.auth", imap_defaults.auth.as_deref())?;
         let smtp = self.smtp(raw.smtp)?;
         let default_hours = self.hours(
             "calendar.working_hours",
@@ -441,6 +459,7 @@ impl Checker<'_> {
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
+            text: self.locator.text().into(),
         })
     }
 
@@ -483,18 +502,15 @@ impl Checker<'_> {
             if var.is_empty() {
                 return Err(self.err(format!("{key}.password_env"), "empty variable name"));
             }
-            return Ok(Some(Secret::env(
-                self.file,
-                format!("{key}.password_env"),
-                var,
-            )));
+            let key = format!("{key}.password_env");
+            let at = Some(self.locator.find(&key));
+            return Ok(Some(Secret::env(self.file, key, var).at(at)));
         }
         if let Some(file) = &raw.password_file {
-            return Ok(Some(Secret::file(
-                self.file,
-                format!("{key}.password_file"),
-                file.to_string_lossy().into_owned(),
-            )));
+            let key = format!("{key}.password_file");
+            let at = Some(self.locator.find(&key));
+            let file = file.to_string_lossy().into_owned();
+            return Ok(Some(Secret::file(self.file, key, file).at(at)));
         }
         Ok(None)
     }
@@ -821,8 +837,13 @@ impl Checker<'_> {
                 "no password: give password, password_env or password_file",
             )
         })?;
+        // A value from [imap] is named by its own key: that is the line to fix.
+        let own_or_imap = |own: bool, name: &str| match own {
+            true => format!("{key}.mailbox.{name}"),
+            false => format!("imap.{name}"),
+        };
         let security = self.security(
-            &format!("{key}.mailbox.security"),
+            &own_or_imap(d.mailbox.security.is_some(), "security"),
             d.mailbox.security.as_deref().or(imap.security.as_deref()),
             Security::Tls,
         )?;
@@ -839,7 +860,7 @@ impl Checker<'_> {
                 )
             })?;
         let imap = Server {
-            host: self.host(&format!("{key}.mailbox.host"), host)?,
+            host: self.host(&own_or_imap(d.mailbox.host.is_some(), "host"), host)?,
             port: d.mailbox.port.or(imap.port).unwrap_or(default_port),
             security,
             ca_file: imap.ca_file.as_deref().map(|p| self.path(p)),
@@ -912,6 +933,12 @@ impl Checker<'_> {
             }
             if let Some(words) = &c.words {
                 let wkey = format!("{key}.categories.{name}.words");
+                if words.is_empty() {
+                    return Err(self.err(
+                        wkey,
+                        format!("no words: no mail would ever be found to be a {name}, so none would be handled as one; give at least one word, or leave words out for the built-in ones"),
+                    ));
+                }
                 if let Some(i) = words.iter().position(|w| w.trim().is_empty()) {
                     return Err(self.err(
                         format!("{wkey}[{i}]"),

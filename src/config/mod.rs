@@ -1,6 +1,6 @@
 //! The configuration file: read, checked and turned into typed values once, at start-up. Every
-//! mistake is reported with the file, the key and what is wrong, so an operator can fix it
-//! without reading code.
+//! mistake is reported with the file, the line, the key and what is wrong, so an operator can
+//! fix it without reading code.
 
 use crate::calendar::Calendar;
 use crate::decide::Category;
@@ -12,31 +12,48 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod file;
+mod locate;
 
-/// A configuration mistake: which file, which key, what is wrong.
+pub use locate::Position;
+
+/// A configuration mistake: which file, where in it, which key, what is wrong. Shown as
+/// `kvittens.toml:33: key `daemon.loop_hold`: what` (file:line, as compilers write it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The config file.
     pub file: PathBuf,
+    /// Where the key is written (a missing key: its table's header); `None` when the file
+    /// could not be read, or the key is not in the file (a secret's variable, say).
+    pub at: Option<Position>,
     /// The key, as a path: `department[0].officers[1].email`; empty when the whole file is bad.
     pub key: String,
     /// What is wrong, and where useful how to fix it.
     pub message: String,
 }
 
+impl ConfigError {
+    /// A mistake in `key` of `file`, not yet placed: [`Config::parse`] finds the line of every
+    /// error from its key, so the checks need not.
+    pub(crate) fn new(file: &Path, key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_path_buf(),
+            at: None,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}: {}", self.file.display(), self.message)
-        } else {
-            write!(
-                f,
-                "{}: key `{}`: {}",
-                self.file.display(),
-                self.key,
-                self.message
-            )
+        write!(f, "{}", self.file.display())?;
+        if let Some(at) = self.at {
+            write!(f, ":{}", at.line)?;
         }
+        if !self.key.is_empty() {
+            write!(f, ": key `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
     }
 }
 
@@ -53,6 +70,8 @@ pub struct Secret {
     file: PathBuf,
     /// The key that names it (`department[0].mailbox.password_file`).
     key: String,
+    /// Where that key is written.
+    at: Option<Position>,
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -77,6 +96,7 @@ impl Secret {
             source: SecretSource::Env(var),
             file: file.to_path_buf(),
             key,
+            at: None,
         }
     }
 
@@ -90,16 +110,21 @@ impl Secret {
             },
             file: file.to_path_buf(),
             key,
+            at: None,
         }
+    }
+
+    /// The same secret, its key written at `at` (for the line in a later error).
+    pub(crate) fn at(self, at: Option<Position>) -> Secret {
+        Secret { at, ..self }
     }
 
     /// Reads the secret now: the environment variable or the file (its trailing newline
     /// removed). The error names the config file, the key and the variable or file.
     pub fn read(&self) -> Result<String, ConfigError> {
         let err = |message: String| ConfigError {
-            file: self.file.clone(),
-            key: self.key.clone(),
-            message,
+            at: self.at,
+            ..ConfigError::new(&self.file, self.key.clone(), message)
         };
         match &self.source {
             SecretSource::Literal(p) => Ok(p.clone()),
@@ -134,6 +159,7 @@ impl From<&str> for Secret {
             source: SecretSource::Literal(s.to_string()),
             file: PathBuf::new(),
             key: String::new(),
+            at: None,
         }
     }
 }
@@ -332,6 +358,8 @@ pub struct Config {
     pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
+    /// The text it was read from, to place mistakes found later at their key's line.
+    text: std::sync::Arc<str>,
 }
 
 impl Config {
@@ -361,29 +389,35 @@ impl Config {
             .secrets()
             .into_iter()
             .filter_map(|s| s.read().err())
+            .map(|e| self.place(e))
             .collect();
         for (name, client) in &self.oauth2 {
-            problems.extend(
-                client
-                    .unreadable()
-                    .into_iter()
-                    .map(|(key, message)| ConfigError {
-                        file: self.file.clone(),
-                        key: format!("oauth2.{name}.{key}"),
-                        message,
-                    }),
-            );
+            problems.extend(client.unreadable().into_iter().map(|(key, message)| {
+                self.place(ConfigError::new(
+                    &self.file,
+                    format!("oauth2.{name}.{key}"),
+                    message,
+                ))
+            }));
         }
         problems
     }
 
+    /// `e`, a mistake found after loading (a secret that cannot be read), at the line of its
+    /// key in the text this config was read from, unless it has a place already.
+    pub fn place(&self, mut e: ConfigError) -> ConfigError {
+        if e.at.is_none() && !e.key.is_empty() {
+            e.at = locate::Locator::new(&self.text)
+                .ok()
+                .map(|l| l.find(&e.key));
+        }
+        e
+    }
+
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.to_path_buf(),
-            key: String::new(),
-            message: format!("cannot read the file: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, "", format!("cannot read the file: {e}")))?;
         Config::parse(path, &text)
     }
 
@@ -536,7 +570,7 @@ decide_within = "3d"
             (
                 "security = \"none\"",
                 "security = \"ssl\"",
-                "department[0].mailbox.security",
+                "imap.security",
                 "not a security mode",
             ),
             (
@@ -749,10 +783,190 @@ service_account_file = "sa.json"
         }
     }
 
+    /// The line (1-based) of the first line of `text` that contains `needle`.
+    fn line_of(text: &str, needle: &str) -> usize {
+        let found = text.lines().position(|l| l.contains(needle));
+        found.unwrap_or_else(|| panic!("{needle:?} not in the config")) + 1
+    }
+
+    /// Every family of checks (serde's, the daemon's durations and bounds, departments,
+    /// officers, categories, SMTP, OAuth2, a required key left out) names file, line and key.
     #[test]
-    fn a_file_that_is_not_toml_says_where() {
-        let e = parse("[daemon\nstore = 1").unwrap_err();
-        assert!(e.message.contains("line 1"), "{e}");
+    fn every_mistake_names_its_line() {
+        let daemon = |line: &str| {
+            (
+                GOOD,
+                "internal_domains",
+                format!("{line}\ninternal_domains"),
+            )
+        };
+        let dept = |line: &str| {
+            (
+                GOOD,
+                "decide_within = \"3d\"\n",
+                format!("decide_within = \"3d\"\n{line}\n"),
+            )
+        };
+        let replace = |from: &'static str, to: &str| (GOOD, from, to.to_string());
+        let oauth2 = with_oauth2(GOOD);
+        let o = |from: &'static str, to: &str| (oauth2.as_str(), from, to.to_string());
+        // (config, replace this, by this), the line's text, the key, words of the message.
+        let cases = [
+            (daemon("loop_hold = \"0s\""), "loop_hold", "daemon.loop_hold", "between 1m and 30d"),
+            (daemon("loop_window = \"3wd\""), "loop_window", "daemon.loop_window", "elapsed time"),
+            (daemon("loop_answers = 100000"), "loop_answers", "daemon.loop_answers", "at most 100"),
+            (daemon("idle_renew = \"1h\""), "idle_renew", "daemon.idle_renew", "at most 29m"),
+            (daemon("listen = \"everywhere\""), "listen", "daemon.listen", "not an address"),
+            (daemon("backfill = \"2wd\""), "backfill", "daemon.backfill", "elapsed time"),
+            (replace("timezone = \"Europe/Stockholm\"", "timezone = \"Mars/Olympus\""), "timezone", "daemon.timezone", "not a time zone"),
+            (replace("port = 1143", "port = \"many\""), "port = \"many\"", "imap.port", "invalid type"),
+            (replace("security = \"none\"", "security = \"ssl\""), "\"ssl\"", "imap.security", "not a security mode"),
+            (replace("from = \"Salems kommun <noreply@kommun.test>\"", "from = \"Salems kommun\""), "from =", "smtp.from", "not a mail address"),
+            (replace("from = \"Salems kommun <noreply@kommun.test>\"", "from = \"S <n@kommun.test>\"\nmax_per_minute = 0"), "max_per_minute", "smtp.max_per_minute", "would send nothing"),
+            (replace("[smtp]\nhost = \"127.0.0.1\"\n", "[smtp]\n"), "[smtp]", "smtp", "missing field `host`"),
+            (replace("case_prefix = \"BMN\"", "case_prefix = \"bmn\""), "case_prefix", "department[0].case_prefix", "upper-case"),
+            (replace("id = \"bygg\"", "id = \"Bygg\""), "id =", "department[0].id", "lower-case"),
+            (replace("reply_within = \"3d\"", "reply_within = \"3x\""), "reply_within", "department[0].reply_within", "unknown unit"),
+            (replace("password = \"secret\"", "pasword = \"secret\""), "mailbox =", "department[0].mailbox", "unknown field"),
+            (replace("password = \"secret\"", "password = \"a\", password_env = \"B\""), "mailbox =", "department[0].mailbox", "only one of"),
+            (replace("email = \"manager@kommun.test\"", "email = \"manager\""), "manager =", "department[0].manager.email", "not a mail address"),
+            (replace("{ name = \"Olle Handläggare\", email = \"officer1@kommun.test\" },", "{ name = \"Olle\", email = \"olle\" },"), "\"olle\"", "department[0].officers[0].email", "not a mail address"),
+            (replace("substitute = \"officer1@kommun.test\"", "substitute = \"nobody@kommun.test\""), "nobody", "department[0].officers[1].absent[0].substitute", "not an officer"),
+            (replace("to = \"2027-01-06\"", "to = \"2026-01-06\""), "2026-01-06", "department[0].officers[1].absent[0].to", "before"),
+            (dept("category = \"grievance\""), "category =", "department[0].category", "not a category"),
+            (dept("categories = { aplication = { decide_within = \"5d\" } }"), "aplication", "department[0].categories.aplication", "not a category"),
+            (dept("categories.complaint.words = [\"\"]"), "words", "department[0].categories.complaint.words[0]", "empty word"),
+            (dept("categories.complaint.words = []"), "words", "department[0].categories.complaint.words", "no words"),
+            (dept("digest_at = \"7.30\""), "digest_at", "department[0].digest_at", "not a time of day"),
+            (dept("working_hours = \"8-17\""), "working_hours", "department[0].working_hours", ""),
+            (dept("staff_language = \"de\""), "staff_language", "department[0].staff_language", "\"sv\" or \"en\""),
+            (replace("officers = [\n  { name = \"Olle Handläggare\", email = \"officer1@kommun.test\" },\n  { name = \"Lisa Handläggare\", email = \"officer2@kommun.test\", absent = [{ from = \"2026-12-21\", to = \"2027-01-06\", substitute = \"officer1@kommun.test\" }] },\n]", "officers = []"), "officers", "department[0].officers", "at least one officer"),
+            (o("provider = \"microsoft\"", "provider = \"yahoo\""), "yahoo", "oauth2.entra.provider", "\"microsoft\", \"google\" or \"generic\""),
+            (o("tenant = \"kommun.onmicrosoft.com\"", "token_url = \"http://10.1.1.1/t\""), "token_url", "oauth2.entra.token_url", "https://"),
+            (o("tenant = \"kommun.onmicrosoft.com\"\n", ""), "[oauth2.entra]", "oauth2.entra.tenant", "needs the tenant"),
+            (o("client_secret_file = \"entra.secret\"", "client_secret_env = \"A\"\nclient_secret = \"b\""), "[oauth2.entra]", "oauth2.entra", "only one of"),
+            (o("auth = \"oauth2:gws\"", "auth = \"oauth2:nope\""), "oauth2:nope", "department[0].mailbox.auth", "no [oauth2.nope] client"),
+            (o("port = 1143\nauth = \"oauth2:entra\"", "port = 1143\nauth = \"oauth2\""), "auth = \"oauth2\"", "imap.auth", "\"oauth2:NAME\""),
+            (o("user = \"noreply@kommun.test\"\n", ""), "[smtp]", "smtp.user", "OAuth2 needs the mailbox"),
+        ];
+        for ((good, from, to), needle, key, words) in cases {
+            let text = good.replacen(from, &to, 1);
+            assert_ne!(text, good, "test did not change the config: {from}");
+            let Err(e) = parse(&text) else {
+                panic!("accepted: {to}")
+            };
+            assert_eq!(e.file, PathBuf::from("/etc/kvittens/kvittens.toml"), "{e}");
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(words), "{e}");
+            let line = line_of(&text, needle);
+            assert_eq!(e.at.map(|a| a.line), Some(line), "{e}");
+            let prefix = format!("/etc/kvittens/kvittens.toml:{line}: key `{key}`: ");
+            assert!(e.to_string().starts_with(&prefix), "{e}");
+        }
+    }
+
+    #[test]
+    fn no_department_points_at_the_end_of_the_file() {
+        let text = GOOD.split("[[department]]").next().unwrap();
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key, "department");
+        assert_eq!(e.at.map(|a| a.line), Some(text.trim_end().lines().count()));
+    }
+
+    #[test]
+    fn the_column_is_where_the_key_starts() {
+        let text = GOOD.replace("email = \"manager@kommun.test\"", "email = \"manager\"");
+        let e = parse(&text).unwrap_err();
+        let line = text.lines().nth(e.at.unwrap().line - 1).unwrap();
+        let column = line.find("email").unwrap() + 1;
+        assert_eq!(e.at.unwrap().column, column, "{line}");
+    }
+
+    /// A file that is not TOML: the parser's line, the key being read, and what to do.
+    #[test]
+    fn a_file_that_is_not_toml_names_line_key_and_fix() {
+        let cases = [
+            (
+                "name = \"Bygg- och miljöförvaltningen\"",
+                "name = \"Bygg- och miljöförvaltningen",
+                "name = ",
+                "department[0].name",
+                "a string is not closed: add the closing \"",
+            ),
+            (
+                "store = \"var/kvittens\"",
+                "store = 'var/kvittens",
+                "store",
+                "daemon.store",
+                "a string is not closed: add the closing '",
+            ),
+            (
+                "[daemon]",
+                "[daemon",
+                "[daemon",
+                "",
+                "a table header is not closed",
+            ),
+            (
+                "password = \"secret\" }",
+                "password = \"secret\"\n}",
+                "mailbox =",
+                "department[0].mailbox",
+                "inline table",
+            ),
+            (
+                "case_prefix = \"BMN\"",
+                "case_prefix = \"BMN\"\nid = \"x\"",
+                "id = \"x\"",
+                "department[0].id",
+                "written twice",
+            ),
+            (
+                "port = 2525",
+                "port = 2525 security",
+                "port = 2525",
+                "smtp.port",
+                "one key = value per line",
+            ),
+            (
+                "reply_within = \"3d\"",
+                "reply_within = 3d",
+                "reply_within",
+                "department[0].reply_within",
+                "a text value needs quotes",
+            ),
+            (
+                "reply_within = \"3d\"",
+                "reply_within =",
+                "reply_within",
+                "department[0].reply_within",
+                "no value after =",
+            ),
+            (
+                "store = \"var/kvittens\"",
+                "store = \"C:\\var\"",
+                "store",
+                "daemon.store",
+                "starts an escape",
+            ),
+            (
+                // A list may span lines: the parser sees it unclosed on the next line.
+                "reply_within = \"3d\"",
+                "reply_within = [\"3d\"",
+                "decide_within",
+                "department[0].reply_within",
+                "a list [ … ] is not closed with ]",
+            ),
+        ];
+        for (from, to, needle, key, words) in cases {
+            let text = GOOD.replacen(from, to, 1);
+            assert_ne!(text, GOOD, "test did not change the config: {from}");
+            let e = parse(&text).unwrap_err();
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(words), "{e}");
+            assert_eq!(e.at.map(|a| a.line), Some(line_of(&text, needle)), "{e}");
+            assert!(!e.message.contains('\n'), "one line: {e}");
+        }
     }
 
     #[test]
@@ -859,6 +1073,32 @@ service_account_file = "sa.json"
             PathBuf::from("/etc/kvittens/kvittens.toml")
         );
         assert!(parse(GOOD).unwrap().check_secrets().is_empty());
+        // Each is placed at its key's line, and so is a mistake found later by other checks.
+        assert_eq!(
+            missing[0].at.map(|a| a.line),
+            Some(line_of(&text, "password_file"))
+        );
+        assert_eq!(
+            missing[1].at.map(|a| a.line),
+            Some(line_of(&text, "password_env"))
+        );
+        let oauth2 = with_oauth2(GOOD);
+        let later = ConfigError::new(c.file.as_path(), "smtp.user", "x");
+        assert_eq!(
+            c.place(later).at.map(|a| a.line),
+            Some(line_of(&text, "user ="))
+        );
+        let c = parse(&oauth2).unwrap();
+        let later = ConfigError::new(c.file.as_path(), "oauth2.entra.client_secret_file", "x");
+        let placed = c.place(later);
+        assert_eq!(
+            placed.at.map(|a| a.line),
+            Some(line_of(&oauth2, "client_secret_file"))
+        );
+        assert!(placed.to_string().starts_with(&format!(
+            "/etc/kvittens/kvittens.toml:{}: key `oauth2.entra.client_secret_file`: x",
+            line_of(&oauth2, "client_secret_file")
+        )));
     }
 
     #[test]

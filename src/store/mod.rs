@@ -14,6 +14,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 mod budget;
 mod ignored;
@@ -179,6 +180,17 @@ fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
     Ok(n)
 }
 
+/// How long opening the store waits while another process holds it: sled admits one process
+/// at a time, and a command run while another runs (with the daemon stopped) should wait its
+/// turn rather than fail; the store commands take well under a second.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// Whether sled refused to open because another process holds the store's lock file (sled
+/// 0.34 says so only in words, as an `io::Error` of kind `Other`).
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 /// Creates the store directory readable by its owner only (0700), and takes group and other
 /// bits off one that exists: it holds residents' addresses and subjects (personal data under
 /// GDPR), which no other local user has any business reading.
@@ -203,8 +215,14 @@ fn create_private_dir(path: &Path) -> std::io::Result<()> {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `path`.
+    /// Opens (or creates) the store in `path`, waiting up to [`LOCK_WAIT`] while another
+    /// process has it open.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_waiting(path, LOCK_WAIT)
+    }
+
+    /// [`Store::open`], waiting up to `wait` for another process to let go of the store.
+    fn open_waiting(path: &Path, wait: Duration) -> Result<Store, StoreError> {
         let err = |e: &dyn std::fmt::Display| StoreError {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -212,14 +230,28 @@ impl Store {
         create_private_dir(path).map_err(|e| err(&format!("cannot create the directory: {e}")))?;
         // sled caches up to 1 GiB by default; cases are small and read rarely, so a small cache
         // keeps the daemon light on a shared municipal server.
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(16 * 1024 * 1024)
             // kvittens flushes where durability matters (a message handled, a mail about to
             // go); a timer flushing on top of that would only add disk writes.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| err(&format!("cannot open: {e}")))?;
+            .flush_every_ms(None);
+        let started = std::time::Instant::now();
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if is_locked(&e) && started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                Err(e) if is_locked(&e) => {
+                    return Err(err(&format!(
+                        "in use by another kvittens process (the daemon or a command): waited {}s; try again",
+                        wait.as_secs_f32()
+                    )))
+                }
+                Err(e) => return Err(err(&format!("cannot open: {e}"))),
+            }
+        };
         let kv = db.open_tree("kvittens").map_err(|e| err(&e))?;
         Ok(Store {
             path: path.to_path_buf(),
@@ -834,6 +866,34 @@ pub(super) mod tests {
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
         Store::open(&open).unwrap();
         assert_eq!(mode(&open), 0o700);
+    }
+
+    #[test]
+    fn a_store_in_use_is_waited_for_then_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let first = Store::open(&path).unwrap();
+        let started = std::time::Instant::now();
+        let Err(e) = Store::open_waiting(&path, Duration::from_millis(300)) else {
+            panic!("the store is held")
+        };
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        let said = e.to_string();
+        assert!(
+            said.contains("in use by another kvittens process (the daemon or a command)")
+                && said.contains("try again")
+                && said.contains(&path.display().to_string())
+                && !said.contains("WouldBlock"),
+            "{said}"
+        );
+        // Let go while the second waits: it gets the store.
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(first);
+        });
+        let second = Store::open_waiting(&path, Duration::from_secs(10));
+        releaser.join().unwrap();
+        assert!(second.is_ok(), "{:?}", second.err());
     }
 
     #[test]
