@@ -78,9 +78,8 @@ async fn examine_both(dept: &Department) -> Result<String, Problem> {
         WatchError::Problem(p) => p,
         other => Problem::Other(other.to_string()),
     };
-    let mut s = imap::connect(&dept.imap, &dept.login, &dept.password)
-        .await
-        .map_err(classify)?;
+    // As the daemon logs in: with the password, or with a token of the OAuth2 client.
+    let (mut s, _) = imap::connect_dept(dept).await.map_err(classify)?;
     imap::examine(&mut s, &dept.folder)
         .await
         .map_err(classify)?;
@@ -111,9 +110,16 @@ async fn smtp(cfg: &Config) -> Line {
             Err(_) => Some(t.timeout_problem()),
         },
     };
+    // Without a user nothing is logged in to: the server must take mail from this host as it
+    // is (a submission port that wants a login refuses it only at the first mail).
+    let detail = if cfg.smtp.login.is_none() {
+        "no login configured: the server must take mail from this host without one; set [smtp] user if it wants a login".to_string()
+    } else {
+        String::new()
+    };
     Line {
         what,
         problem,
-        detail: String::new(),
+        detail,
     }
 }

@@ -321,6 +321,12 @@ impl fmt::Display for Problem {
                 f,
                 "connection refused at {host}:{port}: nothing listens there (wrong host or port, or the server is down)"
             ),
+            // The resolver's own words ("failed to lookup address information: …") say less
+            // to an admin than what to check.
+            Problem::Unreachable { host, port, why } if why.contains("lookup address") => write!(
+                f,
+                "cannot find the host {host} (port {port}): the name does not resolve; check the host name and the machine's DNS"
+            ),
             Problem::Unreachable { host, port, why } => {
                 write!(f, "cannot reach {host}:{port}: {why}")
             }

@@ -355,6 +355,9 @@ impl Watcher {
         let mut relogins = 0u32;
         let folder = if self.sent { "sent" } else { "inbox" };
         loop {
+            if self.sent && !self.inbox_may_log_in(&dept).await {
+                return;
+            }
             // The password as now configured: a reload that fixes it is used at the next try.
             let current = self.current(&dept);
             let mut connected = false;
@@ -432,6 +435,29 @@ impl Watcher {
                 _ = reloaded.notified() => {
                     tracing::info!(department = %dept.id, folder = %folder, "config reloaded: trying the mailbox again now");
                 }
+            }
+        }
+    }
+
+    /// For the Sent folder's watcher, which logs in with the inbox's credentials: waits until
+    /// the inbox's watcher has tried them, and while the server refuses them, so that a wrong
+    /// password costs one failed login per try, not two (failed logins lock accounts). Returns
+    /// false when the daemon stops meanwhile.
+    async fn inbox_may_log_in(&mut self, dept: &Department) -> bool {
+        let metrics = self.engine.metrics.clone();
+        loop {
+            let tried = metrics.folder_status(&dept.id, false).is_some();
+            if tried && !metrics.login_refused(&dept.id, false) {
+                return true;
+            }
+            let reloaded = self.engine.reloaded.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = reloaded.notified() => {}
+                _ = self.shutdown.changed() => {}
+            }
+            if *self.shutdown.borrow() {
+                return false;
             }
         }
     }

@@ -276,6 +276,16 @@ impl Metrics {
         }
     }
 
+    /// Whether the last try of a folder found its login refused.
+    pub fn login_refused(&self, department: &str, sent: bool) -> bool {
+        let label = FolderProblem {
+            department: department.to_string(),
+            folder: if sent { "sent" } else { "inbox" }.to_string(),
+            problem: "login_refused".to_string(),
+        };
+        self.mailbox_problem.get_or_create(&label).get() == 1
+    }
+
     /// A folder's state in words: `None` until first tried, `Some(None)` while watched,
     /// `Some(Some(problem))` while not.
     pub fn folder_status(&self, department: &str, sent: bool) -> Option<Option<String>> {

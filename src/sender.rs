@@ -321,7 +321,10 @@ impl Sender {
         };
         self.metrics.smtp_state(problem.as_ref());
         match &problem {
-            None => tracing::info!("SMTP server ok (connected, logged in; no mail sent)"),
+            None if self.transport.logs_in() => {
+                tracing::info!("SMTP server ok (connected, logged in; no mail sent)")
+            }
+            None => tracing::info!("SMTP server ok (connected; no login configured, so the server must take mail from this host without one; no mail sent)"),
             Some(p) => {
                 self.metrics.smtp_errors.inc();
                 smtp_down(p);

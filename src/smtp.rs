@@ -249,6 +249,11 @@ impl Transport {
         Ok((conn, until))
     }
 
+    /// Whether a login is configured (`[smtp] user`).
+    pub fn logs_in(&self) -> bool {
+        self.smtp.login.is_some()
+    }
+
     /// The problem of a check that took longer than it may.
     pub fn timeout_problem(&self) -> Problem {
         Problem::Timeout {

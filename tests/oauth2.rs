@@ -160,3 +160,43 @@ async fn dovecot_refuses_an_expired_token_and_one_for_another_user() {
         assert!(!e.contains(&token), "{e}");
     }
 }
+
+/// `check-config --connect` logs in as the daemon does: with a token of the mailbox's OAuth2
+/// client (a password login would be refused), and says which client's endpoint refused it.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_connect_logs_in_with_the_oauth2_client() {
+    let setup = Setup::new("oauthcheck", "");
+    let endpoint = TokenEndpoint::start(
+        &[(&format!("imap-{}", setup.tag), "right", &setup.mailbox())],
+        Duration::from_secs(600),
+    );
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kvittens"))
+            .args(["check-config", "--connect", "--config"])
+            .arg(&setup.config)
+            .output()
+            .unwrap()
+    };
+    oauth2_config(&setup, &endpoint, "right");
+    let out = check();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let mailbox_line = text
+        .lines()
+        .find(|l| l.starts_with("mailbox") && l.contains(&setup.mailbox()))
+        .unwrap_or_else(|| panic!("no line for the mailbox:\n{text}"));
+    assert!(mailbox_line.contains(": ok"), "{text}");
+    assert!(
+        endpoint.issued_for(&setup.mailbox()) >= 1,
+        "the check fetched a token for the mailbox:\n{text}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{text}");
+
+    // The same config with a wrong client secret: the endpoint's refusal is named.
+    std::fs::write(setup.dir.path().join("imap.secret"), "wrong\n").unwrap();
+    let out = check();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("invalid_client"), "{text}");
+}
