@@ -263,6 +263,16 @@ async fn a_refused_login_leaves_the_other_mailbox_working_and_waits_15_minutes()
     assert_eq!(refused.len(), 1, "{log}");
     assert!(refused[0].contains("next try in 15 min"), "{log}");
     assert!(!log.contains("retry failed"), "retried too soon:\n{log}");
+    // The server saw one failed login, not one for the inbox and another for the Sent folder:
+    // failed logins are what lock an account.
+    let dovecot =
+        std::path::Path::new(&std::env::var("KVITTENS_MAILSTACK").unwrap()).join("log/dovecot.log");
+    let failed = std::fs::read_to_string(&dovecot)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("auth failed") && l.contains("user=<plan-lockout@kommun.test>"))
+        .count();
+    assert_eq!(failed, 1, "failed logins in {}", dovecot.display());
     // A reload tries again at once; with the password fixed, the mailbox is watched.
     let text = std::fs::read_to_string(&s.config)
         .unwrap()
