@@ -219,6 +219,21 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
             reason: reason("copy", format!("a copy of kvittens' own mail <{id}>")),
         };
     }
+    if let Some(id) = msg.message_id.as_deref().filter(|id| {
+        own_id(id, ctx)
+            && msg
+                .from
+                .as_ref()
+                .is_some_and(|f| f.email.eq_ignore_ascii_case(ctx.own_address))
+    }) {
+        // Our id and our From, but no such mail went from this store: a copy an earlier store
+        // (or `backfill` over old copies) left in the mailbox. It names its case, like a
+        // bounce, but it is no bounce: nothing to flag, and it is listed as ignored.
+        return Decision::Ignore(reason(
+            "copy",
+            format!("a copy of kvittens' own mail <{id}> that this store did not send"),
+        ));
+    }
     let relayed = relayed_for(msg, ctx.internal_domains);
     if let Some(why) = machine(msg, relayed.is_some()) {
         if let Some(case) = msg.mentioned_receipts.iter().find(|c| known.case_exists(c)) {
@@ -1007,6 +1022,25 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_old_copy_this_store_did_not_send_is_no_bounce() {
+        // A fresh store, a mailbox with an earlier store's receipt copy whose case number now
+        // names a new case: ignored as a copy, not taken for a bounce of that case's receipt.
+        let mut known = Fake::default();
+        known
+            .by_id
+            .insert("m0@medborgare.test".into(), "BMN-2026-0001".into());
+        let m = mail(
+            "From: noreply@kommun.test\nTo: anna@medborgare.test\nAuto-Submitted: auto-replied\nMessage-ID: <kvittens.receipt.BMN-2026-0001@kommun.test>\nSubject: Re: Fråga [BMN-2026-0001]",
+            "Vi har tagit emot ditt meddelande.",
+        );
+        let d = decide(&m, &ctx(), &known);
+        assert!(
+            matches!(&d, Decision::Ignore(r) if r.code == "copy" && r.detail.contains("did not send")),
+            "{d:?}"
+        );
+    }
+
     fn ctx() -> Context<'static> {
         static INTERNAL: OnceLock<Vec<String>> = OnceLock::new();
         static STAFF: OnceLock<Vec<String>> = OnceLock::new();
@@ -1209,8 +1243,8 @@ mod tests {
             "Hej, jag har en fråga.",
         );
         assert_eq!(action(&decide(&m, &ctx(), &known)), "acknowledge");
-        // From kvittens' own address, but no such mail went (withheld, still waiting, or never
-        // minted): no copy to confirm anything; its markers make it a machine's, listed.
+        // From kvittens' own address, but no such mail went (withheld, still waiting, never
+        // minted, or an earlier store's): no copy to confirm anything; ignored, and listed.
         for id in [
             "kvittens.receipt.BMN-2026-0003@kommun.test",
             "kvittens.receipt.BMN-2026-0099@kommun.test",
@@ -1220,7 +1254,10 @@ mod tests {
                 "x",
             );
             let d = decide(&m, &ctx(), &known);
-            assert_eq!(action(&d), "automatic", "{id}: {d:?}");
+            assert!(
+                matches!(&d, Decision::Ignore(r) if r.code == "copy"),
+                "{id}: {d:?}"
+            );
         }
         // The real copy: from kvittens' address, of a mail that went.
         let m = mail(
