@@ -309,9 +309,8 @@ fn held_by_store(
             )));
         }
     }
-    // The key the engine counts a sender's receipts under (engine::Engine::handle).
     let today = dept.calendar.local_date(now);
-    let sent = store.receipts_today(&format!("{}/{today}", resident.email))?;
+    let sent = store.receipts_today(&crate::store::sender_day(&resident.email, today))?;
     let cap = cfg.receipts_per_sender_per_day;
     Ok((sent >= cap)
         .then(|| format!("{sent} receipts to this address today (the daily cap is {cap})")))
@@ -397,7 +396,7 @@ pub fn preview_message(
             s.next_counters(
                 &dept.id,
                 (&dept.case_prefix, today.year()),
-                &format!("{}/{today}", resident.email),
+                &crate::store::sender_day(&resident.email, today),
             )?,
             s.absences()?,
         ),

@@ -314,7 +314,7 @@ impl Engine {
                     &incoming.key,
                     msg.message_id.as_deref(),
                     (&dept.case_prefix, year),
-                    &format!("{}/{today}", resident.email),
+                    &crate::store::sender_day(&resident.email, today),
                     |counters| {
                         Ok(new_case(
                             &cfg,

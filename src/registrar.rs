@@ -243,7 +243,7 @@ impl Engine {
         let opened = self.store.open_ignored(
             id,
             (&dept.case_prefix, today.year()),
-            &format!("{}/{today}", resident.email),
+            &crate::store::sender_day(&resident.email, today),
             |counters, e| {
                 let incoming = Incoming {
                     key: MessageKey {

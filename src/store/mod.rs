@@ -127,6 +127,13 @@ fn tx_new_case(
     tx_effects(tx, effects)
 }
 
+/// The key a sender's receipts of one day are counted under for the daily cap
+/// (`receipts_per_sender_per_day`): `address/YYYY-MM-DD`, the day on the department's calendar.
+/// One place makes it, so that the engine, the registrar, `explain` and `preview` count alike.
+pub fn sender_day(address: &str, day: chrono::NaiveDate) -> String {
+    format!("{address}/{day}")
+}
+
 /// What [`Store::open_case`] did.
 #[derive(Debug)]
 pub enum Opened {
@@ -354,7 +361,7 @@ impl Store {
         self.get(&format!("msg/{message_id}"))
     }
 
-    /// How many receipts went to a sender on a day; `sender_today` is `address/YYYY-MM-DD`, as
+    /// How many receipts went to a sender on a day; `sender_today` is [`sender_day`]'s, as
     /// [`Store::open_case`] counts them for the daily cap.
     pub fn receipts_today(&self, sender_today: &str) -> Result<u64, StoreError> {
         Ok(self.get(&format!("rate/{sender_today}"))?.unwrap_or(0))
