@@ -16,7 +16,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 
 /// Anything an IMAP session can run over: plain TCP or TLS.
@@ -193,16 +192,7 @@ pub fn token_expired(error: &str) -> bool {
 /// Opens the connection (TCP, TLS or STARTTLS) and reads the greeting.
 async fn open(server: &Server) -> Result<async_imap::Client<Box<dyn Io>>, WatchError> {
     let (host, port) = (server.host.as_str(), server.port);
-    let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| Problem::Timeout {
-            host: host.into(),
-            port,
-        })?
-        .map_err(|e| {
-            tracing::debug!(%host, port, error = %e, "IMAP connect failed");
-            Problem::connect(&e, host, port)
-        })?;
+    let tcp = crate::tls::tcp(host, port).await?;
     let tls = |e: std::io::Error| {
         tracing::debug!(%host, port, error = %e, "IMAP TLS failed");
         Problem::tls(&e, host, port)
@@ -960,7 +950,7 @@ async fn idle(
 mod tests {
     use super::*;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    use tokio::net::TcpListener;
+    use tokio::net::{TcpListener, TcpStream};
     use UnsolicitedResponse::{Exists, Expunge, Recent};
 
     #[test]

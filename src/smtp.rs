@@ -17,7 +17,7 @@ use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 use lettre::Address;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -179,13 +179,7 @@ impl Transport {
             tracing::debug!(%host, port, error = %e, "SMTP connection failed");
             NotSent::from(Problem::smtp(&e, host, port, user))
         };
-        let tcp = tokio::time::timeout(Duration::from_secs(30), TcpStream::connect((host, port)))
-            .await
-            .map_err(|_| Problem::Timeout {
-                host: host.into(),
-                port,
-            })?
-            .map_err(|e| Problem::connect(&e, host, port))?;
+        let tcp = crate::tls::tcp(host, port).await?;
         tcp.set_nodelay(true)
             .map_err(|e| Problem::connect(&e, host, port))?;
         let mut conn = match server.security {
