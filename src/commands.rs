@@ -300,13 +300,7 @@ fn held_by_store(
         let rule = cfg.loop_rule;
         let (_, verdict) = store.sender_record(&resident.email)?.new_thread(now, &rule);
         if let Verdict::Held(until) | Verdict::Caught(until) = verdict {
-            return Ok(Some(format!(
-                "the loop breaker holds {} as a machine until {} (it answered {} receipts in a row within {} s each with a new thread)",
-                resident.email,
-                until.format("%Y-%m-%d %H:%M UTC"),
-                rule.answers,
-                rule.window.num_seconds()
-            )));
+            return Ok(Some(format!("loop: {}", rule.held(&resident.email, until))));
         }
     }
     let today = dept.calendar.local_date(now);

@@ -33,6 +33,19 @@ impl Default for Rule {
     }
 }
 
+impl Rule {
+    /// Why `sender` gets no receipt until `until`, in the words of the case's flag and of
+    /// `explain`.
+    pub fn held(&self, sender: &str, until: DateTime<Utc>) -> String {
+        format!(
+            "{sender} answered {} receipts in a row within {} s each with a new thread: held as a machine until {} (no receipts to it meanwhile)",
+            self.answers,
+            self.window.num_seconds(),
+            until.format("%Y-%m-%d %H:%M UTC")
+        )
+    }
+}
+
 /// What kvittens remembers of one sender for the loop breaker.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {

@@ -152,17 +152,9 @@ impl Engine {
             .store
             .sender_record(&resident.email)?
             .new_thread(received, &rule);
-        let why = |until: DateTime<Utc>| {
-            Reason {
+        let why = |until: DateTime<Utc>| Reason {
             code: "loop",
-            detail: format!(
-                "{} answered {} receipts in a row within {} s each with a new thread: held as a machine until {} (no receipts to it meanwhile)",
-                resident.email,
-                rule.answers,
-                rule.window.num_seconds(),
-                until.format("%Y-%m-%d %H:%M UTC")
-            ),
-        }
+            detail: rule.held(&resident.email, until),
         };
         let reason = match verdict {
             Verdict::Free => None,
