@@ -598,12 +598,11 @@ pub fn decide_with(
             }
         }
     }
-    let staff = staff_addresses(cfg);
     let own = cfg.smtp.from.email.to_string().to_lowercase();
     let ctx = decide::Context {
         department: &dept.id,
         internal_domains: &cfg.internal_domains,
-        staff_addresses: &staff,
+        staff_addresses: cfg.staff_addresses(),
         own_address: &own,
         own_id_domain: cfg.id_domain(),
         default_category: dept.default_category,
@@ -628,29 +627,6 @@ pub fn decide_with(
         }
     }
     Ok(decision)
-}
-
-/// The municipality's own addresses the config names, lower-case: kvittens' sending address,
-/// every department mailbox, officer, planned substitute, manager and `escalate_to`. No
-/// receipt goes to them (see [`decide::unfit_for_receipt`]), also when their domain is not in
-/// `internal_domains`.
-pub fn staff_addresses(cfg: &Config) -> Vec<String> {
-    let mut all = vec![cfg.smtp.from.email.to_string()];
-    for d in &cfg.departments {
-        all.push(d.email.clone());
-        all.push(d.manager.email.clone());
-        all.extend(d.follow_up.escalate_to.iter().map(|c| c.email.clone()));
-        for o in &d.officers {
-            all.push(o.contact.email.clone());
-            all.extend(o.absent.iter().map(|a| a.substitute.clone()));
-        }
-    }
-    for a in &mut all {
-        a.make_ascii_lowercase();
-    }
-    all.sort();
-    all.dedup();
-    all
 }
 
 /// Test builds only (debug assertions on): a message containing the text of

@@ -69,16 +69,16 @@ pub enum ReceiptTo<'a> {
 /// and never an address named in why the mail was ignored — the list or system address that
 /// made it look automatic is the last place a receipt should go.
 fn resident_of(cfg: &Config, e: &IgnoredMail) -> (Person, Option<Reason>) {
-    let staff = crate::engine::staff_addresses(cfg);
     let detail = e.detail.to_lowercase();
     let mut passed = Vec::new();
     for (field, person) in [("Reply-To", &e.reply_to), ("From", &e.from)] {
         let Some(p) = person else { continue };
-        let why = decide::unfit_for_receipt(p, &cfg.internal_domains, &staff).or_else(|| {
-            detail
-                .contains(&p.email)
-                .then(|| format!("named in why it was ignored: {}", e.reason))
-        });
+        let why = decide::unfit_for_receipt(p, &cfg.internal_domains, cfg.staff_addresses())
+            .or_else(|| {
+                detail
+                    .contains(&p.email)
+                    .then(|| format!("named in why it was ignored: {}", e.reason))
+            });
         match why {
             None => return (p.clone(), None),
             Some(why) => passed.push(format!("{field} {} ({why})", p.email)),
@@ -108,8 +108,7 @@ fn resident_given(cfg: &Config, e: &IgnoredMail, address: &str) -> anyhow::Resul
         name: known.and_then(|p| p.name.clone()),
         email,
     };
-    let staff = crate::engine::staff_addresses(cfg);
-    if let Some(why) = decide::unfit_for_receipt(&p, &cfg.internal_domains, &staff) {
+    if let Some(why) = decide::unfit_for_receipt(&p, &cfg.internal_domains, cfg.staff_addresses()) {
         anyhow::bail!("no receipt may go to {address:?}: {why}");
     }
     Ok(p)
@@ -311,8 +310,8 @@ impl Engine {
             || anyhow::anyhow!("case {number} has had its receipt already (it goes once)");
         let rid = compose::message_id(&cfg, number, Kind::Receipt);
         anyhow::ensure!(!case.message_ids.contains(&rid), already());
-        let staff = crate::engine::staff_addresses(&cfg);
-        if let Some(why) = decide::unfit_for_receipt(&case.resident, &cfg.internal_domains, &staff)
+        if let Some(why) =
+            decide::unfit_for_receipt(&case.resident, &cfg.internal_domains, cfg.staff_addresses())
         {
             anyhow::bail!(
                 "case {number} has no address to send a receipt to ({:?}: {why})",

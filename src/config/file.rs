@@ -434,7 +434,7 @@ impl Checker<'_> {
                 warnings.push(format!("{} holds passwords and anyone on this machine can read it: chmod o-r, or use password_env / password_file", self.file.display()));
             }
         }
-        Ok(Config {
+        let mut cfg = Config {
             trusted_authserv_ids: raw
                 .daemon
                 .trusted_authserv_ids
@@ -460,7 +460,10 @@ impl Checker<'_> {
             oauth2: self.oauth2.clone(),
             departments,
             text: self.locator.text().into(),
-        })
+            staff: Vec::new(),
+        };
+        cfg.staff = cfg.gather_staff();
+        Ok(cfg)
     }
 
     fn security(

@@ -360,12 +360,42 @@ pub struct Config {
     pub departments: Vec<Department>,
     /// The text it was read from, to place mistakes found later at their key's line.
     text: std::sync::Arc<str>,
+    /// [`Config::staff_addresses`], gathered once when the file is read (every message asks).
+    staff: Vec<String>,
 }
 
 impl Config {
     /// The department with this id.
     pub fn department(&self, id: &str) -> Option<&Department> {
         self.departments.iter().find(|d| d.id == id)
+    }
+
+    /// The municipality's own addresses the config names, lower-case, sorted: kvittens'
+    /// sending address, every department mailbox, officer, planned substitute, manager and
+    /// `escalate_to`. No receipt goes to them (see [`crate::decide::unfit_for_receipt`]), also
+    /// when their domain is not in `internal_domains`.
+    pub fn staff_addresses(&self) -> &[String] {
+        &self.staff
+    }
+
+    /// Gathers [`Config::staff_addresses`] from the rest of the config.
+    fn gather_staff(&self) -> Vec<String> {
+        let mut all = vec![self.smtp.from.email.to_string()];
+        for d in &self.departments {
+            all.push(d.email.clone());
+            all.push(d.manager.email.clone());
+            all.extend(d.follow_up.escalate_to.iter().map(|c| c.email.clone()));
+            for o in &d.officers {
+                all.push(o.contact.email.clone());
+                all.extend(o.absent.iter().map(|a| a.substitute.clone()));
+            }
+        }
+        for a in &mut all {
+            a.make_ascii_lowercase();
+        }
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// The domain of Message-IDs kvittens mints: the domain of the From address.
