@@ -263,9 +263,9 @@ async fn latency(stack: &Stack, n: usize) -> anyhow::Result<(f64, f64)> {
     wait_ready(&log, &mut child)?;
     let dept = format!("{tag}-d0@kommun.test");
     let resident = format!("rlat-{tag}@medborgare.test");
-    let mut writer = kvittens::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
+    let mut writer = kvittens::net::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
     let mut reader =
-        kvittens::imap::connect(&stack.imap, &resident, &Secret::from("secret")).await?;
+        kvittens::net::imap::connect(&stack.imap, &resident, &Secret::from("secret")).await?;
     let mut samples = Vec::new();
     for i in 0..n {
         let before = reader.status("INBOX", "(MESSAGES)").await?.exists;
@@ -302,7 +302,7 @@ async fn fill(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::R
             let mut sessions = Vec::new();
             for m in 0..mailboxes {
                 sessions.push(
-                    kvittens::imap::connect(
+                    kvittens::net::imap::connect(
                         &imap,
                         &format!("{tag}-d{m}@kommun.test"),
                         &Secret::from("secret"),
@@ -365,7 +365,7 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
     let mut total = 0usize;
     for m in 0..mailboxes {
         let dept = format!("{tag}-d{m}@kommun.test");
-        let mut s = kvittens::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
+        let mut s = kvittens::net::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
         s.examine("INBOX").await?;
         let fetched: Vec<_> = s
             .uid_fetch("1:*", "(UID INTERNALDATE BODY.PEEK[])")
@@ -409,12 +409,12 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
         let mut list = Vec::with_capacity(cases);
         for i in 0..cases {
             let dept = &cfg.departments[i % 20];
-            list.push(kvittens::case::Case {
-                number: kvittens::case::case_number(&dept.case_prefix, 2026, (i / 20 + 1) as u64),
+            list.push(kvittens::rules::case::Case {
+                number: kvittens::rules::case::case_number(&dept.case_prefix, 2026, (i / 20 + 1) as u64),
                 department: dept.id.clone(),
-                category: kvittens::decide::Category::Question,
-                language: kvittens::decide::Language::Sv,
-                resident: kvittens::message::Person {
+                category: kvittens::rules::decide::Category::Question,
+                language: kvittens::rules::decide::Language::Sv,
+                resident: kvittens::mail::message::Person {
                     name: Some(format!("Invånare {i}")),
                     email: format!("r{i}@medborgare.test"),
                 },
@@ -428,8 +428,8 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                     format!("m{i}@medborgare.test"),
                     format!("kvittens.receipt.{i}@kommun.test"),
                 ],
-                state: kvittens::case::State::Open,
-                events: vec![kvittens::case::Event {
+                state: kvittens::rules::case::State::Open,
+                events: vec![kvittens::rules::case::Event {
                     at: now,
                     what: "received".into(),
                 }],
@@ -441,11 +441,11 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
         }
         let dues: Vec<_> = list
             .iter()
-            .map(|c| kvittens::schedule::Due {
+            .map(|c| kvittens::rules::schedule::Due {
                 at: c.reply_due,
                 department: c.department.clone(),
                 case: Some(c.number.clone()),
-                kind: kvittens::schedule::DueKind::Escalate { level: 1 },
+                kind: kvittens::rules::schedule::DueKind::Escalate { level: 1 },
                 deadline: Some(c.reply_due),
             })
             .collect();
@@ -481,11 +481,11 @@ fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
     let cfg = kvittens::config::Config::load(&path)?;
     let store = kvittens::store::Store::open(&cfg.store)?;
     let now = chrono::Utc::now();
-    let due = |at, i: usize| kvittens::schedule::Due {
+    let due = |at, i: usize| kvittens::rules::schedule::Due {
         at,
         department: "d".into(),
         case: Some(format!("D-2026-{i:07}")),
-        kind: kvittens::schedule::DueKind::Remind,
+        kind: kvittens::rules::schedule::DueKind::Remind,
         deadline: None,
     };
     let mut dues: Vec<_> = (0..open)
@@ -503,7 +503,7 @@ fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
         found.len()
     );
     let templates = kvittens::daemon::load_templates(&cfg)?;
-    let engine = kvittens::engine::Engine::new(cfg, store, templates);
+    let engine = kvittens::app::engine::Engine::new(cfg, store, templates);
     let t0 = Instant::now();
     let fired = engine.fire_due(now)?;
     let fire = t0.elapsed().as_secs_f64() * 1000.0;

@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn inbox(server: &Server, user: &str) -> anyhow::Result<Vec<Vec<u8>>> {
-    let mut s = kvittens::imap::connect(server, user, &Secret::from("secret")).await?;
+    let mut s = kvittens::net::imap::connect(server, user, &Secret::from("secret")).await?;
     let mailbox = s.examine("INBOX").await?;
     let mut out = Vec::new();
     if mailbox.exists > 0 {

@@ -112,7 +112,7 @@ async fn fill(
     tag: &str,
     range: std::ops::Range<usize>,
 ) -> anyhow::Result<()> {
-    let mut s = kvittens::imap::connect(&env.imap, mailbox, &Secret::from("secret")).await?;
+    let mut s = kvittens::net::imap::connect(&env.imap, mailbox, &Secret::from("secret")).await?;
     for i in range {
         s.append("INBOX", None, None, message(tag, i, mailbox).as_bytes())
             .await?;
@@ -125,7 +125,7 @@ async fn fill(
 async fn receipts(env: &Env, tag: &str) -> anyhow::Result<HashMap<String, usize>> {
     let mut count = HashMap::new();
     for r in 0..RESIDENTS {
-        let mut s = kvittens::imap::connect(
+        let mut s = kvittens::net::imap::connect(
             &env.imap,
             &format!("r{r}-{tag}@medborgare.test"),
             &Secret::from("secret"),

@@ -1,14 +1,14 @@
 //! Wires the daemon together: the store, one watcher per mailbox, one sender, and an explicit
 //! graceful shutdown on SIGINT or SIGTERM (work in flight is finished, the store flushed).
 
-use crate::compose;
+use crate::app::engine::Engine;
 use crate::config::Config;
-use crate::engine::Engine;
-use crate::imap::Watcher;
-use crate::sender::Sender;
-use crate::smtp;
+use crate::mail::compose;
+use crate::mail::templates::Templates;
+use crate::net::imap::Watcher;
+use crate::net::sender::Sender;
+use crate::net::smtp;
 use crate::store::Store;
-use crate::templates::Templates;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Notify};
@@ -64,7 +64,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             metrics: engine.metrics.clone(),
             store_failed: engine.store_failed.clone(),
             reloaded: engine.reloaded.clone(),
-            budget: std::sync::Mutex::new(crate::budget::Budget::new(
+            budget: std::sync::Mutex::new(crate::rules::budget::Budget::new(
                 cfg.smtp.limits,
                 store.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?,
             )),
@@ -72,7 +72,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .run(),
     );
     tasks.spawn(
-        crate::scheduler::Scheduler {
+        crate::ops::scheduler::Scheduler {
             engine: engine.clone(),
             outbox: wake.clone(),
             wake: schedule.clone(),
@@ -80,9 +80,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
         .run(),
     );
-    tasks.spawn(crate::control::serve(engine.clone(), shutdown.clone()));
+    tasks.spawn(crate::ops::control::serve(engine.clone(), shutdown.clone()));
     if let Some(addr) = cfg.listen {
-        tasks.spawn(crate::http::serve(engine.clone(), addr, shutdown.clone()));
+        tasks.spawn(crate::ops::http::serve(
+            engine.clone(),
+            addr,
+            shutdown.clone(),
+        ));
     }
     for dept in &cfg.departments {
         for sent in [false, true] {

@@ -2,38 +2,30 @@
 //! department mailbox gets an immediate receipt naming the case officer and the date of the
 //! answer, and every case is tracked until it is answered.
 //!
-//! The domain — [`calendar`], [`holidays`], [`decide`], [`case`], [`compose`] — is pure code.
-//! [`store`] keeps what must survive a crash; [`imap`] and [`smtp`] are thin adapters to the mail
-//! servers, and [`sender`] empties the outbox through [`smtp`]; [`daemon`] wires them together.
+//! # Layout
+//!
+//! The folders are layers; each may import only the ones below it.
+//!
+//! | folder | what lives there | imports |
+//! |---|---|---|
+//! | [`daemon`] | wiring: one task per mailbox, the sender, the clock, the sockets, shutdown | all |
+//! | [`ops`] | control socket and its commands, `/metrics`, `/healthz`, the clock | app and below |
+//! | [`net`] | IMAP watcher, SMTP, the sender task, TLS, OAuth2 tokens | app and below |
+//! | [`app`] | the one owner of case state: a message, a due deadline, an admin action | store and below |
+//! | [`store`] | what must survive a crash: cases, cursors, schedule, outbox | rules, config |
+//! | [`mail`] | mail as bytes: reading what comes in, composing what goes out | rules, config |
+//! | [`rules`] | pure rules: the decision, the calendar, deadlines, case numbers | config |
+//! | [`config`] | the config file, checked once, with file:line in every mistake | — |
+//!
+//! "What to do with a message" is [`rules::decide`] (pure: answer, attach, or leave alone);
+//! [`app::engine`] records that decision and its mails in one store transaction; [`net::sender`]
+//! sends them from the store's outbox exactly once.
 
-pub mod bounds;
-pub mod budget;
-pub mod calendar;
-pub mod case;
-pub mod check;
-pub mod commands;
-pub mod compose;
+pub mod app;
 pub mod config;
-pub mod control;
 pub mod daemon;
-pub mod decide;
-pub mod diagnose;
-pub mod engine;
-pub mod followup;
-pub mod holidays;
-pub mod http;
-pub mod imap;
-pub mod loopbreak;
-pub mod message;
-pub mod metrics;
-pub mod notices;
-pub mod oauth2;
-pub mod registrar;
-pub mod schedule;
-pub mod scheduler;
-pub mod sender;
-pub mod smtp;
-pub mod span;
+pub mod mail;
+pub mod net;
+pub mod ops;
+pub mod rules;
 pub mod store;
-pub mod templates;
-pub mod tls;

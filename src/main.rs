@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 use kvittens::config::Config;
-use kvittens::control::{Filter, Request};
+use kvittens::ops::control::{Filter, Request};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -313,7 +313,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             )?;
             if connect {
                 let rt = tokio::runtime::Runtime::new()?;
-                let lines = rt.block_on(kvittens::check::connect_all(&cfg));
+                let lines = rt.block_on(kvittens::net::check::connect_all(&cfg));
                 for line in &lines {
                     writeln!(out, "{line}")?;
                 }
@@ -331,8 +331,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             files,
         } => {
             let cfg = Config::load(&config)?;
-            let dept = kvittens::commands::department(&cfg, &department)?;
-            kvittens::commands::explain(&cfg, dept, &files, json, &mut out)
+            let dept = kvittens::ops::commands::department(&cfg, &department)?;
+            kvittens::ops::commands::explain(&cfg, dept, &files, json, &mut out)
         }
         Command::Preview {
             config,
@@ -340,8 +340,8 @@ fn run(command: Command) -> anyhow::Result<()> {
             file,
         } => {
             let cfg = Config::load(&config)?;
-            let dept = kvittens::commands::department(&cfg, &department)?;
-            kvittens::commands::preview(&cfg, dept, &file, &mut out)
+            let dept = kvittens::ops::commands::department(&cfg, &department)?;
+            kvittens::ops::commands::preview(&cfg, dept, &file, &mut out)
         }
         Command::Cases {
             config,
@@ -479,13 +479,13 @@ fn generate(what: Generated, dir: &std::path::Path) -> anyhow::Result<()> {
 /// store admits one process at a time), else on the store directly.
 fn store_command(config: &std::path::Path, request: Request) -> anyhow::Result<()> {
     let cfg = Config::load(config)?;
-    let reply = match kvittens::control::send(&cfg.store, &request) {
+    let reply = match kvittens::ops::control::send(&cfg.store, &request) {
         Some(reply) => reply?,
         None => {
             let templates = kvittens::daemon::load_templates(&cfg)?;
             let store = kvittens::store::Store::open(&cfg.store)?;
-            let engine = kvittens::engine::Engine::new(cfg, store, templates);
-            kvittens::control::execute(&engine, &request)
+            let engine = kvittens::app::engine::Engine::new(cfg, store, templates);
+            kvittens::ops::control::execute(&engine, &request)
         }
     };
     if reply.ok {

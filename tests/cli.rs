@@ -208,7 +208,7 @@ fn open_case(config: &Path, raw: &str) -> String {
 /// Opens a case for each of `raws` (UIDs `first_uid`, and on) in department bygg, as the
 /// daemon would, and returns their numbers.
 fn open_cases(config: &Path, first_uid: u32, raws: &[&str]) -> Vec<String> {
-    use kvittens::engine::{Engine, Incoming, Outcome};
+    use kvittens::app::engine::{Engine, Incoming, Outcome};
     let cfg = kvittens::config::Config::load(config).unwrap();
     let dept = cfg.department("bygg").unwrap().clone();
     let store = kvittens::store::Store::open(&cfg.store).unwrap();

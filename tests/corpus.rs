@@ -2,8 +2,8 @@
 //! from many mail systems must all be ignored; the ordinary messages must be acknowledged.
 //! Runs the same path as `kvittens explain --json`.
 
-use kvittens::commands::explain;
 use kvittens::config::Config;
+use kvittens::ops::commands::explain;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
@@ -91,15 +91,15 @@ fn odd_mail_never_breaks_receipt_building() {
     all.extend(files(&dir.join("not-bounces")));
     for file in all {
         let raw = std::fs::read(&file).unwrap();
-        let msg = kvittens::message::Inbound::parse(&raw);
+        let msg = kvittens::mail::message::Inbound::parse(&raw);
         let resident = msg
             .reply_address()
             .cloned()
-            .unwrap_or(kvittens::message::Person {
+            .unwrap_or(kvittens::mail::message::Person {
                 name: None,
                 email: "x@example.org".into(),
             });
-        let incoming = kvittens::engine::Incoming {
+        let incoming = kvittens::app::engine::Incoming {
             key: kvittens::store::MessageKey {
                 department: "bygg".into(),
                 uid_validity: 1,
@@ -114,15 +114,15 @@ fn odd_mail_never_breaks_receipt_building() {
             turn: 0,
             receipts_today: 0,
         };
-        let lang = kvittens::decide::language(&msg);
-        let (case, mails) = kvittens::engine::new_case(
+        let lang = kvittens::rules::decide::language(&msg);
+        let (case, mails) = kvittens::app::engine::new_case(
             &cfg,
             &templates,
             dept,
             &msg,
             &incoming,
             counters,
-            (kvittens::decide::Category::Question, lang, &resident),
+            (kvittens::rules::decide::Category::Question, lang, &resident),
             &[],
             None,
         );

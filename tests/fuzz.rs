@@ -3,12 +3,12 @@
 //! input may put a header of its own into a mail kvittens sends. Runs in CI with a fixed
 //! number of cases (PROPTEST_CASES to change it).
 
+use kvittens::app::engine::{self, Incoming};
 use kvittens::config::Config;
-use kvittens::decide::{self, Decision};
-use kvittens::engine::{self, Incoming};
-use kvittens::message::{Inbound, Person};
+use kvittens::mail::message::{Inbound, Person};
+use kvittens::mail::templates::Templates;
+use kvittens::rules::decide::{self, Decision};
 use kvittens::store::{Counters, MessageKey};
-use kvittens::templates::Templates;
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;

@@ -7,8 +7,8 @@
 mod common;
 
 use common::{header, kvittens_ok, Setup};
-use kvittens::compose::{Kind, Outgoing};
-use kvittens::engine::{Engine, Incoming, Outcome};
+use kvittens::app::engine::{Engine, Incoming, Outcome};
+use kvittens::mail::compose::{Kind, Outgoing};
 use kvittens::store::{MessageKey, Store};
 use lettre::AsyncTransport;
 use std::time::Duration;

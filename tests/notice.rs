@@ -8,7 +8,7 @@ mod common;
 
 use common::Setup;
 use futures::TryStreamExt;
-use kvittens::imap::Session;
+use kvittens::net::imap::Session;
 use mail_parser::{MessageParser, MimeHeaders};
 
 /// One resident's mail as appended to the department mailbox (CRLF line ends, as Dovecot

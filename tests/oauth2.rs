@@ -142,13 +142,13 @@ async fn a_wrong_client_secret_names_invalid_client() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dovecot_refuses_an_expired_token_and_one_for_another_user() {
     let user = "oauthuser@kommun.test";
-    let good = kvittens::imap::connect_oauth2(&imap_server(), user, &sign(user, 60)).await;
+    let good = kvittens::net::imap::connect_oauth2(&imap_server(), user, &sign(user, 60)).await;
     assert!(good.is_ok(), "{:?}", good.err());
     for (token, why) in [
         (sign(user, -60), "expired"),
         (sign("someone-else@kommun.test", 60), "another user's"),
     ] {
-        let e = kvittens::imap::connect_oauth2(&imap_server(), user, &token)
+        let e = kvittens::net::imap::connect_oauth2(&imap_server(), user, &token)
             .await
             .err()
             .unwrap_or_else(|| panic!("an {why} token was taken"))

@@ -6,10 +6,10 @@ use super::{
     Absence, Config, ConfigError, Contact, Department, FollowUp, Officer, Position, Secret,
     Security, Server, Smtp,
 };
-use crate::calendar::{Calendar, HolidayRule, WorkingHours};
-use crate::decide::Category;
-use crate::oauth2::Auth;
-use crate::span::Span;
+use crate::net::oauth2::Auth;
+use crate::rules::calendar::{Calendar, HolidayRule, WorkingHours};
+use crate::rules::decide::Category;
+use crate::rules::span::Span;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -77,7 +77,7 @@ struct RawConfig {
     oauth2: BTreeMap<String, RawOAuth2>,
 }
 
-/// `[oauth2.NAME]`: a client that fetches tokens (see `crate::oauth2`).
+/// `[oauth2.NAME]`: a client that fetches tokens (see `crate::net::oauth2`).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOAuth2 {
@@ -239,7 +239,7 @@ struct Checker<'a> {
     /// Whether the file itself holds a password (then it must not be world-readable).
     plain_passwords: bool,
     /// The checked `[oauth2.NAME]` clients, which `auth = "oauth2:NAME"` refers to.
-    oauth2: BTreeMap<String, Arc<crate::oauth2::Client>>,
+    oauth2: BTreeMap<String, Arc<crate::net::oauth2::Client>>,
 }
 
 impl Checker<'_> {
@@ -254,8 +254,8 @@ impl Checker<'_> {
         &self,
         daemon: &RawDaemon,
         secs: &SpanReader<'_>,
-    ) -> Result<crate::loopbreak::Rule, ConfigError> {
-        let dflt = crate::loopbreak::Rule::default();
+    ) -> Result<crate::rules::loopbreak::Rule, ConfigError> {
+        let dflt = crate::rules::loopbreak::Rule::default();
         let window = secs(daemon.loop_window, "daemon.loop_window", 120)?;
         if !(1..=3600).contains(&window.as_secs()) {
             return Err(self.err(
@@ -281,7 +281,7 @@ impl Checker<'_> {
             return Err(self.err("daemon.loop_hold", "must be between 1m and 30d"));
         }
         let d = |x: Duration| chrono::Duration::seconds(x.as_secs() as i64);
-        Ok(crate::loopbreak::Rule {
+        Ok(crate::rules::loopbreak::Rule {
             window: d(window),
             answers,
             hold: d(hold),
@@ -577,7 +577,7 @@ impl Checker<'_> {
         &self,
         per_minute: Option<u32>,
         per_day: Option<u64>,
-    ) -> Result<crate::budget::Limits, ConfigError> {
+    ) -> Result<crate::rules::budget::Limits, ConfigError> {
         if per_minute == Some(0) {
             return Err(self.err(
                 "smtp.max_per_minute",
@@ -587,7 +587,7 @@ impl Checker<'_> {
         if per_day == Some(0) {
             return Err(self.err("smtp.max_per_day", "0 would send nothing; leave it out for no limit (Exchange Online allows 10000 recipients)"));
         }
-        Ok(crate::budget::Limits {
+        Ok(crate::rules::budget::Limits {
             per_minute,
             per_day,
         })
@@ -626,7 +626,7 @@ impl Checker<'_> {
     fn oauth2_clients(
         &self,
         raw: &BTreeMap<String, RawOAuth2>,
-    ) -> Result<BTreeMap<String, Arc<crate::oauth2::Client>>, ConfigError> {
+    ) -> Result<BTreeMap<String, Arc<crate::net::oauth2::Client>>, ConfigError> {
         raw.iter()
             .map(|(name, c)| Ok((name.clone(), Arc::new(self.oauth2_client(name, c)?))))
             .collect()
@@ -636,8 +636,8 @@ impl Checker<'_> {
         &self,
         name: &str,
         c: &RawOAuth2,
-    ) -> Result<crate::oauth2::Client, ConfigError> {
-        use crate::oauth2::{Provider, SecretSource};
+    ) -> Result<crate::net::oauth2::Client, ConfigError> {
+        use crate::net::oauth2::{Provider, SecretSource};
         let key = format!("oauth2.{name}");
         let provider = match c.provider.trim() {
             "microsoft" => Provider::Microsoft,
@@ -681,7 +681,7 @@ impl Checker<'_> {
         }
         let token_url = match (provider, &c.tenant, &c.token_url) {
             (_, _, Some(url)) => Some(url.clone()),
-            (Provider::Microsoft, Some(t), None) => Some(crate::oauth2::microsoft_token_url(t.trim())),
+            (Provider::Microsoft, Some(t), None) => Some(crate::net::oauth2::microsoft_token_url(t.trim())),
             (Provider::Microsoft, None, None) => {
                 return Err(self.err(
                     format!("{key}.tenant"),
@@ -739,7 +739,7 @@ impl Checker<'_> {
             .clone()
             .or_else(|| provider.default_scope().map(str::to_string))
             .unwrap_or_default();
-        Ok(crate::oauth2::Client {
+        Ok(crate::net::oauth2::Client {
             name: name.to_string(),
             provider,
             token_url,
@@ -928,7 +928,7 @@ impl Checker<'_> {
         let mut decide_within: HashMap<Category, Span> =
             Category::ALL.iter().map(|c| (*c, base_decide)).collect();
         decide_within.insert(Category::Complaint, Span::Calendar(7 * 86_400));
-        let mut category_words = crate::decide::CategoryWords::default();
+        let mut category_words = crate::rules::decide::CategoryWords::default();
         for (name, c) in &d.categories {
             let cat = Category::from_key(name).ok_or_else(|| self.err(format!("{key}.categories.{name}"), format!("{name:?} is not a category; use question, application, fault_report or complaint")))?;
             if let Some(s) = c.decide_within {
@@ -1003,8 +1003,8 @@ impl Checker<'_> {
             digest_at,
         };
         let staff_language = match d.staff_language.as_deref() {
-            None | Some("sv") => crate::decide::Language::Sv,
-            Some("en") => crate::decide::Language::En,
+            None | Some("sv") => crate::rules::decide::Language::Sv,
+            Some("en") => crate::rules::decide::Language::En,
             Some(other) => {
                 return Err(self.err(
                     format!("{key}.staff_language"),

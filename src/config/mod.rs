@@ -2,9 +2,9 @@
 //! mistake is reported with the file, the line, the key and what is wrong, so an operator can
 //! fix it without reading code.
 
-use crate::calendar::Calendar;
-use crate::decide::Category;
-use crate::span::Span;
+use crate::rules::calendar::Calendar;
+use crate::rules::decide::Category;
+use crate::rules::span::Span;
 use chrono::NaiveDate;
 use std::collections::HashMap;
 use std::fmt;
@@ -246,7 +246,7 @@ pub struct Department {
     /// The IMAP password (empty when `auth` is OAuth2).
     pub password: Secret,
     /// How the mailbox is logged in to (`auth`, from the mailbox or `[imap]`).
-    pub auth: crate::oauth2::Auth,
+    pub auth: crate::net::oauth2::Auth,
     /// Where the mailbox is.
     pub imap: Server,
     /// The folder residents' mail arrives in.
@@ -263,7 +263,7 @@ pub struct Department {
     pub default_category: Category,
     /// The words that name each category (`categories.<name>.words`; built-in Swedish and
     /// English words otherwise).
-    pub category_words: crate::decide::CategoryWords,
+    pub category_words: crate::rules::decide::CategoryWords,
     /// Working days and hours.
     pub calendar: Calendar,
     /// A phone number for the receipt, if the department has one.
@@ -275,7 +275,7 @@ pub struct Department {
     /// When reminders, escalations and digests go out.
     pub follow_up: FollowUp,
     /// The language of mail to staff.
-    pub staff_language: crate::decide::Language,
+    pub staff_language: crate::rules::decide::Language,
     /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
     pub copies: bool,
 }
@@ -312,12 +312,12 @@ pub struct Smtp {
     /// Login, when the server wants one (with an empty password when `auth` is OAuth2).
     pub login: Option<(String, Secret)>,
     /// How the login is made (`[smtp] auth`).
-    pub auth: crate::oauth2::Auth,
+    pub auth: crate::net::oauth2::Auth,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
     /// The sending account's limits (`max_per_minute`, `max_per_day`): the provider's, so that
     /// the outbox waits instead of the provider refusing mail.
-    pub limits: crate::budget::Limits,
+    pub limits: crate::rules::budget::Limits,
 }
 
 /// The whole, checked configuration.
@@ -349,13 +349,13 @@ pub struct Config {
     /// mailbox before it is sent again.
     pub unconfirmed_wait: Duration,
     /// When a sender that keeps answering receipts with new threads is held as a machine.
-    pub loop_rule: crate::loopbreak::Rule,
+    pub loop_rule: crate::rules::loopbreak::Rule,
     /// Warnings about the config that do not stop kvittens (logged at start).
     pub warnings: Vec<String>,
     /// SMTP settings.
     pub smtp: Smtp,
     /// The `[oauth2.NAME]` clients, by NAME.
-    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::oauth2::Client>>,
+    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::net::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
     /// The text it was read from, to place mistakes found later at their key's line.
@@ -372,7 +372,7 @@ impl Config {
 
     /// The municipality's own addresses the config names, lower-case, sorted: kvittens'
     /// sending address, every department mailbox, officer, planned substitute, manager and
-    /// `escalate_to`. No receipt goes to them (see [`crate::decide::unfit_for_receipt`]), also
+    /// `escalate_to`. No receipt goes to them (see [`crate::rules::decide::unfit_for_receipt`]), also
     /// when their domain is not in `internal_domains`.
     pub fn staff_addresses(&self) -> &[String] {
         &self.staff
@@ -517,7 +517,7 @@ decide_within = "3d"
         assert_eq!(format!("{:?}", d.password), "Secret(***)");
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
-        assert_eq!(c.loop_rule, crate::loopbreak::Rule::default());
+        assert_eq!(c.loop_rule, crate::rules::loopbreak::Rule::default());
         assert!(!c.smtp.limits.any(), "no send limit unless configured");
         let limited = GOOD.replace(
             "from = \"Salems kommun <noreply@kommun.test>\"",
@@ -690,7 +690,7 @@ service_account_file = "sa.json"
 
     #[test]
     fn oauth2_clients_and_auth() {
-        use crate::oauth2::{Auth, Provider};
+        use crate::net::oauth2::{Auth, Provider};
         // The secret file need not exist yet: secrets are read when a token is fetched.
         let c = parse(&with_oauth2(GOOD)).unwrap();
         let entra = &c.oauth2["entra"];
@@ -702,7 +702,7 @@ service_account_file = "sa.json"
         assert_eq!(entra.scope, "https://outlook.office365.com/.default");
         assert_eq!(
             entra.secret,
-            Some(crate::oauth2::SecretSource::File(PathBuf::from(
+            Some(crate::net::oauth2::SecretSource::File(PathBuf::from(
                 "/etc/kvittens/entra.secret"
             )))
         );
@@ -1164,7 +1164,7 @@ service_account_file = "sa.json"
 
     #[test]
     fn category_words_are_configured_per_department() {
-        use crate::decide::CategoryWords;
+        use crate::rules::decide::CategoryWords;
         let c = parse(GOOD).unwrap();
         let d = &c.departments[0];
         assert_eq!(d.category_words, CategoryWords::default());

@@ -1,8 +1,8 @@
 //! The sending account's spending, kept so that a restart does not start a fresh day of the
-//! provider's limit (see `crate::budget`).
+//! provider's limit (see `crate::rules::budget`).
 
 use super::{tx_put, Store, StoreError};
-use crate::budget::Spent;
+use crate::rules::budget::Spent;
 use chrono::{DateTime, Utc};
 
 impl Store {

@@ -40,8 +40,8 @@ impl Stack {
         }
     }
 
-    pub async fn session(&self, user: &str) -> kvittens::imap::Session {
-        kvittens::imap::connect(&self.server(), user, &Secret::from("secret"))
+    pub async fn session(&self, user: &str) -> kvittens::net::imap::Session {
+        kvittens::net::imap::connect(&self.server(), user, &Secret::from("secret"))
             .await
             .unwrap_or_else(|e| panic!("IMAP login as {user}: {e}"))
     }

@@ -1,7 +1,7 @@
 //! `/metrics` (Prometheus text format) and `/healthz` over plain HTTP, on a loopback address by
 //! default. Two read-only pages need no web framework: this answers GET with HTTP/1.0 and closes.
 
-use crate::engine::Engine;
+use crate::app::engine::Engine;
 use chrono::Utc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -9,7 +9,7 @@ use tokio::sync::watch;
 
 /// Whether the daemon is healthy: every watched folder (inbox and Sent) working, the SMTP
 /// server taking mail (or not yet tried), the store readable. The text lists what is wrong,
-/// one line per mailbox or server, in the words of [`crate::diagnose::Problem`].
+/// one line per mailbox or server, in the words of [`crate::net::diagnose::Problem`].
 pub fn health(engine: &Engine) -> (bool, String) {
     let mut problems = Vec::new();
     for dept in &engine.cfg().departments {
@@ -63,7 +63,7 @@ fn refresh(engine: &Engine) {
     let now = Utc::now();
     let mut open: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
     let counted = engine.store.for_each_case(|c| {
-        if c.state == crate::case::State::Open {
+        if c.state == crate::rules::case::State::Open {
             let entry = open.entry(c.department).or_default();
             entry.0 += 1;
             entry.1 += i64::from(c.reply_due < now);
@@ -71,7 +71,7 @@ fn refresh(engine: &Engine) {
     });
     if counted.is_ok() {
         for dept in &engine.cfg().departments {
-            let label = crate::metrics::Dept {
+            let label = crate::ops::metrics::Dept {
                 department: dept.id.clone(),
             };
             let (o, late) = open.get(&dept.id).copied().unwrap_or_default();

@@ -2,10 +2,10 @@
 //! [`Transport::begin`] (MAIL, RCPT, DATA) and [`Ready::finish`] (the message and its final
 //! dot) — so the sender can mark the mail in flight on disk in between (see `store::outbox`).
 
-use crate::compose::Outgoing;
 use crate::config::{Security, Smtp};
-use crate::diagnose::Problem;
-use crate::oauth2::Auth;
+use crate::mail::compose::Outgoing;
+use crate::net::diagnose::Problem;
+use crate::net::oauth2::Auth;
 use base64::Engine;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
@@ -179,12 +179,12 @@ impl Transport {
             tracing::debug!(%host, port, error = %e, "SMTP connection failed");
             NotSent::from(Problem::smtp(&e, host, port, user))
         };
-        let tcp = crate::tls::tcp(host, port).await?;
+        let tcp = crate::net::tls::tcp(host, port).await?;
         tcp.set_nodelay(true)
             .map_err(|e| Problem::connect(&e, host, port))?;
         let mut conn = match server.security {
             Security::Tls => {
-                let tls = crate::tls::connect(tcp, host, server.ca_file.as_deref())
+                let tls = crate::net::tls::connect(tcp, host, server.ca_file.as_deref())
                     .await
                     .map_err(|e| {
                         tracing::debug!(%host, port, error = %e, "SMTP TLS failed");
@@ -217,14 +217,14 @@ impl Transport {
             (Some((user, _)), Auth::OAuth2(client)) => {
                 // Each new connection takes the current token: the cache hands out a fresh one
                 // well before the old one runs out.
-                let token = crate::oauth2::tokens()
+                let token = crate::net::oauth2::tokens()
                     .get(client, user)
                     .await
                     .map_err(|e| NotSent::from(Problem::from(&e)))?;
                 xoauth2(&mut conn, host, user, &token.access)
                     .await
                     .inspect_err(|_| {
-                        crate::oauth2::tokens().forget(client, user);
+                        crate::net::oauth2::tokens().forget(client, user);
                     })?;
                 until = Some(token.use_until());
             }
@@ -373,7 +373,7 @@ async fn xoauth2(
         return Err(Problem::NoLoginMechanism { host: host.into() }.into());
     }
     let initial =
-        base64::engine::general_purpose::STANDARD.encode(crate::oauth2::xoauth2(user, token));
+        base64::engine::general_purpose::STANDARD.encode(crate::net::oauth2::xoauth2(user, token));
     let refused = |why: String, detail: String| {
         // The server's status and scope help an admin; the token never reaches them.
         NotSent::from(Problem::TokenRefused {
@@ -396,7 +396,7 @@ async fn xoauth2(
                     .ok()
             })
             .unwrap_or_default();
-        let why = crate::oauth2::describe_challenge(&challenge);
+        let why = crate::net::oauth2::describe_challenge(&challenge);
         // RFC 7628 §3.2.3: the client answers the failure challenge with an empty response.
         return Err(match conn.command(Line("\r\n".into())).await {
             Err(e) => refused(why, e.to_string()),

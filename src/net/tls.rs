@@ -2,7 +2,7 @@
 //! TLS with rustls, the Mozilla roots (webpki-roots) and, where configured, the municipality's
 //! own CA. Certificates are always verified.
 
-use crate::diagnose::Problem;
+use crate::net::diagnose::Problem;
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use std::path::Path;
 use std::sync::Arc;

@@ -4,13 +4,13 @@
 //! around a new case. A machine's decision is never the last word on a resident's mail: what
 //! it set aside stays findable, and a person can overrule it with one command.
 
-use crate::case::{Case, State};
-use crate::compose::{self, Kind};
+use crate::app::engine::{new_case_from, Engine, Incoming, Opening};
 use crate::config::{Config, Department};
-use crate::decide::{self, Reason};
-use crate::engine::{new_case_from, Engine, Incoming, Opening};
-use crate::loopbreak::{Record, Verdict};
-use crate::message::{Inbound, Person};
+use crate::mail::compose::{self, Kind};
+use crate::mail::message::{Inbound, Person};
+use crate::rules::case::{Case, State};
+use crate::rules::decide::{self, Reason};
+use crate::rules::loopbreak::{Record, Verdict};
 use crate::store::{Counters, FromIgnored, IgnoredMail, MessageKey, ReceiptQueued, StoreError};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::io::Write;
@@ -536,7 +536,7 @@ pub fn purge_ignored(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Outcome;
+    use crate::app::engine::Outcome;
     use chrono::Duration;
 
     const CONFIG: &str = r#"

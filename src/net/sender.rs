@@ -4,12 +4,12 @@
 //! middle is resolved by evidence (its copy in the department mailbox) rather than by sending
 //! it again on a guess.
 
-use crate::budget::{Budget, Spent};
-use crate::compose::Outgoing;
-use crate::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
-use crate::engine::StoreFailure;
-use crate::metrics::{MailKind, Metrics};
-use crate::smtp::{Handed, Transport};
+use crate::app::engine::StoreFailure;
+use crate::mail::compose::Outgoing;
+use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
+use crate::net::smtp::{Handed, Transport};
+use crate::ops::metrics::{MailKind, Metrics};
+use crate::rules::budget::{Budget, Spent};
 use crate::store::Store;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,7 +56,7 @@ pub struct Sender {
     pub store_failed: Arc<StoreFailure>,
     /// Notified on a config reload: a login refused by the server is tried again at once.
     pub reloaded: Arc<Notify>,
-    /// The sending account's limits and what it spent (see `crate::budget`).
+    /// The sending account's limits and what it spent (see `crate::rules::budget`).
     pub budget: std::sync::Mutex<Budget>,
 }
 

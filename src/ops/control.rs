@@ -2,9 +2,9 @@
 //! officer's absence — and the control socket through which the command line reaches a running
 //! daemon (the store admits one process at a time). The same [`execute`] serves both ways.
 
-use crate::case::{Case, State};
+use crate::app::engine::Engine;
 use crate::config::Absence;
-use crate::engine::Engine;
+use crate::rules::case::{Case, State};
 use crate::store::Effects;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,7 @@ pub enum Request {
         /// The department whose mailbox they would reach.
         department: String,
         /// The messages.
-        messages: Vec<crate::commands::Named>,
+        messages: Vec<crate::ops::commands::Named>,
         /// JSON lines instead of text.
         json: bool,
     },
@@ -129,7 +129,7 @@ pub enum Request {
         /// The department whose mailbox it would reach.
         department: String,
         /// The message.
-        message: crate::commands::Named,
+        message: crate::ops::commands::Named,
     },
 }
 
@@ -253,7 +253,7 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             for case in new.iter().filter(|c| c.state == State::Open) {
                 if let Some(dept) = cfg.department(&case.department) {
                     dues.extend(
-                        crate::schedule::case_dues(dept, case)
+                        crate::rules::schedule::case_dues(dept, case)
                             .into_iter()
                             .filter(|d| d.at > now),
                     );
@@ -286,7 +286,7 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             };
             let gone = purge(engine, retention, now, *dry_run)?;
             let ignored =
-                crate::registrar::purge_ignored(engine, cutoff(retention, now), *dry_run)?;
+                crate::app::registrar::purge_ignored(engine, cutoff(retention, now), *dry_run)?;
             for number in &gone {
                 writeln!(
                     out,
@@ -319,14 +319,16 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             since,
             department,
             json,
-        } => crate::registrar::list_ignored(engine, *since, department.as_deref(), *json, out)?,
+        } => {
+            crate::app::registrar::list_ignored(engine, *since, department.as_deref(), *json, out)?
+        }
         Request::OpenIgnored {
             id,
             note,
             receipt,
             to,
         } => {
-            use crate::registrar::ReceiptTo;
+            use crate::app::registrar::ReceiptTo;
             let receipt = match (receipt, to) {
                 (false, _) => ReceiptTo::None,
                 (true, Some(address)) => ReceiptTo::Address(address),
@@ -354,20 +356,20 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             json,
         } => {
             let cfg = engine.cfg();
-            let dept = crate::commands::department(&cfg, department)?;
-            crate::commands::explain_messages(&cfg, dept, Some(store), messages, *json, out)?;
+            let dept = crate::ops::commands::department(&cfg, department)?;
+            crate::ops::commands::explain_messages(&cfg, dept, Some(store), messages, *json, out)?;
         }
         Request::Preview {
             department,
             message,
         } => {
             let cfg = engine.cfg();
-            let dept = crate::commands::department(&cfg, department)?;
-            let crate::commands::Content::Raw(raw) = &message.content else {
+            let dept = crate::ops::commands::department(&cfg, department)?;
+            let crate::ops::commands::Content::Raw(raw) = &message.content else {
                 anyhow::bail!("{}: the file could not be read", message.file);
             };
             let templates = engine.templates();
-            crate::commands::preview_message(&cfg, &templates, dept, Some(store), raw, out)?;
+            crate::ops::commands::preview_message(&cfg, &templates, dept, Some(store), raw, out)?;
         }
         Request::Away {
             officer,
@@ -525,7 +527,7 @@ fn show_case(cfg: &crate::config::Config, c: &Case, out: &mut dyn Write) -> anyh
 /// listed, with `dry_run`). Returns their numbers.
 pub fn purge(
     engine: &Engine,
-    retention: crate::span::Span,
+    retention: crate::rules::span::Span,
     now: chrono::DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<Vec<String>> {
@@ -547,10 +549,15 @@ pub fn purge(
 
 /// What is older than this goes under `retention` (working days counted as 7/5 calendar days,
 /// rounded up: retention needs no calendar's precision).
-pub fn cutoff(retention: crate::span::Span, now: chrono::DateTime<Utc>) -> chrono::DateTime<Utc> {
+pub fn cutoff(
+    retention: crate::rules::span::Span,
+    now: chrono::DateTime<Utc>,
+) -> chrono::DateTime<Utc> {
     match retention {
-        crate::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
-        crate::span::Span::WorkingDays(n) => now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1),
+        crate::rules::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
+        crate::rules::span::Span::WorkingDays(n) => {
+            now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1)
+        }
     }
 }
 

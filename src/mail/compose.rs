@@ -2,11 +2,11 @@
 //! as finished RFC 5322 bytes with their envelope. Pure code: the result goes to the store's
 //! outbox first and is sent from there, so a resend after a crash sends the very same bytes.
 
-use crate::calendar::Calendar;
-use crate::case::Case;
 use crate::config::{Config, Department};
-use crate::decide::{Category, Language, Reason};
-use crate::templates::{TemplateError, Templates};
+use crate::mail::templates::{TemplateError, Templates};
+use crate::rules::calendar::Calendar;
+use crate::rules::case::Case;
+use crate::rules::decide::{Category, Language, Reason};
 use chrono::{DateTime, Utc};
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -218,7 +218,7 @@ pub struct NoticeFacts<'a> {
     pub note: &'a str,
 }
 
-/// The start of `Inbound::header_only` for a message over the bounds of `crate::bounds`; any
+/// The start of `Inbound::header_only` for a message over the bounds of `crate::mail::bounds`; any
 /// other reason is a message set aside after kvittens stopped or failed while reading it.
 const OVER_THE_BOUNDS: &str = "over the bounds";
 
@@ -564,14 +564,14 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
     };
     let now = Utc::now();
     let case = sample_case(dept, now);
-    for name in crate::templates::NAMES {
+    for name in crate::mail::templates::NAMES {
         let lang = if name.ends_with(".en") {
             Language::En
         } else {
             Language::Sv
         };
         let data = if name.starts_with("digest.") {
-            crate::notices::digest_data(dept, std::slice::from_ref(&case), now, lang)
+            crate::mail::notices::digest_data(dept, std::slice::from_ref(&case), now, lang)
         } else {
             // The values the follow-up mails fill in, so their templates are checked too.
             let mut data = template_data(dept, &case, lang);
@@ -606,11 +606,11 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
 /// A case with sample values, for rendering the templates once at start-up.
 fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
     Case {
-        number: crate::case::case_number(&dept.case_prefix, 2026, 1),
+        number: crate::rules::case::case_number(&dept.case_prefix, 2026, 1),
         department: dept.id.clone(),
         category: Category::Question,
         language: Language::Sv,
-        resident: crate::message::Person {
+        resident: crate::mail::message::Person {
             name: Some("Test Testsson".into()),
             email: "test@example.org".into(),
         },
@@ -621,7 +621,7 @@ fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
         reply_due: now,
         decision_due: now + chrono::Duration::days(3),
         message_ids: vec![],
-        state: crate::case::State::Open,
+        state: crate::rules::case::State::Open,
         events: vec![],
         answered_at: None,
         delay_told: false,

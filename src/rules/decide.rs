@@ -2,7 +2,7 @@
 //! to a case that exists, or leave it alone. Pure code: what the store knows reaches it through
 //! the [`Known`] trait, so it is tested with an in-memory fake.
 
-use crate::message::{Inbound, Person};
+use crate::mail::message::{Inbound, Person};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::fmt;

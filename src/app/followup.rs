@@ -2,11 +2,11 @@
 //! (reminder, escalation, decision-date check), when a digest is due, and when staff set a new
 //! decision date. The rules are in `schedule`; the texts in `notices`; this is the bookkeeping.
 
-use crate::case::State;
+use crate::app::engine::Engine;
 use crate::config::Department;
-use crate::engine::Engine;
-use crate::notices;
-use crate::schedule::{self, Action};
+use crate::mail::notices;
+use crate::rules::case::State;
+use crate::rules::schedule::{self, Action};
 use crate::store::{Effects, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 

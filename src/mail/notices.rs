@@ -3,15 +3,15 @@
 //! like `compose`: each returns finished bytes with a Message-ID derived from what it is about,
 //! so a resend after a crash is the same mail.
 
-use crate::case::{Case, State};
-use crate::compose::{
+use crate::config::{Config, Contact, Department};
+use crate::mail::compose::{
     header, mailbox, safe_id, template_data, text_part, written_date, written_time, ComposeError,
     Kind, Outgoing,
 };
-use crate::config::{Config, Contact, Department};
-use crate::decide::Language;
-use crate::schedule::Action;
-use crate::templates::Templates;
+use crate::mail::templates::Templates;
+use crate::rules::case::{Case, State};
+use crate::rules::decide::Language;
+use crate::rules::schedule::Action;
 use chrono::{DateTime, Duration, Utc};
 use lettre::Message;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The clock of the daemon: wakes when the next schedule entry or digest falls due (or when a
 //! new case may have brought one closer), lets the engine fire what is due, and wakes the sender.
 
-use crate::engine::Engine;
+use crate::app::engine::Engine;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,7 +90,7 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         }
     }
     if let Some(retention) = engine.cfg().retention {
-        match crate::control::purge(engine, retention, now, false) {
+        match crate::ops::control::purge(engine, retention, now, false) {
             Ok(gone) => {
                 tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old answered and closed cases removed")
             }
@@ -99,8 +99,8 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
                 return;
             }
         }
-        let cutoff = crate::control::cutoff(retention, now);
-        match crate::registrar::purge_ignored(engine, cutoff, false) {
+        let cutoff = crate::ops::control::cutoff(retention, now);
+        match crate::app::registrar::purge_ignored(engine, cutoff, false) {
             Ok(gone) => {
                 tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old ignored mail removed")
             }

@@ -3,11 +3,11 @@
 //! the mailbox is EXAMINEd and bodies are fetched with BODY.PEEK, so nothing is marked \Seen —
 //! people read these mailboxes too.
 
+use crate::app::engine::{Engine, Incoming, Outcome};
 use crate::config::{Department, Secret, Security, Server};
-use crate::diagnose::{Problem, LOGIN_BACKOFF};
-use crate::engine::{Engine, Incoming, Outcome};
-use crate::metrics::{Dept, Ignored};
-use crate::oauth2::Auth;
+use crate::net::diagnose::{Problem, LOGIN_BACKOFF};
+use crate::net::oauth2::Auth;
+use crate::ops::metrics::{Dept, Ignored};
 use crate::store::{Cursor, MessageKey, StoreError};
 use async_imap::types::{Fetch, UnsolicitedResponse};
 use chrono::{DateTime, Utc};
@@ -113,13 +113,13 @@ pub async fn connect_dept(
             None,
         )),
         Auth::OAuth2(client) => {
-            let token = crate::oauth2::tokens()
+            let token = crate::net::oauth2::tokens()
                 .get(client, &dept.login)
                 .await
                 .map_err(|e| WatchError::Problem(Problem::from(&e)))?;
             let session = connect_oauth2(&dept.imap, &dept.login, &token.access)
                 .await
-                .inspect_err(|_| crate::oauth2::tokens().forget(client, &dept.login))?;
+                .inspect_err(|_| crate::net::oauth2::tokens().forget(client, &dept.login))?;
             Ok((session, Some(token.use_until())))
         }
     }
@@ -135,7 +135,7 @@ pub async fn connect_oauth2(
     let client = open(server).await?;
     let refusal = Arc::new(std::sync::Mutex::new(None));
     let sasl = XOAuth2 {
-        initial: Some(crate::oauth2::xoauth2(user, token)),
+        initial: Some(crate::net::oauth2::xoauth2(user, token)),
         refusal: refusal.clone(),
     };
     let (host, port) = (server.host.as_str(), server.port);
@@ -175,7 +175,7 @@ impl async_imap::Authenticator for XOAuth2 {
             Some(first) => first,
             None => {
                 if let Ok(mut r) = self.refusal.lock() {
-                    *r = Some(crate::oauth2::describe_challenge(challenge));
+                    *r = Some(crate::net::oauth2::describe_challenge(challenge));
                 }
                 String::new()
             }
@@ -192,7 +192,7 @@ pub fn token_expired(error: &str) -> bool {
 /// Opens the connection (TCP, TLS or STARTTLS) and reads the greeting.
 async fn open(server: &Server) -> Result<async_imap::Client<Box<dyn Io>>, WatchError> {
     let (host, port) = (server.host.as_str(), server.port);
-    let tcp = crate::tls::tcp(host, port).await?;
+    let tcp = crate::net::tls::tcp(host, port).await?;
     let tls = |e: std::io::Error| {
         tracing::debug!(%host, port, error = %e, "IMAP TLS failed");
         Problem::tls(&e, host, port)
@@ -200,7 +200,7 @@ async fn open(server: &Server) -> Result<async_imap::Client<Box<dyn Io>>, WatchE
     let stream: Box<dyn Io> = match server.security {
         Security::None => Box::new(tcp),
         Security::Tls => Box::new(
-            crate::tls::connect(tcp, host, server.ca_file.as_deref())
+            crate::net::tls::connect(tcp, host, server.ca_file.as_deref())
                 .await
                 .map_err(tls)?,
         ),
@@ -222,7 +222,7 @@ async fn open(server: &Server) -> Result<async_imap::Client<Box<dyn Io>>, WatchE
                 })?;
             let tcp = client.into_inner();
             Box::new(
-                crate::tls::connect(tcp, host, server.ca_file.as_deref())
+                crate::net::tls::connect(tcp, host, server.ca_file.as_deref())
                     .await
                     .map_err(tls)?,
             )
@@ -364,7 +364,7 @@ impl Watcher {
                 tracing::info!(department = %dept.id, "mailbox watcher stopped");
                 return;
             }
-            let ran_out = matches!(&dept.auth, Auth::OAuth2(c) if !crate::oauth2::tokens().fresh(c, &dept.login));
+            let ran_out = matches!(&dept.auth, Auth::OAuth2(c) if !crate::net::oauth2::tokens().fresh(c, &dept.login));
             if relogin(&result, ran_out, &mut relogins) {
                 tracing::debug!(department = %dept.id, "logging in again with a fresh OAuth2 token");
                 continue;

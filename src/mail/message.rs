@@ -65,7 +65,7 @@ pub struct Inbound {
     /// Case numbers of kvittens receipts this message quotes (a delivery report quotes the
     /// headers of the mail that bounced).
     pub mentioned_receipts: Vec<String>,
-    /// Why only the top-level header was read (over the bounds of [`crate::bounds`], or set
+    /// Why only the top-level header was read (over the bounds of [`crate::mail::bounds`], or set
     /// aside after kvittens stopped or failed while reading it): the case is flagged for a
     /// person, and the officer gets the header, not the body.
     pub header_only: Option<String>,
@@ -76,7 +76,7 @@ impl Inbound {
     pub fn parse(raw: &[u8]) -> Inbound {
         // Bounded before mail-parser builds its tree (see `bounds`): one hostile mail must not
         // stop the process, and with it every department's receipts.
-        if let Err(over) = crate::bounds::check(raw) {
+        if let Err(over) = crate::mail::bounds::check(raw) {
             return Inbound::header_only(raw, format!("over the bounds: {over}"));
         }
         let Some(msg) = MessageParser::default().parse(raw) else {
@@ -450,9 +450,9 @@ impl Inbound {
     /// for a message over the bounds, or one set aside because kvittens stopped or failed while
     /// reading it. `why` is kept in [`Inbound::header_only`].
     pub fn header_only(raw: &[u8], why: String) -> Inbound {
-        let head = crate::bounds::top_header(raw);
+        let head = crate::mail::bounds::top_header(raw);
         // Within the bounds by construction; checked again so that this can never recurse.
-        let mut msg = match crate::bounds::check(&head) {
+        let mut msg = match crate::mail::bounds::check(&head) {
             Ok(_) => Inbound::parse(&head),
             Err(_) => Inbound::default(),
         };

@@ -29,47 +29,59 @@ pub const NAMES: &[&str] = &[
 /// The templates shipped in `templates/`, built into the binary so that an install without the
 /// folder still works.
 const BUILT_IN: &[(&str, &str)] = &[
-    ("receipt.sv", include_str!("../templates/receipt.sv.hbs")),
-    ("receipt.en", include_str!("../templates/receipt.en.hbs")),
+    ("receipt.sv", include_str!("../../templates/receipt.sv.hbs")),
+    ("receipt.en", include_str!("../../templates/receipt.en.hbs")),
     (
         "officer-notice.sv",
-        include_str!("../templates/officer-notice.sv.hbs"),
+        include_str!("../../templates/officer-notice.sv.hbs"),
     ),
     (
         "officer-notice.en",
-        include_str!("../templates/officer-notice.en.hbs"),
+        include_str!("../../templates/officer-notice.en.hbs"),
     ),
-    ("reminder.sv", include_str!("../templates/reminder.sv.hbs")),
-    ("reminder.en", include_str!("../templates/reminder.en.hbs")),
+    (
+        "reminder.sv",
+        include_str!("../../templates/reminder.sv.hbs"),
+    ),
+    (
+        "reminder.en",
+        include_str!("../../templates/reminder.en.hbs"),
+    ),
     (
         "escalation.sv",
-        include_str!("../templates/escalation.sv.hbs"),
+        include_str!("../../templates/escalation.sv.hbs"),
     ),
     (
         "escalation.en",
-        include_str!("../templates/escalation.en.hbs"),
+        include_str!("../../templates/escalation.en.hbs"),
     ),
-    ("new-date.sv", include_str!("../templates/new-date.sv.hbs")),
-    ("new-date.en", include_str!("../templates/new-date.en.hbs")),
-    ("delay.sv", include_str!("../templates/delay.sv.hbs")),
-    ("delay.en", include_str!("../templates/delay.en.hbs")),
+    (
+        "new-date.sv",
+        include_str!("../../templates/new-date.sv.hbs"),
+    ),
+    (
+        "new-date.en",
+        include_str!("../../templates/new-date.en.hbs"),
+    ),
+    ("delay.sv", include_str!("../../templates/delay.sv.hbs")),
+    ("delay.en", include_str!("../../templates/delay.en.hbs")),
     (
         "complaint.sv",
-        include_str!("../templates/complaint.sv.hbs"),
+        include_str!("../../templates/complaint.sv.hbs"),
     ),
     (
         "complaint.en",
-        include_str!("../templates/complaint.en.hbs"),
+        include_str!("../../templates/complaint.en.hbs"),
     ),
-    ("digest.sv", include_str!("../templates/digest.sv.hbs")),
-    ("digest.en", include_str!("../templates/digest.en.hbs")),
+    ("digest.sv", include_str!("../../templates/digest.sv.hbs")),
+    ("digest.en", include_str!("../../templates/digest.en.hbs")),
     (
         "undeliverable.sv",
-        include_str!("../templates/undeliverable.sv.hbs"),
+        include_str!("../../templates/undeliverable.sv.hbs"),
     ),
     (
         "undeliverable.en",
-        include_str!("../templates/undeliverable.en.hbs"),
+        include_str!("../../templates/undeliverable.en.hbs"),
     ),
 ];
 

@@ -2,8 +2,8 @@
 //! them. Pure code.
 
 use crate::config::{Absence, Contact, Department};
-use crate::decide::{Category, Language};
-use crate::message::Person;
+use crate::mail::message::Person;
+use crate::rules::decide::{Category, Language};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 

@@ -1,14 +1,14 @@
 //! The one-shot commands of the command line: checking a config, explaining and previewing
 //! what kvittens would do with a message, listing cases. They send nothing.
 
+use crate::app::engine::{self, Incoming};
 use crate::config::{Config, Department};
-use crate::control::{self, Request};
-use crate::decide::Decision;
-use crate::engine::{self, Incoming};
-use crate::loopbreak::Verdict;
-use crate::message::{Inbound, Person};
+use crate::mail::message::{Inbound, Person};
+use crate::mail::templates::Templates;
+use crate::ops::control::{self, Request};
+use crate::rules::decide::Decision;
+use crate::rules::loopbreak::Verdict;
 use crate::store::{Counters, MessageKey, Store};
-use crate::templates::Templates;
 use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -427,7 +427,7 @@ pub fn preview_message(
     let receipt = mails
         .mails
         .iter()
-        .find(|m| m.kind == crate::compose::Kind::Receipt)
+        .find(|m| m.kind == crate::mail::compose::Kind::Receipt)
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
         })?;

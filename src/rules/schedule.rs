@@ -2,11 +2,11 @@
 //! check of the decision date, and the managers' daily digest. Pure code: given a case, a due
 //! entry and the time, it says what to send and what falls due next.
 
-use crate::calendar::Calendar;
-use crate::case::{Case, State};
 use crate::config::{Absence, Contact, Department, FollowUp};
-use crate::decide::Category;
-use crate::span::Span;
+use crate::rules::calendar::Calendar;
+use crate::rules::case::{Case, State};
+use crate::rules::decide::Category;
+use crate::rules::span::Span;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -337,8 +337,8 @@ officers = [
             number: "BMN-2026-0001".into(),
             department: d.id.clone(),
             category,
-            language: crate::decide::Language::Sv,
-            resident: crate::message::Person {
+            language: crate::rules::decide::Language::Sv,
+            resident: crate::mail::message::Person {
                 name: None,
                 email: "a@example.org".into(),
             },

@@ -5,8 +5,8 @@
 //! admin's screen, not when the first resident writes.
 
 use crate::config::{Config, Department};
-use crate::diagnose::{Problem, CHECK_TIMEOUT};
-use crate::imap::{self, WatchError};
+use crate::net::diagnose::{Problem, CHECK_TIMEOUT};
+use crate::net::imap::{self, WatchError};
 use futures::StreamExt;
 
 /// How many checks run at once: enough to be quick with 20 departments, few enough not to
@@ -102,7 +102,7 @@ async fn smtp(cfg: &Config) -> Line {
         .map(|(u, _)| format!(" as {u}"))
         .unwrap_or_default();
     let what = format!("SMTP server {}:{}{user}", server.host, server.port);
-    let problem = match crate::smtp::transport(&cfg.smtp, cfg.id_domain()) {
+    let problem = match crate::net::smtp::transport(&cfg.smtp, cfg.id_domain()) {
         Err(e) => Some(Problem::Other(e)),
         Ok(t) => match tokio::time::timeout(CHECK_TIMEOUT, t.probe()).await {
             Ok(Ok(())) => None,

@@ -758,7 +758,7 @@ mod tests {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("sa.json");
-        let pem = include_str!("../tests/data/oauth2-test-rsa.pem");
+        let pem = include_str!("../../tests/data/oauth2-test-rsa.pem");
         std::fs::write(
             &key,
             serde_json::json!({"type":"service_account","client_email":"kvittens@proj.iam.gserviceaccount.com","private_key":pem,"private_key_id":"k1","token_uri":f.url}).to_string(),

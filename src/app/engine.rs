@@ -2,16 +2,16 @@
 //! record the outcome (a new case with its outgoing mails, a follow-up, or an ignore mark) in
 //! the store in one step. No network: the watcher feeds it, the sender empties the outbox.
 
-use crate::case::{self, Case, State};
-use crate::compose;
 use crate::config::{Absence, Config, Department};
-use crate::decide::{self, CaseRef, Category, Decision, Known, Language, Reason};
-use crate::message::{Inbound, Person};
-use crate::metrics::Metrics;
-use crate::notices;
-use crate::schedule;
+use crate::mail::compose;
+use crate::mail::message::{Inbound, Person};
+use crate::mail::notices;
+use crate::mail::templates::Templates;
+use crate::ops::metrics::Metrics;
+use crate::rules::case::{self, Case, State};
+use crate::rules::decide::{self, CaseRef, Category, Decision, Known, Language, Reason};
+use crate::rules::schedule;
 use crate::store::{Counters, Effects, MessageKey, Opened, Store, StoreError};
-use crate::templates::Templates;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{HashMap, HashSet};
@@ -483,7 +483,7 @@ fn case_mails(
     // must not meet (nor, perhaps, the officer's mail program); the department mailbox has it.
     let top;
     let original: &[u8] = if msg.header_only.is_some() {
-        top = crate::bounds::top_header(incoming.raw);
+        top = crate::mail::bounds::top_header(incoming.raw);
         &top
     } else if incoming.raw.len() <= ATTACH_LIMIT {
         incoming.raw
@@ -679,7 +679,7 @@ fn header_part(raw: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compose::Kind;
+    use crate::mail::compose::Kind;
     use crate::store::MessageKey;
     use std::path::Path;
 

@@ -48,7 +48,7 @@ pub struct FolderProblem {
     pub department: String,
     /// `inbox` or `sent`.
     pub folder: String,
-    /// [`crate::diagnose::Problem::kind`]: `login_refused`, `unreachable`, `tls`, …
+    /// [`crate::net::diagnose::Problem::kind`]: `login_refused`, `unreachable`, `tls`, …
     pub problem: String,
 }
 
@@ -111,7 +111,7 @@ pub struct Metrics {
 /// A problem label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Problem {
-    /// [`crate::diagnose::Problem::kind`].
+    /// [`crate::net::diagnose::Problem::kind`].
     pub problem: String,
 }
 
@@ -253,10 +253,10 @@ impl Metrics {
         &self,
         department: &str,
         sent: bool,
-        problem: Option<&crate::diagnose::Problem>,
+        problem: Option<&crate::net::diagnose::Problem>,
     ) {
         let folder = if sent { "sent" } else { "inbox" };
-        for kind in crate::diagnose::Problem::KINDS {
+        for kind in crate::net::diagnose::Problem::KINDS {
             let label = FolderProblem {
                 department: department.to_string(),
                 folder: folder.to_string(),
@@ -297,8 +297,8 @@ impl Metrics {
     }
 
     /// Records what the last SMTP try found (`None`: it took the connection and login).
-    pub fn smtp_state(&self, problem: Option<&crate::diagnose::Problem>) {
-        for kind in crate::diagnose::Problem::KINDS {
+    pub fn smtp_state(&self, problem: Option<&crate::net::diagnose::Problem>) {
+        for kind in crate::net::diagnose::Problem::KINDS {
             let on = problem.is_some_and(|p| p.kind() == kind);
             self.smtp_problem
                 .get_or_create(&Problem {

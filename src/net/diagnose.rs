@@ -426,9 +426,9 @@ fn find_io<'a>(e: &'a (dyn StdError + 'static)) -> Option<&'a std::io::Error> {
 /// without the grant — RFC 6749 §5.2) or a secret that cannot be read counts as a refused
 /// login (retried after [`LOGIN_BACKOFF`] or a reload); an endpoint that cannot be reached is
 /// only unavailable, retried soon.
-impl From<&crate::oauth2::TokenError> for Problem {
-    fn from(e: &crate::oauth2::TokenError) -> Problem {
-        use crate::oauth2::TokenError;
+impl From<&crate::net::oauth2::TokenError> for Problem {
+    fn from(e: &crate::net::oauth2::TokenError) -> Problem {
+        use crate::net::oauth2::TokenError;
         match e {
             TokenError::Refused { .. } | TokenError::Config { .. } => Problem::TokenEndpoint {
                 error: e.to_string(),

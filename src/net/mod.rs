@@ -1,0 +1,14 @@
+//! The adapters to the mail servers: the mailbox watcher ([`imap`]), SMTP submission ([`smtp`])
+//! and the task that empties the outbox through it ([`sender`]), the connection itself
+//! ([`tls`]), access tokens ([`oauth2`]), the plain-word account of what went wrong
+//! ([`diagnose`]) and the connection check of `check-config --connect` ([`check`]).
+//!
+//! May import: `app` (the only way to the cases), `config`, `mail::message`, `ops::metrics`.
+
+pub mod check;
+pub mod diagnose;
+pub mod imap;
+pub mod oauth2;
+pub mod sender;
+pub mod smtp;
+pub mod tls;

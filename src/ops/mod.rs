@@ -1,0 +1,11 @@
+//! What the people who run kvittens reach: the control socket and its commands ([`control`],
+//! [`commands`]), `/metrics` and `/healthz` ([`http`], [`metrics`]), and the clock that fires
+//! what falls due ([`scheduler`]).
+//!
+//! May import: `app`, `config`, `mail`, `rules`.
+
+pub mod commands;
+pub mod control;
+pub mod http;
+pub mod metrics;
+pub mod scheduler;
