@@ -263,7 +263,8 @@ async fn latency(stack: &Stack, n: usize) -> anyhow::Result<(f64, f64)> {
     wait_ready(&log, &mut child)?;
     let dept = format!("{tag}-d0@kommun.test");
     let resident = format!("rlat-{tag}@medborgare.test");
-    let mut writer = kvittens::net::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
+    let mut writer =
+        kvittens::net::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
     let mut reader =
         kvittens::net::imap::connect(&stack.imap, &resident, &Secret::from("secret")).await?;
     let mut samples = Vec::new();
@@ -365,7 +366,8 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
     let mut total = 0usize;
     for m in 0..mailboxes {
         let dept = format!("{tag}-d{m}@kommun.test");
-        let mut s = kvittens::net::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
+        let mut s =
+            kvittens::net::imap::connect(&stack.imap, &dept, &Secret::from("secret")).await?;
         s.examine("INBOX").await?;
         let fetched: Vec<_> = s
             .uid_fetch("1:*", "(UID INTERNALDATE BODY.PEEK[])")
@@ -410,7 +412,11 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
         for i in 0..cases {
             let dept = &cfg.departments[i % 20];
             list.push(kvittens::rules::case::Case {
-                number: kvittens::rules::case::case_number(&dept.case_prefix, 2026, (i / 20 + 1) as u64),
+                number: kvittens::rules::case::case_number(
+                    &dept.case_prefix,
+                    2026,
+                    (i / 20 + 1) as u64,
+                ),
                 department: dept.id.clone(),
                 category: kvittens::rules::decide::Category::Question,
                 language: kvittens::rules::decide::Language::Sv,

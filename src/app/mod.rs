@@ -8,3 +8,4 @@
 pub mod engine;
 pub mod followup;
 pub mod registrar;
+pub mod retention;

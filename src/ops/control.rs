@@ -284,9 +284,12 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             let Some(retention) = cfg.retention else {
                 anyhow::bail!("no [daemon] retention is configured: nothing is purged");
             };
-            let gone = purge(engine, retention, now, *dry_run)?;
-            let ignored =
-                crate::app::registrar::purge_ignored(engine, cutoff(retention, now), *dry_run)?;
+            let gone = crate::app::retention::purge(engine, retention, now, *dry_run)?;
+            let ignored = crate::app::registrar::purge_ignored(
+                engine,
+                crate::app::retention::cutoff(retention, now),
+                *dry_run,
+            )?;
             for number in &gone {
                 writeln!(
                     out,
@@ -521,44 +524,6 @@ fn show_case(cfg: &crate::config::Config, c: &Case, out: &mut dyn Write) -> anyh
         writeln!(out, "  {}  {}", at(e.at, true), e.what)?;
     }
     Ok(())
-}
-
-/// Answered and closed cases whose last event is older than `retention` are removed (or only
-/// listed, with `dry_run`). Returns their numbers.
-pub fn purge(
-    engine: &Engine,
-    retention: crate::rules::span::Span,
-    now: chrono::DateTime<Utc>,
-    dry_run: bool,
-) -> anyhow::Result<Vec<String>> {
-    let cutoff = cutoff(retention, now);
-    let mut old = Vec::new();
-    engine.store.for_each_case(|c| {
-        let last = c.events.last().map_or(c.received, |e| e.at);
-        if c.state != State::Open && last < cutoff {
-            old.push(c.number);
-        }
-    })?;
-    if !dry_run {
-        for number in &old {
-            engine.store.remove_case(number)?;
-        }
-    }
-    Ok(old)
-}
-
-/// What is older than this goes under `retention` (working days counted as 7/5 calendar days,
-/// rounded up: retention needs no calendar's precision).
-pub fn cutoff(
-    retention: crate::rules::span::Span,
-    now: chrono::DateTime<Utc>,
-) -> chrono::DateTime<Utc> {
-    match retention {
-        crate::rules::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
-        crate::rules::span::Span::WorkingDays(n) => {
-            now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1)
-        }
-    }
 }
 
 /// Serves the control socket until shutdown.

@@ -90,7 +90,7 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         }
     }
     if let Some(retention) = engine.cfg().retention {
-        match crate::ops::control::purge(engine, retention, now, false) {
+        match crate::app::retention::purge(engine, retention, now, false) {
             Ok(gone) => {
                 tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old answered and closed cases removed")
             }
@@ -99,7 +99,7 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
                 return;
             }
         }
-        let cutoff = crate::ops::control::cutoff(retention, now);
+        let cutoff = crate::app::retention::cutoff(retention, now);
         match crate::app::registrar::purge_ignored(engine, cutoff, false) {
             Ok(gone) => {
                 tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old ignored mail removed")
