@@ -38,6 +38,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     secrets_readable(&cfg)?;
     let templates = load_templates(&cfg)?;
     let store = Store::open(&cfg.store)?;
+    crate::net::tls::prepare_config(&cfg);
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
     for warning in &cfg.warnings {
         tracing::warn!("{warning}");
@@ -92,6 +93,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         for sent in [false, true] {
             let watcher = Watcher {
                 engine: engine.clone(),
+                mailboxes: crate::net::imap::Imap,
                 outbox: wake.clone(),
                 schedule: schedule.clone(),
                 shutdown: shutdown.clone(),
@@ -226,6 +228,7 @@ fn reload(engine: &Engine) {
             if !same_mailboxes || cfg.store != old.store || cfg.smtp.server != old.smtp.server {
                 tracing::warn!("reloaded; changes to departments, mailboxes, servers or the store take effect at the next restart");
             }
+            crate::net::tls::prepare_config(&cfg);
             engine.reload(cfg, templates);
             tracing::info!(file = %old.file.display(), "config and templates reloaded");
         }

@@ -7,5 +7,6 @@
 
 pub mod engine;
 pub mod followup;
+pub mod outcome;
 pub mod registrar;
 pub mod retention;

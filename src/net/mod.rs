@@ -5,6 +5,7 @@
 //!
 //! May import: `app` (the only way to the cases), `config`, `mail::message`, `ops::metrics`.
 
+pub mod backoff;
 pub mod check;
 pub mod diagnose;
 pub mod imap;

@@ -6,6 +6,7 @@
 
 use crate::app::engine::StoreFailure;
 use crate::mail::compose::Outgoing;
+use crate::net::backoff::Backoff;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::net::smtp::{Handed, Transport};
 use crate::ops::metrics::{MailKind, Metrics};
@@ -70,7 +71,7 @@ impl Sender {
             written: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
         };
-        let mut delay = Duration::from_secs(1);
+        let mut backoff = Backoff::new();
         let mut down: Option<Problem> = self.probe().await;
         let mut limited = false;
         loop {
@@ -98,20 +99,14 @@ impl Sender {
                     _ = self.shutdown.changed() => {}
                 }
             } else if pass.retry {
-                let wait = if down.as_ref().is_some_and(Problem::is_refused_login) {
-                    LOGIN_BACKOFF
-                } else {
-                    let wait = delay.mul_f64(0.75 + rand::random::<f64>() * 0.5);
-                    delay = (delay * 2).min(Duration::from_secs(60));
-                    wait
-                };
+                let wait = backoff.after(down.as_ref());
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.shutdown.changed() => {}
                     _ = self.reloaded.notified() => {}
                 }
             } else {
-                delay = Duration::from_secs(1);
+                backoff.reset();
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     // Catch anything queued by another process (e.g. a CLI command) now and then.

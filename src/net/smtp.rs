@@ -111,7 +111,8 @@ impl AsyncTokioStream for TlsStream {
 /// Builds the transport from the config; certificates are verified unless security is "none".
 pub fn transport(smtp: &Smtp, hello: &str) -> Result<Transport, String> {
     if let Some(file) = &smtp.server.ca_file {
-        std::fs::read(file).map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
+        crate::net::tls::prepare([Some(file.as_path())])
+            .map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
     }
     Ok(Transport {
         smtp: smtp.clone(),
@@ -202,11 +203,12 @@ impl Transport {
         };
         if server.security == Security::StartTls {
             let mut params = TlsParameters::builder(server.host.clone());
-            if let Some(file) = &server.ca_file {
-                let pem = std::fs::read(file)
-                    .map_err(|e| Problem::Other(format!("smtp.ca_file {}: {e}", file.display())))?;
-                params =
-                    params.add_root_certificate(Certificate::from_pem(&pem).map_err(classify)?);
+            // The CA file as read at start (or reload), not again for each connection.
+            let extra = crate::net::tls::ca_certificates(server.ca_file.as_deref())
+                .map_err(|e| Problem::Other(format!("smtp.ca_file: {e}")))?;
+            for cert in extra {
+                params = params
+                    .add_root_certificate(Certificate::from_der(cert.to_vec()).map_err(classify)?);
             }
             conn.starttls(params.build_rustls().map_err(classify)?, &self.hello)
                 .await
