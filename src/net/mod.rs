@@ -8,6 +8,8 @@
 pub mod backoff;
 pub mod check;
 pub mod diagnose;
+#[doc(hidden)]
+pub mod fake;
 pub mod imap;
 pub mod oauth2;
 pub mod sender;

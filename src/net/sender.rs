@@ -8,7 +8,7 @@ use crate::app::engine::StoreFailure;
 use crate::mail::compose::Outgoing;
 use crate::net::backoff::Backoff;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
-use crate::net::smtp::{Handed, Transport};
+use crate::net::smtp::{Handed, Submission, Transaction, Transport};
 use crate::ops::metrics::{MailKind, Metrics};
 use crate::rules::budget::{Budget, Spent};
 use crate::store::Store;
@@ -41,12 +41,12 @@ struct Pass {
     over_budget: Option<(Duration, usize)>,
 }
 
-/// The outbox task.
-pub struct Sender {
+/// The outbox task, over the real SMTP server ([`Transport`]) or an in-memory fake.
+pub struct Sender<T = Transport> {
     /// Where the outbox is.
     pub store: Store,
     /// The SMTP pool.
-    pub transport: Transport,
+    pub transport: T,
     /// Woken when the watchers queue mail.
     pub wake: Arc<Notify>,
     /// Flips to true when the daemon stops.
@@ -61,7 +61,7 @@ pub struct Sender {
     pub budget: std::sync::Mutex<Budget>,
 }
 
-impl Sender {
+impl<T: Submission> Sender<T> {
     /// Sends what waits in the outbox, then waits for more, until shutdown. A mail in flight when
     /// the daemon stops is finished first. When the server is down, retries with capped,
     /// jittered backoff, logging one line when it goes and one when it comes back.
@@ -252,7 +252,7 @@ impl Sender {
         };
         // Whether the copy really goes (the department mailbox may have refused it).
         let mail = Outgoing {
-            copy: ready.copied,
+            copy: ready.copied(),
             ..mail
         };
         if mail.copy {

@@ -15,6 +15,7 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 use lettre::Address;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -70,6 +71,64 @@ pub enum Handed {
     },
     /// The connection failed before the answer: the server may or may not have the mail.
     Unknown(String),
+}
+
+/// SMTP submission as the sender uses it, in two steps so that the mail can be marked in
+/// flight on disk between them: [`Submission::begin`] (MAIL, RCPT, DATA up to the server's
+/// 354, RFC 5321 §3.3) and [`Transaction::finish`] (the message and its final dot). [`Transport`]
+/// is the real one over lettre; `net::fake` keeps what it is given in memory.
+pub trait Submission: Send + Sync + 'static {
+    /// A transaction the server is ready to take the message of.
+    type Transaction<'a>: Transaction + 'a
+    where
+        Self: 'a;
+    /// Opens the transaction for `mail`, with the department mailbox as a second recipient
+    /// when `mail.copy`.
+    fn begin(
+        &self,
+        mail: &Outgoing,
+    ) -> impl Future<Output = Result<Self::Transaction<'_>, NotSent>> + Send;
+    /// Tries the server as a mail would (connect, TLS, EHLO, AUTH), sending nothing.
+    fn probe(&self) -> impl Future<Output = Result<(), Problem>> + Send;
+    /// Whether a login is configured (`[smtp] user`).
+    fn logs_in(&self) -> bool;
+    /// The problem of a check that took longer than it may.
+    fn timeout_problem(&self) -> Problem;
+}
+
+/// An open SMTP transaction after DATA. Dropping it without [`Transaction::finish`] drops the
+/// connection before the final dot: the server discards the mail (RFC 5321 §4.1.1.4).
+pub trait Transaction: Send {
+    /// Whether the copy to the department mailbox is part of the transaction (the mailbox
+    /// may have refused it).
+    fn copied(&self) -> bool;
+    /// Writes the message and its final dot and reads the server's answer.
+    fn finish(self, bytes: &[u8]) -> impl Future<Output = Handed> + Send;
+}
+
+impl Submission for Transport {
+    type Transaction<'a> = Ready<'a>;
+    fn begin(&self, mail: &Outgoing) -> impl Future<Output = Result<Ready<'_>, NotSent>> + Send {
+        Transport::begin(self, mail)
+    }
+    fn probe(&self) -> impl Future<Output = Result<(), Problem>> + Send {
+        Transport::probe(self)
+    }
+    fn logs_in(&self) -> bool {
+        Transport::logs_in(self)
+    }
+    fn timeout_problem(&self) -> Problem {
+        Transport::timeout_problem(self)
+    }
+}
+
+impl Transaction for Ready<'_> {
+    fn copied(&self) -> bool {
+        self.copied
+    }
+    fn finish(self, bytes: &[u8]) -> impl Future<Output = Handed> + Send {
+        Ready::finish(self, bytes)
+    }
 }
 
 /// A TLS stream lettre can run SMTP over (implicit TLS, port 465).
