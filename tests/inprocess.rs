@@ -9,7 +9,7 @@ use kvittens::mail::templates::Templates;
 use kvittens::net::fake::{FakeServer, Fault};
 use kvittens::net::imap::Watcher;
 use kvittens::net::sender::Sender;
-use kvittens::ops::metrics::Dept;
+use kvittens::ops::metrics::{Dept, MailKind};
 use kvittens::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -338,4 +338,66 @@ async fn a_server_that_is_down_gets_the_mail_when_it_is_back() {
     .await;
     d.stop().await;
     assert_eq!(receipts(&server), 1);
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_the_dot_is_confirmed_by_the_copy_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "1h");
+    let server = server();
+    server.fault_to(RESIDENT, Fault::DropAfterDot);
+    let d = Daemon::start(&cfg, &server).await;
+    server.append(MAILBOX, "INBOX", &question("q8"));
+    d.until("the copy settled the mail in flight", |d| {
+        receipts(&server) == 1 && d.engine.store.in_flight().is_ok_and(|n| n == 0)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    d.stop().await;
+    assert_eq!(receipts(&server), 1, "not sent again");
+}
+
+#[tokio::test]
+async fn a_connection_lost_before_the_dot_sends_the_receipt_once_after_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing tells the watcher that a mail went into flight without an answer: it releases
+    // the mail when it next reads the mailbox through, at the latest when IDLE is renewed.
+    let cfg = config_with(dir.path(), "1s", "idle_renew = \"1s\"");
+    let server = server();
+    server.fault_to(RESIDENT, Fault::DropBeforeDot);
+    let d = Daemon::start(&cfg, &server).await;
+    server.append(MAILBOX, "INBOX", &question("q9"));
+    // No copy comes: after `unconfirmed_wait` of a read-through mailbox it goes again.
+    d.until("the receipt went", |_| receipts(&server) == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    d.stop().await;
+    assert_eq!(receipts(&server), 1);
+}
+
+#[tokio::test]
+async fn a_receipt_refused_for_good_is_noted_and_not_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "10m");
+    let server = server();
+    server.fault_to(RESIDENT, Fault::Refuse);
+    let d = Daemon::start(&cfg, &server).await;
+    server.append(MAILBOX, "INBOX", &question("q10"));
+    let refused = |d: &Daemon| {
+        let kind = MailKind {
+            kind: "receipt".into(),
+        };
+        d.engine.metrics.mail_refused.get_or_create(&kind).get()
+    };
+    d.until("the refusal was noted", |d| refused(d) == 1).await;
+    d.until("the outbox is empty", |d| {
+        d.engine
+            .store
+            .pending()
+            .is_ok_and(|p| p.iter().all(|m| !m.to.contains(&RESIDENT.to_string())))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    d.stop().await;
+    assert_eq!(receipts(&server), 0, "refused for good, not tried again");
 }

@@ -330,7 +330,7 @@ impl Mailbox for FakeSession {
                 seq: i as u32 + 1,
             });
             // As IMAP's "n:*": the newest message comes even when below `first`.
-            let newest = all.clone().last();
+            let newest = all.clone().next_back();
             let mut l: Vec<Listed> = all.filter(|l| l.uid >= first).collect();
             l.extend(newest.filter(|n| n.uid < first));
             l

@@ -170,8 +170,8 @@ impl AsyncTokioStream for TlsStream {
 /// Builds the transport from the config; certificates are verified unless security is "none".
 pub fn transport(smtp: &Smtp, hello: &str) -> Result<Transport, String> {
     if let Some(file) = &smtp.server.ca_file {
-        crate::net::tls::prepare([Some(file.as_path())])
-            .map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
+        crate::net::tls::ca_certificates(Some(file.as_path()))
+            .map_err(|e| format!("smtp.ca_file: {e}"))?;
     }
     Ok(Transport {
         smtp: smtp.clone(),

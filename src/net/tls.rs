@@ -20,7 +20,7 @@ use tokio_rustls::TlsConnector;
 /// How long a TCP connection to a mail server may take before it counts as no answer.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Connects to `host:port` over TCP within [`CONNECT_TIMEOUT`], for IMAP and SMTP alike.
+/// Connects to `host:port` over TCP within 30 s (`CONNECT_TIMEOUT`), for IMAP and SMTP alike.
 ///
 /// # Errors
 /// [`Problem::Timeout`] when nothing answers in time, else the failure as

@@ -20,6 +20,10 @@ pub type Session = async_imap::Session<Box<dyn Io>>;
 
 /// Connects and logs in. Plain connections are for configured test setups only. Errors are
 /// classified ([`Problem`]); the library's own words go to the debug log.
+///
+/// # Errors
+/// [`WatchError::Problem`]: the password cannot be read, or connecting, TLS, the greeting or
+/// the login failed.
 pub async fn connect(
     server: &Server,
     login: &str,
@@ -42,8 +46,11 @@ pub async fn connect(
 
 /// Connects and logs in as `dept` says (`auth`): with its password, or with an OAuth2 token.
 /// Returns the session and, for a token, until when the session may be kept (see
-/// [`Token::use_until`]): an authenticated session cannot authenticate again, so it is replaced
+/// [`Token::use_until`](crate::net::oauth2::Token::use_until)): an authenticated session cannot authenticate again, so it is replaced
 /// by a fresh login before its token runs out.
+///
+/// # Errors
+/// As [`connect`] and [`connect_oauth2`]; for OAuth2 also the token endpoint's refusal.
 pub async fn connect_dept(
     dept: &Department,
 ) -> Result<(Session, Option<std::time::Instant>), WatchError> {
@@ -67,6 +74,9 @@ pub async fn connect_dept(
 
 /// Connects and logs in with `AUTHENTICATE XOAUTH2`. A refusal names the server's status and
 /// scope (from its JSON challenge), never the token.
+///
+/// # Errors
+/// [`WatchError::Problem`]: connecting or TLS failed, or [`Problem::TokenRefused`].
 pub async fn connect_oauth2(
     server: &Server,
     user: &str,
@@ -185,6 +195,9 @@ pub(super) async fn greeting<T: AsyncRead + AsyncWrite + Unpin + Send + Debug>(
 }
 
 /// EXAMINEs `folder` (read-only, RFC 3501 §6.3.2); a NO is a missing folder.
+///
+/// # Errors
+/// [`Problem::FolderMissing`] for a NO (other than `[UNAVAILABLE]`), else the session's error.
 pub async fn examine(
     s: &mut Session,
     folder: &str,
@@ -202,6 +215,9 @@ pub async fn examine(
 
 /// The department's Sent folder: the configured one, else the one marked `\Sent`
 /// (RFC 6154 SPECIAL-USE), else a folder called "Sent".
+///
+/// # Errors
+/// The session's error, when LIST fails.
 pub async fn sent_folder(s: &mut Session, dept: &Department) -> Result<Option<String>, WatchError> {
     if let Some(f) = &dept.sent_folder {
         return Ok(Some(f.clone()));
