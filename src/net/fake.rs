@@ -491,3 +491,59 @@ impl Transaction for FakeTransaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn session(server: &FakeServer) -> FakeSession {
+        let mut s = FakeSession {
+            server: server.clone(),
+            address: "a@b.test".into(),
+            folder: String::new(),
+            announced: 0,
+        };
+        s.examine("INBOX").await.unwrap();
+        s
+    }
+
+    #[tokio::test]
+    async fn a_listing_from_beyond_the_newest_still_shows_the_newest_as_imap_does() {
+        let server = FakeServer::new();
+        server.add_mailbox("a@b.test");
+        server.append("a@b.test", "INBOX", b"Subject: 1\r\n\r\none");
+        server.append("a@b.test", "INBOX", b"Subject: 2\r\n\r\ntwo");
+        let mut s = session(&server).await;
+        let uids = |l: Vec<Listed>| l.iter().map(|l| (l.uid, l.seq)).collect::<Vec<_>>();
+        assert_eq!(uids(s.list_from(1).await.unwrap()), [(1, 1), (2, 2)]);
+        assert_eq!(uids(s.list_from(3).await.unwrap()), [(2, 2)]);
+        let got = s.fetch(&[2], true).await.unwrap();
+        assert_eq!(got[0].raw, b"Subject: 2\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn an_arrival_after_the_listing_is_announced_and_renumbering_changes_uidvalidity() {
+        let server = FakeServer::new();
+        server.add_mailbox("a@b.test");
+        server.append("a@b.test", "INBOX", b"x");
+        let mut s = session(&server).await;
+        let mut size = MailboxSize::new(s.list_from(1).await.unwrap().last().map(|l| l.seq));
+        s.absorb_announced(&mut size);
+        assert!(!size.grew);
+        server.append("a@b.test", "INBOX", b"y");
+        s.absorb_announced(&mut size);
+        assert!(size.grew);
+        server.renumber("a@b.test", "INBOX", 9);
+        let e = s.examine("INBOX").await.unwrap();
+        assert_eq!((e.uid_validity, e.uid_next), (9, Some(3)));
+    }
+
+    #[tokio::test]
+    async fn a_fault_waits_for_a_mail_to_its_recipient() {
+        let server = FakeServer::new();
+        server.fault_to("r@x.test", Fault::Refuse);
+        assert_eq!(server.take_fault(&["other@x.test".into()]), None);
+        assert_eq!(server.take_fault(&["R@x.test".into()]), Some(Fault::Refuse));
+        assert_eq!(server.take_fault(&["r@x.test".into()]), None);
+    }
+}
