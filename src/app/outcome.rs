@@ -86,3 +86,48 @@ pub fn report(metrics: &Metrics, department: &str, uid: u32, outcome: &Outcome) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::decide::Reason;
+
+    #[test]
+    fn an_ignored_mail_is_counted_by_reason_and_wakes_nobody() {
+        let metrics = Metrics::new();
+        let ignored = Outcome::Ignored(Reason {
+            code: "automatic",
+            detail: "Auto-Submitted: auto-replied".into(),
+        });
+        assert_eq!(report(&metrics, "bygg", 7, &ignored), Wake::default());
+        let label = Ignored {
+            department: "bygg".into(),
+            reason: "automatic".into(),
+        };
+        assert_eq!(metrics.ignored.get_or_create(&label).get(), 1);
+    }
+
+    #[test]
+    fn a_follow_up_wakes_the_sender_and_the_schedule_and_a_copy_nobody() {
+        let metrics = Metrics::new();
+        let both = Wake {
+            outbox: true,
+            schedule: true,
+        };
+        let attached = Outcome::Attached("BYGG-2026-0001".into());
+        assert_eq!(report(&metrics, "bygg", 1, &attached), both);
+        let copy = Outcome::Copy(Some("BYGG-2026-0001".into()));
+        assert_eq!(report(&metrics, "bygg", 2, &copy), Wake::default());
+    }
+
+    #[test]
+    fn only_the_inbox_counts_as_seen() {
+        let metrics = Metrics::new();
+        seen(&metrics, "bygg", false);
+        seen(&metrics, "bygg", true);
+        let label = Dept {
+            department: "bygg".into(),
+        };
+        assert_eq!(metrics.messages_seen.get_or_create(&label).get(), 1);
+    }
+}
