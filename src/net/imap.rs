@@ -16,7 +16,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Anything an IMAP session can run over: plain TCP or TLS.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -291,8 +292,8 @@ pub struct Watcher {
     pub outbox: Arc<Notify>,
     /// Woken when a case changed, so its schedule entries are considered.
     pub schedule: Arc<Notify>,
-    /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
     /// Watch the department's Sent folder (for answers) instead of its inbox.
     pub sent: bool,
 }
@@ -360,7 +361,7 @@ impl Watcher {
                 self.engine.metrics.folder_problem(&dept.id, true, None);
                 return;
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!(department = %dept.id, "mailbox watcher stopped");
                 return;
             }
@@ -421,7 +422,7 @@ impl Watcher {
             let reloaded = self.engine.reloaded.clone();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.changed() => {}
+                _ = self.shutdown.cancelled() => {}
                 _ = reloaded.notified() => {
                     tracing::info!(department = %dept.id, folder = %folder, "config reloaded: trying the mailbox again now");
                 }
@@ -444,9 +445,9 @@ impl Watcher {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 _ = reloaded.notified() => {}
-                _ = self.shutdown.changed() => {}
+                _ = self.shutdown.cancelled() => {}
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 return false;
             }
         }
@@ -527,7 +528,7 @@ impl Watcher {
             if last_error.take().is_some() {
                 tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox working again");
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 let _ = s.logout().await;
                 return Ok(());
             }
@@ -552,12 +553,12 @@ impl Watcher {
                 let renew = self.engine.cfg().idle_renew;
                 let reloaded = self.engine.reloaded.clone();
                 let wait = wait.map_or(renew, |w| w.min(renew));
-                idle(s, wait, size, &mut self.shutdown, &reloaded).await?
+                idle(s, wait, size, &self.shutdown, &reloaded).await?
             } else {
                 let poll = self.engine.cfg().poll_interval;
                 tokio::select! {
                     _ = tokio::time::sleep(wait.map_or(poll, |w| w.min(poll))) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                     _ = self.engine.reloaded.notified() => {}
                 }
                 s.noop().await?;
@@ -920,7 +921,7 @@ async fn idle(
     s: Session,
     renew: Duration,
     mut size: MailboxSize,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &CancellationToken,
     reloaded: &Notify,
 ) -> Result<Session, WatchError> {
     // A reload from here on ends the wait: `renew` was read just before.
@@ -939,7 +940,7 @@ async fn idle(
                     return Err(e.into());
                 }
             }
-            _ = shutdown.changed() => {}
+            _ = shutdown.cancelled() => {}
             _ = reload => {}
         }
     }
@@ -1042,7 +1043,7 @@ mod tests {
     /// messages.
     async fn idle_time(before: &'static str, renew: Duration) -> Duration {
         let s = session(server(before).await).await;
-        let (_stop, mut shutdown) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         let start = std::time::Instant::now();
         let waited = tokio::time::timeout(
             Duration::from_secs(10),
@@ -1050,7 +1051,7 @@ mod tests {
                 s,
                 renew,
                 MailboxSize::new(Some(4)),
-                &mut shutdown,
+                &shutdown,
                 &Notify::new(),
             ),
         )

@@ -15,7 +15,8 @@ use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// How many SMTP transactions run at once; the pool keeps their connections open.
 const CONCURRENCY: usize = 4;
@@ -48,8 +49,8 @@ pub struct Sender {
     pub transport: Transport,
     /// Woken when the watchers queue mail.
     pub wake: Arc<Notify>,
-    /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
     /// What the daemon counts.
     pub metrics: Arc<Metrics>,
     /// Told when the store fails.
@@ -64,7 +65,7 @@ impl Sender {
     /// Sends what waits in the outbox, then waits for more, until shutdown. A mail in flight when
     /// the daemon stops is finished first. When the server is down, retries with capped,
     /// jittered backoff, logging one line when it goes and one when it comes back.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let durable = GroupFlush {
             store: self.store.clone(),
             written: AtomicU64::new(0),
@@ -85,7 +86,7 @@ impl Sender {
                 }
                 Ok(pending) => self.send_all(pending, &durable, &mut down).await,
             };
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!("sender stopped");
                 return;
             }
@@ -95,7 +96,7 @@ impl Sender {
                 // receipt queued meanwhile goes before the rest.
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                 }
             } else if pass.retry {
                 let wait = if down.as_ref().is_some_and(Problem::is_refused_login) {
@@ -107,7 +108,7 @@ impl Sender {
                 };
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                     _ = self.reloaded.notified() => {}
                 }
             } else {
@@ -116,7 +117,7 @@ impl Sender {
                     _ = self.wake.notified() => {}
                     // Catch anything queued by another process (e.g. a CLI command) now and then.
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                 }
             }
         }
@@ -137,7 +138,7 @@ impl Sender {
             .map(|mail| {
                 let stop = &stop;
                 async move {
-                    if *self.shutdown.borrow() || stop.load(Ordering::Relaxed) {
+                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) {
                         return Sent::Skipped;
                     }
                     let spent = match self.spend(&mail) {

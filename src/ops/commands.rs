@@ -110,11 +110,11 @@ pub fn explain(
             },
         })
         .collect();
-    let request = Request::Explain {
+    let request = Request::Explain(control::cmd::explain::Explain {
         department: dept.id.clone(),
         messages: messages.clone(),
         json: json_out,
-    };
+    });
     if let Some(reply) = control::send(&cfg.store, &request) {
         let reply = reply?;
         if !reply.ok {
@@ -322,13 +322,13 @@ pub fn preview(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let raw = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let request = Request::Preview {
+    let request = Request::Preview(control::cmd::explain::Preview {
         department: dept.id.clone(),
         message: Named {
             file: file.display().to_string(),
             content: Content::Raw(raw.clone()),
         },
-    };
+    });
     if let Some(reply) = control::send(&cfg.store, &request) {
         let reply = reply?;
         if !reply.ok {
@@ -338,7 +338,7 @@ pub fn preview(
         return Ok(());
     }
     let store = store_for_explain(cfg);
-    let templates = crate::daemon::load_templates(cfg)?;
+    let templates = crate::mail::compose::load_templates(cfg)?;
     preview_message(cfg, &templates, dept, store.as_ref(), &raw, out)
 }
 

@@ -4,6 +4,7 @@
 //!
 //! May import: `app`, `config`, `mail`, `rules`.
 
+pub mod cli;
 pub mod commands;
 pub mod control;
 pub mod http;

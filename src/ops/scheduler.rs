@@ -5,7 +5,8 @@ use crate::app::engine::Engine;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// The scheduler task.
 pub struct Scheduler {
@@ -15,8 +16,8 @@ pub struct Scheduler {
     pub outbox: Arc<Notify>,
     /// Woken when new entries may be due sooner.
     pub wake: Arc<Notify>,
-    /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
 }
 
 /// The longest sleep: a safety net for clock changes, not the mechanism.
@@ -24,7 +25,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 impl Scheduler {
     /// Runs until shutdown.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         loop {
             let engine = self.engine.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<(usize, Option<chrono::DateTime<Utc>>), crate::store::StoreError> {
@@ -62,9 +63,9 @@ impl Scheduler {
             tokio::select! {
                 _ = tokio::time::sleep(sleep.max(Duration::from_millis(10))) => {}
                 _ = self.wake.notified() => {}
-                _ = self.shutdown.changed() => {}
+                _ = self.shutdown.cancelled() => {}
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!("scheduler stopped");
                 return;
             }
