@@ -332,3 +332,43 @@ fn reload(engine: &Engine) {
     engine.reload(cfg, templates);
     tracing::info!(file = %old.file.display(), "config and templates reloaded");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::control::{self, cmd::cases::Cases, Filter, Request};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_daemon_started_in_process_stops_when_its_token_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::app::admin::test_config(dir.path(), "listen = \"127.0.0.1:0\"");
+        let socket = control::socket_path(&cfg.store);
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let daemon = tokio::spawn(run(cfg, stop.clone(), tasks.clone()));
+        let list = Request::Cases(Cases {
+            department: None,
+            filter: Filter::All,
+            json: false,
+        });
+        let started = std::time::Instant::now();
+        let reply = loop {
+            match control::client::ask(&socket, &list, control::MAX_REQUEST_BYTES).await {
+                Some(reply) => break reply.unwrap(),
+                None => assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no control socket"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(reply.ok, "{reply:?}");
+
+        stop.cancel();
+        let stopped = std::time::Instant::now();
+        let ran = tokio::time::timeout(Duration::from_secs(5), daemon).await;
+        assert!(matches!(ran, Ok(Ok(Ok(())))), "{ran:?}");
+        assert!(stopped.elapsed() < Duration::from_secs(5));
+        assert!(tasks.is_closed() && tasks.is_empty(), "every task ended");
+        assert!(!socket.exists(), "the socket file is removed");
+    }
+}

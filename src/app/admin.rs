@@ -429,3 +429,209 @@ pub fn gauges(engine: &Engine, now: DateTime<Utc>) -> Gauges {
         in_flight: engine.store.in_flight().ok().map(|n| n as i64),
     }
 }
+
+/// An engine on a fresh store in `dir` with one department (`bygg`, officers o1 and o2), for
+/// the tests of what calls into `app`; `daemon_extra` goes into `[daemon]`.
+#[cfg(test)]
+pub(crate) fn test_engine(dir: &Path, daemon_extra: &str) -> Engine {
+    let cfg = test_config(dir, daemon_extra);
+    let templates = crate::mail::compose::load_templates(&cfg).unwrap();
+    let store = crate::store::Store::open(&cfg.store).unwrap();
+    Engine::new(cfg, store, templates)
+}
+
+/// The config of [`test_engine`]: its mail servers refuse every connection (port 1).
+#[cfg(test)]
+pub(crate) fn test_config(dir: &Path, daemon_extra: &str) -> crate::config::Config {
+    let config = format!(
+        r#"
+[daemon]
+store = "store"
+internal_domains = ["kommun.test"]
+{daemon_extra}
+
+[imap]
+host = "127.0.0.1"
+port = 1
+security = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = 1
+security = "none"
+from = "Salems kommun <noreply@kommun.test>"
+
+[calendar]
+working_hours = "00:00-24:00"
+holidays = "none"
+
+[[department]]
+id = "bygg"
+name = "Bygg- och miljöförvaltningen"
+case_prefix = "BMN"
+mailbox = {{ user = "bygg@kommun.test", password = "secret" }}
+manager = {{ name = "Maria Chef", email = "manager@kommun.test" }}
+officers = [{{ name = "Olle Handläggare", email = "o1@kommun.test" }}, {{ name = "Ada Handläggare", email = "o2@kommun.test" }}]
+reply_within = "3d"
+"#
+    );
+    crate::config::Config::parse(&dir.join("kvittens.toml"), &config).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A case as `export` writes it, open, received at `received`.
+    fn exported(number: &str, department: &str, received: DateTime<Utc>) -> String {
+        let due = received + chrono::Duration::days(30);
+        serde_json::json!({
+            "number": number, "department": department, "state": "open",
+            "category": "question", "language": "sv",
+            "resident": {"name": "Sara Berg", "email": "sara@example.se"},
+            "officer": {"name": "Olle Handläggare", "email": "o1@kommun.test"},
+            "subject": "Bygglov", "received": received, "reply_due": due,
+            "decision_due": due, "events": [], "message_ids": [],
+        })
+        .to_string()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn import_stores_new_cases_once_and_closing_one_logs_the_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let file = dir.path().join("cases.jsonl");
+        let text = format!("{}\n\n", exported("BMN-2026-0041", "bygg", now()));
+        let first = import(&engine, &file, &text, now()).unwrap();
+        assert_eq!(first, Imported { new: 1, already: 0 });
+        let again = import(&engine, &file, &text, now()).unwrap();
+        assert_eq!(again, Imported { new: 0, already: 1 });
+        close(&engine, "BMN-2026-0041", "duplicate", now()).unwrap();
+        let c = case(&engine, "BMN-2026-0041").unwrap();
+        assert_eq!(c.state, State::Closed);
+        assert_eq!(c.events.last().unwrap().what, "closed by hand: duplicate");
+        assert_eq!(cases(&engine, None, Filter::Open, now()).unwrap().len(), 0);
+        assert_eq!(
+            cases(&engine, Some("bygg"), Filter::Closed, now())
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            cases(&engine, Some("other"), Filter::All, now())
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn an_import_with_a_bad_line_stores_nothing_and_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let file = dir.path().join("cases.jsonl");
+        let good = exported("BMN-2026-0041", "bygg", now());
+        let bad = format!("{good}\n{{not json\n");
+        let e = import(&engine, &file, &bad, now()).unwrap_err();
+        assert!(matches!(e, AdminError::ImportLine { line: 2, .. }), "{e:?}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "the JSON error is kept"
+        );
+        let foreign = format!("{good}\n{}\n", exported("SOC-2026-0001", "soc", now()));
+        let e = import(&engine, &file, &foreign, now()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:2: case SOC-2026-0001 belongs to department \"soc\", which is not configured",
+                file.display()
+            )
+        );
+        assert!(engine.store.cases().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_case_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let e = close(&engine, "BMN-2026-0099", "", now()).unwrap_err();
+        assert_eq!(e.to_string(), "no case BMN-2026-0099");
+        assert!(matches!(case(&engine, "X"), Err(AdminError::NoCase(n)) if n == "X"));
+        let to = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
+        let e = postpone(&engine, "BMN-2026-0099", to, "", now()).unwrap_err();
+        assert_eq!(e.to_string(), "no case BMN-2026-0099");
+    }
+
+    #[test]
+    fn purge_needs_a_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let e = purge(&engine, true, now()).unwrap_err();
+        assert!(matches!(e, AdminError::NoRetention));
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "retention = \"30d\"");
+        assert_eq!(purge(&engine, false, now()).unwrap(), Purged::default());
+    }
+
+    #[test]
+    fn an_absence_is_checked_and_recorded_in_lower_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let ask = |officer: &str, substitute: &str, from, to| Away {
+            officer: officer.into(),
+            substitute: substitute.into(),
+            from,
+            to,
+        };
+        let refused = |a: Away| away(&engine, a).unwrap_err().to_string();
+        assert_eq!(
+            refused(ask("o1@kommun.test", "o2@kommun.test", day(9), day(8))),
+            "--to 2026-12-08 is before --from 2026-12-09"
+        );
+        assert!(
+            refused(ask("x@kommun.test", "o2@kommun.test", day(8), day(9)))
+                .starts_with("x@kommun.test is not an officer in ")
+        );
+        assert_eq!(
+            refused(ask("o1@kommun.test", "x@kommun.test", day(8), day(9))),
+            "x@kommun.test is not an officer of Bygg- och miljöförvaltningen (bygg)"
+        );
+        assert_eq!(
+            refused(ask("o1@kommun.test", "O1@kommun.test", day(8), day(9))),
+            "an officer cannot substitute for themselves"
+        );
+        let done = away(
+            &engine,
+            ask("O1@Kommun.test", "o2@kommun.test", day(8), day(9)),
+        )
+        .unwrap();
+        assert_eq!(done.officer, "o1@kommun.test");
+        assert_eq!(engine.store.absences().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_store_probe_and_gauges_read_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        store_readable(&engine).unwrap();
+        let file = dir.path().join("cases.jsonl");
+        let received = now() - chrono::Duration::days(40);
+        import(
+            &engine,
+            &file,
+            &exported("BMN-2026-0041", "bygg", received),
+            now(),
+        )
+        .unwrap();
+        let g = gauges(&engine, now());
+        assert_eq!(g.cases, vec![("bygg".to_string(), 1, 1)]);
+        assert_eq!(g.outbox, Some(0));
+        assert_eq!(g.in_flight, Some(0));
+    }
+}

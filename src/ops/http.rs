@@ -145,3 +145,77 @@ pub async fn serve(engine: Engine, addr: std::net::SocketAddr, stop: Cancellatio
         tracing::warn!(%addr, error = %e, "/metrics and /healthz stopped");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use std::future::IntoFuture;
+    use tower::ServiceExt;
+
+    /// GETs `path`: status, content type, body.
+    async fn get(router: &Router, path: &str) -> (StatusCode, String, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let ctype = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, ctype, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_pages_keep_their_paths_statuses_and_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let router = router(engine.clone());
+        let (status, ctype, text) = get(&router, "/healthz").await;
+        assert_eq!(
+            (status, ctype.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, TEXT)
+        );
+        assert_eq!(text, "mailbox of bygg (bygg@kommun.test) is not watched\n");
+        engine.metrics.folder_problem("bygg", false, None);
+        engine.metrics.folder_problem("bygg", true, None);
+        let (status, _, text) = get(&router, "/healthz").await;
+        assert_eq!((status, text.as_str()), (StatusCode::OK, "ok\n"));
+        let (status, ctype, text) = get(&router, "/metrics").await;
+        assert_eq!((status, ctype.as_str()), (StatusCode::OK, OPENMETRICS));
+        assert!(
+            text.contains("kvittens_cases_open{department=\"bygg\"} 0"),
+            "{text}"
+        );
+        let (status, ctype, text) = get(&router, "/").await;
+        assert_eq!((status, ctype.as_str()), (StatusCode::NOT_FOUND, TEXT));
+        assert_eq!(text, "try /metrics or /healthz\n");
+    }
+
+    #[tokio::test]
+    async fn a_request_arriving_in_pieces_is_answered() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(
+            axum::serve(listener, router(engine))
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for piece in ["GET /heal", "thz HTTP/1.0\r\n", "\r\n"] {
+            s.write_all(piece.as_bytes()).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.0 503"), "{text}");
+        stop.cancel();
+        served.await.unwrap().unwrap();
+    }
+}

@@ -104,3 +104,89 @@ async fn exchange(
         output: String::from_utf8_lossy(&bytes.to_bytes()).into_owned(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::control::cmd::{case, cases};
+    use crate::ops::control::{server, Filter};
+    use std::future::IntoFuture;
+
+    fn list() -> Request {
+        Request::Cases(cases::Cases {
+            department: None,
+            filter: Filter::All,
+            json: false,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_command_goes_over_the_unix_socket_and_its_reply_comes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let socket = dir.path().join("control.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let served = tokio::spawn(axum::serve(listener, server::router(engine, 256)).into_future());
+
+        let reply = ask(&socket, &list(), 256).await.unwrap().unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                ok: true,
+                output: "0 case(s)\n".into()
+            }
+        );
+        let show = Request::Show(cases::Show {
+            case: "BMN-2026-0007".into(),
+        });
+        let reply = ask(&socket, &show, 256).await.unwrap().unwrap();
+        assert_eq!(
+            reply,
+            Reply {
+                ok: false,
+                output: "no case BMN-2026-0007".into()
+            }
+        );
+
+        // Over the client's own limit: refused before it is sent.
+        let close = Request::Close(case::Close {
+            case: "BMN-2026-0007".into(),
+            note: "x".repeat(300),
+        });
+        let refused = ask(&socket, &close, 256).await.unwrap().unwrap_err();
+        assert!(
+            matches!(refused, ClientError::TooLarge { limit: 256, .. }),
+            "{refused}"
+        );
+        // Over the server's: refused by the daemon, which goes on.
+        let reply = ask(&socket, &close, 1024).await.unwrap().unwrap();
+        assert!(!reply.ok);
+        assert!(
+            reply
+                .output
+                .contains("larger than the control socket takes (256 bytes"),
+            "{}",
+            reply.output
+        );
+        let reply = ask(&socket, &list(), 256).await.unwrap().unwrap();
+        assert!(reply.ok, "still serving: {reply:?}");
+        served.abort();
+    }
+
+    #[test]
+    fn no_daemon_is_none_and_a_blocking_send_works_inside_a_runtime_too() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(send(dir.path(), &list()).is_none(), "no socket file");
+        std::fs::write(dir.path().join("control.sock"), "").unwrap();
+        assert!(send(dir.path(), &list()).is_none(), "nobody behind it");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let socket = dir.path().join("served.sock");
+        let listener = rt
+            .block_on(async { tokio::net::UnixListener::bind(&socket) })
+            .unwrap();
+        rt.spawn(axum::serve(listener, server::router(engine, 256)).into_future());
+        let reply = rt.block_on(async { send_to(&socket, &list(), 256) });
+        assert!(reply.unwrap().unwrap().ok);
+    }
+}

@@ -107,3 +107,83 @@ pub async fn serve(engine: Engine, stop: CancellationToken) {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request as HttpRequest;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    /// Sends `body` to `path` of `router`; the status and the text of the answer.
+    async fn post(router: &Router, path: &str, body: impl Into<Body>) -> (StatusCode, String) {
+        let request = HttpRequest::post(path).body(body.into()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn each_command_has_its_route_and_a_failure_is_a_422_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = router(crate::app::admin::test_engine(dir.path(), ""), 1024);
+        let list = r#"{"department":null,"filter":"all","json":false}"#;
+        assert_eq!(
+            post(&router, "/cases", list).await,
+            (StatusCode::OK, "0 case(s)\n".to_string())
+        );
+        let close = r#"{"case":"BMN-2026-0001","note":""}"#;
+        assert_eq!(
+            post(&router, "/case/close", close).await,
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no case BMN-2026-0001".to_string()
+            )
+        );
+        let (status, text) = post(&router, "/purge", r#"{"dry_run":true}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            text,
+            "no [daemon] retention is configured: nothing is purged"
+        );
+    }
+
+    #[tokio::test]
+    async fn what_is_not_a_command_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = router(crate::app::admin::test_engine(dir.path(), ""), 1024);
+        let (status, text) = post(&router, "/case/close", "{\"case\":1}").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(text.starts_with("not a command: "), "{text}");
+        let (status, text) = post(&router, "/shutdown", "{}").await;
+        assert_eq!(
+            (status, text.as_str()),
+            (StatusCode::NOT_FOUND, "no such command\n")
+        );
+        let get = HttpRequest::get("/cases").body(Body::empty()).unwrap();
+        let status = router.clone().oneshot(get).await.unwrap().status();
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    }
+
+    #[tokio::test]
+    async fn an_oversize_request_is_refused_and_the_next_one_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = router(crate::app::admin::test_engine(dir.path(), ""), 64);
+        let note = "x".repeat(200);
+        let big = format!(r#"{{"case":"BMN-2026-0001","note":"{note}"}}"#);
+        let (status, text) = post(&router, "/case/close", big.clone()).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            text,
+            "the request is larger than the control socket takes (64 bytes at most); send less at a time\n"
+        );
+        // Without a Content-Length the limit holds as the body streams in.
+        let chunks = futures::stream::iter([Ok::<_, std::io::Error>(big)]);
+        let (status, _) = post(&router, "/case/close", Body::from_stream(chunks)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let (status, _) = post(&router, "/case/show", r#"{"case":"BMN-2026-0001"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "still serving");
+    }
+}
