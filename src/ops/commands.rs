@@ -6,7 +6,7 @@ use crate::config::{Config, Department};
 use crate::mail::message::{Inbound, Person};
 use crate::mail::templates::Templates;
 use crate::ops::control::{self, Request};
-use crate::rules::decide::Decision;
+use crate::rules::decide::{Category, Decision, Language};
 use crate::rules::loopbreak::Verdict;
 use crate::store::{Counters, MessageKey, Store};
 use chrono::{DateTime, Datelike, Utc};
@@ -355,32 +355,7 @@ pub fn preview_message(
 ) -> anyhow::Result<()> {
     let msg = Inbound::parse(raw);
     let now = Utc::now();
-    let (category, language, resident) = match engine::decide_with(cfg, dept, &msg, store, false)? {
-        Decision::Acknowledge {
-            withhold: Some(why),
-            ..
-        } => anyhow::bail!("no receipt: {why}"),
-        Decision::Undeliverable { case, reason } => {
-            anyhow::bail!(
-                "no receipt: this message reports case {case}'s receipt undeliverable ({reason})"
-            )
-        }
-        Decision::Acknowledge {
-            category,
-            language,
-            resident,
-            withhold: None,
-        } => (category, language, resident),
-        Decision::Answer { case, reason, .. } => {
-            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
-        }
-        Decision::Attach { case, reason } => {
-            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
-        }
-        Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
-            anyhow::bail!("no receipt: {reason}")
-        }
-    };
+    let (category, language, resident) = would_acknowledge(cfg, dept, store, &msg)?;
     if let Some(why) = held_by_store(cfg, dept, store, &resident, now)? {
         anyhow::bail!("no receipt: {why} (a case would open without one, flagged for a person)");
     }
@@ -445,4 +420,41 @@ pub fn preview_message(
     out.write_all(&receipt.bytes)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The category, language and resident of a receipt `msg` would get, decided as the daemon
+/// decides; an error saying why none would go (withheld, undeliverable, an answer, a
+/// follow-up, ignored).
+fn would_acknowledge(
+    cfg: &Config,
+    dept: &Department,
+    store: Option<&Store>,
+    msg: &Inbound,
+) -> anyhow::Result<(Category, Language, Person)> {
+    Ok(match engine::decide_with(cfg, dept, msg, store, false)? {
+        Decision::Acknowledge {
+            withhold: Some(why),
+            ..
+        } => anyhow::bail!("no receipt: {why}"),
+        Decision::Undeliverable { case, reason } => {
+            anyhow::bail!(
+                "no receipt: this message reports case {case}'s receipt undeliverable ({reason})"
+            )
+        }
+        Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            withhold: None,
+        } => (category, language, resident),
+        Decision::Answer { case, reason, .. } => {
+            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
+        }
+        Decision::Attach { case, reason } => {
+            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
+        }
+        Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
+            anyhow::bail!("no receipt: {reason}")
+        }
+    })
 }
