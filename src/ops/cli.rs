@@ -286,7 +286,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
         } => {
             let cfg = Config::load(&config)?;
             let dept = commands::department(&cfg, &department)?;
-            commands::explain(&cfg, dept, &files, json, out)
+            crate::ops::inspect::explain(&cfg, dept, &files, json, out)
         }
         Command::Preview {
             config,
@@ -295,7 +295,7 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
         } => {
             let cfg = Config::load(&config)?;
             let dept = commands::department(&cfg, &department)?;
-            commands::preview(&cfg, dept, &file, out)
+            crate::ops::inspect::preview(&cfg, dept, &file, out)
         }
         other => {
             let (config, request) = store_request(other)?;

@@ -8,5 +8,6 @@ pub mod cli;
 pub mod commands;
 pub mod control;
 pub mod http;
+pub mod inspect;
 pub mod metrics;
 pub mod scheduler;
