@@ -98,7 +98,7 @@ pub async fn run_until_signal(cfg: Config) -> anyhow::Result<()> {
 }
 
 /// Runs until `stop` is cancelled or the store fails; SIGHUP reloads the config and templates
-/// meanwhile. Every task is spawned on `tasks`; after the stop they get [`FINISH_WITHIN`] to
+/// meanwhile. Every task is spawned on `tasks`; after the stop they get 20 s to
 /// end, and then the store is flushed.
 ///
 /// # Errors

@@ -4,7 +4,7 @@
 //!
 //! - [`request`]: the commands as they travel, one type each, and the reply;
 //! - [`cmd`]: what each command does — the state change is `app::admin`'s, this only formats;
-//! - [`text`]: the tables and timelines an operator reads;
+//! - `text`: the tables and timelines an operator reads;
 //! - [`server`]: the router and its listener, with a request size limit;
 //! - [`client`]: the command line's side.
 //!
