@@ -430,6 +430,57 @@ pub fn gauges(engine: &Engine, now: DateTime<Utc>) -> Gauges {
     }
 }
 
+/// When the clock must next wake: the earliest schedule entry or digest of any department.
+///
+/// # Errors
+/// [`StoreError`] when the schedule cannot be read.
+pub fn next_wake(engine: &Engine, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut next = engine.store.next_due()?;
+    for dept in &engine.cfg().departments {
+        if let Some(d) = engine.next_digest(dept, now)? {
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+    }
+    Ok(next)
+}
+
+/// What the daily housekeeping did, each part with its own outcome (one failing does not hide
+/// what the others did).
+#[derive(Debug)]
+pub struct Housekept {
+    /// Loop breaker records that say nothing any more, removed.
+    pub loop_records: Result<usize, StoreError>,
+    /// The retention's purge, when `[daemon] retention` is set.
+    pub purged: Option<Result<Purged, AdminError>>,
+    /// Whether the run was recorded; `None` when the purge failed (it is tried again at the
+    /// next wake, not a day later).
+    pub recorded: Option<Result<(), StoreError>>,
+}
+
+/// Once a day (a day after the last recorded run): prunes the loop breaker's stale records and,
+/// with `[daemon] retention`, purges what is past it. `None` when not due.
+///
+/// # Errors
+/// [`StoreError`] when the last run cannot be read (nothing is done then).
+pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housekept>, StoreError> {
+    if let Some(last) = engine.store.last_housekeeping()? {
+        if now - last < chrono::Duration::days(1) {
+            return Ok(None);
+        }
+    }
+    let loop_records = engine.store.prune_sender_records(now);
+    let purged = engine.cfg().retention.map(|_| purge(engine, false, now));
+    let recorded = match &purged {
+        Some(Err(_)) => None,
+        _ => Some(engine.store.set_housekeeping(now)),
+    };
+    Ok(Some(Housekept {
+        loop_records,
+        purged,
+        recorded,
+    }))
+}
+
 /// An engine on a fresh store in `dir` with one department (`bygg`, officers o1 and o2), for
 /// the tests of what calls into `app`; `daemon_extra` goes into `[daemon]`.
 #[cfg(test)]
@@ -613,6 +664,37 @@ mod tests {
         .unwrap();
         assert_eq!(done.officer, "o1@kommun.test");
         assert_eq!(engine.store.absences().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn housekeeping_runs_once_a_day_and_purges_what_the_retention_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "retention = \"30d\"");
+        let file = dir.path().join("cases.jsonl");
+        let old = now() - chrono::Duration::days(60);
+        import(
+            &engine,
+            &file,
+            &exported("BMN-2026-0041", "bygg", old),
+            now(),
+        )
+        .unwrap();
+        close(&engine, "BMN-2026-0041", "", old).unwrap();
+        let done = housekeeping(&engine, now()).unwrap().expect("due at first");
+        let purged = done.purged.unwrap().unwrap();
+        assert_eq!(purged.cases, vec!["BMN-2026-0041".to_string()]);
+        assert!(matches!(done.recorded, Some(Ok(()))));
+        assert!(engine.store.case("BMN-2026-0041").unwrap().is_none());
+        let later = now() + chrono::Duration::hours(23);
+        assert!(
+            housekeeping(&engine, later).unwrap().is_none(),
+            "not due again"
+        );
+        let next_day = now() + chrono::Duration::days(1);
+        assert!(housekeeping(&engine, next_day).unwrap().is_some());
+        // Nothing scheduled but the department's daily digest, still ahead.
+        let next = next_wake(&engine, now()).unwrap();
+        assert!(next.is_some_and(|t| t > now() && t - now() <= chrono::Duration::days(1)));
     }
 
     #[test]
