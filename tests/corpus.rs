@@ -3,7 +3,7 @@
 //! Runs the same path as `kvittens explain --json`.
 
 use kvittens::config::Config;
-use kvittens::ops::commands::explain;
+use kvittens::ops::inspect::explain;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {

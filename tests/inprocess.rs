@@ -14,7 +14,8 @@ use kvittens::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tokio::task::JoinHandle;
 
 const MAILBOX: &str = "bygg@kommun.test";
@@ -79,7 +80,7 @@ fn question(id: &str) -> Vec<u8> {
 /// The watchers (inbox and Sent folder) and the sender over `server`, on the store of `cfg`.
 struct Daemon {
     engine: Engine,
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -101,7 +102,8 @@ impl Daemon {
         let store = open_store(&cfg.store).await;
         let templates = Templates::load(cfg.templates.as_deref()).unwrap();
         let engine = Engine::new(cfg, store.clone(), templates);
-        let (stop, shutdown) = watch::channel(false);
+        let stop = CancellationToken::new();
+        let shutdown = stop.clone();
         let budget = kvittens::rules::budget::Budget::new(Default::default(), Vec::new());
         let sender = Sender {
             store,
@@ -144,7 +146,7 @@ impl Daemon {
 
     /// Stops as SIGTERM does: the work in flight is finished.
     async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         for t in self.tasks {
             t.await.unwrap();
         }

@@ -5,6 +5,7 @@
 //!
 //! May import: `rules`, `mail`, `config`, `store`, and `ops::metrics` for the counts.
 
+pub mod admin;
 pub mod engine;
 pub mod followup;
 pub mod outcome;

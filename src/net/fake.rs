@@ -19,7 +19,8 @@ use chrono::{DateTime, Utc};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// What the fake SMTP server does with the next transaction (each fault is used once, in the
 /// order given).
@@ -371,7 +372,7 @@ impl Mailbox for FakeSession {
         mut self,
         renew: Duration,
         mut size: MailboxSize,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         reloaded: &Notify,
     ) -> Result<FakeSession, WatchError> {
         let changed = self.server.changed.clone();
@@ -383,7 +384,7 @@ impl Mailbox for FakeSession {
             tokio::select! {
                 _ = rung => {}
                 _ = tokio::time::sleep(renew) => {}
-                _ = shutdown.changed() => {}
+                _ = shutdown.cancelled() => {}
                 _ = reloaded.notified() => {}
             }
         }

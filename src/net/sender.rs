@@ -16,7 +16,8 @@ use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// How many SMTP transactions run at once; the pool keeps their connections open.
 const CONCURRENCY: usize = 4;
@@ -49,8 +50,8 @@ pub struct Sender<T = Transport> {
     pub transport: T,
     /// Woken when the watchers queue mail.
     pub wake: Arc<Notify>,
-    /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
     /// What the daemon counts.
     pub metrics: Arc<Metrics>,
     /// Told when the store fails.
@@ -65,7 +66,7 @@ impl<T: Submission> Sender<T> {
     /// Sends what waits in the outbox, then waits for more, until shutdown. A mail in flight when
     /// the daemon stops is finished first. When the server is down, retries with capped,
     /// jittered backoff, logging one line when it goes and one when it comes back.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let durable = GroupFlush {
             store: self.store.clone(),
             written: AtomicU64::new(0),
@@ -86,7 +87,7 @@ impl<T: Submission> Sender<T> {
                 }
                 Ok(pending) => self.send_all(pending, &durable, &mut down).await,
             };
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!("sender stopped");
                 return;
             }
@@ -96,13 +97,13 @@ impl<T: Submission> Sender<T> {
                 // receipt queued meanwhile goes before the rest.
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                 }
             } else if pass.retry {
                 let wait = backoff.after(down.as_ref());
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                     _ = self.reloaded.notified() => {}
                 }
             } else {
@@ -111,7 +112,7 @@ impl<T: Submission> Sender<T> {
                     _ = self.wake.notified() => {}
                     // Catch anything queued by another process (e.g. a CLI command) now and then.
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                 }
             }
         }
@@ -132,7 +133,7 @@ impl<T: Submission> Sender<T> {
             .map(|mail| {
                 let stop = &stop;
                 async move {
-                    if *self.shutdown.borrow() || stop.load(Ordering::Relaxed) {
+                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) {
                         return Sent::Skipped;
                     }
                     let spent = match self.spend(&mail) {

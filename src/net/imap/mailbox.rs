@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use std::future::Future;
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// A folder as EXAMINE reports it (RFC 3501 §6.3.2, §2.3.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,7 +90,7 @@ pub trait Mailbox: Send + Sized {
         self,
         renew: Duration,
         size: MailboxSize,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         reloaded: &Notify,
     ) -> impl Future<Output = Result<Self, WatchError>> + Send;
     /// NOOP, for a server without IDLE: the answer carries what arrived.
@@ -218,7 +219,7 @@ impl Mailbox for Session {
         self,
         renew: Duration,
         size: MailboxSize,
-        shutdown: &mut watch::Receiver<bool>,
+        shutdown: &CancellationToken,
         reloaded: &Notify,
     ) -> Result<Self, WatchError> {
         idle(self, renew, size, shutdown, reloaded).await
@@ -284,7 +285,7 @@ async fn idle(
     s: Session,
     renew: Duration,
     mut size: MailboxSize,
-    shutdown: &mut watch::Receiver<bool>,
+    shutdown: &CancellationToken,
     reloaded: &Notify,
 ) -> Result<Session, WatchError> {
     // A reload from here on ends the wait: `renew` was read just before.
@@ -303,7 +304,7 @@ async fn idle(
                     return Err(e.into());
                 }
             }
-            _ = shutdown.changed() => {}
+            _ = shutdown.cancelled() => {}
             _ = reload => {}
         }
     }
@@ -408,7 +409,7 @@ mod tests {
     /// messages.
     async fn idle_time(before: &'static str, renew: Duration) -> Duration {
         let s = session(server(before).await).await;
-        let (_stop, mut shutdown) = watch::channel(false);
+        let shutdown = CancellationToken::new();
         let start = std::time::Instant::now();
         let waited = tokio::time::timeout(
             Duration::from_secs(10),
@@ -416,7 +417,7 @@ mod tests {
                 s,
                 renew,
                 MailboxSize::new(Some(4)),
-                &mut shutdown,
+                &shutdown,
                 &Notify::new(),
             ),
         )

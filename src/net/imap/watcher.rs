@@ -15,7 +15,8 @@ use crate::store::Cursor;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// Messages larger than this are fetched by their header only: the decision needs no more, and
 /// a 50 MB attachment must not be loaded for a receipt.
@@ -36,7 +37,7 @@ pub struct Watcher<C = Imap> {
     /// Woken when a case changed, so its schedule entries are considered.
     pub schedule: Arc<Notify>,
     /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    pub shutdown: CancellationToken,
     /// Watch the department's Sent folder (for answers) instead of its inbox.
     pub sent: bool,
 }
@@ -101,7 +102,7 @@ impl<C: Connect> Watcher<C> {
                 self.engine.metrics.folder_problem(&dept.id, true, None);
                 return;
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!(department = %dept.id, "mailbox watcher stopped");
                 return;
             }
@@ -123,7 +124,7 @@ impl<C: Connect> Watcher<C> {
             let reloaded = self.engine.reloaded.clone();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.shutdown.changed() => {}
+                _ = self.shutdown.cancelled() => {}
                 _ = reloaded.notified() => {
                     tracing::info!(department = %dept.id, folder = %self.folder_word(), "config reloaded: trying the mailbox again now");
                 }
@@ -197,9 +198,9 @@ impl<C: Connect> Watcher<C> {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 _ = reloaded.notified() => {}
-                _ = self.shutdown.changed() => {}
+                _ = self.shutdown.cancelled() => {}
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 return false;
             }
         }
@@ -305,7 +306,7 @@ impl<C: Connect> Watcher<C> {
             if last_error.take().is_some() {
                 tracing::info!(department = %dept.id, mailbox = %dept.email, "mailbox working again");
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 s.logout().await;
                 return Ok(());
             }
@@ -343,12 +344,12 @@ impl<C: Connect> Watcher<C> {
             let renew = self.engine.cfg().idle_renew;
             let reloaded = self.engine.reloaded.clone();
             let wait = wait.map_or(renew, |w| w.min(renew));
-            return s.idle(wait, size, &mut self.shutdown, &reloaded).await;
+            return s.idle(wait, size, &self.shutdown, &reloaded).await;
         }
         let poll = self.engine.cfg().poll_interval;
         tokio::select! {
             _ = tokio::time::sleep(wait.map_or(poll, |w| w.min(poll))) => {}
-            _ = self.shutdown.changed() => {}
+            _ = self.shutdown.cancelled() => {}
             _ = self.engine.reloaded.notified() => {}
         }
         s.noop().await?;
