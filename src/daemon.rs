@@ -3,7 +3,7 @@
 
 use crate::app::engine::Engine;
 use crate::config::Config;
-use crate::mail::compose;
+use crate::mail::check;
 use crate::mail::templates::Templates;
 use crate::net::imap::Watcher;
 use crate::net::sender::Sender;
@@ -16,7 +16,7 @@ use tokio::sync::{watch, Notify};
 /// Loads the templates and renders each once, so a mistake is found before any mail is read.
 pub fn load_templates(cfg: &Config) -> anyhow::Result<Templates> {
     let templates = Templates::load(cfg.templates.as_deref())?;
-    compose::check_templates(cfg, &templates)?;
+    check::check_templates(cfg, &templates)?;
     Ok(templates)
 }
 

@@ -25,6 +25,7 @@ pub mod app;
 pub mod config;
 pub mod daemon;
 pub mod mail;
+pub mod model;
 pub mod net;
 pub mod ops;
 pub mod rules;

@@ -2,14 +2,12 @@
 //! a [`Config`], naming the key of every mistake.
 
 use super::locate::{self, Locator};
-use super::{
-    Absence, Config, ConfigError, Contact, Department, FollowUp, Officer, Position, Secret,
-    Security, Server, Smtp,
-};
-use crate::net::oauth2::Auth;
-use crate::rules::calendar::{Calendar, HolidayRule, WorkingHours};
-use crate::rules::decide::Category;
-use crate::rules::span::Span;
+use super::{Config, ConfigError, Department, FollowUp, Position, Secret, Security, Server, Smtp};
+use crate::config::oauth2::Auth;
+use crate::model::calendar::{Calendar, HolidayRule, WorkingHours};
+use crate::model::span::Span;
+use crate::model::Category;
+use crate::model::{Absence, Contact, Officer};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -239,7 +237,7 @@ struct Checker<'a> {
     /// Whether the file itself holds a password (then it must not be world-readable).
     plain_passwords: bool,
     /// The checked `[oauth2.NAME]` clients, which `auth = "oauth2:NAME"` refers to.
-    oauth2: BTreeMap<String, Arc<crate::net::oauth2::Client>>,
+    oauth2: BTreeMap<String, Arc<crate::config::oauth2::Client>>,
 }
 
 impl Checker<'_> {
@@ -626,7 +624,7 @@ impl Checker<'_> {
     fn oauth2_clients(
         &self,
         raw: &BTreeMap<String, RawOAuth2>,
-    ) -> Result<BTreeMap<String, Arc<crate::net::oauth2::Client>>, ConfigError> {
+    ) -> Result<BTreeMap<String, Arc<crate::config::oauth2::Client>>, ConfigError> {
         raw.iter()
             .map(|(name, c)| Ok((name.clone(), Arc::new(self.oauth2_client(name, c)?))))
             .collect()
@@ -636,8 +634,8 @@ impl Checker<'_> {
         &self,
         name: &str,
         c: &RawOAuth2,
-    ) -> Result<crate::net::oauth2::Client, ConfigError> {
-        use crate::net::oauth2::{Provider, SecretSource};
+    ) -> Result<crate::config::oauth2::Client, ConfigError> {
+        use crate::config::oauth2::{Provider, SecretSource};
         let key = format!("oauth2.{name}");
         let provider = match c.provider.trim() {
             "microsoft" => Provider::Microsoft,
@@ -681,7 +679,7 @@ impl Checker<'_> {
         }
         let token_url = match (provider, &c.tenant, &c.token_url) {
             (_, _, Some(url)) => Some(url.clone()),
-            (Provider::Microsoft, Some(t), None) => Some(crate::net::oauth2::microsoft_token_url(t.trim())),
+            (Provider::Microsoft, Some(t), None) => Some(crate::config::oauth2::microsoft_token_url(t.trim())),
             (Provider::Microsoft, None, None) => {
                 return Err(self.err(
                     format!("{key}.tenant"),
@@ -739,7 +737,7 @@ impl Checker<'_> {
             .clone()
             .or_else(|| provider.default_scope().map(str::to_string))
             .unwrap_or_default();
-        Ok(crate::net::oauth2::Client {
+        Ok(crate::config::oauth2::Client {
             name: name.to_string(),
             provider,
             token_url,
@@ -928,7 +926,7 @@ impl Checker<'_> {
         let mut decide_within: HashMap<Category, Span> =
             Category::ALL.iter().map(|c| (*c, base_decide)).collect();
         decide_within.insert(Category::Complaint, Span::Calendar(7 * 86_400));
-        let mut category_words = crate::rules::decide::CategoryWords::default();
+        let mut category_words = crate::model::CategoryWords::default();
         for (name, c) in &d.categories {
             let cat = Category::from_key(name).ok_or_else(|| self.err(format!("{key}.categories.{name}"), format!("{name:?} is not a category; use question, application, fault_report or complaint")))?;
             if let Some(s) = c.decide_within {
@@ -1003,8 +1001,8 @@ impl Checker<'_> {
             digest_at,
         };
         let staff_language = match d.staff_language.as_deref() {
-            None | Some("sv") => crate::rules::decide::Language::Sv,
-            Some("en") => crate::rules::decide::Language::En,
+            None | Some("sv") => crate::model::Language::Sv,
+            Some("en") => crate::model::Language::En,
             Some(other) => {
                 return Err(self.err(
                     format!("{key}.staff_language"),

@@ -2,10 +2,9 @@
 //! mistake is reported with the file, the line, the key and what is wrong, so an operator can
 //! fix it without reading code.
 
-use crate::rules::calendar::Calendar;
-use crate::rules::decide::Category;
-use crate::rules::span::Span;
-use chrono::NaiveDate;
+use crate::model::calendar::Calendar;
+use crate::model::span::Span;
+use crate::model::{Category, Contact, Officer};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +12,7 @@ use std::time::Duration;
 
 mod file;
 mod locate;
+pub mod oauth2;
 
 pub use locate::Position;
 
@@ -194,42 +194,6 @@ pub struct Server {
     pub ca_file: Option<PathBuf>,
 }
 
-/// A person with a name and an address.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Contact {
-    /// The name, as residents read it.
-    pub name: String,
-    /// The address, lower-cased.
-    pub email: String,
-}
-
-/// A period an officer is away, and who covers (hänvisning).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Absence {
-    /// First day away.
-    pub from: NaiveDate,
-    /// Last day away.
-    pub to: NaiveDate,
-    /// Who takes the officer's cases meanwhile.
-    pub substitute: String,
-}
-
-impl Absence {
-    /// Whether the officer is away on `date`.
-    pub fn covers(&self, date: NaiveDate) -> bool {
-        self.from <= date && date <= self.to
-    }
-}
-
-/// A case officer (handläggare).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Officer {
-    /// Name and address.
-    pub contact: Contact,
-    /// Planned absences from the config.
-    pub absent: Vec<Absence>,
-}
-
 /// One department and its mailbox.
 #[derive(Clone, Debug)]
 pub struct Department {
@@ -246,7 +210,7 @@ pub struct Department {
     /// The IMAP password (empty when `auth` is OAuth2).
     pub password: Secret,
     /// How the mailbox is logged in to (`auth`, from the mailbox or `[imap]`).
-    pub auth: crate::net::oauth2::Auth,
+    pub auth: crate::config::oauth2::Auth,
     /// Where the mailbox is.
     pub imap: Server,
     /// The folder residents' mail arrives in.
@@ -263,7 +227,7 @@ pub struct Department {
     pub default_category: Category,
     /// The words that name each category (`categories.<name>.words`; built-in Swedish and
     /// English words otherwise).
-    pub category_words: crate::rules::decide::CategoryWords,
+    pub category_words: crate::model::CategoryWords,
     /// Working days and hours.
     pub calendar: Calendar,
     /// A phone number for the receipt, if the department has one.
@@ -275,7 +239,7 @@ pub struct Department {
     /// When reminders, escalations and digests go out.
     pub follow_up: FollowUp,
     /// The language of mail to staff.
-    pub staff_language: crate::rules::decide::Language,
+    pub staff_language: crate::model::Language,
     /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
     pub copies: bool,
 }
@@ -312,7 +276,7 @@ pub struct Smtp {
     /// Login, when the server wants one (with an empty password when `auth` is OAuth2).
     pub login: Option<(String, Secret)>,
     /// How the login is made (`[smtp] auth`).
-    pub auth: crate::net::oauth2::Auth,
+    pub auth: crate::config::oauth2::Auth,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
     /// The sending account's limits (`max_per_minute`, `max_per_day`): the provider's, so that
@@ -355,7 +319,7 @@ pub struct Config {
     /// SMTP settings.
     pub smtp: Smtp,
     /// The `[oauth2.NAME]` clients, by NAME.
-    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::net::oauth2::Client>>,
+    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::config::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
     /// The text it was read from, to place mistakes found later at their key's line.
@@ -690,7 +654,7 @@ service_account_file = "sa.json"
 
     #[test]
     fn oauth2_clients_and_auth() {
-        use crate::net::oauth2::{Auth, Provider};
+        use crate::config::oauth2::{Auth, Provider};
         // The secret file need not exist yet: secrets are read when a token is fetched.
         let c = parse(&with_oauth2(GOOD)).unwrap();
         let entra = &c.oauth2["entra"];
@@ -702,7 +666,7 @@ service_account_file = "sa.json"
         assert_eq!(entra.scope, "https://outlook.office365.com/.default");
         assert_eq!(
             entra.secret,
-            Some(crate::net::oauth2::SecretSource::File(PathBuf::from(
+            Some(crate::config::oauth2::SecretSource::File(PathBuf::from(
                 "/etc/kvittens/entra.secret"
             )))
         );
@@ -1164,7 +1128,7 @@ service_account_file = "sa.json"
 
     #[test]
     fn category_words_are_configured_per_department() {
-        use crate::rules::decide::CategoryWords;
+        use crate::model::CategoryWords;
         let c = parse(GOOD).unwrap();
         let d = &c.departments[0];
         assert_eq!(d.category_words, CategoryWords::default());

@@ -3,45 +3,17 @@
 //! like `compose`: each returns finished bytes with a Message-ID derived from what it is about,
 //! so a resend after a crash is the same mail.
 
-use crate::config::{Config, Contact, Department};
-use crate::mail::compose::{
-    header, mailbox, safe_id, template_data, text_part, written_date, written_time, ComposeError,
-    Kind, Outgoing,
+use crate::config::{Config, Department};
+use crate::mail::outgoing::{
+    in_thread, mailbox, marked, text_part, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
-use crate::rules::case::{Case, State};
-use crate::rules::decide::Language;
+use crate::mail::words::{template_data, written_date, written_span, written_time};
+use crate::model::{ids, Case, Contact, Kind, Language, State};
 use crate::rules::schedule::Action;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use lettre::Message;
 use serde_json::{json, Value};
-
-fn build_err(e: impl std::fmt::Display) -> ComposeError {
-    ComposeError::Build(e.to_string())
-}
-
-/// "2 dagar 3 timmar" / "2 days 3 hours".
-pub fn written_span(d: Duration, lang: Language) -> String {
-    let mins = d.num_minutes().max(0);
-    let (days, hours, minutes) = (mins / 1440, mins / 60 % 24, mins % 60);
-    let (dw, hw, mw) = match lang {
-        Language::Sv => (("dag", "dagar"), ("timme", "timmar"), ("minut", "minuter")),
-        Language::En => (("day", "days"), ("hour", "hours"), ("minute", "minutes")),
-    };
-    let part =
-        |n: i64, (one, many): (&str, &str)| format!("{n} {}", if n == 1 { one } else { many });
-    let mut parts = Vec::new();
-    if days > 0 {
-        parts.push(part(days, dw));
-    }
-    if hours > 0 {
-        parts.push(part(hours, hw));
-    }
-    if days == 0 && (minutes > 0 || parts.is_empty()) {
-        parts.push(part(minutes, mw));
-    }
-    parts.join(" ")
-}
 
 struct Staff<'a> {
     cfg: &'a Config,
@@ -67,28 +39,20 @@ impl Staff<'_> {
         let body = self
             .templates
             .render(&format!("{template}.{}", lang.code()), &data)?;
-        let id = format!(
-            "kvittens.{template}.{case}.{}@{}",
-            stamp.timestamp(),
-            self.cfg.id_domain()
-        );
-        let mut b = Message::builder()
+        let id = ids::staff_mail_id(template, case, stamp, self.cfg.id_domain());
+        let b = Message::builder()
             .from(self.cfg.smtp.from.clone())
             .reply_to(mailbox(Some(&self.dept.name), &self.dept.email)?)
             .to(mailbox(Some(&to.name), &to.email)?)
-            .subject(subject.replace(['\r', '\n'], " "))
-            .message_id(Some(format!("<{id}>")))
-            .date(self.now.into())
-            .raw_header(header("Auto-Submitted", "auto-generated"))
-            .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header("X-Kvittens-Loop", self.dept.email.clone()))
-            .raw_header(header("X-Kvittens-Case", case.to_string()));
+            .subject(subject.replace(['\r', '\n'], " "));
+        let (dept, now) = (&self.dept.email, self.now);
+        let mut b = marked(b, &id, now, Automatic::Generated, dept, case);
         let mut rcpt = vec![to.email.clone()];
         if let Some(cc) = cc.filter(|c| c.email != to.email) {
             b = b.cc(mailbox(Some(&cc.name), &cc.email)?);
             rcpt.push(cc.email.clone());
         }
-        let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+        let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
         Ok(Outgoing {
             id,
             case: case.to_string(),
@@ -282,12 +246,7 @@ pub fn delay_notice(
         json!(note)
     };
     let body = templates.render(&format!("delay.{}", lang.code()), &data)?;
-    let id = format!(
-        "kvittens.delay.{}.{}@{}",
-        case.number,
-        case.decision_due.timestamp(),
-        cfg.id_domain()
-    );
+    let id = ids::delay_id(&case.number, case.decision_due, cfg.id_domain());
     let subject = match lang {
         Language::Sv => format!("Ditt ärende {} tar längre tid", case.number),
         Language::En => format!("Your case {} is taking longer", case.number),
@@ -299,23 +258,12 @@ pub fn delay_notice(
             case.resident.name.as_deref(),
             &case.resident.email,
         )?)
-        .subject(format!("{subject} [{}]", case.number))
-        .message_id(Some(format!("<{id}>")))
-        .date(now.into())
-        .raw_header(header("Auto-Submitted", "auto-generated"))
-        .raw_header(header("X-Auto-Response-Suppress", "All"))
-        .raw_header(header("X-Kvittens-Loop", dept.email.clone()))
-        .raw_header(header("X-Kvittens-Case", case.number.clone()));
-    if let Some(first) = case
-        .message_ids
-        .first()
-        .filter(|m| safe_id(m) && !m.starts_with("kvittens."))
-    {
-        b = b
-            .in_reply_to(format!("<{first}>"))
-            .references(format!("<{first}>"));
+        .subject(format!("{subject} [{}]", case.number));
+    b = marked(b, &id, now, Automatic::Generated, &dept.email, &case.number);
+    if let Some(first) = case.message_ids.first().filter(|m| !ids::looks_ours(m)) {
+        b = in_thread(b, first, &[]);
     }
-    let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+    let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
         case: case.number.clone(),
@@ -424,6 +372,7 @@ pub fn digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     #[test]
     fn spans_are_written_as_people_say_them() {

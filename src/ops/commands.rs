@@ -3,8 +3,8 @@
 
 use crate::app::engine::{self, Incoming};
 use crate::config::{Config, Department};
-use crate::mail::message::{Inbound, Person};
 use crate::mail::templates::Templates;
+use crate::model::{Inbound, Person};
 use crate::ops::control::{self, Request};
 use crate::rules::decide::Decision;
 use crate::rules::loopbreak::Verdict;
@@ -427,7 +427,7 @@ pub fn preview_message(
     let receipt = mails
         .mails
         .iter()
-        .find(|m| m.kind == crate::mail::compose::Kind::Receipt)
+        .find(|m| m.kind == crate::model::Kind::Receipt)
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
         })?;

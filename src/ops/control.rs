@@ -3,8 +3,8 @@
 //! daemon (the store admits one process at a time). The same [`execute`] serves both ways.
 
 use crate::app::engine::Engine;
-use crate::config::Absence;
-use crate::rules::case::{Case, State};
+use crate::model::Absence;
+use crate::model::{Case, State};
 use crate::store::Effects;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

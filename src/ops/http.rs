@@ -63,7 +63,7 @@ fn refresh(engine: &Engine) {
     let now = Utc::now();
     let mut open: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
     let counted = engine.store.for_each_case(|c| {
-        if c.state == crate::rules::case::State::Open {
+        if c.state == crate::model::State::Open {
             let entry = open.entry(c.department).or_default();
             entry.0 += 1;
             entry.1 += i64::from(c.reply_due < now);

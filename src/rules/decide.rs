@@ -2,70 +2,8 @@
 //! to a case that exists, or leave it alone. Pure code: what the store knows reaches it through
 //! the [`Known`] trait, so it is tested with an in-memory fake.
 
-use crate::mail::message::{Inbound, Person};
-use regex::Regex;
-use serde::{Deserialize, Serialize};
+use crate::model::{ids, Category, CategoryWords, Inbound, Language, Person};
 use std::fmt;
-use std::sync::OnceLock;
-
-/// What kind of matter a message is; decides the decision deadline and the receipt's wording.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// A question (the default): answered within the reply deadline.
-    Question,
-    /// An application (ansökan): decided by the decision date.
-    Application,
-    /// A fault report (felanmälan).
-    FaultReport,
-    /// A complaint (klagomål): taken up by the manager within a week.
-    Complaint,
-}
-
-impl Category {
-    /// Every category, in config order.
-    pub const ALL: [Category; 4] = [
-        Category::Question,
-        Category::Application,
-        Category::FaultReport,
-        Category::Complaint,
-    ];
-
-    /// The name used in the config and in JSON output.
-    pub fn key(self) -> &'static str {
-        match self {
-            Category::Question => "question",
-            Category::Application => "application",
-            Category::FaultReport => "fault_report",
-            Category::Complaint => "complaint",
-        }
-    }
-
-    /// Reads a config name.
-    pub fn from_key(key: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.key() == key)
-    }
-}
-
-/// The language of the receipt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Language {
-    /// Swedish, the default.
-    Sv,
-    /// English, when the resident clearly wrote in English.
-    En,
-}
-
-impl Language {
-    /// The code used in template file names and JSON output.
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::Sv => "sv",
-            Language::En => "en",
-        }
-    }
-}
 
 /// Why a message gets no receipt, in words an operator can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -406,10 +344,7 @@ fn own_copy(msg: &Inbound, id: &str, ctx: &Context<'_>, known: &dyn Known) -> bo
 
 /// Whether `id` is a Message-ID kvittens minted.
 fn own_id(id: &str, ctx: &Context<'_>) -> bool {
-    id.starts_with("kvittens.")
-        && id
-            .rsplit_once('@')
-            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(ctx.own_id_domain))
+    ids::minted_under(id, ctx.own_id_domain)
 }
 
 /// Why the sender's address may be forged, by the `Authentication-Results` headers: DMARC
@@ -455,7 +390,7 @@ fn follow_up(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Option<Deci
             return Some(Decision::Attach { case, reason: why });
         }
     }
-    case_numbers(&msg.subject_seen).find_map(|n| subject_case(msg, &n, ctx, known))
+    ids::case_numbers(&msg.subject_seen).find_map(|n| subject_case(msg, &n, ctx, known))
 }
 
 /// Whether a case number in the subject joins `msg` to that case: a case of this department
@@ -488,14 +423,6 @@ fn subject_case(
         case: number.to_string(),
         reason: reason("follow_up", detail),
     })
-}
-
-/// Case numbers (`PREFIX-YYYY-NNNN`) written in `text`.
-pub fn case_numbers(text: &str) -> impl Iterator<Item = String> + '_ {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE
-        .get_or_init(|| Regex::new(r"\b[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6}\b").expect("valid regex"));
-    re.find_iter(text).map(|m| m.as_str().to_string())
 }
 
 fn is_internal(domain: &str, internal: &[String]) -> bool {
@@ -845,74 +772,6 @@ fn machine_sender(local: &str) -> Option<&'static str> {
     None
 }
 
-/// The words that name each category, lower-case. A word counts at the start of a word of the
-/// text ("klagomål" finds "klagomålet", "klaga" does not find "beklagar"), in the subject and
-/// in the first lines of the body; per department in `categories.<name>.words`, these
-/// Swedish and English words otherwise.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CategoryWords(Vec<(Category, Vec<String>)>);
-
-impl Default for CategoryWords {
-    fn default() -> Self {
-        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
-        CategoryWords(vec![
-            (
-                Category::Complaint,
-                words(&["klagomål", "klaga", "reklamation", "complaint", "complain"]),
-            ),
-            (
-                Category::FaultReport,
-                words(&["felanmälan", "felanmäla", "fault report", "report a fault"]),
-            ),
-            (
-                Category::Application,
-                words(&["ansökan", "ansöka", "application", "apply for"]),
-            ),
-            (Category::Question, Vec::new()),
-        ])
-    }
-}
-
-impl CategoryWords {
-    /// Replaces the words of one category (lower-cased).
-    pub fn set(&mut self, category: Category, words: &[String]) {
-        let words: Vec<String> = words.iter().map(|w| w.trim().to_lowercase()).collect();
-        match self.0.iter_mut().find(|(c, _)| *c == category) {
-            Some((_, w)) => *w = words,
-            None => self.0.push((category, words)),
-        }
-    }
-
-    /// The words of one category.
-    pub fn of(&self, category: Category) -> &[String] {
-        self.0
-            .iter()
-            .find(|(c, _)| *c == category)
-            .map_or(&[], |(_, w)| w.as_slice())
-    }
-
-    /// The first category (complaint, fault report, application, question) whose words `text`
-    /// contains.
-    pub fn find(&self, text: &str) -> Option<Category> {
-        let text = text.to_lowercase();
-        self.0
-            .iter()
-            .find(|(_, words)| words.iter().any(|w| has_word(&text, w)))
-            .map(|(c, _)| *c)
-    }
-}
-
-/// Whether `word` occurs in `text` at the start of a word.
-fn has_word(text: &str, word: &str) -> bool {
-    !word.is_empty()
-        && text.match_indices(word).any(|(i, _)| {
-            text[..i]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !c.is_alphanumeric())
-        })
-}
-
 /// The category the subject names, else the one the body's first lines name, else the
 /// department's default. A complaint titled "Hej" is still a complaint, and the manager is
 /// told of it.
@@ -990,6 +849,7 @@ pub fn language(msg: &Inbound) -> Language {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::sync::OnceLock;
 
     /// The store as the decision sees it. A case named only in `by_id` is bygg's, with
     /// anna@medborgare.test as its resident; `cases` names others.
@@ -1663,7 +1523,7 @@ mod tests {
 
     #[test]
     fn finds_case_numbers() {
-        let found: Vec<_> = case_numbers("Re: x [BMN-2026-0042] and SOC-2027-12345").collect();
+        let found: Vec<_> = ids::case_numbers("Re: x [BMN-2026-0042] and SOC-2027-12345").collect();
         assert_eq!(found, vec!["BMN-2026-0042", "SOC-2027-12345"]);
     }
 
