@@ -18,7 +18,7 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
     };
     let now = Utc::now();
     let case = sample_case(dept, now);
-    for name in crate::mail::templates::NAMES {
+    for name in crate::mail::templates::names() {
         let lang = if name.ends_with(".en") {
             Language::En
         } else {
@@ -36,7 +36,7 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
             data["note"] = json!("Test");
             data
         };
-        templates.render(name, &data)?;
+        templates.render(&name, &data)?;
     }
     // The officer notice's other branch: a receipt withheld, a flagged case, a note.
     let why = Reason {
