@@ -72,7 +72,7 @@ struct Times {
     idle_renew: Duration,
     listen: Option<std::net::SocketAddr>,
     unconfirmed_wait: Duration,
-    loop_rule: crate::rules::loopbreak::Rule,
+    loop_rule: crate::model::limits::LoopRule,
     backfill: Duration,
     poll_interval: Duration,
 }
@@ -100,8 +100,8 @@ impl Checker<'_> {
         &self,
         daemon: &RawDaemon,
         secs: &SpanReader<'_>,
-    ) -> Result<crate::rules::loopbreak::Rule, ConfigError> {
-        let dflt = crate::rules::loopbreak::Rule::default();
+    ) -> Result<crate::model::limits::LoopRule, ConfigError> {
+        let dflt = crate::model::limits::LoopRule::default();
         let window = secs(daemon.loop_window, "daemon.loop_window", 120)?;
         if !(1..=3600).contains(&window.as_secs()) {
             return Err(self.err(
@@ -127,7 +127,7 @@ impl Checker<'_> {
             return Err(self.err("daemon.loop_hold", "must be between 1m and 30d"));
         }
         let d = |x: Duration| chrono::Duration::seconds(x.as_secs() as i64);
-        Ok(crate::rules::loopbreak::Rule {
+        Ok(crate::model::limits::LoopRule {
             window: d(window),
             answers,
             hold: d(hold),
@@ -436,7 +436,7 @@ impl Checker<'_> {
         &self,
         per_minute: Option<u32>,
         per_day: Option<u64>,
-    ) -> Result<crate::rules::budget::Limits, ConfigError> {
+    ) -> Result<crate::model::limits::Limits, ConfigError> {
         if per_minute == Some(0) {
             return Err(self.err(
                 "smtp.max_per_minute",
@@ -446,7 +446,7 @@ impl Checker<'_> {
         if per_day == Some(0) {
             return Err(self.err("smtp.max_per_day", "0 would send nothing; leave it out for no limit (Exchange Online allows 10000 recipients)"));
         }
-        Ok(crate::rules::budget::Limits {
+        Ok(crate::model::limits::Limits {
             per_minute,
             per_day,
         })

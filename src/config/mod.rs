@@ -174,7 +174,7 @@ pub struct Smtp {
     pub from: lettre::message::Mailbox,
     /// The sending account's limits (`max_per_minute`, `max_per_day`): the provider's, so that
     /// the outbox waits instead of the provider refusing mail.
-    pub limits: crate::rules::budget::Limits,
+    pub limits: crate::model::limits::Limits,
 }
 
 /// The whole, checked configuration.
@@ -206,7 +206,7 @@ pub struct Config {
     /// mailbox before it is sent again.
     pub unconfirmed_wait: Duration,
     /// When a sender that keeps answering receipts with new threads is held as a machine.
-    pub loop_rule: crate::rules::loopbreak::Rule,
+    pub loop_rule: crate::model::limits::LoopRule,
     /// Warnings about the config that do not stop kvittens (logged at start).
     pub warnings: Vec<String>,
     /// SMTP settings.
@@ -344,7 +344,7 @@ decide_within = "3d"
         assert_eq!(format!("{:?}", d.password), "Secret(***)");
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
-        assert_eq!(c.loop_rule, crate::rules::loopbreak::Rule::default());
+        assert_eq!(c.loop_rule, crate::model::limits::LoopRule::default());
         assert!(!c.smtp.limits.any(), "no send limit unless configured");
         let limited = GOOD.replace(
             "from = \"Salems kommun <noreply@kommun.test>\"",

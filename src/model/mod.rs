@@ -14,6 +14,7 @@ pub mod case;
 pub mod holidays;
 pub mod ids;
 pub mod inbound;
+pub mod limits;
 pub mod kinds;
 pub mod people;
 pub mod span;
