@@ -33,14 +33,12 @@ fn check(path: &Path, text: &str, locator: &Locator<'_>) -> Result<Config, Confi
         serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
+            let key = if key == "." { String::new() } else { key };
             ConfigError {
                 at: inner.span().map(|s| Position::of_offset(text, s.start)),
-                ..ConfigError::new(
-                    path,
-                    if key == "." { String::new() } else { key },
-                    inner.message().trim(),
-                )
+                ..ConfigError::new(path, key, inner.message().trim())
             }
+            .caused_by(inner)
         })?
     };
     let plain_passwords = raw.smtp.password.password.is_some()

@@ -22,7 +22,7 @@ pub use secrets::Secret;
 
 /// A configuration mistake: which file, where in it, which key, what is wrong. Shown as
 /// `kvittens.toml:33: key `daemon.loop_hold`: what` (file:line, as compilers write it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ConfigError {
     /// The config file.
     pub file: PathBuf,
@@ -33,7 +33,21 @@ pub struct ConfigError {
     pub key: String,
     /// What is wrong, and where useful how to fix it.
     pub message: String,
+    /// The cause, when another error is behind the mistake (the file or a secret could not be
+    /// read); its words are in `message` already, so the display does not repeat it.
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+/// Two mistakes are the same when they say the same of the same key; the cause is not compared
+/// (an I/O error has no equality).
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.file, self.at, &self.key, &self.message)
+            == (&other.file, other.at, &other.key, &other.message)
+    }
+}
+
+impl Eq for ConfigError {}
 
 impl ConfigError {
     /// A mistake in `key` of `file`, not yet placed: [`Config::parse`] finds the line of every
@@ -44,6 +58,15 @@ impl ConfigError {
             at: None,
             key: key.into(),
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same mistake with its cause kept.
+    pub(crate) fn caused_by(self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ConfigError {
+            source: Some(std::sync::Arc::new(e)),
+            ..self
         }
     }
 }
@@ -61,7 +84,13 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// How a connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -273,8 +302,9 @@ impl Config {
 
     /// Reads and checks the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, "", format!("cannot read the file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path, "", format!("cannot read the file: {e}")).caused_by(e)
+        })?;
         Config::parse(path, &text)
     }
 

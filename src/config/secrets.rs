@@ -76,8 +76,9 @@ impl Secret {
         };
         match &self.source {
             SecretSource::Literal(p) => Ok(p.clone()),
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| err(format!("the environment variable {var} is not set"))),
+            SecretSource::Env(var) => std::env::var(var).map_err(|e| {
+                err(format!("the environment variable {var} is not set")).caused_by(e)
+            }),
             SecretSource::File { path, base } => {
                 let path = match path.strip_prefix(CREDENTIALS_DIRECTORY) {
                     None => PathBuf::from(path),
@@ -95,7 +96,7 @@ impl Secret {
                 };
                 std::fs::read_to_string(&path)
                     .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                    .map_err(|e| err(format!("cannot read {}: {e}", path.display())))
+                    .map_err(|e| err(format!("cannot read {}: {e}", path.display())).caused_by(e))
             }
         }
     }
@@ -155,4 +156,31 @@ impl Config {
 pub(super) fn readable_by_anyone(file: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(file).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_secret_that_cannot_be_read_keeps_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kvittens.toml");
+        let s = Secret::file(&cfg, "smtp.password_file".into(), "missing".into());
+        let e = s.read().unwrap_err();
+        assert_eq!(e.key, "smtp.password_file");
+        assert!(e.message.starts_with("cannot read "), "{e}");
+        let cause = e.source().and_then(|c| c.downcast_ref::<std::io::Error>());
+        assert_eq!(cause.map(|c| c.kind()), Some(std::io::ErrorKind::NotFound));
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_keeps_its_cause() {
+        let e = Config::load(Path::new("/nonexistent/kvittens.toml")).unwrap_err();
+        assert!(e.to_string().contains("cannot read the file"), "{e}");
+        assert!(e.source().is_some_and(|c| c.is::<std::io::Error>()));
+        let bad = Config::parse(Path::new("k.toml"), "[daemon\n").unwrap_err();
+        assert!(bad.source().is_some(), "{bad}");
+    }
 }

@@ -151,3 +151,49 @@ pub fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, ComposeError>
     })?;
     Ok(Mailbox::new(name.map(str::to_string), address))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_refused_address_keeps_lettres_reason() {
+        let e = mailbox(Some("Anna"), "not an address").unwrap_err();
+        assert!(e.to_string().starts_with("cannot build the mail: "), "{e}");
+        assert!(e
+            .source()
+            .is_some_and(|c| c.is::<lettre::address::AddressError>()));
+    }
+
+    #[test]
+    fn a_thread_names_only_safe_ids_and_at_most_twenty_references() {
+        let refs: Vec<String> = (0..30)
+            .map(|i| format!("r{i}@x"))
+            .chain(["bad<id".into()])
+            .collect();
+        let b = in_thread(lettre::Message::builder(), "first@x", &refs);
+        let m = b
+            .from("a@x".parse().unwrap())
+            .to("b@x".parse().unwrap())
+            .body(String::from("x"))
+            .unwrap();
+        let text = String::from_utf8(m.formatted()).unwrap();
+        assert!(text.contains("In-Reply-To: <first@x>"), "{text}");
+        let refs_line: String = text
+            .split("\r\n")
+            .skip_while(|l| !l.starts_with("References:"))
+            .take_while(|l| l.starts_with("References:") || l.starts_with(' '))
+            .collect();
+        assert_eq!(refs_line.matches('<').count(), 21, "{refs_line}");
+        assert!(!refs_line.contains("bad"), "{refs_line}");
+        let unthreaded = in_thread(lettre::Message::builder(), "bad<id", &refs)
+            .from("a@x".parse().unwrap())
+            .to("b@x".parse().unwrap())
+            .body(String::from("x"))
+            .unwrap();
+        assert!(!String::from_utf8(unthreaded.formatted())
+            .unwrap()
+            .contains("In-Reply-To"));
+    }
+}

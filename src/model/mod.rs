@@ -14,8 +14,8 @@ pub mod case;
 pub mod holidays;
 pub mod ids;
 pub mod inbound;
-pub mod limits;
 pub mod kinds;
+pub mod limits;
 pub mod people;
 pub mod span;
 

@@ -8,8 +8,8 @@
 //! with its copy to the department mailbox counts two). The clock is passed in, so the limiter
 //! is tested without waiting.
 
-use chrono::{DateTime, Utc};
 use crate::model::limits::Limits;
+use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
 use std::time::Duration;
 
