@@ -8,4 +8,5 @@ pub mod assign;
 pub mod budget;
 pub mod decide;
 pub mod loopbreak;
+pub mod machine;
 pub mod schedule;
