@@ -67,6 +67,9 @@ impl Staff<'_> {
 }
 
 /// The mail for one scheduled action on `case`.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn for_action(
     cfg: &Config,
     dept: &Department,
@@ -84,76 +87,40 @@ pub fn for_action(
         now,
     };
     let mut data = template_data(dept, case, lang);
-    let sv = lang == Language::Sv;
-    match action {
+    let (kind, template, to, cc) = match action {
         Action::Remind { to, on_behalf_of } => {
-            data["recipient"] = json!(to);
             data["on_behalf_of"] = json!(on_behalf_of);
-            let subject = if sv {
-                format!(
-                    "Påminnelse: {} ska besvaras senast {}",
-                    case.number,
-                    written_time(&dept.calendar, case.reply_due, lang)
-                )
-            } else {
-                format!(
-                    "Reminder: {} is to be answered by {}",
-                    case.number,
-                    written_time(&dept.calendar, case.reply_due, lang)
-                )
-            };
-            staff.mail(
-                &case.number,
-                Kind::Reminder,
-                "reminder",
-                to,
-                None,
-                subject,
-                data,
-                due_at,
-            )
+            (Kind::Reminder, "reminder", to, None)
         }
         Action::Escalate { to, cc, level } => {
-            data["recipient"] = json!(to);
             data["level"] = json!(level);
             data["late_by"] = json!(written_span(now - case.reply_due, lang));
-            let subject = if sv {
-                format!("Försenat ärende {}: {}", case.number, case.subject)
-            } else {
-                format!("Overdue case {}: {}", case.number, case.subject)
-            };
-            staff.mail(
-                &case.number,
-                Kind::Escalation,
-                "escalation",
-                to,
-                cc.as_ref(),
-                subject,
-                data,
-                due_at,
-            )
+            (Kind::Escalation, "escalation", to, cc.as_ref())
         }
-        Action::AskForNewDate { to, cc } => {
-            data["recipient"] = json!(to);
-            let subject = if sv {
-                format!(
-                    "Beslutsdatum passerat i {}: sätt ett nytt datum",
-                    case.number
-                )
-            } else {
-                format!("Decision date passed in {}: set a new date", case.number)
-            };
-            staff.mail(
-                &case.number,
-                Kind::NewDate,
-                "new-date",
-                to,
-                Some(cc),
-                subject,
-                data,
-                due_at,
-            )
-        }
+        Action::AskForNewDate { to, cc } => (Kind::NewDate, "new-date", to, Some(cc)),
+    };
+    data["recipient"] = json!(to);
+    let subject = action_subject(kind, dept, case);
+    staff.mail(&case.number, kind, template, to, cc, subject, data, due_at)
+}
+
+/// The subject of a follow-up mail of `kind` about `case`, in the staff language.
+fn action_subject(kind: Kind, dept: &Department, case: &Case) -> String {
+    let lang = dept.staff_language;
+    let n = &case.number;
+    match (kind, lang) {
+        (Kind::Reminder, Language::Sv) => format!(
+            "Påminnelse: {n} ska besvaras senast {}",
+            written_time(&dept.calendar, case.reply_due, lang)
+        ),
+        (Kind::Reminder, Language::En) => format!(
+            "Reminder: {n} is to be answered by {}",
+            written_time(&dept.calendar, case.reply_due, lang)
+        ),
+        (Kind::Escalation, Language::Sv) => format!("Försenat ärende {n}: {}", case.subject),
+        (Kind::Escalation, Language::En) => format!("Overdue case {n}: {}", case.subject),
+        (_, Language::Sv) => format!("Beslutsdatum passerat i {n}: sätt ett nytt datum"),
+        (_, Language::En) => format!("Decision date passed in {n}: set a new date"),
     }
 }
 
