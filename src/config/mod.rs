@@ -301,6 +301,9 @@ impl Config {
     }
 
     /// Reads and checks the file at `path`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the file cannot be read or any check fails, at the line of its key.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(path, "", format!("cannot read the file: {e}")).caused_by(e)
@@ -309,6 +312,9 @@ impl Config {
     }
 
     /// Checks `text` as if read from `path` (relative paths in it are taken from `path`'s folder).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for the first mistake, with file:line and key.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         checks::read(path, text)
     }

@@ -56,17 +56,47 @@ impl fmt::Debug for SecretSource {
     }
 }
 
+/// Why a client secret could not be read; the words are the same as for a password.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is not set (or not Unicode).
+    #[error("the environment variable {var} is not set")]
+    Env {
+        /// Its name.
+        var: String,
+        /// What the environment said.
+        #[source]
+        source: std::env::VarError,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 impl SecretSource {
-    /// The secret itself, or what keeps it from being read.
-    pub fn read(&self) -> Result<String, String> {
+    /// The secret itself (a file's trailing newline removed).
+    ///
+    /// # Errors
+    /// A [`SecretError`] when the variable is not set or the file cannot be read.
+    pub fn read(&self) -> Result<String, SecretError> {
         match self {
             SecretSource::Inline(s) => Ok(s.clone()),
-            SecretSource::Env(var) => {
-                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))
-            }
+            SecretSource::Env(var) => std::env::var(var).map_err(|source| SecretError::Env {
+                var: var.clone(),
+                source,
+            }),
             SecretSource::File(path) => std::fs::read_to_string(path)
                 .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+                .map_err(|source| SecretError::File {
+                    path: path.clone(),
+                    source,
+                }),
         }
     }
 }
@@ -103,7 +133,7 @@ impl Client {
                 SecretSource::File(_) => "client_secret_file",
             };
             if let Err(e) = secret.read() {
-                problems.push((key, e));
+                problems.push((key, e.to_string()));
             }
         }
         if let Some(file) = &self.service_account_file {

@@ -69,6 +69,9 @@ impl Secret {
 
     /// Reads the secret now: the environment variable or the file (its trailing newline
     /// removed). The error names the config file, the key and the variable or file.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the key when the variable is not set or the file cannot be read; the cause is its source.
     pub fn read(&self) -> Result<String, ConfigError> {
         let err = |message: String| ConfigError {
             at: self.at,

@@ -12,6 +12,9 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// Renders every template once with sample values, so a mistake stops the start-up.
+///
+/// # Errors
+/// The first template that fails to render with the sample values.
 pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), ComposeError> {
     let Some(dept) = cfg.departments.first() else {
         return Ok(());

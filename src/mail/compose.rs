@@ -150,6 +150,9 @@ pub fn message_id(cfg: &Config, case: &str, kind: Kind) -> String {
 }
 
 /// The receipt for a new case. `thread` is the resident's Message-ID and references.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn receipt(
     cfg: &Config,
     dept: &Department,
@@ -190,6 +193,9 @@ pub fn receipt(
 }
 
 /// The notice to the assigned officer, with the resident's message attached.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn officer_notice(
     cfg: &Config,
     dept: &Department,

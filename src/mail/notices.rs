@@ -148,6 +148,9 @@ fn case_mail(
 }
 
 /// The notice to the manager of a new complaint (the policy: the manager takes it up).
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn complaint_notice(
     cfg: &Config,
     dept: &Department,
@@ -172,6 +175,9 @@ pub fn complaint_notice(
 }
 
 /// The notice to the officer that the receipt could not be delivered.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn undeliverable(
     cfg: &Config,
     dept: &Department,
@@ -197,6 +203,9 @@ pub fn undeliverable(
 
 /// The notice to the resident that the decision is delayed, with the new date already set on
 /// the case.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn delay_notice(
     cfg: &Config,
     dept: &Department,
@@ -298,6 +307,9 @@ pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: 
 }
 
 /// The manager's digest for the digest time `at`.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn digest(
     cfg: &Config,
     dept: &Department,

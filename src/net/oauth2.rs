@@ -288,7 +288,7 @@ async fn fetch(client: &Client, subject: &str) -> Result<Token, TokenError> {
                 .as_ref()
                 .ok_or_else(|| config("no client secret".into()))?
                 .read()
-                .map_err(config)?;
+                .map_err(|e| config(e.to_string()))?;
             let mut form = vec![
                 ("grant_type", "client_credentials".to_string()),
                 ("client_id", client.client_id.clone()),
