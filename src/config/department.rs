@@ -8,7 +8,7 @@ use super::raw::{RawCalendar, RawDepartment, RawMailbox, RawOfficer, RawServer};
 use super::{ConfigError, Department, FollowUp, Secret, Security, Server};
 use crate::model::calendar::{Calendar, HolidayRule, WorkingHours};
 use crate::model::span::Span;
-use crate::model::{Category, CategoryWords, Contact, Language, Officer};
+use crate::model::{ids, Category, CategoryWords, Contact, Language, Officer};
 use chrono_tz::Tz;
 use std::collections::HashMap;
 
@@ -123,12 +123,7 @@ impl Checker<'_> {
                 format!("{:?}: use lower-case letters, digits, - and _", d.id),
             ));
         }
-        let prefix_ok = (1..=10).contains(&d.case_prefix.len())
-            && d.case_prefix.starts_with(|c: char| c.is_ascii_uppercase())
-            && d.case_prefix
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-        if !prefix_ok {
+        if !ids::is_prefix(&d.case_prefix) {
             return Err(self.err(
                 format!("{key}.case_prefix"),
                 format!(

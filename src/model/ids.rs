@@ -18,6 +18,16 @@ const CASE_NUMBER: &str = r"[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6}";
 /// comes back (a bounce, a resident's reply, a copy in the department mailbox).
 const OURS: &str = "kvittens.";
 
+/// Whether `prefix` can start a case number that [`case_numbers`] recognises: 1 to 10
+/// upper-case ASCII letters or digits, starting with a letter.
+pub fn is_prefix(prefix: &str) -> bool {
+    (1..=10).contains(&prefix.len())
+        && prefix.starts_with(|c: char| c.is_ascii_uppercase())
+        && prefix
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 /// The case number of the `seq`-th case of a department in `year`: `PREFIX-YYYY-NNNN`,
 /// per department and year, never reused.
 pub fn case_number(prefix: &str, year: i32, seq: u64) -> String {
@@ -123,6 +133,10 @@ mod tests {
             assert_eq!(case_numbers(&format!("Re: [{n}]")).collect::<Vec<_>>(), [n]);
         }
         assert_eq!(case_numbers("xBMN-2026-0042 bmn-2026-0042").count(), 0);
+        for bad in ["", "bmn", "1BMN", "ABCDEFGHIJK", "BM-N", "BMÅ"] {
+            assert!(!is_prefix(bad), "{bad}");
+        }
+        assert!(is_prefix("A") && is_prefix("S0C") && is_prefix("ABCDEFGHIJ"));
     }
 
     #[test]

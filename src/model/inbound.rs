@@ -21,7 +21,7 @@ pub struct Inbound {
     /// mailing list).
     pub sender: Option<Person>,
     /// The subject, decoded; `None` when missing or when it does not decode cleanly (see
-    /// [`readable`]).
+    /// [`crate::mail::message::readable`]).
     pub subject: Option<String>,
     /// The subject as far as it decodes, garbled or not (empty when missing): what the
     /// detection of automatic mail and of case numbers reads. Never shown to anybody.
