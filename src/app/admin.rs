@@ -5,8 +5,8 @@
 
 use crate::app::engine::Engine;
 use crate::app::registrar::ReceiptTo;
-use crate::config::Absence;
-use crate::rules::case::{Case, State};
+use crate::model::Absence;
+use crate::model::{Case, State};
 use crate::store::{Effects, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};

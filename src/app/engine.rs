@@ -2,14 +2,16 @@
 //! record the outcome (a new case with its outgoing mails, a follow-up, or an ignore mark) in
 //! the store in one step. No network: the watcher feeds it, the sender empties the outbox.
 
-use crate::config::{Absence, Config, Department};
+use crate::config::{Config, Department};
 use crate::mail::compose;
-use crate::mail::message::{Inbound, Person};
 use crate::mail::notices;
 use crate::mail::templates::Templates;
+use crate::model::{ids, Absence, Category, Language};
+use crate::model::{Case, State};
+use crate::model::{Inbound, Person};
 use crate::ops::metrics::Metrics;
-use crate::rules::case::{self, Case, State};
-use crate::rules::decide::{self, CaseRef, Category, Decision, Known, Language, Reason};
+use crate::rules::assign;
+use crate::rules::decide::{self, CaseRef, Decision, Known, Reason};
 use crate::rules::schedule;
 use crate::store::{Counters, Effects, MessageKey, Opened, Store, StoreError};
 use arc_swap::ArcSwap;
@@ -396,12 +398,12 @@ pub fn new_case_from(
     let cal = &dept.calendar;
     let received = incoming.received;
     let count_from = opening.count_from.unwrap_or(received);
-    let number = case::case_number(
+    let number = ids::case_number(
         &dept.case_prefix,
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = case::assign(dept, cal.local_date(received), counters.turn, away);
+    let who = assign::assign(dept, cal.local_date(received), counters.turn, away);
     let decide_within = dept
         .decide_within
         .get(&category)
@@ -459,7 +461,7 @@ fn case_mails(
     counters: Counters,
     c: &mut Case,
     opening: Opening<'_>,
-) -> Vec<compose::Outgoing> {
+) -> Vec<crate::mail::outgoing::Outgoing> {
     let now = Utc::now();
     let mut no_receipt = withheld_receipt(cfg, c, counters, &opening);
     let mut built = Vec::new();
@@ -578,7 +580,7 @@ pub fn decide_with(
                 facts.cases_by_id.insert(id.clone(), c);
             }
         }
-        let subject_numbers = decide::case_numbers(&msg.subject_seen);
+        let subject_numbers = ids::case_numbers(&msg.subject_seen);
         for number in subject_numbers.chain(msg.mentioned_receipts.iter().cloned()) {
             if let Some(c) = store.case(&number)? {
                 let of = CaseRef {
@@ -588,11 +590,7 @@ pub fn decide_with(
                 facts.existing_cases.insert(number, of);
             }
         }
-        if let Some(id) = msg
-            .message_id
-            .as_ref()
-            .filter(|id| id.starts_with("kvittens."))
-        {
+        if let Some(id) = msg.message_id.as_ref().filter(|id| ids::looks_ours(id)) {
             if store.went(id)? {
                 facts.went.insert(id.clone());
             }
@@ -679,7 +677,7 @@ fn header_part(raw: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::compose::Kind;
+    use crate::model::Kind;
     use crate::store::MessageKey;
     use std::path::Path;
 

@@ -5,7 +5,7 @@
 use crate::app::engine::Engine;
 use crate::config::Department;
 use crate::mail::notices;
-use crate::rules::case::State;
+use crate::model::State;
 use crate::rules::schedule::{self, Action};
 use crate::store::{Effects, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};

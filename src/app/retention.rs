@@ -3,14 +3,14 @@
 //! GDPR art. 5.1 c; the municipality's own gallringsbeslut sets the length.
 
 use crate::app::engine::Engine;
-use crate::rules::case::State;
+use crate::model::State;
 use chrono::Utc;
 
 /// Answered and closed cases whose last event is older than `retention` are removed (or only
 /// listed, with `dry_run`). Returns their numbers.
 pub fn purge(
     engine: &Engine,
-    retention: crate::rules::span::Span,
+    retention: crate::model::span::Span,
     now: chrono::DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<Vec<String>> {
@@ -33,12 +33,12 @@ pub fn purge(
 /// What is older than this goes under `retention` (working days counted as 7/5 calendar days,
 /// rounded up: retention needs no calendar's precision).
 pub fn cutoff(
-    retention: crate::rules::span::Span,
+    retention: crate::model::span::Span,
     now: chrono::DateTime<Utc>,
 ) -> chrono::DateTime<Utc> {
     match retention {
-        crate::rules::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
-        crate::rules::span::Span::WorkingDays(n) => {
+        crate::model::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
+        crate::model::span::Span::WorkingDays(n) => {
             now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1)
         }
     }

@@ -9,7 +9,7 @@
 //! department mailbox, as Postfix delivers it to Dovecot.
 
 use crate::config::Department;
-use crate::mail::compose::Outgoing;
+use crate::mail::outgoing::Outgoing;
 use crate::net::diagnose::Problem;
 use crate::net::imap::{
     Connect, Dated, Examined, Fetched, Listed, Mailbox, MailboxSize, WatchError,

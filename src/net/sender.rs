@@ -5,7 +5,7 @@
 //! it again on a guess.
 
 use crate::app::engine::StoreFailure;
-use crate::mail::compose::Outgoing;
+use crate::mail::outgoing::Outgoing;
 use crate::net::backoff::Backoff;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::net::smtp::{Handed, Submission, Transaction, Transport};

@@ -3,7 +3,7 @@
 //! dot) — so the sender can mark the mail in flight on disk in between (see `store::outbox`).
 
 use crate::config::{Security, Smtp};
-use crate::mail::compose::Outgoing;
+use crate::mail::outgoing::Outgoing;
 use crate::net::diagnose::Problem;
 use crate::net::oauth2::Auth;
 use base64::Engine;

@@ -5,9 +5,9 @@
 
 use crate::app::engine::{self, Incoming};
 use crate::config::{Config, Department};
-use crate::mail::message::{Inbound, Person};
 use crate::mail::templates::Templates;
-use crate::rules::decide::{Category, Decision, Language};
+use crate::model::{Category, Inbound, Language, Person};
+use crate::rules::decide::Decision;
 use crate::rules::loopbreak::Verdict;
 use crate::store::{Counters, MessageKey, Store};
 use chrono::{DateTime, Datelike, Utc};
@@ -292,7 +292,7 @@ pub fn preview_message(
     let receipt = mails
         .mails
         .iter()
-        .find(|m| m.kind == crate::mail::compose::Kind::Receipt)
+        .find(|m| m.kind == crate::model::Kind::Receipt)
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
         })?;

@@ -10,10 +10,10 @@ use super::{
     tx_effects, tx_get, tx_new_case, tx_next, tx_put, Counters, Effects, MessageKey, Store,
     StoreError,
 };
-use crate::mail::compose::Outgoing;
-use crate::mail::message::Person;
-use crate::rules::case::Case;
-use crate::rules::decide::{Category, Language};
+use crate::mail::outgoing::Outgoing;
+use crate::model::Case;
+use crate::model::Person;
+use crate::model::{Category, Language};
 use crate::rules::loopbreak;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -262,8 +262,8 @@ impl Store {
 mod tests {
     use super::super::tests::{key, mail, open};
     use super::*;
-    use crate::config::Contact;
-    use crate::rules::case::State;
+    use crate::model::Contact;
+    use crate::model::State;
     use chrono::Duration;
 
     fn entry(subject: &str, msg_id: &str) -> IgnoredMail {
@@ -291,7 +291,7 @@ mod tests {
     }
 
     fn build(c: Counters, e: &IgnoredMail) -> Result<(Case, Effects), String> {
-        let number = crate::rules::case::case_number("BMN", 2026, c.seq);
+        let number = crate::model::ids::case_number("BMN", 2026, c.seq);
         let case = Case {
             number: number.clone(),
             department: e.department.clone(),

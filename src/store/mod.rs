@@ -6,9 +6,9 @@
 //! mark and its outgoing mails) is one transaction, flushed to disk before the call returns:
 //! after a crash at any point either all of it is there or none of it is.
 
-use crate::config::Absence;
-use crate::mail::compose::Outgoing;
-use crate::rules::case::Case;
+use crate::mail::outgoing::Outgoing;
+use crate::model::Absence;
+use crate::model::Case;
 use crate::rules::schedule::Due;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
@@ -116,7 +116,7 @@ fn tx_new_case(
     if effects
         .mails
         .iter()
-        .any(|m| m.kind == crate::mail::compose::Kind::Receipt)
+        .any(|m| m.kind == crate::model::Kind::Receipt)
     {
         tx_put(tx, rate_key, &(receipts_today + 1))?;
     }
@@ -750,11 +750,11 @@ fn read_mark(path: &Path) -> Option<(u32, u32)> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::config::Contact;
-    use crate::mail::compose::Kind;
-    use crate::mail::message::Person;
-    use crate::rules::case::State;
-    use crate::rules::decide::{Category, Language};
+    use crate::model::Contact;
+    use crate::model::Kind;
+    use crate::model::Person;
+    use crate::model::State;
+    use crate::model::{Category, Language};
     use chrono::Utc;
 
     fn case(number: &str, ids: &[&str]) -> Case {
@@ -815,7 +815,7 @@ pub(super) mod tests {
                 ("BMN", 2026),
                 "a@example.org/2026-01-01",
                 |c| {
-                    let n = crate::rules::case::case_number("BMN", 2026, c.seq);
+                    let n = crate::model::ids::case_number("BMN", 2026, c.seq);
                     let c = case(&n, &[msg_id]);
                     let due = Due {
                         at: c.reply_due,

@@ -8,8 +8,8 @@
 //! that copy the mail is recorded as sent; when no copy has come after a while, it goes again.
 
 use super::{tx_get, tx_put, MessageKey, Store, StoreError, TxResult};
-use crate::mail::compose::Outgoing;
-use crate::rules::case::Case;
+use crate::mail::outgoing::Outgoing;
+use crate::model::Case;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;
@@ -18,7 +18,7 @@ use std::collections::HashSet;
 /// Receipts sort before everything else in the outbox: the resident is promised one at once.
 pub(super) fn outbox_key(mail: &Outgoing) -> String {
     let rank = match mail.kind {
-        crate::mail::compose::Kind::Receipt => 0,
+        crate::model::Kind::Receipt => 0,
         _ => 1,
     };
     format!("outbox/{rank}/{}", mail.id)
@@ -304,7 +304,7 @@ fn tx_sent(
 mod tests {
     use super::super::tests::{key, mail, open};
     use super::*;
-    use crate::mail::compose::Kind;
+    use crate::model::Kind;
 
     fn timeline(store: &Store) -> Vec<String> {
         let case = store.case("BMN-2026-0001").unwrap().unwrap();

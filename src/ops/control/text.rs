@@ -4,7 +4,7 @@
 
 use crate::app::admin::{Away, Imported, Opened, Purged};
 use crate::config::Config;
-use crate::rules::case::{Case, State};
+use crate::model::{Case, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt::Write;
 
