@@ -17,8 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// Kept for callers of the earlier path; the templates are the mail layer's business.
-pub use crate::mail::compose::load_templates;
+use crate::mail::check::load_templates;
 
 /// How long the tasks get to finish the work in flight after a stop; what is left is recorded
 /// in the store and resumes on the next start.

@@ -42,7 +42,7 @@ fn opened(raw: &[u8], decision: &Decision) -> (kvittens::model::Case, Vec<kvitte
         panic!("not acknowledged: {decision:?}");
     };
     let cfg = config();
-    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
     let dept = cfg.department("bygg").unwrap();
     let msg = Inbound::parse(raw);
     let incoming = Incoming {

@@ -18,7 +18,7 @@ fn setup() -> &'static (Config, Templates) {
     SETUP.get_or_init(|| {
         let cfg =
             Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
-        let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+        let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
         (cfg, templates)
     })
 }

@@ -486,7 +486,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
 #[cfg(test)]
 pub(crate) fn test_engine(dir: &Path, daemon_extra: &str) -> Engine {
     let cfg = test_config(dir, daemon_extra);
-    let templates = crate::mail::compose::load_templates(&cfg).unwrap();
+    let templates = crate::mail::check::load_templates(&cfg).unwrap();
     let store = crate::store::Store::open(&cfg.store).unwrap();
     Engine::new(cfg, store, templates)
 }

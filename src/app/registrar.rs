@@ -572,7 +572,7 @@ reply_within = "3d"
 
     fn engine(dir: &std::path::Path) -> Engine {
         let cfg = Config::parse(&dir.join("kvittens.toml"), CONFIG).unwrap();
-        let templates = crate::mail::compose::load_templates(&cfg).unwrap();
+        let templates = crate::mail::check::load_templates(&cfg).unwrap();
         let store = crate::store::Store::open(&cfg.store).unwrap();
         Engine::new(cfg, store, templates)
     }

@@ -2,17 +2,16 @@
 //! of every mistake; the departments' own checks are in [`super::department`], the OAuth2
 //! clients' in [`super::oauth2`]. Nothing here reads a secret (see [`super::secrets`]).
 
-use super::department::Defaults;
+use super::checker::{Checker, Defaults};
 use super::locate::{self, Locator};
-use super::oauth2::{Auth, Client};
+use super::oauth2::Auth;
 use super::raw::{RawConfig, RawDaemon, RawDepartment, RawPassword, RawSmtp};
 use super::{Config, ConfigError, Department, Position, Secret, Security, Server, Smtp};
 use crate::model::calendar::{HolidayRule, WorkingHours};
 use crate::model::span::Span;
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
 /// Reads `text` as the file at `path` and checks it. Every error is placed here, from its key,
@@ -75,22 +74,7 @@ struct Times {
     poll_interval: Duration,
 }
 
-/// Checks the raw file, key by key; every mistake names its key (placed at its line later).
-pub(super) struct Checker<'a> {
-    file: &'a Path,
-    /// Where keys are written, for mistakes found later (a secret that cannot be read).
-    locator: &'a Locator<'a>,
-    /// Whether the file itself holds a password (then it must not be world-readable).
-    plain_passwords: bool,
-    /// The checked `[oauth2.NAME]` clients, which `auth = "oauth2:NAME"` refers to.
-    oauth2: BTreeMap<String, Arc<Client>>,
-}
-
 impl Checker<'_> {
-    pub(super) fn err(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError::new(self.file, key, message)
-    }
-
     /// The loop breaker's `[daemon] loop_*` keys, checked: a window under a second would miss
     /// every machine and one over an hour would catch people who write twice; a single quick
     /// answer is what a person does too, so it takes at least two (or 0 for off).
@@ -130,14 +114,6 @@ impl Checker<'_> {
             answers,
             hold: d(hold),
         })
-    }
-
-    pub(super) fn path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.file.parent().unwrap_or(Path::new(".")).join(p)
-        }
     }
 
     /// The whole file, checked: `[daemon]`, `[imap]`, `[smtp]`, `[calendar]`, then every

@@ -2,31 +2,14 @@
 //! calendar and follow-up, each naming the key of a mistake. The checks run in the order of
 //! the keys in the README's example, so the first mistake reported is the first one written.
 
-use super::checks::Checker;
+use super::checker::{Checker, Defaults};
 use super::oauth2::Auth;
 use super::raw::{RawCalendar, RawDepartment, RawMailbox, RawOfficer, RawServer};
 use super::{ConfigError, Department, FollowUp, Secret, Security, Server};
-use crate::model::calendar::{Calendar, HolidayRule, WorkingHours};
+use crate::model::calendar::{Calendar, HolidayRule};
 use crate::model::span::Span;
 use crate::model::{ids, Category, CategoryWords, Contact, Language, Officer};
-use chrono_tz::Tz;
 use std::collections::HashMap;
-
-/// What every department takes from `[imap]` and `[calendar]` unless it says otherwise.
-pub(super) struct Defaults<'a> {
-    /// `[imap]`.
-    pub imap: &'a RawServer,
-    /// `[daemon] timezone`.
-    pub tz: Tz,
-    /// `[calendar] working_hours`.
-    pub hours: Option<WorkingHours>,
-    /// `[calendar] holidays`.
-    pub holidays: Option<HolidayRule>,
-    /// `[calendar] reply_within`.
-    pub reply: Span,
-    /// The rest of `[calendar]` (follow-up times).
-    pub calendar: &'a RawCalendar,
-}
 
 /// The mailbox of a department, checked.
 struct Mailbox {

@@ -10,7 +10,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod checker;
 mod checks;
+mod clients;
 mod department;
 mod locate;
 pub mod oauth2;

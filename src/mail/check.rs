@@ -11,6 +11,17 @@ use crate::rules::decide::Reason;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+/// Loads the templates (`[daemon] templates`, else the built-in ones) and renders each once,
+/// so that a mistake stops the start, the reload or the command before any mail is read.
+///
+/// # Errors
+/// The template that cannot be read or rendered.
+pub fn load_templates(cfg: &Config) -> Result<Templates, ComposeError> {
+    let templates = Templates::load(cfg.templates.as_deref())?;
+    check_templates(cfg, &templates)?;
+    Ok(templates)
+}
+
 /// Renders every template once with sample values, so a mistake stops the start-up.
 ///
 /// # Errors

@@ -318,17 +318,6 @@ fn longest_line(text: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// Loads the templates (`[daemon] templates`, else the built-in ones) and renders each once,
-/// so that a mistake stops the start, the reload or the command before any mail is read.
-///
-/// # Errors
-/// The template that cannot be read or rendered.
-pub fn load_templates(cfg: &Config) -> Result<Templates, ComposeError> {
-    let templates = Templates::load(cfg.templates.as_deref())?;
-    crate::mail::check::check_templates(cfg, &templates)?;
-    Ok(templates)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

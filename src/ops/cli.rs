@@ -466,7 +466,7 @@ pub fn store_command(config: &Path, request: Request, out: &mut dyn Write) -> an
     let reply = match control::send(&cfg.store, &request) {
         Some(reply) => reply?,
         None => {
-            let templates = crate::mail::compose::load_templates(&cfg)?;
+            let templates = crate::mail::check::load_templates(&cfg)?;
             let store = crate::store::Store::open(&cfg.store)?;
             let engine = crate::app::engine::Engine::new(cfg, store, templates);
             control::execute(&engine, &request)

@@ -116,6 +116,6 @@ pub fn preview(
         return Ok(());
     }
     let store = store_for_explain(cfg);
-    let templates = crate::mail::compose::load_templates(cfg)?;
+    let templates = crate::mail::check::load_templates(cfg)?;
     preview_message(cfg, &templates, dept, store.as_ref(), &raw, out)
 }
