@@ -508,7 +508,7 @@ fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
         "expected 100 due, found {}",
         found.len()
     );
-    let templates = kvittens::daemon::load_templates(&cfg)?;
+    let templates = kvittens::mail::check::load_templates(&cfg)?;
     let engine = kvittens::app::engine::Engine::new(cfg, store, templates);
     let t0 = Instant::now();
     let fired = engine.fire_due(now)?;

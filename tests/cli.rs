@@ -212,7 +212,7 @@ fn open_cases(config: &Path, first_uid: u32, raws: &[&str]) -> Vec<String> {
     let cfg = kvittens::config::Config::load(config).unwrap();
     let dept = cfg.department("bygg").unwrap().clone();
     let store = kvittens::store::Store::open(&cfg.store).unwrap();
-    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
     let engine = Engine::new(cfg, store, templates);
     let mut numbers = Vec::new();
     for (uid, raw) in (first_uid..).zip(raws) {

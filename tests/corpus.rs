@@ -85,7 +85,7 @@ fn odd_mail_never_breaks_receipt_building() {
     let Some(dir) = corpus() else { return };
     let cfg =
         Config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml")).unwrap();
-    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
     let dept = cfg.department("bygg").unwrap();
     let mut all = files(&dir.join("bounces"));
     all.extend(files(&dir.join("not-bounces")));

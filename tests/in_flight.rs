@@ -35,7 +35,7 @@ fn setup(tag: &str) -> Setup {
 /// the receipt.
 fn crash_mid_send(s: &Setup) -> Outgoing {
     let cfg = kvittens::config::Config::load(&s.config).unwrap();
-    let templates = kvittens::daemon::load_templates(&cfg).unwrap();
+    let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
     let store = Store::open(&cfg.store).unwrap();
     let dept = cfg.departments[0].clone();
     let engine = Engine::new(cfg, store.clone(), templates);
