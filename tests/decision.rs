@@ -76,7 +76,7 @@ fn opened(
         &[],
         withhold.as_ref(),
     );
-    (case, effects.mails.into_iter().map(|m| m.kind).collect())
+    (case, effects.mails.into_iter().map(|q| q.mail.kind).collect())
 }
 
 #[test]

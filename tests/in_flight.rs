@@ -52,14 +52,14 @@ fn crash_mid_send(s: &Setup) -> Outgoing {
     };
     let outcome = engine.handle(&dept, &incoming).unwrap();
     assert!(matches!(outcome, Outcome::Opened(_)), "{outcome:?}");
-    let pending = store.pending().unwrap();
+    let pending = engine.outbox_handle().pending().unwrap();
     let receipt = pending
         .iter()
         .find(|m| m.kind == Kind::Receipt)
         .unwrap()
         .clone();
     assert!(receipt.copy, "receipts are copied to the department");
-    store.take_off(&receipt, chrono::Utc::now()).unwrap();
+    engine.outbox_handle().take_off(&receipt, chrono::Utc::now()).unwrap();
     assert_eq!(store.in_flight().unwrap(), 1);
     assert!(pending.iter().any(|m| m.kind == Kind::OfficerNotice));
     receipt

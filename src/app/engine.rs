@@ -150,6 +150,12 @@ impl Engine {
         }
     }
 
+    /// The outbox as the sender task sees it: what waits, and what became of each mail
+    /// (written on its case here in `app`, never by the sender).
+    pub fn outbox_handle(&self) -> super::outbox::Outbox {
+        super::outbox::Outbox::new(self.store.clone())
+    }
+
     /// Reports a store failure to the daemon (once is enough).
     pub fn fail_store(&self, error: &StoreError) {
         self.store_failed.report(error.to_string());
@@ -219,7 +225,7 @@ impl Engine {
                 self.record_ignored(dept, &msg, incoming, &reason)?;
                 Ok(Outcome::Ignored(reason))
             }
-            Decision::Copy { id, .. } => Ok(Outcome::Copy(self.store.confirm_copy(
+            Decision::Copy { id, .. } => Ok(Outcome::Copy(self.outbox_handle().confirm_copy(
                 &incoming.key,
                 &id,
                 Utc::now(),
@@ -254,8 +260,8 @@ impl Engine {
                             .filter(|d| d.kind != schedule::DueKind::DecisionCheck)
                             .collect();
                         Effects {
-                            mails: vec![],
                             dues,
+                            ..Effects::default()
                         }
                     })?;
                 Ok(Outcome::Attached(case))
@@ -287,8 +293,8 @@ impl Engine {
                         c.flagged = Some(why);
                         match notices::undeliverable(&cfg, dept, &templates, c, at) {
                             Ok(mail) => Effects {
-                                mails: vec![mail],
-                                dues: vec![],
+                                mails: vec![super::outbox::queued(mail)],
+                                ..Effects::default()
                             },
                             Err(e) => {
                                 c.log(at, format!("the officer could not be told: {e}"));
@@ -443,7 +449,16 @@ pub fn new_case_from(
         cfg, templates, dept, msg, incoming, counters, &mut c, opening,
     );
     let dues = schedule::case_dues(dept, &c);
-    (c, Effects { mails, dues })
+    let count_receipt = mails.iter().any(|m| m.kind == compose::Kind::Receipt);
+    let mails = mails.into_iter().map(super::outbox::queued).collect();
+    (
+        c,
+        Effects {
+            mails,
+            dues,
+            count_receipt,
+        },
+    )
 }
 
 /// The mails of a new case, in order: its receipt unless it is withheld, the officer notice
@@ -593,7 +608,7 @@ pub fn decide_with(
             .as_ref()
             .filter(|id| id.starts_with("kvittens."))
         {
-            if store.went(id)? {
+            if super::outbox::Outbox::new(store.clone()).went(id)? {
                 facts.went.insert(id.clone());
             }
         }
@@ -769,6 +784,7 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
         let notice = effects
             .mails
             .iter()
+            .map(|q| &q.mail)
             .find(|m| m.kind == Kind::OfficerNotice)
             .expect("an officer notice");
         let parsed = mail_parser::MessageParser::default()
@@ -776,7 +792,7 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
             .unwrap();
         let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
         assert_no_empty_fields(&text);
-        let kinds = effects.mails.iter().map(|m| m.kind).collect();
+        let kinds = effects.mails.iter().map(|q| q.mail.kind).collect();
         (case, kinds, text)
     }
 

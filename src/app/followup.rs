@@ -32,14 +32,14 @@ impl Engine {
                 };
                 let (actions, next) = schedule::on_due(dept, case, due, now, &away);
                 let mut effects = Effects {
-                    mails: vec![],
                     dues: next,
+                    ..Effects::default()
                 };
                 for action in &actions {
                     match notices::for_action(&cfg, dept, &templates, case, action, due.at, now) {
                         Ok(mail) => {
                             case.log(now, describe(action));
-                            effects.mails.push(mail);
+                            effects.mails.push(super::outbox::queued(mail));
                         }
                         Err(e) => {
                             case.log(now, format!("{} could not be built: {e}", describe(action)))
@@ -80,7 +80,7 @@ impl Engine {
             };
             match notices::digest(&cfg, dept, &templates, cases, due, now) {
                 Ok(mail) => {
-                    if self.store.queue_digest(&dept.id, due, &mail)? {
+                    if self.store.queue_digest(&dept.id, due, &super::outbox::queued(mail))? {
                         queued += 1;
                     }
                 }
@@ -145,8 +145,8 @@ impl Engine {
                 ),
             );
             Ok(Effects {
-                mails: vec![mail],
-                dues: vec![],
+                mails: vec![super::outbox::queued(mail)],
+                ..Effects::default()
             })
         })?;
         Ok(found)

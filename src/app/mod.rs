@@ -7,5 +7,6 @@
 
 pub mod engine;
 pub mod followup;
+pub mod outbox;
 pub mod registrar;
 pub mod retention;

@@ -354,7 +354,7 @@ impl Engine {
                     c.resident.email
                 ),
             );
-            Ok(mail)
+            Ok(super::outbox::queued(mail))
         })?;
         match queued {
             ReceiptQueued::Queued => Ok(case.resident.email),
@@ -601,7 +601,7 @@ reply_within = "3d"
     }
 
     fn receipts(e: &Engine, to: &str) -> usize {
-        let pending = e.store.pending().unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
         pending
             .iter()
             .filter(|m| m.kind == Kind::Receipt && m.to == [to])
@@ -683,7 +683,7 @@ reply_within = "3d"
         assert!(case.reply_due > now, "deadlines count from the opening");
         assert_eq!(case.category, decide::Category::Application);
         assert_eq!(receipts(&e, "sara@example.org"), 1);
-        let notice = e.store.pending().unwrap();
+        let notice = e.outbox_handle().pending().unwrap();
         let notice = notice
             .iter()
             .find(|m| m.kind == Kind::OfficerNotice)
@@ -826,9 +826,9 @@ reply_within = "3d"
         let Outcome::Opened(case) = handle(&e, 3, &first, now, false) else {
             panic!("no case")
         };
-        let pending = e.store.pending().unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
         let receipt = pending.iter().find(|m| m.kind == Kind::Receipt).unwrap();
-        e.store.take_off(receipt, now).unwrap();
+        e.outbox_handle().take_off(receipt, now).unwrap();
         // A resident's mail with the receipt's Message-ID: no copy, a duplicate, listed; the
         // receipt is still in flight, not confirmed by it.
         let forged = format!(
@@ -840,7 +840,7 @@ reply_within = "3d"
             matches!(&out, Outcome::Ignored(r) if r.code == "duplicate"),
             "{out:?}"
         );
-        assert_eq!(e.store.in_flight().unwrap(), 1);
+        assert_eq!(e.outbox_handle().in_flight().unwrap(), 1);
         // From kvittens' own address, of a receipt that never went: listed too.
         let never = "From: Salems kommun <noreply@kommun.test>\nTo: bygg@kommun.test\nAuto-Submitted: auto-replied\nSubject: x\nMessage-ID: <kvittens.receipt.BMN-2026-0099@kommun.test>\n\nx\n";
         assert!(matches!(
@@ -862,7 +862,7 @@ reply_within = "3d"
             matches!(&out, Outcome::Copy(Some(n)) if *n == case.number),
             "{out:?}"
         );
-        assert_eq!(e.store.in_flight().unwrap(), 0);
+        assert_eq!(e.outbox_handle().in_flight().unwrap(), 0);
         // Its copy again (or a forgery of it from kvittens' address) changes nothing.
         assert!(matches!(
             handle(&e, 7, &copy, now, false),

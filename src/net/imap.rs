@@ -575,7 +575,7 @@ impl Watcher {
         dept: &Department,
         read_from: DateTime<Utc>,
     ) -> Result<Option<Duration>, WatchError> {
-        let store = &self.engine.store;
+        let store = self.engine.outbox_handle();
         let wait = self.engine.cfg().unconfirmed_wait;
         let patience = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
         let released = store.release_unconfirmed(&dept.email, read_from - patience, Utc::now())?;

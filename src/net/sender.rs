@@ -10,7 +10,7 @@ use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::net::smtp::{Handed, Transport};
 use crate::ops::metrics::{MailKind, Metrics};
 use crate::rules::budget::{Budget, Spent};
-use crate::store::Store;
+use crate::app::outbox::Outbox as Store;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -427,6 +427,7 @@ pub fn preview_message(
     let receipt = mails
         .mails
         .iter()
+        .map(|q| &q.mail)
         .find(|m| m.kind == crate::mail::compose::Kind::Receipt)
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())

@@ -7,10 +7,9 @@
 //! department mailbox, found by the mailbox, UIDVALIDITY and UID kept here.
 
 use super::{
-    tx_effects, tx_get, tx_new_case, tx_next, tx_put, Counters, Effects, MessageKey, Store,
-    StoreError,
+    keys, tx_effects, tx_get, tx_mark, tx_new_case, tx_next, tx_put, Abort, Counters, Effects,
+    MessageKey, Queued, Store, StoreError,
 };
-use crate::mail::compose::Outgoing;
 use crate::mail::message::Person;
 use crate::rules::case::Case;
 use crate::rules::decide::{Category, Language};
@@ -19,13 +18,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::transaction::ConflictableTransactionError;
 
-fn ignored_key(id: u64) -> String {
-    format!("ignored/{id:012}")
-}
-
-fn sender_key(email: &str) -> String {
-    format!("loop/{}", email.to_lowercase())
-}
+use keys::{ignored as ignored_key, sender as sender_key};
 
 /// A mail in a department inbox that opened no case: what a registrar sees in
 /// `kvittens ignored`, and what `kvittens ignored open` needs to open a case from it.
@@ -109,7 +102,7 @@ impl Store {
             if tx.get(handled.as_bytes())?.is_some() {
                 return Ok(None);
             }
-            let id = tx_next(tx, "ignored-seq")?;
+            let id = tx_next(tx, keys::IGNORED_SEQ)?;
             tx_put(
                 tx,
                 &ignored_key(id),
@@ -118,7 +111,7 @@ impl Store {
                     ..entry.clone()
                 },
             )?;
-            tx_put(tx, &handled, &note)?;
+            tx_mark(tx, &handled, note)?;
             Ok(Some(id))
         })
     }
@@ -130,7 +123,7 @@ impl Store {
 
     /// Every ignored mail, in the order they were recorded.
     pub fn ignored_mails(&self) -> Result<Vec<IgnoredMail>, StoreError> {
-        self.scan("ignored/")
+        self.scan(keys::prefix::IGNORED)
     }
 
     /// Removes ignored mails (retention).
@@ -154,8 +147,8 @@ impl Store {
         build: impl Fn(Counters, &IgnoredMail) -> Result<(Case, Effects), String>,
     ) -> Result<FromIgnored, StoreError> {
         let key = ignored_key(id);
-        let rate_key = format!("rate/{sender_today}");
-        let seq_key = format!("seq/{}/{}", counter.0, counter.1);
+        let rate_key = keys::rate(sender_today);
+        let seq_key = keys::seq(counter.0, counter.1);
         self.transaction(|tx| {
             let Some(mut entry) = tx_get::<IgnoredMail>(tx, &key)? else {
                 return Ok(FromIgnored::NoEntry);
@@ -164,12 +157,12 @@ impl Store {
                 return Ok(FromIgnored::AlreadyOpened(case));
             }
             if let Some(m) = &entry.message_id {
-                if let Some(case) = tx_get::<String>(tx, &format!("msg/{m}"))? {
+                if let Some(case) = tx_get::<String>(tx, &keys::message(m))? {
                     return Ok(FromIgnored::MessageHasCase(case));
                 }
             }
             let seq = tx_next(tx, &seq_key)?;
-            let turn = tx_next(tx, &format!("turn/{}", entry.department))? - 1;
+            let turn = tx_next(tx, &keys::turn(&entry.department))? - 1;
             let receipts_today = tx_get::<u64>(tx, &rate_key)?.unwrap_or(0);
             let counters = Counters {
                 seq,
@@ -177,7 +170,8 @@ impl Store {
                 receipts_today,
             };
             let (case, effects) =
-                build(counters, &entry).map_err(ConflictableTransactionError::Abort)?;
+                build(counters, &entry)
+                .map_err(|why| ConflictableTransactionError::Abort(Abort::Refused(why)))?;
             tx_new_case(tx, (&rate_key, receipts_today), &case, &effects)?;
             entry.case = Some(case.number.clone());
             tx_put(tx, &key, &entry)?;
@@ -192,9 +186,9 @@ impl Store {
     pub fn queue_receipt(
         &self,
         number: &str,
-        build: impl Fn(&mut Case) -> Result<Outgoing, String>,
+        build: impl Fn(&mut Case) -> Result<Queued, String>,
     ) -> Result<ReceiptQueued, StoreError> {
-        let case_key = format!("case/{number}");
+        let case_key = keys::case(number);
         self.transaction(|tx| {
             let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
                 return Ok(ReceiptQueued::NoCase);
@@ -203,19 +197,19 @@ impl Store {
                 Ok(mail) => mail,
                 Err(why) => return Ok(ReceiptQueued::Refused(why)),
             };
-            let id_key = format!("msg/{}", mail.id);
-            let out_key = super::outbox_key(&mail);
+            let id_key = keys::message(&mail.mail.id);
+            let out_key = mail.key();
             if tx.get(id_key.as_bytes())?.is_some() || tx.get(out_key.as_bytes())?.is_some() {
                 return Ok(ReceiptQueued::AlreadySent);
             }
-            if !case.message_ids.contains(&mail.id) {
-                case.message_ids.push(mail.id.clone());
+            if !case.message_ids.contains(&mail.mail.id) {
+                case.message_ids.push(mail.mail.id.clone());
             }
             tx_put(tx, &id_key, &case.number)?;
             tx_put(tx, &case_key, &case)?;
             let effects = Effects {
                 mails: vec![mail.clone()],
-                dues: vec![],
+                ..Effects::default()
             };
             tx_effects(tx, &effects)?;
             Ok(ReceiptQueued::Queued)
@@ -241,7 +235,7 @@ impl Store {
     /// Removes the loop breaker's records that say nothing any more at `now`; returns how many.
     pub fn prune_sender_records(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut stale = Vec::new();
-        for kv in self.kv.scan_prefix(b"loop/") {
+        for kv in self.kv.scan_prefix(keys::prefix::LOOP.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             // A record that cannot be read says nothing either.
             let old =
@@ -318,8 +312,11 @@ mod tests {
         Ok((
             case,
             Effects {
-                mails: vec![mail(&number)],
-                dues: vec![],
+                mails: vec![Queued {
+                    rank: 0,
+                    mail: mail(&number),
+                }],
+                ..Effects::default()
             },
         ))
     }
@@ -402,16 +399,22 @@ mod tests {
         // The test case's receipt is in the outbox already: refused.
         let receipt = |c: &mut Case| {
             c.log(Utc::now(), "receipt after all");
-            Ok(mail(&c.number))
+            Ok(Queued {
+                rank: 0,
+                mail: mail(&c.number),
+            })
         };
         assert_eq!(
             store.queue_receipt(number, receipt).unwrap(),
             ReceiptQueued::AlreadySent
         );
         let again = |c: &mut Case| {
-            Ok(Outgoing {
-                id: format!("kvittens.receipt.{}.later@kommun.test", c.number),
-                ..mail(&c.number)
+            Ok(Queued {
+                rank: 0,
+                mail: crate::mail::compose::Outgoing {
+                    id: format!("kvittens.receipt.{}.later@kommun.test", c.number),
+                    ..mail(&c.number)
+                },
             })
         };
         assert_eq!(
