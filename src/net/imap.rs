@@ -514,7 +514,7 @@ impl Watcher {
                     tracing::warn!(department = %dept.id, "UIDVALIDITY changed; reading the mailbox anew (Message-IDs keep receipts from repeating)");
                 }
                 let c = self
-                    .first_cursor(&mut s, validity, mailbox.uid_next)
+                    .first_cursor(&mut s, validity, mailbox.uid_next, &place)
                     .await?;
                 store.set_cursor(&place, c)?;
                 c
@@ -599,6 +599,7 @@ impl Watcher {
         s: &mut Session,
         validity: u32,
         uid_next: Option<u32>,
+        place: &str,
     ) -> Result<Cursor, WatchError> {
         let backfill = self.engine.cfg().backfill;
         let all: Vec<Fetch> = s
@@ -613,6 +614,8 @@ impl Watcher {
         let mut last = uid_next.map_or(newest, |n| n.saturating_sub(1));
         if !backfill.is_zero() {
             let since = Utc::now() - chrono::Duration::from_std(backfill).unwrap_or_default();
+            // Not past the newest "handled" mark pruned: older mail may have lost its mark.
+            let since = self.engine.reread_since(place)?.map_or(since, |h| since.max(h));
             if let Some(first) = all
                 .iter()
                 .filter(|f| {

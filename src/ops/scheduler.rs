@@ -89,6 +89,10 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
             tracing::error!(error = %e, "housekeeping could not prune the loop breaker's records")
         }
     }
+    match engine.prune_marks(now) {
+        Ok(p) => tracing::debug!(marks = p.marks, counts = p.rates, "housekeeping: old \"handled\" marks and daily receipt counts removed"),
+        Err(e) => tracing::error!(error = %e, "housekeeping could not prune old marks"),
+    }
     if let Some(retention) = engine.cfg().retention {
         match crate::app::retention::purge(engine, retention, now, false) {
             Ok(gone) => {
