@@ -49,7 +49,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let schedule = Arc::new(Notify::new());
 
     let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
-    for mail in engine.outbox_handle().release_orphans(&watched, chrono::Utc::now())? {
+    for mail in engine
+        .outbox_handle()
+        .release_orphans(&watched, chrono::Utc::now())?
+    {
         tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
     }
 

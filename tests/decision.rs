@@ -76,7 +76,10 @@ fn opened(
         &[],
         withhold.as_ref(),
     );
-    (case, effects.mails.into_iter().map(|q| q.mail.kind).collect())
+    (
+        case,
+        effects.mails.into_iter().map(|q| q.mail.kind).collect(),
+    )
 }
 
 #[test]

@@ -59,7 +59,10 @@ fn crash_mid_send(s: &Setup) -> Outgoing {
         .unwrap()
         .clone();
     assert!(receipt.copy, "receipts are copied to the department");
-    engine.outbox_handle().take_off(&receipt, chrono::Utc::now()).unwrap();
+    engine
+        .outbox_handle()
+        .take_off(&receipt, chrono::Utc::now())
+        .unwrap();
     assert_eq!(store.in_flight().unwrap(), 1);
     assert!(pending.iter().any(|m| m.kind == Kind::OfficerNotice));
     receipt

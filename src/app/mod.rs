@@ -5,8 +5,10 @@
 //!
 //! May import: `rules`, `mail`, `config`, `store`, and `ops::metrics` for the counts.
 
+pub mod edit;
 pub mod engine;
 pub mod followup;
+pub mod incoming;
 pub mod outbox;
 pub mod registrar;
 pub mod retention;

@@ -123,7 +123,8 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let fate = failure.map_or(Fate::Accepted, Fate::Refused);
         let note = fate_note(mail, fate, at);
-        self.store.mark_sent(&queued(mail.clone()), note.as_ref(), true)?;
+        self.store
+            .mark_sent(&queued(mail.clone()), note.as_ref(), true)?;
         Ok(())
     }
 
@@ -133,9 +134,14 @@ impl Outbox {
     ///
     /// # Errors
     /// When the store cannot be written.
-    pub fn mark_sent_unflushed(&self, mail: &Outgoing, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub fn mark_sent_unflushed(
+        &self,
+        mail: &Outgoing,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let note = fate_note(mail, Fate::Accepted, at);
-        self.store.mark_sent(&queued(mail.clone()), note.as_ref(), false)?;
+        self.store
+            .mark_sent(&queued(mail.clone()), note.as_ref(), false)?;
         Ok(())
     }
 
@@ -309,7 +315,7 @@ mod tests {
     fn sent_mail_leaves_the_outbox_and_enters_the_timeline() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+        let store = Outbox::new(raw.clone());
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         store.take_off(&m, Utc::now()).unwrap();
@@ -332,7 +338,7 @@ mod tests {
             // The server's answer, recorded unflushed, is lost with the process.
         }
         let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+        let store = Outbox::new(raw.clone());
         assert!(
             store.pending().unwrap().is_empty(),
             "in flight: not pending"
@@ -362,7 +368,7 @@ mod tests {
     fn mail_without_its_copy_goes_again_only_after_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+        let store = Outbox::new(raw.clone());
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         let since = Utc::now();
@@ -386,7 +392,7 @@ mod tests {
     fn only_mail_with_a_copy_is_marked_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+        let store = Outbox::new(raw.clone());
         open(&raw, 1, "m1@x");
         let staff = Outgoing {
             id: "kvittens.reminder.BMN-2026-0001@kommun.test".into(),
@@ -394,7 +400,9 @@ mod tests {
             copy: false,
             ..mail("BMN-2026-0001")
         };
-        assert!(raw.queue_digest("bygg", Utc::now(), &queued(staff.clone())).unwrap());
+        assert!(raw
+            .queue_digest("bygg", Utc::now(), &queued(staff.clone()))
+            .unwrap());
         store.take_off(&staff, Utc::now()).unwrap();
         assert_eq!(store.in_flight().unwrap(), 0);
         assert_eq!(store.pending().unwrap().len(), 2, "both still pending");
@@ -404,7 +412,7 @@ mod tests {
     fn mail_whose_mailbox_is_no_longer_watched_goes_again() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+        let store = Outbox::new(raw.clone());
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         store.take_off(&m, Utc::now()).unwrap();
@@ -425,7 +433,7 @@ mod tests {
     fn try_later_puts_the_mail_back() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+        let store = Outbox::new(raw.clone());
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         store.take_off(&m, Utc::now()).unwrap();

@@ -4,6 +4,7 @@
 //! around a new case. A machine's decision is never the last word on a resident's mail: what
 //! it set aside stays findable, and a person can overrule it with one command.
 
+use crate::app::edit::until_applied;
 use crate::app::engine::{new_case_from, Engine, Incoming, Opening};
 use crate::config::{Config, Department};
 use crate::mail::compose::{self, Kind};
@@ -11,7 +12,10 @@ use crate::mail::message::{Inbound, Person};
 use crate::rules::case::{Case, State};
 use crate::rules::decide::{self, Reason};
 use crate::rules::loopbreak::{Record, Verdict};
-use crate::store::{Counters, FromIgnored, IgnoredMail, MessageKey, ReceiptQueued, StoreError};
+use crate::store::{
+    Applied, Counters, Edit, FromIgnored, IgnoredMail, MessageKey, NewCase, ReceiptQueued,
+    StoreError,
+};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::io::Write;
 
@@ -231,45 +235,43 @@ impl Engine {
         };
         let standin = standin(dept, &entry, &writer, note, now);
         let today = cal.local_date(now);
-        let opened = self.store.open_ignored(
-            id,
-            (&dept.case_prefix, today.year()),
-            &crate::store::sender_day(&resident.email, today),
-            |counters, e| {
-                let incoming = Incoming {
-                    key: MessageKey {
-                        department: e.department.clone(),
-                        uid_validity: e.uid_validity,
-                        uid: e.uid,
-                    },
-                    received: e.received,
-                    raw: &standin,
-                    sent_folder: false,
-                };
-                // The registrar asked for this receipt: the daily cap is for floods.
-                let counters = Counters {
-                    receipts_today: 0,
-                    ..counters
-                };
-                let lang = (e.category, e.language, &resident);
-                let opening = Opening {
-                    withhold: withhold.as_ref(),
-                    without_receipt: receipt == ReceiptTo::None,
-                    note,
-                    count_from: Some(now),
-                };
-                let (mut c, effects) = new_case_from(
-                    &cfg, &templates, dept, &msg, &incoming, counters, lang, &away, opening,
-                );
-                let words = if note.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {note}")
-                };
-                c.log(now, format!("opened by the registrar from ignored mail {id} (it had opened no case, {}: {}); deadlines count from now{words}", e.reason, e.detail));
-                Ok((c, effects))
-            },
-        )?;
+        let counter = (dept.case_prefix.as_str(), today.year());
+        let sender_today = crate::store::sender_day(&resident.email, today);
+        let opening = Opening {
+            withhold: withhold.as_ref(),
+            without_receipt: receipt == ReceiptTo::None,
+            note,
+            count_from: Some(now),
+        };
+        let opened = until_applied(|| {
+            let Some(e) = self.store.ignored_mail(id)? else {
+                return Ok(Applied::Done(FromIgnored::NoEntry));
+            };
+            let counters = self
+                .store
+                .next_counters(&e.department, counter, &sender_today)?;
+            let from = FromEntry {
+                entry: &e,
+                raw: &standin,
+                msg: &msg,
+                resident: &resident,
+                away: &away,
+            };
+            let (c, effects) = from.open(&cfg, &templates, dept, counters, opening, now);
+            self.store.open_ignored(
+                &e,
+                &NewCase {
+                    department: &e.department,
+                    key: None,
+                    message_id: e.message_id.as_deref(),
+                    counter,
+                    sender_today: &sender_today,
+                    counters,
+                    case: &c,
+                    effects: &effects,
+                },
+            )
+        })?;
         match opened {
             FromIgnored::Created(case) => Ok(case),
             FromIgnored::NoEntry => anyhow::bail!("no ignored mail {id}"),
@@ -338,9 +340,15 @@ impl Engine {
             .iter()
             .find(|m| !m.starts_with("kvittens."))
             .cloned();
-        let queued = self.store.queue_receipt(number, |c| {
-            let mail = compose::receipt(&cfg, dept, c, (&first, &[]), &templates, now)
-                .map_err(|e| e.to_string())?;
+        let queued = until_applied(|| {
+            let Some(before) = self.store.case(number)? else {
+                return Ok(Applied::Done(ReceiptQueued::NoCase));
+            };
+            let mut c = before.clone();
+            let mail = match compose::receipt(&cfg, dept, &c, (&first, &[]), &templates, now) {
+                Ok(mail) => mail,
+                Err(e) => return Ok(Applied::Done(ReceiptQueued::Refused(e.to_string()))),
+            };
             c.no_receipt = None;
             let was = c
                 .flagged
@@ -354,7 +362,12 @@ impl Engine {
                     c.resident.email
                 ),
             );
-            Ok(super::outbox::queued(mail))
+            if !c.message_ids.contains(&mail.id) {
+                c.message_ids.push(mail.id.clone());
+            }
+            let edit = Edit { before, after: c };
+            self.store
+                .queue_receipt(&edit, &super::outbox::queued(mail))
         })?;
         match queued {
             ReceiptQueued::Queued => Ok(case.resident.email),
@@ -364,6 +377,57 @@ impl Engine {
                 anyhow::bail!("case {number}: the receipt could not be built: {why}")
             }
         }
+    }
+}
+
+/// An ignored mail a registrar opens a case from, with what the case is built of.
+struct FromEntry<'a> {
+    entry: &'a IgnoredMail,
+    /// The stand-in message for the officer's notice (see [`standin`]).
+    raw: &'a [u8],
+    msg: &'a Inbound,
+    resident: &'a Person,
+    away: &'a [(String, crate::config::Absence)],
+}
+
+impl FromEntry<'_> {
+    /// The case and its mails, with `counters` as the store gave them.
+    fn open(
+        &self,
+        cfg: &Config,
+        templates: &crate::mail::templates::Templates,
+        dept: &Department,
+        counters: Counters,
+        opening: Opening<'_>,
+        now: DateTime<Utc>,
+    ) -> (Case, crate::store::Effects) {
+        let e = self.entry;
+        let incoming = Incoming {
+            key: MessageKey {
+                department: e.department.clone(),
+                uid_validity: e.uid_validity,
+                uid: e.uid,
+            },
+            received: e.received,
+            raw: self.raw,
+            sent_folder: false,
+        };
+        // The registrar asked for this receipt: the daily cap is for floods.
+        let counters = Counters {
+            receipts_today: 0,
+            ..counters
+        };
+        let lang = (e.category, e.language, self.resident);
+        let (mut c, effects) = new_case_from(
+            cfg, templates, dept, self.msg, &incoming, counters, lang, self.away, opening,
+        );
+        let words = if opening.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", opening.note)
+        };
+        c.log(now, format!("opened by the registrar from ignored mail {} (it had opened no case, {}: {}); deadlines count from now{words}", e.id, e.reason, e.detail));
+        (c, effects)
     }
 }
 

@@ -144,12 +144,11 @@ officers = [{ name = "Olle", email = "o1@kommun.test" }]
         crate::store::tests::open(&e.store, 1, "m1@x");
         e.store.mark_handled(&key(2), "ignored: automatic").unwrap();
         assert_eq!(e.reread_since("bygg").unwrap(), None);
-        e.store
-            .update_case("BMN-2026-0001", |c| {
-                c.state = State::Closed;
-                Ok(Default::default())
-            })
-            .unwrap();
+        e.update_case("BMN-2026-0001", |c| {
+            c.state = State::Closed;
+            Ok(Default::default())
+        })
+        .unwrap();
         let later = Utc::now() + chrono::Duration::days(400);
         let span = crate::rules::span::Span::Calendar(86_400);
         let gone = purge(&e, span, later, false).unwrap();

@@ -615,7 +615,10 @@ impl Watcher {
         if !backfill.is_zero() {
             let since = Utc::now() - chrono::Duration::from_std(backfill).unwrap_or_default();
             // Not past the newest "handled" mark pruned: older mail may have lost its mark.
-            let since = self.engine.reread_since(place)?.map_or(since, |h| since.max(h));
+            let since = self
+                .engine
+                .reread_since(place)?
+                .map_or(since, |h| since.max(h));
             if let Some(first) = all
                 .iter()
                 .filter(|f| {

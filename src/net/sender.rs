@@ -5,12 +5,12 @@
 //! it again on a guess.
 
 use crate::app::engine::StoreFailure;
+use crate::app::outbox::Outbox as Store;
 use crate::mail::compose::Outgoing;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::net::smtp::{Handed, Transport};
 use crate::ops::metrics::{MailKind, Metrics};
 use crate::rules::budget::{Budget, Spent};
-use crate::app::outbox::Outbox as Store;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -194,7 +194,7 @@ fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Resul
             show_case(&engine.cfg(), &c, out)?;
         }
         Request::Close { case, note } => {
-            let found = store.update_case(case, |c| {
+            let found = engine.update_case(case, |c| {
                 c.state = State::Closed;
                 c.log(
                     now,

@@ -90,7 +90,11 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         }
     }
     match engine.prune_marks(now) {
-        Ok(p) => tracing::debug!(marks = p.marks, counts = p.rates, "housekeeping: old \"handled\" marks and daily receipt counts removed"),
+        Ok(p) => tracing::debug!(
+            marks = p.marks,
+            counts = p.rates,
+            "housekeeping: old \"handled\" marks and daily receipt counts removed"
+        ),
         Err(e) => tracing::error!(error = %e, "housekeeping could not prune old marks"),
     }
     if let Some(retention) = engine.cfg().retention {

@@ -18,7 +18,10 @@ impl Store {
     pub fn spent_since(&self, since: DateTime<Utc>) -> Result<Vec<Spent>, StoreError> {
         let all: Vec<Spent> = self.scan(keys::prefix::SPENT)?;
         let bound = keys::spent_from(since);
-        for old in self.kv.range(keys::prefix::SPENT.as_bytes()..bound.as_bytes()) {
+        for old in self
+            .kv
+            .range(keys::prefix::SPENT.as_bytes()..bound.as_bytes())
+        {
             let (key, _) = old.map_err(|e| self.err(e))?;
             self.kv.remove(key).map_err(|e| self.err(e))?;
         }

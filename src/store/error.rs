@@ -70,8 +70,6 @@ impl StoreError {
 pub(super) enum Abort {
     /// A value at `key` could not be read or written as JSON.
     Json(String, serde_json::Error),
-    /// The change cannot be made (no such case for a follow-up, a build that failed).
-    Refused(String),
 }
 
 impl Abort {
@@ -79,7 +77,6 @@ impl Abort {
     pub(super) fn into_error(self, path: PathBuf) -> StoreError {
         match self {
             Abort::Json(key, e) => StoreError::caused(path, key, e),
-            Abort::Refused(why) => StoreError::plain(path, why),
         }
     }
 }
@@ -94,7 +91,10 @@ mod tests {
         let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
         let e = StoreError::caused("/s".into(), "cannot write to disk", io);
         assert_eq!(e.to_string(), "store /s: cannot write to disk: disk full");
-        assert_eq!(e.source().map(|s| s.to_string()).as_deref(), Some("disk full"));
+        assert_eq!(
+            e.source().map(|s| s.to_string()).as_deref(),
+            Some("disk full")
+        );
         let e = StoreError::plain("/s".into(), "no case X");
         assert_eq!(e.to_string(), "store /s: no case X");
         assert!(e.source().is_none());

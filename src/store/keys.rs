@@ -94,7 +94,11 @@ pub(super) fn cursor(place: &str) -> String {
 
 /// A schedule entry: ordered by time (milliseconds), then by a unique id.
 pub(super) fn due(at: DateTime<Utc>, id: u64) -> String {
-    format!("{}{:020}/{id:020}", prefix::DUE, at.timestamp_millis().max(0))
+    format!(
+        "{}{:020}/{id:020}",
+        prefix::DUE,
+        at.timestamp_millis().max(0)
+    )
 }
 
 /// The first key of the schedule after `now`: everything before it is due.
@@ -109,7 +113,11 @@ pub(super) fn outbox(rank: u8, id: &str) -> String {
 
 /// The rank of an outbox key (`outbox/<rank>/<id>`).
 pub(super) fn outbox_rank(key: &str) -> Option<u8> {
-    key.strip_prefix(prefix::OUTBOX)?.split_once('/')?.0.parse().ok()
+    key.strip_prefix(prefix::OUTBOX)?
+        .split_once('/')?
+        .0
+        .parse()
+        .ok()
 }
 
 /// A mail in flight.
@@ -139,7 +147,11 @@ pub(super) fn sender(email: &str) -> String {
 
 /// One record of the sending account's spending: by time (microseconds), then a unique id.
 pub(super) fn spent(at: DateTime<Utc>, id: u64) -> String {
-    format!("{}{:020}-{id:020}", prefix::SPENT, at.timestamp_micros().max(0))
+    format!(
+        "{}{:020}-{id:020}",
+        prefix::SPENT,
+        at.timestamp_micros().max(0)
+    )
 }
 
 /// The first spending key at `since`: everything before it is older.
@@ -160,9 +172,15 @@ mod tests {
     fn keys_keep_the_shapes_stores_on_disk_have() {
         assert_eq!(case("BMN-2026-0001"), "case/BMN-2026-0001");
         assert_eq!(handled("bygg/sent", 7, 9), "handled/bygg/sent/7/9");
-        assert_eq!(handled_department("handled/bygg/sent/7/9"), Some("bygg/sent"));
+        assert_eq!(
+            handled_department("handled/bygg/sent/7/9"),
+            Some("bygg/sent")
+        );
         assert_eq!(handled_department("handled/bygg/7/9"), Some("bygg"));
-        assert_eq!(rate_day("rate/a@b.se/2026-03-04"), "2026-03-04".parse().ok());
+        assert_eq!(
+            rate_day("rate/a@b.se/2026-03-04"),
+            "2026-03-04".parse().ok()
+        );
         assert_eq!(outbox(0, "x@y"), "outbox/0/x@y");
         assert_eq!(ignored(12), "ignored/000000000012");
         assert_eq!(sender("A@B.se"), "loop/a@b.se");

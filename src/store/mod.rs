@@ -17,12 +17,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod budget;
+mod change;
 mod error;
 mod ignored;
 mod keys;
 mod outbox;
 mod prune;
 mod schema;
+pub use change::{Applied, Edit, NewCase};
 use error::Abort;
 pub use error::{Cause, StoreError};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
@@ -194,11 +196,6 @@ fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
     Ok(n)
 }
 
-/// Gives up a transaction with a plain reason.
-fn refuse<T>(why: String) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(Abort::Refused(why)))
-}
-
 /// How long opening the store waits while another process holds it: sled admits one process
 /// at a time, and a command run while another runs (with the daemon stopped) should wait its
 /// turn rather than fail; the store commands take well under a second.
@@ -279,6 +276,12 @@ impl Store {
         Ok(store)
     }
 
+    /// A failure the caller found in what this store holds (a case a thread index names is
+    /// gone): named with the store, like its own failures.
+    pub fn inconsistent(&self, what: String) -> StoreError {
+        StoreError::plain(self.path.clone(), what)
+    }
+
     /// A failure of this store caused by `e`.
     fn err(&self, e: impl Into<Cause>) -> StoreError {
         StoreError::caused(self.path.clone(), "", e)
@@ -301,7 +304,9 @@ impl Store {
     /// Writes one value outside a transaction (for values that stand alone).
     fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| self.fail(key, e))?;
-        self.kv.insert(key.as_bytes(), bytes).map_err(|e| self.err(e))?;
+        self.kv
+            .insert(key.as_bytes(), bytes)
+            .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -396,47 +401,6 @@ impl Store {
         self.transaction_unflushed(|tx| tx_mark(tx, &k, note))
     }
 
-    /// Opens a case for a message, atomically with its outgoing mails, unless the message was
-    /// handled already. `build` gets the case's counters and returns the case and its mails; it
-    /// may run more than once (on a transaction conflict) and must have no side effects.
-    pub fn open_case(
-        &self,
-        key: &MessageKey,
-        message_id: Option<&str>,
-        counter: (&str, i32),
-        sender_today: &str,
-        build: impl Fn(Counters) -> Result<(Case, Effects), String>,
-    ) -> Result<Opened, StoreError> {
-        let rate_key = keys::rate(sender_today);
-        let handled_key = key.key();
-        let id_key = message_id.map(keys::message);
-        let seq_key = keys::seq(counter.0, counter.1);
-        let turn_key = keys::turn(&key.department);
-        self.transaction_unflushed(|tx| {
-            if tx.get(handled_key.as_bytes())?.is_some() {
-                return Ok(Opened::AlreadyHandled);
-            }
-            if let Some(k) = &id_key {
-                if tx.get(k.as_bytes())?.is_some() {
-                    tx_mark(tx, &handled_key, "duplicate Message-ID")?;
-                    return Ok(Opened::AlreadyHandled);
-                }
-            }
-            let seq = tx_next(tx, &seq_key)?;
-            let turn = tx_next(tx, &turn_key)? - 1;
-            let receipts_today = tx_get::<u64>(tx, &rate_key)?.unwrap_or(0);
-            let (case, effects) = build(Counters {
-                seq,
-                turn,
-                receipts_today,
-            })
-            .map_err(|why| ConflictableTransactionError::Abort(Abort::Refused(why)))?;
-            tx_new_case(tx, (&rate_key, receipts_today), &case, &effects)?;
-            tx_mark(tx, &handled_key, &case.number)?;
-            Ok(Opened::Created(Box::new(case)))
-        })
-    }
-
     /// The counters [`Store::open_case`] would hand the next new case of `department` with
     /// number prefix and year `counter`, read without taking them: for `preview`, which shows
     /// the receipt with the number and officer it would get. Only a guess while mail arrives:
@@ -447,67 +411,12 @@ impl Store {
         counter: (&str, i32),
         sender_today: &str,
     ) -> Result<Counters, StoreError> {
-        let seq: u64 = self
-            .get(&keys::seq(counter.0, counter.1))?
-            .unwrap_or(0);
+        let seq: u64 = self.get(&keys::seq(counter.0, counter.1))?.unwrap_or(0);
         let turn: u64 = self.get(&keys::turn(department))?.unwrap_or(0);
         Ok(Counters {
             seq: seq + 1,
             turn,
             receipts_today: self.receipts_today(sender_today)?,
-        })
-    }
-
-    /// Records a further message on a case (no receipt), atomically with the "handled" mark;
-    /// `update` changes the case (its state, timeline). Returns false when the message was
-    /// handled before.
-    pub fn attach(
-        &self,
-        key: &MessageKey,
-        message_id: Option<&str>,
-        number: &str,
-        update: impl Fn(&mut Case) -> Effects,
-    ) -> Result<bool, StoreError> {
-        let handled_key = key.key();
-        let case_key = keys::case(number);
-        self.transaction_unflushed(|tx| {
-            if tx.get(handled_key.as_bytes())?.is_some() {
-                return Ok(false);
-            }
-            let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
-                return refuse(format!("case {number} is not in the store"));
-            };
-            if let Some(id) = message_id {
-                if !case.message_ids.iter().any(|m| m == id) {
-                    case.message_ids.push(id.to_string());
-                }
-                tx_put(tx, &keys::message(id), &case.number)?;
-            }
-            let effects = update(&mut case);
-            tx_put(tx, &case_key, &case)?;
-            tx_effects(tx, &effects)?;
-            tx_mark(tx, &handled_key, &case.number)?;
-            Ok(true)
-        })
-    }
-
-    /// Changes a case by hand (e.g. `kvittens case close`). Returns false when there is no such
-    /// case.
-    pub fn update_case(
-        &self,
-        number: &str,
-        update: impl Fn(&mut Case) -> Result<Effects, String>,
-    ) -> Result<bool, StoreError> {
-        let case_key = keys::case(number);
-        self.transaction(|tx| {
-            let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
-                return Ok(false);
-            };
-            let effects =
-                update(&mut case).map_err(|why| ConflictableTransactionError::Abort(Abort::Refused(why)))?;
-            tx_put(tx, &case_key, &case)?;
-            tx_effects(tx, &effects)?;
-            Ok(true)
         })
     }
 
@@ -540,39 +449,6 @@ impl Store {
                 Ok(Some(due.at))
             }
         }
-    }
-
-    /// Fires schedule entries, each once, in one transaction: removes each entry and applies
-    /// `fire` to it and its case (if any), storing what that sets in motion. Entries fired
-    /// before are skipped. Returns how many fired.
-    pub fn fire_batch(
-        &self,
-        entries: &[(DueKey, Due)],
-        fire: impl Fn(&Due, Option<&mut Case>) -> Effects,
-    ) -> Result<usize, StoreError> {
-        self.transaction_unflushed(|tx| {
-            let mut fired = 0;
-            for (key, due) in entries {
-                if tx.remove(key.0.as_slice())?.is_none() {
-                    continue;
-                }
-                fired += 1;
-                let case_key = due.case.as_deref().map(keys::case);
-                let effects = match &case_key {
-                    None => fire(due, None),
-                    Some(k) => match tx_get::<Case>(tx, k)? {
-                        None => fire(due, None),
-                        Some(mut c) => {
-                            let effects = fire(due, Some(&mut c));
-                            tx_put(tx, k, &c)?;
-                            effects
-                        }
-                    },
-                };
-                tx_effects(tx, &effects)?;
-            }
-            Ok(fired)
-        })
     }
 
     /// Calls `f` with every case, one at a time (for figures over a large store without
@@ -729,10 +605,9 @@ impl Store {
         let path = self.reading_path(&key.department)?;
         let this = (key.uid_validity, key.uid);
         let was = {
-            let mut seen = self
-                .interrupted
-                .lock()
-                .map_err(|_| StoreError::plain(self.path.clone(), "the reading marks' lock is poisoned"))?;
+            let mut seen = self.interrupted.lock().map_err(|_| {
+                StoreError::plain(self.path.clone(), "the reading marks' lock is poisoned")
+            })?;
             *seen
                 .entry(key.department.clone())
                 .or_insert_with(|| read_mark(&path))
@@ -774,9 +649,9 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::Contact;
     use crate::mail::compose::Kind;
+    use crate::mail::compose::Outgoing;
     use crate::mail::message::Person;
     use crate::rules::case::State;
-    use crate::mail::compose::Outgoing;
     use crate::rules::decide::{Category, Language};
     use chrono::Utc;
 
@@ -830,37 +705,92 @@ pub(crate) mod tests {
         }
     }
 
+    /// Opens a case for message `uid` as the engine would: counters read, case worked out,
+    /// applied (again on a stale answer).
     pub(crate) fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
-        store
-            .open_case(
-                &key(uid),
-                Some(msg_id),
-                ("BMN", 2026),
-                "a@example.org/2026-01-01",
-                |c| {
-                    let n = crate::rules::case::case_number("BMN", 2026, c.seq);
-                    let c = case(&n, &[msg_id]);
-                    let due = Due {
-                        at: c.reply_due,
-                        department: "bygg".into(),
-                        case: Some(n.clone()),
-                        kind: crate::rules::schedule::DueKind::Remind,
-                        deadline: Some(c.reply_due),
-                    };
-                    Ok((
-                        c,
-                        Effects {
-                            mails: vec![Queued {
-                                rank: 0,
-                                mail: mail(&n),
-                            }],
-                            dues: vec![due],
-                            count_receipt: true,
-                        },
-                    ))
-                },
-            )
-            .unwrap()
+        let today = "a@example.org/2026-01-01";
+        loop {
+            let counters = store.next_counters("bygg", ("BMN", 2026), today).unwrap();
+            let n = crate::rules::case::case_number("BMN", 2026, counters.seq);
+            let c = case(&n, &[msg_id]);
+            let due = Due {
+                at: c.reply_due,
+                department: "bygg".into(),
+                case: Some(n.clone()),
+                kind: crate::rules::schedule::DueKind::Remind,
+                deadline: Some(c.reply_due),
+            };
+            let effects = Effects {
+                mails: vec![Queued {
+                    rank: 0,
+                    mail: mail(&n),
+                }],
+                dues: vec![due],
+                count_receipt: true,
+            };
+            let new = NewCase {
+                department: "bygg",
+                key: Some(&key(uid)),
+                message_id: Some(msg_id),
+                counter: ("BMN", 2026),
+                sender_today: today,
+                counters,
+                case: &c,
+                effects: &effects,
+            };
+            if let Applied::Done(opened) = store.open_case(&new).unwrap() {
+                return opened;
+            }
+        }
+    }
+
+    /// `number` as read, and as `change` makes it.
+    pub(crate) fn edit(store: &Store, number: &str, change: impl Fn(&mut Case)) -> Edit {
+        let before = store.case(number).unwrap().unwrap();
+        let mut after = before.clone();
+        change(&mut after);
+        Edit { before, after }
+    }
+
+    #[test]
+    fn a_stale_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        open(&store, 1, "m1@x");
+        let counters = store
+            .next_counters("bygg", ("BMN", 2026), "a@example.org/2026-01-01")
+            .unwrap();
+        // Read, then another message opens a case first: the counters moved on.
+        open(&store, 2, "m2@x");
+        let c = case("BMN-2026-0002", &["m3@x"]);
+        let effects = Effects::default();
+        let new = NewCase {
+            department: "bygg",
+            key: Some(&key(3)),
+            message_id: Some("m3@x"),
+            counter: ("BMN", 2026),
+            sender_today: "a@example.org/2026-01-01",
+            counters,
+            case: &c,
+            effects: &effects,
+        };
+        assert!(matches!(store.open_case(&new).unwrap(), Applied::Stale));
+        assert!(!store.was_handled(&key(3)).unwrap());
+        assert_eq!(store.cases().unwrap().len(), 2);
+        // A case changed since it was read is not overwritten.
+        let first = edit(&store, "BMN-2026-0001", |c| c.log(Utc::now(), "first"));
+        let second = edit(&store, "BMN-2026-0001", |c| c.log(Utc::now(), "second"));
+        assert_eq!(
+            store.update_case(&first, &effects).unwrap(),
+            Applied::Done(())
+        );
+        assert_eq!(
+            store.update_case(&second, &effects).unwrap(),
+            Applied::Stale
+        );
+        let events = store.case("BMN-2026-0001").unwrap().unwrap().events;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].what, "first");
     }
 
     #[test]
@@ -982,16 +912,14 @@ pub(crate) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         open(&store, 1, "m1@x");
-        let log = |c: &mut Case| {
+        let joined = edit(&store, "BMN-2026-0001", |c| {
+            c.message_ids.push("m2@x".into());
             c.log(Utc::now(), "follow-up");
-            Effects::default()
-        };
-        assert!(store
-            .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
-            .unwrap());
-        assert!(!store
-            .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
-            .unwrap());
+        });
+        let none = Effects::default();
+        let attach = |e: &Edit| store.attach(&key(2), Some("m2@x"), e, &none).unwrap();
+        assert_eq!(attach(&joined), Applied::Done(true));
+        assert_eq!(attach(&joined), Applied::Done(false));
         let c = store.case("BMN-2026-0001").unwrap().unwrap();
         assert_eq!(c.message_ids, vec!["m1@x", "m2@x"]);
         assert_eq!(c.events.len(), 1);
@@ -1016,22 +944,22 @@ pub(crate) mod tests {
         assert_eq!(due.len(), 1);
         let (key, entry) = &due[0];
         assert_eq!(entry.case.as_deref(), Some("BMN-2026-0001"));
-        let fire = |_: &Due, case: Option<&mut Case>| {
-            case.unwrap().log(Utc::now(), "reminded");
-            Effects {
-                mails: vec![Queued {
-                    rank: 1,
-                    mail: Outgoing {
-                        id: "r1@x".into(),
-                        ..mail("BMN-2026-0001")
-                    },
-                }],
-                ..Effects::default()
-            }
+        let reminded = edit(&store, "BMN-2026-0001", |c| c.log(Utc::now(), "reminded"));
+        let effects = Effects {
+            mails: vec![Queued {
+                rank: 1,
+                mail: Outgoing {
+                    id: "r1@x".into(),
+                    ..mail("BMN-2026-0001")
+                },
+            }],
+            ..Effects::default()
         };
-        let batch = vec![(key.clone(), entry.clone())];
-        assert_eq!(store.fire_batch(&batch, fire).unwrap(), 1);
-        assert_eq!(store.fire_batch(&batch, fire).unwrap(), 0, "fired twice");
+        let batch = vec![key.clone()];
+        let edits = [reminded];
+        let fire = || store.fire_batch(&batch, &edits, &effects).unwrap();
+        assert_eq!(fire(), Applied::Done(1));
+        assert_eq!(fire(), Applied::Stale, "fired twice");
         assert!(store.due_until(c.reply_due, 10).unwrap().is_empty());
         assert_eq!(store.pending().unwrap().len(), 2);
         let events = store.case("BMN-2026-0001").unwrap().unwrap().events;

@@ -99,7 +99,8 @@ impl Store {
         for kv in self.kv.scan_prefix(keys::prefix::OUTBOX.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k);
-            let mail: Outgoing = serde_json::from_slice(&v).map_err(|e| self.fail(key.clone(), e))?;
+            let mail: Outgoing =
+                serde_json::from_slice(&v).map_err(|e| self.fail(key.clone(), e))?;
             if flying.contains(&mail.id) {
                 continue;
             }
@@ -262,7 +263,9 @@ impl Store {
     }
 
     fn has(&self, key: &str) -> Result<bool, StoreError> {
-        self.kv.contains_key(key.as_bytes()).map_err(|e| self.err(e))
+        self.kv
+            .contains_key(key.as_bytes())
+            .map_err(|e| self.err(e))
     }
 
     /// How many mails are in flight.

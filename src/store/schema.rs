@@ -87,7 +87,10 @@ mod tests {
         put("msg/m1@x", br#""BMN-2026-0001""#.to_vec());
         put("handled/bygg/7/1", br#""BMN-2026-0001""#.to_vec());
         put("handled/bygg/7/2", br#""ignored: automatic""#.to_vec());
-        put("cursor/bygg", br#"{"uid_validity":7,"last_uid":2}"#.to_vec());
+        put(
+            "cursor/bygg",
+            br#"{"uid_validity":7,"last_uid":2}"#.to_vec(),
+        );
         put("seq/BMN/2026", b"1".to_vec());
         let mail = crate::store::tests::mail("BMN-2026-0001");
         put(
@@ -105,7 +108,10 @@ mod tests {
         assert_eq!(store.schema_version().unwrap(), Some(CURRENT));
         let case = store.case("BMN-2026-0001").unwrap().unwrap();
         assert_eq!(case.message_ids, ["m1@x"]);
-        assert_eq!(store.case_of_message("m1@x").unwrap().as_deref(), Some("BMN-2026-0001"));
+        assert_eq!(
+            store.case_of_message("m1@x").unwrap().as_deref(),
+            Some("BMN-2026-0001")
+        );
         let key = |uid| MessageKey {
             department: "bygg".into(),
             uid_validity: 7,
@@ -117,12 +123,17 @@ mod tests {
         assert_eq!(mark.note, "BMN-2026-0001");
         assert_eq!(store.cursor("bygg").unwrap().map(|c| c.last_uid), Some(2));
         assert_eq!(store.pending().unwrap().len(), 1);
-        let c = store.next_counters("bygg", ("BMN", 2026), "a/2026-01-01").unwrap();
+        let c = store
+            .next_counters("bygg", ("BMN", 2026), "a/2026-01-01")
+            .unwrap();
         assert_eq!(c.seq, 2);
         drop(store);
         // Opened again, nothing is migrated twice.
         let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.mark(&key(2)).unwrap().unwrap().note, "ignored: automatic");
+        assert_eq!(
+            store.mark(&key(2)).unwrap().unwrap().note,
+            "ignored: automatic"
+        );
     }
 
     #[test]
