@@ -45,7 +45,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let engine = Engine::new(cfg, store.clone(), templates);
     let cfg = engine.cfg();
     let (stop, shutdown) = watch::channel(false);
-    let wake = engine.outbox.clone();
+    let wake = engine.outbox_bell();
     let schedule = Arc::new(Notify::new());
 
     let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
@@ -64,7 +64,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             transport,
             wake: wake.clone(),
             shutdown: shutdown.clone(),
-            metrics: engine.metrics.clone(),
+            metrics: engine.metrics().clone(),
             store_failed: engine.store_failed.clone(),
             reloaded: engine.reloaded.clone(),
             budget: std::sync::Mutex::new(crate::rules::budget::Budget::new(
@@ -136,7 +136,7 @@ async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
         let tried: Vec<_> = cfg
             .departments
             .iter()
-            .map(|d| engine.metrics.folder_status(&d.id, false))
+            .map(|d| engine.metrics().folder_status(&d.id, false))
             .collect();
         if tried.iter().all(Option::is_some) {
             let down = tried.iter().filter(|s| matches!(s, Some(Some(_)))).count();
@@ -178,7 +178,7 @@ async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
-        if engine.store.cursor("-").is_ok() {
+        if engine.store_works().is_ok() {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
         }
     }

@@ -12,7 +12,7 @@ use crate::ops::metrics::Metrics;
 use crate::rules::case::{self, Case, State};
 use crate::rules::decide::{self, CaseRef, Category, Decision, Known, Language, Reason};
 use crate::rules::schedule;
-use crate::store::{Counters, Effects, Store, StoreError};
+use crate::store::{CaseStore, Counters, Effects, StoreError};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{HashMap, HashSet};
@@ -29,13 +29,13 @@ pub use super::incoming::{Incoming, Outcome};
 pub struct Engine {
     /// The configuration and templates in force; swapped whole on SIGHUP.
     current: Arc<ArcSwap<Current>>,
-    /// The store.
-    pub store: Store,
+    /// The store, behind the one interface every engine offers (see `store::api`).
+    pub(crate) store: Arc<dyn CaseStore>,
     /// What the daemon counts.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
     /// Wakes the sender: whoever queues mail outside a mailbox watcher (a command through the
     /// control socket) rings it.
-    pub outbox: Arc<tokio::sync::Notify>,
+    outbox: Arc<tokio::sync::Notify>,
     /// Set when the store fails (disk full, unwritable): the daemon then stops taking work and
     /// exits with an error, so that nothing is half-recorded; a restart (systemd's
     /// `Restart=on-failure`) picks up where the store left off once it works again.
@@ -107,14 +107,14 @@ impl Known for Facts {
 
 impl Engine {
     /// An engine over `store` with this configuration and these templates.
-    pub fn new(cfg: Config, store: Store, templates: Templates) -> Engine {
+    pub fn new(cfg: Config, store: impl CaseStore + 'static, templates: Templates) -> Engine {
         let current = Current {
             cfg: Arc::new(cfg),
             templates: Arc::new(templates),
         };
         Engine {
             current: Arc::new(ArcSwap::from_pointee(current)),
-            store,
+            store: Arc::new(store),
             metrics: Arc::new(Metrics::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
             store_failed: Arc::new(StoreFailure::default()),
@@ -126,6 +126,19 @@ impl Engine {
     /// (written on its case here in `app`, never by the sender).
     pub fn outbox_handle(&self) -> super::outbox::Outbox {
         super::outbox::Outbox::new(self.store.clone())
+    }
+
+    /// What the daemon counts: the adapters count what they see (messages, SMTP answers)
+    /// into it, and `/metrics` reads it.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The bell that wakes the sender task: rung by whoever queues mail outside a mailbox
+    /// watcher (a command through the control socket, the clock), since the sender otherwise
+    /// sleeps until the next mail a watcher queues.
+    pub fn outbox_bell(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.clone()
     }
 
     /// Reports a store failure to the daemon (once is enough).
@@ -390,7 +403,7 @@ pub fn decide_with(
     cfg: &Config,
     dept: &Department,
     msg: &Inbound,
-    store: Option<&Store>,
+    store: Option<&dyn CaseStore>,
     sent_folder: bool,
 ) -> Result<Decision, StoreError> {
     let mut facts = Facts::default();
@@ -415,7 +428,7 @@ pub fn decide_with(
             .as_ref()
             .filter(|id| id.starts_with("kvittens."))
         {
-            if super::outbox::Outbox::new(store.clone()).went(id)? {
+            if super::outbox::went(store, id)? {
                 facts.went.insert(id.clone());
             }
         }

@@ -111,7 +111,7 @@ impl Engine {
                     // Only what a digest shows: open cases and those answered lately.
                     let since = now - chrono::Duration::days(4);
                     let mut wanted = Vec::new();
-                    self.store.for_each_case(|c| {
+                    self.store.for_each_case(&mut |c| {
                         if c.state == State::Open || c.answered_at.is_some_and(|t| t >= since) {
                             wanted.push(c);
                         }

@@ -56,7 +56,7 @@ impl Engine {
         msg: &Inbound,
         sent_folder: bool,
     ) -> Result<Decision, StoreError> {
-        decide_with(&self.cfg(), dept, msg, Some(&self.store), sent_folder)
+        decide_with(&self.cfg(), dept, msg, Some(&*self.store), sent_folder)
     }
 
     /// Handles one message: decides and records the outcome.

@@ -5,6 +5,7 @@
 //!
 //! May import: `rules`, `mail`, `config`, `store`, and `ops::metrics` for the counts.
 
+pub mod access;
 pub mod edit;
 pub mod engine;
 pub mod followup;

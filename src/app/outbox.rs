@@ -6,8 +6,9 @@
 
 use crate::mail::compose::{Kind, Outgoing};
 use crate::rules::budget::Spent;
-use crate::store::{Fate, Gone, MessageKey, Note, Queued, Store, StoreError};
+use crate::store::{CaseStore, Fate, Gone, MessageKey, Note, Queued, StoreError};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// A mail's place in the outbox: receipts before everything else, as the resident is promised
 /// one at once.
@@ -27,6 +28,25 @@ pub fn queued(mail: Outgoing) -> Queued {
         rank: rank(mail.kind),
         mail,
     }
+}
+
+/// Whether kvittens' own mail `id` is in flight or was sent (see [`Outbox::went`]).
+///
+/// # Errors
+/// When the store cannot be read.
+pub fn went(store: &dyn CaseStore, id: &str) -> Result<bool, StoreError> {
+    if store.is_flying(id)? {
+        return Ok(true);
+    }
+    if store.case_of_message(id)?.is_none() {
+        return Ok(false);
+    }
+    for rank in RANKS {
+        if store.is_queued(rank, id)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The case a mail's fate is written on: none for the digest, which is about a department.
@@ -61,12 +81,12 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
 /// sender task owns (cheap to clone), so that the sender never writes the store itself.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    store: Store,
+    store: Arc<dyn CaseStore>,
 }
 
 impl Outbox {
     /// The outbox of `store`.
-    pub fn new(store: Store) -> Outbox {
+    pub fn new(store: Arc<dyn CaseStore>) -> Outbox {
         Outbox { store }
     }
 
@@ -208,18 +228,7 @@ impl Outbox {
     /// # Errors
     /// When the store cannot be read.
     pub fn went(&self, id: &str) -> Result<bool, StoreError> {
-        if self.store.is_flying(id)? {
-            return Ok(true);
-        }
-        if self.store.case_of_message(id)?.is_none() {
-            return Ok(false);
-        }
-        for rank in RANKS {
-            if self.store.is_queued(rank, id)? {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        went(&*self.store, id)
     }
 
     /// Mail to residents in flight with a copy to `mailbox` since `cutoff` or before, whose copy
@@ -273,7 +282,7 @@ impl Outbox {
                     flag: None,
                 })
             };
-            released.extend(self.store.release(flight, note)?.map(|r| r.mail));
+            released.extend(self.store.release(flight, &note)?.map(|r| r.mail));
         }
         Ok(released)
     }
@@ -298,6 +307,7 @@ mod tests {
     use super::*;
     use crate::mail::compose::Kind;
     use crate::store::tests::{key, mail, open};
+    use crate::store::Store;
 
     fn timeline(store: &Store) -> Vec<String> {
         let case = store.case("BMN-2026-0001").unwrap().unwrap();
@@ -315,7 +325,7 @@ mod tests {
     fn sent_mail_leaves_the_outbox_and_enters_the_timeline() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(raw.clone());
+        let store = Outbox::new(Arc::new(raw.clone()));
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         store.take_off(&m, Utc::now()).unwrap();
@@ -331,14 +341,14 @@ mod tests {
         let since = Utc::now();
         {
             let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(raw.clone());
+            let store = Outbox::new(Arc::new(raw.clone()));
             open(&raw, 1, "m1@x");
             let m = store.pending().unwrap().remove(0);
             store.take_off(&m, since).unwrap();
             // The server's answer, recorded unflushed, is lost with the process.
         }
         let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(raw.clone());
+        let store = Outbox::new(Arc::new(raw.clone()));
         assert!(
             store.pending().unwrap().is_empty(),
             "in flight: not pending"
@@ -368,7 +378,7 @@ mod tests {
     fn mail_without_its_copy_goes_again_only_after_the_wait() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(raw.clone());
+        let store = Outbox::new(Arc::new(raw.clone()));
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         let since = Utc::now();
@@ -392,7 +402,7 @@ mod tests {
     fn only_mail_with_a_copy_is_marked_in_flight() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(raw.clone());
+        let store = Outbox::new(Arc::new(raw.clone()));
         open(&raw, 1, "m1@x");
         let staff = Outgoing {
             id: "kvittens.reminder.BMN-2026-0001@kommun.test".into(),
@@ -412,7 +422,7 @@ mod tests {
     fn mail_whose_mailbox_is_no_longer_watched_goes_again() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(raw.clone());
+        let store = Outbox::new(Arc::new(raw.clone()));
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         store.take_off(&m, Utc::now()).unwrap();
@@ -433,7 +443,7 @@ mod tests {
     fn try_later_puts_the_mail_back() {
         let dir = tempfile::tempdir().unwrap();
         let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(raw.clone());
+        let store = Outbox::new(Arc::new(raw.clone()));
         open(&raw, 1, "m1@x");
         let m = store.pending().unwrap().remove(0);
         store.take_off(&m, Utc::now()).unwrap();

@@ -36,7 +36,7 @@ pub fn purge(
 ) -> anyhow::Result<Vec<String>> {
     let cutoff = cutoff(retention, now);
     let mut old = Vec::new();
-    engine.store.for_each_case(|c| {
+    engine.store.for_each_case(&mut |c| {
         let last = c.events.last().map_or(c.received, |e| e.at);
         if c.state != State::Open && last < cutoff {
             old.push(c.number);
@@ -106,7 +106,7 @@ mod tests {
     use super::*;
     use crate::store::{MessageKey, Store};
 
-    fn engine(dir: &std::path::Path) -> Engine {
+    fn engine(dir: &std::path::Path) -> (Engine, Store) {
         let text = r#"
 [daemon]
 store = "s"
@@ -126,7 +126,7 @@ officers = [{ name = "Olle", email = "o1@kommun.test" }]
         let cfg = crate::config::Config::parse(std::path::Path::new("k.toml"), text).unwrap();
         let store = Store::open(dir).unwrap();
         let templates = crate::mail::templates::Templates::load(None).unwrap();
-        Engine::new(cfg, store, templates)
+        (Engine::new(cfg, store.clone(), templates), store)
     }
 
     fn key(uid: u32) -> MessageKey {
@@ -140,8 +140,8 @@ officers = [{ name = "Olle", email = "o1@kommun.test" }]
     #[test]
     fn a_purged_case_takes_its_marks_and_moves_the_reread_horizon() {
         let dir = tempfile::tempdir().unwrap();
-        let e = engine(dir.path());
-        crate::store::tests::open(&e.store, 1, "m1@x");
+        let (e, store) = engine(dir.path());
+        crate::store::tests::open(&store, 1, "m1@x");
         e.store.mark_handled(&key(2), "ignored: automatic").unwrap();
         assert_eq!(e.reread_since("bygg").unwrap(), None);
         e.update_case("BMN-2026-0001", |c| {

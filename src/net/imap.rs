@@ -357,7 +357,7 @@ impl Watcher {
             if matches!(&result, Err(WatchError::Problem(Problem::NoSentFolder))) {
                 tracing::warn!(department = %dept.id, mailbox = %dept.email, "no Sent folder found (no \\Sent SPECIAL-USE, no \"Sent\"); answers sent from the department mailbox are not seen. Set mailbox.sent_folder to name it.");
                 // Nothing to watch; the inbox is watched regardless.
-                self.engine.metrics.folder_problem(&dept.id, true, None);
+                self.engine.metrics().folder_problem(&dept.id, true, None);
                 return;
             }
             if *self.shutdown.borrow() {
@@ -378,10 +378,10 @@ impl Watcher {
                 Err(e) => Problem::Other(e.to_string()),
             };
             self.engine
-                .metrics
+                .metrics()
                 .folder_problem(&dept.id, self.sent, Some(&problem));
             self.engine
-                .metrics
+                .metrics()
                 .imap_errors
                 .get_or_create(&Dept {
                     department: dept.id.clone(),
@@ -434,7 +434,7 @@ impl Watcher {
     /// password costs one failed login per try, not two (failed logins lock accounts). Returns
     /// false when the daemon stops meanwhile.
     async fn inbox_may_log_in(&mut self, dept: &Department) -> bool {
-        let metrics = self.engine.metrics.clone();
+        let metrics = self.engine.metrics().clone();
         loop {
             let tried = metrics.folder_status(&dept.id, false).is_some();
             if tried && !metrics.login_refused(&dept.id, false) {
@@ -495,7 +495,7 @@ impl Watcher {
         let can_idle = s.capabilities().await?.has_str("IDLE");
         *connected = true;
         self.engine
-            .metrics
+            .metrics()
             .folder_problem(&dept.id, self.sent, None);
         if last_error.is_none() {
             let what = if self.sent {
@@ -505,7 +505,7 @@ impl Watcher {
             };
             tracing::info!(department = %dept.id, mailbox = %dept.email, folder = %folder, idle = can_idle, "{what}");
         }
-        let store = self.engine.store.clone();
+        let store = self.engine.clone();
         let place = self.place(dept);
         let mut cursor = match store.cursor(&place)? {
             Some(c) if c.uid_validity == validity => c,
@@ -728,7 +728,7 @@ impl Watcher {
                 .await?;
             cursor.last_uid = uid;
         }
-        self.engine.store.set_cursor(&self.place(dept), cursor)?;
+        self.engine.set_cursor(&self.place(dept), cursor)?;
         Ok(cursor)
     }
 
@@ -751,7 +751,7 @@ impl Watcher {
             department: dept.id.clone(),
         };
         if !self.sent {
-            engine.metrics.messages_seen.get_or_create(&label).inc();
+            engine.metrics().messages_seen.get_or_create(&label).inc();
         }
         let key = MessageKey {
             department: self.place(dept),
@@ -774,7 +774,11 @@ impl Watcher {
                 }
                 self.outbox.notify_one();
                 self.schedule.notify_one();
-                self.engine.metrics.cases_opened.get_or_create(&label).inc();
+                self.engine
+                    .metrics()
+                    .cases_opened
+                    .get_or_create(&label)
+                    .inc();
                 if let Some(why) = &case.flagged {
                     tracing::warn!(department = %dept.id, uid, case = %case.number, flagged = %why, "case flagged for a person");
                 }
@@ -793,7 +797,7 @@ impl Watcher {
                     department: dept.id.clone(),
                     reason: reason.code.to_string(),
                 };
-                self.engine.metrics.ignored.get_or_create(&ignored).inc();
+                self.engine.metrics().ignored.get_or_create(&ignored).inc();
                 tracing::info!(department = %dept.id, uid, reason = %reason, "no receipt")
             }
             Outcome::Copy(Some(case)) => {
@@ -822,7 +826,7 @@ impl Watcher {
         received: DateTime<Utc>,
         raw: Arc<Vec<u8>>,
     ) -> Result<Option<Outcome>, WatchError> {
-        let store = self.engine.store.clone();
+        let store = self.engine.clone();
         let (id, uid) = (dept.id.clone(), key.uid);
         let mut why = store
             .begin_reading(key)?

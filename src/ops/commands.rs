@@ -123,7 +123,14 @@ pub fn explain(
         out.write_all(reply.output.as_bytes())?;
     } else {
         let store = store_for_explain(cfg);
-        explain_messages(cfg, dept, store.as_ref(), &messages, json_out, out)?;
+        explain_messages(
+            cfg,
+            dept,
+            store.as_ref().map(|s| s as _),
+            &messages,
+            json_out,
+            out,
+        )?;
     }
     all_read(&messages)
 }
@@ -170,7 +177,7 @@ fn store_for_explain(cfg: &Config) -> Option<Store> {
 pub fn explain_messages(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<&dyn crate::store::CaseStore>,
     messages: &[Named],
     json_out: bool,
     out: &mut dyn Write,
@@ -216,7 +223,7 @@ pub fn explain_messages(
 fn explain_one(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<&dyn crate::store::CaseStore>,
     raw: &[u8],
 ) -> anyhow::Result<Explained> {
     let msg = Inbound::parse(raw);
@@ -235,7 +242,7 @@ fn explain_one(
 fn explain_decision(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<&dyn crate::store::CaseStore>,
     msg: &Inbound,
 ) -> anyhow::Result<Explained> {
     Ok(match engine::decide_with(cfg, dept, msg, store, false)? {
@@ -289,7 +296,7 @@ fn explain_decision(
 fn held_by_store(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<&dyn crate::store::CaseStore>,
     resident: &Person,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
@@ -339,7 +346,14 @@ pub fn preview(
     }
     let store = store_for_explain(cfg);
     let templates = crate::daemon::load_templates(cfg)?;
-    preview_message(cfg, &templates, dept, store.as_ref(), &raw, out)
+    preview_message(
+        cfg,
+        &templates,
+        dept,
+        store.as_ref().map(|s| s as _),
+        &raw,
+        out,
+    )
 }
 
 /// The lines of `preview` for `raw`, decided with `store` (the daemon's, when it asks): the
@@ -349,7 +363,7 @@ pub fn preview_message(
     cfg: &Config,
     templates: &Templates,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<&dyn crate::store::CaseStore>,
     raw: &[u8],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {

@@ -164,7 +164,7 @@ pub fn execute(engine: &Engine, request: &Request) -> Reply {
 }
 
 fn run(engine: &Engine, request: &Request, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = &engine.store;
+    let store = &*engine.store;
     let now = Utc::now();
     match request {
         Request::Cases {
@@ -552,7 +552,7 @@ pub async fn serve(engine: Engine, mut shutdown: watch::Receiver<bool>) {
             }
             let reply = match serde_json::from_str::<Request>(&line) {
                 Ok(req) => {
-                    let outbox = engine.outbox.clone();
+                    let outbox = engine.outbox_bell();
                     let reply = tokio::task::spawn_blocking(move || execute(&engine, &req))
                         .await
                         .unwrap_or_else(|e| Reply {

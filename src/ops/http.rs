@@ -15,12 +15,12 @@ pub fn health(engine: &Engine) -> (bool, String) {
     for dept in &engine.cfg().departments {
         for sent in [false, true] {
             let folder = if sent { "Sent folder" } else { "mailbox" };
-            match engine.metrics.folder_status(&dept.id, sent) {
+            match engine.metrics().folder_status(&dept.id, sent) {
                 Some(None) => {}
                 // Told once: a refused login shows on the inbox's line.
                 Some(Some(why))
                     if sent
-                        && engine.metrics.folder_status(&dept.id, false)
+                        && engine.metrics().folder_status(&dept.id, false)
                             == Some(Some(why.clone())) => {}
                 Some(Some(why)) => problems.push(format!(
                     "{folder} of {} ({}) is not watched: {why}",
@@ -35,18 +35,18 @@ pub fn health(engine: &Engine) -> (bool, String) {
             }
         }
     }
-    if let Some(Some(why)) = engine.metrics.smtp_status() {
+    if let Some(Some(why)) = engine.metrics().smtp_status() {
         problems.push(format!("the SMTP server does not take mail: {why}"));
     }
-    if let Err(e) = engine.store.cursor("-") {
+    if let Err(e) = engine.store_works() {
         problems.push(format!("the store cannot be read: {e}"));
     }
     // Waiting for the provider's send limit is not a fault, but an admin should see it.
-    let queued = engine.metrics.send_budget_queue.get();
+    let queued = engine.metrics().send_budget_queue.get();
     let note = if queued > 0 {
         format!(
             "{queued} mail(s) wait for the SMTP account's send limit (next in {} s)\n",
-            engine.metrics.send_budget_wait.get()
+            engine.metrics().send_budget_wait.get()
         )
     } else {
         String::new()
@@ -62,7 +62,7 @@ pub fn health(engine: &Engine) -> (bool, String) {
 fn refresh(engine: &Engine) {
     let now = Utc::now();
     let mut open: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
-    let counted = engine.store.for_each_case(|c| {
+    let counted = engine.for_each_case(&mut |c| {
         if c.state == crate::rules::case::State::Open {
             let entry = open.entry(c.department).or_default();
             entry.0 += 1;
@@ -75,15 +75,19 @@ fn refresh(engine: &Engine) {
                 department: dept.id.clone(),
             };
             let (o, late) = open.get(&dept.id).copied().unwrap_or_default();
-            engine.metrics.cases_open.get_or_create(&label).set(o);
-            engine.metrics.cases_overdue.get_or_create(&label).set(late);
+            engine.metrics().cases_open.get_or_create(&label).set(o);
+            engine
+                .metrics()
+                .cases_overdue
+                .get_or_create(&label)
+                .set(late);
         }
     }
-    if let Ok(pending) = engine.store.pending() {
-        engine.metrics.outbox.set(pending.len() as i64);
+    if let Ok(pending) = engine.outbox_handle().pending() {
+        engine.metrics().outbox.set(pending.len() as i64);
     }
-    if let Ok(n) = engine.store.in_flight() {
-        engine.metrics.in_flight.set(n as i64);
+    if let Ok(n) = engine.outbox_handle().in_flight() {
+        engine.metrics().in_flight.set(n as i64);
     }
 }
 
@@ -131,7 +135,7 @@ pub async fn serve(
                     let e = engine.clone();
                     let body = tokio::task::spawn_blocking(move || {
                         refresh(&e);
-                        e.metrics.encode()
+                        e.metrics().encode()
                     })
                     .await
                     .unwrap_or_default();

@@ -31,7 +31,7 @@ impl Scheduler {
                 let now = Utc::now();
                 let fired = engine.fire_due(now)? + engine.queue_digests(now)?;
                 housekeeping(&engine, now);
-                let mut next = engine.store.next_due()?;
+                let mut next = engine.next_due()?;
                 for dept in &engine.cfg().departments {
                     if let Some(d) = engine.next_digest(dept, now)? {
                         next = Some(next.map_or(d, |n| n.min(d)));
@@ -75,7 +75,7 @@ impl Scheduler {
 /// Once a day: the loop breaker's records that say nothing any more are pruned, and answered
 /// and closed cases and ignored mail past `[daemon] retention` are removed, and logged.
 fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
-    match engine.store.last_housekeeping() {
+    match engine.last_housekeeping() {
         Ok(Some(last)) if now - last < chrono::Duration::days(1) => return,
         Err(e) => {
             tracing::error!(error = %e, "housekeeping could not read the store");
@@ -83,7 +83,7 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         }
         _ => {}
     }
-    match engine.store.prune_sender_records(now) {
+    match engine.prune_sender_records(now) {
         Ok(n) => tracing::debug!(pruned = n, "housekeeping: old loop breaker records removed"),
         Err(e) => {
             tracing::error!(error = %e, "housekeeping could not prune the loop breaker's records")
@@ -118,7 +118,7 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
             }
         }
     }
-    if let Err(e) = engine.store.set_housekeeping(now) {
+    if let Err(e) = engine.set_housekeeping(now) {
         tracing::error!(error = %e, "housekeeping could not record its run");
     }
 }

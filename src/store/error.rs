@@ -88,7 +88,7 @@ mod tests {
 
     #[test]
     fn the_cause_is_said_and_kept() {
-        let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+        let io = std::io::Error::other("disk full");
         let e = StoreError::caused("/s".into(), "cannot write to disk", io);
         assert_eq!(e.to_string(), "store /s: cannot write to disk: disk full");
         assert_eq!(

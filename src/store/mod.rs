@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod api;
 mod budget;
 mod change;
 mod error;
@@ -24,6 +25,7 @@ mod keys;
 mod outbox;
 mod prune;
 mod schema;
+pub use api::CaseStore;
 pub use change::{Applied, Edit, NewCase};
 use error::Abort;
 pub use error::{Cause, StoreError};
