@@ -216,15 +216,7 @@ impl Engine {
         let withhold = withhold.filter(|_| receipt != ReceiptTo::None);
         let away = self.store.absences()?;
         let cal = &dept.calendar;
-        let msg = Inbound {
-            parsed: true,
-            message_id: entry.message_id.clone(),
-            references: entry.references.clone(),
-            from: entry.from.clone(),
-            reply_to: entry.reply_to.clone(),
-            subject: entry.subject.clone(),
-            ..Inbound::default()
-        };
+        let msg = header_of(&entry);
         let writer = match &resident.email[..] {
             "" => entry
                 .from
@@ -428,6 +420,20 @@ impl FromEntry<'_> {
         };
         c.log(now, format!("opened by the registrar from ignored mail {} (it had opened no case, {}: {}); deadlines count from now{words}", e.id, e.reason, e.detail));
         (c, effects)
+    }
+}
+
+/// The message of an ignored mail as far as kvittens kept it: its header's ids, addresses and
+/// subject (never its body).
+fn header_of(entry: &IgnoredMail) -> Inbound {
+    Inbound {
+        parsed: true,
+        message_id: entry.message_id.clone(),
+        references: entry.references.clone(),
+        from: entry.from.clone(),
+        reply_to: entry.reply_to.clone(),
+        subject: entry.subject.clone(),
+        ..Inbound::default()
     }
 }
 
