@@ -309,6 +309,36 @@ mod tests {
     use crate::store::tests::{key, mail, open};
     use crate::store::Store;
 
+    #[test]
+    fn receipts_go_first_and_a_digest_is_on_no_case() {
+        let receipt = mail("BMN-2026-0001");
+        let notice = Outgoing {
+            kind: Kind::OfficerNotice,
+            ..receipt.clone()
+        };
+        assert!(queued(receipt.clone()).rank < queued(notice).rank);
+        let digest = Outgoing {
+            id: "kvittens.digest@kommun.test".into(),
+            kind: Kind::Digest,
+            ..mail("digest-bygg")
+        };
+        assert_eq!(fate_note(&digest, Fate::Accepted, Utc::now()), None);
+        let note = fate_note(&receipt, Fate::Refused("550 no such user"), Utc::now()).unwrap();
+        assert_eq!(note.case, "BMN-2026-0001");
+        assert_eq!(note.flag.as_deref(), Some("receipt could not be delivered"));
+        // The digest leaves the outbox without looking for a case "digest-bygg".
+        let dir = tempfile::tempdir().unwrap();
+        let raw = Store::open(dir.path()).unwrap();
+        let outbox = Outbox::new(Arc::new(raw.clone()));
+        assert!(raw
+            .queue_digest("bygg", Utc::now(), &queued(digest.clone()))
+            .unwrap());
+        assert_eq!(outbox.pending().unwrap(), vec![digest.clone()]);
+        outbox.mark_sent(&digest, Utc::now(), None).unwrap();
+        assert!(outbox.pending().unwrap().is_empty());
+        assert!(raw.case("digest-bygg").unwrap().is_none());
+    }
+
     fn timeline(store: &Store) -> Vec<String> {
         let case = store.case("BMN-2026-0001").unwrap().unwrap();
         case.events.into_iter().map(|e| e.what).collect()
