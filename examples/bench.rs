@@ -411,16 +411,16 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
         let mut list = Vec::with_capacity(cases);
         for i in 0..cases {
             let dept = &cfg.departments[i % 20];
-            list.push(kvittens::rules::case::Case {
-                number: kvittens::rules::case::case_number(
+            list.push(kvittens::model::Case {
+                number: kvittens::model::ids::case_number(
                     &dept.case_prefix,
                     2026,
                     (i / 20 + 1) as u64,
                 ),
                 department: dept.id.clone(),
-                category: kvittens::rules::decide::Category::Question,
-                language: kvittens::rules::decide::Language::Sv,
-                resident: kvittens::mail::message::Person {
+                category: kvittens::model::Category::Question,
+                language: kvittens::model::Language::Sv,
+                resident: kvittens::model::Person {
                     name: Some(format!("Invånare {i}")),
                     email: format!("r{i}@medborgare.test"),
                 },
@@ -434,8 +434,8 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                     format!("m{i}@medborgare.test"),
                     format!("kvittens.receipt.{i}@kommun.test"),
                 ],
-                state: kvittens::rules::case::State::Open,
-                events: vec![kvittens::rules::case::Event {
+                state: kvittens::model::State::Open,
+                events: vec![kvittens::model::Event {
                     at: now,
                     what: "received".into(),
                 }],

@@ -1,9 +1,11 @@
-//! Wires the daemon together: the store, one watcher per mailbox, one sender, and an explicit
-//! graceful shutdown on SIGINT or SIGTERM (work in flight is finished, the store flushed).
+//! Wires the daemon together: the store, one watcher per mailbox folder, one sender, the clock,
+//! the control socket and `/metrics`, each a task tracked by one [`TaskTracker`] and stopped by
+//! one [`CancellationToken`]. Both are handed in, so that a test can start the daemon in-process
+//! and stop it; [`run_until_signal`] ties the token to SIGINT and SIGTERM. Stopping finishes the
+//! work in flight and flushes the store.
 
 use crate::app::engine::Engine;
 use crate::config::Config;
-use crate::mail::compose;
 use crate::mail::templates::Templates;
 use crate::net::imap::Watcher;
 use crate::net::sender::Sender;
@@ -11,17 +13,22 @@ use crate::net::smtp;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Loads the templates and renders each once, so a mistake is found before any mail is read.
-pub fn load_templates(cfg: &Config) -> anyhow::Result<Templates> {
-    let templates = Templates::load(cfg.templates.as_deref())?;
-    compose::check_templates(cfg, &templates)?;
-    Ok(templates)
-}
+/// Kept for callers of the earlier path; the templates are the mail layer's business.
+pub use crate::mail::compose::load_templates;
+
+/// How long the tasks get to finish the work in flight after a stop; what is left is recorded
+/// in the store and resumes on the next start.
+const FINISH_WITHIN: Duration = Duration::from_secs(20);
 
 /// Fails with every secret (password file, environment variable) that cannot be read, each
 /// with its file and key.
+///
+/// # Errors
+/// One line per unreadable secret.
 pub fn secrets_readable(cfg: &Config) -> anyhow::Result<()> {
     let missing = cfg.check_secrets();
     if missing.is_empty() {
@@ -31,45 +38,144 @@ pub fn secrets_readable(cfg: &Config) -> anyhow::Result<()> {
     anyhow::bail!("{}", lines.join("\n"))
 }
 
-/// Runs until SIGINT or SIGTERM; SIGHUP reloads the config and templates.
-pub async fn run(cfg: Config) -> anyhow::Result<()> {
+/// `kvittens check-config`: the config, the templates and every secret, checked as `run` checks
+/// them at start, warnings on stderr, one line on `out`; with `connect`, also a login to every
+/// mailbox and the SMTP server, one line each.
+///
+/// # Errors
+/// The first thing found wrong, or how many connection checks failed.
+pub fn check_config(
+    file: &std::path::Path,
+    connect: bool,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    let cfg = Config::load(file)?;
+    load_templates(&cfg)?;
+    // Secrets are read only here and when a connection is made, never by the store
+    // commands: every unreadable one is named, not just the first.
+    secrets_readable(&cfg)?;
+    for warning in &cfg.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let departments = cfg.departments.len();
+    writeln!(out, "{}: ok ({departments} department(s))", file.display())?;
+    if !connect {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let lines = rt.block_on(crate::net::check::connect_all(&cfg));
+    for line in &lines {
+        writeln!(out, "{line}")?;
+    }
+    let failed = lines.iter().filter(|l| l.problem.is_some()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} connection check(s) failed", lines.len());
+    }
+    Ok(())
+}
+
+/// Runs the daemon until SIGINT or SIGTERM (the `kvittens run` command).
+///
+/// # Errors
+/// As [`run`], and when the signal handlers cannot be installed.
+pub async fn run_until_signal(cfg: Config) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let stop = CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = on_signal.cancelled() => return,
+        }
+        on_signal.cancel();
+    });
+    let result = run(cfg, stop.clone(), TaskTracker::new()).await;
+    stop.cancel();
+    result
+}
+
+/// Runs until `stop` is cancelled or the store fails; SIGHUP reloads the config and templates
+/// meanwhile. Every task is spawned on `tasks`; after the stop they get 20 s to
+/// end, and then the store is flushed.
+///
+/// # Errors
+/// A secret or template that cannot be read, a store that cannot be opened, an SMTP setting the
+/// transport refuses (all before any mail is read), or a store that failed while running.
+pub async fn run(cfg: Config, stop: CancellationToken, tasks: TaskTracker) -> anyhow::Result<()> {
     // The store commands never read secrets; the daemon's start is where a missing one must
     // stop everything, loudly, rather than at the first login minutes later.
     secrets_readable(&cfg)?;
     let templates = load_templates(&cfg)?;
     let store = Store::open(&cfg.store)?;
-    let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
+    crate::net::tls::prepare_config(&cfg);
     for warning in &cfg.warnings {
         tracing::warn!("{warning}");
     }
     let engine = Engine::new(cfg, store.clone(), templates);
-    let cfg = engine.cfg();
-    let (stop, shutdown) = watch::channel(false);
-    let wake = engine.outbox_bell();
-    let schedule = Arc::new(Notify::new());
+    let started = spawn_tasks(&engine, &stop, &tasks);
+    let failure = match started {
+        Ok(()) => wait_for_stop(&engine, &stop).await?,
+        Err(e) => {
+            stop.cancel();
+            finish(&tasks).await;
+            return Err(e);
+        }
+    };
+    tracing::info!("stopping: finishing the work in flight");
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+    stop.cancel();
+    finish(&tasks).await;
+    if let Some(why) = failure {
+        anyhow::bail!("the store failed ({why}); stopped so that nothing is half-recorded. Make room or fix the store, then start kvittens again: it goes on where the store left off");
+    }
+    store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}
 
-    let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
-    for mail in engine
-        .outbox_handle()
-        .release_orphans(&watched, chrono::Utc::now())?
+/// Closes `tasks` and waits up to [`FINISH_WITHIN`] for them to end.
+async fn finish(tasks: &TaskTracker) {
+    tasks.close();
+    if tokio::time::timeout(FINISH_WITHIN, tasks.wait())
+        .await
+        .is_err()
     {
+        tracing::warn!("some work did not finish within 20 s; it is still recorded and resumes on the next start");
+    }
+}
+
+/// Spawns the sender (first: receipts left pending by a crash go out first), the clock, the
+/// sockets and two watchers per department (inbox and Sent folder).
+fn spawn_tasks(
+    engine: &Engine,
+    stop: &CancellationToken,
+    tasks: &TaskTracker,
+) -> anyhow::Result<()> {
+    let cfg = engine.cfg();
+    let outbox = engine.outbox_handle();
+    let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
+    let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
+    for mail in outbox.release_orphans(&watched, chrono::Utc::now())? {
         tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
     }
-
-    let mut tasks = tokio::task::JoinSet::new();
-    // Receipts left pending by a crash go out first.
+    let spent = outbox.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?;
+    let wake = engine.outbox_bell();
+    let schedule = Arc::new(Notify::new());
     tasks.spawn(
         Sender {
-            store: engine.outbox_handle(),
+            outbox,
             transport,
             wake: wake.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: stop.clone(),
             metrics: engine.metrics().clone(),
             store_failed: engine.store_failed.clone(),
             reloaded: engine.reloaded.clone(),
             budget: std::sync::Mutex::new(crate::rules::budget::Budget::new(
                 cfg.smtp.limits,
-                store.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?,
+                spent,
             )),
         }
         .run(),
@@ -79,49 +185,29 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             engine: engine.clone(),
             outbox: wake.clone(),
             wake: schedule.clone(),
-            shutdown: shutdown.clone(),
+            shutdown: stop.clone(),
         }
         .run(),
     );
-    tasks.spawn(crate::ops::control::serve(engine.clone(), shutdown.clone()));
+    tasks.spawn(crate::ops::control::serve(engine.clone(), stop.clone()));
     if let Some(addr) = cfg.listen {
-        tasks.spawn(crate::ops::http::serve(
-            engine.clone(),
-            addr,
-            shutdown.clone(),
-        ));
+        tasks.spawn(crate::ops::http::serve(engine.clone(), addr, stop.clone()));
     }
     for dept in &cfg.departments {
         for sent in [false, true] {
             let watcher = Watcher {
                 engine: engine.clone(),
+                mailboxes: crate::net::imap::Imap,
                 outbox: wake.clone(),
                 schedule: schedule.clone(),
-                shutdown: shutdown.clone(),
+                shutdown: stop.clone(),
                 sent,
             };
             tasks.spawn(watcher.run(dept.clone()));
         }
     }
-    tasks.spawn(tell_systemd(engine.clone(), shutdown.clone()));
+    tasks.spawn(tell_systemd(engine.clone(), stop.clone()));
     tracing::info!(departments = cfg.departments.len(), store = %cfg.store.display(), "kvittens running");
-
-    let failure = wait_for_stop(&engine).await?;
-    tracing::info!("stopping: finishing the work in flight");
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
-    let _ = stop.send(true);
-    let finished = tokio::time::timeout(Duration::from_secs(20), async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    if finished.is_err() {
-        tracing::warn!("some work did not finish within 20 s; it is still recorded and resumes on the next start");
-    }
-    if let Some(why) = failure {
-        anyhow::bail!("the store failed ({why}); stopped so that nothing is half-recorded. Make room or fix the store, then start kvittens again: it goes on where the store left off");
-    }
-    store.flush()?;
-    tracing::info!("stopped");
     Ok(())
 }
 
@@ -130,25 +216,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 /// the other departments' receipts) from starting; `/healthz` and `kvittens_mailbox_problem`
 /// say which mailbox is down. Then pets the watchdog while the store answers. Without systemd
 /// these messages go nowhere.
-async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+async fn tell_systemd(engine: Engine, stop: CancellationToken) {
     loop {
-        let cfg = engine.cfg();
-        let tried: Vec<_> = cfg
-            .departments
-            .iter()
-            .map(|d| engine.metrics().folder_status(&d.id, false))
-            .collect();
-        if tried.iter().all(Option::is_some) {
-            let down = tried.iter().filter(|s| matches!(s, Some(Some(_)))).count();
-            let status = if down == 0 {
-                "watching every mailbox".to_string()
-            } else {
-                format!(
-                    "watching {} of {} mailboxes; see /healthz",
-                    tried.len() - down,
-                    tried.len()
-                )
-            };
+        if let Some(status) = readiness(&engine) {
             let _ = sd_notify::notify(
                 false,
                 &[
@@ -156,16 +226,11 @@ async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
                     sd_notify::NotifyState::Status(&status),
                 ],
             );
-            if down == 0 {
-                tracing::info!("ready: every mailbox is watched");
-            } else {
-                tracing::warn!(down, "ready: {status}");
-            }
             break;
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = shutdown.changed() => return,
+            _ = stop.cancelled() => return,
         }
     }
     let mut usec = 0;
@@ -176,27 +241,52 @@ async fn tell_systemd(engine: Engine, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => return,
+            _ = stop.cancelled() => return,
         }
-        if engine.store_works().is_ok() {
+        if crate::app::admin::store_readable(&engine).is_ok() {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
         }
     }
 }
 
-/// Waits for SIGINT or SIGTERM; on SIGHUP reloads the config and templates in between. A config
-/// that fails its checks is refused and the running one kept.
-/// Returns the store failure that stopped the daemon, if that is what did.
-async fn wait_for_stop(engine: &Engine) -> anyhow::Result<Option<String>> {
+/// The status line for systemd once every mailbox has been tried (logged too), else `None`.
+fn readiness(engine: &Engine) -> Option<String> {
+    let cfg = engine.cfg();
+    let tried: Vec<_> = cfg
+        .departments
+        .iter()
+        .map(|d| engine.metrics().folder_status(&d.id, false))
+        .collect();
+    if !tried.iter().all(Option::is_some) {
+        return None;
+    }
+    let down = tried.iter().filter(|s| matches!(s, Some(Some(_)))).count();
+    if down == 0 {
+        tracing::info!("ready: every mailbox is watched");
+        return Some("watching every mailbox".to_string());
+    }
+    let status = format!(
+        "watching {} of {} mailboxes; see /healthz",
+        tried.len() - down,
+        tried.len()
+    );
+    tracing::warn!(down, "ready: {status}");
+    Some(status)
+}
+
+/// Waits for `stop`; on SIGHUP reloads the config and templates in between. A config that
+/// fails its checks is refused and the running one kept. Returns the store failure that
+/// stopped the daemon, if that is what did.
+async fn wait_for_stop(
+    engine: &Engine,
+    stop: &CancellationToken,
+) -> anyhow::Result<Option<String>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut failed = engine.store_failed.subscribe();
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(None),
-            _ = int.recv() => return Ok(None),
+            _ = stop.cancelled() => return Ok(None),
             _ = hup.recv() => reload(engine),
             _ = failed.changed() => {
                 let why = failed.borrow().clone();
@@ -209,8 +299,8 @@ async fn wait_for_stop(engine: &Engine) -> anyhow::Result<Option<String>> {
     }
 }
 
-fn reload(engine: &Engine) {
-    let old = engine.cfg();
+/// The config and templates read anew and checked; `None` (logged) when they fail.
+fn reread(old: &Config) -> Option<(Config, Templates)> {
     let checked = Config::load(&old.file)
         .map_err(anyhow::Error::from)
         .and_then(|cfg| {
@@ -219,21 +309,69 @@ fn reload(engine: &Engine) {
             Ok((cfg, templates))
         });
     match checked {
-        Ok((cfg, templates)) => {
-            let same_mailboxes = cfg.departments.len() == old.departments.len()
-                && cfg
-                    .departments
-                    .iter()
-                    .zip(&old.departments)
-                    .all(|(a, b)| a.id == b.id && a.email == b.email && a.imap == b.imap);
-            if !same_mailboxes || cfg.store != old.store || cfg.smtp.server != old.smtp.server {
-                tracing::warn!("reloaded; changes to departments, mailboxes, servers or the store take effect at the next restart");
-            }
-            engine.reload(cfg, templates);
-            tracing::info!(file = %old.file.display(), "config and templates reloaded");
-        }
+        Ok(pair) => Some(pair),
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "reload refused; the running config is kept")
+            tracing::error!(error = %format!("{e:#}"), "reload refused; the running config is kept");
+            None
         }
+    }
+}
+
+fn reload(engine: &Engine) {
+    let old = engine.cfg();
+    let Some((cfg, templates)) = reread(&old) else {
+        return;
+    };
+    let same_mailboxes = cfg.departments.len() == old.departments.len()
+        && cfg
+            .departments
+            .iter()
+            .zip(&old.departments)
+            .all(|(a, b)| a.id == b.id && a.email == b.email && a.imap == b.imap);
+    if !same_mailboxes || cfg.store != old.store || cfg.smtp.server != old.smtp.server {
+        tracing::warn!("reloaded; changes to departments, mailboxes, servers or the store take effect at the next restart");
+    }
+    crate::net::tls::prepare_config(&cfg);
+    engine.reload(cfg, templates);
+    tracing::info!(file = %old.file.display(), "config and templates reloaded");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::control::{self, cmd::cases::Cases, Filter, Request};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_daemon_started_in_process_stops_when_its_token_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = crate::app::admin::test_config(dir.path(), "listen = \"127.0.0.1:0\"");
+        let socket = control::socket_path(&cfg.store);
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let daemon = tokio::spawn(run(cfg, stop.clone(), tasks.clone()));
+        let list = Request::Cases(Cases {
+            department: None,
+            filter: Filter::All,
+            json: false,
+        });
+        let started = std::time::Instant::now();
+        let reply = loop {
+            match control::client::ask(&socket, &list, control::MAX_REQUEST_BYTES).await {
+                Some(reply) => break reply.unwrap(),
+                None => assert!(
+                    started.elapsed() < Duration::from_secs(10),
+                    "no control socket"
+                ),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(reply.ok, "{reply:?}");
+
+        stop.cancel();
+        let stopped = std::time::Instant::now();
+        let ran = tokio::time::timeout(Duration::from_secs(5), daemon).await;
+        assert!(matches!(ran, Ok(Ok(Ok(())))), "{ran:?}");
+        assert!(stopped.elapsed() < Duration::from_secs(5));
+        assert!(tasks.is_closed() && tasks.is_empty(), "every task ended");
+        assert!(!socket.exists(), "the socket file is removed");
     }
 }

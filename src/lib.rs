@@ -8,14 +8,15 @@
 //!
 //! | folder | what lives there | imports |
 //! |---|---|---|
-//! | [`daemon`] | wiring: one task per mailbox, the sender, the clock, the sockets, shutdown | all |
-//! | [`ops`] | control socket and its commands, `/metrics`, `/healthz`, the clock | app and below |
+//! | [`daemon`] | wiring: one task per mailbox, the sender, the clock, the sockets; stopped by a cancellation token | all |
+//! | [`ops`] | the command line, the control socket and its commands, `/metrics`, `/healthz`, the clock | app and below |
 //! | [`net`] | IMAP watcher, SMTP, the sender task, TLS, OAuth2 tokens | app and below |
 //! | [`app`] | the one owner of case state: a message, a due deadline, an admin action | store and below |
-//! | [`store`] | what must survive a crash: cases, cursors, schedule, outbox | rules, config |
-//! | [`mail`] | mail as bytes: reading what comes in, composing what goes out | rules, config |
-//! | [`rules`] | pure rules: the decision, the calendar, deadlines, case numbers | config |
-//! | [`config`] | the config file, checked once, with file:line in every mistake | — |
+//! | [`store`] | what must survive a crash: cases, cursors, schedule, outbox | mail and below |
+//! | [`mail`] | mail as bytes: reading what comes in, composing what goes out | rules and below |
+//! | [`rules`] | pure rules: the decision, machine mail, assignment, what falls due | config, model |
+//! | [`config`] | the config file, checked once, with file:line in every mistake | model |
+//! | [`model`] | the vocabulary: ids (case numbers, Message-IDs), the case, people, kinds, time | — |
 //!
 //! "What to do with a message" is [`rules::decide`] (pure: answer, attach, or leave alone);
 //! [`app::engine`] records that decision and its mails in one store transaction; [`net::sender`]
@@ -25,6 +26,7 @@ pub mod app;
 pub mod config;
 pub mod daemon;
 pub mod mail;
+pub mod model;
 pub mod net;
 pub mod ops;
 pub mod rules;

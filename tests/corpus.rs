@@ -3,7 +3,7 @@
 //! Runs the same path as `kvittens explain --json`.
 
 use kvittens::config::Config;
-use kvittens::ops::commands::explain;
+use kvittens::ops::inspect::explain;
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
@@ -91,11 +91,11 @@ fn odd_mail_never_breaks_receipt_building() {
     all.extend(files(&dir.join("not-bounces")));
     for file in all {
         let raw = std::fs::read(&file).unwrap();
-        let msg = kvittens::mail::message::Inbound::parse(&raw);
+        let msg = kvittens::model::Inbound::parse(&raw);
         let resident = msg
             .reply_address()
             .cloned()
-            .unwrap_or(kvittens::mail::message::Person {
+            .unwrap_or(kvittens::model::Person {
                 name: None,
                 email: "x@example.org".into(),
             });
@@ -122,7 +122,7 @@ fn odd_mail_never_breaks_receipt_building() {
             &msg,
             &incoming,
             counters,
-            (kvittens::rules::decide::Category::Question, lang, &resident),
+            (kvittens::model::Category::Question, lang, &resident),
             &[],
             None,
         );

@@ -4,8 +4,9 @@
 
 use kvittens::app::engine::{decide_with, new_case, Incoming};
 use kvittens::config::Config;
-use kvittens::mail::message::Inbound;
-use kvittens::rules::decide::{Category, Decision};
+use kvittens::model::Category;
+use kvittens::model::Inbound;
+use kvittens::rules::decide::Decision;
 use kvittens::store::{Counters, MessageKey};
 use std::path::Path;
 
@@ -30,13 +31,7 @@ fn decided(raw: &[u8]) -> Decision {
 }
 
 /// The case and mails `new_case` builds for `raw` with `decision`.
-fn opened(
-    raw: &[u8],
-    decision: &Decision,
-) -> (
-    kvittens::rules::case::Case,
-    Vec<kvittens::mail::compose::Kind>,
-) {
+fn opened(raw: &[u8], decision: &Decision) -> (kvittens::model::Case, Vec<kvittens::model::Kind>) {
     let Decision::Acknowledge {
         category,
         language,
@@ -110,7 +105,7 @@ fn an_address_mail_cannot_be_sent_to_opens_a_case_without_receipt() {
         let (case, kinds) = opened(&raw, &d);
         assert!(case.flagged.is_some(), "{from}");
         assert!(
-            !kinds.contains(&kvittens::mail::compose::Kind::Receipt),
+            !kinds.contains(&kvittens::model::Kind::Receipt),
             "{from}: {kinds:?}"
         );
         assert!(!kinds.is_empty(), "{from}: the officer is told");
@@ -128,7 +123,7 @@ fn mail_with_no_address_at_all_is_a_flagged_case() {
     let (case, kinds) = opened(&raw, &d);
     assert!(case.flagged.is_some());
     assert!(
-        !kinds.contains(&kvittens::mail::compose::Kind::Receipt),
+        !kinds.contains(&kvittens::model::Kind::Receipt),
         "{kinds:?}"
     );
     // The manager is still told of the complaint.
@@ -153,7 +148,7 @@ fn a_request_for_no_auto_reply_withholds_only_the_receipt() {
         .unwrap_or("")
         .contains("no_auto_reply"));
     assert!(
-        !kinds.contains(&kvittens::mail::compose::Kind::Receipt),
+        !kinds.contains(&kvittens::model::Kind::Receipt),
         "{kinds:?}"
     );
 }

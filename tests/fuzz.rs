@@ -5,8 +5,8 @@
 
 use kvittens::app::engine::{self, Incoming};
 use kvittens::config::Config;
-use kvittens::mail::message::{Inbound, Person};
 use kvittens::mail::templates::Templates;
+use kvittens::model::{Inbound, Person};
 use kvittens::rules::decide::{self, Decision};
 use kvittens::store::{Counters, MessageKey};
 use proptest::prelude::*;
@@ -38,7 +38,7 @@ fn run(raw: &[u8]) {
         } => (category, language, resident),
         // Whatever else it is, build a receipt anyway: rendering must hold for any input.
         _ => (
-            decide::Category::Question,
+            kvittens::model::Category::Question,
             decide::language(&msg),
             msg.reply_address().cloned().unwrap_or(Person {
                 name: None,

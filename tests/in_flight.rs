@@ -8,7 +8,8 @@ mod common;
 
 use common::{header, kvittens_ok, Setup};
 use kvittens::app::engine::{Engine, Incoming, Outcome};
-use kvittens::mail::compose::{Kind, Outgoing};
+use kvittens::mail::outgoing::Outgoing;
+use kvittens::model::Kind;
 use kvittens::store::{MessageKey, Store};
 use lettre::AsyncTransport;
 use std::time::Duration;

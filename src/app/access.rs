@@ -1,12 +1,15 @@
 //! The narrow ways the adapters reach what the store keeps, through `app`: the mailbox
-//! watcher's cursor and "being read" marks, the clock's schedule and housekeeping record, the
-//! health probe and the figures for `/metrics`. Each says why the adapter needs it; none lets
-//! an adapter change a case.
+//! watcher's cursor and "being read" marks, and the read-only view `explain` and `preview`
+//! decide with. (The clock's schedule and housekeeping, the health probe and the figures for
+//! `/metrics` are `app::admin`'s.) Each says why the adapter needs it; none lets an adapter
+//! change a case.
 
 use crate::app::engine::Engine;
-use crate::rules::case::Case;
-use crate::store::{Cursor, MessageKey, StoreError};
-use chrono::{DateTime, Utc};
+use crate::config::Department;
+use crate::model::Absence;
+use crate::rules::loopbreak;
+use crate::store::{sender_day, CaseStore, Counters, Cursor, MessageKey, StoreError};
+use chrono::{Datelike, NaiveDate};
 
 impl Engine {
     /// Where the watched folder `place` (a department id, or `<id>/sent`) was read up to:
@@ -53,54 +56,78 @@ impl Engine {
     pub fn mark_handled(&self, key: &MessageKey, why: &str) -> Result<(), StoreError> {
         self.store.mark_handled(key, why)
     }
+}
 
-    /// Whether the store answers at all (for systemd's watchdog and `/healthz`): one read
-    /// of a key that does not exist.
-    ///
-    /// # Errors
-    /// The store's failure.
-    pub fn store_works(&self) -> Result<(), StoreError> {
-        self.store.cursor("-").map(|_| ())
+/// What `explain` and `preview` read of the store to decide and number a message as the
+/// daemon would, without recording anything: the cases (through
+/// [`crate::app::engine::decide_with`]), the loop breaker's record and the daily receipt count
+/// of a sender, the counters the next case would get, and the absences. Read-only by
+/// construction, so that a command asking "what would happen" cannot change a case.
+#[derive(Clone, Copy, Debug)]
+pub struct StoreView<'a> {
+    store: &'a dyn CaseStore,
+}
+
+impl<'a> StoreView<'a> {
+    /// A view of `store`: the daemon's ([`Engine::view`]), or one a command opened because
+    /// no daemon runs.
+    pub fn of(store: &'a dyn CaseStore) -> StoreView<'a> {
+        StoreView { store }
     }
 
-    /// When the next schedule entry falls due, so the clock sleeps until then.
+    /// The store behind the view, for deciding within `app`.
+    pub(super) fn store(self) -> &'a dyn CaseStore {
+        self.store
+    }
+
+    /// The loop breaker's record of the sender `email` (empty when there is none).
     ///
     /// # Errors
     /// When the store fails.
-    pub fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.store.next_due()
+    pub fn sender_record(&self, email: &str) -> Result<loopbreak::Record, StoreError> {
+        self.store.sender_record(email)
     }
 
-    /// When housekeeping last ran (it runs once a day).
+    /// How many receipts went to `email` on `day` (the department's calendar day), as the
+    /// daily cap counts them.
     ///
     /// # Errors
     /// When the store fails.
-    pub fn last_housekeeping(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.store.last_housekeeping()
+    pub fn receipts_on(&self, email: &str, day: NaiveDate) -> Result<u64, StoreError> {
+        self.store.receipts_today(&sender_day(email, day))
     }
 
-    /// Records that housekeeping ran at `at`.
+    /// The counters the next new case of `dept` from `email` on `day` would get — a guess while
+    /// mail arrives: a case opened in between takes the number.
     ///
     /// # Errors
     /// When the store fails.
-    pub fn set_housekeeping(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.store.set_housekeeping(at)
+    pub fn next_counters(
+        &self,
+        dept: &Department,
+        day: NaiveDate,
+        email: &str,
+    ) -> Result<Counters, StoreError> {
+        self.store.next_counters(
+            &dept.id,
+            (&dept.case_prefix, day.year()),
+            &sender_day(email, day),
+        )
     }
 
-    /// Removes the loop breaker's records that say nothing any more at `now`; how many.
+    /// Every absence recorded at run time, by officer address.
     ///
     /// # Errors
     /// When the store fails.
-    pub fn prune_sender_records(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        self.store.prune_sender_records(now)
+    pub fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
+        self.store.absences()
     }
+}
 
-    /// Calls `f` with every case, one at a time (figures over a large store without holding
-    /// it in memory).
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn for_each_case(&self, f: &mut dyn FnMut(Case)) -> Result<(), StoreError> {
-        self.store.for_each_case(f)
+impl Engine {
+    /// The daemon's store, read-only, for `explain` and `preview` asked through the control
+    /// socket (the store admits one process at a time, so the command asks the daemon).
+    pub fn view(&self) -> StoreView<'_> {
+        StoreView::of(&*self.store)
     }
 }

@@ -5,7 +5,7 @@
 //! calls back up.
 
 use crate::app::engine::Engine;
-use crate::rules::case::Case;
+use crate::model::Case;
 use crate::store::{Applied, Edit, Effects, StoreError};
 
 /// Why a change to a case was not made.

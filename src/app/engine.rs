@@ -2,15 +2,18 @@
 //! record the outcome (a new case with its outgoing mails, a follow-up, or an ignore mark) in
 //! the store in one step. No network: the watcher feeds it, the sender empties the outbox.
 
+use crate::app::access::StoreView;
 use crate::app::incoming::flag_header_only;
-use crate::config::{Absence, Config, Department};
+use crate::config::{Config, Department};
 use crate::mail::compose;
-use crate::mail::message::{Inbound, Person};
 use crate::mail::notices;
 use crate::mail::templates::Templates;
+use crate::model::Absence;
+use crate::model::{ids, Case, State};
+use crate::model::{Category, Language};
+use crate::model::{Inbound, Person};
 use crate::ops::metrics::Metrics;
-use crate::rules::case::{self, Case, State};
-use crate::rules::decide::{self, CaseRef, Category, Decision, Known, Language, Reason};
+use crate::rules::decide::{self, CaseRef, Decision, Known, Reason};
 use crate::rules::schedule;
 use crate::store::{CaseStore, Counters, Effects, StoreError};
 use arc_swap::ArcSwap;
@@ -222,12 +225,12 @@ pub fn new_case_from(
     let cal = &dept.calendar;
     let received = incoming.received;
     let count_from = opening.count_from.unwrap_or(received);
-    let number = case::case_number(
+    let number = ids::case_number(
         &dept.case_prefix,
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = case::assign(dept, cal.local_date(received), counters.turn, away);
+    let who = crate::rules::assign::assign(dept, cal.local_date(received), counters.turn, away);
     let decide_within = dept
         .decide_within
         .get(&category)
@@ -269,7 +272,7 @@ pub fn new_case_from(
         cfg, templates, dept, msg, incoming, counters, &mut c, opening,
     );
     let dues = schedule::case_dues(dept, &c);
-    let count_receipt = mails.iter().any(|m| m.kind == compose::Kind::Receipt);
+    let count_receipt = mails.iter().any(|m| m.kind == crate::model::Kind::Receipt);
     let mails = mails.into_iter().map(super::outbox::queued).collect();
     (
         c,
@@ -294,7 +297,7 @@ fn case_mails(
     counters: Counters,
     c: &mut Case,
     opening: Opening<'_>,
-) -> Vec<compose::Outgoing> {
+) -> Vec<crate::mail::outgoing::Outgoing> {
     let now = Utc::now();
     let mut no_receipt = withheld_receipt(cfg, c, counters, &opening);
     let mut built = Vec::new();
@@ -403,17 +406,17 @@ pub fn decide_with(
     cfg: &Config,
     dept: &Department,
     msg: &Inbound,
-    store: Option<&dyn CaseStore>,
+    store: Option<StoreView<'_>>,
     sent_folder: bool,
 ) -> Result<Decision, StoreError> {
     let mut facts = Facts::default();
-    if let Some(store) = store {
+    if let Some(store) = store.map(StoreView::store) {
         for id in msg.message_id.iter().chain(msg.references.iter()) {
             if let Some(c) = store.case_of_message(id)? {
                 facts.cases_by_id.insert(id.clone(), c);
             }
         }
-        let subject_numbers = decide::case_numbers(&msg.subject_seen);
+        let subject_numbers = ids::case_numbers(&msg.subject_seen);
         for number in subject_numbers.chain(msg.mentioned_receipts.iter().cloned()) {
             if let Some(c) = store.case(&number)? {
                 let of = CaseRef {
@@ -423,11 +426,7 @@ pub fn decide_with(
                 facts.existing_cases.insert(number, of);
             }
         }
-        if let Some(id) = msg
-            .message_id
-            .as_ref()
-            .filter(|id| id.starts_with("kvittens."))
-        {
+        if let Some(id) = msg.message_id.as_ref().filter(|id| ids::looks_ours(id)) {
             if super::outbox::went(store, id)? {
                 facts.went.insert(id.clone());
             }
@@ -480,7 +479,7 @@ fn header_part(raw: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::compose::Kind;
+    use crate::model::Kind;
     use crate::store::MessageKey;
     use std::path::Path;
 

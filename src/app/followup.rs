@@ -4,10 +4,10 @@
 
 use crate::app::edit::until_applied;
 use crate::app::engine::Engine;
-use crate::config::Absence;
 use crate::config::Department;
 use crate::mail::notices;
-use crate::rules::case::State;
+use crate::model::Absence;
+use crate::model::State;
 use crate::rules::schedule::Due;
 use crate::rules::schedule::{self, Action};
 use crate::store::{Applied, DueKey, Edit, Effects, StoreError};

@@ -6,10 +6,11 @@
 use crate::app::edit::until_applied;
 use crate::app::engine::{decide_with, new_case, Engine};
 use crate::config::Department;
-use crate::mail::message::Inbound;
 use crate::mail::notices;
-use crate::rules::case::{Case, State};
-use crate::rules::decide::{Category, Decision, Language, Reason};
+use crate::model::Inbound;
+use crate::model::{Case, State};
+use crate::model::{Category, Language};
+use crate::rules::decide::{Decision, Reason};
 use crate::rules::schedule;
 use crate::store::{Effects, MessageKey, NewCase, Opened, StoreError};
 use chrono::{DateTime, Datelike, Utc};
@@ -56,7 +57,7 @@ impl Engine {
         msg: &Inbound,
         sent_folder: bool,
     ) -> Result<Decision, StoreError> {
-        decide_with(&self.cfg(), dept, msg, Some(&*self.store), sent_folder)
+        decide_with(&self.cfg(), dept, msg, Some(self.view()), sent_folder)
     }
 
     /// Handles one message: decides and records the outcome.
@@ -233,7 +234,7 @@ impl Engine {
         dept: &Department,
         incoming: &Incoming<'_>,
         msg: &Inbound,
-        (category, language, resident): (Category, Language, &crate::mail::message::Person),
+        (category, language, resident): (Category, Language, &crate::model::Person),
         withhold: Option<Reason>,
     ) -> Result<Outcome, StoreError> {
         let today = dept.calendar.local_date(incoming.received);

@@ -4,7 +4,8 @@
 //! applies the line with the outbox change in one transaction, so the timeline says "sent"
 //! exactly when the outbox no longer holds the mail.
 
-use crate::mail::compose::{Kind, Outgoing};
+use crate::mail::outgoing::Outgoing;
+use crate::model::Kind;
 use crate::rules::budget::Spent;
 use crate::store::{CaseStore, Fate, Gone, MessageKey, Note, Queued, StoreError};
 use chrono::{DateTime, Utc};
@@ -305,7 +306,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::compose::Kind;
+    use crate::model::Kind;
     use crate::store::tests::{key, mail, open};
     use crate::store::Store;
 

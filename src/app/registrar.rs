@@ -7,9 +7,10 @@
 use crate::app::edit::until_applied;
 use crate::app::engine::{new_case_from, Engine, Incoming, Opening};
 use crate::config::{Config, Department};
-use crate::mail::compose::{self, Kind};
-use crate::mail::message::{Inbound, Person};
-use crate::rules::case::{Case, State};
+use crate::mail::{compose, outgoing, words};
+use crate::model::Kind;
+use crate::model::{Case, State};
+use crate::model::{Inbound, Person};
 use crate::rules::decide::{self, Reason};
 use crate::rules::loopbreak::{Record, Verdict};
 use crate::store::{
@@ -330,7 +331,7 @@ impl Engine {
         let first = case
             .message_ids
             .iter()
-            .find(|m| !m.starts_with("kvittens."))
+            .find(|m| !crate::model::ids::looks_ours(m))
             .cloned();
         let queued = until_applied(|| {
             let Some(before) = self.store.case(number)? else {
@@ -379,7 +380,7 @@ struct FromEntry<'a> {
     raw: &'a [u8],
     msg: &'a Inbound,
     resident: &'a Person,
-    away: &'a [(String, crate::config::Absence)],
+    away: &'a [(String, crate::model::Absence)],
 }
 
 impl FromEntry<'_> {
@@ -459,33 +460,33 @@ fn standin(
     let lang = dept.staff_language;
     let cal = &dept.calendar;
     let addr = |p: &Option<Person>| p.as_ref().map_or("-".to_string(), |p| p.email.clone());
-    let sv = lang == decide::Language::Sv;
+    let sv = lang == crate::model::Language::Sv;
     let text = if sv {
         format!(
             "Registratorn öppnade det här ärendet {} från ett mejl som inte hade gett något ärende (post {} i listan `kvittens ignored`).\n\nkvittens sparar inte meddelandens innehåll. Originalet finns i {}, UIDVALIDITY {}, UID {}, inkom {}.\n\nFrån:       {}\nSvar till:  {}\nÄmne:       {}\nMessage-ID: {}\nVarför inget ärende först: {}: {}\n{}",
-            compose::written_time(cal, now, lang), e.id, e.mailbox, e.uid_validity, e.uid,
-            compose::written_time(cal, e.received, lang), addr(&e.from), addr(&e.reply_to),
+            words::written_time(cal, now, lang), e.id, e.mailbox, e.uid_validity, e.uid,
+            words::written_time(cal, e.received, lang), addr(&e.from), addr(&e.reply_to),
             e.subject.as_deref().unwrap_or("-"), e.message_id.as_deref().unwrap_or("-"), e.reason, e.detail,
             if note.is_empty() { String::new() } else { format!("Registratorns anteckning: {note}\n") },
         )
     } else {
         format!(
             "The registrar opened this case {} from mail that had opened no case (entry {} of `kvittens ignored`).\n\nkvittens keeps no message bodies. The original is in {}, UIDVALIDITY {}, UID {}, received {}.\n\nFrom:       {}\nReply-To:   {}\nSubject:    {}\nMessage-ID: {}\nWhy no case at first: {}: {}\n{}",
-            compose::written_time(cal, now, lang), e.id, e.mailbox, e.uid_validity, e.uid,
-            compose::written_time(cal, e.received, lang), addr(&e.from), addr(&e.reply_to),
+            words::written_time(cal, now, lang), e.id, e.mailbox, e.uid_validity, e.uid,
+            words::written_time(cal, e.received, lang), addr(&e.from), addr(&e.reply_to),
             e.subject.as_deref().unwrap_or("-"), e.message_id.as_deref().unwrap_or("-"), e.reason, e.detail,
             if note.is_empty() { String::new() } else { format!("The registrar's note: {note}\n") },
         )
     };
-    let built = compose::mailbox(who.name.as_deref(), &who.email).and_then(|from| {
-        let to = compose::mailbox(Some(&dept.name), &dept.email)?;
+    let built = outgoing::mailbox(who.name.as_deref(), &who.email).and_then(|from| {
+        let to = outgoing::mailbox(Some(&dept.name), &dept.email)?;
         lettre::Message::builder()
             .from(from)
             .to(to)
             .subject(e.subject.clone().unwrap_or_default())
             .date(e.received.into())
-            .singlepart(compose::text_part(text.clone()))
-            .map_err(|err| compose::ComposeError::Build(err.to_string()))
+            .singlepart(outgoing::text_part(text.clone()))
+            .map_err(outgoing::ComposeError::Mail)
     });
     match built {
         Ok(m) => m.formatted(),
@@ -641,7 +642,7 @@ reply_within = "3d"
 
     fn engine(dir: &std::path::Path) -> Engine {
         let cfg = Config::parse(&dir.join("kvittens.toml"), CONFIG).unwrap();
-        let templates = crate::daemon::load_templates(&cfg).unwrap();
+        let templates = crate::mail::compose::load_templates(&cfg).unwrap();
         let store = crate::store::Store::open(&cfg.store).unwrap();
         Engine::new(cfg, store, templates)
     }
@@ -723,7 +724,7 @@ reply_within = "3d"
         let entry = &list[0];
         assert_eq!((entry.uid, entry.reason.as_str()), (3, "automatic"));
         assert_eq!(entry.mailbox, "bygg@kommun.test");
-        assert_eq!(entry.category, decide::Category::Application);
+        assert_eq!(entry.category, crate::model::Category::Application);
         let mut out = Vec::new();
         list_ignored(&e, None, None, false, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -751,7 +752,7 @@ reply_within = "3d"
             "it came in when it reached the mailbox"
         );
         assert!(case.reply_due > now, "deadlines count from the opening");
-        assert_eq!(case.category, decide::Category::Application);
+        assert_eq!(case.category, crate::model::Category::Application);
         assert_eq!(receipts(&e, "sara@example.org"), 1);
         let notice = e.outbox_handle().pending().unwrap();
         let notice = notice

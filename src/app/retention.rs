@@ -8,7 +8,7 @@
 //! so that pruning never lets a message send a second receipt.
 
 use crate::app::engine::Engine;
-use crate::rules::case::State;
+use crate::model::State;
 use crate::store::{Pruned, StoreError};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -30,7 +30,7 @@ const RATE_DAYS: i64 = 2;
 /// When the store fails.
 pub fn purge(
     engine: &Engine,
-    retention: crate::rules::span::Span,
+    retention: crate::model::span::Span,
     now: chrono::DateTime<Utc>,
     dry_run: bool,
 ) -> anyhow::Result<Vec<String>> {
@@ -55,12 +55,12 @@ pub fn purge(
 /// What is older than this goes under `retention` (working days counted as 7/5 calendar days,
 /// rounded up: retention needs no calendar's precision).
 pub fn cutoff(
-    retention: crate::rules::span::Span,
+    retention: crate::model::span::Span,
     now: chrono::DateTime<Utc>,
 ) -> chrono::DateTime<Utc> {
     match retention {
-        crate::rules::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
-        crate::rules::span::Span::WorkingDays(n) => {
+        crate::model::span::Span::Calendar(secs) => now - chrono::Duration::seconds(secs),
+        crate::model::span::Span::WorkingDays(n) => {
             now - chrono::Duration::days(i64::from(n) * 7 / 5 + 1)
         }
     }
@@ -150,7 +150,7 @@ officers = [{ name = "Olle", email = "o1@kommun.test" }]
         })
         .unwrap();
         let later = Utc::now() + chrono::Duration::days(400);
-        let span = crate::rules::span::Span::Calendar(86_400);
+        let span = crate::model::span::Span::Calendar(86_400);
         let gone = purge(&e, span, later, false).unwrap();
         assert_eq!(gone, ["BMN-2026-0001"]);
         assert!(!e.store.was_handled(&key(1)).unwrap());

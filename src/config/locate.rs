@@ -153,6 +153,7 @@ pub(crate) fn syntax_error(file: &Path, text: &str, e: &TomlError) -> ConfigErro
         at,
         ..ConfigError::new(file, key_on_line(text, key_line), message)
     }
+    .caused_by(e.clone())
 }
 
 /// Plain words for what the parser said about `line`.

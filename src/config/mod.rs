@@ -2,23 +2,27 @@
 //! mistake is reported with the file, the line, the key and what is wrong, so an operator can
 //! fix it without reading code.
 
-use crate::rules::calendar::Calendar;
-use crate::rules::decide::Category;
-use crate::rules::span::Span;
-use chrono::NaiveDate;
+use crate::model::calendar::Calendar;
+use crate::model::span::Span;
+use crate::model::{Category, Contact, Officer};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-mod file;
+mod checks;
+mod department;
 mod locate;
+pub mod oauth2;
+mod raw;
+mod secrets;
 
 pub use locate::Position;
+pub use secrets::Secret;
 
 /// A configuration mistake: which file, where in it, which key, what is wrong. Shown as
 /// `kvittens.toml:33: key `daemon.loop_hold`: what` (file:line, as compilers write it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ConfigError {
     /// The config file.
     pub file: PathBuf,
@@ -29,7 +33,21 @@ pub struct ConfigError {
     pub key: String,
     /// What is wrong, and where useful how to fix it.
     pub message: String,
+    /// The cause, when another error is behind the mistake (the file or a secret could not be
+    /// read); its words are in `message` already, so the display does not repeat it.
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
 }
+
+/// Two mistakes are the same when they say the same of the same key; the cause is not compared
+/// (an I/O error has no equality).
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.file, self.at, &self.key, &self.message)
+            == (&other.file, other.at, &other.key, &other.message)
+    }
+}
+
+impl Eq for ConfigError {}
 
 impl ConfigError {
     /// A mistake in `key` of `file`, not yet placed: [`Config::parse`] finds the line of every
@@ -40,6 +58,15 @@ impl ConfigError {
             at: None,
             key: key.into(),
             message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The same mistake with its cause kept.
+    pub(crate) fn caused_by(self, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ConfigError {
+            source: Some(std::sync::Arc::new(e)),
+            ..self
         }
     }
 }
@@ -57,116 +84,11 @@ impl fmt::Display for ConfigError {
     }
 }
 
-impl std::error::Error for ConfigError {}
-
-/// A password, kept out of logs and error messages, and read only when a connection needs it:
-/// the store commands (`cases`, `export`, `explain`, …) run in an admin's shell that lacks the
-/// unit's environment and credentials, and a rotated password file is picked up at the next
-/// login without a restart.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret {
-    source: SecretSource,
-    /// The config file that names it, for error messages.
-    file: PathBuf,
-    /// The key that names it (`department[0].mailbox.password_file`).
-    key: String,
-    /// Where that key is written.
-    at: Option<Position>,
-}
-
-#[derive(Clone, PartialEq, Eq)]
-enum SecretSource {
-    /// Written in the config file itself.
-    Literal(String),
-    /// An environment variable's name.
-    Env(String),
-    /// A file, as written (it may start with `${CREDENTIALS_DIRECTORY}`), and the folder that
-    /// a relative path is taken from.
-    File { path: String, base: PathBuf },
-}
-
-/// The placeholder systemd's `LoadCredential=` directory is named by in `password_file`
-/// (systemd.exec(5), "Credentials"): `$CREDENTIALS_DIRECTORY` is set for the unit's processes.
-const CREDENTIALS_DIRECTORY: &str = "${CREDENTIALS_DIRECTORY}";
-
-impl Secret {
-    /// A secret named by `key` of `file`: the value of an environment variable.
-    pub(crate) fn env(file: &Path, key: String, var: String) -> Secret {
-        Secret {
-            source: SecretSource::Env(var),
-            file: file.to_path_buf(),
-            key,
-            at: None,
-        }
-    }
-
-    /// A secret named by `key` of `file`: the content of a file (relative to the config's
-    /// folder; `${CREDENTIALS_DIRECTORY}` is replaced when it is read).
-    pub(crate) fn file(file: &Path, key: String, path: String) -> Secret {
-        Secret {
-            source: SecretSource::File {
-                path,
-                base: file.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            },
-            file: file.to_path_buf(),
-            key,
-            at: None,
-        }
-    }
-
-    /// The same secret, its key written at `at` (for the line in a later error).
-    pub(crate) fn at(self, at: Option<Position>) -> Secret {
-        Secret { at, ..self }
-    }
-
-    /// Reads the secret now: the environment variable or the file (its trailing newline
-    /// removed). The error names the config file, the key and the variable or file.
-    pub fn read(&self) -> Result<String, ConfigError> {
-        let err = |message: String| ConfigError {
-            at: self.at,
-            ..ConfigError::new(&self.file, self.key.clone(), message)
-        };
-        match &self.source {
-            SecretSource::Literal(p) => Ok(p.clone()),
-            SecretSource::Env(var) => std::env::var(var)
-                .map_err(|_| err(format!("the environment variable {var} is not set"))),
-            SecretSource::File { path, base } => {
-                let path = match path.strip_prefix(CREDENTIALS_DIRECTORY) {
-                    None => PathBuf::from(path),
-                    Some(rest) => {
-                        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                            err(format!("{path} names ${{CREDENTIALS_DIRECTORY}}, which systemd sets only for a unit with LoadCredential= (not in this shell)"))
-                        })?;
-                        PathBuf::from(dir).join(rest.trim_start_matches('/'))
-                    }
-                };
-                let path = if path.is_absolute() {
-                    path
-                } else {
-                    base.join(path)
-                };
-                std::fs::read_to_string(&path)
-                    .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                    .map_err(|e| err(format!("cannot read {}: {e}", path.display())))
-            }
-        }
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret {
-            source: SecretSource::Literal(s.to_string()),
-            file: PathBuf::new(),
-            key: String::new(),
-            at: None,
-        }
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -194,42 +116,6 @@ pub struct Server {
     pub ca_file: Option<PathBuf>,
 }
 
-/// A person with a name and an address.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Contact {
-    /// The name, as residents read it.
-    pub name: String,
-    /// The address, lower-cased.
-    pub email: String,
-}
-
-/// A period an officer is away, and who covers (hänvisning).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Absence {
-    /// First day away.
-    pub from: NaiveDate,
-    /// Last day away.
-    pub to: NaiveDate,
-    /// Who takes the officer's cases meanwhile.
-    pub substitute: String,
-}
-
-impl Absence {
-    /// Whether the officer is away on `date`.
-    pub fn covers(&self, date: NaiveDate) -> bool {
-        self.from <= date && date <= self.to
-    }
-}
-
-/// A case officer (handläggare).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Officer {
-    /// Name and address.
-    pub contact: Contact,
-    /// Planned absences from the config.
-    pub absent: Vec<Absence>,
-}
-
 /// One department and its mailbox.
 #[derive(Clone, Debug)]
 pub struct Department {
@@ -246,7 +132,7 @@ pub struct Department {
     /// The IMAP password (empty when `auth` is OAuth2).
     pub password: Secret,
     /// How the mailbox is logged in to (`auth`, from the mailbox or `[imap]`).
-    pub auth: crate::net::oauth2::Auth,
+    pub auth: crate::config::oauth2::Auth,
     /// Where the mailbox is.
     pub imap: Server,
     /// The folder residents' mail arrives in.
@@ -263,7 +149,7 @@ pub struct Department {
     pub default_category: Category,
     /// The words that name each category (`categories.<name>.words`; built-in Swedish and
     /// English words otherwise).
-    pub category_words: crate::rules::decide::CategoryWords,
+    pub category_words: crate::model::CategoryWords,
     /// Working days and hours.
     pub calendar: Calendar,
     /// A phone number for the receipt, if the department has one.
@@ -275,7 +161,7 @@ pub struct Department {
     /// When reminders, escalations and digests go out.
     pub follow_up: FollowUp,
     /// The language of mail to staff.
-    pub staff_language: crate::rules::decide::Language,
+    pub staff_language: crate::model::Language,
     /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
     pub copies: bool,
 }
@@ -312,12 +198,12 @@ pub struct Smtp {
     /// Login, when the server wants one (with an empty password when `auth` is OAuth2).
     pub login: Option<(String, Secret)>,
     /// How the login is made (`[smtp] auth`).
-    pub auth: crate::net::oauth2::Auth,
+    pub auth: crate::config::oauth2::Auth,
     /// The From header of everything kvittens sends.
     pub from: lettre::message::Mailbox,
     /// The sending account's limits (`max_per_minute`, `max_per_day`): the provider's, so that
     /// the outbox waits instead of the provider refusing mail.
-    pub limits: crate::rules::budget::Limits,
+    pub limits: crate::model::limits::Limits,
 }
 
 /// The whole, checked configuration.
@@ -349,13 +235,13 @@ pub struct Config {
     /// mailbox before it is sent again.
     pub unconfirmed_wait: Duration,
     /// When a sender that keeps answering receipts with new threads is held as a machine.
-    pub loop_rule: crate::rules::loopbreak::Rule,
+    pub loop_rule: crate::model::limits::LoopRule,
     /// Warnings about the config that do not stop kvittens (logged at start).
     pub warnings: Vec<String>,
     /// SMTP settings.
     pub smtp: Smtp,
     /// The `[oauth2.NAME]` clients, by NAME.
-    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::net::oauth2::Client>>,
+    pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::config::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
     /// The text it was read from, to place mistakes found later at their key's line.
@@ -403,36 +289,6 @@ impl Config {
         self.smtp.from.email.domain()
     }
 
-    /// Every secret the config names, with the key that names it.
-    pub fn secrets(&self) -> Vec<&Secret> {
-        let mut all: Vec<&Secret> = self.smtp.login.iter().map(|(_, p)| p).collect();
-        all.extend(self.departments.iter().map(|d| &d.password));
-        all
-    }
-
-    /// Reads every secret once and returns what cannot be read (file and key named): the
-    /// passwords, and each `[oauth2.NAME]` client's secret or service account key (read,
-    /// and the key parsed). For `check-config` and the daemon's start, never for the store
-    /// commands.
-    pub fn check_secrets(&self) -> Vec<ConfigError> {
-        let mut problems: Vec<ConfigError> = self
-            .secrets()
-            .into_iter()
-            .filter_map(|s| s.read().err())
-            .map(|e| self.place(e))
-            .collect();
-        for (name, client) in &self.oauth2 {
-            problems.extend(client.unreadable().into_iter().map(|(key, message)| {
-                self.place(ConfigError::new(
-                    &self.file,
-                    format!("oauth2.{name}.{key}"),
-                    message,
-                ))
-            }));
-        }
-        problems
-    }
-
     /// `e`, a mistake found after loading (a secret that cannot be read), at the line of its
     /// key in the text this config was read from, unless it has a place already.
     pub fn place(&self, mut e: ConfigError) -> ConfigError {
@@ -445,15 +301,22 @@ impl Config {
     }
 
     /// Reads and checks the file at `path`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when the file cannot be read or any check fails, at the line of its key.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path, "", format!("cannot read the file: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path, "", format!("cannot read the file: {e}")).caused_by(e)
+        })?;
         Config::parse(path, &text)
     }
 
     /// Checks `text` as if read from `path` (relative paths in it are taken from `path`'s folder).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] for the first mistake, with file:line and key.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        file::read(path, text)
+        checks::read(path, text)
     }
 }
 
@@ -517,7 +380,7 @@ decide_within = "3d"
         assert_eq!(format!("{:?}", d.password), "Secret(***)");
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
-        assert_eq!(c.loop_rule, crate::rules::loopbreak::Rule::default());
+        assert_eq!(c.loop_rule, crate::model::limits::LoopRule::default());
         assert!(!c.smtp.limits.any(), "no send limit unless configured");
         let limited = GOOD.replace(
             "from = \"Salems kommun <noreply@kommun.test>\"",
@@ -690,7 +553,7 @@ service_account_file = "sa.json"
 
     #[test]
     fn oauth2_clients_and_auth() {
-        use crate::net::oauth2::{Auth, Provider};
+        use crate::config::oauth2::{Auth, Provider};
         // The secret file need not exist yet: secrets are read when a token is fetched.
         let c = parse(&with_oauth2(GOOD)).unwrap();
         let entra = &c.oauth2["entra"];
@@ -702,7 +565,7 @@ service_account_file = "sa.json"
         assert_eq!(entra.scope, "https://outlook.office365.com/.default");
         assert_eq!(
             entra.secret,
-            Some(crate::net::oauth2::SecretSource::File(PathBuf::from(
+            Some(crate::config::oauth2::SecretSource::File(PathBuf::from(
                 "/etc/kvittens/entra.secret"
             )))
         );
@@ -1164,7 +1027,7 @@ service_account_file = "sa.json"
 
     #[test]
     fn category_words_are_configured_per_department() {
-        use crate::rules::decide::CategoryWords;
+        use crate::model::CategoryWords;
         let c = parse(GOOD).unwrap();
         let d = &c.departments[0];
         assert_eq!(d.category_words, CategoryWords::default());

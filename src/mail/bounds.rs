@@ -73,6 +73,9 @@ pub struct Shape {
 
 /// Walks `raw` as mail-parser will and checks every bound; linear in the size of the message
 /// (with its decoded nested messages) and never recursive.
+///
+/// # Errors
+/// [`Over`] naming the first bound the message exceeds.
 pub fn check(raw: &[u8]) -> Result<Shape, Over> {
     let mut walk = Walk::default();
     let mut jobs = vec![Job {

@@ -3,205 +3,18 @@
 //! outbox first and is sent from there, so a resend after a crash sends the very same bytes.
 
 use crate::config::{Config, Department};
-use crate::mail::templates::{TemplateError, Templates};
-use crate::rules::calendar::Calendar;
-use crate::rules::case::Case;
-use crate::rules::decide::{Category, Language, Reason};
+use crate::mail::outgoing::{
+    in_thread, mailbox, marked, text_part, Automatic, ComposeError, Outgoing,
+};
+use crate::mail::templates::Templates;
+use crate::mail::words::template_data;
+use crate::model::{ids, Case, Kind, Language};
+use crate::rules::decide::Reason;
 use chrono::{DateTime, Utc};
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, MultiPart, SinglePart};
 use lettre::Message;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-
-/// What an outgoing mail is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// The receipt (kvittens) to the resident.
-    Receipt,
-    /// The new-case notice to the officer.
-    OfficerNotice,
-    /// A reminder to the officer before the deadline.
-    Reminder,
-    /// A late case, told to a manager.
-    Escalation,
-    /// The manager asked to set a new decision date.
-    NewDate,
-    /// The resident told of a delayed decision.
-    Delay,
-    /// A complaint, told to the manager at once.
-    Complaint,
-    /// The manager's daily digest.
-    Digest,
-    /// The officer told that a receipt bounced.
-    Undeliverable,
-}
-
-impl Kind {
-    /// A word for logs and timelines.
-    pub fn word(self) -> &'static str {
-        match self {
-            Kind::Receipt => "receipt",
-            Kind::OfficerNotice => "officer notice",
-            Kind::Reminder => "reminder",
-            Kind::Escalation => "escalation",
-            Kind::NewDate => "request for a new decision date",
-            Kind::Delay => "delay notice",
-            Kind::Complaint => "complaint notice to the manager",
-            Kind::Digest => "digest",
-            Kind::Undeliverable => "undeliverable receipt notice",
-        }
-    }
-}
-
-/// A finished mail, ready for SMTP.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outgoing {
-    /// Its Message-ID (without brackets); also its key in the outbox.
-    pub id: String,
-    /// The case it belongs to.
-    pub case: String,
-    /// What it is.
-    pub kind: Kind,
-    /// MAIL FROM: the department mailbox, so bounces come back where kvittens watches.
-    pub envelope_from: String,
-    /// RCPT TO.
-    pub to: Vec<String>,
-    /// The message.
-    pub bytes: Vec<u8>,
-    /// For a receipt: when the resident's mail reached the mailbox (for the latency metric).
-    #[serde(default)]
-    pub received: Option<DateTime<Utc>>,
-    /// Whether a copy goes to the department mailbox (`envelope_from`) in the same SMTP
-    /// transaction: the department's record of what it told the resident, and kvittens' proof
-    /// that the mail went when a crash hid the server's answer (see the store's outbox).
-    #[serde(default)]
-    pub copy: bool,
-}
-
-/// Why a mail could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum ComposeError {
-    /// A template failed to render.
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    /// An address or header was refused by the mail builder.
-    #[error("cannot build the mail: {0}")]
-    Build(String),
-}
-
-fn build_err(e: impl std::fmt::Display) -> ComposeError {
-    ComposeError::Build(e.to_string())
-}
-
-/// The date as a person writes it: "torsdag 3 december 2026" / "Thursday 3 December 2026".
-pub fn written_date(cal: &Calendar, t: DateTime<Utc>, lang: Language) -> String {
-    let local = t.with_timezone(&cal.tz);
-    match lang {
-        Language::Sv => local
-            .format_localized("%A %-d %B %Y", chrono::Locale::sv_SE)
-            .to_string(),
-        Language::En => local
-            .format_localized("%A %-d %B %Y", chrono::Locale::en_GB)
-            .to_string(),
-    }
-}
-
-/// The date and time: "torsdag 3 december 2026 kl. 17:00".
-pub fn written_time(cal: &Calendar, t: DateTime<Utc>, lang: Language) -> String {
-    let local = t.with_timezone(&cal.tz);
-    match lang {
-        Language::Sv => format!(
-            "{} kl. {}",
-            written_date(cal, t, lang),
-            local.format("%H:%M")
-        ),
-        Language::En => format!(
-            "{} at {}",
-            written_date(cal, t, lang),
-            local.format("%H:%M")
-        ),
-    }
-}
-
-fn category_word(c: Category, lang: Language) -> &'static str {
-    match (lang, c) {
-        (Language::Sv, Category::Question) => "en fråga",
-        (Language::Sv, Category::Application) => "en ansökan",
-        (Language::Sv, Category::FaultReport) => "en felanmälan",
-        (Language::Sv, Category::Complaint) => "ett klagomål",
-        (Language::En, Category::Question) => "a question",
-        (Language::En, Category::Application) => "an application",
-        (Language::En, Category::FaultReport) => "a fault report",
-        (Language::En, Category::Complaint) => "a complaint",
-    }
-}
-
-/// The values templates can use. Every key is always present (null when empty), so strict mode
-/// only trips on real typos.
-pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
-    let cal = &dept.calendar;
-    let resident_display = resident_display(case, lang);
-    json!({
-        "department": { "id": dept.id, "name": dept.name, "email": dept.email, "phone": dept.phone, "web": dept.web },
-        "case": { "number": case.number, "subject": case.subject },
-        "category": category_word(case.category, lang),
-        "is_complaint": case.category == Category::Complaint,
-        "officer": case.officer,
-        "substitute_for": case.substitute_for,
-        "manager": dept.manager,
-        "resident": { "name": case.resident.name, "email": case.resident.email, "display": resident_display },
-        "received": written_time(cal, case.received, lang),
-        "reply_date": written_date(cal, case.reply_due, lang),
-        "expected_date": written_date(cal, case.decision_due, lang),
-        "decision_differs": cal.local_date(case.decision_due) != cal.local_date(case.reply_due),
-        "reply_time": written_time(cal, case.reply_due, lang),
-        // Filled in by the follow-up mails; present (null) everywhere so strict mode holds.
-        "recipient": null,
-        "on_behalf_of": null,
-        "late_by": null,
-        "level": null,
-        "complaint": case.category == Category::Complaint,
-        "note": null,
-        // Why a person should look at the case (e.g. only its header could be read).
-        "flagged": case.flagged,
-        // Filled in by the officer notice (see `NoticeFacts`).
-        "receipt_sent": true,
-        "no_receipt_reason": null,
-        "no_receipt_detail": null,
-        "receipt_command": null,
-        "flag_summary": null,
-        "flag_detail": null,
-    })
-}
-
-/// How staff mail names the resident: "Name <address>", or, for a case whose mail had no
-/// address that could be read (decide's `no_address`), words saying so instead of an empty
-/// field — an officer reading a blank "From:" cannot tell a bug from a missing sender.
-fn resident_display(case: &Case, lang: Language) -> String {
-    let email = &case.resident.email;
-    let name = case
-        .resident
-        .name
-        .as_deref()
-        .filter(|n| !n.trim().is_empty());
-    if email.is_empty() {
-        let none = match lang {
-            Language::Sv => "ingen adress kunde läsas",
-            Language::En => "no address could be read",
-        };
-        return match (name, lang) {
-            (Some(n), _) => format!("{n} ({none})"),
-            (None, Language::Sv) => format!("okänd avsändare ({none})"),
-            (None, Language::En) => format!("unknown sender ({none})"),
-        };
-    }
-    match name {
-        Some(n) => format!("{n} <{email}>"),
-        None => email.clone(),
-    }
-}
 
 /// What the officer notice of a new case says beyond the case itself. The officer must never
 /// be told that the resident has a receipt when none went, so the notice is built after the
@@ -331,52 +144,15 @@ pub fn receipt_subject(case: &Case) -> String {
     }
 }
 
-/// The Message-ID of a case's receipt or officer notice: derived from the case, so it is the
-/// same on every attempt.
+/// The Message-ID of a case's receipt or officer notice (see [`ids::case_mail_id`]).
 pub fn message_id(cfg: &Config, case: &str, kind: Kind) -> String {
-    let word = if kind == Kind::Receipt {
-        "receipt"
-    } else {
-        "assigned"
-    };
-    format!("kvittens.{word}.{case}@{}", cfg.id_domain())
-}
-
-/// A plain-text part sent as 8bit: readable in the raw mail, and Postfix converts it where a
-/// receiving server lacks 8BITMIME. Falls back to the library's choice (quoted-printable) for
-/// text that 8bit cannot carry (very long lines).
-pub(crate) fn text_part(body: String) -> SinglePart {
-    use lettre::message::header::ContentTransferEncoding;
-    match lettre::message::Body::new_with_encoding(body.clone(), ContentTransferEncoding::EightBit)
-    {
-        Ok(b) => SinglePart::builder()
-            .header(ContentType::TEXT_PLAIN)
-            .body(b),
-        Err(_) => SinglePart::plain(body),
-    }
-}
-
-pub(crate) fn header(name: &'static str, value: impl Into<String>) -> HeaderValue {
-    HeaderValue::new(HeaderName::new_from_ascii_str(name), value.into())
-}
-
-/// A Message-ID that is safe to put back in a header.
-pub(crate) fn safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() < 500
-        && id
-            .chars()
-            .all(|c| c.is_ascii_graphic() && c != '<' && c != '>')
-}
-
-pub(crate) fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, ComposeError> {
-    Ok(Mailbox::new(
-        name.map(str::to_string),
-        email.parse().map_err(build_err)?,
-    ))
+    ids::case_mail_id(case, kind, cfg.id_domain())
 }
 
 /// The receipt for a new case. `thread` is the resident's Message-ID and references.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn receipt(
     cfg: &Config,
     dept: &Department,
@@ -397,26 +173,13 @@ pub fn receipt(
             case.resident.name.as_deref(),
             &case.resident.email,
         )?)
-        .subject(receipt_subject(case))
-        .message_id(Some(format!("<{id}>")))
-        .date(now.into())
-        .raw_header(header("Auto-Submitted", "auto-replied"))
-        .raw_header(header("X-Auto-Response-Suppress", "All"))
-        .raw_header(header("Precedence", "bulk"))
-        .raw_header(header("X-Kvittens-Loop", dept.email.clone()))
-        .raw_header(header("X-Kvittens-Case", case.number.clone()));
+        .subject(receipt_subject(case));
+    b = marked(b, &id, now, Automatic::Replied, &dept.email, &case.number);
     let (resident_id, references) = thread;
-    if let Some(mid) = resident_id.as_deref().filter(|m| safe_id(m)) {
-        let mut refs: Vec<String> = references
-            .iter()
-            .filter(|r| safe_id(r))
-            .map(|r| format!("<{r}>"))
-            .collect();
-        refs.truncate(20);
-        refs.push(format!("<{mid}>"));
-        b = b.in_reply_to(format!("<{mid}>")).references(refs.join(" "));
+    if let Some(mid) = resident_id.as_deref() {
+        b = in_thread(b, mid, references);
     }
-    let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+    let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
         case: case.number.clone(),
@@ -430,6 +193,9 @@ pub fn receipt(
 }
 
 /// The notice to the assigned officer, with the resident's message attached.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn officer_notice(
     cfg: &Config,
     dept: &Department,
@@ -464,21 +230,16 @@ pub fn officer_notice(
             &case.resident.email,
         )?);
     }
-    let msg = b
+    let b = b
         .to(mailbox(Some(&case.officer.name), &case.officer.email)?)
-        .subject(subject)
-        .message_id(Some(format!("<{id}>")))
-        .date(now.into())
-        .raw_header(header("Auto-Submitted", "auto-generated"))
-        .raw_header(header("X-Auto-Response-Suppress", "All"))
-        .raw_header(header("X-Kvittens-Loop", dept.email.clone()))
-        .raw_header(header("X-Kvittens-Case", case.number.clone()))
+        .subject(subject);
+    let msg = marked(b, &id, now, Automatic::Generated, &dept.email, &case.number)
         .multipart(
             MultiPart::mixed()
                 .singlepart(text_part(body))
                 .singlepart(attachment),
         )
-        .map_err(build_err)?;
+        .map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
         case: case.number.clone(),
@@ -511,10 +272,10 @@ pub(crate) fn attached_message(
     let crlf = crlf_line_ends(original);
     if crlf.is_empty() || crlf.contains(&0) || longest_line(&crlf) > MAX_LINE {
         let body = Body::new_with_encoding(original.to_vec(), ContentTransferEncoding::Base64)
-            .map_err(|_| ComposeError::Build("cannot encode the attachment as base64".into()))?;
+            .map_err(|_| ComposeError::Encoding("cannot encode the attachment as base64"))?;
         return Ok(Attachment::new(file_name.to_string()).body(
             body,
-            ContentType::parse("application/octet-stream").map_err(build_err)?,
+            ContentType::parse("application/octet-stream").map_err(ComposeError::ContentType)?,
         ));
     }
     let encoding = if crlf.is_ascii() {
@@ -526,7 +287,7 @@ pub(crate) fn attached_message(
     // and §2.8 ask of 7bit and 8bit data, so the bytes may go unchanged.
     Ok(SinglePart::builder()
         .header(ContentDisposition::attachment(file_name))
-        .header(ContentType::parse("message/rfc822").map_err(build_err)?)
+        .header(ContentType::parse("message/rfc822").map_err(ComposeError::ContentType)?)
         .body(Body::dangerous_pre_encoded(crlf, encoding)))
 }
 
@@ -557,82 +318,21 @@ fn longest_line(text: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
-/// Renders every template once with sample values, so a mistake stops the start-up.
-pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), ComposeError> {
-    let Some(dept) = cfg.departments.first() else {
-        return Ok(());
-    };
-    let now = Utc::now();
-    let case = sample_case(dept, now);
-    for name in crate::mail::templates::NAMES {
-        let lang = if name.ends_with(".en") {
-            Language::En
-        } else {
-            Language::Sv
-        };
-        let data = if name.starts_with("digest.") {
-            crate::mail::notices::digest_data(dept, std::slice::from_ref(&case), now, lang)
-        } else {
-            // The values the follow-up mails fill in, so their templates are checked too.
-            let mut data = template_data(dept, &case, lang);
-            data["recipient"] = json!(dept.manager);
-            data["on_behalf_of"] = json!(dept.officers[0].contact);
-            data["late_by"] = json!("1 dag");
-            data["level"] = json!(1);
-            data["note"] = json!("Test");
-            data
-        };
-        templates.render(name, &data)?;
-    }
-    // The officer notice's other branch: a receipt withheld, a flagged case, a note.
-    let why = Reason {
-        code: "no_auto_reply",
-        detail: "Test".into(),
-    };
-    let facts = NoticeFacts {
-        no_receipt: Some(&why),
-        header_only: Some("Test"),
-        note: "Test",
-    };
-    let mut flagged = case;
-    flagged.flagged = Some("Test".into());
-    for lang in ["sv", "en"] {
-        let data = notice_data(cfg, dept, &flagged, &facts);
-        templates.render(&format!("officer-notice.{lang}"), &data)?;
-    }
-    Ok(())
-}
-
-/// A case with sample values, for rendering the templates once at start-up.
-fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
-    Case {
-        number: crate::rules::case::case_number(&dept.case_prefix, 2026, 1),
-        department: dept.id.clone(),
-        category: Category::Question,
-        language: Language::Sv,
-        resident: crate::mail::message::Person {
-            name: Some("Test Testsson".into()),
-            email: "test@example.org".into(),
-        },
-        subject: "Test".into(),
-        officer: dept.officers[0].contact.clone(),
-        substitute_for: Some(dept.officers[0].contact.clone()),
-        received: now,
-        reply_due: now,
-        decision_due: now + chrono::Duration::days(3),
-        message_ids: vec![],
-        state: crate::rules::case::State::Open,
-        events: vec![],
-        answered_at: None,
-        delay_told: false,
-        flagged: None,
-        no_receipt: None,
-    }
+/// Loads the templates (`[daemon] templates`, else the built-in ones) and renders each once,
+/// so that a mistake stops the start, the reload or the command before any mail is read.
+///
+/// # Errors
+/// The template that cannot be read or rendered.
+pub fn load_templates(cfg: &Config) -> Result<Templates, ComposeError> {
+    let templates = Templates::load(cfg.templates.as_deref())?;
+    crate::mail::check::check_templates(cfg, &templates)?;
+    Ok(templates)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::check::sample_case;
     use mail_parser::{MessageParser, MimeHeaders};
     use std::path::Path;
 

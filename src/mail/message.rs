@@ -2,74 +2,8 @@
 //! bytes with mail-parser. Pure code; never fails — a message that cannot be parsed still gets a
 //! value, with empty fields, so that it is decided (and ignored) rather than crashing anything.
 
+use crate::model::{Inbound, Person};
 use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
-
-/// A mailbox address with its display name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Person {
-    /// The display name, decoded, with control characters removed.
-    pub name: Option<String>,
-    /// The address, lower-cased.
-    pub email: String,
-}
-
-impl Person {
-    /// The part before the `@`.
-    pub fn local_part(&self) -> &str {
-        self.email
-            .rsplit_once('@')
-            .map_or(self.email.as_str(), |(l, _)| l)
-    }
-
-    /// The part after the `@`.
-    pub fn domain(&self) -> &str {
-        self.email.rsplit_once('@').map_or("", |(_, d)| d)
-    }
-}
-
-/// The facts of one incoming message.
-#[derive(Clone, Debug, Default)]
-pub struct Inbound {
-    /// Whether mail-parser could read the message at all.
-    pub parsed: bool,
-    /// The Message-ID, without angle brackets.
-    pub message_id: Option<String>,
-    /// In-Reply-To and References ids, without angle brackets.
-    pub references: Vec<String>,
-    /// The first From address.
-    pub from: Option<Person>,
-    /// The first Reply-To address.
-    pub reply_to: Option<Person>,
-    /// The `Sender:` address (RFC 5322 §3.6.2: who sent it on the author's behalf, e.g. a
-    /// mailing list).
-    pub sender: Option<Person>,
-    /// The subject, decoded; `None` when missing or when it does not decode cleanly (see
-    /// [`readable`]).
-    pub subject: Option<String>,
-    /// The subject as far as it decodes, garbled or not (empty when missing): what the
-    /// detection of automatic mail and of case numbers reads. Never shown to anybody.
-    pub subject_seen: String,
-    /// Every header of the top-level part: name lower-cased, value as raw text (unfolded).
-    pub headers: Vec<(String, String)>,
-    /// The top-level MIME type, e.g. `multipart/report`, with its `report-type` when present.
-    pub content_type: String,
-    /// The `report-type` parameter of a multipart/report.
-    pub report_type: Option<String>,
-    /// The MIME type of every part of the message's own tree (not of messages attached to it),
-    /// lower-case; `text/calendar` with its iTIP method (RFC 5546 §1.4), e.g.
-    /// `text/calendar; method=reply`. Calendar answers and read receipts hide in
-    /// multipart/alternative or multipart/mixed, not only at the top.
-    pub parts: Vec<String>,
-    /// The start of the first text body, for language detection.
-    pub text_preview: String,
-    /// Case numbers of kvittens receipts this message quotes (a delivery report quotes the
-    /// headers of the mail that bounced).
-    pub mentioned_receipts: Vec<String>,
-    /// Why only the top-level header was read (over the bounds of [`crate::mail::bounds`], or set
-    /// aside after kvittens stopped or failed while reading it): the case is flagged for a
-    /// person, and the officer gets the header, not the body.
-    pub header_only: Option<String>,
-}
 
 impl Inbound {
     /// Reads a raw RFC 5322 message.
@@ -125,24 +59,6 @@ impl Inbound {
             mentioned_receipts: mentioned_receipts(raw),
             header_only: None,
         }
-    }
-
-    /// Every value of header `name` (lower-case).
-    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The first value of header `name` (lower-case).
-    pub fn header<'a>(&'a self, name: &'a str) -> Option<&'a str> {
-        self.header_values(name).next()
-    }
-
-    /// Where a reply goes: Reply-To, else From.
-    pub fn reply_address(&self) -> Option<&Person> {
-        self.reply_to.as_ref().or(self.from.as_ref())
     }
 }
 
@@ -202,21 +118,7 @@ fn part_types(msg: &mail_parser::Message<'_>) -> Vec<String> {
 }
 
 fn mentioned_receipts(raw: &[u8]) -> Vec<String> {
-    static RE: std::sync::OnceLock<regex::bytes::Regex> = std::sync::OnceLock::new();
-    let re = RE.get_or_init(|| {
-        regex::bytes::Regex::new(r"kvittens\.receipt\.([A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6})@")
-            .expect("valid regex")
-    });
-    let head = &raw[..raw.len().min(4 * 1024 * 1024)];
-    let mut found: Vec<String> = re
-        .captures_iter(head)
-        .filter_map(|c| {
-            c.get(1)
-                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
-        })
-        .collect();
-    found.dedup();
-    found
+    crate::model::ids::receipts_named(&raw[..raw.len().min(4 * 1024 * 1024)])
 }
 
 fn unfold(value: &str) -> String {

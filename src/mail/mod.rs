@@ -6,7 +6,10 @@
 //! May import: `rules`, `config`. Never the store or the network.
 
 pub mod bounds;
+pub mod check;
 pub mod compose;
 pub mod message;
 pub mod notices;
+pub mod outgoing;
 pub mod templates;
+pub mod words;

@@ -3,45 +3,17 @@
 //! like `compose`: each returns finished bytes with a Message-ID derived from what it is about,
 //! so a resend after a crash is the same mail.
 
-use crate::config::{Config, Contact, Department};
-use crate::mail::compose::{
-    header, mailbox, safe_id, template_data, text_part, written_date, written_time, ComposeError,
-    Kind, Outgoing,
+use crate::config::{Config, Department};
+use crate::mail::outgoing::{
+    in_thread, mailbox, marked, text_part, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
-use crate::rules::case::{Case, State};
-use crate::rules::decide::Language;
+use crate::mail::words::{template_data, written_date, written_span, written_time};
+use crate::model::{ids, Case, Contact, Kind, Language, State};
 use crate::rules::schedule::Action;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use lettre::Message;
 use serde_json::{json, Value};
-
-fn build_err(e: impl std::fmt::Display) -> ComposeError {
-    ComposeError::Build(e.to_string())
-}
-
-/// "2 dagar 3 timmar" / "2 days 3 hours".
-pub fn written_span(d: Duration, lang: Language) -> String {
-    let mins = d.num_minutes().max(0);
-    let (days, hours, minutes) = (mins / 1440, mins / 60 % 24, mins % 60);
-    let (dw, hw, mw) = match lang {
-        Language::Sv => (("dag", "dagar"), ("timme", "timmar"), ("minut", "minuter")),
-        Language::En => (("day", "days"), ("hour", "hours"), ("minute", "minutes")),
-    };
-    let part =
-        |n: i64, (one, many): (&str, &str)| format!("{n} {}", if n == 1 { one } else { many });
-    let mut parts = Vec::new();
-    if days > 0 {
-        parts.push(part(days, dw));
-    }
-    if hours > 0 {
-        parts.push(part(hours, hw));
-    }
-    if days == 0 && (minutes > 0 || parts.is_empty()) {
-        parts.push(part(minutes, mw));
-    }
-    parts.join(" ")
-}
 
 struct Staff<'a> {
     cfg: &'a Config,
@@ -67,28 +39,20 @@ impl Staff<'_> {
         let body = self
             .templates
             .render(&format!("{template}.{}", lang.code()), &data)?;
-        let id = format!(
-            "kvittens.{template}.{case}.{}@{}",
-            stamp.timestamp(),
-            self.cfg.id_domain()
-        );
-        let mut b = Message::builder()
+        let id = ids::staff_mail_id(template, case, stamp, self.cfg.id_domain());
+        let b = Message::builder()
             .from(self.cfg.smtp.from.clone())
             .reply_to(mailbox(Some(&self.dept.name), &self.dept.email)?)
             .to(mailbox(Some(&to.name), &to.email)?)
-            .subject(subject.replace(['\r', '\n'], " "))
-            .message_id(Some(format!("<{id}>")))
-            .date(self.now.into())
-            .raw_header(header("Auto-Submitted", "auto-generated"))
-            .raw_header(header("X-Auto-Response-Suppress", "All"))
-            .raw_header(header("X-Kvittens-Loop", self.dept.email.clone()))
-            .raw_header(header("X-Kvittens-Case", case.to_string()));
+            .subject(subject.replace(['\r', '\n'], " "));
+        let (dept, now) = (&self.dept.email, self.now);
+        let mut b = marked(b, &id, now, Automatic::Generated, dept, case);
         let mut rcpt = vec![to.email.clone()];
         if let Some(cc) = cc.filter(|c| c.email != to.email) {
             b = b.cc(mailbox(Some(&cc.name), &cc.email)?);
             rcpt.push(cc.email.clone());
         }
-        let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+        let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
         Ok(Outgoing {
             id,
             case: case.to_string(),
@@ -103,6 +67,9 @@ impl Staff<'_> {
 }
 
 /// The mail for one scheduled action on `case`.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn for_action(
     cfg: &Config,
     dept: &Department,
@@ -120,76 +87,40 @@ pub fn for_action(
         now,
     };
     let mut data = template_data(dept, case, lang);
-    let sv = lang == Language::Sv;
-    match action {
+    let (kind, template, to, cc) = match action {
         Action::Remind { to, on_behalf_of } => {
-            data["recipient"] = json!(to);
             data["on_behalf_of"] = json!(on_behalf_of);
-            let subject = if sv {
-                format!(
-                    "Påminnelse: {} ska besvaras senast {}",
-                    case.number,
-                    written_time(&dept.calendar, case.reply_due, lang)
-                )
-            } else {
-                format!(
-                    "Reminder: {} is to be answered by {}",
-                    case.number,
-                    written_time(&dept.calendar, case.reply_due, lang)
-                )
-            };
-            staff.mail(
-                &case.number,
-                Kind::Reminder,
-                "reminder",
-                to,
-                None,
-                subject,
-                data,
-                due_at,
-            )
+            (Kind::Reminder, "reminder", to, None)
         }
         Action::Escalate { to, cc, level } => {
-            data["recipient"] = json!(to);
             data["level"] = json!(level);
             data["late_by"] = json!(written_span(now - case.reply_due, lang));
-            let subject = if sv {
-                format!("Försenat ärende {}: {}", case.number, case.subject)
-            } else {
-                format!("Overdue case {}: {}", case.number, case.subject)
-            };
-            staff.mail(
-                &case.number,
-                Kind::Escalation,
-                "escalation",
-                to,
-                cc.as_ref(),
-                subject,
-                data,
-                due_at,
-            )
+            (Kind::Escalation, "escalation", to, cc.as_ref())
         }
-        Action::AskForNewDate { to, cc } => {
-            data["recipient"] = json!(to);
-            let subject = if sv {
-                format!(
-                    "Beslutsdatum passerat i {}: sätt ett nytt datum",
-                    case.number
-                )
-            } else {
-                format!("Decision date passed in {}: set a new date", case.number)
-            };
-            staff.mail(
-                &case.number,
-                Kind::NewDate,
-                "new-date",
-                to,
-                Some(cc),
-                subject,
-                data,
-                due_at,
-            )
-        }
+        Action::AskForNewDate { to, cc } => (Kind::NewDate, "new-date", to, Some(cc)),
+    };
+    data["recipient"] = json!(to);
+    let subject = action_subject(kind, dept, case);
+    staff.mail(&case.number, kind, template, to, cc, subject, data, due_at)
+}
+
+/// The subject of a follow-up mail of `kind` about `case`, in the staff language.
+fn action_subject(kind: Kind, dept: &Department, case: &Case) -> String {
+    let lang = dept.staff_language;
+    let n = &case.number;
+    match (kind, lang) {
+        (Kind::Reminder, Language::Sv) => format!(
+            "Påminnelse: {n} ska besvaras senast {}",
+            written_time(&dept.calendar, case.reply_due, lang)
+        ),
+        (Kind::Reminder, Language::En) => format!(
+            "Reminder: {n} is to be answered by {}",
+            written_time(&dept.calendar, case.reply_due, lang)
+        ),
+        (Kind::Escalation, Language::Sv) => format!("Försenat ärende {n}: {}", case.subject),
+        (Kind::Escalation, Language::En) => format!("Overdue case {n}: {}", case.subject),
+        (_, Language::Sv) => format!("Beslutsdatum passerat i {n}: sätt ett nytt datum"),
+        (_, Language::En) => format!("Decision date passed in {n}: set a new date"),
     }
 }
 
@@ -217,6 +148,9 @@ fn case_mail(
 }
 
 /// The notice to the manager of a new complaint (the policy: the manager takes it up).
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn complaint_notice(
     cfg: &Config,
     dept: &Department,
@@ -241,6 +175,9 @@ pub fn complaint_notice(
 }
 
 /// The notice to the officer that the receipt could not be delivered.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn undeliverable(
     cfg: &Config,
     dept: &Department,
@@ -266,6 +203,9 @@ pub fn undeliverable(
 
 /// The notice to the resident that the decision is delayed, with the new date already set on
 /// the case.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn delay_notice(
     cfg: &Config,
     dept: &Department,
@@ -282,12 +222,7 @@ pub fn delay_notice(
         json!(note)
     };
     let body = templates.render(&format!("delay.{}", lang.code()), &data)?;
-    let id = format!(
-        "kvittens.delay.{}.{}@{}",
-        case.number,
-        case.decision_due.timestamp(),
-        cfg.id_domain()
-    );
+    let id = ids::delay_id(&case.number, case.decision_due, cfg.id_domain());
     let subject = match lang {
         Language::Sv => format!("Ditt ärende {} tar längre tid", case.number),
         Language::En => format!("Your case {} is taking longer", case.number),
@@ -299,23 +234,12 @@ pub fn delay_notice(
             case.resident.name.as_deref(),
             &case.resident.email,
         )?)
-        .subject(format!("{subject} [{}]", case.number))
-        .message_id(Some(format!("<{id}>")))
-        .date(now.into())
-        .raw_header(header("Auto-Submitted", "auto-generated"))
-        .raw_header(header("X-Auto-Response-Suppress", "All"))
-        .raw_header(header("X-Kvittens-Loop", dept.email.clone()))
-        .raw_header(header("X-Kvittens-Case", case.number.clone()));
-    if let Some(first) = case
-        .message_ids
-        .first()
-        .filter(|m| safe_id(m) && !m.starts_with("kvittens."))
-    {
-        b = b
-            .in_reply_to(format!("<{first}>"))
-            .references(format!("<{first}>"));
+        .subject(format!("{subject} [{}]", case.number));
+    b = marked(b, &id, now, Automatic::Generated, &dept.email, &case.number);
+    if let Some(first) = case.message_ids.first().filter(|m| !ids::looks_ours(m)) {
+        b = in_thread(b, first, &[]);
     }
-    let msg = b.singlepart(text_part(body)).map_err(build_err)?;
+    let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
         case: case.number.clone(),
@@ -383,6 +307,9 @@ pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: 
 }
 
 /// The manager's digest for the digest time `at`.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
 pub fn digest(
     cfg: &Config,
     dept: &Department,
@@ -424,6 +351,7 @@ pub fn digest(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Duration;
 
     #[test]
     fn spans_are_written_as_people_say_them() {

@@ -2,88 +2,28 @@
 //! typo in a template stops the start-up instead of leaving a blank in a resident's mail.
 
 use handlebars::Handlebars;
+use rust_embed::RustEmbed;
 use std::path::{Path, PathBuf};
 
-/// Every template kvittens uses, by name (`<kind>.<language>`); the file is `<name>.hbs`.
-pub const NAMES: &[&str] = &[
-    "receipt.sv",
-    "receipt.en",
-    "officer-notice.sv",
-    "officer-notice.en",
-    "reminder.sv",
-    "reminder.en",
-    "escalation.sv",
-    "escalation.en",
-    "new-date.sv",
-    "new-date.en",
-    "delay.sv",
-    "delay.en",
-    "complaint.sv",
-    "complaint.en",
-    "digest.sv",
-    "digest.en",
-    "undeliverable.sv",
-    "undeliverable.en",
-];
-
 /// The templates shipped in `templates/`, built into the binary so that an install without the
-/// folder still works.
-const BUILT_IN: &[(&str, &str)] = &[
-    ("receipt.sv", include_str!("../../templates/receipt.sv.hbs")),
-    ("receipt.en", include_str!("../../templates/receipt.en.hbs")),
-    (
-        "officer-notice.sv",
-        include_str!("../../templates/officer-notice.sv.hbs"),
-    ),
-    (
-        "officer-notice.en",
-        include_str!("../../templates/officer-notice.en.hbs"),
-    ),
-    (
-        "reminder.sv",
-        include_str!("../../templates/reminder.sv.hbs"),
-    ),
-    (
-        "reminder.en",
-        include_str!("../../templates/reminder.en.hbs"),
-    ),
-    (
-        "escalation.sv",
-        include_str!("../../templates/escalation.sv.hbs"),
-    ),
-    (
-        "escalation.en",
-        include_str!("../../templates/escalation.en.hbs"),
-    ),
-    (
-        "new-date.sv",
-        include_str!("../../templates/new-date.sv.hbs"),
-    ),
-    (
-        "new-date.en",
-        include_str!("../../templates/new-date.en.hbs"),
-    ),
-    ("delay.sv", include_str!("../../templates/delay.sv.hbs")),
-    ("delay.en", include_str!("../../templates/delay.en.hbs")),
-    (
-        "complaint.sv",
-        include_str!("../../templates/complaint.sv.hbs"),
-    ),
-    (
-        "complaint.en",
-        include_str!("../../templates/complaint.en.hbs"),
-    ),
-    ("digest.sv", include_str!("../../templates/digest.sv.hbs")),
-    ("digest.en", include_str!("../../templates/digest.en.hbs")),
-    (
-        "undeliverable.sv",
-        include_str!("../../templates/undeliverable.sv.hbs"),
-    ),
-    (
-        "undeliverable.en",
-        include_str!("../../templates/undeliverable.en.hbs"),
-    ),
-];
+/// folder still works. The folder is the one list of templates: each `<name>.hbs` in it is a
+/// template kvittens uses, named `<kind>.<language>`.
+#[derive(RustEmbed)]
+#[folder = "templates/"]
+#[include = "*.hbs"]
+struct BuiltIn;
+
+/// Every template kvittens uses, by name (`<kind>.<language>`, the file is `<name>.hbs`), in
+/// the order of their file names.
+pub fn names() -> impl Iterator<Item = String> {
+    BuiltIn::iter().filter_map(|f| f.strip_suffix(".hbs").map(str::to_string))
+}
+
+/// The built-in text of template `name`; `None` for a name kvittens does not have.
+fn built_in(name: &str) -> Option<String> {
+    let file = BuiltIn::get(&format!("{name}.hbs"))?;
+    Some(String::from_utf8_lossy(&file.data).into_owned())
+}
 
 /// A template problem, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -91,8 +31,11 @@ const BUILT_IN: &[(&str, &str)] = &[
 pub struct TemplateError {
     /// The template file (or built-in name).
     pub file: String,
-    /// What is wrong.
+    /// What is wrong, in words (the cause's own message, or why it could not be read).
     pub message: String,
+    /// The cause: the I/O error, or handlebars' parse or render error.
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// The loaded templates.
@@ -100,54 +43,86 @@ pub struct TemplateError {
 pub struct Templates {
     hb: Handlebars<'static>,
     source: Option<PathBuf>,
+    /// The names read from `source`; the others are the built-in text.
+    custom: Vec<String>,
+}
+
+/// How an error names a built-in template.
+fn built_in_file(name: &str) -> String {
+    format!("(built in) {name}.hbs")
+}
+
+/// Template `name` from `dir` as (path for messages, text); `None` when the folder has no such
+/// file.
+fn read(dir: &Path, name: &str) -> Result<Option<(String, String)>, TemplateError> {
+    let path = dir.join(format!("{name}.hbs"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some((path.display().to_string(), text))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TemplateError {
+            file: path.display().to_string(),
+            message: format!("cannot read it: {e}"),
+            source: Box::new(e),
+        }),
+    }
 }
 
 impl Templates {
-    /// Loads every template from `dir`, or the built-in ones when `dir` is `None`.
+    /// Loads every template: from `dir` when given, else the built-in ones. A file that `dir`
+    /// lacks is taken from the built-in templates, so that a custom folder need hold only the
+    /// texts the municipality changed, and a template added in a new version has its text.
+    ///
+    /// # Errors
+    /// A [`TemplateError`] naming the file when a template in `dir` cannot be read (other than
+    /// not being there) or any template does not parse.
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         // Plain-text mail: nothing is HTML, and an escaped "&amp;" would reach the resident.
         hb.register_escape_fn(handlebars::no_escape);
-        for name in NAMES {
-            let (file, text) = match dir {
-                None => {
-                    let text = BUILT_IN
-                        .iter()
-                        .find(|(n, _)| n == name)
-                        .map(|(_, t)| t.to_string())
-                        .unwrap_or_default();
-                    (format!("(built in) {name}.hbs"), text)
+        let mut custom = Vec::new();
+        for name in names() {
+            let (file, text) = match dir.map(|d| read(d, &name)).transpose()?.flatten() {
+                Some((path, text)) => {
+                    custom.push(name.clone());
+                    (path, text)
                 }
-                Some(dir) => {
-                    let path = dir.join(format!("{name}.hbs"));
-                    let text = std::fs::read_to_string(&path).map_err(|e| TemplateError {
-                        file: path.display().to_string(),
-                        message: format!("cannot read it: {e}"),
-                    })?;
-                    (path.display().to_string(), text)
-                }
+                None => (built_in_file(&name), built_in(&name).unwrap_or_default()),
             };
-            hb.register_template_string(name, text)
+            hb.register_template_string(&name, text)
                 .map_err(|e| TemplateError {
                     file,
                     message: e.to_string(),
+                    source: Box::new(e),
                 })?;
         }
         Ok(Templates {
             hb,
             source: dir.map(Path::to_path_buf),
+            custom,
         })
     }
 
+    /// Whether template `name` came from the custom folder (not the built-in text).
+    pub fn is_custom(&self, name: &str) -> bool {
+        self.custom.iter().any(|n| n == name)
+    }
+
     /// Renders template `name` with `data`.
+    ///
+    /// # Errors
+    /// A [`TemplateError`] naming the file when strict mode meets a value `data` lacks or a
+    /// helper fails.
     pub fn render(&self, name: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
         self.hb.render(name, data).map_err(|e| TemplateError {
             file: match &self.source {
-                Some(dir) => dir.join(format!("{name}.hbs")).display().to_string(),
-                None => format!("(built in) {name}.hbs"),
+                Some(dir) if self.is_custom(name) => {
+                    dir.join(format!("{name}.hbs")).display().to_string()
+                }
+                _ => built_in_file(name),
             },
             message: e.to_string(),
+            source: Box::new(e),
         })
     }
 }
@@ -160,7 +135,7 @@ mod tests {
     #[test]
     fn a_typo_is_an_error_not_a_blank() {
         let dir = tempfile::tempdir().unwrap();
-        for name in NAMES {
+        for name in names() {
             std::fs::write(
                 dir.path().join(format!("{name}.hbs")),
                 "Case {{case.numbr}}",
@@ -175,10 +150,54 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_file_names_it() {
+    fn a_file_the_folder_lacks_is_the_built_in_text() {
         let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("receipt.sv.hbs"),
+            "Eget kvitto {{case.number}}",
+        )
+        .unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        let data = json!({"case": {"number": "BMN-2026-0001"}});
+        assert_eq!(
+            t.render("receipt.sv", &data).unwrap(),
+            "Eget kvitto BMN-2026-0001"
+        );
+        assert!(t.is_custom("receipt.sv") && !t.is_custom("receipt.en"));
+        // The built-in English receipt, with its strict mode: a missing value names the
+        // built-in file, not a file the folder does not have.
+        let err = t.render("receipt.en", &data).unwrap_err();
+        assert_eq!(err.file, "(built in) receipt.en.hbs", "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(Templates::load(Some(empty.path())).is_ok());
+    }
+
+    #[test]
+    fn an_unreadable_file_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("delay.en.hbs")).unwrap();
         let err = Templates::load(Some(dir.path())).unwrap_err();
-        assert!(err.file.ends_with("receipt.sv.hbs"), "{err}");
+        assert!(err.file.ends_with("delay.en.hbs"), "{err}");
+        assert!(err.message.starts_with("cannot read it"), "{err}");
+    }
+
+    #[test]
+    fn the_folder_is_the_one_list() {
+        let shipped: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/templates"))
+                .unwrap()
+                .filter_map(|e| e.unwrap().file_name().into_string().ok())
+                .filter_map(|f| f.strip_suffix(".hbs").map(str::to_string))
+                .collect();
+        let mut names: Vec<String> = names().collect();
+        let mut shipped = shipped;
+        names.sort();
+        shipped.sort();
+        assert_eq!(names, shipped);
+        assert!(names.len() >= 18, "{names:?}");
+        for name in &names {
+            assert!(built_in(name).is_some_and(|t| !t.is_empty()), "{name}");
+        }
     }
 
     #[test]
@@ -186,7 +205,7 @@ mod tests {
         let t = Templates::load(None).unwrap();
         let _ = t; // built-ins parse
         let dir = tempfile::tempdir().unwrap();
-        for name in NAMES {
+        for name in names() {
             std::fs::write(dir.path().join(format!("{name}.hbs")), "[{{subject}}]").unwrap();
         }
         let t = Templates::load(Some(dir.path())).unwrap();

@@ -34,7 +34,7 @@ impl std::fmt::Display for Line {
     }
 }
 
-/// Checks every mailbox and the SMTP server, [`CONCURRENCY`] at a time, each within
+/// Checks every mailbox and the SMTP server, four (`CONCURRENCY`) at a time, each within
 /// [`CHECK_TIMEOUT`]; the lines come in the config's order, the SMTP server last.
 pub async fn connect_all(cfg: &Config) -> Vec<Line> {
     let mut lines: Vec<Line> = futures::stream::iter(&cfg.departments)

@@ -10,134 +10,14 @@
 //! are read when a token is fetched, never at start, so commands that make no connection need
 //! none.
 
+// The clients and how they log in are the config's words; they are named here too because
+// the token code is where a reader looks for them.
+use crate::config::oauth2::ServiceAccount;
+pub use crate::config::oauth2::{microsoft_token_url, Auth, Client, Provider, SecretSource};
 use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
-
-/// Who issues the tokens: it decides the grant, the token URL and the default scope.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Provider {
-    /// Microsoft Entra ID (Exchange Online): client-credentials grant.
-    Microsoft,
-    /// Google Workspace: JWT-bearer grant with a service account's key.
-    Google,
-    /// Any other RFC 6749 server: client-credentials grant at `token_url`.
-    Generic,
-}
-
-impl Provider {
-    /// The scope asked for when the config names none: Exchange Online's IMAP/SMTP resource
-    /// (`.default` asks for the application permissions granted to the app) and Gmail's full
-    /// mail scope, the only one that covers IMAP and SMTP.
-    pub fn default_scope(self) -> Option<&'static str> {
-        match self {
-            Provider::Microsoft => Some("https://outlook.office365.com/.default"),
-            Provider::Google => Some("https://mail.google.com/"),
-            Provider::Generic => None,
-        }
-    }
-}
-
-/// Where a client secret comes from. It is read when a token is fetched, so that an admin's
-/// shell without the unit's environment or credentials can still run the store commands.
-#[derive(Clone, PartialEq, Eq)]
-pub enum SecretSource {
-    /// Written in the config file.
-    Inline(String),
-    /// An environment variable's name.
-    Env(String),
-    /// A file (e.g. under `$CREDENTIALS_DIRECTORY`); a trailing newline is not part of it.
-    File(PathBuf),
-}
-
-impl fmt::Debug for SecretSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SecretSource::Inline(_) => f.write_str("Inline(***)"),
-            SecretSource::Env(v) => write!(f, "Env({v})"),
-            SecretSource::File(p) => write!(f, "File({})", p.display()),
-        }
-    }
-}
-
-impl SecretSource {
-    /// The secret itself, or what keeps it from being read.
-    pub fn read(&self) -> Result<String, String> {
-        match self {
-            SecretSource::Inline(s) => Ok(s.clone()),
-            SecretSource::Env(var) => {
-                std::env::var(var).map_err(|_| format!("the environment variable {var} is not set"))
-            }
-            SecretSource::File(path) => std::fs::read_to_string(path)
-                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
-                .map_err(|e| format!("cannot read {}: {e}", path.display())),
-        }
-    }
-}
-
-/// One `[oauth2.NAME]` client of the config.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Client {
-    /// The NAME of `[oauth2.NAME]`, for messages.
-    pub name: String,
-    /// Who issues the tokens.
-    pub provider: Provider,
-    /// The token endpoint; for Google `None` takes the one in the service account's key.
-    pub token_url: Option<String>,
-    /// The application (client) id.
-    pub client_id: String,
-    /// The client secret (client-credentials grant).
-    pub secret: Option<SecretSource>,
-    /// The scope asked for.
-    pub scope: String,
-    /// Google: the service account's JSON key.
-    pub service_account_file: Option<PathBuf>,
-}
-
-impl Client {
-    /// What keeps this client's secret or service account key from being read now, with the
-    /// key of `[oauth2.NAME]` that names it: for `check-config` and the daemon's start, as
-    /// for passwords (`Config::check_secrets`). A token fetch reads them again each time.
-    pub fn unreadable(&self) -> Vec<(&'static str, String)> {
-        let mut problems = Vec::new();
-        if let Some(secret) = &self.secret {
-            let key = match secret {
-                SecretSource::Inline(_) => "client_secret",
-                SecretSource::Env(_) => "client_secret_env",
-                SecretSource::File(_) => "client_secret_file",
-            };
-            if let Err(e) = secret.read() {
-                problems.push((key, e));
-            }
-        }
-        if let Some(file) = &self.service_account_file {
-            let checked = std::fs::read_to_string(file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))
-                .and_then(|text| {
-                    serde_json::from_str::<ServiceAccount>(&text)
-                        .map(|_| ())
-                        .map_err(|e| {
-                            format!("{} is not a service account key: {e}", file.display())
-                        })
-                });
-            if let Err(e) = checked {
-                problems.push(("service_account_file", e));
-            }
-        }
-        problems
-    }
-}
-
-/// How a mailbox or the SMTP server is logged in to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Auth {
-    /// LOGIN / AUTH PLAIN with the configured password.
-    Password,
-    /// SASL XOAUTH2 with a token of this client.
-    OAuth2(Arc<Client>),
-}
 
 /// An access token and when to stop using it.
 #[derive(Clone)]
@@ -349,22 +229,8 @@ fn http() -> Result<&'static reqwest::Client, String> {
     Ok(CLIENT.get_or_init(|| c))
 }
 
-/// The token URL for Microsoft Entra: the tenant's v2.0 endpoint.
-pub fn microsoft_token_url(tenant: &str) -> String {
-    format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token")
-}
-
 /// Google's token endpoint, when the service account's key names none.
 const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
-
-/// The fields of a Google service account's JSON key that the JWT-bearer grant needs.
-#[derive(serde::Deserialize)]
-struct ServiceAccount {
-    client_email: String,
-    private_key: String,
-    private_key_id: Option<String>,
-    token_uri: Option<String>,
-}
 
 #[derive(serde::Serialize)]
 struct Assertion<'a> {
@@ -422,7 +288,7 @@ async fn fetch(client: &Client, subject: &str) -> Result<Token, TokenError> {
                 .as_ref()
                 .ok_or_else(|| config("no client secret".into()))?
                 .read()
-                .map_err(config)?;
+                .map_err(|e| config(e.to_string()))?;
             let mut form = vec![
                 ("grant_type", "client_credentials".to_string()),
                 ("client_id", client.client_id.clone()),

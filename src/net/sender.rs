@@ -5,17 +5,19 @@
 //! it again on a guess.
 
 use crate::app::engine::StoreFailure;
-use crate::app::outbox::Outbox as Store;
-use crate::mail::compose::Outgoing;
+use crate::app::outbox::Outbox;
+use crate::mail::outgoing::Outgoing;
+use crate::net::backoff::Backoff;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
-use crate::net::smtp::{Handed, Transport};
+use crate::net::smtp::{Handed, Submission, Transaction, Transport};
 use crate::ops::metrics::{MailKind, Metrics};
 use crate::rules::budget::{Budget, Spent};
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// How many SMTP transactions run at once; the pool keeps their connections open.
 const CONCURRENCY: usize = 4;
@@ -40,16 +42,16 @@ struct Pass {
     over_budget: Option<(Duration, usize)>,
 }
 
-/// The outbox task.
-pub struct Sender {
-    /// Where the outbox is.
-    pub store: Store,
+/// The outbox task, over the real SMTP server ([`Transport`]) or an in-memory fake.
+pub struct Sender<T = Transport> {
+    /// The outbox, through `app`: what waits, and what became of each mail.
+    pub outbox: Outbox,
     /// The SMTP pool.
-    pub transport: Transport,
+    pub transport: T,
     /// Woken when the watchers queue mail.
     pub wake: Arc<Notify>,
-    /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
     /// What the daemon counts.
     pub metrics: Arc<Metrics>,
     /// Told when the store fails.
@@ -60,21 +62,21 @@ pub struct Sender {
     pub budget: std::sync::Mutex<Budget>,
 }
 
-impl Sender {
+impl<T: Submission> Sender<T> {
     /// Sends what waits in the outbox, then waits for more, until shutdown. A mail in flight when
     /// the daemon stops is finished first. When the server is down, retries with capped,
     /// jittered backoff, logging one line when it goes and one when it comes back.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         let durable = GroupFlush {
-            store: self.store.clone(),
+            outbox: self.outbox.clone(),
             written: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
         };
-        let mut delay = Duration::from_secs(1);
+        let mut backoff = Backoff::new();
         let mut down: Option<Problem> = self.probe().await;
         let mut limited = false;
         loop {
-            let pass = match self.store.pending() {
+            let pass = match self.outbox.pending() {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
                     self.store_failed.report(e.to_string());
@@ -85,7 +87,7 @@ impl Sender {
                 }
                 Ok(pending) => self.send_all(pending, &durable, &mut down).await,
             };
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!("sender stopped");
                 return;
             }
@@ -95,28 +97,22 @@ impl Sender {
                 // receipt queued meanwhile goes before the rest.
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                 }
             } else if pass.retry {
-                let wait = if down.as_ref().is_some_and(Problem::is_refused_login) {
-                    LOGIN_BACKOFF
-                } else {
-                    let wait = delay.mul_f64(0.75 + rand::random::<f64>() * 0.5);
-                    delay = (delay * 2).min(Duration::from_secs(60));
-                    wait
-                };
+                let wait = backoff.after(down.as_ref());
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                     _ = self.reloaded.notified() => {}
                 }
             } else {
-                delay = Duration::from_secs(1);
+                backoff.reset();
                 tokio::select! {
                     _ = self.wake.notified() => {}
                     // Catch anything queued by another process (e.g. a CLI command) now and then.
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}
-                    _ = self.shutdown.changed() => {}
+                    _ = self.shutdown.cancelled() => {}
                 }
             }
         }
@@ -137,7 +133,7 @@ impl Sender {
             .map(|mail| {
                 let stop = &stop;
                 async move {
-                    if *self.shutdown.borrow() || stop.load(Ordering::Relaxed) {
+                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) {
                         return Sent::Skipped;
                     }
                     let spent = match self.spend(&mail) {
@@ -213,7 +209,7 @@ impl Sender {
     fn settle(&self, spent: Option<Spent>, sent: &Sent) {
         let Some(spent) = spent else { return };
         if matches!(sent, Sent::Accepted | Sent::Refused) {
-            if let Err(e) = self.store.record_spent(&spent) {
+            if let Err(e) = self.outbox.record_spent(&spent) {
                 tracing::warn!(error = %e, "could not record the send budget; a restart may count this mail again");
             }
         } else if let Ok(mut budget) = self.budget.lock() {
@@ -257,11 +253,11 @@ impl Sender {
         };
         // Whether the copy really goes (the department mailbox may have refused it).
         let mail = Outgoing {
-            copy: ready.copied,
+            copy: ready.copied(),
             ..mail
         };
         if mail.copy {
-            let marked = match self.store.take_off_unflushed(&mail, Utc::now()) {
+            let marked = match self.outbox.take_off_unflushed(&mail, Utc::now()) {
                 Ok(()) => durable.after_write().await,
                 Err(e) => Err(e.to_string()),
             };
@@ -281,7 +277,7 @@ impl Sender {
                 text,
             } => self.refused(&mail, &text),
             Handed::Refused { text, .. } => {
-                if let Err(e) = self.store.ground(&mail, Utc::now(), &text) {
+                if let Err(e) = self.outbox.ground(&mail, Utc::now(), &text) {
                     self.store_failed.report(e.to_string());
                     return Sent::NotRecorded;
                 }
@@ -298,7 +294,7 @@ impl Sender {
             Handed::Unknown(text) => {
                 // Mail without a copy has nothing to tell; the server most likely has it.
                 tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
-                match self.store.mark_sent(&mail, Utc::now(), None) {
+                match self.outbox.mark_sent(&mail, Utc::now(), None) {
                     Ok(()) => Sent::Accepted,
                     Err(e) => {
                         self.store_failed.report(e.to_string());
@@ -342,7 +338,7 @@ impl Sender {
     /// Records an accepted mail. Not flushed: lost in a crash, a mail with a copy is still in
     /// flight on disk and resolved by its copy; one without is sent again.
     fn accepted(&self, mail: &Outgoing) -> Sent {
-        if let Err(e) = self.store.mark_sent_unflushed(mail, Utc::now()) {
+        if let Err(e) = self.outbox.mark_sent_unflushed(mail, Utc::now()) {
             tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
             self.store_failed.report(e.to_string());
             return Sent::NotRecorded;
@@ -367,7 +363,7 @@ impl Sender {
             .get_or_create(&Self::kind(mail))
             .inc();
         tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
-        match self.store.mark_sent(mail, Utc::now(), Some(why)) {
+        match self.outbox.mark_sent(mail, Utc::now(), Some(why)) {
             Ok(()) => Sent::Refused,
             Err(e) => {
                 self.store_failed.report(e.to_string());
@@ -389,7 +385,7 @@ fn smtp_down(why: &Problem) {
 /// Group commit for the in-flight marks: of the mails handed over at once, one disk flush
 /// covers every mark written before it began, instead of one flush per mail.
 struct GroupFlush {
-    store: Store,
+    outbox: Outbox,
     /// Marks written so far (a counter, bumped after each write).
     written: AtomicU64,
     /// Held while flushing; the count of marks known to be on disk.
@@ -406,8 +402,8 @@ impl GroupFlush {
         }
         // Every mark counted by now was written before this flush begins.
         let upto = self.written.load(Ordering::SeqCst);
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush())
+        let outbox = self.outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.flush())
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

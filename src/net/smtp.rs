@@ -3,7 +3,7 @@
 //! dot) — so the sender can mark the mail in flight on disk in between (see `store::outbox`).
 
 use crate::config::{Security, Smtp};
-use crate::mail::compose::Outgoing;
+use crate::mail::outgoing::Outgoing;
 use crate::net::diagnose::Problem;
 use crate::net::oauth2::Auth;
 use base64::Engine;
@@ -15,6 +15,7 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter};
 use lettre::Address;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -72,6 +73,64 @@ pub enum Handed {
     Unknown(String),
 }
 
+/// SMTP submission as the sender uses it, in two steps so that the mail can be marked in
+/// flight on disk between them: [`Submission::begin`] (MAIL, RCPT, DATA up to the server's
+/// 354, RFC 5321 §3.3) and [`Transaction::finish`] (the message and its final dot). [`Transport`]
+/// is the real one over lettre; `net::fake` keeps what it is given in memory.
+pub trait Submission: Send + Sync + 'static {
+    /// A transaction the server is ready to take the message of.
+    type Transaction<'a>: Transaction + 'a
+    where
+        Self: 'a;
+    /// Opens the transaction for `mail`, with the department mailbox as a second recipient
+    /// when `mail.copy`.
+    fn begin(
+        &self,
+        mail: &Outgoing,
+    ) -> impl Future<Output = Result<Self::Transaction<'_>, NotSent>> + Send;
+    /// Tries the server as a mail would (connect, TLS, EHLO, AUTH), sending nothing.
+    fn probe(&self) -> impl Future<Output = Result<(), Problem>> + Send;
+    /// Whether a login is configured (`[smtp] user`).
+    fn logs_in(&self) -> bool;
+    /// The problem of a check that took longer than it may.
+    fn timeout_problem(&self) -> Problem;
+}
+
+/// An open SMTP transaction after DATA. Dropping it without [`Transaction::finish`] drops the
+/// connection before the final dot: the server discards the mail (RFC 5321 §4.1.1.4).
+pub trait Transaction: Send {
+    /// Whether the copy to the department mailbox is part of the transaction (the mailbox
+    /// may have refused it).
+    fn copied(&self) -> bool;
+    /// Writes the message and its final dot and reads the server's answer.
+    fn finish(self, bytes: &[u8]) -> impl Future<Output = Handed> + Send;
+}
+
+impl Submission for Transport {
+    type Transaction<'a> = Ready<'a>;
+    fn begin(&self, mail: &Outgoing) -> impl Future<Output = Result<Ready<'_>, NotSent>> + Send {
+        Transport::begin(self, mail)
+    }
+    fn probe(&self) -> impl Future<Output = Result<(), Problem>> + Send {
+        Transport::probe(self)
+    }
+    fn logs_in(&self) -> bool {
+        Transport::logs_in(self)
+    }
+    fn timeout_problem(&self) -> Problem {
+        Transport::timeout_problem(self)
+    }
+}
+
+impl Transaction for Ready<'_> {
+    fn copied(&self) -> bool {
+        self.copied
+    }
+    fn finish(self, bytes: &[u8]) -> impl Future<Output = Handed> + Send {
+        Ready::finish(self, bytes)
+    }
+}
+
 /// A TLS stream lettre can run SMTP over (implicit TLS, port 465).
 #[derive(Debug)]
 struct TlsStream(tokio_rustls::client::TlsStream<TcpStream>);
@@ -111,7 +170,8 @@ impl AsyncTokioStream for TlsStream {
 /// Builds the transport from the config; certificates are verified unless security is "none".
 pub fn transport(smtp: &Smtp, hello: &str) -> Result<Transport, String> {
     if let Some(file) = &smtp.server.ca_file {
-        std::fs::read(file).map_err(|e| format!("smtp.ca_file {}: {e}", file.display()))?;
+        crate::net::tls::ca_certificates(Some(file.as_path()))
+            .map_err(|e| format!("smtp.ca_file: {e}"))?;
     }
     Ok(Transport {
         smtp: smtp.clone(),
@@ -202,11 +262,12 @@ impl Transport {
         };
         if server.security == Security::StartTls {
             let mut params = TlsParameters::builder(server.host.clone());
-            if let Some(file) = &server.ca_file {
-                let pem = std::fs::read(file)
-                    .map_err(|e| Problem::Other(format!("smtp.ca_file {}: {e}", file.display())))?;
-                params =
-                    params.add_root_certificate(Certificate::from_pem(&pem).map_err(classify)?);
+            // The CA file as read at start (or reload), not again for each connection.
+            let extra = crate::net::tls::ca_certificates(server.ca_file.as_deref())
+                .map_err(|e| Problem::Other(format!("smtp.ca_file: {e}")))?;
+            for cert in extra {
+                params = params
+                    .add_root_certificate(Certificate::from_der(cert.to_vec()).map_err(classify)?);
             }
             conn.starttls(params.build_rustls().map_err(classify)?, &self.hello)
                 .await

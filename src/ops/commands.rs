@@ -1,19 +1,20 @@
-//! The one-shot commands of the command line: checking a config, explaining and previewing
-//! what kvittens would do with a message, listing cases. They send nothing.
+//! What kvittens would do with a message, said for `explain` and `preview`: decided exactly as
+//! the daemon decides, with whatever store it is given (the daemon's, through the control
+//! socket, or one the command line opened). They send nothing. Where the store comes from is
+//! `ops::inspect`'s business; this module knows nothing of the socket.
 
+use crate::app::access::StoreView;
 use crate::app::engine::{self, Incoming};
 use crate::config::{Config, Department};
-use crate::mail::message::{Inbound, Person};
 use crate::mail::templates::Templates;
-use crate::ops::control::{self, Request};
+use crate::model::{Category, Inbound, Language, Person};
 use crate::rules::decide::Decision;
 use crate::rules::loopbreak::Verdict;
-use crate::store::{Counters, MessageKey, Store};
-use chrono::{DateTime, Datelike, Utc};
+use crate::store::{Counters, MessageKey};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
-use std::path::Path;
 
 /// Loads the config and finds a department, with errors an operator can act on.
 pub fn department<'a>(cfg: &'a Config, id: &str) -> anyhow::Result<&'a Department> {
@@ -88,96 +89,11 @@ impl Explained {
     }
 }
 
-/// One line per file: what kvittens would do and why, decided exactly as the daemon decides —
-/// with its store, so that a mail naming an existing case joins it. While the daemon runs, the
-/// daemon decides (through its control socket: the store admits one process at a time); else
-/// the store is read here; with no store at all (a fresh install) as if no case existed, said
-/// in one line on stderr. A file that cannot be read still gets its line, and fails the command.
-pub fn explain(
-    cfg: &Config,
-    dept: &Department,
-    files: &[std::path::PathBuf],
-    json_out: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let messages: Vec<Named> = files
-        .iter()
-        .map(|file| Named {
-            file: file.display().to_string(),
-            content: match std::fs::read(file) {
-                Ok(raw) => Content::Raw(raw),
-                Err(e) => Content::Unreadable(e.to_string()),
-            },
-        })
-        .collect();
-    let request = Request::Explain {
-        department: dept.id.clone(),
-        messages: messages.clone(),
-        json: json_out,
-    };
-    if let Some(reply) = control::send(&cfg.store, &request) {
-        let reply = reply?;
-        if !reply.ok {
-            anyhow::bail!("the daemon could not explain: {}", reply.output);
-        }
-        out.write_all(reply.output.as_bytes())?;
-    } else {
-        let store = store_for_explain(cfg);
-        explain_messages(
-            cfg,
-            dept,
-            store.as_ref().map(|s| s as _),
-            &messages,
-            json_out,
-            out,
-        )?;
-    }
-    all_read(&messages)
-}
-
-/// An error (exit status 1) when any file could not be read, after every file got its line: a
-/// script running `explain` over a folder must not take a typo in a path for a verdict.
-fn all_read(messages: &[Named]) -> anyhow::Result<()> {
-    let unread = messages
-        .iter()
-        .filter(|m| matches!(m.content, Content::Unreadable(_)))
-        .count();
-    if unread > 0 {
-        anyhow::bail!(
-            "{unread} of {} file(s) could not be read (see their lines)",
-            messages.len()
-        );
-    }
-    Ok(())
-}
-
-/// The store, opened here because no daemon answers on its socket; `None` (said on stderr) when
-/// there is none yet or it cannot be opened.
-fn store_for_explain(cfg: &Config) -> Option<Store> {
-    if !cfg.store.exists() {
-        eprintln!(
-            "kvittens: no store at {} yet: deciding as if no case existed",
-            cfg.store.display()
-        );
-        return None;
-    }
-    match Store::open(&cfg.store) {
-        Ok(store) => Some(store),
-        Err(e) => {
-            eprintln!(
-                "kvittens: {e}, and no daemon answers on {}: deciding as if no case existed",
-                control::socket_path(&cfg.store).display()
-            );
-            None
-        }
-    }
-}
-
 /// The lines of `explain` for `messages`, decided with `store` (the daemon's, when it asks).
 pub fn explain_messages(
     cfg: &Config,
     dept: &Department,
-    store: Option<&dyn crate::store::CaseStore>,
+    store: Option<StoreView<'_>>,
     messages: &[Named],
     json_out: bool,
     out: &mut dyn Write,
@@ -223,7 +139,7 @@ pub fn explain_messages(
 fn explain_one(
     cfg: &Config,
     dept: &Department,
-    store: Option<&dyn crate::store::CaseStore>,
+    store: Option<StoreView<'_>>,
     raw: &[u8],
 ) -> anyhow::Result<Explained> {
     let msg = Inbound::parse(raw);
@@ -242,7 +158,7 @@ fn explain_one(
 fn explain_decision(
     cfg: &Config,
     dept: &Department,
-    store: Option<&dyn crate::store::CaseStore>,
+    store: Option<StoreView<'_>>,
     msg: &Inbound,
 ) -> anyhow::Result<Explained> {
     Ok(match engine::decide_with(cfg, dept, msg, store, false)? {
@@ -296,7 +212,7 @@ fn explain_decision(
 fn held_by_store(
     cfg: &Config,
     dept: &Department,
-    store: Option<&dyn crate::store::CaseStore>,
+    store: Option<StoreView<'_>>,
     resident: &Person,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
@@ -311,49 +227,10 @@ fn held_by_store(
         }
     }
     let today = dept.calendar.local_date(now);
-    let sent = store.receipts_today(&crate::store::sender_day(&resident.email, today))?;
+    let sent = store.receipts_on(&resident.email, today)?;
     let cap = cfg.receipts_per_sender_per_day;
     Ok((sent >= cap)
         .then(|| format!("{sent} receipts to this address today (the daily cap is {cap})")))
-}
-
-/// The receipt for `file` exactly as it would be sent, decided and numbered as the daemon would
-/// decide and number it: through its control socket while it runs (the store admits one
-/// process at a time, and a preview that cannot see the cases would show a receipt for a
-/// duplicate or a follow-up), else with the store read here, else (a fresh install) as if no
-/// case existed. Sends nothing and takes no number.
-pub fn preview(
-    cfg: &Config,
-    dept: &Department,
-    file: &Path,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
-    let raw = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let request = Request::Preview {
-        department: dept.id.clone(),
-        message: Named {
-            file: file.display().to_string(),
-            content: Content::Raw(raw.clone()),
-        },
-    };
-    if let Some(reply) = control::send(&cfg.store, &request) {
-        let reply = reply?;
-        if !reply.ok {
-            anyhow::bail!("{}", reply.output);
-        }
-        out.write_all(reply.output.as_bytes())?;
-        return Ok(());
-    }
-    let store = store_for_explain(cfg);
-    let templates = crate::daemon::load_templates(cfg)?;
-    preview_message(
-        cfg,
-        &templates,
-        dept,
-        store.as_ref().map(|s| s as _),
-        &raw,
-        out,
-    )
 }
 
 /// The lines of `preview` for `raw`, decided with `store` (the daemon's, when it asks): the
@@ -363,49 +240,20 @@ pub fn preview_message(
     cfg: &Config,
     templates: &Templates,
     dept: &Department,
-    store: Option<&dyn crate::store::CaseStore>,
+    store: Option<StoreView<'_>>,
     raw: &[u8],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let msg = Inbound::parse(raw);
     let now = Utc::now();
-    let (category, language, resident) = match engine::decide_with(cfg, dept, &msg, store, false)? {
-        Decision::Acknowledge {
-            withhold: Some(why),
-            ..
-        } => anyhow::bail!("no receipt: {why}"),
-        Decision::Undeliverable { case, reason } => {
-            anyhow::bail!(
-                "no receipt: this message reports case {case}'s receipt undeliverable ({reason})"
-            )
-        }
-        Decision::Acknowledge {
-            category,
-            language,
-            resident,
-            withhold: None,
-        } => (category, language, resident),
-        Decision::Answer { case, reason, .. } => {
-            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
-        }
-        Decision::Attach { case, reason } => {
-            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
-        }
-        Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
-            anyhow::bail!("no receipt: {reason}")
-        }
-    };
+    let (category, language, resident) = would_acknowledge(cfg, dept, store, &msg)?;
     if let Some(why) = held_by_store(cfg, dept, store, &resident, now)? {
         anyhow::bail!("no receipt: {why} (a case would open without one, flagged for a person)");
     }
     let today = dept.calendar.local_date(now);
     let (counters, away) = match store {
         Some(s) => (
-            s.next_counters(
-                &dept.id,
-                (&dept.case_prefix, today.year()),
-                &crate::store::sender_day(&resident.email, today),
-            )?,
+            s.next_counters(dept, today, &resident.email)?,
             s.absences()?,
         ),
         None => (
@@ -442,7 +290,7 @@ pub fn preview_message(
         .mails
         .iter()
         .map(|q| &q.mail)
-        .find(|m| m.kind == crate::mail::compose::Kind::Receipt)
+        .find(|m| m.kind == crate::model::Kind::Receipt)
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
         })?;
@@ -460,4 +308,41 @@ pub fn preview_message(
     out.write_all(&receipt.bytes)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// The category, language and resident of a receipt `msg` would get, decided as the daemon
+/// decides; an error saying why none would go (withheld, undeliverable, an answer, a
+/// follow-up, ignored).
+fn would_acknowledge(
+    cfg: &Config,
+    dept: &Department,
+    store: Option<StoreView<'_>>,
+    msg: &Inbound,
+) -> anyhow::Result<(Category, Language, Person)> {
+    Ok(match engine::decide_with(cfg, dept, msg, store, false)? {
+        Decision::Acknowledge {
+            withhold: Some(why),
+            ..
+        } => anyhow::bail!("no receipt: {why}"),
+        Decision::Undeliverable { case, reason } => {
+            anyhow::bail!(
+                "no receipt: this message reports case {case}'s receipt undeliverable ({reason})"
+            )
+        }
+        Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            withhold: None,
+        } => (category, language, resident),
+        Decision::Answer { case, reason, .. } => {
+            anyhow::bail!("no receipt: this message answers case {case} ({reason})")
+        }
+        Decision::Attach { case, reason } => {
+            anyhow::bail!("no receipt: this message joins case {case} ({reason})")
+        }
+        Decision::Copy { reason, .. } | Decision::Ignore(reason) => {
+            anyhow::bail!("no receipt: {reason}")
+        }
+    })
 }

@@ -1,11 +1,23 @@
-//! `/metrics` (Prometheus text format) and `/healthz` over plain HTTP, on a loopback address by
-//! default. Two read-only pages need no web framework: this answers GET with HTTP/1.0 and closes.
+//! `/metrics` (OpenMetrics text format) and `/healthz` over plain HTTP, on a loopback address by
+//! default (`[daemon] listen`), served by axum. Read-only: nothing on this listener acts on
+//! cases (that is the control socket's, which is never served on TCP).
 
+use crate::app::admin;
 use crate::app::engine::Engine;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use chrono::Utc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The content type of `/metrics`: OpenMetrics 1.0, as prometheus-client encodes it.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The content type of `/healthz` and of the 404 page.
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Whether the daemon is healthy: every watched folder (inbox and Sent) working, the SMTP
 /// server taking mail (or not yet tried), the store readable. The text lists what is wrong,
@@ -38,7 +50,7 @@ pub fn health(engine: &Engine) -> (bool, String) {
     if let Some(Some(why)) = engine.metrics().smtp_status() {
         problems.push(format!("the SMTP server does not take mail: {why}"));
     }
-    if let Err(e) = engine.store_works() {
+    if let Err(e) = admin::store_readable(engine) {
         problems.push(format!("the store cannot be read: {e}"));
     }
     // Waiting for the provider's send limit is not a fault, but an admin should see it.
@@ -58,45 +70,66 @@ pub fn health(engine: &Engine) -> (bool, String) {
     }
 }
 
-/// Refreshes the gauges read from the store (open and overdue cases, outbox).
+/// Sets the gauges read from the store (open and overdue cases, outbox, in flight).
 fn refresh(engine: &Engine) {
-    let now = Utc::now();
-    let mut open: std::collections::HashMap<String, (i64, i64)> = std::collections::HashMap::new();
-    let counted = engine.for_each_case(&mut |c| {
-        if c.state == crate::rules::case::State::Open {
-            let entry = open.entry(c.department).or_default();
-            entry.0 += 1;
-            entry.1 += i64::from(c.reply_due < now);
-        }
-    });
-    if counted.is_ok() {
-        for dept in &engine.cfg().departments {
-            let label = crate::ops::metrics::Dept {
-                department: dept.id.clone(),
-            };
-            let (o, late) = open.get(&dept.id).copied().unwrap_or_default();
-            engine.metrics().cases_open.get_or_create(&label).set(o);
-            engine
-                .metrics()
-                .cases_overdue
-                .get_or_create(&label)
-                .set(late);
-        }
+    let gauges = admin::gauges(engine, Utc::now());
+    for (department, open, late) in gauges.cases {
+        let label = crate::ops::metrics::Dept { department };
+        engine.metrics().cases_open.get_or_create(&label).set(open);
+        engine
+            .metrics()
+            .cases_overdue
+            .get_or_create(&label)
+            .set(late);
     }
-    if let Ok(pending) = engine.outbox_handle().pending() {
-        engine.metrics().outbox.set(pending.len() as i64);
+    if let Some(n) = gauges.outbox {
+        engine.metrics().outbox.set(n);
     }
-    if let Ok(n) = engine.outbox_handle().in_flight() {
-        engine.metrics().in_flight.set(n as i64);
+    if let Some(n) = gauges.in_flight {
+        engine.metrics().in_flight.set(n);
     }
 }
 
-/// Serves until shutdown. A bind failure is logged, not fatal: receipts matter more.
-pub async fn serve(
-    engine: Engine,
-    addr: std::net::SocketAddr,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// The two pages, and a 404 that names them.
+pub fn router(engine: Engine) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, TEXT)],
+                "try /metrics or /healthz\n",
+            )
+        })
+        .with_state(engine)
+}
+
+/// `/metrics`: the gauges refreshed from the store (on the blocking pool: it reads every
+/// case), then everything encoded.
+async fn metrics(State(engine): State<Engine>) -> impl IntoResponse {
+    let body = tokio::task::spawn_blocking(move || {
+        refresh(&engine);
+        engine.metrics().encode()
+    })
+    .await
+    .unwrap_or_default();
+    ([(header::CONTENT_TYPE, OPENMETRICS)], body)
+}
+
+/// `/healthz`: 200 and `ok`, or 503 and what is wrong.
+async fn healthz(State(engine): State<Engine>) -> impl IntoResponse {
+    let (ok, text) = health(&engine);
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [(header::CONTENT_TYPE, TEXT)], text)
+}
+
+/// Serves until `stop` is cancelled. A bind failure is logged, not fatal: receipts matter more.
+pub async fn serve(engine: Engine, addr: std::net::SocketAddr, stop: CancellationToken) {
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -109,63 +142,84 @@ pub async fn serve(
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(address = %bound, "serving /metrics and /healthz");
-    loop {
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            _ = shutdown.changed() => return,
-        };
-        let Ok((mut stream, _)) = conn else { continue };
-        let engine = engine.clone();
-        tokio::spawn(async move {
-            // Read up to the end of the request head (a client may send it in pieces).
-            let mut buf = Vec::with_capacity(1024);
-            let mut chunk = [0u8; 1024];
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-                match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
-                    Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
-            let n = buf.len();
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let (status, ctype, body) = match path {
-                "/metrics" => {
-                    let e = engine.clone();
-                    let body = tokio::task::spawn_blocking(move || {
-                        refresh(&e);
-                        e.metrics().encode()
-                    })
-                    .await
-                    .unwrap_or_default();
-                    (
-                        "200 OK",
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        body,
-                    )
-                }
-                "/healthz" => {
-                    let (ok, text) = health(&engine);
-                    (
-                        if ok {
-                            "200 OK"
-                        } else {
-                            "503 Service Unavailable"
-                        },
-                        "text/plain; charset=utf-8",
-                        text,
-                    )
-                }
-                _ => (
-                    "404 Not Found",
-                    "text/plain; charset=utf-8",
-                    "try /metrics or /healthz\n".to_string(),
-                ),
-            };
-            let head = format!("HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
-            let _ = stream.write_all(head.as_bytes()).await;
-            let _ = stream.write_all(body.as_bytes()).await;
-        });
+    if let Err(e) = axum::serve(listener, router(engine))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    {
+        tracing::warn!(%addr, error = %e, "/metrics and /healthz stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use std::future::IntoFuture;
+    use tower::ServiceExt;
+
+    /// GETs `path`: status, content type, body.
+    async fn get(router: &Router, path: &str) -> (StatusCode, String, String) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let ctype = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, ctype, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn the_pages_keep_their_paths_statuses_and_types() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let router = router(engine.clone());
+        let (status, ctype, text) = get(&router, "/healthz").await;
+        assert_eq!(
+            (status, ctype.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, TEXT)
+        );
+        assert_eq!(text, "mailbox of bygg (bygg@kommun.test) is not watched\n");
+        engine.metrics().folder_problem("bygg", false, None);
+        engine.metrics().folder_problem("bygg", true, None);
+        let (status, _, text) = get(&router, "/healthz").await;
+        assert_eq!((status, text.as_str()), (StatusCode::OK, "ok\n"));
+        let (status, ctype, text) = get(&router, "/metrics").await;
+        assert_eq!((status, ctype.as_str()), (StatusCode::OK, OPENMETRICS));
+        assert!(
+            text.contains("kvittens_cases_open{department=\"bygg\"} 0"),
+            "{text}"
+        );
+        let (status, ctype, text) = get(&router, "/").await;
+        assert_eq!((status, ctype.as_str()), (StatusCode::NOT_FOUND, TEXT));
+        assert_eq!(text, "try /metrics or /healthz\n");
+    }
+
+    #[tokio::test]
+    async fn a_request_arriving_in_pieces_is_answered() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(
+            axum::serve(listener, router(engine))
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for piece in ["GET /heal", "thz HTTP/1.0\r\n", "\r\n"] {
+            s.write_all(piece.as_bytes()).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        assert!(text.starts_with("HTTP/1.0 503"), "{text}");
+        stop.cancel();
+        served.await.unwrap().unwrap();
     }
 }

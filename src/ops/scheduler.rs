@@ -1,11 +1,14 @@
 //! The clock of the daemon: wakes when the next schedule entry or digest falls due (or when a
 //! new case may have brought one closer), lets the engine fire what is due, and wakes the sender.
 
+use crate::app::admin;
 use crate::app::engine::Engine;
+use crate::ops::control::request::describe;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// The scheduler task.
 pub struct Scheduler {
@@ -15,8 +18,8 @@ pub struct Scheduler {
     pub outbox: Arc<Notify>,
     /// Woken when new entries may be due sooner.
     pub wake: Arc<Notify>,
-    /// Flips to true when the daemon stops.
-    pub shutdown: watch::Receiver<bool>,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
 }
 
 /// The longest sleep: a safety net for clock changes, not the mechanism.
@@ -24,20 +27,14 @@ const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 impl Scheduler {
     /// Runs until shutdown.
-    pub async fn run(mut self) {
+    pub async fn run(self) {
         loop {
             let engine = self.engine.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<(usize, Option<chrono::DateTime<Utc>>), crate::store::StoreError> {
                 let now = Utc::now();
                 let fired = engine.fire_due(now)? + engine.queue_digests(now)?;
                 housekeeping(&engine, now);
-                let mut next = engine.next_due()?;
-                for dept in &engine.cfg().departments {
-                    if let Some(d) = engine.next_digest(dept, now)? {
-                        next = Some(next.map_or(d, |n| n.min(d)));
-                    }
-                }
-                Ok((fired, next))
+                Ok((fired, admin::next_wake(&engine, now)?))
             })
             .await;
             let sleep = match result {
@@ -62,9 +59,9 @@ impl Scheduler {
             tokio::select! {
                 _ = tokio::time::sleep(sleep.max(Duration::from_millis(10))) => {}
                 _ = self.wake.notified() => {}
-                _ = self.shutdown.changed() => {}
+                _ = self.shutdown.cancelled() => {}
             }
-            if *self.shutdown.borrow() {
+            if self.shutdown.is_cancelled() {
                 tracing::info!("scheduler stopped");
                 return;
             }
@@ -72,24 +69,26 @@ impl Scheduler {
     }
 }
 
-/// Once a day: the loop breaker's records that say nothing any more are pruned, and answered
-/// and closed cases and ignored mail past `[daemon] retention` are removed, and logged.
+/// Once a day: the loop breaker's records that say nothing any more and old "handled" marks
+/// and daily receipt counts are pruned, and answered
+/// and closed cases and ignored mail past `[daemon] retention` are removed (`app::admin`
+/// decides and does), and logged here.
 fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
-    match engine.last_housekeeping() {
-        Ok(Some(last)) if now - last < chrono::Duration::days(1) => return,
+    let done = match admin::housekeeping(engine, now) {
+        Ok(Some(done)) => done,
+        Ok(None) => return,
         Err(e) => {
             tracing::error!(error = %e, "housekeeping could not read the store");
             return;
         }
-        _ => {}
-    }
-    match engine.prune_sender_records(now) {
+    };
+    match done.loop_records {
         Ok(n) => tracing::debug!(pruned = n, "housekeeping: old loop breaker records removed"),
         Err(e) => {
             tracing::error!(error = %e, "housekeeping could not prune the loop breaker's records")
         }
     }
-    match engine.prune_marks(now) {
+    match done.marks {
         Ok(p) => tracing::debug!(
             marks = p.marks,
             counts = p.rates,
@@ -97,28 +96,20 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         ),
         Err(e) => tracing::error!(error = %e, "housekeeping could not prune old marks"),
     }
-    if let Some(retention) = engine.cfg().retention {
-        match crate::app::retention::purge(engine, retention, now, false) {
-            Ok(gone) => {
-                tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old answered and closed cases removed")
-            }
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "housekeeping failed");
-                return;
-            }
+    let retention = engine
+        .cfg()
+        .retention
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    match done.purged {
+        Some(Ok(purged)) => {
+            tracing::info!(purged = purged.cases.len(), retention = %retention, "housekeeping: old answered and closed cases removed");
+            tracing::info!(purged = purged.ignored.len(), retention = %retention, "housekeeping: old ignored mail removed");
         }
-        let cutoff = crate::app::retention::cutoff(retention, now);
-        match crate::app::registrar::purge_ignored(engine, cutoff, false) {
-            Ok(gone) => {
-                tracing::info!(purged = gone.len(), retention = %retention, "housekeeping: old ignored mail removed")
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "housekeeping failed");
-                return;
-            }
-        }
+        Some(Err(e)) => tracing::error!(error = %describe(&e), "housekeeping failed"),
+        None => {}
     }
-    if let Err(e) = engine.set_housekeeping(now) {
+    if let Some(Err(e)) = done.recorded {
         tracing::error!(error = %e, "housekeeping could not record its run");
     }
 }

@@ -8,25 +8,10 @@
 //! with its copy to the department mailbox counts two). The clock is passed in, so the limiter
 //! is tested without waiting.
 
+use crate::model::limits::Limits;
 use chrono::{DateTime, Utc};
 use std::collections::VecDeque;
 use std::time::Duration;
-
-/// `[smtp] max_per_minute` and `max_per_day`; `None` is no limit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Limits {
-    /// Messages (SMTP transactions) in any 60 seconds.
-    pub per_minute: Option<u32>,
-    /// Recipients (every RCPT TO, the copy included) in any 24 hours.
-    pub per_day: Option<u64>,
-}
-
-impl Limits {
-    /// Whether there is any limit at all.
-    pub fn any(&self) -> bool {
-        self.per_minute.is_some() || self.per_day.is_some()
-    }
-}
 
 /// One mail sent (or reserved to be sent): when, and to how many recipients.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

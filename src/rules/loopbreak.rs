@@ -6,45 +6,9 @@
 //! say what they are; this catches the rest by their behaviour, with no list. Pure code: the
 //! store keeps one [`Record`] per sender address.
 
+use crate::model::limits::LoopRule as Rule;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-
-/// When a sender counts as a machine (`[daemon] loop_*` keys).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rule {
-    /// A new thread from a sender this soon after a receipt to it is a quick answer
-    /// (`loop_window`, default 120 s: people read and write slower than that).
-    pub window: Duration,
-    /// This many quick answers in a row make the sender a machine (`loop_answers`, default 3;
-    /// 0 turns the breaker off).
-    pub answers: u32,
-    /// How long a machine gets no receipts (`loop_hold`, default 24 h); its mail still opens
-    /// cases, flagged.
-    pub hold: Duration,
-}
-
-impl Default for Rule {
-    fn default() -> Self {
-        Rule {
-            window: Duration::seconds(120),
-            answers: 3,
-            hold: Duration::hours(24),
-        }
-    }
-}
-
-impl Rule {
-    /// Why `sender` gets no receipt until `until`, in the words of the case's flag and of
-    /// `explain`.
-    pub fn held(&self, sender: &str, until: DateTime<Utc>) -> String {
-        format!(
-            "{sender} answered {} receipts in a row within {} s each with a new thread: held as a machine until {} (no receipts to it meanwhile)",
-            self.answers,
-            self.window.num_seconds(),
-            until.format("%Y-%m-%d %H:%M UTC")
-        )
-    }
-}
 
 /// What kvittens remembers of one sender for the loop breaker.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

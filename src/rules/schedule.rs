@@ -2,11 +2,12 @@
 //! check of the decision date, and the managers' daily digest. Pure code: given a case, a due
 //! entry and the time, it says what to send and what falls due next.
 
-use crate::config::{Absence, Contact, Department, FollowUp};
-use crate::rules::calendar::Calendar;
-use crate::rules::case::{Case, State};
-use crate::rules::decide::Category;
-use crate::rules::span::Span;
+use crate::config::{Department, FollowUp};
+use crate::model::calendar::Calendar;
+use crate::model::span::Span;
+use crate::model::Category;
+use crate::model::{Absence, Contact};
+use crate::model::{Case, State};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -337,8 +338,8 @@ officers = [
             number: "BMN-2026-0001".into(),
             department: d.id.clone(),
             category,
-            language: crate::rules::decide::Language::Sv,
-            resident: crate::mail::message::Person {
+            language: crate::model::Language::Sv,
+            resident: crate::model::Person {
                 name: None,
                 email: "a@example.org".into(),
             },

@@ -12,10 +12,10 @@ use super::{
     Applied, Counters, Cursor, DueKey, Edit, Effects, Flight, FromIgnored, Gone, IgnoredMail, Mark,
     MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released, Store, StoreError,
 };
-use crate::config::Absence;
-use crate::mail::compose::Outgoing;
+use crate::mail::outgoing::Outgoing;
+use crate::model::Absence;
+use crate::model::Case;
 use crate::rules::budget::Spent;
-use crate::rules::case::Case;
 use crate::rules::loopbreak;
 use crate::rules::schedule::Due;
 use chrono::{DateTime, NaiveDate, Utc};

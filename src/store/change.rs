@@ -11,7 +11,7 @@ use super::{
     keys, tx_effects, tx_get, tx_mark, tx_new_case, tx_put, Counters, DueKey, Effects, MessageKey,
     Opened, Store, StoreError, TxResult,
 };
-use crate::rules::case::Case;
+use crate::model::Case;
 use sled::transaction::TransactionalTree;
 
 /// What a change read from the store before: applied or found stale.

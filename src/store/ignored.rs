@@ -11,9 +11,9 @@ use super::{
     keys, tx_effects, tx_get, tx_mark, tx_next, tx_put, Applied, Edit, Effects, MessageKey,
     NewCase, Queued, Store, StoreError,
 };
-use crate::mail::message::Person;
-use crate::rules::case::Case;
-use crate::rules::decide::{Category, Language};
+use crate::model::Case;
+use crate::model::Person;
+use crate::model::{Category, Language};
 use crate::rules::loopbreak;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -247,8 +247,8 @@ impl Store {
 mod tests {
     use super::super::tests::{edit, key, mail, open};
     use super::*;
-    use crate::config::Contact;
-    use crate::rules::case::State;
+    use crate::model::Contact;
+    use crate::model::State;
     use crate::store::Counters;
     use chrono::Duration;
 
@@ -277,7 +277,7 @@ mod tests {
     }
 
     fn build(c: Counters, e: &IgnoredMail) -> Result<(Case, Effects), String> {
-        let number = crate::rules::case::case_number("BMN", 2026, c.seq);
+        let number = crate::model::ids::case_number("BMN", 2026, c.seq);
         let case = Case {
             number: number.clone(),
             department: e.department.clone(),
@@ -425,7 +425,7 @@ mod tests {
         );
         let later = Queued {
             rank: 0,
-            mail: crate::mail::compose::Outgoing {
+            mail: crate::mail::outgoing::Outgoing {
                 id: format!("kvittens.receipt.{number}.later@kommun.test"),
                 ..mail(number)
             },

@@ -6,8 +6,8 @@
 //! mark and its outgoing mails) is one transaction, flushed to disk before the call returns:
 //! after a crash at any point either all of it is there or none of it is.
 
-use crate::config::Absence;
-use crate::rules::case::Case;
+use crate::model::Absence;
+use crate::model::Case;
 use crate::rules::schedule::Due;
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -649,12 +649,12 @@ fn read_mark(path: &Path) -> Option<(u32, u32)> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::Contact;
-    use crate::mail::compose::Kind;
-    use crate::mail::compose::Outgoing;
-    use crate::mail::message::Person;
-    use crate::rules::case::State;
-    use crate::rules::decide::{Category, Language};
+    use crate::mail::outgoing::Outgoing;
+    use crate::model::Contact;
+    use crate::model::Kind;
+    use crate::model::Person;
+    use crate::model::State;
+    use crate::model::{Category, Language};
     use chrono::Utc;
 
     pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
@@ -713,7 +713,7 @@ pub(crate) mod tests {
         let today = "a@example.org/2026-01-01";
         loop {
             let counters = store.next_counters("bygg", ("BMN", 2026), today).unwrap();
-            let n = crate::rules::case::case_number("BMN", 2026, counters.seq);
+            let n = crate::model::ids::case_number("BMN", 2026, counters.seq);
             let c = case(&n, &[msg_id]);
             let due = Due {
                 at: c.reply_due,

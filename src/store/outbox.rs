@@ -8,8 +8,8 @@
 //! that copy the mail is recorded as sent; when no copy has come after a while, it goes again.
 
 use super::{keys, tx_get, tx_mark, tx_put, MessageKey, Store, StoreError, TxResult};
-use crate::mail::compose::Outgoing;
-use crate::rules::case::Case;
+use crate::mail::outgoing::Outgoing;
+use crate::model::Case;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sled::transaction::TransactionalTree;

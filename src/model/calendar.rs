@@ -1,8 +1,8 @@
 //! The business calendar: which moments are working time for a department, and when a deadline
 //! falls. Pure code: every function takes the time it works on, none reads a clock.
 
-use crate::rules::holidays;
-use crate::rules::span::Span;
+use crate::model::holidays;
+use crate::model::span::Span;
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
 };

@@ -1,0 +1,735 @@
+//! What the people who run kvittens ask of the cases — list, show, close, postpone, import,
+//! purge, open from ignored mail, send a withheld receipt, record an absence — decided and
+//! recorded here, where case state is owned. Each returns what happened as a value; the words
+//! an operator reads are written by `ops::control`, which only formats.
+
+use crate::app::edit::EditError;
+use crate::app::engine::Engine;
+use crate::app::registrar::ReceiptTo;
+use crate::model::Absence;
+use crate::model::{Case, State};
+use crate::store::{Effects, Pruned, StoreError};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Why an admin action did not happen. Each says what the operator can change; the cause, where
+/// there is one, is kept as the [`std::error::Error::source`].
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// No case has this number.
+    #[error("no case {0}")]
+    NoCase(String),
+    /// `purge` needs `[daemon] retention` to know what is old.
+    #[error("no [daemon] retention is configured: nothing is purged")]
+    NoRetention,
+    /// A line of an import file is not a case as `export` writes it.
+    #[error("{}:{line}", file.display())]
+    ImportLine {
+        /// The file, as the operator named it.
+        file: PathBuf,
+        /// Its line, from 1.
+        line: usize,
+        /// What the JSON reader said.
+        source: serde_json::Error,
+    },
+    /// An imported case belongs to a department the config does not have: it would be
+    /// neither reminded nor escalated.
+    #[error("{}:{line}: case {case} belongs to department {department:?}, which is not configured", file.display())]
+    ImportDepartment {
+        /// The file, as the operator named it.
+        file: PathBuf,
+        /// Its line, from 1.
+        line: usize,
+        /// The case number.
+        case: String,
+        /// The department the case names.
+        department: String,
+    },
+    /// An absence that cannot be recorded (dates the wrong way round, an address that is no
+    /// officer, an officer covering for themselves): why, in the command's words.
+    #[error("{0}")]
+    Absence(String),
+    /// The store could not be read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// What the engine refused, with its own words (a closed case, a date passed, …).
+    #[error(transparent)]
+    Engine(#[from] anyhow::Error),
+}
+
+impl From<EditError> for AdminError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Store(e) => AdminError::Store(e),
+            EditError::Refused(why) => AdminError::Engine(anyhow::Error::msg(why)),
+        }
+    }
+}
+
+/// Which cases [`cases`] lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Filter {
+    /// Every case.
+    All,
+    /// Waiting for the officer.
+    Open,
+    /// Open and past the reply deadline.
+    Overdue,
+    /// Answered by staff.
+    Answered,
+    /// Closed by hand.
+    Closed,
+    /// Flagged for a person: a receipt withheld (an unverified sender, a request for none, the
+    /// daily cap, the loop breaker, no address), undeliverable, or a message read by its header
+    /// only. `case receipt` takes a withheld receipt's flag off.
+    Flagged,
+}
+
+impl Filter {
+    /// Whether `c` is one of these at `now` (overdue means open past the reply deadline).
+    pub fn admits(self, c: &Case, now: DateTime<Utc>) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Open => c.state == State::Open,
+            Filter::Overdue => c.state == State::Open && c.reply_due < now,
+            Filter::Answered => c.state == State::Answered,
+            Filter::Closed => c.state == State::Closed,
+            Filter::Flagged => c.flagged.is_some(),
+        }
+    }
+}
+
+/// The cases of `department` (all when `None`) that `filter` admits at `now`, in store order.
+///
+/// # Errors
+/// [`AdminError::Store`] when the store cannot be read.
+pub fn cases(
+    engine: &Engine,
+    department: Option<&str>,
+    filter: Filter,
+    now: DateTime<Utc>,
+) -> Result<Vec<Case>, AdminError> {
+    Ok(engine
+        .store
+        .cases()?
+        .into_iter()
+        .filter(|c| department.is_none_or(|d| c.department == d))
+        .filter(|c| filter.admits(c, now))
+        .collect())
+}
+
+/// Case `number` with its timeline.
+///
+/// # Errors
+/// [`AdminError::NoCase`] when there is none; [`AdminError::Store`] when the store fails.
+pub fn case(engine: &Engine, number: &str) -> Result<Case, AdminError> {
+    engine
+        .store
+        .case(number)?
+        .ok_or_else(|| AdminError::NoCase(number.to_string()))
+}
+
+/// Closes case `number` by hand: no more reminders or escalations. The timeline says so, with
+/// `note` when one is given.
+///
+/// # Errors
+/// [`AdminError::NoCase`] when there is none; [`AdminError::Store`] when the store fails.
+pub fn close(
+    engine: &Engine,
+    number: &str,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AdminError> {
+    let found = engine.update_case(number, |c| {
+        c.state = State::Closed;
+        let why = if note.is_empty() {
+            String::new()
+        } else {
+            format!(": {note}")
+        };
+        c.log(now, format!("closed by hand{why}"));
+        Ok(Effects::default())
+    })?;
+    found
+        .then_some(())
+        .ok_or_else(|| AdminError::NoCase(number.to_string()))
+}
+
+/// Moves case `number`'s decision date to the end of `to` and queues one delay notice to the
+/// resident (förvaltningslagen 11 §: a resident is told when a decision will be late).
+///
+/// # Errors
+/// [`AdminError::NoCase`]; [`AdminError::Engine`] for a closed case or a date passed.
+pub fn postpone(
+    engine: &Engine,
+    number: &str,
+    to: NaiveDate,
+    note: &str,
+    now: DateTime<Utc>,
+) -> Result<(), AdminError> {
+    let found = engine.postpone(number, to, note, now)?;
+    found
+        .then_some(())
+        .ok_or_else(|| AdminError::NoCase(number.to_string()))
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Imported {
+    /// Cases new to the store, now in it with their open deadlines scheduled.
+    pub new: usize,
+    /// Cases the store had already, kept as they were.
+    pub already: usize,
+}
+
+/// Reads cases from `text`, JSON lines as `export` writes them (`file` names it in errors), and
+/// stores those the store lacks, scheduling the deadlines still ahead of `now`. Nothing is
+/// stored unless every line is a case of a configured department. The numbers imported are
+/// never handed out again.
+///
+/// # Errors
+/// [`AdminError::ImportLine`], [`AdminError::ImportDepartment`], [`AdminError::Store`].
+pub fn import(
+    engine: &Engine,
+    file: &Path,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<Imported, AdminError> {
+    let cases = parse_cases(engine, file, text)?;
+    let total = cases.len();
+    let mut new = Vec::new();
+    for case in cases {
+        if engine.store.case(&case.number)?.is_none() {
+            new.push(case);
+        }
+    }
+    let cfg = engine.cfg();
+    let mut dues = Vec::new();
+    for case in new.iter().filter(|c| c.state == State::Open) {
+        if let Some(dept) = cfg.department(&case.department) {
+            dues.extend(
+                crate::rules::schedule::case_dues(dept, case)
+                    .into_iter()
+                    .filter(|d| d.at > now),
+            );
+        }
+    }
+    engine.store.put_many(&new, &dues)?;
+    for case in &new {
+        if let Some((prefix, year, seq)) = number_parts(&case.number) {
+            engine.store.raise_seq(prefix, year, seq)?;
+        }
+    }
+    Ok(Imported {
+        new: new.len(),
+        already: total - new.len(),
+    })
+}
+
+/// Every non-blank line of `text` as a case of a configured department.
+fn parse_cases(engine: &Engine, file: &Path, text: &str) -> Result<Vec<Case>, AdminError> {
+    let cfg = engine.cfg();
+    let mut cases = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let case: Case = serde_json::from_str(line).map_err(|source| AdminError::ImportLine {
+            file: file.to_path_buf(),
+            line: n + 1,
+            source,
+        })?;
+        if cfg.department(&case.department).is_none() {
+            return Err(AdminError::ImportDepartment {
+                file: file.to_path_buf(),
+                line: n + 1,
+                case: case.number,
+                department: case.department,
+            });
+        }
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+/// A case number `PREFIX-YEAR-SEQ` in its parts; `None` for one of another shape (an import
+/// from elsewhere), which then raises no counter.
+fn number_parts(number: &str) -> Option<(&str, i32, u64)> {
+    let mut parts = number.rsplitn(3, '-');
+    let seq = parts.next()?.parse().ok()?;
+    let year = parts.next()?.parse().ok()?;
+    Some((parts.next()?, year, seq))
+}
+
+/// What a purge removed (or, dry, would remove).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// The numbers of the answered and closed cases past the retention.
+    pub cases: Vec<String>,
+    /// The ids of the ignored mails past it.
+    pub ignored: Vec<u64>,
+}
+
+/// Removes answered and closed cases and ignored mail older than `[daemon] retention` (GDPR
+/// art. 5.1 e: kept no longer than needed), or with `dry_run` only says which.
+///
+/// # Errors
+/// [`AdminError::NoRetention`] when none is configured; [`AdminError::Store`].
+pub fn purge(engine: &Engine, dry_run: bool, now: DateTime<Utc>) -> Result<Purged, AdminError> {
+    let retention = engine.cfg().retention.ok_or(AdminError::NoRetention)?;
+    let cases = crate::app::retention::purge(engine, retention, now, dry_run)?;
+    let cutoff = crate::app::retention::cutoff(retention, now);
+    let ignored = crate::app::registrar::purge_ignored(engine, cutoff, dry_run)?;
+    Ok(Purged { cases, ignored })
+}
+
+/// A case opened from ignored mail.
+#[derive(Clone, Debug)]
+pub struct Opened {
+    /// The new case.
+    pub case: Box<Case>,
+    /// What became of its receipt: `receipt to ADDRESS queued`, or `no receipt` with why.
+    pub receipt: String,
+}
+
+/// Opens a case from ignored mail `id` (a person overrules the machine's decision); the receipt
+/// goes to the sender when `receipt`, to `to` instead when given, or not at all.
+///
+/// # Errors
+/// [`AdminError::Engine`] when there is no such mail or it opened a case already.
+pub fn open_ignored(
+    engine: &Engine,
+    id: u64,
+    note: &str,
+    receipt: bool,
+    to: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Opened, AdminError> {
+    let receipt_to = match (receipt, to) {
+        (false, _) => ReceiptTo::None,
+        (true, Some(address)) => ReceiptTo::Address(address),
+        (true, None) => ReceiptTo::Sender,
+    };
+    let case = engine.open_ignored(id, note, receipt_to, now)?;
+    let receipt = engine.receipt_outcome(&case);
+    Ok(Opened { case, receipt })
+}
+
+/// Queues case `number`'s withheld receipt after all (once) and takes its flag off. Returns the
+/// address it goes to.
+///
+/// # Errors
+/// [`AdminError::Engine`] when there is no such case or it has had its receipt.
+pub fn receipt(engine: &Engine, number: &str, now: DateTime<Utc>) -> Result<String, AdminError> {
+    Ok(engine.receipt_after_all(number, now)?)
+}
+
+/// An absence recorded: `officer` away `from`–`to` (both days included), `substitute` covering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Away {
+    /// The officer's address, lower case.
+    pub officer: String,
+    /// The substitute's address, lower case.
+    pub substitute: String,
+    /// First day away.
+    pub from: NaiveDate,
+    /// Last day away.
+    pub to: NaiveDate,
+}
+
+/// Records an officer's absence (hänvisning): new cases and reminders meanwhile go to the
+/// substitute, an officer of the same department.
+///
+/// # Errors
+/// [`AdminError::Absence`] for dates the wrong way round or an address that is no officer of
+/// the department; [`AdminError::Store`].
+pub fn away(engine: &Engine, away: Away) -> Result<Away, AdminError> {
+    let Away {
+        officer,
+        substitute,
+        from,
+        to,
+    } = away;
+    let (officer, substitute) = (officer.to_lowercase(), substitute.to_lowercase());
+    let refuse = |why: String| Err(AdminError::Absence(why));
+    if from > to {
+        return refuse(format!("--to {to} is before --from {from}"));
+    }
+    let cfg = engine.cfg();
+    let Some(dept) = cfg
+        .departments
+        .iter()
+        .find(|d| d.officer(&officer).is_some())
+    else {
+        return refuse(format!(
+            "{officer} is not an officer in {}",
+            cfg.file.display()
+        ));
+    };
+    if dept.officer(&substitute).is_none() {
+        let (name, id) = (&dept.name, &dept.id);
+        return refuse(format!("{substitute} is not an officer of {name} ({id})"));
+    }
+    if officer == substitute {
+        return refuse("an officer cannot substitute for themselves".to_string());
+    }
+    let substitute_for = Absence {
+        from,
+        to,
+        substitute: substitute.clone(),
+    };
+    engine.store.add_absence(&officer, &substitute_for)?;
+    Ok(Away {
+        officer,
+        substitute,
+        from,
+        to,
+    })
+}
+
+/// Whether the store answers a read: the one probe behind `/healthz` and the systemd watchdog,
+/// so that both mean the same by "the store works".
+///
+/// # Errors
+/// The store's error when it cannot be read.
+pub fn store_readable(engine: &Engine) -> Result<(), StoreError> {
+    engine.store.cursor("-").map(|_| ())
+}
+
+/// The gauges read from the store: open and overdue cases per department (only those
+/// configured), mail waiting in the outbox, mail being sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Per configured department id: (open, open past the reply deadline).
+    pub cases: Vec<(String, i64, i64)>,
+    /// Mail waiting to be sent; `None` when the store could not say.
+    pub outbox: Option<i64>,
+    /// Mail being sent; `None` when the store could not say.
+    pub in_flight: Option<i64>,
+}
+
+/// The gauges as the store has them at `now`. What cannot be read is left out (a `/metrics`
+/// scrape shows the last value rather than failing); `/healthz` reports the store itself.
+pub fn gauges(engine: &Engine, now: DateTime<Utc>) -> Gauges {
+    let mut open: std::collections::HashMap<String, (i64, i64)> = Default::default();
+    let counted = engine.store.for_each_case(&mut |c| {
+        if c.state == State::Open {
+            let entry = open.entry(c.department).or_default();
+            entry.0 += 1;
+            entry.1 += i64::from(c.reply_due < now);
+        }
+    });
+    let cases = match counted {
+        Ok(()) => engine
+            .cfg()
+            .departments
+            .iter()
+            .map(|d| {
+                let (o, late) = open.get(&d.id).copied().unwrap_or_default();
+                (d.id.clone(), o, late)
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    Gauges {
+        cases,
+        outbox: engine.store.pending().ok().map(|p| p.len() as i64),
+        in_flight: engine.store.in_flight().ok().map(|n| n as i64),
+    }
+}
+
+/// When the clock must next wake: the earliest schedule entry or digest of any department.
+///
+/// # Errors
+/// [`StoreError`] when the schedule cannot be read.
+pub fn next_wake(engine: &Engine, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let mut next = engine.store.next_due()?;
+    for dept in &engine.cfg().departments {
+        if let Some(d) = engine.next_digest(dept, now)? {
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+    }
+    Ok(next)
+}
+
+/// What the daily housekeeping did, each part with its own outcome (one failing does not hide
+/// what the others did).
+#[derive(Debug)]
+pub struct Housekept {
+    /// Loop breaker records that say nothing any more, removed.
+    pub loop_records: Result<usize, StoreError>,
+    /// "Handled" marks older than [`crate::app::retention::MARK_AGE`] and old daily receipt
+    /// counts, removed.
+    pub marks: Result<Pruned, StoreError>,
+    /// The retention's purge, when `[daemon] retention` is set.
+    pub purged: Option<Result<Purged, AdminError>>,
+    /// Whether the run was recorded; `None` when the purge failed (it is tried again at the
+    /// next wake, not a day later).
+    pub recorded: Option<Result<(), StoreError>>,
+}
+
+/// Once a day (a day after the last recorded run): prunes the loop breaker's stale records,
+/// old "handled" marks and daily receipt counts and, with `[daemon] retention`, purges what is
+/// past it (with the marks of the cases purged). `None` when not due.
+///
+/// # Errors
+/// [`StoreError`] when the last run cannot be read (nothing is done then).
+pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housekept>, StoreError> {
+    if let Some(last) = engine.store.last_housekeeping()? {
+        if now - last < chrono::Duration::days(1) {
+            return Ok(None);
+        }
+    }
+    let loop_records = engine.store.prune_sender_records(now);
+    let marks = engine.prune_marks(now);
+    let purged = engine.cfg().retention.map(|_| purge(engine, false, now));
+    let recorded = match &purged {
+        Some(Err(_)) => None,
+        _ => Some(engine.store.set_housekeeping(now)),
+    };
+    Ok(Some(Housekept {
+        loop_records,
+        marks,
+        purged,
+        recorded,
+    }))
+}
+
+/// An engine on a fresh store in `dir` with one department (`bygg`, officers o1 and o2), for
+/// the tests of what calls into `app`; `daemon_extra` goes into `[daemon]`.
+#[cfg(test)]
+pub(crate) fn test_engine(dir: &Path, daemon_extra: &str) -> Engine {
+    let cfg = test_config(dir, daemon_extra);
+    let templates = crate::mail::compose::load_templates(&cfg).unwrap();
+    let store = crate::store::Store::open(&cfg.store).unwrap();
+    Engine::new(cfg, store, templates)
+}
+
+/// The config of [`test_engine`]: its mail servers refuse every connection (port 1).
+#[cfg(test)]
+pub(crate) fn test_config(dir: &Path, daemon_extra: &str) -> crate::config::Config {
+    let config = format!(
+        r#"
+[daemon]
+store = "store"
+internal_domains = ["kommun.test"]
+{daemon_extra}
+
+[imap]
+host = "127.0.0.1"
+port = 1
+security = "none"
+
+[smtp]
+host = "127.0.0.1"
+port = 1
+security = "none"
+from = "Salems kommun <noreply@kommun.test>"
+
+[calendar]
+working_hours = "00:00-24:00"
+holidays = "none"
+
+[[department]]
+id = "bygg"
+name = "Bygg- och miljöförvaltningen"
+case_prefix = "BMN"
+mailbox = {{ user = "bygg@kommun.test", password = "secret" }}
+manager = {{ name = "Maria Chef", email = "manager@kommun.test" }}
+officers = [{{ name = "Olle Handläggare", email = "o1@kommun.test" }}, {{ name = "Ada Handläggare", email = "o2@kommun.test" }}]
+reply_within = "3d"
+"#
+    );
+    crate::config::Config::parse(&dir.join("kvittens.toml"), &config).unwrap()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// A case as `export` writes it, open, received at `received`.
+    fn exported(number: &str, department: &str, received: DateTime<Utc>) -> String {
+        let due = received + chrono::Duration::days(30);
+        serde_json::json!({
+            "number": number, "department": department, "state": "open",
+            "category": "question", "language": "sv",
+            "resident": {"name": "Sara Berg", "email": "sara@example.se"},
+            "officer": {"name": "Olle Handläggare", "email": "o1@kommun.test"},
+            "subject": "Bygglov", "received": received, "reply_due": due,
+            "decision_due": due, "events": [], "message_ids": [],
+        })
+        .to_string()
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn import_stores_new_cases_once_and_closing_one_logs_the_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let file = dir.path().join("cases.jsonl");
+        let text = format!("{}\n\n", exported("BMN-2026-0041", "bygg", now()));
+        let first = import(&engine, &file, &text, now()).unwrap();
+        assert_eq!(first, Imported { new: 1, already: 0 });
+        let again = import(&engine, &file, &text, now()).unwrap();
+        assert_eq!(again, Imported { new: 0, already: 1 });
+        close(&engine, "BMN-2026-0041", "duplicate", now()).unwrap();
+        let c = case(&engine, "BMN-2026-0041").unwrap();
+        assert_eq!(c.state, State::Closed);
+        assert_eq!(c.events.last().unwrap().what, "closed by hand: duplicate");
+        assert_eq!(cases(&engine, None, Filter::Open, now()).unwrap().len(), 0);
+        assert_eq!(
+            cases(&engine, Some("bygg"), Filter::Closed, now())
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            cases(&engine, Some("other"), Filter::All, now())
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn an_import_with_a_bad_line_stores_nothing_and_names_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let file = dir.path().join("cases.jsonl");
+        let good = exported("BMN-2026-0041", "bygg", now());
+        let bad = format!("{good}\n{{not json\n");
+        let e = import(&engine, &file, &bad, now()).unwrap_err();
+        assert!(matches!(e, AdminError::ImportLine { line: 2, .. }), "{e:?}");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "the JSON error is kept"
+        );
+        let foreign = format!("{good}\n{}\n", exported("SOC-2026-0001", "soc", now()));
+        let e = import(&engine, &file, &foreign, now()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:2: case SOC-2026-0001 belongs to department \"soc\", which is not configured",
+                file.display()
+            )
+        );
+        assert!(engine.store.cases().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missing_case_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let e = close(&engine, "BMN-2026-0099", "", now()).unwrap_err();
+        assert_eq!(e.to_string(), "no case BMN-2026-0099");
+        assert!(matches!(case(&engine, "X"), Err(AdminError::NoCase(n)) if n == "X"));
+        let to = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
+        let e = postpone(&engine, "BMN-2026-0099", to, "", now()).unwrap_err();
+        assert_eq!(e.to_string(), "no case BMN-2026-0099");
+    }
+
+    #[test]
+    fn purge_needs_a_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let e = purge(&engine, true, now()).unwrap_err();
+        assert!(matches!(e, AdminError::NoRetention));
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "retention = \"30d\"");
+        assert_eq!(purge(&engine, false, now()).unwrap(), Purged::default());
+    }
+
+    #[test]
+    fn an_absence_is_checked_and_recorded_in_lower_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let ask = |officer: &str, substitute: &str, from, to| Away {
+            officer: officer.into(),
+            substitute: substitute.into(),
+            from,
+            to,
+        };
+        let refused = |a: Away| away(&engine, a).unwrap_err().to_string();
+        assert_eq!(
+            refused(ask("o1@kommun.test", "o2@kommun.test", day(9), day(8))),
+            "--to 2026-12-08 is before --from 2026-12-09"
+        );
+        assert!(
+            refused(ask("x@kommun.test", "o2@kommun.test", day(8), day(9)))
+                .starts_with("x@kommun.test is not an officer in ")
+        );
+        assert_eq!(
+            refused(ask("o1@kommun.test", "x@kommun.test", day(8), day(9))),
+            "x@kommun.test is not an officer of Bygg- och miljöförvaltningen (bygg)"
+        );
+        assert_eq!(
+            refused(ask("o1@kommun.test", "O1@kommun.test", day(8), day(9))),
+            "an officer cannot substitute for themselves"
+        );
+        let done = away(
+            &engine,
+            ask("O1@Kommun.test", "o2@kommun.test", day(8), day(9)),
+        )
+        .unwrap();
+        assert_eq!(done.officer, "o1@kommun.test");
+        assert_eq!(engine.store.absences().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn housekeeping_runs_once_a_day_and_purges_what_the_retention_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "retention = \"30d\"");
+        let file = dir.path().join("cases.jsonl");
+        let old = now() - chrono::Duration::days(60);
+        import(
+            &engine,
+            &file,
+            &exported("BMN-2026-0041", "bygg", old),
+            now(),
+        )
+        .unwrap();
+        close(&engine, "BMN-2026-0041", "", old).unwrap();
+        let done = housekeeping(&engine, now()).unwrap().expect("due at first");
+        let purged = done.purged.unwrap().unwrap();
+        assert_eq!(purged.cases, vec!["BMN-2026-0041".to_string()]);
+        assert!(matches!(done.recorded, Some(Ok(()))));
+        assert!(engine.store.case("BMN-2026-0041").unwrap().is_none());
+        let later = now() + chrono::Duration::hours(23);
+        assert!(
+            housekeeping(&engine, later).unwrap().is_none(),
+            "not due again"
+        );
+        let next_day = now() + chrono::Duration::days(1);
+        assert!(housekeeping(&engine, next_day).unwrap().is_some());
+        // Nothing scheduled but the department's daily digest, still ahead.
+        let next = next_wake(&engine, now()).unwrap();
+        assert!(next.is_some_and(|t| t > now() && t - now() <= chrono::Duration::days(1)));
+    }
+
+    #[test]
+    fn the_store_probe_and_gauges_read_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        store_readable(&engine).unwrap();
+        let file = dir.path().join("cases.jsonl");
+        let received = now() - chrono::Duration::days(40);
+        import(
+            &engine,
+            &file,
+            &exported("BMN-2026-0041", "bygg", received),
+            now(),
+        )
+        .unwrap();
+        let g = gauges(&engine, now());
+        assert_eq!(g.cases, vec![("bygg".to_string(), 1, 1)]);
+        assert_eq!(g.outbox, Some(0));
+        assert_eq!(g.in_flight, Some(0));
+    }
+}

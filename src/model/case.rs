@@ -1,0 +1,87 @@
+//! A case: what kvittens remembers of a resident's matter — who wrote, who handles it, when it
+//! falls due, what happened. Metadata only, never a body. The rules that open, assign and
+//! schedule a case live in [`crate::rules`]; this is its shape, as the store keeps it.
+
+use crate::model::kinds::{Category, Language};
+use crate::model::people::{Contact, Person};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a case stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Waiting for the officer.
+    Open,
+    /// The officer has answered.
+    Answered,
+    /// Closed by hand.
+    Closed,
+}
+
+/// Something that happened to a case, for its timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What, in a short sentence.
+    pub what: String,
+}
+
+/// A resident's matter. Holds metadata only: addresses, subject, ids, times — never the body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    /// The case number.
+    pub number: String,
+    /// The department id.
+    pub department: String,
+    /// What kind of matter.
+    pub category: Category,
+    /// The resident's language.
+    pub language: Language,
+    /// Who wrote, and where replies go.
+    pub resident: Person,
+    /// The subject of the first message (cleaned).
+    pub subject: String,
+    /// Who handles it.
+    pub officer: Contact,
+    /// When the officer stands in for an absent colleague, that colleague.
+    pub substitute_for: Option<Contact>,
+    /// When the first message reached the mailbox.
+    pub received: DateTime<Utc>,
+    /// When the resident is to have an answer.
+    pub reply_due: DateTime<Utc>,
+    /// The expected decision date named in the receipt.
+    pub decision_due: DateTime<Utc>,
+    /// Message-IDs of the thread: the resident's messages and what kvittens sent.
+    pub message_ids: Vec<String>,
+    /// Where the case stands.
+    pub state: State,
+    /// What happened, oldest first.
+    pub events: Vec<Event>,
+    /// When staff last answered.
+    #[serde(default)]
+    pub answered_at: Option<DateTime<Utc>>,
+    /// Whether the resident has been told the decision is delayed (told once).
+    #[serde(default)]
+    pub delay_told: bool,
+    /// Why a person should look at this case (e.g. a sender that failed authentication, or a
+    /// receipt that could not be delivered).
+    #[serde(default)]
+    pub flagged: Option<String>,
+    /// Why no receipt went when the case opened (`code: detail`, the codes of
+    /// `compose::NoticeFacts::no_receipt`); `None` when it went. Cleared when a registrar
+    /// sends it after all.
+    #[serde(default)]
+    pub no_receipt: Option<String>,
+}
+
+impl Case {
+    /// Adds an event to the timeline.
+    pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
+        self.events.push(Event {
+            at,
+            what: what.into(),
+        });
+    }
+}

@@ -1,0 +1,483 @@
+//! The command line's definitions (clap) and the commands that need no daemon code: the store
+//! commands go to the running daemon's control socket, or to the store itself when none runs;
+//! `explain` and `preview` likewise; `generate` writes man pages and completions. `run` and
+//! `check-config` are the daemon's (`crate::daemon`), which `main` calls.
+//!
+//! The types below carry no `///` docs of their own where clap would print them as help.
+
+use crate::config::Config;
+use crate::ops::commands;
+use crate::ops::control::cmd::{case, cases, ignored, import, officer, purge};
+use crate::ops::control::{self, Filter, Request};
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where the Debian package puts the config; every command reads it unless `--config` says
+/// otherwise.
+pub const DEFAULT_CONFIG: &str = "/etc/kvittens/kvittens.toml";
+
+#[derive(Parser)]
+#[command(
+    name = "kvittens",
+    version,
+    about = "Receipts, deadlines and escalations for a municipality's e-mail",
+    long_about = "kvittens watches a municipality's department mailboxes (IMAP) and sends each \
+resident a receipt naming the case officer and the date of the answer; it keeps the cases in \
+its store, reminds officers and tells managers of late cases. Every command reads the config \
+file (--config, default /etc/kvittens/kvittens.toml); only `run` and `check-config` read the \
+passwords it names."
+)]
+pub struct Cli {
+    /// Log format: human-readable text or JSON lines for log shippers.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the daemon: watch the mailboxes, send receipts. Stops cleanly on SIGINT/SIGTERM.
+    Run {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Check the config and the templates; exit 1 with a clear message when something is wrong.
+    CheckConfig {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Also log in to every mailbox (EXAMINE each watched folder) and the SMTP server
+        /// (EHLO, AUTH; no mail sent): one line each, `ok` or the problem; exit 1 if any fails.
+        #[arg(long)]
+        connect: bool,
+    },
+    /// Say what kvittens would do with each message file, and why. Sends nothing.
+    Explain {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The department (its `id` in the config).
+        #[arg(long)]
+        department: String,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+        /// Message files (.eml, as saved from a mail client).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the receipt for a message exactly as it would be sent. Sends nothing.
+    Preview {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The department (its `id` in the config).
+        #[arg(long)]
+        department: String,
+        /// The message file (.eml).
+        file: PathBuf,
+    },
+    /// List the cases (works while the daemon runs); times in the departments' local time.
+    Cases {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this department (its `id` in the config).
+        #[arg(long)]
+        department: Option<String>,
+        /// Only cases waiting for the officer.
+        #[arg(long, group = "which")]
+        open: bool,
+        /// Only open cases past their reply deadline.
+        #[arg(long, group = "which")]
+        overdue: bool,
+        /// Only answered cases.
+        #[arg(long, group = "which")]
+        answered: bool,
+        /// Only cases closed by hand.
+        #[arg(long, group = "which")]
+        closed: bool,
+        /// Only cases flagged for a person (a receipt withheld or undeliverable, a message
+        /// read by its header only): `case show` says why.
+        #[arg(long, group = "which")]
+        flagged: bool,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One case: show its timeline, close it, or move its decision date.
+    Case {
+        #[command(subcommand)]
+        action: CaseAction,
+    },
+    /// Every case as JSON lines, for backup, audit or moving to another store.
+    Export {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Read cases from JSON lines written by `export` (cases already there are kept).
+    Import {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// JSON lines, as written by `export`.
+        file: PathBuf,
+    },
+    /// Remove answered and closed cases older than `[daemon] retention` (the daemon also does
+    /// this once a day).
+    Purge {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only list what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The mail that opened no case (automatic, internal, duplicate, unreadable, …), newest
+    /// first; `ignored open ID` opens a case from one.
+    #[command(args_conflicts_with_subcommands = true)]
+    Ignored {
+        #[command(subcommand)]
+        action: Option<IgnoredAction>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only mail that reached its mailbox on or after this day (YYYY-MM-DD, local time).
+        #[arg(long)]
+        since: Option<NaiveDate>,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Officers: record an absence (hänvisning) at run time.
+    Officer {
+        #[command(subcommand)]
+        action: OfficerAction,
+    },
+    /// Write the man pages or the shell completions into DIR (for packaging).
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Generated {
+    /// kvittens.1 and one page per command (kvittens-run.1, …).
+    Man,
+    /// bash, zsh and fish completions.
+    Completions,
+}
+
+#[derive(Subcommand)]
+pub enum CaseAction {
+    /// The case and its timeline: received, receipt sent, reminders, answer, escalations.
+    Show {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042.
+        id: String,
+    },
+    /// Close the case by hand (no more reminders or escalations).
+    Close {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042.
+        id: String,
+        /// Why, for the timeline.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Send the case's withheld receipt after all (once; the case is no longer flagged).
+    Receipt {
+        #[arg(long)]
+        config: PathBuf,
+        id: String,
+    },
+    /// Set a new expected decision date; the resident gets one notice of the delay.
+    Postpone {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042.
+        id: String,
+        /// The new date, YYYY-MM-DD.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Why, in words for the resident.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum IgnoredAction {
+    /// Open a normal case from an ignored mail: number, officer, deadlines from now, officer
+    /// notice, and a receipt to the sender unless --no-receipt.
+    Open {
+        #[arg(long)]
+        config: PathBuf,
+        /// The id shown by `kvittens ignored`.
+        id: u64,
+        /// Why, for the case's timeline and the officer.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Open the case without sending the sender a receipt.
+        #[arg(long)]
+        no_receipt: bool,
+        /// Send the receipt to this address instead (when the mail names no person outside
+        /// the municipality to send it to).
+        #[arg(long, value_name = "ADDRESS", conflicts_with = "no_receipt")]
+        to: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OfficerAction {
+    /// The officer is away: new cases and reminders go to the substitute meanwhile.
+    Away {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The officer's address.
+        email: String,
+        /// First day away, YYYY-MM-DD.
+        #[arg(long)]
+        from: NaiveDate,
+        /// Last day away, YYYY-MM-DD.
+        #[arg(long)]
+        to: NaiveDate,
+        /// Who takes the officer's cases meanwhile (an officer's address).
+        #[arg(long)]
+        substitute: String,
+    },
+}
+
+/// Runs every command but `run` and `check-config` (the daemon's), writing to `out`.
+///
+/// # Errors
+/// What the command says went wrong, for `kvittens: ` and exit status 1.
+pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
+    match command {
+        Command::Run { .. } | Command::CheckConfig { .. } => {
+            anyhow::bail!("`run` and `check-config` are the daemon's (kvittens::daemon)")
+        }
+        Command::Generate { what, dir } => generate(what, &dir),
+        Command::Explain {
+            config,
+            department,
+            json,
+            files,
+        } => {
+            let cfg = Config::load(&config)?;
+            let dept = commands::department(&cfg, &department)?;
+            crate::ops::inspect::explain(&cfg, dept, &files, json, out)
+        }
+        Command::Preview {
+            config,
+            department,
+            file,
+        } => {
+            let cfg = Config::load(&config)?;
+            let dept = commands::department(&cfg, &department)?;
+            crate::ops::inspect::preview(&cfg, dept, &file, out)
+        }
+        other => {
+            let (config, request) = store_request(other)?;
+            store_command(&config, request, out)
+        }
+    }
+}
+
+/// The config file and the control socket request of a store command.
+fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
+    Ok(match command {
+        Command::Cases {
+            config,
+            department,
+            open,
+            overdue,
+            answered,
+            closed,
+            flagged,
+            json,
+        } => {
+            let filter = match (open, overdue, answered, closed, flagged) {
+                (true, ..) => Filter::Open,
+                (_, true, ..) => Filter::Overdue,
+                (_, _, true, ..) => Filter::Answered,
+                (.., true, _) => Filter::Closed,
+                (.., true) => Filter::Flagged,
+                _ => Filter::All,
+            };
+            let list = cases::Cases {
+                department,
+                filter,
+                json,
+            };
+            (config, Request::Cases(list))
+        }
+        Command::Export { config } => {
+            let all = cases::Cases {
+                department: None,
+                filter: Filter::All,
+                json: true,
+            };
+            (config, Request::Cases(all))
+        }
+        Command::Import { config, file } => {
+            let file = std::path::absolute(&file)?;
+            (config, Request::Import(import::Import { file }))
+        }
+        Command::Purge { config, dry_run } => (config, Request::Purge(purge::Purge { dry_run })),
+        Command::Case { action } => case_request(action),
+        Command::Ignored { .. } => ignored_request(command)?,
+        Command::Officer {
+            action:
+                OfficerAction::Away {
+                    config,
+                    email,
+                    from,
+                    to,
+                    substitute,
+                },
+        } => {
+            let away = officer::Away {
+                officer: email,
+                from,
+                to,
+                substitute,
+            };
+            (config, Request::Away(away))
+        }
+        Command::Run { .. }
+        | Command::CheckConfig { .. }
+        | Command::Generate { .. }
+        | Command::Explain { .. }
+        | Command::Preview { .. } => anyhow::bail!("not a store command"),
+    })
+}
+
+/// `case show|close|postpone|receipt`.
+fn case_request(action: CaseAction) -> (PathBuf, Request) {
+    match action {
+        CaseAction::Show { config, id } => (config, Request::Show(cases::Show { case: id })),
+        CaseAction::Close { config, id, note } => {
+            (config, Request::Close(case::Close { case: id, note }))
+        }
+        CaseAction::Postpone {
+            config,
+            id,
+            to,
+            note,
+        } => {
+            let postpone = case::Postpone { case: id, to, note };
+            (config, Request::Postpone(postpone))
+        }
+        CaseAction::Receipt { config, id } => {
+            (config, Request::Receipt(case::Receipt { case: id }))
+        }
+    }
+}
+
+/// `ignored` and `ignored open`.
+fn ignored_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
+    Ok(match command {
+        Command::Ignored {
+            action:
+                Some(IgnoredAction::Open {
+                    config,
+                    id,
+                    note,
+                    no_receipt,
+                    to,
+                }),
+            ..
+        } => {
+            let open = ignored::OpenIgnored {
+                id,
+                note,
+                receipt: !no_receipt,
+                to,
+            };
+            (config, Request::OpenIgnored(open))
+        }
+        Command::Ignored {
+            action: None,
+            config,
+            since,
+            department,
+            json,
+        } => {
+            let config = config.ok_or_else(|| {
+                anyhow::anyhow!("--config is required: kvittens ignored --config FILE")
+            })?;
+            let list = ignored::Ignored {
+                since,
+                department,
+                json,
+            };
+            (config, Request::Ignored(list))
+        }
+        _ => anyhow::bail!("not an `ignored` command"),
+    })
+}
+
+/// Writes the man pages or completions, generated from the same definitions as `--help`, so
+/// they cannot drift from the binary they ship with.
+fn generate(what: Generated, dir: &Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    match what {
+        Generated::Man => clap_mangen::generate_to(cmd, dir)?,
+        Generated::Completions => {
+            use clap_complete::Shell;
+            for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+                clap_complete::generate_to(shell, &mut Cli::command(), "kvittens", dir)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a store command: through the running daemon's control socket when there is one (the
+/// store admits one process at a time), else on the store directly.
+///
+/// # Errors
+/// The command's own error (its output when it failed), or why it could not be run.
+pub fn store_command(config: &Path, request: Request, out: &mut dyn Write) -> anyhow::Result<()> {
+    let cfg = Config::load(config)?;
+    let reply = match control::send(&cfg.store, &request) {
+        Some(reply) => reply?,
+        None => {
+            let templates = crate::mail::compose::load_templates(&cfg)?;
+            let store = crate::store::Store::open(&cfg.store)?;
+            let engine = crate::app::engine::Engine::new(cfg, store, templates);
+            control::execute(&engine, &request)
+        }
+    };
+    if reply.ok {
+        // Not print!: it panics when stdout is a closed pipe; an error here ends quietly.
+        out.write_all(reply.output.as_bytes())?;
+        out.flush()?;
+        Ok(())
+    } else {
+        anyhow::bail!("{}", reply.output)
+    }
+}

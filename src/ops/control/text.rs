@@ -1,0 +1,160 @@
+//! What an operator reads: the case table, a case's timeline, and one line per admin outcome.
+//! Times are shown in the department's local time (receipts and deadlines are Swedish local
+//! time, and so is what staff read), the zone named once.
+
+use crate::app::admin::{Away, Imported, Opened, Purged};
+use crate::config::Config;
+use crate::model::{Case, State};
+use chrono::{DateTime, NaiveDate, Utc};
+use std::fmt::Write;
+
+/// `time` in the local time of `department` ("2026-12-03 16:00"), with seconds when `seconds`;
+/// in UTC, said so, for a department no longer configured.
+fn local_time(cfg: &Config, department: &str, time: DateTime<Utc>, seconds: bool) -> String {
+    let format = if seconds {
+        "%Y-%m-%d %H:%M:%S"
+    } else {
+        "%Y-%m-%d %H:%M"
+    };
+    match cfg.department(department) {
+        Some(d) => time
+            .with_timezone(&d.calendar.tz)
+            .format(format)
+            .to_string(),
+        None => format!("{} UTC", time.format(format)),
+    }
+}
+
+/// `; times in ZONES` for the time zones the times of `cases` are shown in, or nothing.
+fn zones<'a>(cfg: &Config, cases: impl Iterator<Item = &'a Case>) -> String {
+    let mut names: Vec<&str> = cases
+        .filter_map(|c| cfg.department(&c.department))
+        .map(|d| d.calendar.tz.name())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("; times in {}", names.join(", "))
+    }
+}
+
+/// `kvittens cases`: one line per case — number, state, `flagged` when a person should look
+/// at it, category, resident, reply deadline in local time (`LATE` past it), subject — and a
+/// count naming the time zone.
+pub(super) fn case_table(cfg: &Config, list: &[Case], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    for c in list {
+        let late = if c.state == State::Open && c.reply_due < now {
+            " LATE"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{}  {:<8}  {:<7}  {:<12}  {:<28}  answer by {}{late}  {}",
+            c.number,
+            format!("{:?}", c.state).to_lowercase(),
+            if c.flagged.is_some() { "flagged" } else { "" },
+            c.category.key(),
+            c.resident.email,
+            local_time(cfg, &c.department, c.reply_due, false),
+            c.subject
+        );
+    }
+    let _ = writeln!(out, "{} case(s){}", list.len(), zones(cfg, list.iter()));
+    out
+}
+
+/// `kvittens cases --json` and `export`: one case per line, as `import` reads them (`flagged`
+/// holding why or null).
+///
+/// # Errors
+/// When a case cannot be written as JSON (not for cases read from the store).
+pub(super) fn case_lines(list: &[Case]) -> serde_json::Result<String> {
+    let mut out = String::new();
+    for c in list {
+        out.push_str(&serde_json::to_string(c)?);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// `kvittens case show`: the case, its times in the department's local time (the zone named
+/// once, on the first line), why it is flagged, and its timeline to the second.
+pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
+    let zone = zones(cfg, std::iter::once(c));
+    let at = |t: DateTime<Utc>, seconds: bool| local_time(cfg, &c.department, t, seconds);
+    let mut out = String::new();
+    let (number, state, category) = (&c.number, c.state, c.category.key());
+    let _ = writeln!(out, "{number}  ({state:?}, {category}){zone}");
+    let _ = writeln!(out, "resident: {}", c.resident.email);
+    let _ = writeln!(out, "subject:  {}", c.subject);
+    let _ = writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email);
+    let _ = writeln!(out, "received: {}", at(c.received, false));
+    let _ = writeln!(out, "reply by: {}", at(c.reply_due, false));
+    let _ = writeln!(out, "decision: {}", at(c.decision_due, false));
+    if let Some(why) = &c.flagged {
+        let _ = writeln!(out, "flagged:  {why}");
+    }
+    for e in &c.events {
+        let _ = writeln!(out, "  {}  {}", at(e.at, true), e.what);
+    }
+    out
+}
+
+/// `case close`.
+pub(super) fn closed(number: &str) -> String {
+    format!("{number} closed\n")
+}
+
+/// `case postpone`.
+pub(super) fn postponed(number: &str, to: NaiveDate) -> String {
+    format!("{number}: decision date moved to {to}; the resident is told\n")
+}
+
+/// `case receipt`.
+pub(super) fn receipt_queued(number: &str, to: &str) -> String {
+    format!("{number}: receipt to {to} queued; the case is no longer flagged\n")
+}
+
+/// `import`.
+pub(super) fn imported(i: Imported) -> String {
+    format!("{} case(s) imported, {} already there\n", i.new, i.already)
+}
+
+/// `purge`: one line per case, then the counts of cases and of ignored mail.
+pub(super) fn purged(p: &Purged, dry_run: bool) -> String {
+    let (each, all) = if dry_run {
+        ("would purge", " would be purged")
+    } else {
+        ("purged", " purged")
+    };
+    let mut out = String::new();
+    for number in &p.cases {
+        let _ = writeln!(out, "{each} {number}");
+    }
+    let _ = writeln!(out, "{} case(s){all}", p.cases.len());
+    let _ = writeln!(out, "{} ignored mail(s){all}", p.ignored.len());
+    out
+}
+
+/// `ignored open`.
+pub(super) fn opened(id: u64, o: &Opened) -> String {
+    format!(
+        "{}: opened from ignored mail {id}, officer {}; {}\n",
+        o.case.number, o.case.officer.email, o.receipt
+    )
+}
+
+/// `officer away`.
+pub(super) fn away(a: &Away) -> String {
+    let Away {
+        officer,
+        substitute,
+        from,
+        to,
+    } = a;
+    format!("{officer} is away {from} – {to}; {substitute} covers\n")
+}
