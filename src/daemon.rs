@@ -159,7 +159,7 @@ fn spawn_tasks(
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
     let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
     for mail in outbox.release_orphans(&watched, chrono::Utc::now())? {
-        tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
+        tracing::warn!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
     }
     let spent = outbox.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?;
     let wake = engine.outbox_bell();

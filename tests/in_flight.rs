@@ -112,7 +112,7 @@ async fn a_receipt_the_server_took_before_the_crash_is_not_sent_again() {
     );
     assert_eq!(officer.len(), 1, "the officer notice went once");
     assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 1, "one copy");
-    let text = timeline(&s, &receipt.case);
+    let text = timeline(&s, &receipt.about.to_string());
     assert!(text.contains("confirmed by its copy"), "{text}");
     assert!(!text.contains("sending it again"), "{text}");
 }
@@ -139,7 +139,7 @@ async fn a_receipt_the_server_never_took_goes_after_the_wait() {
     assert_eq!(s.stack.inbox(&s.officer(1)).await.len(), 1);
     // The copy of the receipt, sent with it this time.
     assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 1);
-    let text = timeline(&s, &receipt.case);
+    let text = timeline(&s, &receipt.about.to_string());
     assert!(
         text.contains("no copy of it reached the department mailbox"),
         "{text}"

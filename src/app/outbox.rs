@@ -52,7 +52,7 @@ pub fn went(store: &dyn CaseStore, id: &str) -> Result<bool, StoreError> {
 
 /// The case a mail's fate is written on: none for the digest, which is about a department.
 fn case_of(mail: &Outgoing) -> Option<&str> {
-    (mail.kind != Kind::Digest).then_some(mail.case.as_str())
+    mail.about.case()
 }
 
 /// The line for `mail`'s case when `fate` befell it.
@@ -216,7 +216,7 @@ impl Outbox {
             .and_then(|(_, mail)| fate_note(mail, Fate::Copied, at));
         let gone = self.store.confirm_copy(key, id, note.as_ref())?;
         Ok(match (gone, flying) {
-            (Gone::Left, Some((_, mail))) => Some(mail.case),
+            (Gone::Left, Some((_, mail))) => Some(mail.about.to_string()),
             _ => None,
         })
     }

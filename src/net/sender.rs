@@ -264,7 +264,7 @@ impl<T: Submission> Sender<T> {
             if let Err(e) = marked {
                 // Dropping `ready` drops the connection before the dot: the mail did not go.
                 drop(ready);
-                tracing::error!(error = %e, case = %mail.case, "the store could not mark the mail in flight; it was held back and stays queued");
+                tracing::error!(error = %e, case = %mail.about, "the store could not mark the mail in flight; it was held back and stays queued");
                 self.store_failed.report(e);
                 stop.store(true, Ordering::Relaxed);
                 return Sent::NotRecorded;
@@ -287,13 +287,13 @@ impl<T: Submission> Sender<T> {
             Handed::Unknown(text) if mail.copy => {
                 // The server may have it: its copy in the department mailbox will tell, and
                 // until then (or until `unconfirmed_wait` passes) it is not sent again.
-                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; waiting for its copy in the department mailbox");
+                tracing::warn!(case = %mail.about, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; waiting for its copy in the department mailbox");
                 stop.store(true, Ordering::Relaxed);
                 Sent::Unavailable(Problem::Other(text))
             }
             Handed::Unknown(text) => {
                 // Mail without a copy has nothing to tell; the server most likely has it.
-                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
+                tracing::warn!(case = %mail.about, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
                 match self.outbox.mark_sent(&mail, Utc::now(), None) {
                     Ok(()) => Sent::Accepted,
                     Err(e) => {
@@ -339,7 +339,7 @@ impl<T: Submission> Sender<T> {
     /// flight on disk and resolved by its copy; one without is sent again.
     fn accepted(&self, mail: &Outgoing) -> Sent {
         if let Err(e) = self.outbox.mark_sent_unflushed(mail, Utc::now()) {
-            tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
+            tracing::error!(error = %e, case = %mail.about, "sent, but the store could not record it");
             self.store_failed.report(e.to_string());
             return Sent::NotRecorded;
         }
@@ -352,7 +352,7 @@ impl<T: Submission> Sender<T> {
             let waited = (Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;
             self.metrics.receipt_latency.observe(waited);
         }
-        tracing::info!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
+        tracing::info!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
         Sent::Accepted
     }
 
@@ -362,7 +362,7 @@ impl<T: Submission> Sender<T> {
             .mail_refused
             .get_or_create(&Self::kind(mail))
             .inc();
-        tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
+        tracing::warn!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
         match self.outbox.mark_sent(mail, Utc::now(), Some(why)) {
             Ok(()) => Sent::Refused,
             Err(e) => {

@@ -689,7 +689,7 @@ pub(crate) mod tests {
     pub(crate) fn mail(case: &str) -> Outgoing {
         Outgoing {
             id: format!("kvittens.receipt.{case}@kommun.test"),
-            case: case.into(),
+            about: case.to_string().into(),
             kind: Kind::Receipt,
             envelope_from: "bygg@kommun.test".into(),
             to: vec!["a@example.org".into()],

@@ -371,7 +371,7 @@ impl<C: Connect> Watcher<C> {
         let patience = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
         let released = outbox.release_unconfirmed(&dept.email, read_from - patience, Utc::now())?;
         for mail in &released {
-            tracing::warn!(department = %dept.id, case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped and no copy of it arrived; sending it again");
+            tracing::warn!(department = %dept.id, case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped and no copy of it arrived; sending it again");
         }
         if !released.is_empty() {
             self.outbox.notify_one();
