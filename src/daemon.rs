@@ -154,22 +154,22 @@ fn spawn_tasks(
     tasks: &TaskTracker,
 ) -> anyhow::Result<()> {
     let cfg = engine.cfg();
-    let store = &engine.store;
+    let outbox = engine.outbox_handle();
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
     let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
-    for mail in store.release_orphans(&watched, chrono::Utc::now())? {
-        tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
+    for mail in outbox.release_orphans(&watched, chrono::Utc::now())? {
+        tracing::warn!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
     }
-    let spent = store.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?;
-    let wake = engine.outbox.clone();
+    let spent = outbox.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?;
+    let wake = engine.outbox_bell();
     let schedule = Arc::new(Notify::new());
     tasks.spawn(
         Sender {
-            store: store.clone(),
+            outbox,
             transport,
             wake: wake.clone(),
             shutdown: stop.clone(),
-            metrics: engine.metrics.clone(),
+            metrics: engine.metrics().clone(),
             store_failed: engine.store_failed.clone(),
             reloaded: engine.reloaded.clone(),
             budget: std::sync::Mutex::new(crate::rules::budget::Budget::new(
@@ -254,7 +254,7 @@ fn readiness(engine: &Engine) -> Option<String> {
     let tried: Vec<_> = cfg
         .departments
         .iter()
-        .map(|d| engine.metrics.folder_status(&d.id, false))
+        .map(|d| engine.metrics().folder_status(&d.id, false))
         .collect();
     if !tried.iter().all(Option::is_some) {
         return None;

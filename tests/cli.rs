@@ -213,7 +213,7 @@ fn open_cases(config: &Path, first_uid: u32, raws: &[&str]) -> Vec<String> {
     let dept = cfg.department("bygg").unwrap().clone();
     let store = kvittens::store::Store::open(&cfg.store).unwrap();
     let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
-    let engine = Engine::new(cfg, store, templates);
+    let engine = Engine::new(cfg, store.clone(), templates);
     let mut numbers = Vec::new();
     for (uid, raw) in (first_uid..).zip(raws) {
         let incoming = Incoming {
@@ -231,7 +231,7 @@ fn open_cases(config: &Path, first_uid: u32, raws: &[&str]) -> Vec<String> {
         };
         numbers.push(case.number);
     }
-    engine.store.flush().unwrap();
+    store.flush().unwrap();
     numbers
 }
 

@@ -127,7 +127,7 @@ fn odd_mail_never_breaks_receipt_building() {
             None,
         );
         assert!(!case.subject.contains(['\r', '\n']), "{}", file.display());
-        for mail in mails.mails {
+        for mail in mails.mails.into_iter().map(|q| q.mail) {
             let text = String::from_utf8_lossy(&mail.bytes);
             let head = text.split("\r\n\r\n").next().unwrap();
             assert!(

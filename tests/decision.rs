@@ -71,7 +71,10 @@ fn opened(raw: &[u8], decision: &Decision) -> (kvittens::model::Case, Vec<kvitte
         &[],
         withhold.as_ref(),
     );
-    (case, effects.mails.into_iter().map(|m| m.kind).collect())
+    (
+        case,
+        effects.mails.into_iter().map(|q| q.mail.kind).collect(),
+    )
 }
 
 #[test]

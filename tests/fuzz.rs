@@ -73,7 +73,7 @@ fn run(raw: &[u8]) {
         None,
     );
     assert!(!case.subject.contains(['\r', '\n']));
-    for mail in effects.mails {
+    for mail in effects.mails.into_iter().map(|q| q.mail) {
         let text = String::from_utf8_lossy(&mail.bytes);
         let head = text.split("\r\n\r\n").next().unwrap_or_default();
         for line in head.lines() {

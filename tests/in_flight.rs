@@ -53,14 +53,17 @@ fn crash_mid_send(s: &Setup) -> Outgoing {
     };
     let outcome = engine.handle(&dept, &incoming).unwrap();
     assert!(matches!(outcome, Outcome::Opened(_)), "{outcome:?}");
-    let pending = store.pending().unwrap();
+    let pending = engine.outbox_handle().pending().unwrap();
     let receipt = pending
         .iter()
         .find(|m| m.kind == Kind::Receipt)
         .unwrap()
         .clone();
     assert!(receipt.copy, "receipts are copied to the department");
-    store.take_off(&receipt, chrono::Utc::now()).unwrap();
+    engine
+        .outbox_handle()
+        .take_off(&receipt, chrono::Utc::now())
+        .unwrap();
     assert_eq!(store.in_flight().unwrap(), 1);
     assert!(pending.iter().any(|m| m.kind == Kind::OfficerNotice));
     receipt
@@ -109,7 +112,7 @@ async fn a_receipt_the_server_took_before_the_crash_is_not_sent_again() {
     );
     assert_eq!(officer.len(), 1, "the officer notice went once");
     assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 1, "one copy");
-    let text = timeline(&s, &receipt.case);
+    let text = timeline(&s, &receipt.about.to_string());
     assert!(text.contains("confirmed by its copy"), "{text}");
     assert!(!text.contains("sending it again"), "{text}");
 }
@@ -136,7 +139,7 @@ async fn a_receipt_the_server_never_took_goes_after_the_wait() {
     assert_eq!(s.stack.inbox(&s.officer(1)).await.len(), 1);
     // The copy of the receipt, sent with it this time.
     assert_eq!(s.stack.inbox(&s.mailbox()).await.len(), 1);
-    let text = timeline(&s, &receipt.case);
+    let text = timeline(&s, &receipt.about.to_string());
     assert!(
         text.contains("no copy of it reached the department mailbox"),
         "{text}"

@@ -90,7 +90,7 @@ impl Daemon {
         let daemon = Daemon::spawn(cfg, server).await;
         daemon
             .until("the inbox is watched", |d| {
-                d.engine.metrics.folder_status("bygg", false) == Some(None)
+                d.engine.metrics().folder_status("bygg", false) == Some(None)
             })
             .await;
         daemon
@@ -101,16 +101,16 @@ impl Daemon {
         let cfg = Config::load(cfg).unwrap();
         let store = open_store(&cfg.store).await;
         let templates = Templates::load(cfg.templates.as_deref()).unwrap();
-        let engine = Engine::new(cfg, store.clone(), templates);
+        let engine = Engine::new(cfg, store, templates);
         let stop = CancellationToken::new();
         let shutdown = stop.clone();
         let budget = kvittens::rules::budget::Budget::new(Default::default(), Vec::new());
         let sender = Sender {
-            store,
+            outbox: engine.outbox_handle(),
             transport: server.clone(),
-            wake: engine.outbox.clone(),
+            wake: engine.outbox_bell(),
             shutdown: shutdown.clone(),
-            metrics: engine.metrics.clone(),
+            metrics: engine.metrics().clone(),
             store_failed: engine.store_failed.clone(),
             reloaded: engine.reloaded.clone(),
             budget: std::sync::Mutex::new(budget),
@@ -121,7 +121,7 @@ impl Daemon {
             let watcher = Watcher {
                 engine: engine.clone(),
                 mailboxes: server.clone(),
-                outbox: engine.outbox.clone(),
+                outbox: engine.outbox_bell(),
                 schedule: Arc::new(Notify::new()),
                 shutdown: shutdown.clone(),
                 sent,
@@ -150,7 +150,7 @@ impl Daemon {
         for t in self.tasks {
             t.await.unwrap();
         }
-        self.engine.store.flush().unwrap();
+        self.engine.outbox_handle().flush().unwrap();
     }
 
     /// Stops as a crash does: every task dropped where it stands, nothing flushed after.
@@ -258,7 +258,7 @@ async fn a_crash_after_the_final_dot_is_resolved_by_the_copy_not_by_sending_agai
 
     let d = Daemon::start(&cfg, &server).await;
     d.until("the copy was recognised", |d| {
-        d.engine.store.in_flight().is_ok_and(|n| n == 0)
+        d.engine.outbox_handle().in_flight().is_ok_and(|n| n == 0)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -317,7 +317,7 @@ async fn a_uidvalidity_change_reads_the_mailbox_anew_without_a_second_receipt() 
     tokio::time::sleep(Duration::from_millis(200)).await;
     let seen = d
         .engine
-        .metrics
+        .metrics()
         .messages_seen
         .get_or_create(&Dept {
             department: "bygg".into(),
@@ -357,7 +357,7 @@ async fn an_answer_lost_after_the_dot_is_confirmed_by_the_copy_without_a_restart
     let d = Daemon::start(&cfg, &server).await;
     server.append(MAILBOX, "INBOX", &question("q8"));
     d.until("the copy settled the mail in flight", |d| {
-        receipts(&server) == 1 && d.engine.store.in_flight().is_ok_and(|n| n == 0)
+        receipts(&server) == 1 && d.engine.outbox_handle().in_flight().is_ok_and(|n| n == 0)
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -395,12 +395,12 @@ async fn a_receipt_refused_for_good_is_noted_and_not_tried_again() {
         let kind = MailKind {
             kind: "receipt".into(),
         };
-        d.engine.metrics.mail_refused.get_or_create(&kind).get()
+        d.engine.metrics().mail_refused.get_or_create(&kind).get()
     };
     d.until("the refusal was noted", |d| refused(d) == 1).await;
     d.until("the outbox is empty", |d| {
         d.engine
-            .store
+            .outbox_handle()
             .pending()
             .is_ok_and(|p| p.iter().all(|m| !m.to.contains(&RESIDENT.to_string())))
     })
@@ -419,14 +419,17 @@ async fn a_mailbox_that_is_down_is_read_when_it_is_back() {
     server.append(MAILBOX, "INBOX", &question("q11"));
     let d = Daemon::spawn(&cfg, &server).await;
     d.until("the outage is seen", |d| {
-        matches!(d.engine.metrics.folder_status("bygg", false), Some(Some(_)))
+        matches!(
+            d.engine.metrics().folder_status("bygg", false),
+            Some(Some(_))
+        )
     })
     .await;
     server.imap_down(false);
     // The first retry comes after about a second (the backoff); then the mailbox is new to
     // kvittens and read from its UIDNEXT on: the mail that waited is old mail.
     d.until("the inbox is watched again", |d| {
-        d.engine.metrics.folder_status("bygg", false) == Some(None)
+        d.engine.metrics().folder_status("bygg", false) == Some(None)
     })
     .await;
     server.append(MAILBOX, "INBOX", &question("q12"));
@@ -443,19 +446,19 @@ async fn a_refused_login_is_not_retried_until_a_reload() {
     let server = FakeServer::new();
     let d = Daemon::spawn(&cfg, &server).await;
     d.until("the refusal is seen", |d| {
-        d.engine.metrics.login_refused("bygg", false)
+        d.engine.metrics().login_refused("bygg", false)
     })
     .await;
     server.add_mailbox(MAILBOX);
     // Well past the ordinary backoff, but not the 15 minutes after a refused login.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert!(
-        d.engine.metrics.login_refused("bygg", false),
+        d.engine.metrics().login_refused("bygg", false),
         "tried again before the login backoff"
     );
     d.engine.reloaded.notify_waiters();
     d.until("watched after the reload", |d| {
-        d.engine.metrics.folder_status("bygg", false) == Some(None)
+        d.engine.metrics().folder_status("bygg", false) == Some(None)
     })
     .await;
     d.stop().await;

@@ -3,11 +3,12 @@
 //! recorded here, where case state is owned. Each returns what happened as a value; the words
 //! an operator reads are written by `ops::control`, which only formats.
 
+use crate::app::edit::EditError;
 use crate::app::engine::Engine;
 use crate::app::registrar::ReceiptTo;
 use crate::model::Absence;
 use crate::model::{Case, State};
-use crate::store::{Effects, StoreError};
+use crate::store::{Effects, Pruned, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -55,6 +56,15 @@ pub enum AdminError {
     /// What the engine refused, with its own words (a closed case, a date passed, …).
     #[error(transparent)]
     Engine(#[from] anyhow::Error),
+}
+
+impl From<EditError> for AdminError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Store(e) => AdminError::Store(e),
+            EditError::Refused(why) => AdminError::Engine(anyhow::Error::msg(why)),
+        }
+    }
 }
 
 /// Which cases [`cases`] lists.
@@ -132,7 +142,7 @@ pub fn close(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
-    let found = engine.store.update_case(number, |c| {
+    let found = engine.update_case(number, |c| {
         c.state = State::Closed;
         let why = if note.is_empty() {
             String::new()
@@ -404,7 +414,7 @@ pub struct Gauges {
 /// scrape shows the last value rather than failing); `/healthz` reports the store itself.
 pub fn gauges(engine: &Engine, now: DateTime<Utc>) -> Gauges {
     let mut open: std::collections::HashMap<String, (i64, i64)> = Default::default();
-    let counted = engine.store.for_each_case(|c| {
+    let counted = engine.store.for_each_case(&mut |c| {
         if c.state == State::Open {
             let entry = open.entry(c.department).or_default();
             entry.0 += 1;
@@ -450,6 +460,9 @@ pub fn next_wake(engine: &Engine, now: DateTime<Utc>) -> Result<Option<DateTime<
 pub struct Housekept {
     /// Loop breaker records that say nothing any more, removed.
     pub loop_records: Result<usize, StoreError>,
+    /// "Handled" marks older than [`crate::app::retention::MARK_AGE`] and old daily receipt
+    /// counts, removed.
+    pub marks: Result<Pruned, StoreError>,
     /// The retention's purge, when `[daemon] retention` is set.
     pub purged: Option<Result<Purged, AdminError>>,
     /// Whether the run was recorded; `None` when the purge failed (it is tried again at the
@@ -457,8 +470,9 @@ pub struct Housekept {
     pub recorded: Option<Result<(), StoreError>>,
 }
 
-/// Once a day (a day after the last recorded run): prunes the loop breaker's stale records and,
-/// with `[daemon] retention`, purges what is past it. `None` when not due.
+/// Once a day (a day after the last recorded run): prunes the loop breaker's stale records,
+/// old "handled" marks and daily receipt counts and, with `[daemon] retention`, purges what is
+/// past it (with the marks of the cases purged). `None` when not due.
 ///
 /// # Errors
 /// [`StoreError`] when the last run cannot be read (nothing is done then).
@@ -469,6 +483,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
         }
     }
     let loop_records = engine.store.prune_sender_records(now);
+    let marks = engine.prune_marks(now);
     let purged = engine.cfg().retention.map(|_| purge(engine, false, now));
     let recorded = match &purged {
         Some(Err(_)) => None,
@@ -476,6 +491,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
     };
     Ok(Some(Housekept {
         loop_records,
+        marks,
         purged,
         recorded,
     }))

@@ -2,18 +2,20 @@
 //! record the outcome (a new case with its outgoing mails, a follow-up, or an ignore mark) in
 //! the store in one step. No network: the watcher feeds it, the sender empties the outbox.
 
+use crate::app::access::StoreView;
+use crate::app::incoming::flag_header_only;
 use crate::config::{Config, Department};
 use crate::mail::compose;
 use crate::mail::notices;
 use crate::mail::templates::Templates;
-use crate::model::{ids, Absence, Category, Language};
-use crate::model::{Case, State};
+use crate::model::Absence;
+use crate::model::{ids, Case, State};
+use crate::model::{Category, Language};
 use crate::model::{Inbound, Person};
 use crate::ops::metrics::Metrics;
-use crate::rules::assign;
 use crate::rules::decide::{self, CaseRef, Decision, Known, Reason};
 use crate::rules::schedule;
-use crate::store::{Counters, Effects, MessageKey, Opened, Store, StoreError};
+use crate::store::{CaseStore, Counters, Effects, StoreError};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Datelike, Utc};
 use std::collections::{HashMap, HashSet};
@@ -23,49 +25,20 @@ use std::sync::Arc;
 /// the whole message in the department mailbox anyway.
 const ATTACH_LIMIT: usize = 10 * 1024 * 1024;
 
-/// The outcome of handling one message.
-#[derive(Debug)]
-pub enum Outcome {
-    /// A new case; its receipt and notice wait in the outbox.
-    Opened(Box<Case>),
-    /// Added to an existing case.
-    Attached(String),
-    /// Staff answered the case.
-    Answered(String),
-    /// A copy of kvittens' own mail; when the mail's fate was unknown (a crash hid the SMTP
-    /// server's answer), it is now recorded as sent on this case.
-    Copy(Option<String>),
-    /// No case, no receipt.
-    Ignored(Reason),
-    /// Handled before (a restart, or the same mail in two mailboxes).
-    AlreadyHandled,
-}
-
-/// One message as the watcher hands it over.
-#[derive(Debug)]
-pub struct Incoming<'a> {
-    /// Where it is.
-    pub key: MessageKey,
-    /// When it reached the mailbox (IMAP INTERNALDATE).
-    pub received: DateTime<Utc>,
-    /// The message.
-    pub raw: &'a [u8],
-    /// Whether it is in the department's Sent folder (then it can only be an answer).
-    pub sent_folder: bool,
-}
+pub use super::incoming::{Incoming, Outcome};
 
 /// The message handler, shared by every mailbox task.
 #[derive(Debug, Clone)]
 pub struct Engine {
     /// The configuration and templates in force; swapped whole on SIGHUP.
     current: Arc<ArcSwap<Current>>,
-    /// The store.
-    pub store: Store,
+    /// The store, behind the one interface every engine offers (see `store::api`).
+    pub(crate) store: Arc<dyn CaseStore>,
     /// What the daemon counts.
-    pub metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
     /// Wakes the sender: whoever queues mail outside a mailbox watcher (a command through the
     /// control socket) rings it.
-    pub outbox: Arc<tokio::sync::Notify>,
+    outbox: Arc<tokio::sync::Notify>,
     /// Set when the store fails (disk full, unwritable): the daemon then stops taking work and
     /// exits with an error, so that nothing is half-recorded; a restart (systemd's
     /// `Restart=on-failure`) picks up where the store left off once it works again.
@@ -137,19 +110,38 @@ impl Known for Facts {
 
 impl Engine {
     /// An engine over `store` with this configuration and these templates.
-    pub fn new(cfg: Config, store: Store, templates: Templates) -> Engine {
+    pub fn new(cfg: Config, store: impl CaseStore + 'static, templates: Templates) -> Engine {
         let current = Current {
             cfg: Arc::new(cfg),
             templates: Arc::new(templates),
         };
         Engine {
             current: Arc::new(ArcSwap::from_pointee(current)),
-            store,
+            store: Arc::new(store),
             metrics: Arc::new(Metrics::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
             store_failed: Arc::new(StoreFailure::default()),
             reloaded: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// The outbox as the sender task sees it: what waits, and what became of each mail
+    /// (written on its case here in `app`, never by the sender).
+    pub fn outbox_handle(&self) -> super::outbox::Outbox {
+        super::outbox::Outbox::new(self.store.clone())
+    }
+
+    /// What the daemon counts: the adapters count what they see (messages, SMTP answers)
+    /// into it, and `/metrics` reads it.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The bell that wakes the sender task: rung by whoever queues mail outside a mailbox
+    /// watcher (a command through the control socket, the clock), since the sender otherwise
+    /// sleeps until the next mail a watcher queues.
+    pub fn outbox_bell(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox.clone()
     }
 
     /// Reports a store failure to the daemon (once is enough).
@@ -175,171 +167,6 @@ impl Engine {
             templates: Arc::new(templates),
         }));
         self.reloaded.notify_waiters();
-    }
-
-    /// Decides what to do with `msg` for `dept`, looking up what the store knows of it.
-    pub fn decide(
-        &self,
-        dept: &Department,
-        msg: &Inbound,
-        sent_folder: bool,
-    ) -> Result<Decision, StoreError> {
-        decide_with(&self.cfg(), dept, msg, Some(&self.store), sent_folder)
-    }
-
-    /// Handles one message: decides and records the outcome.
-    pub fn handle(
-        &self,
-        dept: &Department,
-        incoming: &Incoming<'_>,
-    ) -> Result<Outcome, StoreError> {
-        self.handle_as(dept, incoming, None)
-    }
-
-    /// Handles one message; with `set_aside`, the reason kvittens stopped or failed while
-    /// reading it before, from its top-level header only (see [`Inbound::header_only`]): the
-    /// decision follows the same rules, and a case it opens or joins is flagged for a person.
-    pub fn handle_as(
-        &self,
-        dept: &Department,
-        incoming: &Incoming<'_>,
-        set_aside: Option<&str>,
-    ) -> Result<Outcome, StoreError> {
-        if self.store.was_handled(&incoming.key)? {
-            return Ok(Outcome::AlreadyHandled);
-        }
-        let msg = match set_aside {
-            None => {
-                #[cfg(debug_assertions)]
-                test_fault(incoming.raw);
-                Inbound::parse(incoming.raw)
-            }
-            Some(why) => Inbound::header_only(incoming.raw, why.to_string()),
-        };
-        match self.decide(dept, &msg, incoming.sent_folder)? {
-            Decision::Ignore(reason) => {
-                self.record_ignored(dept, &msg, incoming, &reason)?;
-                Ok(Outcome::Ignored(reason))
-            }
-            Decision::Copy { id, .. } => Ok(Outcome::Copy(self.store.confirm_copy(
-                &incoming.key,
-                &id,
-                Utc::now(),
-            )?)),
-            Decision::Attach { case, reason } => {
-                let at = incoming.received;
-                let owner = self.store.case(&case)?.map(|c| c.department);
-                if let Some(other) = owner.filter(|d| *d != dept.id) {
-                    tracing::info!(department = %dept.id, case = %case, case_department = %other, reason = %reason, "a follow-up in this mailbox joins a case of another department");
-                }
-                let what = format!("further message from {} ({})", sender(&msg), reason.detail);
-                self.store
-                    .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
-                        c.log(at, what.clone());
-                        flag_header_only(c, &msg, at);
-                        // The resident writes again after an answer: they are waiting again,
-                        // with a new reply deadline and its reminders.
-                        if c.state == State::Open {
-                            return Effects::default();
-                        }
-                        c.state = State::Open;
-                        c.reply_due = dept.calendar.deadline(at, dept.reply_within);
-                        c.log(
-                            at,
-                            format!(
-                                "re-opened; reply due {}",
-                                c.reply_due.format("%Y-%m-%d %H:%M UTC")
-                            ),
-                        );
-                        let dues = schedule::case_dues(dept, c)
-                            .into_iter()
-                            .filter(|d| d.kind != schedule::DueKind::DecisionCheck)
-                            .collect();
-                        Effects {
-                            mails: vec![],
-                            dues,
-                        }
-                    })?;
-                Ok(Outcome::Attached(case))
-            }
-            Decision::Answer { case, by, reason } => {
-                let at = incoming.received;
-                self.store
-                    .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
-                        c.log(at, format!("answered by {} ({})", by.email, reason.detail));
-                        flag_header_only(c, &msg, at);
-                        if c.state == State::Open {
-                            c.state = State::Answered;
-                            c.answered_at = Some(at);
-                        }
-                        Effects::default()
-                    })?;
-                Ok(Outcome::Answered(case))
-            }
-            Decision::Undeliverable { case, reason } => {
-                let at = incoming.received;
-                let (cfg, templates) = (self.cfg(), self.templates());
-                self.store
-                    .attach(&incoming.key, msg.message_id.as_deref(), &case, |c| {
-                        let why = format!(
-                            "the receipt to {} could not be delivered ({})",
-                            c.resident.email, reason.detail
-                        );
-                        c.log(at, why.clone());
-                        c.flagged = Some(why);
-                        match notices::undeliverable(&cfg, dept, &templates, c, at) {
-                            Ok(mail) => Effects {
-                                mails: vec![mail],
-                                dues: vec![],
-                            },
-                            Err(e) => {
-                                c.log(at, format!("the officer could not be told: {e}"));
-                                Effects::default()
-                            }
-                        }
-                    })?;
-                Ok(Outcome::Attached(case))
-            }
-            Decision::Acknowledge {
-                category,
-                language,
-                resident,
-                withhold,
-            } => {
-                let year = dept.calendar.local_date(incoming.received).year();
-                let (cfg, templates) = (self.cfg(), self.templates());
-                let away = self.store.absences()?;
-                let today = dept.calendar.local_date(incoming.received);
-                let checked = self.loop_check(&resident, incoming.received)?;
-                let withhold = withhold.or_else(|| checked.as_ref().and_then(|c| c.1.clone()));
-                let opened = self.store.open_case(
-                    &incoming.key,
-                    msg.message_id.as_deref(),
-                    (&dept.case_prefix, year),
-                    &crate::store::sender_day(&resident.email, today),
-                    |counters| {
-                        Ok(new_case(
-                            &cfg,
-                            &templates,
-                            dept,
-                            &msg,
-                            incoming,
-                            counters,
-                            (category, language, &resident),
-                            &away,
-                            withhold.as_ref(),
-                        ))
-                    },
-                )?;
-                Ok(match opened {
-                    Opened::Created(case) => {
-                        self.loop_record(&resident, checked, &case)?;
-                        Outcome::Opened(case)
-                    }
-                    Opened::AlreadyHandled => Outcome::AlreadyHandled,
-                })
-            }
-        }
     }
 }
 
@@ -403,7 +230,7 @@ pub fn new_case_from(
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = assign::assign(dept, cal.local_date(received), counters.turn, away);
+    let who = crate::rules::assign::assign(dept, cal.local_date(received), counters.turn, away);
     let decide_within = dept
         .decide_within
         .get(&category)
@@ -445,7 +272,16 @@ pub fn new_case_from(
         cfg, templates, dept, msg, incoming, counters, &mut c, opening,
     );
     let dues = schedule::case_dues(dept, &c);
-    (c, Effects { mails, dues })
+    let count_receipt = mails.iter().any(|m| m.kind == crate::model::Kind::Receipt);
+    let mails = mails.into_iter().map(super::outbox::queued).collect();
+    (
+        c,
+        Effects {
+            mails,
+            dues,
+            count_receipt,
+        },
+    )
 }
 
 /// The mails of a new case, in order: its receipt unless it is withheld, the officer notice
@@ -570,11 +406,11 @@ pub fn decide_with(
     cfg: &Config,
     dept: &Department,
     msg: &Inbound,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     sent_folder: bool,
 ) -> Result<Decision, StoreError> {
     let mut facts = Facts::default();
-    if let Some(store) = store {
+    if let Some(store) = store.map(StoreView::store) {
         for id in msg.message_id.iter().chain(msg.references.iter()) {
             if let Some(c) = store.case_of_message(id)? {
                 facts.cases_by_id.insert(id.clone(), c);
@@ -591,7 +427,7 @@ pub fn decide_with(
             }
         }
         if let Some(id) = msg.message_id.as_ref().filter(|id| ids::looks_ours(id)) {
-            if store.went(id)? {
+            if super::outbox::went(store, id)? {
                 facts.went.insert(id.clone());
             }
         }
@@ -625,40 +461,6 @@ pub fn decide_with(
         }
     }
     Ok(decision)
-}
-
-/// Test builds only (debug assertions on): a message containing the text of
-/// `KVITTENS_TEST_ABORT_ON` aborts the process, one containing that of `KVITTENS_TEST_PANIC_ON`
-/// panics, as a parser bug would — so that the end-to-end tests can show such a message is set
-/// aside. Not compiled into release builds.
-#[cfg(debug_assertions)]
-fn test_fault(raw: &[u8]) {
-    let has = |var: &str| {
-        std::env::var(var)
-            .is_ok_and(|m| !m.is_empty() && raw.windows(m.len()).any(|w| w == m.as_bytes()))
-    };
-    if has("KVITTENS_TEST_ABORT_ON") {
-        std::process::abort();
-    }
-    if has("KVITTENS_TEST_PANIC_ON") {
-        panic!("KVITTENS_TEST_PANIC_ON: a test's stand-in for a parser bug");
-    }
-}
-
-/// Flags a case for a person when its message was read by its header only, and says why on
-/// its timeline.
-fn flag_header_only(c: &mut Case, msg: &Inbound, at: DateTime<Utc>) {
-    if let Some(why) = &msg.header_only {
-        let what = format!("only the header of a message could be read ({why})");
-        c.log(at, format!("{what}; flagged for a person"));
-        c.flagged = Some(what);
-    }
-}
-
-fn sender(msg: &Inbound) -> String {
-    msg.from
-        .as_ref()
-        .map_or_else(|| "an unknown sender".to_string(), |p| p.email.clone())
 }
 
 /// The header of a raw message (up to the first empty line).
@@ -767,6 +569,7 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
         let notice = effects
             .mails
             .iter()
+            .map(|q| &q.mail)
             .find(|m| m.kind == Kind::OfficerNotice)
             .expect("an officer notice");
         let parsed = mail_parser::MessageParser::default()
@@ -774,7 +577,7 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
             .unwrap();
         let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
         assert_no_empty_fields(&text);
-        let kinds = effects.mails.iter().map(|m| m.kind).collect();
+        let kinds = effects.mails.iter().map(|q| q.mail.kind).collect();
         (case, kinds, text)
     }
 

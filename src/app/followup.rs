@@ -2,53 +2,94 @@
 //! (reminder, escalation, decision-date check), when a digest is due, and when staff set a new
 //! decision date. The rules are in `schedule`; the texts in `notices`; this is the bookkeeping.
 
+use crate::app::edit::until_applied;
 use crate::app::engine::Engine;
 use crate::config::Department;
 use crate::mail::notices;
+use crate::model::Absence;
 use crate::model::State;
+use crate::rules::schedule::Due;
 use crate::rules::schedule::{self, Action};
-use crate::store::{Effects, StoreError};
+use crate::store::{Applied, DueKey, Edit, Effects, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::BTreeMap;
 
 impl Engine {
     /// Fires every schedule entry due by `now`; returns how many mails were queued. Each entry
     /// fires once, in a transaction with the mail it causes: a crash neither loses nor repeats
     /// it, and entries missed while the daemon was down fire once on start.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn fire_due(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let away = self.store.absences()?;
-        let (cfg, templates) = (self.cfg(), self.templates());
         let mut fired = 0;
         loop {
-            let batch = self.store.due_until(now, 500)?;
-            if batch.is_empty() {
-                return Ok(fired);
-            }
             // One transaction and one flush for the whole batch: a wake-up costs what is due.
-            fired += self.store.fire_batch(&batch, |due, case| {
-                // Entries of a department removed from the config, or of a case that is gone,
-                // are dropped.
-                let (Some(dept), Some(case)) = (cfg.department(&due.department), case) else {
-                    return Effects::default();
+            let batch = until_applied(|| {
+                let batch = self.store.due_until(now, 500)?;
+                if batch.is_empty() {
+                    return Ok(Applied::Done(None));
+                }
+                let (edits, effects) = self.plan_fire(&batch, now, &away)?;
+                let keys: Vec<DueKey> = batch.into_iter().map(|(k, _)| k).collect();
+                Ok(match self.store.fire_batch(&keys, &edits, &effects)? {
+                    Applied::Done(n) => Applied::Done(Some(n)),
+                    Applied::Stale => Applied::Stale,
+                })
+            })?;
+            match batch {
+                None => return Ok(fired),
+                Some(n) => fired += n,
+            }
+        }
+    }
+
+    /// What firing `batch` does: the cases it changes and the mail and schedule entries it
+    /// sets in motion. Entries of a department removed from the config, or of a case that is
+    /// gone, are dropped.
+    fn plan_fire(
+        &self,
+        batch: &[(DueKey, Due)],
+        now: DateTime<Utc>,
+        away: &[(String, Absence)],
+    ) -> Result<(Vec<Edit>, Effects), StoreError> {
+        let (cfg, templates) = (self.cfg(), self.templates());
+        let mut cases: BTreeMap<String, Edit> = BTreeMap::new();
+        let mut effects = Effects::default();
+        for (_, due) in batch {
+            let Some(number) = &due.case else { continue };
+            if !cases.contains_key(number) {
+                let Some(before) = self.store.case(number)? else {
+                    continue;
                 };
-                let (actions, next) = schedule::on_due(dept, case, due, now, &away);
-                let mut effects = Effects {
-                    mails: vec![],
-                    dues: next,
-                };
-                for action in &actions {
-                    match notices::for_action(&cfg, dept, &templates, case, action, due.at, now) {
-                        Ok(mail) => {
-                            case.log(now, describe(action));
-                            effects.mails.push(mail);
-                        }
-                        Err(e) => {
-                            case.log(now, format!("{} could not be built: {e}", describe(action)))
-                        }
+                let after = before.clone();
+                cases.insert(number.clone(), Edit { before, after });
+            }
+            let (Some(dept), Some(edit)) = (cfg.department(&due.department), cases.get_mut(number))
+            else {
+                continue;
+            };
+            let case = &mut edit.after;
+            let (actions, next) = schedule::on_due(dept, case, due, now, away);
+            effects.dues.extend(next);
+            for action in &actions {
+                match notices::for_action(&cfg, dept, &templates, case, action, due.at, now) {
+                    Ok(mail) => {
+                        case.log(now, describe(action));
+                        effects.mails.push(super::outbox::queued(mail));
+                    }
+                    Err(e) => {
+                        case.log(now, format!("{} could not be built: {e}", describe(action)))
                     }
                 }
-                effects
-            })?;
+            }
         }
+        let edits = cases
+            .into_values()
+            .filter(|e| e.before != e.after)
+            .collect();
+        Ok((edits, effects))
     }
 
     /// Queues each department's digest whose time has come (once per digest time, also after a
@@ -70,7 +111,7 @@ impl Engine {
                     // Only what a digest shows: open cases and those answered lately.
                     let since = now - chrono::Duration::days(4);
                     let mut wanted = Vec::new();
-                    self.store.for_each_case(|c| {
+                    self.store.for_each_case(&mut |c| {
                         if c.state == State::Open || c.answered_at.is_some_and(|t| t >= since) {
                             wanted.push(c);
                         }
@@ -80,7 +121,10 @@ impl Engine {
             };
             match notices::digest(&cfg, dept, &templates, cases, due, now) {
                 Ok(mail) => {
-                    if self.store.queue_digest(&dept.id, due, &mail)? {
+                    if self
+                        .store
+                        .queue_digest(&dept.id, due, &super::outbox::queued(mail))?
+                    {
                         queued += 1;
                     }
                 }
@@ -125,7 +169,7 @@ impl Engine {
         })?;
         let new_due = dept.calendar.end_of_day(to);
         anyhow::ensure!(new_due > now, "{to} has passed; give a date in the future");
-        let found = self.store.update_case(number, |c| {
+        let found = self.update_case(number, |c| {
             if c.state == State::Closed {
                 return Err(format!("case {number} is closed"));
             }
@@ -145,8 +189,8 @@ impl Engine {
                 ),
             );
             Ok(Effects {
-                mails: vec![mail],
-                dues: vec![],
+                mails: vec![super::outbox::queued(mail)],
+                ..Effects::default()
             })
         })?;
         Ok(found)

@@ -5,9 +5,13 @@
 //!
 //! May import: `rules`, `mail`, `config`, `store`, and `ops::metrics` for the counts.
 
+pub mod access;
 pub mod admin;
+pub mod edit;
 pub mod engine;
 pub mod followup;
+pub mod incoming;
+pub mod outbox;
 pub mod outcome;
 pub mod registrar;
 pub mod retention;

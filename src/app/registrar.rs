@@ -4,6 +4,7 @@
 //! around a new case. A machine's decision is never the last word on a resident's mail: what
 //! it set aside stays findable, and a person can overrule it with one command.
 
+use crate::app::edit::until_applied;
 use crate::app::engine::{new_case_from, Engine, Incoming, Opening};
 use crate::config::{Config, Department};
 use crate::mail::{compose, outgoing, words};
@@ -12,7 +13,10 @@ use crate::model::{Case, State};
 use crate::model::{Inbound, Person};
 use crate::rules::decide::{self, Reason};
 use crate::rules::loopbreak::{Record, Verdict};
-use crate::store::{Counters, FromIgnored, IgnoredMail, MessageKey, ReceiptQueued, StoreError};
+use crate::store::{
+    Applied, Counters, Edit, FromIgnored, IgnoredMail, MessageKey, NewCase, ReceiptQueued,
+    StoreError,
+};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use std::io::Write;
 
@@ -213,15 +217,7 @@ impl Engine {
         let withhold = withhold.filter(|_| receipt != ReceiptTo::None);
         let away = self.store.absences()?;
         let cal = &dept.calendar;
-        let msg = Inbound {
-            parsed: true,
-            message_id: entry.message_id.clone(),
-            references: entry.references.clone(),
-            from: entry.from.clone(),
-            reply_to: entry.reply_to.clone(),
-            subject: entry.subject.clone(),
-            ..Inbound::default()
-        };
+        let msg = header_of(&entry);
         let writer = match &resident.email[..] {
             "" => entry
                 .from
@@ -232,45 +228,43 @@ impl Engine {
         };
         let standin = standin(dept, &entry, &writer, note, now);
         let today = cal.local_date(now);
-        let opened = self.store.open_ignored(
-            id,
-            (&dept.case_prefix, today.year()),
-            &crate::store::sender_day(&resident.email, today),
-            |counters, e| {
-                let incoming = Incoming {
-                    key: MessageKey {
-                        department: e.department.clone(),
-                        uid_validity: e.uid_validity,
-                        uid: e.uid,
-                    },
-                    received: e.received,
-                    raw: &standin,
-                    sent_folder: false,
-                };
-                // The registrar asked for this receipt: the daily cap is for floods.
-                let counters = Counters {
-                    receipts_today: 0,
-                    ..counters
-                };
-                let lang = (e.category, e.language, &resident);
-                let opening = Opening {
-                    withhold: withhold.as_ref(),
-                    without_receipt: receipt == ReceiptTo::None,
-                    note,
-                    count_from: Some(now),
-                };
-                let (mut c, effects) = new_case_from(
-                    &cfg, &templates, dept, &msg, &incoming, counters, lang, &away, opening,
-                );
-                let words = if note.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {note}")
-                };
-                c.log(now, format!("opened by the registrar from ignored mail {id} (it had opened no case, {}: {}); deadlines count from now{words}", e.reason, e.detail));
-                Ok((c, effects))
-            },
-        )?;
+        let counter = (dept.case_prefix.as_str(), today.year());
+        let sender_today = crate::store::sender_day(&resident.email, today);
+        let opening = Opening {
+            withhold: withhold.as_ref(),
+            without_receipt: receipt == ReceiptTo::None,
+            note,
+            count_from: Some(now),
+        };
+        let opened = until_applied(|| {
+            let Some(e) = self.store.ignored_mail(id)? else {
+                return Ok(Applied::Done(FromIgnored::NoEntry));
+            };
+            let counters = self
+                .store
+                .next_counters(&e.department, counter, &sender_today)?;
+            let from = FromEntry {
+                entry: &e,
+                raw: &standin,
+                msg: &msg,
+                resident: &resident,
+                away: &away,
+            };
+            let (c, effects) = from.open(&cfg, &templates, dept, counters, opening, now);
+            self.store.open_ignored(
+                &e,
+                &NewCase {
+                    department: &e.department,
+                    key: None,
+                    message_id: e.message_id.as_deref(),
+                    counter,
+                    sender_today: &sender_today,
+                    counters,
+                    case: &c,
+                    effects: &effects,
+                },
+            )
+        })?;
         match opened {
             FromIgnored::Created(case) => Ok(case),
             FromIgnored::NoEntry => anyhow::bail!("no ignored mail {id}"),
@@ -339,9 +333,15 @@ impl Engine {
             .iter()
             .find(|m| !crate::model::ids::looks_ours(m))
             .cloned();
-        let queued = self.store.queue_receipt(number, |c| {
-            let mail = compose::receipt(&cfg, dept, c, (&first, &[]), &templates, now)
-                .map_err(|e| e.to_string())?;
+        let queued = until_applied(|| {
+            let Some(before) = self.store.case(number)? else {
+                return Ok(Applied::Done(ReceiptQueued::NoCase));
+            };
+            let mut c = before.clone();
+            let mail = match compose::receipt(&cfg, dept, &c, (&first, &[]), &templates, now) {
+                Ok(mail) => mail,
+                Err(e) => return Ok(Applied::Done(ReceiptQueued::Refused(e.to_string()))),
+            };
             c.no_receipt = None;
             let was = c
                 .flagged
@@ -355,7 +355,12 @@ impl Engine {
                     c.resident.email
                 ),
             );
-            Ok(mail)
+            if !c.message_ids.contains(&mail.id) {
+                c.message_ids.push(mail.id.clone());
+            }
+            let edit = Edit { before, after: c };
+            self.store
+                .queue_receipt(&edit, &super::outbox::queued(mail))
         })?;
         match queued {
             ReceiptQueued::Queued => Ok(case.resident.email),
@@ -365,6 +370,71 @@ impl Engine {
                 anyhow::bail!("case {number}: the receipt could not be built: {why}")
             }
         }
+    }
+}
+
+/// An ignored mail a registrar opens a case from, with what the case is built of.
+struct FromEntry<'a> {
+    entry: &'a IgnoredMail,
+    /// The stand-in message for the officer's notice (see [`standin`]).
+    raw: &'a [u8],
+    msg: &'a Inbound,
+    resident: &'a Person,
+    away: &'a [(String, crate::model::Absence)],
+}
+
+impl FromEntry<'_> {
+    /// The case and its mails, with `counters` as the store gave them.
+    fn open(
+        &self,
+        cfg: &Config,
+        templates: &crate::mail::templates::Templates,
+        dept: &Department,
+        counters: Counters,
+        opening: Opening<'_>,
+        now: DateTime<Utc>,
+    ) -> (Case, crate::store::Effects) {
+        let e = self.entry;
+        let incoming = Incoming {
+            key: MessageKey {
+                department: e.department.clone(),
+                uid_validity: e.uid_validity,
+                uid: e.uid,
+            },
+            received: e.received,
+            raw: self.raw,
+            sent_folder: false,
+        };
+        // The registrar asked for this receipt: the daily cap is for floods.
+        let counters = Counters {
+            receipts_today: 0,
+            ..counters
+        };
+        let lang = (e.category, e.language, self.resident);
+        let (mut c, effects) = new_case_from(
+            cfg, templates, dept, self.msg, &incoming, counters, lang, self.away, opening,
+        );
+        let words = if opening.note.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", opening.note)
+        };
+        c.log(now, format!("opened by the registrar from ignored mail {} (it had opened no case, {}: {}); deadlines count from now{words}", e.id, e.reason, e.detail));
+        (c, effects)
+    }
+}
+
+/// The message of an ignored mail as far as kvittens kept it: its header's ids, addresses and
+/// subject (never its body).
+fn header_of(entry: &IgnoredMail) -> Inbound {
+    Inbound {
+        parsed: true,
+        message_id: entry.message_id.clone(),
+        references: entry.references.clone(),
+        from: entry.from.clone(),
+        reply_to: entry.reply_to.clone(),
+        subject: entry.subject.clone(),
+        ..Inbound::default()
     }
 }
 
@@ -602,7 +672,7 @@ reply_within = "3d"
     }
 
     fn receipts(e: &Engine, to: &str) -> usize {
-        let pending = e.store.pending().unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
         pending
             .iter()
             .filter(|m| m.kind == Kind::Receipt && m.to == [to])
@@ -684,7 +754,7 @@ reply_within = "3d"
         assert!(case.reply_due > now, "deadlines count from the opening");
         assert_eq!(case.category, crate::model::Category::Application);
         assert_eq!(receipts(&e, "sara@example.org"), 1);
-        let notice = e.store.pending().unwrap();
+        let notice = e.outbox_handle().pending().unwrap();
         let notice = notice
             .iter()
             .find(|m| m.kind == Kind::OfficerNotice)
@@ -827,9 +897,9 @@ reply_within = "3d"
         let Outcome::Opened(case) = handle(&e, 3, &first, now, false) else {
             panic!("no case")
         };
-        let pending = e.store.pending().unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
         let receipt = pending.iter().find(|m| m.kind == Kind::Receipt).unwrap();
-        e.store.take_off(receipt, now).unwrap();
+        e.outbox_handle().take_off(receipt, now).unwrap();
         // A resident's mail with the receipt's Message-ID: no copy, a duplicate, listed; the
         // receipt is still in flight, not confirmed by it.
         let forged = format!(
@@ -841,7 +911,7 @@ reply_within = "3d"
             matches!(&out, Outcome::Ignored(r) if r.code == "duplicate"),
             "{out:?}"
         );
-        assert_eq!(e.store.in_flight().unwrap(), 1);
+        assert_eq!(e.outbox_handle().in_flight().unwrap(), 1);
         // From kvittens' own address, of a receipt that never went: listed too.
         let never = "From: Salems kommun <noreply@kommun.test>\nTo: bygg@kommun.test\nAuto-Submitted: auto-replied\nSubject: x\nMessage-ID: <kvittens.receipt.BMN-2026-0099@kommun.test>\n\nx\n";
         assert!(matches!(
@@ -863,7 +933,7 @@ reply_within = "3d"
             matches!(&out, Outcome::Copy(Some(n)) if *n == case.number),
             "{out:?}"
         );
-        assert_eq!(e.store.in_flight().unwrap(), 0);
+        assert_eq!(e.outbox_handle().in_flight().unwrap(), 0);
         // Its copy again (or a forgery of it from kvittens' address) changes nothing.
         assert!(matches!(
             handle(&e, 7, &copy, now, false),

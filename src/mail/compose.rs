@@ -4,7 +4,7 @@
 
 use crate::config::{Config, Department};
 use crate::mail::outgoing::{
-    in_thread, mailbox, marked, text_part, Automatic, ComposeError, Outgoing,
+    in_thread, mailbox, marked, text_part, About, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
 use crate::mail::words::template_data;
@@ -182,7 +182,7 @@ pub fn receipt(
     let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
-        case: case.number.clone(),
+        about: About::Case(case.number.clone()),
         kind: Kind::Receipt,
         envelope_from: dept.email.clone(),
         to: vec![case.resident.email.clone()],
@@ -242,7 +242,7 @@ pub fn officer_notice(
         .map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
-        case: case.number.clone(),
+        about: About::Case(case.number.clone()),
         kind: Kind::OfficerNotice,
         envelope_from: dept.email.clone(),
         to: vec![case.officer.email.clone()],

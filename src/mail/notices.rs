@@ -5,7 +5,7 @@
 
 use crate::config::{Config, Department};
 use crate::mail::outgoing::{
-    in_thread, mailbox, marked, text_part, Automatic, ComposeError, Outgoing,
+    in_thread, mailbox, marked, text_part, About, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
 use crate::mail::words::{template_data, written_date, written_span, written_time};
@@ -26,7 +26,7 @@ impl Staff<'_> {
     #[allow(clippy::too_many_arguments)]
     fn mail(
         &self,
-        case: &str,
+        about: About,
         kind: Kind,
         template: &str,
         to: &Contact,
@@ -39,14 +39,15 @@ impl Staff<'_> {
         let body = self
             .templates
             .render(&format!("{template}.{}", lang.code()), &data)?;
-        let id = ids::staff_mail_id(template, case, stamp, self.cfg.id_domain());
+        let case = about.to_string();
+        let id = ids::staff_mail_id(template, &case, stamp, self.cfg.id_domain());
         let b = Message::builder()
             .from(self.cfg.smtp.from.clone())
             .reply_to(mailbox(Some(&self.dept.name), &self.dept.email)?)
             .to(mailbox(Some(&to.name), &to.email)?)
             .subject(subject.replace(['\r', '\n'], " "));
         let (dept, now) = (&self.dept.email, self.now);
-        let mut b = marked(b, &id, now, Automatic::Generated, dept, case);
+        let mut b = marked(b, &id, now, Automatic::Generated, dept, &case);
         let mut rcpt = vec![to.email.clone()];
         if let Some(cc) = cc.filter(|c| c.email != to.email) {
             b = b.cc(mailbox(Some(&cc.name), &cc.email)?);
@@ -55,7 +56,7 @@ impl Staff<'_> {
         let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
         Ok(Outgoing {
             id,
-            case: case.to_string(),
+            about,
             kind,
             envelope_from: self.dept.email.clone(),
             to: rcpt,
@@ -101,7 +102,16 @@ pub fn for_action(
     };
     data["recipient"] = json!(to);
     let subject = action_subject(kind, dept, case);
-    staff.mail(&case.number, kind, template, to, cc, subject, data, due_at)
+    staff.mail(
+        About::Case(case.number.clone()),
+        kind,
+        template,
+        to,
+        cc,
+        subject,
+        data,
+        due_at,
+    )
 }
 
 /// The subject of a follow-up mail of `kind` about `case`, in the staff language.
@@ -144,7 +154,16 @@ fn case_mail(
         templates,
         now,
     }
-    .mail(&case.number, kind, template, to, None, subject, data, stamp)
+    .mail(
+        About::Case(case.number.clone()),
+        kind,
+        template,
+        to,
+        None,
+        subject,
+        data,
+        stamp,
+    )
 }
 
 /// The notice to the manager of a new complaint (the policy: the manager takes it up).
@@ -242,7 +261,7 @@ pub fn delay_notice(
     let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
     Ok(Outgoing {
         id,
-        case: case.number.clone(),
+        about: About::Case(case.number.clone()),
         kind: Kind::Delay,
         envelope_from: dept.email.clone(),
         to: vec![case.resident.email.clone()],
@@ -337,7 +356,7 @@ pub fn digest(
         now,
     }
     .mail(
-        &format!("digest-{}", dept.id),
+        About::Digest(dept.id.clone()),
         Kind::Digest,
         "digest",
         &dept.manager,

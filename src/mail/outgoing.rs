@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 pub struct Outgoing {
     /// Its Message-ID (without brackets); also its key in the outbox.
     pub id: String,
-    /// The case it belongs to.
-    pub case: String,
+    /// What it is about: the case whose timeline records its fate, or the department of a
+    /// digest. Kept under its old name and in its old form (see [`About`]), so that mail
+    /// queued by an earlier version reads as it was written.
+    #[serde(rename = "case")]
+    pub about: About,
     /// What it is.
     pub kind: Kind,
     /// MAIL FROM: the department mailbox, so bounces come back where kvittens watches.
@@ -33,6 +36,60 @@ pub struct Outgoing {
     /// that the mail went when a crash hid the server's answer (see the store's outbox).
     #[serde(default)]
     pub copy: bool,
+}
+
+/// What an outgoing mail is about. Every mail but one belongs to a case, whose timeline then
+/// records what became of it; the daily digest is about a department and has no case, so it
+/// must never be looked up as one.
+///
+/// Written as one string, as before this type existed: the case number, or `digest-<dept>`.
+/// The two cannot be confused: a case number starts with its upper-case prefix
+/// ([`ids::is_prefix`]), never with `digest-`. The same string goes into the digest's
+/// Message-ID and `X-Kvittens-Case` header, and into log lines as `case`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum About {
+    /// A case, by number.
+    Case(String),
+    /// The daily digest of a department, by department id.
+    Digest(String),
+}
+
+/// How a digest's [`About`] is written.
+const DIGEST: &str = "digest-";
+
+impl About {
+    /// The case number, unless this is a digest.
+    pub fn case(&self) -> Option<&str> {
+        match self {
+            About::Case(number) => Some(number),
+            About::Digest(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for About {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            About::Case(number) => f.write_str(number),
+            About::Digest(dept) => write!(f, "{DIGEST}{dept}"),
+        }
+    }
+}
+
+impl From<String> for About {
+    fn from(written: String) -> About {
+        match written.strip_prefix(DIGEST) {
+            Some(dept) => About::Digest(dept.to_string()),
+            None => About::Case(written),
+        }
+    }
+}
+
+impl From<About> for String {
+    fn from(about: About) -> String {
+        about.to_string()
+    }
 }
 
 /// Why a mail could not be built. The cause is kept as [`std::error::Error::source`].
@@ -156,6 +213,30 @@ pub fn mailbox(name: Option<&str>, email: &str) -> Result<Mailbox, ComposeError>
 mod tests {
     use super::*;
     use std::error::Error;
+
+    #[test]
+    fn a_digest_is_about_its_department_and_old_outbox_entries_read_as_written() {
+        // As kvittens wrote outbox entries before `About` existed.
+        let written = |case: &str| {
+            format!(
+                r#"{{"id":"kvittens.x@kommun.test","case":"{case}","kind":"digest","envelope_from":"bygg@kommun.test","to":["m@kommun.test"],"bytes":[]}}"#
+            )
+        };
+        let digest: Outgoing = serde_json::from_str(&written("digest-bygg")).unwrap();
+        assert_eq!(digest.about, About::Digest("bygg".into()));
+        assert_eq!(digest.about.case(), None, "a digest is on no case");
+        assert_eq!(digest.about.to_string(), "digest-bygg");
+        let receipt: Outgoing = serde_json::from_str(&written("BMN-2026-0001")).unwrap();
+        assert_eq!(receipt.about, About::Case("BMN-2026-0001".into()));
+        assert_eq!(receipt.about.case(), Some("BMN-2026-0001"));
+        for mail in [digest, receipt] {
+            let again = serde_json::to_value(&mail).unwrap();
+            let before: serde_json::Value =
+                serde_json::from_str(&written(&mail.about.to_string())).unwrap();
+            assert_eq!(again["case"], before["case"], "written as before");
+            assert_eq!(serde_json::from_value::<Outgoing>(again).unwrap(), mail);
+        }
+    }
 
     #[test]
     fn a_refused_address_keeps_lettres_reason() {

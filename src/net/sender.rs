@@ -5,13 +5,13 @@
 //! it again on a guess.
 
 use crate::app::engine::StoreFailure;
+use crate::app::outbox::Outbox;
 use crate::mail::outgoing::Outgoing;
 use crate::net::backoff::Backoff;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::net::smtp::{Handed, Submission, Transaction, Transport};
 use crate::ops::metrics::{MailKind, Metrics};
 use crate::rules::budget::{Budget, Spent};
-use crate::store::Store;
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,8 +44,8 @@ struct Pass {
 
 /// The outbox task, over the real SMTP server ([`Transport`]) or an in-memory fake.
 pub struct Sender<T = Transport> {
-    /// Where the outbox is.
-    pub store: Store,
+    /// The outbox, through `app`: what waits, and what became of each mail.
+    pub outbox: Outbox,
     /// The SMTP pool.
     pub transport: T,
     /// Woken when the watchers queue mail.
@@ -68,7 +68,7 @@ impl<T: Submission> Sender<T> {
     /// jittered backoff, logging one line when it goes and one when it comes back.
     pub async fn run(self) {
         let durable = GroupFlush {
-            store: self.store.clone(),
+            outbox: self.outbox.clone(),
             written: AtomicU64::new(0),
             flushed: tokio::sync::Mutex::new(0),
         };
@@ -76,7 +76,7 @@ impl<T: Submission> Sender<T> {
         let mut down: Option<Problem> = self.probe().await;
         let mut limited = false;
         loop {
-            let pass = match self.store.pending() {
+            let pass = match self.outbox.pending() {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
                     self.store_failed.report(e.to_string());
@@ -209,7 +209,7 @@ impl<T: Submission> Sender<T> {
     fn settle(&self, spent: Option<Spent>, sent: &Sent) {
         let Some(spent) = spent else { return };
         if matches!(sent, Sent::Accepted | Sent::Refused) {
-            if let Err(e) = self.store.record_spent(&spent) {
+            if let Err(e) = self.outbox.record_spent(&spent) {
                 tracing::warn!(error = %e, "could not record the send budget; a restart may count this mail again");
             }
         } else if let Ok(mut budget) = self.budget.lock() {
@@ -257,14 +257,14 @@ impl<T: Submission> Sender<T> {
             ..mail
         };
         if mail.copy {
-            let marked = match self.store.take_off_unflushed(&mail, Utc::now()) {
+            let marked = match self.outbox.take_off_unflushed(&mail, Utc::now()) {
                 Ok(()) => durable.after_write().await,
                 Err(e) => Err(e.to_string()),
             };
             if let Err(e) = marked {
                 // Dropping `ready` drops the connection before the dot: the mail did not go.
                 drop(ready);
-                tracing::error!(error = %e, case = %mail.case, "the store could not mark the mail in flight; it was held back and stays queued");
+                tracing::error!(error = %e, case = %mail.about, "the store could not mark the mail in flight; it was held back and stays queued");
                 self.store_failed.report(e);
                 stop.store(true, Ordering::Relaxed);
                 return Sent::NotRecorded;
@@ -277,7 +277,7 @@ impl<T: Submission> Sender<T> {
                 text,
             } => self.refused(&mail, &text),
             Handed::Refused { text, .. } => {
-                if let Err(e) = self.store.ground(&mail, Utc::now(), &text) {
+                if let Err(e) = self.outbox.ground(&mail, Utc::now(), &text) {
                     self.store_failed.report(e.to_string());
                     return Sent::NotRecorded;
                 }
@@ -287,14 +287,14 @@ impl<T: Submission> Sender<T> {
             Handed::Unknown(text) if mail.copy => {
                 // The server may have it: its copy in the department mailbox will tell, and
                 // until then (or until `unconfirmed_wait` passes) it is not sent again.
-                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; waiting for its copy in the department mailbox");
+                tracing::warn!(case = %mail.about, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; waiting for its copy in the department mailbox");
                 stop.store(true, Ordering::Relaxed);
                 Sent::Unavailable(Problem::Other(text))
             }
             Handed::Unknown(text) => {
                 // Mail without a copy has nothing to tell; the server most likely has it.
-                tracing::warn!(case = %mail.case, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
-                match self.store.mark_sent(&mail, Utc::now(), None) {
+                tracing::warn!(case = %mail.about, kind = mail.kind.word(), error = %text, "the server did not confirm a mail it was given in full; taken as sent");
+                match self.outbox.mark_sent(&mail, Utc::now(), None) {
                     Ok(()) => Sent::Accepted,
                     Err(e) => {
                         self.store_failed.report(e.to_string());
@@ -338,8 +338,8 @@ impl<T: Submission> Sender<T> {
     /// Records an accepted mail. Not flushed: lost in a crash, a mail with a copy is still in
     /// flight on disk and resolved by its copy; one without is sent again.
     fn accepted(&self, mail: &Outgoing) -> Sent {
-        if let Err(e) = self.store.mark_sent_unflushed(mail, Utc::now()) {
-            tracing::error!(error = %e, case = %mail.case, "sent, but the store could not record it");
+        if let Err(e) = self.outbox.mark_sent_unflushed(mail, Utc::now()) {
+            tracing::error!(error = %e, case = %mail.about, "sent, but the store could not record it");
             self.store_failed.report(e.to_string());
             return Sent::NotRecorded;
         }
@@ -352,7 +352,7 @@ impl<T: Submission> Sender<T> {
             let waited = (Utc::now() - received).num_milliseconds().max(0) as f64 / 1000.0;
             self.metrics.receipt_latency.observe(waited);
         }
-        tracing::info!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
+        tracing::info!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), "sent");
         Sent::Accepted
     }
 
@@ -362,8 +362,8 @@ impl<T: Submission> Sender<T> {
             .mail_refused
             .get_or_create(&Self::kind(mail))
             .inc();
-        tracing::warn!(case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
-        match self.store.mark_sent(mail, Utc::now(), Some(why)) {
+        tracing::warn!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), error = %why, "refused for good by the SMTP server; noted on the case");
+        match self.outbox.mark_sent(mail, Utc::now(), Some(why)) {
             Ok(()) => Sent::Refused,
             Err(e) => {
                 self.store_failed.report(e.to_string());
@@ -385,7 +385,7 @@ fn smtp_down(why: &Problem) {
 /// Group commit for the in-flight marks: of the mails handed over at once, one disk flush
 /// covers every mark written before it began, instead of one flush per mail.
 struct GroupFlush {
-    store: Store,
+    outbox: Outbox,
     /// Marks written so far (a counter, bumped after each write).
     written: AtomicU64,
     /// Held while flushing; the count of marks known to be on disk.
@@ -402,8 +402,8 @@ impl GroupFlush {
         }
         // Every mark counted by now was written before this flush begins.
         let upto = self.written.load(Ordering::SeqCst);
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.flush())
+        let outbox = self.outbox.clone();
+        tokio::task::spawn_blocking(move || outbox.flush())
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

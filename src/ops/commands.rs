@@ -3,14 +3,15 @@
 //! socket, or one the command line opened). They send nothing. Where the store comes from is
 //! `ops::inspect`'s business; this module knows nothing of the socket.
 
+use crate::app::access::StoreView;
 use crate::app::engine::{self, Incoming};
 use crate::config::{Config, Department};
 use crate::mail::templates::Templates;
 use crate::model::{Category, Inbound, Language, Person};
 use crate::rules::decide::Decision;
 use crate::rules::loopbreak::Verdict;
-use crate::store::{Counters, MessageKey, Store};
-use chrono::{DateTime, Datelike, Utc};
+use crate::store::{Counters, MessageKey};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
@@ -92,7 +93,7 @@ impl Explained {
 pub fn explain_messages(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     messages: &[Named],
     json_out: bool,
     out: &mut dyn Write,
@@ -138,7 +139,7 @@ pub fn explain_messages(
 fn explain_one(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     raw: &[u8],
 ) -> anyhow::Result<Explained> {
     let msg = Inbound::parse(raw);
@@ -157,7 +158,7 @@ fn explain_one(
 fn explain_decision(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     msg: &Inbound,
 ) -> anyhow::Result<Explained> {
     Ok(match engine::decide_with(cfg, dept, msg, store, false)? {
@@ -211,7 +212,7 @@ fn explain_decision(
 fn held_by_store(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     resident: &Person,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Option<String>> {
@@ -226,7 +227,7 @@ fn held_by_store(
         }
     }
     let today = dept.calendar.local_date(now);
-    let sent = store.receipts_today(&crate::store::sender_day(&resident.email, today))?;
+    let sent = store.receipts_on(&resident.email, today)?;
     let cap = cfg.receipts_per_sender_per_day;
     Ok((sent >= cap)
         .then(|| format!("{sent} receipts to this address today (the daily cap is {cap})")))
@@ -239,7 +240,7 @@ pub fn preview_message(
     cfg: &Config,
     templates: &Templates,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     raw: &[u8],
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -252,11 +253,7 @@ pub fn preview_message(
     let today = dept.calendar.local_date(now);
     let (counters, away) = match store {
         Some(s) => (
-            s.next_counters(
-                &dept.id,
-                (&dept.case_prefix, today.year()),
-                &crate::store::sender_day(&resident.email, today),
-            )?,
+            s.next_counters(dept, today, &resident.email)?,
             s.absences()?,
         ),
         None => (
@@ -292,6 +289,7 @@ pub fn preview_message(
     let receipt = mails
         .mails
         .iter()
+        .map(|q| &q.mail)
         .find(|m| m.kind == crate::model::Kind::Receipt)
         .ok_or_else(|| {
             anyhow::anyhow!("the receipt could not be built: {:?}", case.events.last())
@@ -318,7 +316,7 @@ pub fn preview_message(
 fn would_acknowledge(
     cfg: &Config,
     dept: &Department,
-    store: Option<&Store>,
+    store: Option<StoreView<'_>>,
     msg: &Inbound,
 ) -> anyhow::Result<(Category, Language, Person)> {
     Ok(match engine::decide_with(cfg, dept, msg, store, false)? {

@@ -27,12 +27,12 @@ pub fn health(engine: &Engine) -> (bool, String) {
     for dept in &engine.cfg().departments {
         for sent in [false, true] {
             let folder = if sent { "Sent folder" } else { "mailbox" };
-            match engine.metrics.folder_status(&dept.id, sent) {
+            match engine.metrics().folder_status(&dept.id, sent) {
                 Some(None) => {}
                 // Told once: a refused login shows on the inbox's line.
                 Some(Some(why))
                     if sent
-                        && engine.metrics.folder_status(&dept.id, false)
+                        && engine.metrics().folder_status(&dept.id, false)
                             == Some(Some(why.clone())) => {}
                 Some(Some(why)) => problems.push(format!(
                     "{folder} of {} ({}) is not watched: {why}",
@@ -47,18 +47,18 @@ pub fn health(engine: &Engine) -> (bool, String) {
             }
         }
     }
-    if let Some(Some(why)) = engine.metrics.smtp_status() {
+    if let Some(Some(why)) = engine.metrics().smtp_status() {
         problems.push(format!("the SMTP server does not take mail: {why}"));
     }
     if let Err(e) = admin::store_readable(engine) {
         problems.push(format!("the store cannot be read: {e}"));
     }
     // Waiting for the provider's send limit is not a fault, but an admin should see it.
-    let queued = engine.metrics.send_budget_queue.get();
+    let queued = engine.metrics().send_budget_queue.get();
     let note = if queued > 0 {
         format!(
             "{queued} mail(s) wait for the SMTP account's send limit (next in {} s)\n",
-            engine.metrics.send_budget_wait.get()
+            engine.metrics().send_budget_wait.get()
         )
     } else {
         String::new()
@@ -75,14 +75,18 @@ fn refresh(engine: &Engine) {
     let gauges = admin::gauges(engine, Utc::now());
     for (department, open, late) in gauges.cases {
         let label = crate::ops::metrics::Dept { department };
-        engine.metrics.cases_open.get_or_create(&label).set(open);
-        engine.metrics.cases_overdue.get_or_create(&label).set(late);
+        engine.metrics().cases_open.get_or_create(&label).set(open);
+        engine
+            .metrics()
+            .cases_overdue
+            .get_or_create(&label)
+            .set(late);
     }
     if let Some(n) = gauges.outbox {
-        engine.metrics.outbox.set(n);
+        engine.metrics().outbox.set(n);
     }
     if let Some(n) = gauges.in_flight {
-        engine.metrics.in_flight.set(n);
+        engine.metrics().in_flight.set(n);
     }
 }
 
@@ -106,7 +110,7 @@ pub fn router(engine: Engine) -> Router {
 async fn metrics(State(engine): State<Engine>) -> impl IntoResponse {
     let body = tokio::task::spawn_blocking(move || {
         refresh(&engine);
-        engine.metrics.encode()
+        engine.metrics().encode()
     })
     .await
     .unwrap_or_default();
@@ -179,8 +183,8 @@ mod tests {
             (StatusCode::SERVICE_UNAVAILABLE, TEXT)
         );
         assert_eq!(text, "mailbox of bygg (bygg@kommun.test) is not watched\n");
-        engine.metrics.folder_problem("bygg", false, None);
-        engine.metrics.folder_problem("bygg", true, None);
+        engine.metrics().folder_problem("bygg", false, None);
+        engine.metrics().folder_problem("bygg", true, None);
         let (status, _, text) = get(&router, "/healthz").await;
         assert_eq!((status, text.as_str()), (StatusCode::OK, "ok\n"));
         let (status, ctype, text) = get(&router, "/metrics").await;

@@ -3,6 +3,7 @@
 //! the cases would be wrong for a follow-up or a duplicate); else the store is read here; else,
 //! on a fresh install, as if no case existed.
 
+use crate::app::access::StoreView;
 use crate::config::{Config, Department};
 use crate::ops::commands::{explain_messages, preview_message, Content, Named};
 use crate::ops::control::{self, cmd, Request};
@@ -45,7 +46,14 @@ pub fn explain(
         out.write_all(reply.output.as_bytes())?;
     } else {
         let store = store_for_explain(cfg);
-        explain_messages(cfg, dept, store.as_ref(), &messages, json_out, out)?;
+        explain_messages(
+            cfg,
+            dept,
+            store.as_ref().map(|s| StoreView::of(s)),
+            &messages,
+            json_out,
+            out,
+        )?;
     }
     all_read(&messages)
 }
@@ -117,5 +125,12 @@ pub fn preview(
     }
     let store = store_for_explain(cfg);
     let templates = crate::mail::check::load_templates(cfg)?;
-    preview_message(cfg, &templates, dept, store.as_ref(), &raw, out)
+    preview_message(
+        cfg,
+        &templates,
+        dept,
+        store.as_ref().map(|s| StoreView::of(s)),
+        &raw,
+        out,
+    )
 }

@@ -69,7 +69,8 @@ impl Scheduler {
     }
 }
 
-/// Once a day: the loop breaker's records that say nothing any more are pruned, and answered
+/// Once a day: the loop breaker's records that say nothing any more and old "handled" marks
+/// and daily receipt counts are pruned, and answered
 /// and closed cases and ignored mail past `[daemon] retention` are removed (`app::admin`
 /// decides and does), and logged here.
 fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
@@ -86,6 +87,14 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         Err(e) => {
             tracing::error!(error = %e, "housekeeping could not prune the loop breaker's records")
         }
+    }
+    match done.marks {
+        Ok(p) => tracing::debug!(
+            marks = p.marks,
+            counts = p.rates,
+            "housekeeping: old \"handled\" marks and daily receipt counts removed"
+        ),
+        Err(e) => tracing::error!(error = %e, "housekeeping could not prune old marks"),
     }
     let retention = engine
         .cfg()

@@ -1,7 +1,7 @@
 //! The sending account's spending, kept so that a restart does not start a fresh day of the
 //! provider's limit (see `crate::rules::budget`).
 
-use super::{tx_put, Store, StoreError};
+use super::{keys, tx_put, Store, StoreError};
 use crate::rules::budget::Spent;
 use chrono::{DateTime, Utc};
 
@@ -10,15 +10,18 @@ impl Store {
     /// goes, see [`Store::pending`]) writes it; one lost in a crash undercounts by one mail.
     pub fn record_spent(&self, spent: &Spent) -> Result<(), StoreError> {
         let id = self.db.generate_id().map_err(|e| self.err(e))?;
-        let key = format!("spent/{:020}-{id:020}", spent.at.timestamp_micros().max(0));
+        let key = keys::spent(spent.at, id);
         self.transaction_unflushed(|tx| tx_put(tx, &key, spent))
     }
 
     /// What was spent since `since`, oldest first; older records are removed.
     pub fn spent_since(&self, since: DateTime<Utc>) -> Result<Vec<Spent>, StoreError> {
-        let all: Vec<Spent> = self.scan("spent/")?;
-        let bound = format!("spent/{:020}", since.timestamp_micros().max(0));
-        for old in self.kv.range("spent/".as_bytes()..bound.as_bytes()) {
+        let all: Vec<Spent> = self.scan(keys::prefix::SPENT)?;
+        let bound = keys::spent_from(since);
+        for old in self
+            .kv
+            .range(keys::prefix::SPENT.as_bytes()..bound.as_bytes())
+        {
             let (key, _) = old.map_err(|e| self.err(e))?;
             self.kv.remove(key).map_err(|e| self.err(e))?;
         }

@@ -6,26 +6,19 @@
 //! never its body, like a case (GDPR art. 5(1)(c), data minimisation); the body stays in the
 //! department mailbox, found by the mailbox, UIDVALIDITY and UID kept here.
 
+use super::change::{tx_new_case_counted, tx_unchanged};
 use super::{
-    tx_effects, tx_get, tx_new_case, tx_next, tx_put, Counters, Effects, MessageKey, Store,
-    StoreError,
+    keys, tx_effects, tx_get, tx_mark, tx_next, tx_put, Applied, Edit, Effects, MessageKey,
+    NewCase, Queued, Store, StoreError,
 };
-use crate::mail::outgoing::Outgoing;
 use crate::model::Case;
 use crate::model::Person;
 use crate::model::{Category, Language};
 use crate::rules::loopbreak;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError;
 
-fn ignored_key(id: u64) -> String {
-    format!("ignored/{id:012}")
-}
-
-fn sender_key(email: &str) -> String {
-    format!("loop/{}", email.to_lowercase())
-}
+use keys::{ignored as ignored_key, sender as sender_key};
 
 /// A mail in a department inbox that opened no case: what a registrar sees in
 /// `kvittens ignored`, and what `kvittens ignored open` needs to open a case from it.
@@ -109,7 +102,7 @@ impl Store {
             if tx.get(handled.as_bytes())?.is_some() {
                 return Ok(None);
             }
-            let id = tx_next(tx, "ignored-seq")?;
+            let id = tx_next(tx, keys::IGNORED_SEQ)?;
             tx_put(
                 tx,
                 &ignored_key(id),
@@ -118,7 +111,7 @@ impl Store {
                     ..entry.clone()
                 },
             )?;
-            tx_put(tx, &handled, &note)?;
+            tx_mark(tx, &handled, note)?;
             Ok(Some(id))
         })
     }
@@ -130,7 +123,7 @@ impl Store {
 
     /// Every ignored mail, in the order they were recorded.
     pub fn ignored_mails(&self) -> Result<Vec<IgnoredMail>, StoreError> {
-        self.scan("ignored/")
+        self.scan(keys::prefix::IGNORED)
     }
 
     /// Removes ignored mails (retention).
@@ -143,82 +136,74 @@ impl Store {
         })
     }
 
-    /// Opens a case from ignored mail `id`, atomically with its mails, its thread index and the
-    /// entry's pointer to it, so that it is opened once. `build` works as for
-    /// [`Store::open_case`] and gets the entry too. On disk when this returns.
+    /// Opens the case `new` from ignored mail `entry` (as read), atomically with its mails,
+    /// its thread index and the entry's pointer to it, so that it is opened once. Stale when
+    /// the entry or the counters changed since they were read. On disk when this returns.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn open_ignored(
         &self,
-        id: u64,
-        counter: (&str, i32),
-        sender_today: &str,
-        build: impl Fn(Counters, &IgnoredMail) -> Result<(Case, Effects), String>,
-    ) -> Result<FromIgnored, StoreError> {
-        let key = ignored_key(id);
-        let rate_key = format!("rate/{sender_today}");
-        let seq_key = format!("seq/{}/{}", counter.0, counter.1);
+        entry: &IgnoredMail,
+        new: &NewCase<'_>,
+    ) -> Result<Applied<FromIgnored>, StoreError> {
+        let key = ignored_key(entry.id);
         self.transaction(|tx| {
-            let Some(mut entry) = tx_get::<IgnoredMail>(tx, &key)? else {
-                return Ok(FromIgnored::NoEntry);
+            let Some(now) = tx_get::<IgnoredMail>(tx, &key)? else {
+                return Ok(Applied::Done(FromIgnored::NoEntry));
             };
-            if let Some(case) = entry.case {
-                return Ok(FromIgnored::AlreadyOpened(case));
+            if let Some(case) = now.case.clone() {
+                return Ok(Applied::Done(FromIgnored::AlreadyOpened(case)));
             }
-            if let Some(m) = &entry.message_id {
-                if let Some(case) = tx_get::<String>(tx, &format!("msg/{m}"))? {
-                    return Ok(FromIgnored::MessageHasCase(case));
+            if let Some(m) = &now.message_id {
+                if let Some(case) = tx_get::<String>(tx, &keys::message(m))? {
+                    return Ok(Applied::Done(FromIgnored::MessageHasCase(case)));
                 }
             }
-            let seq = tx_next(tx, &seq_key)?;
-            let turn = tx_next(tx, &format!("turn/{}", entry.department))? - 1;
-            let receipts_today = tx_get::<u64>(tx, &rate_key)?.unwrap_or(0);
-            let counters = Counters {
-                seq,
-                turn,
-                receipts_today,
+            if now != *entry || !tx_new_case_counted(tx, new)? {
+                return Ok(Applied::Stale);
+            }
+            let opened = IgnoredMail {
+                case: Some(new.case.number.clone()),
+                ..now
             };
-            let (case, effects) =
-                build(counters, &entry).map_err(ConflictableTransactionError::Abort)?;
-            tx_new_case(tx, (&rate_key, receipts_today), &case, &effects)?;
-            entry.case = Some(case.number.clone());
-            tx_put(tx, &key, &entry)?;
-            Ok(FromIgnored::Created(Box::new(case)))
+            tx_put(tx, &key, &opened)?;
+            Ok(Applied::Done(FromIgnored::Created(Box::new(
+                new.case.clone(),
+            ))))
         })
     }
 
-    /// Queues the receipt of case `number` that was withheld when the case opened. `build`
-    /// makes the receipt and records it on the case (or refuses). Exactly once: the receipt's
-    /// Message-ID is derived from the case, and a receipt whose id the thread index or the
-    /// outbox knows already is refused, also when two calls race. On disk when this returns.
+    /// Queues the receipt `mail` of a case whose receipt was withheld when it opened; the case
+    /// becomes `edit.after` (the caller records the receipt on it). Exactly once: the
+    /// receipt's Message-ID is derived from the case, and a receipt whose id the thread index
+    /// or the outbox knows already is refused, also when two calls race. On disk when this
+    /// returns.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn queue_receipt(
         &self,
-        number: &str,
-        build: impl Fn(&mut Case) -> Result<Outgoing, String>,
-    ) -> Result<ReceiptQueued, StoreError> {
-        let case_key = format!("case/{number}");
+        edit: &Edit,
+        mail: &Queued,
+    ) -> Result<Applied<ReceiptQueued>, StoreError> {
+        let id_key = keys::message(&mail.mail.id);
+        let out_key = mail.key();
+        let effects = Effects {
+            mails: vec![mail.clone()],
+            ..Effects::default()
+        };
         self.transaction(|tx| {
-            let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
-                return Ok(ReceiptQueued::NoCase);
-            };
-            let mail = match build(&mut case) {
-                Ok(mail) => mail,
-                Err(why) => return Ok(ReceiptQueued::Refused(why)),
-            };
-            let id_key = format!("msg/{}", mail.id);
-            let out_key = super::outbox_key(&mail);
             if tx.get(id_key.as_bytes())?.is_some() || tx.get(out_key.as_bytes())?.is_some() {
-                return Ok(ReceiptQueued::AlreadySent);
+                return Ok(Applied::Done(ReceiptQueued::AlreadySent));
             }
-            if !case.message_ids.contains(&mail.id) {
-                case.message_ids.push(mail.id.clone());
+            if !tx_unchanged(tx, edit)? {
+                return Ok(Applied::Stale);
             }
-            tx_put(tx, &id_key, &case.number)?;
-            tx_put(tx, &case_key, &case)?;
-            let effects = Effects {
-                mails: vec![mail.clone()],
-                dues: vec![],
-            };
+            tx_put(tx, &id_key, &edit.after.number)?;
+            tx_put(tx, &keys::case(&edit.after.number), &edit.after)?;
             tx_effects(tx, &effects)?;
-            Ok(ReceiptQueued::Queued)
+            Ok(Applied::Done(ReceiptQueued::Queued))
         })
     }
 
@@ -241,7 +226,7 @@ impl Store {
     /// Removes the loop breaker's records that say nothing any more at `now`; returns how many.
     pub fn prune_sender_records(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut stale = Vec::new();
-        for kv in self.kv.scan_prefix(b"loop/") {
+        for kv in self.kv.scan_prefix(keys::prefix::LOOP.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             // A record that cannot be read says nothing either.
             let old =
@@ -260,10 +245,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{key, mail, open};
+    use super::super::tests::{edit, key, mail, open};
     use super::*;
     use crate::model::Contact;
     use crate::model::State;
+    use crate::store::Counters;
     use chrono::Duration;
 
     fn entry(subject: &str, msg_id: &str) -> IgnoredMail {
@@ -318,10 +304,43 @@ mod tests {
         Ok((
             case,
             Effects {
-                mails: vec![mail(&number)],
-                dues: vec![],
+                mails: vec![Queued {
+                    rank: 0,
+                    mail: mail(&number),
+                }],
+                ..Effects::default()
             },
         ))
+    }
+
+    /// Opens a case from ignored mail `id` as the registrar would (an entry that is not there
+    /// is handed over as read anyway, to see the store say so).
+    fn open_from(store: &Store, id: u64) -> FromIgnored {
+        let s = "sara@example.org/2026-01-01";
+        loop {
+            let e = store
+                .ignored_mail(id)
+                .unwrap()
+                .unwrap_or_else(|| IgnoredMail {
+                    id,
+                    ..entry("x", "none@x")
+                });
+            let counters = store.next_counters("bygg", ("BMN", 2026), s).unwrap();
+            let (c, effects) = build(counters, &e).unwrap();
+            let new = NewCase {
+                department: "bygg",
+                key: None,
+                message_id: e.message_id.as_deref(),
+                counter: ("BMN", 2026),
+                sender_today: s,
+                counters,
+                case: &c,
+                effects: &effects,
+            };
+            if let Applied::Done(done) = store.open_ignored(&e, &new).unwrap() {
+                return done;
+            }
+        }
     }
 
     #[test]
@@ -359,9 +378,7 @@ mod tests {
         store
             .record_ignored(&key(5), "automatic", &entry("Fråga", "a1@x"))
             .unwrap();
-        let s = "sara@example.org/2026-01-01";
-        let FromIgnored::Created(c) = store.open_ignored(1, ("BMN", 2026), s, build).unwrap()
-        else {
+        let FromIgnored::Created(c) = open_from(&store, 1) else {
             panic!("no case")
         };
         assert_eq!(c.number, "BMN-2026-0001");
@@ -375,19 +392,16 @@ mod tests {
         );
         assert_eq!(store.pending().unwrap().len(), 1);
         assert!(matches!(
-            store.open_ignored(1, ("BMN", 2026), s, build).unwrap(),
+            open_from(&store, 1),
             FromIgnored::AlreadyOpened(n) if n == "BMN-2026-0001"
         ));
-        assert!(matches!(
-            store.open_ignored(9, ("BMN", 2026), s, build).unwrap(),
-            FromIgnored::NoEntry
-        ));
+        assert!(matches!(open_from(&store, 9), FromIgnored::NoEntry));
         // The same mail ignored in another mailbox as a duplicate belongs to that case.
         store
             .record_ignored(&key(6), "duplicate", &entry("Fråga", "a1@x"))
             .unwrap();
         assert!(matches!(
-            store.open_ignored(2, ("BMN", 2026), s, build).unwrap(),
+            open_from(&store, 2),
             FromIgnored::MessageHasCase(_)
         ));
         assert_eq!(store.cases().unwrap().len(), 1);
@@ -400,37 +414,35 @@ mod tests {
         open(&store, 1, "m1@x");
         let number = "BMN-2026-0001";
         // The test case's receipt is in the outbox already: refused.
-        let receipt = |c: &mut Case| {
-            c.log(Utc::now(), "receipt after all");
-            Ok(mail(&c.number))
+        let logged = edit(&store, number, |c| c.log(Utc::now(), "receipt after all"));
+        let first = Queued {
+            rank: 0,
+            mail: mail(number),
         };
         assert_eq!(
-            store.queue_receipt(number, receipt).unwrap(),
-            ReceiptQueued::AlreadySent
+            store.queue_receipt(&logged, &first).unwrap(),
+            Applied::Done(ReceiptQueued::AlreadySent)
         );
-        let again = |c: &mut Case| {
-            Ok(Outgoing {
-                id: format!("kvittens.receipt.{}.later@kommun.test", c.number),
-                ..mail(&c.number)
-            })
+        let later = Queued {
+            rank: 0,
+            mail: crate::mail::outgoing::Outgoing {
+                id: format!("kvittens.receipt.{number}.later@kommun.test"),
+                ..mail(number)
+            },
         };
+        let plain = edit(&store, number, |_| {});
         assert_eq!(
-            store.queue_receipt(number, again).unwrap(),
-            ReceiptQueued::Queued
+            store.queue_receipt(&plain, &later).unwrap(),
+            Applied::Done(ReceiptQueued::Queued)
         );
         assert_eq!(
-            store.queue_receipt(number, again).unwrap(),
-            ReceiptQueued::AlreadySent
+            store.queue_receipt(&plain, &later).unwrap(),
+            Applied::Done(ReceiptQueued::AlreadySent)
         );
         assert_eq!(store.pending().unwrap().len(), 2);
-        let refuse = |_: &mut Case| Err("closed".to_string());
         assert_eq!(
-            store.queue_receipt(number, refuse).unwrap(),
-            ReceiptQueued::Refused("closed".into())
-        );
-        assert_eq!(
-            store.queue_receipt("BMN-2026-0099", again).unwrap(),
-            ReceiptQueued::NoCase
+            store.case_of_message(&later.mail.id).unwrap().as_deref(),
+            Some(number)
         );
         // The events of refused attempts are not kept.
         assert!(store.case(number).unwrap().unwrap().events.is_empty());

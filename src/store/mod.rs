@@ -6,31 +6,33 @@
 //! mark and its outgoing mails) is one transaction, flushed to disk before the call returns:
 //! after a crash at any point either all of it is there or none of it is.
 
-use crate::mail::outgoing::Outgoing;
 use crate::model::Absence;
 use crate::model::Case;
 use crate::rules::schedule::Due;
+use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod api;
 mod budget;
+mod change;
+mod error;
 mod ignored;
+mod keys;
 mod outbox;
+mod prune;
+mod schema;
+pub use api::CaseStore;
+pub use change::{Applied, Edit, NewCase};
+use error::Abort;
+pub use error::{Cause, StoreError};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
-use outbox::outbox_key;
-
-/// A store failure. The daemon stops taking new work on one: nothing may be half-recorded.
-#[derive(Debug, thiserror::Error)]
-#[error("store {path}: {message}")]
-pub struct StoreError {
-    /// The store directory.
-    pub path: PathBuf,
-    /// What went wrong.
-    pub message: String,
-}
+pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};
+pub use prune::Pruned;
+pub use schema::CURRENT as SCHEMA_VERSION;
 
 /// Where a mailbox was read up to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,11 +56,18 @@ pub struct MessageKey {
 
 impl MessageKey {
     fn key(&self) -> String {
-        format!(
-            "handled/{}/{}/{}",
-            self.department, self.uid_validity, self.uid
-        )
+        keys::handled(&self.department, self.uid_validity, self.uid)
     }
+}
+
+/// The "handled" mark of a message: kept so that a message read again (a restart before the
+/// cursor reached the disk, the same mail in two mailboxes) changes nothing the second time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    /// The case it belongs to, or why it has none.
+    pub note: String,
+    /// When it was written; marks are pruned by age (see [`Store::prune_marks`]).
+    pub at: DateTime<Utc>,
 }
 
 /// What a new case needs from the store: its sequence number and the department's turn for
@@ -77,10 +86,13 @@ pub struct Counters {
 /// in the same transaction as the change.
 #[derive(Debug, Default)]
 pub struct Effects {
-    /// Mail for the outbox.
-    pub mails: Vec<Outgoing>,
+    /// Mail for the outbox, each in its place.
+    pub mails: Vec<Queued>,
     /// Entries for the schedule.
     pub dues: Vec<Due>,
+    /// Whether a new case's mails count as one receipt to its sender today (the daily cap,
+    /// `receipts_per_sender_per_day`): the caller says so, the store only counts.
+    pub count_receipt: bool,
 }
 
 /// A schedule entry's place in the store, to fire it by.
@@ -88,23 +100,17 @@ pub struct Effects {
 pub struct DueKey(Vec<u8>);
 
 fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
-    for mail in &effects.mails {
-        tx_put(tx, &outbox_key(mail), mail)?;
+    for q in &effects.mails {
+        tx_put(tx, &q.key(), &q.mail)?;
     }
     for due in &effects.dues {
-        // Ordered by time, so a wake-up reads only what is due.
-        let key = format!(
-            "due/{:020}/{:020}",
-            due.at.timestamp_millis().max(0),
-            tx.generate_id()?
-        );
-        tx_put(tx, &key, due)?;
+        tx_put(tx, &keys::due(due.at, tx.generate_id()?), due)?;
     }
     Ok(())
 }
 
 /// Writes a new case in `tx`: the case, its thread index (every Message-ID of it), its
-/// outgoing mails and schedule entries, and — when a receipt is among the mails — one more on
+/// outgoing mails and schedule entries, and — when the caller counts a receipt — one more on
 /// the sender's daily receipt count (`rate`: its key and the count read in the same
 /// transaction).
 fn tx_new_case(
@@ -113,18 +119,23 @@ fn tx_new_case(
     case: &Case,
     effects: &Effects,
 ) -> TxResult<()> {
-    if effects
-        .mails
-        .iter()
-        .any(|m| m.kind == crate::model::Kind::Receipt)
-    {
+    if effects.count_receipt {
         tx_put(tx, rate_key, &(receipts_today + 1))?;
     }
-    tx_put(tx, &format!("case/{}", case.number), case)?;
+    tx_put(tx, &keys::case(&case.number), case)?;
     for id in &case.message_ids {
-        tx_put(tx, &format!("msg/{id}"), &case.number)?;
+        tx_put(tx, &keys::message(id), &case.number)?;
     }
     tx_effects(tx, effects)
+}
+
+/// Writes the "handled" mark `key` in `tx`.
+fn tx_mark(tx: &TransactionalTree, key: &str, note: &str) -> TxResult<()> {
+    let mark = Mark {
+        note: note.to_string(),
+        at: Utc::now(),
+    };
+    tx_put(tx, key, &mark)
 }
 
 /// The key a sender's receipts of one day are counted under for the daily cap
@@ -163,20 +174,20 @@ impl std::fmt::Debug for Store {
     }
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<String>>;
+type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
 
 fn tx_get<T: DeserializeOwned>(tx: &TransactionalTree, key: &str) -> TxResult<Option<T>> {
     match tx.get(key.as_bytes())? {
         None => Ok(None),
         Some(v) => serde_json::from_slice(&v)
             .map(Some)
-            .map_err(|e| ConflictableTransactionError::Abort(format!("{key}: {e}"))),
+            .map_err(|e| ConflictableTransactionError::Abort(Abort::Json(key.to_string(), e))),
     }
 }
 
 fn tx_put<T: Serialize>(tx: &TransactionalTree, key: &str, value: &T) -> TxResult<()> {
     let bytes = serde_json::to_vec(value)
-        .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+        .map_err(|e| ConflictableTransactionError::Abort(Abort::Json(key.to_string(), e)))?;
     tx.insert(key.as_bytes(), bytes)?;
     Ok(())
 }
@@ -230,11 +241,8 @@ impl Store {
 
     /// [`Store::open`], waiting up to `wait` for another process to let go of the store.
     fn open_waiting(path: &Path, wait: Duration) -> Result<Store, StoreError> {
-        let err = |e: &dyn std::fmt::Display| StoreError {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        };
-        create_private_dir(path).map_err(|e| err(&format!("cannot create the directory: {e}")))?;
+        let fail = |what: &str, e: Cause| StoreError::caused(path.to_path_buf(), what, e);
+        create_private_dir(path).map_err(|e| fail("cannot create the directory", e.into()))?;
         // sled caches up to 1 GiB by default; cases are small and read rarely, so a small cache
         // keeps the daemon light on a shared municipal server.
         let config = sled::Config::new()
@@ -251,28 +259,39 @@ impl Store {
                     std::thread::sleep(Duration::from_millis(100))
                 }
                 Err(e) if is_locked(&e) => {
-                    return Err(err(&format!(
+                    return Err(StoreError::plain(path.to_path_buf(), format!(
                         "in use by another kvittens process (the daemon or a command): waited {}s; try again",
                         wait.as_secs_f32()
                     )))
                 }
-                Err(e) => return Err(err(&format!("cannot open: {e}"))),
+                Err(e) => return Err(fail("cannot open", e.into())),
             }
         };
-        let kv = db.open_tree("kvittens").map_err(|e| err(&e))?;
-        Ok(Store {
+        let kv = db.open_tree("kvittens").map_err(|e| fail("", e.into()))?;
+        let store = Store {
             path: path.to_path_buf(),
             db,
             kv,
             interrupted: Default::default(),
-        })
+        };
+        store.migrate(Utc::now())?;
+        Ok(store)
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError {
-            path: self.path.clone(),
-            message: e.to_string(),
-        }
+    /// A failure the caller found in what this store holds (a case a thread index names is
+    /// gone): named with the store, like its own failures.
+    pub fn inconsistent(&self, what: String) -> StoreError {
+        StoreError::plain(self.path.clone(), what)
+    }
+
+    /// A failure of this store caused by `e`.
+    fn err(&self, e: impl Into<Cause>) -> StoreError {
+        StoreError::caused(self.path.clone(), "", e)
+    }
+
+    /// A failure of this store while doing `what`, caused by `e`.
+    fn fail(&self, what: impl Into<String>, e: impl Into<Cause>) -> StoreError {
+        StoreError::caused(self.path.clone(), what, e)
     }
 
     fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
@@ -280,8 +299,17 @@ impl Store {
             None => Ok(None),
             Some(v) => serde_json::from_slice(&v)
                 .map(Some)
-                .map_err(|e| self.err(format!("{key}: {e}"))),
+                .map_err(|e| self.fail(key, e)),
         }
+    }
+
+    /// Writes one value outside a transaction (for values that stand alone).
+    fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| self.fail(key, e))?;
+        self.kv
+            .insert(key.as_bytes(), bytes)
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
@@ -289,18 +317,20 @@ impl Store {
             .scan_prefix(prefix.as_bytes())
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
-                serde_json::from_slice(&v)
-                    .map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))
+                serde_json::from_slice(&v).map_err(|e| self.fail(String::from_utf8_lossy(&k), e))
             })
             .collect()
     }
 
     /// Writes everything to disk. Called after every change that must survive a crash.
+    ///
+    /// # Errors
+    /// When the disk refuses the write (full, read-only, failing).
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db
             .flush()
             .map(|_| ())
-            .map_err(|e| self.err(format!("cannot write to disk: {e}")))
+            .map_err(|e| self.fail("cannot write to disk", e))
     }
 
     /// An atomic change, on disk when this returns.
@@ -323,19 +353,19 @@ impl Store {
         f: impl Fn(&TransactionalTree) -> TxResult<T>,
     ) -> Result<T, StoreError> {
         self.kv.transaction(|tx| f(tx)).map_err(|e| match e {
-            TransactionError::Abort(m) => self.err(m),
+            TransactionError::Abort(a) => a.into_error(self.path.clone()),
             TransactionError::Storage(s) => self.err(s),
         })
     }
 
     /// Where the department's mailbox was read up to.
     pub fn cursor(&self, department: &str) -> Result<Option<Cursor>, StoreError> {
-        self.get(&format!("cursor/{department}"))
+        self.get(&keys::cursor(department))
     }
 
     /// Records where the department's mailbox was read up to.
     pub fn set_cursor(&self, department: &str, cursor: Cursor) -> Result<(), StoreError> {
-        let key = format!("cursor/{department}");
+        let key = keys::cursor(department);
         self.transaction_unflushed(|tx| tx_put(tx, &key, &cursor))
     }
 
@@ -348,70 +378,29 @@ impl Store {
 
     /// A case by number.
     pub fn case(&self, number: &str) -> Result<Option<Case>, StoreError> {
-        self.get(&format!("case/{number}"))
+        self.get(&keys::case(number))
     }
 
     /// Every case, in number order.
     pub fn cases(&self) -> Result<Vec<Case>, StoreError> {
-        self.scan("case/")
+        self.scan(keys::prefix::CASE)
     }
 
     /// The case a Message-ID belongs to.
     pub fn case_of_message(&self, message_id: &str) -> Result<Option<String>, StoreError> {
-        self.get(&format!("msg/{message_id}"))
+        self.get(&keys::message(message_id))
     }
 
     /// How many receipts went to a sender on a day; `sender_today` is [`sender_day`]'s, as
     /// [`Store::open_case`] counts them for the daily cap.
     pub fn receipts_today(&self, sender_today: &str) -> Result<u64, StoreError> {
-        Ok(self.get(&format!("rate/{sender_today}"))?.unwrap_or(0))
+        Ok(self.get(&keys::rate(sender_today))?.unwrap_or(0))
     }
 
     /// Marks a message handled without a case (ignored).
     pub fn mark_handled(&self, key: &MessageKey, note: &str) -> Result<(), StoreError> {
         let k = key.key();
-        self.transaction_unflushed(|tx| tx_put(tx, &k, &note))
-    }
-
-    /// Opens a case for a message, atomically with its outgoing mails, unless the message was
-    /// handled already. `build` gets the case's counters and returns the case and its mails; it
-    /// may run more than once (on a transaction conflict) and must have no side effects.
-    pub fn open_case(
-        &self,
-        key: &MessageKey,
-        message_id: Option<&str>,
-        counter: (&str, i32),
-        sender_today: &str,
-        build: impl Fn(Counters) -> Result<(Case, Effects), String>,
-    ) -> Result<Opened, StoreError> {
-        let rate_key = format!("rate/{sender_today}");
-        let handled_key = key.key();
-        let id_key = message_id.map(|m| format!("msg/{m}"));
-        let seq_key = format!("seq/{}/{}", counter.0, counter.1);
-        let turn_key = format!("turn/{}", key.department);
-        self.transaction_unflushed(|tx| {
-            if tx.get(handled_key.as_bytes())?.is_some() {
-                return Ok(Opened::AlreadyHandled);
-            }
-            if let Some(k) = &id_key {
-                if tx.get(k.as_bytes())?.is_some() {
-                    tx_put(tx, &handled_key, &"duplicate Message-ID")?;
-                    return Ok(Opened::AlreadyHandled);
-                }
-            }
-            let seq = tx_next(tx, &seq_key)?;
-            let turn = tx_next(tx, &turn_key)? - 1;
-            let receipts_today = tx_get::<u64>(tx, &rate_key)?.unwrap_or(0);
-            let (case, effects) = build(Counters {
-                seq,
-                turn,
-                receipts_today,
-            })
-            .map_err(ConflictableTransactionError::Abort)?;
-            tx_new_case(tx, (&rate_key, receipts_today), &case, &effects)?;
-            tx_put(tx, &handled_key, &case.number)?;
-            Ok(Opened::Created(Box::new(case)))
-        })
+        self.transaction_unflushed(|tx| tx_mark(tx, &k, note))
     }
 
     /// The counters [`Store::open_case`] would hand the next new case of `department` with
@@ -424,68 +413,12 @@ impl Store {
         counter: (&str, i32),
         sender_today: &str,
     ) -> Result<Counters, StoreError> {
-        let seq: u64 = self
-            .get(&format!("seq/{}/{}", counter.0, counter.1))?
-            .unwrap_or(0);
-        let turn: u64 = self.get(&format!("turn/{department}"))?.unwrap_or(0);
+        let seq: u64 = self.get(&keys::seq(counter.0, counter.1))?.unwrap_or(0);
+        let turn: u64 = self.get(&keys::turn(department))?.unwrap_or(0);
         Ok(Counters {
             seq: seq + 1,
             turn,
             receipts_today: self.receipts_today(sender_today)?,
-        })
-    }
-
-    /// Records a further message on a case (no receipt), atomically with the "handled" mark;
-    /// `update` changes the case (its state, timeline). Returns false when the message was
-    /// handled before.
-    pub fn attach(
-        &self,
-        key: &MessageKey,
-        message_id: Option<&str>,
-        number: &str,
-        update: impl Fn(&mut Case) -> Effects,
-    ) -> Result<bool, StoreError> {
-        let handled_key = key.key();
-        let case_key = format!("case/{number}");
-        self.transaction_unflushed(|tx| {
-            if tx.get(handled_key.as_bytes())?.is_some() {
-                return Ok(false);
-            }
-            let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
-                return Err(ConflictableTransactionError::Abort(format!(
-                    "case {number} is not in the store"
-                )));
-            };
-            if let Some(id) = message_id {
-                if !case.message_ids.iter().any(|m| m == id) {
-                    case.message_ids.push(id.to_string());
-                }
-                tx_put(tx, &format!("msg/{id}"), &case.number)?;
-            }
-            let effects = update(&mut case);
-            tx_put(tx, &case_key, &case)?;
-            tx_effects(tx, &effects)?;
-            tx_put(tx, &handled_key, &case.number)?;
-            Ok(true)
-        })
-    }
-
-    /// Changes a case by hand (e.g. `kvittens case close`). Returns false when there is no such
-    /// case.
-    pub fn update_case(
-        &self,
-        number: &str,
-        update: impl Fn(&mut Case) -> Result<Effects, String>,
-    ) -> Result<bool, StoreError> {
-        let case_key = format!("case/{number}");
-        self.transaction(|tx| {
-            let Some(mut case) = tx_get::<Case>(tx, &case_key)? else {
-                return Ok(false);
-            };
-            let effects = update(&mut case).map_err(ConflictableTransactionError::Abort)?;
-            tx_put(tx, &case_key, &case)?;
-            tx_effects(tx, &effects)?;
-            Ok(true)
         })
     }
 
@@ -495,14 +428,14 @@ impl Store {
         now: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<(DueKey, Due)>, StoreError> {
-        let end = format!("due/{:020}/", now.timestamp_millis().max(0) + 1);
+        let end = keys::due_after(now);
         self.kv
-            .range(b"due/".to_vec()..end.into_bytes())
+            .range(keys::prefix::DUE.as_bytes().to_vec()..end.into_bytes())
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
                 let due = serde_json::from_slice(&v)
-                    .map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))?;
+                    .map_err(|e| self.fail(String::from_utf8_lossy(&k), e))?;
                 Ok((DueKey(k.to_vec()), due))
             })
             .collect()
@@ -510,7 +443,7 @@ impl Store {
 
     /// When the next schedule entry falls due.
     pub fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        match self.kv.scan_prefix(b"due/").next() {
+        match self.kv.scan_prefix(keys::prefix::DUE.as_bytes()).next() {
             None => Ok(None),
             Some(kv) => {
                 let (_, v) = kv.map_err(|e| self.err(e))?;
@@ -520,46 +453,13 @@ impl Store {
         }
     }
 
-    /// Fires schedule entries, each once, in one transaction: removes each entry and applies
-    /// `fire` to it and its case (if any), storing what that sets in motion. Entries fired
-    /// before are skipped. Returns how many fired.
-    pub fn fire_batch(
-        &self,
-        entries: &[(DueKey, Due)],
-        fire: impl Fn(&Due, Option<&mut Case>) -> Effects,
-    ) -> Result<usize, StoreError> {
-        self.transaction_unflushed(|tx| {
-            let mut fired = 0;
-            for (key, due) in entries {
-                if tx.remove(key.0.as_slice())?.is_none() {
-                    continue;
-                }
-                fired += 1;
-                let case_key = due.case.as_ref().map(|c| format!("case/{c}"));
-                let effects = match &case_key {
-                    None => fire(due, None),
-                    Some(k) => match tx_get::<Case>(tx, k)? {
-                        None => fire(due, None),
-                        Some(mut c) => {
-                            let effects = fire(due, Some(&mut c));
-                            tx_put(tx, k, &c)?;
-                            effects
-                        }
-                    },
-                };
-                tx_effects(tx, &effects)?;
-            }
-            Ok(fired)
-        })
-    }
-
     /// Calls `f` with every case, one at a time (for figures over a large store without
     /// holding it all in memory).
     pub fn for_each_case(&self, mut f: impl FnMut(Case)) -> Result<(), StoreError> {
-        for kv in self.kv.scan_prefix(b"case/") {
+        for kv in self.kv.scan_prefix(keys::prefix::CASE.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let case = serde_json::from_slice(&v)
-                .map_err(|e| self.err(format!("{}: {e}", String::from_utf8_lossy(&k))))?;
+                .map_err(|e| self.fail(String::from_utf8_lossy(&k), e))?;
             f(case);
         }
         Ok(())
@@ -572,10 +472,10 @@ impl Store {
             let mut batch = sled::Batch::default();
             for case in chunk {
                 let bytes = serde_json::to_vec(case).map_err(|e| self.err(e))?;
-                batch.insert(format!("case/{}", case.number).into_bytes(), bytes);
+                batch.insert(keys::case(&case.number).into_bytes(), bytes);
                 for id in &case.message_ids {
                     let number = serde_json::to_vec(&case.number).map_err(|e| self.err(e))?;
-                    batch.insert(format!("msg/{id}").into_bytes(), number);
+                    batch.insert(keys::message(id).into_bytes(), number);
                 }
             }
             self.kv.apply_batch(batch).map_err(|e| self.err(e))?;
@@ -585,7 +485,7 @@ impl Store {
             let mut batch = sled::Batch::default();
             for due in chunk {
                 let id = self.db.generate_id().map_err(|e| self.err(e))?;
-                let key = format!("due/{:020}/{:020}", due.at.timestamp_millis().max(0), id);
+                let key = keys::due(due.at, id);
                 batch.insert(
                     key.into_bytes(),
                     serde_json::to_vec(due).map_err(|e| self.err(e))?,
@@ -598,7 +498,7 @@ impl Store {
 
     /// Makes sure case numbers of `prefix` and `year` continue above `seq` (after an import).
     pub fn raise_seq(&self, prefix: &str, year: i32, seq: u64) -> Result<(), StoreError> {
-        let key = format!("seq/{prefix}/{year}");
+        let key = keys::seq(prefix, year);
         self.transaction(|tx| {
             if tx_get::<u64>(tx, &key)?.unwrap_or(0) < seq {
                 tx_put(tx, &key, &seq)?;
@@ -610,13 +510,13 @@ impl Store {
     /// Removes a case and its thread index (retention). Its schedule entries are dropped when
     /// they fall due and find no case.
     pub fn remove_case(&self, number: &str) -> Result<bool, StoreError> {
-        let key = format!("case/{number}");
+        let key = keys::case(number);
         self.transaction(|tx| {
             let Some(case) = tx_get::<Case>(tx, &key)? else {
                 return Ok(false);
             };
             for id in &case.message_ids {
-                tx.remove(format!("msg/{id}").as_bytes())?;
+                tx.remove(keys::message(id).as_bytes())?;
             }
             tx.remove(key.as_bytes())?;
             Ok(true)
@@ -625,12 +525,12 @@ impl Store {
 
     /// When housekeeping last ran.
     pub fn last_housekeeping(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        self.get("housekeeping/last")
+        self.get(keys::HOUSEKEEPING)
     }
 
     /// Records that housekeeping ran at `at`.
     pub fn set_housekeeping(&self, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
-        self.transaction(|tx| tx_put(tx, "housekeeping/last", &at))
+        self.transaction(|tx| tx_put(tx, keys::HOUSEKEEPING, &at))
     }
 
     /// When the department's last digest was due.
@@ -638,7 +538,7 @@ impl Store {
         &self,
         department: &str,
     ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        self.get(&format!("digest/{department}"))
+        self.get(&keys::digest(department))
     }
 
     /// When the department's digests count from: the last digest's time, or — on the very first
@@ -651,7 +551,7 @@ impl Store {
         if let Some(last) = self.last_digest(department)? {
             return Ok(last);
         }
-        let key = format!("digest/{department}");
+        let key = keys::digest(department);
         self.transaction(
             |tx| match tx_get::<chrono::DateTime<chrono::Utc>>(tx, &key)? {
                 Some(last) => Ok(last),
@@ -668,29 +568,29 @@ impl Store {
         &self,
         department: &str,
         at: chrono::DateTime<chrono::Utc>,
-        mail: &Outgoing,
+        mail: &Queued,
     ) -> Result<bool, StoreError> {
-        let key = format!("digest/{department}");
+        let key = keys::digest(department);
         self.transaction(|tx| {
             if tx_get::<chrono::DateTime<chrono::Utc>>(tx, &key)?.is_some_and(|last| last >= at) {
                 return Ok(false);
             }
             tx_put(tx, &key, &at)?;
-            tx_put(tx, &outbox_key(mail), mail)?;
+            tx_put(tx, &mail.key(), &mail.mail)?;
             Ok(true)
         })
     }
 
     /// Records that `officer` is away (set at run time; kept with the planned absences).
     pub fn add_absence(&self, officer: &str, absence: &Absence) -> Result<(), StoreError> {
-        let key = format!("away/{}/{}", officer.to_lowercase(), absence.from);
+        let key = keys::away(&officer.to_lowercase(), absence.from);
         let value = (officer.to_lowercase(), absence.clone());
         self.transaction(|tx| tx_put(tx, &key, &value))
     }
 
     /// Every absence recorded at run time, by officer address.
     pub fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
-        self.scan("away/")
+        self.scan(keys::prefix::AWAY)
     }
 
     /// Marks `key` as being read, before its bytes go to the parser, and says whether kvittens
@@ -707,10 +607,9 @@ impl Store {
         let path = self.reading_path(&key.department)?;
         let this = (key.uid_validity, key.uid);
         let was = {
-            let mut seen = self
-                .interrupted
-                .lock()
-                .map_err(|_| self.err("the reading marks' lock is poisoned"))?;
+            let mut seen = self.interrupted.lock().map_err(|_| {
+                StoreError::plain(self.path.clone(), "the reading marks' lock is poisoned")
+            })?;
             *seen
                 .entry(key.department.clone())
                 .or_insert_with(|| read_mark(&path))
@@ -721,7 +620,7 @@ impl Store {
             tracing::debug!(folder = %key.department, uid = key.uid, "the \"being read\" mark names a message handled before the stop: cleared, nothing set aside");
         }
         std::fs::write(&path, format!("{} {}\n", this.0, this.1))
-            .map_err(|e| self.err(format!("{}: {e}", path.display())))?;
+            .map_err(|e| self.fail(path.display().to_string(), e))?;
         Ok(was && !stale)
     }
 
@@ -729,13 +628,13 @@ impl Store {
     /// is in the store, flushed or about to be with the next flush).
     pub fn end_reading(&self, key: &MessageKey) -> Result<(), StoreError> {
         let path = self.reading_path(&key.department)?;
-        std::fs::write(&path, b"").map_err(|e| self.err(format!("{}: {e}", path.display())))
+        std::fs::write(&path, b"").map_err(|e| self.fail(path.display().to_string(), e))
     }
 
     /// `<store>/reading/<folder>`, with the `/` of a Sent folder's name (`bygg/sent`) as `+`.
     fn reading_path(&self, folder: &str) -> Result<PathBuf, StoreError> {
         let dir = self.path.join("reading");
-        std::fs::create_dir_all(&dir).map_err(|e| self.err(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir).map_err(|e| self.fail(dir.display().to_string(), e))?;
         Ok(dir.join(folder.replace('/', "+")))
     }
 }
@@ -748,8 +647,9 @@ fn read_mark(path: &Path) -> Option<(u32, u32)> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::mail::outgoing::Outgoing;
     use crate::model::Contact;
     use crate::model::Kind;
     use crate::model::Person;
@@ -757,7 +657,7 @@ pub(super) mod tests {
     use crate::model::{Category, Language};
     use chrono::Utc;
 
-    fn case(number: &str, ids: &[&str]) -> Case {
+    pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
         Case {
             number: number.into(),
             department: "bygg".into(),
@@ -786,10 +686,10 @@ pub(super) mod tests {
         }
     }
 
-    pub(super) fn mail(case: &str) -> Outgoing {
+    pub(crate) fn mail(case: &str) -> Outgoing {
         Outgoing {
             id: format!("kvittens.receipt.{case}@kommun.test"),
-            case: case.into(),
+            about: case.to_string().into(),
             kind: Kind::Receipt,
             envelope_from: "bygg@kommun.test".into(),
             to: vec!["a@example.org".into()],
@@ -799,7 +699,7 @@ pub(super) mod tests {
         }
     }
 
-    pub(super) fn key(uid: u32) -> MessageKey {
+    pub(crate) fn key(uid: u32) -> MessageKey {
         MessageKey {
             department: "bygg".into(),
             uid_validity: 7,
@@ -807,33 +707,92 @@ pub(super) mod tests {
         }
     }
 
-    pub(super) fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
-        store
-            .open_case(
-                &key(uid),
-                Some(msg_id),
-                ("BMN", 2026),
-                "a@example.org/2026-01-01",
-                |c| {
-                    let n = crate::model::ids::case_number("BMN", 2026, c.seq);
-                    let c = case(&n, &[msg_id]);
-                    let due = Due {
-                        at: c.reply_due,
-                        department: "bygg".into(),
-                        case: Some(n.clone()),
-                        kind: crate::rules::schedule::DueKind::Remind,
-                        deadline: Some(c.reply_due),
-                    };
-                    Ok((
-                        c,
-                        Effects {
-                            mails: vec![mail(&n)],
-                            dues: vec![due],
-                        },
-                    ))
-                },
-            )
-            .unwrap()
+    /// Opens a case for message `uid` as the engine would: counters read, case worked out,
+    /// applied (again on a stale answer).
+    pub(crate) fn open(store: &Store, uid: u32, msg_id: &str) -> Opened {
+        let today = "a@example.org/2026-01-01";
+        loop {
+            let counters = store.next_counters("bygg", ("BMN", 2026), today).unwrap();
+            let n = crate::model::ids::case_number("BMN", 2026, counters.seq);
+            let c = case(&n, &[msg_id]);
+            let due = Due {
+                at: c.reply_due,
+                department: "bygg".into(),
+                case: Some(n.clone()),
+                kind: crate::rules::schedule::DueKind::Remind,
+                deadline: Some(c.reply_due),
+            };
+            let effects = Effects {
+                mails: vec![Queued {
+                    rank: 0,
+                    mail: mail(&n),
+                }],
+                dues: vec![due],
+                count_receipt: true,
+            };
+            let new = NewCase {
+                department: "bygg",
+                key: Some(&key(uid)),
+                message_id: Some(msg_id),
+                counter: ("BMN", 2026),
+                sender_today: today,
+                counters,
+                case: &c,
+                effects: &effects,
+            };
+            if let Applied::Done(opened) = store.open_case(&new).unwrap() {
+                return opened;
+            }
+        }
+    }
+
+    /// `number` as read, and as `change` makes it.
+    pub(crate) fn edit(store: &Store, number: &str, change: impl Fn(&mut Case)) -> Edit {
+        let before = store.case(number).unwrap().unwrap();
+        let mut after = before.clone();
+        change(&mut after);
+        Edit { before, after }
+    }
+
+    #[test]
+    fn a_stale_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        open(&store, 1, "m1@x");
+        let counters = store
+            .next_counters("bygg", ("BMN", 2026), "a@example.org/2026-01-01")
+            .unwrap();
+        // Read, then another message opens a case first: the counters moved on.
+        open(&store, 2, "m2@x");
+        let c = case("BMN-2026-0002", &["m3@x"]);
+        let effects = Effects::default();
+        let new = NewCase {
+            department: "bygg",
+            key: Some(&key(3)),
+            message_id: Some("m3@x"),
+            counter: ("BMN", 2026),
+            sender_today: "a@example.org/2026-01-01",
+            counters,
+            case: &c,
+            effects: &effects,
+        };
+        assert!(matches!(store.open_case(&new).unwrap(), Applied::Stale));
+        assert!(!store.was_handled(&key(3)).unwrap());
+        assert_eq!(store.cases().unwrap().len(), 2);
+        // A case changed since it was read is not overwritten.
+        let first = edit(&store, "BMN-2026-0001", |c| c.log(Utc::now(), "first"));
+        let second = edit(&store, "BMN-2026-0001", |c| c.log(Utc::now(), "second"));
+        assert_eq!(
+            store.update_case(&first, &effects).unwrap(),
+            Applied::Done(())
+        );
+        assert_eq!(
+            store.update_case(&second, &effects).unwrap(),
+            Applied::Stale
+        );
+        let events = store.case("BMN-2026-0001").unwrap().unwrap().events;
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].what, "first");
     }
 
     #[test]
@@ -955,16 +914,14 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         open(&store, 1, "m1@x");
-        let log = |c: &mut Case| {
+        let joined = edit(&store, "BMN-2026-0001", |c| {
+            c.message_ids.push("m2@x".into());
             c.log(Utc::now(), "follow-up");
-            Effects::default()
-        };
-        assert!(store
-            .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
-            .unwrap());
-        assert!(!store
-            .attach(&key(2), Some("m2@x"), "BMN-2026-0001", log)
-            .unwrap());
+        });
+        let none = Effects::default();
+        let attach = |e: &Edit| store.attach(&key(2), Some("m2@x"), e, &none).unwrap();
+        assert_eq!(attach(&joined), Applied::Done(true));
+        assert_eq!(attach(&joined), Applied::Done(false));
         let c = store.case("BMN-2026-0001").unwrap().unwrap();
         assert_eq!(c.message_ids, vec!["m1@x", "m2@x"]);
         assert_eq!(c.events.len(), 1);
@@ -989,19 +946,22 @@ pub(super) mod tests {
         assert_eq!(due.len(), 1);
         let (key, entry) = &due[0];
         assert_eq!(entry.case.as_deref(), Some("BMN-2026-0001"));
-        let fire = |_: &Due, case: Option<&mut Case>| {
-            case.unwrap().log(Utc::now(), "reminded");
-            Effects {
-                mails: vec![Outgoing {
+        let reminded = edit(&store, "BMN-2026-0001", |c| c.log(Utc::now(), "reminded"));
+        let effects = Effects {
+            mails: vec![Queued {
+                rank: 1,
+                mail: Outgoing {
                     id: "r1@x".into(),
                     ..mail("BMN-2026-0001")
-                }],
-                dues: vec![],
-            }
+                },
+            }],
+            ..Effects::default()
         };
-        let batch = vec![(key.clone(), entry.clone())];
-        assert_eq!(store.fire_batch(&batch, fire).unwrap(), 1);
-        assert_eq!(store.fire_batch(&batch, fire).unwrap(), 0, "fired twice");
+        let batch = vec![key.clone()];
+        let edits = [reminded];
+        let fire = || store.fire_batch(&batch, &edits, &effects).unwrap();
+        assert_eq!(fire(), Applied::Done(1));
+        assert_eq!(fire(), Applied::Stale, "fired twice");
         assert!(store.due_until(c.reply_due, 10).unwrap().is_empty());
         assert_eq!(store.pending().unwrap().len(), 2);
         let events = store.case("BMN-2026-0001").unwrap().unwrap().events;
@@ -1013,9 +973,12 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let at = Utc::now();
-        let m = Outgoing {
-            id: "d1@x".into(),
-            ..mail("digest-bygg")
+        let m = Queued {
+            rank: 1,
+            mail: Outgoing {
+                id: "d1@x".into(),
+                ..mail("digest-bygg")
+            },
         };
         assert!(store.queue_digest("bygg", at, &m).unwrap());
         assert!(!store.queue_digest("bygg", at, &m).unwrap());

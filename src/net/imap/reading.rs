@@ -34,7 +34,7 @@ impl<C: Connect> Watcher<C> {
             .department(&dept.id)
             .cloned()
             .unwrap_or_else(|| dept.clone());
-        outcome::seen(&self.engine.metrics, &dept.id, self.sent);
+        outcome::seen(self.engine.metrics(), &dept.id, self.sent);
         let key = MessageKey {
             department: self.place(dept),
             uid_validity: validity,
@@ -43,7 +43,7 @@ impl<C: Connect> Watcher<C> {
         let Some(outcome) = self.read_one(&d, &key, received, Arc::new(raw)).await? else {
             return Ok(());
         };
-        let wake = outcome::report(&self.engine.metrics, &dept.id, uid, &outcome);
+        let wake = outcome::report(self.engine.metrics(), &dept.id, uid, &outcome);
         if wake.outbox {
             self.outbox.notify_one();
         }
@@ -66,9 +66,9 @@ impl<C: Connect> Watcher<C> {
         received: DateTime<Utc>,
         raw: Arc<Vec<u8>>,
     ) -> Result<Option<Outcome>, WatchError> {
-        let store = self.engine.store.clone();
         let (id, uid) = (dept.id.clone(), key.uid);
-        let mut why = store
+        let mut why = self
+            .engine
             .begin_reading(key)?
             .then(|| STOPPED_WHILE_READING.to_string());
         let mut attempts = 0;
@@ -95,7 +95,7 @@ impl<C: Connect> Watcher<C> {
                 Ok(Ok(outcome)) => break Some(outcome),
                 Ok(Err(e)) => {
                     // The store failed, not the message: it is read again in full next time.
-                    let _ = store.end_reading(key);
+                    let _ = self.engine.end_reading(key);
                     return Err(e.into());
                 }
                 Err(e) if attempts == 1 => {
@@ -105,12 +105,13 @@ impl<C: Connect> Watcher<C> {
                 Err(e) => {
                     // Even its header could not be handled: recorded, and left for a person.
                     tracing::error!(department = %id, uid, error = %e, "kvittens failed on this message's header too; it is left for a person in the mailbox");
-                    store.mark_handled(key, &format!("kvittens failed on this message: {e}"))?;
+                    self.engine
+                        .mark_handled(key, &format!("kvittens failed on this message: {e}"))?;
                     break None;
                 }
             }
         };
-        store.end_reading(key)?;
+        self.engine.end_reading(key)?;
         Ok(outcome)
     }
 }

@@ -99,7 +99,7 @@ impl<C: Connect> Watcher<C> {
             if matches!(&result, Err(WatchError::Problem(Problem::NoSentFolder))) {
                 tracing::warn!(department = %dept.id, mailbox = %dept.email, "no Sent folder found (no \\Sent SPECIAL-USE, no \"Sent\"); answers sent from the department mailbox are not seen. Set mailbox.sent_folder to name it.");
                 // Nothing to watch; the inbox is watched regardless.
-                self.engine.metrics.folder_problem(&dept.id, true, None);
+                self.engine.metrics().folder_problem(&dept.id, true, None);
                 return;
             }
             if self.shutdown.is_cancelled() {
@@ -150,7 +150,7 @@ impl<C: Connect> Watcher<C> {
         wait: Duration,
         last_error: &mut Option<String>,
     ) {
-        let metrics = &self.engine.metrics;
+        let metrics = self.engine.metrics();
         metrics.folder_problem(&dept.id, self.sent, Some(problem));
         let label = Dept {
             department: dept.id.clone(),
@@ -188,7 +188,7 @@ impl<C: Connect> Watcher<C> {
     /// password costs one failed login per try, not two (failed logins lock accounts). Returns
     /// false when the daemon stops meanwhile.
     async fn inbox_may_log_in(&mut self, dept: &Department) -> bool {
-        let metrics = self.engine.metrics.clone();
+        let metrics = self.engine.metrics().clone();
         loop {
             let tried = metrics.folder_status(&dept.id, false).is_some();
             if tried && !metrics.login_refused(&dept.id, false) {
@@ -263,7 +263,7 @@ impl<C: Connect> Watcher<C> {
         let validity = examined.uid_validity;
         let can_idle = s.can_idle().await?;
         self.engine
-            .metrics
+            .metrics()
             .folder_problem(&dept.id, self.sent, None);
         if last_error.is_none() {
             let what = if self.sent {
@@ -273,16 +273,17 @@ impl<C: Connect> Watcher<C> {
             };
             tracing::info!(department = %dept.id, mailbox = %dept.email, folder = %folder, idle = can_idle, "{what}");
         }
-        let store = &self.engine.store;
         let place = self.place(dept);
-        let cursor = match store.cursor(&place)? {
+        let cursor = match self.engine.cursor(&place)? {
             Some(c) if c.uid_validity == validity => c,
             previous => {
                 if previous.is_some() {
                     tracing::warn!(department = %dept.id, "UIDVALIDITY changed; reading the mailbox anew (Message-IDs keep receipts from repeating)");
                 }
-                let c = self.first_cursor(s, validity, examined.uid_next).await?;
-                store.set_cursor(&place, c)?;
+                let c = self
+                    .first_cursor(s, validity, examined.uid_next, &place)
+                    .await?;
+                self.engine.set_cursor(&place, c)?;
                 c
             }
         };
@@ -365,17 +366,17 @@ impl<C: Connect> Watcher<C> {
         dept: &Department,
         read_from: DateTime<Utc>,
     ) -> Result<Option<Duration>, WatchError> {
-        let store = &self.engine.store;
+        let outbox = self.engine.outbox_handle();
         let wait = self.engine.cfg().unconfirmed_wait;
         let patience = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
-        let released = store.release_unconfirmed(&dept.email, read_from - patience, Utc::now())?;
+        let released = outbox.release_unconfirmed(&dept.email, read_from - patience, Utc::now())?;
         for mail in &released {
-            tracing::warn!(department = %dept.id, case = %mail.case, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped and no copy of it arrived; sending it again");
+            tracing::warn!(department = %dept.id, case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), "this mail was being sent when kvittens stopped and no copy of it arrived; sending it again");
         }
         if !released.is_empty() {
             self.outbox.notify_one();
         }
-        Ok(store.unconfirmed_since(&dept.email)?.map(|since| {
+        Ok(outbox.unconfirmed_since(&dept.email)?.map(|since| {
             let due = since + patience - Utc::now();
             // A second more, so the mailbox is read through after the moment has passed.
             due.to_std().unwrap_or_default() + Duration::from_secs(1)
@@ -384,11 +385,14 @@ impl<C: Connect> Watcher<C> {
 
     /// Where to start on a mailbox kvittens has not read before: mail from the last `backfill`
     /// is acknowledged, older mail is left alone, so an old mailbox does not send 5 000 receipts.
+    /// Nor does a re-read of `place` reach back past its newest pruned "handled" mark
+    /// ([`crate::app::engine::Engine::reread_since`]): older mail may have lost its mark.
     async fn first_cursor(
         &self,
         s: &mut C::Mailbox,
         validity: u32,
         uid_next: Option<u32>,
+        place: &str,
     ) -> Result<Cursor, WatchError> {
         let backfill = self.engine.cfg().backfill;
         let all: Vec<Dated> = s.list_all().await?;
@@ -399,6 +403,10 @@ impl<C: Connect> Watcher<C> {
         let mut last = uid_next.map_or(newest, |n| n.saturating_sub(1));
         if !backfill.is_zero() {
             let since = Utc::now() - chrono::Duration::from_std(backfill).unwrap_or_default();
+            let since = self
+                .engine
+                .reread_since(place)?
+                .map_or(since, |h| since.max(h));
             if let Some(first) = all
                 .iter()
                 .filter(|f| f.received.is_some_and(|d| d >= since))
@@ -485,7 +493,7 @@ impl<C: Connect> Watcher<C> {
                 .await?;
             cursor.last_uid = uid;
         }
-        self.engine.store.set_cursor(&self.place(dept), cursor)?;
+        self.engine.set_cursor(&self.place(dept), cursor)?;
         Ok(cursor)
     }
 }

@@ -68,7 +68,7 @@ async fn handle<C: Command>(
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a command: {e}")).into_response(),
     };
-    let outbox = engine.outbox.clone();
+    let outbox = engine.outbox_bell();
     let ran =
         tokio::task::spawn_blocking(move || Reply::of(command.run(&engine, Utc::now()))).await;
     outbox.notify_one();

@@ -25,7 +25,7 @@ impl Command for Explain {
         let cfg = engine.cfg();
         let dept = commands::department(&cfg, &self.department)?;
         let mut out = Vec::new();
-        let store = Some(&engine.store);
+        let store = Some(engine.view());
         commands::explain_messages(&cfg, dept, store, &self.messages, self.json, &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
@@ -55,7 +55,7 @@ impl Command for Preview {
         };
         let templates = engine.templates();
         let mut out = Vec::new();
-        let store = Some(&engine.store);
+        let store = Some(engine.view());
         commands::preview_message(&cfg, &templates, dept, store, raw, &mut out)?;
         Ok(String::from_utf8_lossy(&out).into_owned())
     }
