@@ -9,7 +9,7 @@
 //! | folder | what lives there | imports |
 //! |---|---|---|
 //! | [`daemon`] | wiring: one task per mailbox, the sender, the clock, the sockets; stopped by a cancellation token | all |
-//! | [`ops`] | the command line, the control socket and its commands, `/metrics`, `/healthz`, the clock | app and below |
+//! | [`ops`] | the command line, the control socket and its commands, `/metrics`, `/healthz`, the clock | net and below |
 //! | [`net`] | IMAP watcher, SMTP, the sender task, TLS, OAuth2 tokens | app and below |
 //! | [`app`] | the one owner of case state: a message, a due deadline, an admin action | store and below |
 //! | [`store`] | what must survive a crash: cases, cursors, schedule, outbox | mail and below |

@@ -4,12 +4,12 @@
 //! `cargo test`, in milliseconds (the tests against the real servers stay beside these).
 
 use kvittens::app::engine::Engine;
+use kvittens::app::metrics::{Dept, MailKind};
 use kvittens::config::Config;
 use kvittens::mail::templates::Templates;
 use kvittens::net::fake::{FakeServer, Fault};
 use kvittens::net::imap::Watcher;
 use kvittens::net::sender::Sender;
-use kvittens::ops::metrics::{Dept, MailKind};
 use kvittens::store::Store;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

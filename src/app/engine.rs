@@ -4,6 +4,7 @@
 
 use crate::app::access::StoreView;
 use crate::app::incoming::flag_header_only;
+use crate::app::metrics::Metrics;
 use crate::config::{Config, Department};
 use crate::mail::compose;
 use crate::mail::notices;
@@ -12,7 +13,6 @@ use crate::model::Absence;
 use crate::model::{ids, Case, State};
 use crate::model::{Category, Language};
 use crate::model::{Inbound, Person};
-use crate::ops::metrics::Metrics;
 use crate::rules::decide::{self, CaseRef, Decision, Known, Reason};
 use crate::rules::schedule;
 use crate::store::{CaseStore, Counters, Effects, StoreError};

@@ -1,9 +1,10 @@
 //! The application: the one owner of case state. What happens to a message ([`engine`]), what
 //! happens when a deadline falls due ([`followup`]) and what a registrar or officer asks for
-//! ([`registrar`]) are decided here with the rules and recorded here in the store; the adapters
-//! in `net` and `ops` call in and never write the store themselves.
+//! ([`registrar`], [`admin`]) are decided here with the rules and recorded here in the store;
+//! the adapters in `net` and `ops` call in and never write the store themselves. What each
+//! outcome counts is here too ([`metrics`], [`outcome`]): `/metrics` only serves it.
 //!
-//! May import: `rules`, `mail`, `config`, `store`, and `ops::metrics` for the counts.
+//! May import: `store`, `mail`, `rules`, `config`, `model`.
 
 pub mod access;
 pub mod admin;
@@ -11,6 +12,7 @@ pub mod edit;
 pub mod engine;
 pub mod followup;
 pub mod incoming;
+pub mod metrics;
 pub mod outbox;
 pub mod outcome;
 pub mod registrar;

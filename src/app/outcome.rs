@@ -4,7 +4,7 @@
 //! counts and logs it the same.
 
 use crate::app::engine::Outcome;
-use crate::ops::metrics::{Dept, Ignored, Metrics};
+use crate::app::metrics::{Dept, Ignored, Metrics};
 
 /// Who must look again after an outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -160,16 +160,7 @@ impl Problem {
     }
 
     /// Every label [`Problem::kind`] gives, so a metric can set the others to 0.
-    pub const KINDS: [&'static str; 8] = [
-        "unreachable",
-        "timeout",
-        "tls",
-        "login_refused",
-        "unavailable",
-        "folder_missing",
-        "token",
-        "other",
-    ];
+    pub const KINDS: [&'static str; 8] = crate::app::metrics::PROBLEM_KINDS;
 
     /// Classifies a failed TCP connect to host:port.
     pub fn connect(e: &std::io::Error, host: &str, port: u16) -> Problem {
@@ -438,6 +429,12 @@ impl From<&crate::net::oauth2::TokenError> for Problem {
                 text: message.clone(),
             },
         }
+    }
+}
+
+impl crate::app::metrics::Trouble for Problem {
+    fn kind(&self) -> &'static str {
+        Problem::kind(self)
     }
 }
 

@@ -6,7 +6,7 @@
 //! mailbox ([`imap::Mailbox`]) and an SMTP submission ([`smtp::Submission`]); [`fake`] has
 //! in-memory ones for tests.
 //!
-//! May import: `app` (the only way to the cases), `config`, `mail::message`, `ops::metrics`.
+//! May import: `app` (the only way to the cases, and the counts) and below; never the store.
 
 pub mod backoff;
 pub mod check;

@@ -5,12 +5,12 @@
 //! it again on a guess.
 
 use crate::app::engine::StoreFailure;
+use crate::app::metrics::{MailKind, Metrics};
 use crate::app::outbox::Outbox;
 use crate::mail::outgoing::Outgoing;
 use crate::net::backoff::Backoff;
 use crate::net::diagnose::{Problem, CHECK_TIMEOUT, LOGIN_BACKOFF};
 use crate::net::smtp::{Handed, Submission, Transaction, Transport};
-use crate::ops::metrics::{MailKind, Metrics};
 use crate::rules::budget::{Budget, Spent};
 use chrono::Utc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -315,7 +315,11 @@ impl<T: Submission> Sender<T> {
             Ok(Err(p)) => Some(p),
             Err(_) => Some(self.transport.timeout_problem()),
         };
-        self.metrics.smtp_state(problem.as_ref());
+        self.metrics.smtp_state(
+            problem
+                .as_ref()
+                .map(|p| p as &dyn crate::app::metrics::Trouble),
+        );
         match &problem {
             None if self.transport.logs_in() => {
                 tracing::info!("SMTP server ok (connected, logged in; no mail sent)")

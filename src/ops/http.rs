@@ -74,7 +74,7 @@ pub fn health(engine: &Engine) -> (bool, String) {
 fn refresh(engine: &Engine) {
     let gauges = admin::gauges(engine, Utc::now());
     for (department, open, late) in gauges.cases {
-        let label = crate::ops::metrics::Dept { department };
+        let label = crate::app::metrics::Dept { department };
         engine.metrics().cases_open.get_or_create(&label).set(open);
         engine
             .metrics()

@@ -1,17 +1,16 @@
 //! What the people who run kvittens reach: the command line's definitions ([`cli`]), the
 //! control socket and its commands ([`control`]), `explain` and `preview` ([`inspect`] asks the
 //! daemon or opens the store, [`commands`] decides and says), `/metrics` and `/healthz`
-//! ([`http`], [`metrics`]), and the clock that fires what falls due ([`scheduler`]). What a
+//! ([`http`], counted in `app::metrics`), and the clock that fires what falls due ([`scheduler`]). What a
 //! command changes is `app::admin`'s; this layer parses, routes and formats.
 //!
 //! Within: `cli` → `inspect` → `control` → `commands`, never back.
 //!
-//! May import: `app`, `config`, `mail`, `rules`.
+//! May import: `net` (for `check-config --connect`), `app` and below.
 
 pub mod cli;
 pub mod commands;
 pub mod control;
 pub mod http;
 pub mod inspect;
-pub mod metrics;
 pub mod scheduler;

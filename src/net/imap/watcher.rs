@@ -6,11 +6,11 @@
 use super::mailbox::{Connect, Dated, Imap, Listed, Mailbox, MailboxSize};
 use super::WatchError;
 use crate::app::engine::Engine;
+use crate::app::metrics::Dept;
 use crate::config::Department;
 use crate::net::backoff::Backoff;
 use crate::net::diagnose::Problem;
 use crate::net::oauth2::Auth;
-use crate::ops::metrics::Dept;
 use crate::store::Cursor;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;

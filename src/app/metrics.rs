@@ -9,6 +9,27 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// Every value of the `problem` label, so a gauge can set the others to 0.
+pub const PROBLEM_KINDS: [&str; 8] = [
+    "unreachable",
+    "timeout",
+    "tls",
+    "login_refused",
+    "unavailable",
+    "folder_missing",
+    "token",
+    "other",
+];
+
+/// A mail server problem as it is counted and shown: its label value (one of
+/// [`PROBLEM_KINDS`]) and, through `Display`, its plain words for `/healthz`. The adapters'
+/// `net::diagnose::Problem` is the implementation; the trait keeps the counts from importing
+/// the adapters that report to them.
+pub trait Trouble: std::fmt::Display {
+    /// The `problem` label value.
+    fn kind(&self) -> &'static str;
+}
+
 /// A department label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Dept {
@@ -48,7 +69,7 @@ pub struct FolderProblem {
     pub department: String,
     /// `inbox` or `sent`.
     pub folder: String,
-    /// [`crate::net::diagnose::Problem::kind`]: `login_refused`, `unreachable`, `tls`, …
+    /// One of [`PROBLEM_KINDS`]: `login_refused`, `unreachable`, `tls`, …
     pub problem: String,
 }
 
@@ -111,7 +132,7 @@ pub struct Metrics {
 /// A problem label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Problem {
-    /// [`crate::net::diagnose::Problem::kind`].
+    /// One of [`PROBLEM_KINDS`].
     pub problem: String,
 }
 
@@ -249,14 +270,9 @@ impl Metrics {
 
     /// Records what a folder's last try found: `None` when it is watched. Sets the
     /// `mailbox_problem` gauges (1 for this kind, 0 for the others) and `imap_connected`.
-    pub fn folder_problem(
-        &self,
-        department: &str,
-        sent: bool,
-        problem: Option<&crate::net::diagnose::Problem>,
-    ) {
+    pub fn folder_problem(&self, department: &str, sent: bool, problem: Option<&dyn Trouble>) {
         let folder = if sent { "sent" } else { "inbox" };
-        for kind in crate::net::diagnose::Problem::KINDS {
+        for kind in PROBLEM_KINDS {
             let label = FolderProblem {
                 department: department.to_string(),
                 folder: folder.to_string(),
@@ -297,8 +313,8 @@ impl Metrics {
     }
 
     /// Records what the last SMTP try found (`None`: it took the connection and login).
-    pub fn smtp_state(&self, problem: Option<&crate::net::diagnose::Problem>) {
-        for kind in crate::net::diagnose::Problem::KINDS {
+    pub fn smtp_state(&self, problem: Option<&dyn Trouble>) {
+        for kind in PROBLEM_KINDS {
             let on = problem.is_some_and(|p| p.kind() == kind);
             self.smtp_problem
                 .get_or_create(&Problem {
