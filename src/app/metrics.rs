@@ -169,86 +169,96 @@ impl Metrics {
             send_budget_day: Gauge::default(),
             registry: Registry::default(),
         };
+        m.register_mail(&mut registry);
+        m.register_connections(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// The counts of mail and cases, registered under their names.
+    fn register_mail(&self, registry: &mut Registry) {
         registry.register(
             "messages_seen",
             "Messages read from department mailboxes",
-            m.messages_seen.clone(),
+            self.messages_seen.clone(),
         );
-        registry.register("cases_opened", "Cases opened", m.cases_opened.clone());
+        registry.register("cases_opened", "Cases opened", self.cases_opened.clone());
         registry.register(
             "ignored",
             "Messages that got no receipt, by reason",
-            m.ignored.clone(),
+            self.ignored.clone(),
         );
         registry.register(
             "mail_sent",
             "Mail accepted by the SMTP server, by kind",
-            m.mail_sent.clone(),
+            self.mail_sent.clone(),
         );
         registry.register(
             "mail_refused",
             "Mail refused for good by the SMTP server, by kind",
-            m.mail_refused.clone(),
+            self.mail_refused.clone(),
         );
+        registry.register(
+            "receipt_latency_seconds",
+            "Mail reaching the mailbox to its receipt accepted by SMTP",
+            self.receipt_latency.clone(),
+        );
+        registry.register("cases_open", "Open cases", self.cases_open.clone());
+        registry.register(
+            "cases_overdue",
+            "Open cases past their reply deadline",
+            self.cases_overdue.clone(),
+        );
+        registry.register("outbox", "Mail waiting to be sent", self.outbox.clone());
+        registry.register(
+            "in_flight",
+            "Mail handed to the SMTP server whose answer is not recorded yet",
+            self.in_flight.clone(),
+        );
+    }
+
+    /// The state of the connections and the sending budget, registered under their names.
+    fn register_connections(&self, registry: &mut Registry) {
         registry.register(
             "imap_connected",
             "1 while a folder is watched",
-            m.imap_connected.clone(),
+            self.imap_connected.clone(),
         );
         registry.register(
             "imap_errors",
             "IMAP connection failures",
-            m.imap_errors.clone(),
+            self.imap_errors.clone(),
         );
         registry.register(
             "smtp_up",
             "1 while the SMTP server takes mail",
-            m.smtp_up.clone(),
+            self.smtp_up.clone(),
         );
-        registry.register("smtp_errors", "SMTP failures", m.smtp_errors.clone());
-        registry.register(
-            "receipt_latency_seconds",
-            "Mail reaching the mailbox to its receipt accepted by SMTP",
-            m.receipt_latency.clone(),
-        );
-        registry.register("cases_open", "Open cases", m.cases_open.clone());
-        registry.register(
-            "cases_overdue",
-            "Open cases past their reply deadline",
-            m.cases_overdue.clone(),
-        );
-        registry.register("outbox", "Mail waiting to be sent", m.outbox.clone());
-        registry.register(
-            "in_flight",
-            "Mail handed to the SMTP server whose answer is not recorded yet",
-            m.in_flight.clone(),
-        );
+        registry.register("smtp_errors", "SMTP failures", self.smtp_errors.clone());
         registry.register(
             "mailbox_problem",
             "1 for what keeps a folder from being watched, by kind",
-            m.mailbox_problem.clone(),
+            self.mailbox_problem.clone(),
         );
         registry.register(
             "smtp_problem",
             "1 for what keeps the SMTP server from taking mail, by kind",
-            m.smtp_problem.clone(),
+            self.smtp_problem.clone(),
         );
         registry.register(
             "send_budget_wait_seconds",
             "Seconds the outbox waits for the SMTP account's send limit",
-            m.send_budget_wait.clone(),
+            self.send_budget_wait.clone(),
         );
         registry.register(
             "send_budget_queue",
             "Mails queued while the send limit holds the outbox back",
-            m.send_budget_queue.clone(),
+            self.send_budget_queue.clone(),
         );
         registry.register(
             "send_budget_day_recipients",
             "Recipients sent to in the last 24 hours",
-            m.send_budget_day.clone(),
+            self.send_budget_day.clone(),
         );
-        Metrics { registry, ..m }
     }
 
     /// The Prometheus text format.

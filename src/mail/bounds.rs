@@ -220,7 +220,7 @@ impl Walk {
             boundary: None,
         };
         let mut stack: Vec<(Level, bool)> = Vec::new();
-        'outer: loop {
+        loop {
             let start = stream.offset();
             self.header(data.get(start..).unwrap_or_default())?;
             let mut headers = Vec::new();
@@ -271,39 +271,52 @@ impl Walk {
                 jobs,
             )?;
             if state.boundary.is_some() {
-                loop {
-                    if state.kind == Kind::Message {
-                        match stack.pop() {
-                            Some((mut parent, true)) => {
-                                parent.boundary = state.boundary.take();
-                                state = parent;
-                            }
-                            _ => break 'outer,
-                        }
-                    }
-                    let before = stream.offset();
-                    if !stream.is_multipart_end() {
-                        break;
-                    }
-                    self.charge(stream.offset() - before)?;
-                    if let Some((parent, _)) = stack.pop() {
-                        state = parent;
-                        if let Some(boundary) = state.boundary.clone() {
-                            let (before, rest) = (stream.offset(), stream.remaining());
-                            if stream.seek_next_part_offset(&boundary).is_some() {
-                                self.charge(stream.offset() - before)?;
-                                continue;
-                            }
-                            self.charge(rest)?;
-                        }
-                    }
-                    break 'outer;
+                if !self.climb(&mut stream, &mut state, &mut stack)? {
+                    break;
                 }
             } else if stream.offset() >= data.len() {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// After a part inside a multipart: climbs out of the levels that end here, as the parser
+    /// does. `Ok(false)` when the whole message ends, `Ok(true)` when a next part follows.
+    fn climb(
+        &mut self,
+        stream: &mut MessageStream<'_>,
+        state: &mut Level,
+        stack: &mut Vec<(Level, bool)>,
+    ) -> Result<bool, Over> {
+        loop {
+            if state.kind == Kind::Message {
+                match stack.pop() {
+                    Some((mut parent, true)) => {
+                        parent.boundary = state.boundary.take();
+                        *state = parent;
+                    }
+                    _ => return Ok(false),
+                }
+            }
+            let before = stream.offset();
+            if !stream.is_multipart_end() {
+                return Ok(true);
+            }
+            self.charge(stream.offset() - before)?;
+            if let Some((parent, _)) = stack.pop() {
+                *state = parent;
+                if let Some(boundary) = state.boundary.clone() {
+                    let (before, rest) = (stream.offset(), stream.remaining());
+                    if stream.seek_next_part_offset(&boundary).is_some() {
+                        self.charge(stream.offset() - before)?;
+                        continue;
+                    }
+                    self.charge(rest)?;
+                }
+            }
+            return Ok(false);
+        }
     }
 
     /// A part with a body of its own: the stream moves past it as the parser's decoder moves;
