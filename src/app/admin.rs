@@ -55,14 +55,16 @@ pub enum AdminError {
     Store(#[from] StoreError),
     /// What the engine refused, with its own words (a closed case, a date passed, …).
     #[error(transparent)]
-    Engine(#[from] anyhow::Error),
+    Engine(#[from] crate::app::error::AppError),
 }
 
 impl From<EditError> for AdminError {
     fn from(e: EditError) -> Self {
         match e {
             EditError::Store(e) => AdminError::Store(e),
-            EditError::Refused(why) => AdminError::Engine(anyhow::Error::msg(why)),
+            EditError::Refused(why) => {
+                AdminError::Engine(crate::app::error::AppError::Refused(why))
+            }
         }
     }
 }

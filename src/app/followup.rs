@@ -4,6 +4,7 @@
 
 use crate::app::edit::until_applied;
 use crate::app::engine::Engine;
+use crate::app::error::{refused, require, AppError};
 use crate::config::Department;
 use crate::mail::notices;
 use crate::model::Absence;
@@ -155,20 +156,20 @@ impl Engine {
         to: NaiveDate,
         note: &str,
         now: DateTime<Utc>,
-    ) -> Result<bool, anyhow::Error> {
+    ) -> Result<bool, AppError> {
         let case = self
             .store
             .case(number)?
-            .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
+            .ok_or_else(|| refused!("no case {number}"))?;
         let (cfg, templates) = (self.cfg(), self.templates());
         let dept = cfg.department(&case.department).ok_or_else(|| {
-            anyhow::anyhow!(
+            refused!(
                 "case {number} belongs to department {:?}, which is not configured",
                 case.department
             )
         })?;
         let new_due = dept.calendar.end_of_day(to);
-        anyhow::ensure!(new_due > now, "{to} has passed; give a date in the future");
+        require!(new_due > now, "{to} has passed; give a date in the future");
         let found = self.update_case(number, |c| {
             if c.state == State::Closed {
                 return Err(format!("case {number} is closed"));

@@ -10,6 +10,7 @@ pub mod access;
 pub mod admin;
 pub mod edit;
 pub mod engine;
+pub mod error;
 pub mod followup;
 pub mod incoming;
 pub mod metrics;

@@ -6,6 +6,7 @@
 
 use crate::app::edit::until_applied;
 use crate::app::engine::{new_case_from, Engine, Incoming, Opening};
+use crate::app::error::{refuse, refused, require, AppError};
 use crate::config::{Config, Department};
 use crate::mail::{compose, outgoing, words};
 use crate::model::Kind;
@@ -18,7 +19,6 @@ use crate::store::{
     StoreError,
 };
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
-use std::io::Write;
 
 /// References kept per ignored mail: enough to thread a receipt (RFC 5322 §3.6.4 allows
 /// trimming the middle of a long References list).
@@ -103,7 +103,7 @@ fn resident_of(cfg: &Config, e: &IgnoredMail) -> (Person, Option<Reason>) {
 
 /// The resident the registrar named with `--to`, by the same rule: a person outside the
 /// municipality, no machine or list. Their display name is kept when the mail named them.
-fn resident_given(cfg: &Config, e: &IgnoredMail, address: &str) -> anyhow::Result<Person> {
+fn resident_given(cfg: &Config, e: &IgnoredMail, address: &str) -> Result<Person, AppError> {
     let email = address.trim().to_lowercase();
     let known = [&e.reply_to, &e.from]
         .into_iter()
@@ -114,7 +114,7 @@ fn resident_given(cfg: &Config, e: &IgnoredMail, address: &str) -> anyhow::Resul
         email,
     };
     if let Some(why) = decide::unfit_for_receipt(&p, &cfg.internal_domains, cfg.staff_addresses()) {
-        anyhow::bail!("no receipt may go to {address:?}: {why}");
+        refuse!("no receipt may go to {address:?}: {why}");
     }
     Ok(p)
 }
@@ -203,9 +203,9 @@ impl Engine {
         note: &str,
         receipt: ReceiptTo<'_>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<Box<Case>> {
+    ) -> Result<Box<Case>, AppError> {
         let entry = self.store.ignored_mail(id)?.ok_or_else(|| {
-            anyhow::anyhow!("no ignored mail {id} (see `kvittens ignored`; entries older than the retention are purged)")
+            refused!("no ignored mail {id} (see `kvittens ignored`; entries older than the retention are purged)")
         })?;
         let (cfg, templates) = (self.cfg(), self.templates());
         let dept = configured(&cfg, &entry.department)?;
@@ -267,11 +267,11 @@ impl Engine {
         })?;
         match opened {
             FromIgnored::Created(case) => Ok(case),
-            FromIgnored::NoEntry => anyhow::bail!("no ignored mail {id}"),
+            FromIgnored::NoEntry => refuse!("no ignored mail {id}"),
             FromIgnored::AlreadyOpened(case) => {
-                anyhow::bail!("ignored mail {id} was opened as case {case} already")
+                refuse!("ignored mail {id} was opened as case {case} already")
             }
-            FromIgnored::MessageHasCase(case) => anyhow::bail!(
+            FromIgnored::MessageHasCase(case) => refuse!(
                 "ignored mail {id} belongs to case {case} already (the same message, by Message-ID)"
             ),
         }
@@ -294,26 +294,27 @@ impl Engine {
     /// withheld when the case opened (a sender that failed authentication, a request for no
     /// automatic answers, the daily cap, the loop breaker, …) and a person has judged that it
     /// may go. Once: the store refuses a second receipt for the case.
-    pub fn receipt_after_all(&self, number: &str, now: DateTime<Utc>) -> anyhow::Result<String> {
+    pub fn receipt_after_all(&self, number: &str, now: DateTime<Utc>) -> Result<String, AppError> {
         let case = self
             .store
             .case(number)?
-            .ok_or_else(|| anyhow::anyhow!("no case {number}"))?;
+            .ok_or_else(|| refused!("no case {number}"))?;
         let (cfg, templates) = (self.cfg(), self.templates());
         let dept = configured(&cfg, &case.department)?;
-        let already =
-            || anyhow::anyhow!("case {number} has had its receipt already (it goes once)");
+        let already = || refused!("case {number} has had its receipt already (it goes once)");
         let rid = compose::message_id(&cfg, number, Kind::Receipt);
-        anyhow::ensure!(!case.message_ids.contains(&rid), already());
+        if case.message_ids.contains(&rid) {
+            return Err(already());
+        }
         if let Some(why) =
             decide::unfit_for_receipt(&case.resident, &cfg.internal_domains, cfg.staff_addresses())
         {
-            anyhow::bail!(
+            refuse!(
                 "case {number} has no address to send a receipt to ({:?}: {why})",
                 case.resident.email
             );
         }
-        anyhow::ensure!(
+        require!(
             case.state == State::Open,
             "case {number} is {}: the resident has had an answer, a receipt would come after it",
             if case.state == State::Closed {
@@ -322,7 +323,7 @@ impl Engine {
                 "answered"
             }
         );
-        anyhow::ensure!(
+        require!(
             case.reply_due > now,
             "case {number}'s reply date {} has passed: a receipt would promise a date already gone; answer the resident instead",
             case.reply_due.format("%Y-%m-%d %H:%M UTC")
@@ -364,10 +365,10 @@ impl Engine {
         })?;
         match queued {
             ReceiptQueued::Queued => Ok(case.resident.email),
-            ReceiptQueued::NoCase => anyhow::bail!("no case {number}"),
+            ReceiptQueued::NoCase => refuse!("no case {number}"),
             ReceiptQueued::AlreadySent => Err(already()),
             ReceiptQueued::Refused(why) => {
-                anyhow::bail!("case {number}: the receipt could not be built: {why}")
+                refuse!("case {number}: the receipt could not be built: {why}")
             }
         }
     }
@@ -438,9 +439,9 @@ fn header_of(entry: &IgnoredMail) -> Inbound {
     }
 }
 
-fn configured<'a>(cfg: &'a Config, id: &str) -> anyhow::Result<&'a Department> {
+fn configured<'a>(cfg: &'a Config, id: &str) -> Result<&'a Department, AppError> {
     cfg.department(id).ok_or_else(|| {
-        anyhow::anyhow!(
+        refused!(
             "department {id:?} is not configured in {}",
             cfg.file.display()
         )
@@ -494,36 +495,26 @@ fn standin(
     }
 }
 
-/// How much of a reason's detail `kvittens ignored` shows in its line (characters): the
-/// header or sender that was seen fits; the JSON output has all of it.
-const DETAIL_CHARS: usize = 72;
-
-/// `text` on one line of at most `max` characters: line breaks and other control characters
-/// become spaces (a detail may quote a folded header), runs of spaces one, and what goes past
-/// `max` is cut with "…".
-fn one_line(text: &str, max: usize) -> String {
-    let words: Vec<&str> = text
-        .split(|c: char| c.is_control() || c.is_whitespace())
-        .filter(|w| !w.is_empty())
-        .collect();
-    let line = words.join(" ");
-    if line.chars().count() <= max {
-        return line;
-    }
-    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
-    format!("{}…", cut.trim_end())
+/// One entry of the ignored list with the local time it reached its mailbox
+/// (`YYYY-MM-DD HH:MM` in its department's time zone, or UTC when the department is gone).
+#[derive(Clone, Debug)]
+pub struct Listed {
+    /// The entry as stored.
+    pub mail: IgnoredMail,
+    /// When it reached the mailbox, in local time.
+    pub local_time: String,
 }
 
-/// Lists the ignored mail (`kvittens ignored`), newest first: a line per mail with its id, the
-/// local time it reached the mailbox, the mailbox, the sender, the reason, the subject and
-/// what exactly was seen (cut to the line), or one JSON object per line (the detail whole).
-pub fn list_ignored(
+/// The ignored mail (`kvittens ignored`), newest first, optionally only from a (local) day on
+/// and of one department.
+///
+/// # Errors
+/// The store could not be read.
+pub fn ignored_list(
     engine: &Engine,
     since: Option<NaiveDate>,
     department: Option<&str>,
-    json: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+) -> Result<Vec<Listed>, AppError> {
     let cfg = engine.cfg();
     let local = |e: &IgnoredMail| match cfg.department(&e.department) {
         Some(d) => (
@@ -546,42 +537,13 @@ pub fn list_ignored(
         .filter(|e| since.is_none_or(|s| local(e).0 >= s))
         .collect();
     list.sort_by_key(|e| std::cmp::Reverse((e.received, e.id)));
-    for e in &list {
-        let time = local(e).1;
-        if json {
-            let mut v = serde_json::to_value(e)?;
-            v["received_local"] = serde_json::json!(time);
-            writeln!(out, "{v}")?;
-            continue;
-        }
-        let sender = match (&e.from, &e.reply_to) {
-            (Some(f), Some(r)) if f.email != r.email => {
-                format!("{} (reply-to {})", f.email, r.email)
-            }
-            (Some(f), _) => f.email.clone(),
-            (None, Some(r)) => format!("(reply-to {})", r.email),
-            (None, None) => "(no sender)".to_string(),
-        };
-        let case = e
-            .case
-            .as_ref()
-            .map(|c| format!("  → {c}"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{:>5}  {time}  {:<24}  {:<32}  {:<16}  {}{case}  ({})",
-            e.id,
-            e.mailbox,
-            sender,
-            e.reason,
-            e.subject.as_deref().unwrap_or("(no subject)"),
-            one_line(&e.detail, DETAIL_CHARS)
-        )?;
-    }
-    if !json {
-        writeln!(out, "{} ignored mail(s)", list.len())?;
-    }
-    Ok(())
+    Ok(list
+        .into_iter()
+        .map(|mail| Listed {
+            local_time: local(&mail).1,
+            mail,
+        })
+        .collect())
 }
 
 /// Ignored mail that reached its mailbox before `cutoff` is removed (or only listed, with
@@ -680,26 +642,6 @@ reply_within = "3d"
     }
 
     #[test]
-    fn a_detail_is_cut_to_one_line() {
-        assert_eq!(
-            one_line("Auto-Submitted: auto-replied", 72),
-            "Auto-Submitted: auto-replied"
-        );
-        assert_eq!(
-            one_line("X-Loop:\r\n\t desk@x  \u{7}y", 72),
-            "X-Loop: desk@x y"
-        );
-        let long = "Return-Path: ".to_string() + &"å".repeat(100);
-        let cut = one_line(&long, 20);
-        assert_eq!(cut.chars().count(), 20, "{cut}");
-        assert!(
-            cut.starts_with("Return-Path: ååå") && cut.ends_with('…'),
-            "{cut}"
-        );
-        assert_eq!(one_line("", 10), "");
-    }
-
-    #[test]
     fn ignored_inbox_mail_is_listed_and_a_case_can_be_opened_from_it() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());
@@ -725,23 +667,16 @@ reply_within = "3d"
         assert_eq!((entry.uid, entry.reason.as_str()), (3, "automatic"));
         assert_eq!(entry.mailbox, "bygg@kommun.test");
         assert_eq!(entry.category, crate::model::Category::Application);
-        let mut out = Vec::new();
-        list_ignored(&e, None, None, false, &mut out).unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert!(
-            text.contains("sara@example.org") && text.contains("automatic"),
-            "{text}"
-        );
-        // What was seen, not only its code.
-        assert!(
-            text.contains(&format!("({})", entry.detail)),
-            "{text} lacks {}",
-            entry.detail
-        );
-        let mut out = Vec::new();
+        let listed = ignored_list(&e, None, None).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].mail.id, entry.id);
+        assert!(!entry.detail.is_empty(), "what was seen, not only its code");
         let later = Some(Utc::now().date_naive() + Duration::days(1));
-        list_ignored(&e, later, None, true, &mut out).unwrap();
-        assert!(out.is_empty(), "--since leaves out older mail");
+        assert!(
+            ignored_list(&e, later, None).unwrap().is_empty(),
+            "--since leaves out older mail"
+        );
+        assert_eq!(ignored_list(&e, None, Some("other")).unwrap().len(), 0);
 
         let now = Utc::now();
         let case = e

@@ -8,6 +8,7 @@
 //! so that pruning never lets a message send a second receipt.
 
 use crate::app::engine::Engine;
+use crate::app::error::AppError;
 use crate::model::State;
 use crate::store::{Pruned, StoreError};
 use chrono::{DateTime, Utc};
@@ -33,7 +34,7 @@ pub fn purge(
     retention: crate::model::span::Span,
     now: chrono::DateTime<Utc>,
     dry_run: bool,
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, AppError> {
     let cutoff = cutoff(retention, now);
     let mut old = Vec::new();
     engine.store.for_each_case(&mut |c| {

@@ -30,7 +30,10 @@ pub enum CommandError {
     /// The request cannot be carried out as given (e.g. a file the client could not read).
     #[error("{0}")]
     Refused(String),
-    /// A listing or decision failed (explain, preview, ignored).
+    /// A listing failed (ignored).
+    #[error(transparent)]
+    App(#[from] crate::app::error::AppError),
+    /// A decision could not be shown (explain, preview).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

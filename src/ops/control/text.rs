@@ -3,6 +3,7 @@
 //! time, and so is what staff read), the zone named once.
 
 use crate::app::admin::{Away, Imported, Opened, Purged};
+use crate::app::registrar::Listed;
 use crate::config::Config;
 use crate::model::{Case, State};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -157,4 +158,95 @@ pub(super) fn away(a: &Away) -> String {
         to,
     } = a;
     format!("{officer} is away {from} – {to}; {substitute} covers\n")
+}
+
+/// How much of a reason's detail `kvittens ignored` shows in its line (characters): the
+/// header or sender that was seen fits; the JSON output has all of it.
+const DETAIL_CHARS: usize = 72;
+
+/// `text` on one line of at most `max` characters: line breaks and other control characters
+/// become spaces (a detail may quote a folded header), runs of spaces one, and what goes past
+/// `max` is cut with "…".
+fn one_line(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let line = words.join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// The ignored list as `kvittens ignored` prints it: a line per mail with its id, local time,
+/// mailbox, sender, reason, subject and what exactly was seen (cut to the line), and a count;
+/// or, with `json`, one JSON object per line with the detail whole.
+pub fn ignored(list: &[Listed], json: bool) -> String {
+    let mut out = String::new();
+    for Listed {
+        mail: e,
+        local_time,
+    } in list
+    {
+        if json {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["received_local"] = serde_json::json!(local_time);
+            let _ = writeln!(out, "{v}");
+            continue;
+        }
+        let sender = match (&e.from, &e.reply_to) {
+            (Some(f), Some(r)) if f.email != r.email => {
+                format!("{} (reply-to {})", f.email, r.email)
+            }
+            (Some(f), _) => f.email.clone(),
+            (None, Some(r)) => format!("(reply-to {})", r.email),
+            (None, None) => "(no sender)".to_string(),
+        };
+        let case = e
+            .case
+            .as_ref()
+            .map(|c| format!("  → {c}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:>5}  {local_time}  {:<24}  {:<32}  {:<16}  {}{case}  ({})",
+            e.id,
+            e.mailbox,
+            sender,
+            e.reason,
+            e.subject.as_deref().unwrap_or("(no subject)"),
+            one_line(&e.detail, DETAIL_CHARS)
+        );
+    }
+    if !json {
+        let _ = writeln!(out, "{} ignored mail(s)", list.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_detail_is_cut_to_one_line() {
+        assert_eq!(
+            one_line("Auto-Submitted: auto-replied", 72),
+            "Auto-Submitted: auto-replied"
+        );
+        assert_eq!(
+            one_line("X-Loop:\r\n\t desk@x  \u{7}y", 72),
+            "X-Loop: desk@x y"
+        );
+        let long = "Return-Path: ".to_string() + &"å".repeat(100);
+        let cut = one_line(&long, 20);
+        assert_eq!(cut.chars().count(), 20, "{cut}");
+        assert!(
+            cut.starts_with("Return-Path: ååå") && cut.ends_with('…'),
+            "{cut}"
+        );
+        assert_eq!(one_line("", 10), "");
+    }
 }

@@ -22,15 +22,9 @@ impl Command for Ignored {
     const PATH: &'static str = "/ignored";
 
     fn run(&self, engine: &Engine, _now: DateTime<Utc>) -> Result<String, CommandError> {
-        let mut out = Vec::new();
-        crate::app::registrar::list_ignored(
-            engine,
-            self.since,
-            self.department.as_deref(),
-            self.json,
-            &mut out,
-        )?;
-        Ok(String::from_utf8_lossy(&out).into_owned())
+        let list =
+            crate::app::registrar::ignored_list(engine, self.since, self.department.as_deref())?;
+        Ok(text::ignored(&list, self.json))
     }
 }
 
