@@ -261,7 +261,7 @@ fn readiness(engine: &Engine) -> Option<String> {
     }
     let down = tried.iter().filter(|s| matches!(s, Some(Some(_)))).count();
     if down == 0 {
-        tracing::info!("ready: every mailbox is watched");
+        tracing::info!("ready: every inbox is watched");
         return Some("watching every mailbox".to_string());
     }
     let status = format!(
@@ -310,7 +310,7 @@ fn reread(old: &Config) -> Option<(Config, Templates)> {
     match checked {
         Ok(pair) => Some(pair),
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "reload refused; the running config is kept");
+            tracing::error!(error = %crate::ops::control::describe(e.as_ref()), "reload refused; the running config is kept");
             None
         }
     }

@@ -18,9 +18,11 @@
 //! | [`config`] | the config file, checked once, with file:line in every mistake | model |
 //! | [`model`] | the vocabulary: ids (case numbers, Message-IDs), the case, people, kinds, time | — |
 //!
-//! "What to do with a message" is [`rules::decide`] (pure: answer, attach, or leave alone);
-//! [`app::engine`] records that decision and its mails in one store transaction; [`net::sender`]
-//! sends them from the store's outbox exactly once.
+//! "What to do with a message" is [`rules::decide`] (pure: acknowledge with a new case, attach
+//! to a case, take it as staff's answer or as a copy of kvittens' own mail, or ignore it);
+//! [`app::incoming`] records that decision and its mails in one store transaction;
+//! [`net::sender`] sends them from the store's outbox exactly once. A message is read by
+//! [`net::imap`]'s watcher; [`daemon`] starts one per folder.
 
 pub mod app;
 pub mod config;

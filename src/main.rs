@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use kvittens::ops::cli::{Cli, Command, LogFormat};
+use kvittens::ops::control::describe;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -15,7 +16,7 @@ fn main() -> ExitCode {
         // command whose output is cut short, not an error to report.
         Err(e) if closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("kvittens: {e:#}");
+            eprintln!("kvittens: {}", describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }

@@ -45,6 +45,9 @@ fn check_config_accepts_the_demo_and_names_file_and_key_of_a_mistake() {
         )),
         "{err}"
     );
+    // Said once, in plain words: not again in the TOML library's words behind it.
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!err.contains("TOML parse error"), "{err}");
 
     let (code, _, err) = kvittens(&["check-config", "--config", "/nonexistent/k.toml"]);
     assert_eq!(code, 1);
@@ -52,6 +55,11 @@ fn check_config_accepts_the_demo_and_names_file_and_key_of_a_mistake() {
         err.contains("/nonexistent/k.toml") && err.contains("cannot read"),
         "{err}"
     );
+    assert_eq!(err.matches("os error 2").count(), 1, "said once: {err}");
+    // The same for a command that reads the config to open the store.
+    let (code, _, err) = kvittens(&["cases", "--config", "/nonexistent/k.toml"]);
+    assert_eq!(code, 1);
+    assert_eq!(err.matches("os error 2").count(), 1, "said once: {err}");
 }
 
 #[test]

@@ -137,7 +137,8 @@ pub fn case(engine: &Engine, number: &str) -> Result<Case, AdminError> {
 /// `note` when one is given.
 ///
 /// # Errors
-/// [`AdminError::NoCase`] when there is none; [`AdminError::Store`] when the store fails.
+/// [`AdminError::NoCase`] when there is none; [`AdminError::Engine`] when it is closed already;
+/// [`AdminError::Store`] when the store fails.
 pub fn close(
     engine: &Engine,
     number: &str,
@@ -145,6 +146,10 @@ pub fn close(
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
     let found = engine.update_case(number, |c| {
+        if c.state == State::Closed {
+            // A second close would only add a second "closed by hand" to the timeline.
+            return Err(format!("case {number} is closed already"));
+        }
         c.state = State::Closed;
         let why = if note.is_empty() {
             String::new()
@@ -583,6 +588,10 @@ mod tests {
         close(&engine, "BMN-2026-0041", "duplicate", now()).unwrap();
         let c = case(&engine, "BMN-2026-0041").unwrap();
         assert_eq!(c.state, State::Closed);
+        assert_eq!(c.events.last().unwrap().what, "closed by hand: duplicate");
+        let twice = close(&engine, "BMN-2026-0041", "again", now()).unwrap_err();
+        assert!(twice.to_string().contains("closed already"), "{twice}");
+        let c = case(&engine, "BMN-2026-0041").unwrap();
         assert_eq!(c.events.last().unwrap().what, "closed by hand: duplicate");
         assert_eq!(cases(&engine, None, Filter::Open, now()).unwrap().len(), 0);
         assert_eq!(

@@ -1,6 +1,8 @@
-//! Handles one incoming message from start to end of its bookkeeping: read it, decide, and
-//! record the outcome (a new case with its outgoing mails, a follow-up, or an ignore mark) in
-//! the store in one step. No network: the watcher feeds it, the sender empties the outbox.
+//! The [`Engine`]: the one owner of case state, shared by every task (the watchers, the sender,
+//! the clock, the control socket). It holds the config, the templates, the store and the counts;
+//! what it does with a message is in `incoming`, with a due deadline in `followup`, with an
+//! operator's command in `admin`. Here too: opening a new case (`new_case`, shared by a
+//! message and by a case opened from the ignored list) and the decision as `explain` shows it.
 
 use crate::app::access::StoreView;
 use crate::app::incoming::flag_header_only;

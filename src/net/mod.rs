@@ -6,7 +6,8 @@
 //! mailbox ([`imap::Mailbox`]) and an SMTP submission ([`smtp::Submission`]); [`fake`] has
 //! in-memory ones for tests.
 //!
-//! May import: `app` (the only way to the cases, and the counts) and below; never the store.
+//! May import: `app` (the only way to the cases, and the counts) and below. Of the store only
+//! its plain values (a cursor, a message key, its error): every read and write goes through `app`.
 
 pub mod backoff;
 pub mod check;

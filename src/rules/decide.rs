@@ -482,7 +482,7 @@ pub fn first_lines(body: &str, n: usize) -> String {
 const LANGUAGE_BODY_WORDS: usize = 4;
 
 /// English when the resident's text is clearly English — judged on the text alone when it has
-/// [`LANGUAGE_BODY_WORDS`] words or more, else on the subject and text together — else
+/// `LANGUAGE_BODY_WORDS` (4) words or more, else on the subject and text together — else
 /// Swedish, the municipality's language (språklagen 2009:600 § 10).
 pub fn language(msg: &Inbound) -> Language {
     let own = first_lines(&msg.text_preview, 40);

@@ -53,7 +53,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// The case a Message-ID belongs to.
     fn case_of_message(&self, message_id: &str) -> Result<Option<String>, StoreError>;
 
-    /// How many receipts went to a sender on a day; `sender_today` is [`sender_day`]'s, as
+    /// How many receipts went to a sender on a day; `sender_today` is [`super::sender_day`]'s, as
     /// [`CaseStore::open_case`] counts them for the daily cap.
     fn receipts_today(&self, sender_today: &str) -> Result<u64, StoreError>;
 

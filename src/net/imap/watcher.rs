@@ -103,7 +103,7 @@ impl<C: Connect> Watcher<C> {
                 return;
             }
             if self.shutdown.is_cancelled() {
-                tracing::info!(department = %dept.id, "mailbox watcher stopped");
+                tracing::info!(department = %dept.id, folder = if self.sent { "sent" } else { "inbox" }, "mailbox watcher stopped");
                 return;
             }
             let ran_out = matches!(&dept.auth, Auth::OAuth2(c) if !crate::net::oauth2::tokens().fresh(c, &dept.login));

@@ -18,7 +18,7 @@ mod text;
 
 pub use crate::app::admin::Filter;
 pub use client::send;
-pub use request::{execute, Reply, Request};
+pub use request::{describe, execute, Reply, Request};
 pub use server::serve;
 
 use std::path::{Path, PathBuf};

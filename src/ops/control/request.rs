@@ -4,6 +4,7 @@
 use super::cmd::{case, cases, explain, ignored, import, officer, purge};
 use crate::app::admin::AdminError;
 use crate::app::engine::Engine;
+use crate::config::ConfigError;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -38,16 +39,33 @@ pub enum CommandError {
     Other(#[from] anyhow::Error),
 }
 
-/// `e` and its sources, joined by ": ", the way the command line prints an error.
+/// `e` and its sources as one line for a person, joined by ": " — the way the command line
+/// prints an error and the log writes one. A cause whose words the line holds already is left
+/// out, and so is everything behind a [`ConfigError`]: it says its cause in its own plain words
+/// and keeps the library's error only as `source()` for programs.
 pub fn describe(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
-    let mut cause = e.source();
+    let mut cause = deeper(e);
     while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
+        let words = c.to_string();
+        if !text.contains(words.lines().next().unwrap_or_default()) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        cause = deeper(c);
     }
     text
+}
+
+/// The cause behind `e` that [`describe`] goes on to: none behind a [`ConfigError`].
+fn deeper<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if e.is::<ConfigError>() {
+        None
+    } else {
+        e.source()
+    }
 }
 
 /// Every command, as the command line builds it.
