@@ -364,6 +364,15 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert!(reply.ok, "{reply:?}");
+        // A client that never finishes its request does not hold the stop up.
+        let mut half = tokio::net::UnixStream::connect(&socket).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(
+            &mut half,
+            b"POST /cases HTTP/1.1\r\nHost: k\r\nContent-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
 
         stop.cancel();
         let stopped = std::time::Instant::now();

@@ -70,6 +70,11 @@ pub fn prepare<'a>(ca_files: impl IntoIterator<Item = Option<&'a Path>>) -> std:
                 }
             }
             Err(e) => {
+                // A CA file that broke since the last build is not trusted as it was: the
+                // next connection reads it again and says why it fails.
+                if let Ok(mut all) = TRUST.lock() {
+                    all.remove(&file.map(Path::to_path_buf));
+                }
                 first_error.get_or_insert(e);
             }
         }
@@ -158,7 +163,7 @@ pub fn prepare_config(cfg: &crate::config::Config) {
         .chain([&cfg.smtp.server]);
     for server in servers {
         if let Err(e) = prepare([server.ca_file.as_deref()]) {
-            tracing::debug!(host = %server.host, error = %e, "TLS trust not built; its connections will say why");
+            tracing::warn!(host = %server.host, error = %e, "the CA file cannot be used; connections to this server will fail until it is fixed and kvittens reloaded");
         }
     }
 }
@@ -235,10 +240,11 @@ mod tests {
         handshake(port, &ca).await.unwrap();
         handshake(port, &ca).await.unwrap();
         assert_eq!(ca_certificates(Some(&ca)).unwrap().len(), 1);
-        // A reload reads it again: gone now, so the old trust is kept and the reload says why.
+        // A reload reads it again: gone now, so the reload says why and the old trust is not
+        // kept (an operator who removed a CA meant it; one who broke it hears from the log).
         let e = prepare([Some(ca.as_path())]).unwrap_err().to_string();
         assert!(e.contains("cert.pem"), "{e}");
-        handshake(port, &ca).await.unwrap();
+        assert!(handshake(port, &ca).await.is_err(), "the old trust is gone");
     }
 
     #[tokio::test]

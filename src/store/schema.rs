@@ -53,6 +53,11 @@ impl Store {
         let mut n = 0;
         for kv in self.kv.scan_prefix(keys::prefix::HANDLED.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
+            // Converted already by a migration that stopped before it wrote the version:
+            // left as it is, so running it again loses nothing.
+            if serde_json::from_slice::<Mark>(&v).is_ok() {
+                continue;
+            }
             let note: String = serde_json::from_slice(&v).unwrap_or_default();
             let mark = Mark { note, at: now };
             batch.insert(k, serde_json::to_vec(&mark).map_err(|e| self.err(e))?);
@@ -134,6 +139,24 @@ mod tests {
             store.mark(&key(2)).unwrap().unwrap().note,
             "ignored: automatic"
         );
+    }
+
+    #[test]
+    fn a_migration_stopped_before_its_version_was_written_runs_again_losing_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        version_1(dir.path());
+        let store = Store::open(dir.path()).unwrap();
+        // As if the process had died between the converted marks and the version number.
+        store.kv.remove(keys::SCHEMA).unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), Some(CURRENT));
+        let key = MessageKey {
+            department: "bygg".into(),
+            uid_validity: 7,
+            uid: 1,
+        };
+        assert_eq!(store.mark(&key).unwrap().unwrap().note, "BMN-2026-0001");
     }
 
     #[test]

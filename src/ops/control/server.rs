@@ -16,6 +16,9 @@ use axum::Router;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
+/// How long a request still open when the daemon stops may take to end, in seconds.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The routes of the control socket, taking bodies of at most `limit` bytes. Never to be served
 /// on a TCP listener: the socket file's permissions are its only access control.
 pub fn router(engine: Engine, limit: usize) -> Router {
@@ -37,7 +40,33 @@ pub fn router(engine: Engine, limit: usize) -> Router {
         .route(explain::Preview::PATH, post(handle::<explain::Preview>))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such command\n") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                refuse_declared_over(limit, req, next)
+            },
+        ))
         .with_state(Served { engine, limit })
+}
+
+/// A request whose `Content-Length` says it is over `limit` bytes is refused before its body is
+/// read (without this the body limit would read `limit` bytes first, then refuse).
+async fn refuse_declared_over(
+    limit: usize,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        let why = format!(
+            "the request is larger than the control socket takes ({limit} bytes at most); send less at a time\n"
+        );
+        return (StatusCode::PAYLOAD_TOO_LARGE, why).into_response();
+    }
+    next.run(req).await
 }
 
 /// What every handler has: the engine, and the size limit to name in a refusal.
@@ -99,11 +128,22 @@ pub async fn serve(engine: Engine, stop: CancellationToken) {
         }
     };
     let app = router(engine, MAX_REQUEST_BYTES);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    {
-        tracing::warn!(path = %path.display(), error = %e, "the control socket failed; commands must wait until the daemon is stopped");
+    let served = std::future::IntoFuture::into_future(
+        axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()),
+    );
+    // A request still open at the stop (a client that never finishes sending, say) gets
+    // STOP_GRACE to end; then the socket closes under it rather than hold the daemon's stop.
+    let grace = async {
+        stop.cancelled().await;
+        tokio::time::sleep(STOP_GRACE).await;
+    };
+    tokio::select! {
+        result = served => {
+            if let Err(e) = result {
+                tracing::warn!(path = %path.display(), error = %e, "the control socket failed; commands must wait until the daemon is stopped");
+            }
+        }
+        () = grace => tracing::info!("control socket closed with requests still open"),
     }
     let _ = std::fs::remove_file(&path);
 }
@@ -185,5 +225,19 @@ mod tests {
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
         let (status, _) = post(&router, "/case/show", r#"{"case":"BMN-2026-0001"}"#).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "still serving");
+        // A declared length over the limit is refused before any of the body is read: this
+        // body never ends, so only the header can have answered.
+        let endless = futures::stream::pending::<Result<Vec<u8>, std::io::Error>>();
+        let req = HttpRequest::post("/case/close")
+            .header("content-length", "70000000")
+            .body(Body::from_stream(endless))
+            .unwrap();
+        let answered = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            router.clone().oneshot(req),
+        )
+        .await
+        .expect("answered without the body");
+        assert_eq!(answered.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
 }
