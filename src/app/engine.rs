@@ -481,30 +481,16 @@ mod tests {
     use super::*;
     use crate::model::Kind;
     use crate::store::MessageKey;
-    use std::path::Path;
+    use crate::testkit::Sample;
 
     fn config(staff_language: &str) -> Config {
-        let text = format!(
-            r#"
-[daemon]
-store = "s"
-receipts_per_sender_per_day = 3
-[imap]
-host = "h"
-[smtp]
-host = "h"
-from = "Salems kommun <noreply@kommun.test>"
-[[department]]
-id = "bygg"
-name = "Bygg"
-case_prefix = "BMN"
-staff_language = "{staff_language}"
-mailbox = {{ user = "bygg@kommun.test", password = "x" }}
-manager = {{ name = "M", email = "m@kommun.test" }}
-officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
-"#
-        );
-        Config::parse(Path::new("k.toml"), &text).unwrap()
+        let department = format!("staff_language = \"{staff_language}\"");
+        let sample = Sample {
+            daemon: "receipts_per_sender_per_day = 3",
+            department: &department,
+            ..Sample::default()
+        };
+        sample.config()
     }
 
     fn raw(head: &str, body: &str) -> Vec<u8> {
