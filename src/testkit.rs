@@ -7,7 +7,7 @@ use crate::app::engine::Engine;
 use crate::config::{Config, Department};
 use crate::model::{Case, Category, Contact, Language, Person, State};
 use crate::store::Store;
-use chrono::Utc;
+use chrono::{DateTime, TimeZone, Utc};
 use std::path::Path;
 
 /// The sample department's one officer.
@@ -167,4 +167,14 @@ pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
         flagged: None,
         no_receipt: None,
     }
+}
+
+/// A Stockholm wall-clock time written `YYYY-MM-DD HH:MM`, as a test would write it.
+pub(crate) fn se(text: &str) -> DateTime<Utc> {
+    let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
+    chrono_tz::Europe::Stockholm
+        .from_local_datetime(&naive)
+        .single()
+        .unwrap()
+        .with_timezone(&Utc)
 }

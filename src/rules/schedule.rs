@@ -289,8 +289,7 @@ pub fn on_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testkit::Sample;
-    use chrono::TimeZone;
+    use crate::testkit::{se, Sample};
 
     fn dept(extra: &str) -> Department {
         let officers = r#"[
@@ -303,15 +302,6 @@ mod tests {
             ..Sample::default()
         }
         .department()
-    }
-
-    fn se(text: &str) -> DateTime<Utc> {
-        let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
-        chrono_tz::Europe::Stockholm
-            .from_local_datetime(&naive)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
     }
 
     fn case(d: &Department, received: &str, category: Category) -> Case {
