@@ -343,7 +343,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_daemon_started_in_process_stops_when_its_token_is_cancelled() {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = crate::app::admin::test_config(dir.path(), "listen = \"127.0.0.1:0\"");
+        let cfg = crate::testkit::test_config(dir.path(), "listen = \"127.0.0.1:0\"");
         let socket = control::socket_path(&cfg.store);
         let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
         let daemon = tokio::spawn(run(cfg, stop.clone(), tasks.clone()));

@@ -33,3 +33,5 @@ pub mod net;
 pub mod ops;
 pub mod rules;
 pub mod store;
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -2,20 +2,11 @@
 //! `explain --json` (with and without the daemon and its store) and `preview`. These need no
 //! mail server: the daemon started here finds none and keeps retrying.
 
+mod common;
+
+use common::kvittens;
 use std::path::Path;
 use std::process::Command;
-
-fn kvittens(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn demo_config() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

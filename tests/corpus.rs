@@ -2,6 +2,9 @@
 //! from many mail systems must all be ignored; the ordinary messages must be acknowledged.
 //! Runs the same path as `kvittens explain --json`.
 
+#[path = "common/opening.rs"]
+mod opening;
+
 use kvittens::config::Config;
 use kvittens::ops::inspect::explain;
 use std::path::{Path, PathBuf};
@@ -99,33 +102,9 @@ fn odd_mail_never_breaks_receipt_building() {
                 name: None,
                 email: "x@example.org".into(),
             });
-        let incoming = kvittens::app::engine::Incoming {
-            key: kvittens::store::MessageKey {
-                department: "bygg".into(),
-                uid_validity: 1,
-                uid: 1,
-            },
-            received: chrono::Utc::now(),
-            raw: &raw,
-            sent_folder: false,
-        };
-        let counters = kvittens::store::Counters {
-            seq: 1,
-            turn: 0,
-            receipts_today: 0,
-        };
         let lang = kvittens::rules::decide::language(&msg);
-        let (case, mails) = kvittens::app::engine::new_case(
-            &cfg,
-            &templates,
-            dept,
-            &msg,
-            &incoming,
-            counters,
-            (kvittens::model::Category::Question, lang, &resident),
-            &[],
-            None,
-        );
+        let who = (kvittens::model::Category::Question, lang, &resident);
+        let (case, mails) = opening::first_case(&cfg, &templates, dept, &raw, &msg, who, None);
         assert!(!case.subject.contains(['\r', '\n']), "{}", file.display());
         for mail in mails.mails.into_iter().map(|q| q.mail) {
             let text = String::from_utf8_lossy(&mail.bytes);

@@ -2,12 +2,14 @@
 //! that is not machine-written opens a case even when no receipt may go, and a case without an
 //! address never sends anything.
 
-use kvittens::app::engine::{decide_with, new_case, Incoming};
+#[path = "common/opening.rs"]
+mod opening;
+
+use kvittens::app::engine::decide_with;
 use kvittens::config::Config;
 use kvittens::model::Category;
 use kvittens::model::Inbound;
 use kvittens::rules::decide::Decision;
-use kvittens::store::{Counters, MessageKey};
 use std::path::Path;
 
 fn config() -> Config {
@@ -45,32 +47,9 @@ fn opened(raw: &[u8], decision: &Decision) -> (kvittens::model::Case, Vec<kvitte
     let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
     let dept = cfg.department("bygg").unwrap();
     let msg = Inbound::parse(raw);
-    let incoming = Incoming {
-        key: MessageKey {
-            department: "bygg".into(),
-            uid_validity: 1,
-            uid: 1,
-        },
-        received: chrono::Utc::now(),
-        raw,
-        sent_folder: false,
-    };
-    let counters = Counters {
-        seq: 1,
-        turn: 0,
-        receipts_today: 0,
-    };
-    let (case, effects) = new_case(
-        &cfg,
-        &templates,
-        dept,
-        &msg,
-        &incoming,
-        counters,
-        (*category, *language, resident),
-        &[],
-        withhold.as_ref(),
-    );
+    let who = (*category, *language, resident);
+    let (case, effects) =
+        opening::first_case(&cfg, &templates, dept, raw, &msg, who, withhold.as_ref());
     (
         case,
         effects.mails.into_iter().map(|q| q.mail.kind).collect(),

@@ -3,12 +3,14 @@
 //! input may put a header of its own into a mail kvittens sends. Runs in CI with a fixed
 //! number of cases (PROPTEST_CASES to change it).
 
-use kvittens::app::engine::{self, Incoming};
+#[path = "common/opening.rs"]
+mod opening;
+
+use kvittens::app::engine;
 use kvittens::config::Config;
 use kvittens::mail::templates::Templates;
 use kvittens::model::{Inbound, Person};
 use kvittens::rules::decide::{self, Decision};
-use kvittens::store::{Counters, MessageKey};
 use proptest::prelude::*;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -46,32 +48,8 @@ fn run(raw: &[u8]) {
             }),
         ),
     };
-    let incoming = Incoming {
-        key: MessageKey {
-            department: dept.id.clone(),
-            uid_validity: 1,
-            uid: 1,
-        },
-        received: chrono::Utc::now(),
-        raw,
-        sent_folder: false,
-    };
-    let counters = Counters {
-        seq: 1,
-        turn: 0,
-        receipts_today: 0,
-    };
-    let (case, effects) = engine::new_case(
-        cfg,
-        templates,
-        dept,
-        &msg,
-        &incoming,
-        counters,
-        (category, language, &resident),
-        &[],
-        None,
-    );
+    let who = (category, language, &resident);
+    let (case, effects) = opening::first_case(cfg, templates, dept, raw, &msg, who, None);
     assert!(!case.subject.contains(['\r', '\n']));
     for mail in effects.mails.into_iter().map(|q| q.mail) {
         let text = String::from_utf8_lossy(&mail.bytes);

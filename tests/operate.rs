@@ -3,28 +3,8 @@
 
 mod common;
 
-use common::{body, Setup};
-use std::io::{Read, Write};
+use common::{body, http_get as get, Setup};
 use std::time::Duration;
-
-/// GET a path from the daemon's HTTP address (read from its log); status line and body.
-fn get(log: &str, path: &str) -> (String, String) {
-    let line = log
-        .lines()
-        .find(|l| l.contains("serving /metrics and /healthz"))
-        .expect("the daemon says where it serves");
-    let addr = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("address="))
-        .expect("address=");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    (head.lines().next().unwrap().to_string(), body.to_string())
-}
 
 fn metric(text: &str, name_and_labels: &str) -> f64 {
     text.lines()

@@ -7,9 +7,8 @@
 
 mod common;
 
-use common::{header, kvittens_ok, Daemon, Setup};
+use common::{header, kvittens, kvittens_ok, Daemon, Setup};
 use std::path::Path;
-use std::process::Command;
 
 /// The poison of the issue: the body is `Content-Type: message/rfc822` and an empty line,
 /// `levels` times (100 000: 3.2 MB; 300 000: 9.6 MB).
@@ -209,18 +208,6 @@ async fn a_panic_on_one_message_sets_it_aside() {
         .unwrap_or_default()
         .to_string();
     assert!(flag.contains("failed while reading this message"), "{flag}");
-}
-
-fn kvittens(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

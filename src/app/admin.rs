@@ -504,57 +504,10 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
     }))
 }
 
-/// An engine on a fresh store in `dir` with one department (`bygg`, officers o1 and o2), for
-/// the tests of what calls into `app`; `daemon_extra` goes into `[daemon]`.
-#[cfg(test)]
-pub(crate) fn test_engine(dir: &Path, daemon_extra: &str) -> Engine {
-    let cfg = test_config(dir, daemon_extra);
-    let templates = crate::mail::check::load_templates(&cfg).unwrap();
-    let store = crate::store::Store::open(&cfg.store).unwrap();
-    Engine::new(cfg, store, templates)
-}
-
-/// The config of [`test_engine`]: its mail servers refuse every connection (port 1).
-#[cfg(test)]
-pub(crate) fn test_config(dir: &Path, daemon_extra: &str) -> crate::config::Config {
-    let config = format!(
-        r#"
-[daemon]
-store = "store"
-internal_domains = ["kommun.test"]
-{daemon_extra}
-
-[imap]
-host = "127.0.0.1"
-port = 1
-security = "none"
-
-[smtp]
-host = "127.0.0.1"
-port = 1
-security = "none"
-from = "Salems kommun <noreply@kommun.test>"
-
-[calendar]
-working_hours = "00:00-24:00"
-holidays = "none"
-
-[[department]]
-id = "bygg"
-name = "Bygg- och miljöförvaltningen"
-case_prefix = "BMN"
-mailbox = {{ user = "bygg@kommun.test", password = "secret" }}
-manager = {{ name = "Maria Chef", email = "manager@kommun.test" }}
-officers = [{{ name = "Olle Handläggare", email = "o1@kommun.test" }}, {{ name = "Ada Handläggare", email = "o2@kommun.test" }}]
-reply_within = "3d"
-"#
-    );
-    crate::config::Config::parse(&dir.join("kvittens.toml"), &config).unwrap()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::test_engine;
     use chrono::TimeZone;
 
     /// A case as `export` writes it, open, received at `received`.

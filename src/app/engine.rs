@@ -483,30 +483,16 @@ mod tests {
     use super::*;
     use crate::model::Kind;
     use crate::store::MessageKey;
-    use std::path::Path;
+    use crate::testkit::Sample;
 
     fn config(staff_language: &str) -> Config {
-        let text = format!(
-            r#"
-[daemon]
-store = "s"
-receipts_per_sender_per_day = 3
-[imap]
-host = "h"
-[smtp]
-host = "h"
-from = "Salems kommun <noreply@kommun.test>"
-[[department]]
-id = "bygg"
-name = "Bygg"
-case_prefix = "BMN"
-staff_language = "{staff_language}"
-mailbox = {{ user = "bygg@kommun.test", password = "x" }}
-manager = {{ name = "M", email = "m@kommun.test" }}
-officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
-"#
-        );
-        Config::parse(Path::new("k.toml"), &text).unwrap()
+        let department = format!("staff_language = \"{staff_language}\"");
+        let sample = Sample {
+            daemon: "receipts_per_sender_per_day = 3",
+            department: &department,
+            ..Sample::default()
+        };
+        sample.config()
     }
 
     fn raw(head: &str, body: &str) -> Vec<u8> {
@@ -584,9 +570,18 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
     }
 
     fn notice_for(head: &str) -> (Case, Vec<Kind>, String) {
+        notice_with(head, 0, Opening::default())
+    }
+
+    /// [`open`] for the question with `head`, in a Swedish-speaking department.
+    fn notice_with(
+        head: &str,
+        receipts_today: u64,
+        opening: Opening<'_>,
+    ) -> (Case, Vec<Kind>, String) {
         let cfg = config("sv");
         let raw = raw(head, QUESTION);
-        open(&cfg, &raw, &Inbound::parse(&raw), 0, Opening::default())
+        open(&cfg, &raw, &Inbound::parse(&raw), receipts_today, opening)
     }
 
     /// No line looks like a header with nothing after it ("Från:", "In-Reply-To: ").
@@ -693,12 +688,8 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
 
     #[test]
     fn the_daily_cap_is_told_and_does_not_flag() {
-        let cfg = config("sv");
-        let raw = raw(
-            "From: Anna <anna@medborgare.test>\nSubject: Fråga",
-            QUESTION,
-        );
-        let (case, kinds, text) = open(&cfg, &raw, &Inbound::parse(&raw), 3, Opening::default());
+        let head = "From: Anna <anna@medborgare.test>\nSubject: Fråga";
+        let (case, kinds, text) = notice_with(head, 3, Opening::default());
         let words = "avsändaren har redan fått 3 bekräftelser i dag, det högsta antalet per avsändare och dag.";
         assert_withheld(&case, &kinds, &text, words, true);
         assert!(
@@ -711,8 +702,6 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
 
     #[test]
     fn the_loop_breaker_is_told() {
-        let cfg = config("sv");
-        let raw = raw("From: desk@helpdesk.test\nSubject: Ticket 4711", QUESTION);
         let why = Reason {
             code: "loop",
             detail: "desk@helpdesk.test answered 3 receipts in a row".into(),
@@ -721,7 +710,8 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
             withhold: Some(&why),
             ..Opening::default()
         };
-        let (case, kinds, text) = open(&cfg, &raw, &Inbound::parse(&raw), 0, opening);
+        let head = "From: desk@helpdesk.test\nSubject: Ticket 4711";
+        let (case, kinds, text) = notice_with(head, 0, opening);
         let words = "avsändaren har svarat på flera bekräftelser inom några sekunder";
         assert_withheld(&case, &kinds, &text, words, true);
         assert!(case
@@ -766,18 +756,14 @@ officers = [{{ name = "Olle", email = "o1@kommun.test" }}]
 
     #[test]
     fn the_registrars_note_and_choice_reach_the_officer() {
-        let cfg = config("sv");
-        let raw = raw(
-            "From: Anna <anna@medborgare.test>\nSubject: Fråga",
-            QUESTION,
-        );
         let opening = Opening {
             without_receipt: true,
             note: "Ring Anna innan ni svarar",
             count_from: Some(Utc::now()),
             ..Opening::default()
         };
-        let (case, kinds, text) = open(&cfg, &raw, &Inbound::parse(&raw), 0, opening);
+        let head = "From: Anna <anna@medborgare.test>\nSubject: Fråga";
+        let (case, kinds, text) = notice_with(head, 0, opening);
         assert_withheld(
             &case,
             &kinds,

@@ -340,6 +340,15 @@ mod tests {
         assert!(raw.case("digest-bygg").unwrap().is_none());
     }
 
+    /// A store in `dir` with one case open, its outbox, and the case's receipt, pending.
+    fn one_case(dir: &std::path::Path) -> (Store, Outbox, Outgoing) {
+        let raw = Store::open(dir).unwrap();
+        let store = Outbox::new(Arc::new(raw.clone()));
+        open(&raw, 1, "m1@x");
+        let m = store.pending().unwrap().remove(0);
+        (raw, store, m)
+    }
+
     fn timeline(store: &Store) -> Vec<String> {
         let case = store.case("BMN-2026-0001").unwrap().unwrap();
         case.events.into_iter().map(|e| e.what).collect()
@@ -355,10 +364,7 @@ mod tests {
     #[test]
     fn sent_mail_leaves_the_outbox_and_enters_the_timeline() {
         let dir = tempfile::tempdir().unwrap();
-        let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(Arc::new(raw.clone()));
-        open(&raw, 1, "m1@x");
-        let m = store.pending().unwrap().remove(0);
+        let (raw, store, m) = one_case(dir.path());
         store.take_off(&m, Utc::now()).unwrap();
         store.mark_sent(&m, Utc::now(), None).unwrap();
         assert!(store.pending().unwrap().is_empty());
@@ -371,10 +377,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let since = Utc::now();
         {
-            let raw = Store::open(dir.path()).unwrap();
-            let store = Outbox::new(Arc::new(raw.clone()));
-            open(&raw, 1, "m1@x");
-            let m = store.pending().unwrap().remove(0);
+            let (_raw, store, m) = one_case(dir.path());
             store.take_off(&m, since).unwrap();
             // The server's answer, recorded unflushed, is lost with the process.
         }
@@ -408,10 +411,7 @@ mod tests {
     #[test]
     fn mail_without_its_copy_goes_again_only_after_the_wait() {
         let dir = tempfile::tempdir().unwrap();
-        let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(Arc::new(raw.clone()));
-        open(&raw, 1, "m1@x");
-        let m = store.pending().unwrap().remove(0);
+        let (raw, store, m) = one_case(dir.path());
         let since = Utc::now();
         store.take_off(&m, since).unwrap();
         let before = since - chrono::Duration::seconds(1);
@@ -432,9 +432,7 @@ mod tests {
     #[test]
     fn only_mail_with_a_copy_is_marked_in_flight() {
         let dir = tempfile::tempdir().unwrap();
-        let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(Arc::new(raw.clone()));
-        open(&raw, 1, "m1@x");
+        let (raw, store, _) = one_case(dir.path());
         let staff = Outgoing {
             id: "kvittens.reminder.BMN-2026-0001@kommun.test".into(),
             kind: Kind::Reminder,
@@ -452,10 +450,7 @@ mod tests {
     #[test]
     fn mail_whose_mailbox_is_no_longer_watched_goes_again() {
         let dir = tempfile::tempdir().unwrap();
-        let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(Arc::new(raw.clone()));
-        open(&raw, 1, "m1@x");
-        let m = store.pending().unwrap().remove(0);
+        let (_raw, store, m) = one_case(dir.path());
         store.take_off(&m, Utc::now()).unwrap();
         let watched = vec!["BYGG@kommun.test".to_string()];
         assert!(store
@@ -473,10 +468,7 @@ mod tests {
     #[test]
     fn try_later_puts_the_mail_back() {
         let dir = tempfile::tempdir().unwrap();
-        let raw = Store::open(dir.path()).unwrap();
-        let store = Outbox::new(Arc::new(raw.clone()));
-        open(&raw, 1, "m1@x");
-        let m = store.pending().unwrap().remove(0);
+        let (raw, store, m) = one_case(dir.path());
         store.take_off(&m, Utc::now()).unwrap();
         store.ground(&m, Utc::now(), "452 mailbox full").unwrap();
         assert_eq!(store.pending().unwrap(), vec![m]);

@@ -570,43 +570,15 @@ pub fn purge_ignored(
 mod tests {
     use super::*;
     use crate::app::engine::Outcome;
+    use crate::testkit::Sample;
     use chrono::Duration;
 
-    const CONFIG: &str = r#"
-[daemon]
-store = "store"
-internal_domains = ["kommun.test"]
-
-[imap]
-host = "127.0.0.1"
-port = 1143
-security = "none"
-
-[smtp]
-host = "127.0.0.1"
-port = 2525
-security = "none"
-from = "Salems kommun <noreply@kommun.test>"
-
-[calendar]
-working_hours = "00:00-24:00"
-holidays = "none"
-
-[[department]]
-id = "bygg"
-name = "Bygg- och miljöförvaltningen"
-case_prefix = "BMN"
-mailbox = { user = "bygg@kommun.test", password = "secret" }
-manager = { name = "Maria Chef", email = "manager@kommun.test" }
-officers = [{ name = "Olle Handläggare", email = "o1@kommun.test" }]
-reply_within = "3d"
-"#;
-
     fn engine(dir: &std::path::Path) -> Engine {
-        let cfg = Config::parse(&dir.join("kvittens.toml"), CONFIG).unwrap();
-        let templates = crate::mail::check::load_templates(&cfg).unwrap();
-        let store = crate::store::Store::open(&cfg.store).unwrap();
-        Engine::new(cfg, store, templates)
+        let sample = Sample {
+            department: "reply_within = \"3d\"",
+            ..Sample::default()
+        };
+        sample.engine(dir).0
     }
 
     fn handle(e: &Engine, uid: u32, raw: &str, received: DateTime<Utc>, sent: bool) -> Outcome {

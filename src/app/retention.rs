@@ -105,43 +105,13 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MessageKey, Store};
-
-    fn engine(dir: &std::path::Path) -> (Engine, Store) {
-        let text = r#"
-[daemon]
-store = "s"
-[imap]
-host = "h"
-[smtp]
-host = "h"
-from = "Salems kommun <noreply@kommun.test>"
-[[department]]
-id = "bygg"
-name = "Bygg"
-case_prefix = "BMN"
-mailbox = { user = "bygg@kommun.test", password = "x" }
-manager = { name = "M", email = "m@kommun.test" }
-officers = [{ name = "Olle", email = "o1@kommun.test" }]
-"#;
-        let cfg = crate::config::Config::parse(std::path::Path::new("k.toml"), text).unwrap();
-        let store = Store::open(dir).unwrap();
-        let templates = crate::mail::templates::Templates::load(None).unwrap();
-        (Engine::new(cfg, store.clone(), templates), store)
-    }
-
-    fn key(uid: u32) -> MessageKey {
-        MessageKey {
-            department: "bygg".into(),
-            uid_validity: 7,
-            uid,
-        }
-    }
+    use crate::store::tests::key;
+    use crate::testkit::Sample;
 
     #[test]
     fn a_purged_case_takes_its_marks_and_moves_the_reread_horizon() {
         let dir = tempfile::tempdir().unwrap();
-        let (e, store) = engine(dir.path());
+        let (e, store) = Sample::default().engine(dir.path());
         crate::store::tests::open(&store, 1, "m1@x");
         e.store.mark_handled(&key(2), "ignored: automatic").unwrap();
         assert_eq!(e.reread_since("bygg").unwrap(), None);

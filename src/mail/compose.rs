@@ -322,32 +322,12 @@ fn longest_line(text: &[u8]) -> usize {
 mod tests {
     use super::*;
     use crate::mail::check::sample_case;
+    use crate::testkit::Sample;
     use mail_parser::{MessageParser, MimeHeaders};
-    use std::path::Path;
-
-    fn config() -> Config {
-        let text = r#"
-[daemon]
-store = "s"
-[imap]
-host = "h"
-[smtp]
-host = "h"
-from = "Salems kommun <noreply@kommun.test>"
-[[department]]
-id = "bygg"
-name = "Bygg"
-case_prefix = "BMN"
-mailbox = { user = "bygg@kommun.test", password = "x" }
-manager = { name = "M", email = "m@kommun.test" }
-officers = [{ name = "Olle", email = "o1@kommun.test" }]
-"#;
-        Config::parse(Path::new("k.toml"), text).unwrap()
-    }
 
     /// The officer notice for `original`, as the bytes that go to the SMTP server.
     fn notice(original: &[u8]) -> Vec<u8> {
-        let cfg = config();
+        let cfg = Sample::default().config();
         let dept = &cfg.departments[0];
         let templates = Templates::load(None).unwrap();
         let case = sample_case(dept, Utc::now());

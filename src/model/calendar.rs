@@ -216,19 +216,10 @@ impl<T: TimeZone> HourMinute for DateTime<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::se;
 
     fn cal() -> Calendar {
         Calendar::default()
-    }
-
-    /// A Stockholm wall-clock time, as a test would write it.
-    fn se(text: &str) -> DateTime<Utc> {
-        let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
-        chrono_tz::Europe::Stockholm
-            .from_local_datetime(&naive)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
     }
 
     fn span(text: &str) -> Span {

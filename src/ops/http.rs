@@ -175,7 +175,7 @@ mod tests {
     #[tokio::test]
     async fn the_pages_keep_their_paths_statuses_and_types() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let engine = crate::testkit::test_engine(dir.path(), "");
         let router = router(engine.clone());
         let (status, ctype, text) = get(&router, "/healthz").await;
         assert_eq!(
@@ -202,7 +202,7 @@ mod tests {
     async fn a_request_arriving_in_pieces_is_answered() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let dir = tempfile::tempdir().unwrap();
-        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let engine = crate::testkit::test_engine(dir.path(), "");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();

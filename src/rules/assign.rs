@@ -76,34 +76,19 @@ pub fn assign(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use std::path::Path;
+    use crate::testkit::Sample;
 
     fn dept() -> Department {
-        let text = r#"
-[daemon]
-store = "s"
-[imap]
-host = "h"
-[smtp]
-host = "h"
-from = "k <k@kommun.test>"
-[[department]]
-id = "bygg"
-name = "Bygg"
-case_prefix = "BMN"
-mailbox = { user = "bygg@kommun.test", password = "x" }
-manager = { name = "M", email = "m@kommun.test" }
-officers = [
+        let officers = r#"[
   { name = "Olle", email = "o1@kommun.test" },
   { name = "Lisa", email = "o2@kommun.test", absent = [{ from = "2026-12-21", to = "2027-01-06", substitute = "o3@kommun.test" }] },
   { name = "Kim", email = "o3@kommun.test" },
-]
-"#;
-        Config::parse(Path::new("k.toml"), text)
-            .unwrap()
-            .departments
-            .remove(0)
+]"#;
+        Sample {
+            officers,
+            ..Sample::default()
+        }
+        .department()
     }
 
     fn d(s: &str) -> NaiveDate {

@@ -289,73 +289,31 @@ pub fn on_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use chrono::TimeZone;
-    use std::path::Path;
+    use crate::testkit::{se, Sample};
 
     fn dept(extra: &str) -> Department {
-        let text = format!(
-            r#"
-[daemon]
-store = "s"
-[imap]
-host = "h"
-[smtp]
-host = "h"
-from = "k <k@kommun.test>"
-[[department]]
-id = "bygg"
-name = "Bygg"
-case_prefix = "BMN"
-mailbox = {{ user = "bygg@kommun.test", password = "x" }}
-manager = {{ name = "Maria", email = "m@kommun.test" }}
-officers = [
-  {{ name = "Olle", email = "o1@kommun.test", absent = [{{ from = "2026-12-21", to = "2026-12-31", substitute = "o2@kommun.test" }}] }},
-  {{ name = "Lisa", email = "o2@kommun.test" }},
-]
-{extra}
-"#
-        );
-        Config::parse(Path::new("k.toml"), &text)
-            .unwrap()
-            .departments
-            .remove(0)
-    }
-
-    fn se(text: &str) -> DateTime<Utc> {
-        let naive = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap();
-        chrono_tz::Europe::Stockholm
-            .from_local_datetime(&naive)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
+        let officers = r#"[
+  { name = "Olle", email = "o1@kommun.test", absent = [{ from = "2026-12-21", to = "2026-12-31", substitute = "o2@kommun.test" }] },
+  { name = "Lisa", email = "o2@kommun.test" },
+]"#;
+        Sample {
+            officers,
+            department: extra,
+            ..Sample::default()
+        }
+        .department()
     }
 
     fn case(d: &Department, received: &str, category: Category) -> Case {
         let received = se(received);
         let reply_due = d.calendar.deadline(received, d.reply_within);
         Case {
-            number: "BMN-2026-0001".into(),
-            department: d.id.clone(),
             category,
-            language: crate::model::Language::Sv,
-            resident: crate::model::Person {
-                name: None,
-                email: "a@example.org".into(),
-            },
-            subject: "s".into(),
             officer: d.officers[0].contact.clone(),
-            substitute_for: None,
             received,
             reply_due,
             decision_due: d.calendar.deadline(received, d.decide_within[&category]),
-            message_ids: vec![],
-            state: State::Open,
-            events: vec![],
-            answered_at: None,
-            delay_told: false,
-            flagged: None,
-            no_receipt: None,
+            ..crate::testkit::case("BMN-2026-0001", &[])
         }
     }
 

@@ -247,8 +247,6 @@ impl Store {
 mod tests {
     use super::super::tests::{edit, key, mail, open};
     use super::*;
-    use crate::model::Contact;
-    use crate::model::State;
     use crate::store::Counters;
     use chrono::Duration;
 
@@ -279,27 +277,16 @@ mod tests {
     fn build(c: Counters, e: &IgnoredMail) -> Result<(Case, Effects), String> {
         let number = crate::model::ids::case_number("BMN", 2026, c.seq);
         let case = Case {
-            number: number.clone(),
             department: e.department.clone(),
             category: e.category,
             language: e.language,
             resident: e.from.clone().unwrap_or_default(),
             subject: e.subject.clone().unwrap_or_default(),
-            officer: Contact {
-                name: "O".into(),
-                email: "o@kommun.test".into(),
-            },
-            substitute_for: None,
             received: e.received,
             reply_due: e.received,
             decision_due: e.received,
             message_ids: e.message_id.iter().cloned().collect(),
-            state: State::Open,
-            events: vec![],
-            answered_at: None,
-            delay_told: false,
-            flagged: None,
-            no_receipt: None,
+            ..crate::testkit::case(&number, &[])
         };
         Ok((
             case,

@@ -650,41 +650,10 @@ fn read_mark(path: &Path) -> Option<(u32, u32)> {
 pub(crate) mod tests {
     use super::*;
     use crate::mail::outgoing::Outgoing;
-    use crate::model::Contact;
     use crate::model::Kind;
-    use crate::model::Person;
-    use crate::model::State;
-    use crate::model::{Category, Language};
     use chrono::Utc;
 
-    pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
-        Case {
-            number: number.into(),
-            department: "bygg".into(),
-            category: Category::Question,
-            language: Language::Sv,
-            resident: Person {
-                name: None,
-                email: "a@example.org".into(),
-            },
-            subject: "s".into(),
-            officer: Contact {
-                name: "O".into(),
-                email: "o@kommun.test".into(),
-            },
-            substitute_for: None,
-            received: Utc::now(),
-            reply_due: Utc::now(),
-            decision_due: Utc::now(),
-            message_ids: ids.iter().map(|s| s.to_string()).collect(),
-            state: State::Open,
-            events: vec![],
-            answered_at: None,
-            delay_told: false,
-            flagged: None,
-            no_receipt: None,
-        }
-    }
+    pub(crate) use crate::testkit::case;
 
     pub(crate) fn mail(case: &str) -> Outgoing {
         Outgoing {

@@ -414,3 +414,37 @@ pub fn kvittens_ok(args: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// GET `path` from the daemon's HTTP address, read from its `log`: the status line and the
+/// body.
+pub fn http_get(log: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let line = log
+        .lines()
+        .find(|l| l.contains("serving /metrics and /healthz"))
+        .expect("the daemon says where it serves");
+    let addr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("address="))
+        .expect("address=");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+/// `kvittens ARGS`: the exit code (-1 when killed by a signal), stdout and stderr.
+pub fn kvittens(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kvittens"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

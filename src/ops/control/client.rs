@@ -123,7 +123,7 @@ mod tests {
     #[tokio::test]
     async fn a_command_goes_over_the_unix_socket_and_its_reply_comes_back() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let engine = crate::testkit::test_engine(dir.path(), "");
         let socket = dir.path().join("control.sock");
         let listener = tokio::net::UnixListener::bind(&socket).unwrap();
         let served = tokio::spawn(axum::serve(listener, server::router(engine, 256)).into_future());
@@ -180,7 +180,7 @@ mod tests {
         std::fs::write(dir.path().join("control.sock"), "").unwrap();
         assert!(send(dir.path(), &list()).is_none(), "nobody behind it");
         let rt = tokio::runtime::Runtime::new().unwrap();
-        let engine = crate::app::admin::test_engine(dir.path(), "");
+        let engine = crate::testkit::test_engine(dir.path(), "");
         let socket = dir.path().join("served.sock");
         let listener = rt
             .block_on(async { tokio::net::UnixListener::bind(&socket) })

@@ -168,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn each_command_has_its_route_and_a_failure_is_a_422_with_the_reason() {
         let dir = tempfile::tempdir().unwrap();
-        let router = router(crate::app::admin::test_engine(dir.path(), ""), 1024);
+        let router = router(crate::testkit::test_engine(dir.path(), ""), 1024);
         let list = r#"{"department":null,"filter":"all","json":false}"#;
         assert_eq!(
             post(&router, "/cases", list).await,
@@ -193,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn what_is_not_a_command_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let router = router(crate::app::admin::test_engine(dir.path(), ""), 1024);
+        let router = router(crate::testkit::test_engine(dir.path(), ""), 1024);
         let (status, text) = post(&router, "/case/close", "{\"case\":1}").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(text.starts_with("not a command: "), "{text}");
@@ -210,7 +210,7 @@ mod tests {
     #[tokio::test]
     async fn an_oversize_request_is_refused_and_the_next_one_served() {
         let dir = tempfile::tempdir().unwrap();
-        let router = router(crate::app::admin::test_engine(dir.path(), ""), 64);
+        let router = router(crate::testkit::test_engine(dir.path(), ""), 64);
         let note = "x".repeat(200);
         let big = format!(r#"{{"case":"BMN-2026-0001","note":"{note}"}}"#);
         let (status, text) = post(&router, "/case/close", big.clone()).await;
