@@ -266,7 +266,15 @@ impl Engine {
             )
         })?;
         match opened {
-            FromIgnored::Created(case) => Ok(case),
+            FromIgnored::Created(case) => {
+                // Counted like a case a message opened: `kvittens_cases_opened_total` is every
+                // case, however it came.
+                let label = crate::app::metrics::Dept {
+                    department: case.department.clone(),
+                };
+                self.metrics().cases_opened.get_or_create(&label).inc();
+                Ok(case)
+            }
             FromIgnored::NoEntry => refuse!("no ignored mail {id}"),
             FromIgnored::AlreadyOpened(case) => {
                 refuse!("ignored mail {id} was opened as case {case} already")
@@ -654,6 +662,11 @@ mod tests {
         let case = e
             .open_ignored(entry.id, "a person", ReceiptTo::Sender, now)
             .unwrap();
+        let bygg = crate::app::metrics::Dept {
+            department: "bygg".into(),
+        };
+        let opened = e.metrics().cases_opened.get_or_create(&bygg).get();
+        assert_eq!(opened, 1, "a case opened from ignored mail is counted");
         assert_eq!(
             case.received, received,
             "it came in when it reached the mailbox"

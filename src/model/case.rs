@@ -19,6 +19,18 @@ pub enum State {
     Closed,
 }
 
+impl State {
+    /// The word the command line and the web page show: `open`, `answered`, `closed` (the
+    /// same word the store and `--json` use).
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Open => "open",
+            State::Answered => "answered",
+            State::Closed => "closed",
+        }
+    }
+}
+
 /// Something that happened to a case, for its timeline.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -83,5 +95,18 @@ impl Case {
             at,
             what: what.into(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::State;
+
+    #[test]
+    fn a_state_is_shown_with_the_word_it_is_stored_as() {
+        for state in [State::Open, State::Answered, State::Closed] {
+            let stored = serde_json::to_string(&state).unwrap();
+            assert_eq!(stored, format!("\"{}\"", state.word()));
+        }
     }
 }

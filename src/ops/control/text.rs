@@ -56,7 +56,7 @@ pub(super) fn case_table(cfg: &Config, list: &[Case], now: DateTime<Utc>) -> Str
             out,
             "{}  {:<8}  {:<7}  {:<12}  {:<28}  answer by {}{late}  {}",
             c.number,
-            format!("{:?}", c.state).to_lowercase(),
+            c.state.word().to_string(),
             if c.flagged.is_some() { "flagged" } else { "" },
             c.category.key(),
             c.resident.email,
@@ -88,8 +88,8 @@ pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
     let zone = zones(cfg, std::iter::once(c));
     let at = |t: DateTime<Utc>, seconds: bool| local_time(cfg, &c.department, t, seconds);
     let mut out = String::new();
-    let (number, state, category) = (&c.number, c.state, c.category.key());
-    let _ = writeln!(out, "{number}  ({state:?}, {category}){zone}");
+    let (number, state, category) = (&c.number, c.state.word(), c.category.key());
+    let _ = writeln!(out, "{number}  ({state}, {category}){zone}");
     let _ = writeln!(out, "resident: {}", c.resident.email);
     let _ = writeln!(out, "subject:  {}", c.subject);
     let _ = writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email);
