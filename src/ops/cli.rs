@@ -14,6 +14,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A date as the command line takes it, YYYY-MM-DD; any other shape is refused with the shape
+/// to write and an example, not the date library's words.
+fn date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        format!("{text:?} is not a date as kvittens reads them: write YYYY-MM-DD, e.g. 2026-12-20")
+    })
+}
+
 /// Where the Debian package puts the config; every command reads it unless `--config` says
 /// otherwise.
 pub const DEFAULT_CONFIG: &str = "/etc/kvittens/kvittens.toml";
@@ -153,7 +161,7 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
         /// Only mail that reached its mailbox on or after this day (YYYY-MM-DD, local time).
-        #[arg(long)]
+        #[arg(long, value_parser = date)]
         since: Option<NaiveDate>,
         #[arg(long)]
         department: Option<String>,
@@ -217,7 +225,7 @@ pub enum CaseAction {
         /// The case number, e.g. BMN-2026-0042.
         id: String,
         /// The new date, YYYY-MM-DD.
-        #[arg(long)]
+        #[arg(long, value_parser = date)]
         to: NaiveDate,
         /// Why, in words for the resident.
         #[arg(long, default_value = "")]
@@ -257,10 +265,10 @@ pub enum OfficerAction {
         /// The officer's address.
         email: String,
         /// First day away, YYYY-MM-DD.
-        #[arg(long)]
+        #[arg(long, value_parser = date)]
         from: NaiveDate,
         /// Last day away, YYYY-MM-DD.
-        #[arg(long)]
+        #[arg(long, value_parser = date)]
         to: NaiveDate,
         /// Who takes the officer's cases meanwhile (an officer's address).
         #[arg(long)]
@@ -479,5 +487,36 @@ pub fn store_command(config: &Path, request: Request, out: &mut dyn Write) -> an
         Ok(())
     } else {
         anyhow::bail!("{}", reply.output)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn a_date_in_another_shape_is_refused_with_the_shape_to_write() {
+        assert_eq!(
+            date("2026-12-20"),
+            Ok(NaiveDate::from_ymd_opt(2026, 12, 20).unwrap())
+        );
+        for wrong in ["20-12-2026", "2026-13-01", "tomorrow", ""] {
+            let e = date(wrong).unwrap_err();
+            assert!(e.contains("write YYYY-MM-DD"), "{e}");
+        }
+        // Through clap, as a person types it.
+        let e = Cli::try_parse_from([
+            "kvittens",
+            "case",
+            "postpone",
+            "BMN-2026-0001",
+            "--to",
+            "20-12-2026",
+        ])
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("write YYYY-MM-DD, e.g. 2026-12-20"), "{e}");
     }
 }
