@@ -388,7 +388,7 @@ async fn an_officers_reply_answers_the_case_and_the_residents_next_mail_reopens_
         "{shown}"
     );
     assert!(shown.contains("re-opened"), "{shown}");
-    assert!(shown.contains("(Open"), "{shown}");
+    assert!(shown.contains("(open"), "{shown}");
     kv(&[
         "case",
         "close",
@@ -400,7 +400,7 @@ async fn an_officers_reply_answers_the_case_and_the_residents_next_mail_reopens_
     ]);
     let shown = kv(&["case", "show", "--config", config, &number]);
     assert!(
-        shown.contains("(Closed") && shown.contains("besvarat per telefon"),
+        shown.contains("(closed") && shown.contains("besvarat per telefon"),
         "{shown}"
     );
 }
