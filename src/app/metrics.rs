@@ -261,6 +261,15 @@ impl Metrics {
         );
     }
 
+    /// Counts a case opened in `department`, however it came (a message, or a person opening
+    /// it from the ignored list).
+    pub fn case_opened(&self, department: &str) {
+        let label = Dept {
+            department: department.to_string(),
+        };
+        self.cases_opened.get_or_create(&label).inc();
+    }
+
     /// The Prometheus text format.
     pub fn encode(&self) -> String {
         let mut out = String::new();

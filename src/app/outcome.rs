@@ -39,10 +39,7 @@ pub fn report(metrics: &Metrics, department: &str, uid: u32, outcome: &Outcome) 
                     tracing::info!(department = %dept, uid, case = %case.number, category = case.category.key(), language = case.language.code(), officer = %case.officer.email, "new case; no receipt ({why})")
                 }
             }
-            let label = Dept {
-                department: dept.to_string(),
-            };
-            metrics.cases_opened.get_or_create(&label).inc();
+            metrics.case_opened(dept);
             if let Some(why) = &case.flagged {
                 tracing::warn!(department = %dept, uid, case = %case.number, flagged = %why, "case flagged for a person");
             }

@@ -267,12 +267,7 @@ impl Engine {
         })?;
         match opened {
             FromIgnored::Created(case) => {
-                // Counted like a case a message opened: `kvittens_cases_opened_total` is every
-                // case, however it came.
-                let label = crate::app::metrics::Dept {
-                    department: case.department.clone(),
-                };
-                self.metrics().cases_opened.get_or_create(&label).inc();
+                self.metrics().case_opened(&case.department);
                 Ok(case)
             }
             FromIgnored::NoEntry => refuse!("no ignored mail {id}"),

@@ -159,9 +159,6 @@ impl Problem {
         }
     }
 
-    /// Every label [`Problem::kind`] gives, so a metric can set the others to 0.
-    pub const KINDS: [&'static str; 8] = crate::app::metrics::PROBLEM_KINDS;
-
     /// Classifies a failed TCP connect to host:port.
     pub fn connect(e: &std::io::Error, host: &str, port: u16) -> Problem {
         match e.kind() {

@@ -10,7 +10,7 @@
 
 use crate::net::diagnose::Problem;
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use tokio::net::TcpStream;
@@ -156,14 +156,19 @@ pub fn ca_certificates(ca_file: Option<&Path>) -> std::io::Result<Vec<Certificat
 /// at start and on reload. A CA file that cannot be read is left for its connection to report,
 /// in the words and place (`/healthz`, the mailbox's log line) that server's problems have.
 pub fn prepare_config(cfg: &crate::config::Config) {
-    let servers = cfg
-        .departments
-        .iter()
-        .map(|d| &d.imap)
-        .chain([&cfg.smtp.server]);
-    for server in servers {
-        if let Err(e) = prepare([server.ca_file.as_deref()]) {
-            tracing::warn!(host = %server.host, error = %e, "the CA file cannot be used; connections to this server will fail until it is fixed and kvittens reloaded");
+    // Many mailboxes share one server and one CA file: each file is read once, and its
+    // failure names every host that uses it.
+    let mut hosts: BTreeMap<Option<&Path>, Vec<&str>> = BTreeMap::new();
+    let servers = cfg.departments.iter().map(|d| &d.imap);
+    for server in servers.chain([&cfg.smtp.server]) {
+        let users = hosts.entry(server.ca_file.as_deref()).or_default();
+        if !users.contains(&server.host.as_str()) {
+            users.push(&server.host);
+        }
+    }
+    for (ca_file, users) in hosts {
+        if let Err(e) = prepare([ca_file]) {
+            tracing::warn!(hosts = %users.join(", "), error = %e, "the CA file cannot be used; connections to these servers will fail until it is fixed and kvittens reloaded");
         }
     }
 }

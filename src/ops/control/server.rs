@@ -61,12 +61,18 @@ async fn refuse_declared_over(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        let why = format!(
-            "the request is larger than the control socket takes ({limit} bytes at most); send less at a time\n"
-        );
-        return (StatusCode::PAYLOAD_TOO_LARGE, why).into_response();
+        return too_large(limit);
     }
     next.run(req).await
+}
+
+/// The refusal of a request over `limit` bytes, the same whether its declared length or its
+/// body as it streamed in was found too long.
+fn too_large(limit: usize) -> Response {
+    let why = format!(
+        "the request is larger than the control socket takes ({limit} bytes at most); send less at a time\n"
+    );
+    (StatusCode::PAYLOAD_TOO_LARGE, why).into_response()
 }
 
 /// What every handler has: the engine, and the size limit to name in a refusal.
@@ -86,10 +92,7 @@ async fn handle<C: Command>(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            let why = format!(
-                "the request is larger than the control socket takes ({limit} bytes at most); send less at a time\n"
-            );
-            return (StatusCode::PAYLOAD_TOO_LARGE, why).into_response();
+            return too_large(limit);
         }
         Err(rejection) => return (rejection.status(), rejection.body_text()).into_response(),
     };
