@@ -282,6 +282,7 @@ pub fn new_case_from(
             mails,
             dues,
             count_receipt,
+            ..Effects::default()
         },
     )
 }

@@ -38,6 +38,10 @@ pub struct Event {
     pub at: DateTime<Utc>,
     /// What, in a short sentence.
     pub what: String,
+    /// Who did it, when a person did (the address of the operator, officer or web user);
+    /// `None` for what kvittens did by itself. Older stores have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// A resident's matter. Holds metadata only: addresses, subject, ids, times — never the body.
@@ -89,11 +93,22 @@ pub struct Case {
 }
 
 impl Case {
-    /// Adds an event to the timeline.
+    /// Adds an event kvittens did by itself to the timeline.
     pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
         self.events.push(Event {
             at,
             what: what.into(),
+            by: None,
+        });
+    }
+
+    /// Adds an event a person did to the timeline; `by` is their address (or, on the
+    /// command line without one, the operator's user name).
+    pub fn log_by(&mut self, at: DateTime<Utc>, by: &str, what: impl Into<String>) {
+        self.events.push(Event {
+            at,
+            what: what.into(),
+            by: Some(by.to_string()),
         });
     }
 }

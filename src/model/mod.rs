@@ -18,6 +18,7 @@ pub mod kinds;
 pub mod limits;
 pub mod people;
 pub mod span;
+pub mod tally;
 
 pub use case::{Case, Event, State};
 pub use inbound::Inbound;

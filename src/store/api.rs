@@ -13,6 +13,7 @@ use super::{
     MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released, Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
+use crate::model::tally::{DayTally, Tick};
 use crate::model::Absence;
 use crate::model::Case;
 use crate::rules::budget::Spent;
@@ -376,6 +377,19 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
 
     /// The schema version written in the store.
     fn schema_version(&self) -> Result<Option<u32>, StoreError>;
+
+    /// Adds to the daily totals outside any other change (a mail counted as received).
+    /// Unflushed.
+    fn add_ticks(&self, ticks: &[Tick]) -> Result<(), StoreError>;
+
+    /// The daily totals from `from` to `to` (both included) of one department or all, as
+    /// `(department, day, tally)` ordered by day, then department.
+    fn tallies(
+        &self,
+        department: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, NaiveDate, DayTally)>, StoreError>;
 }
 
 impl CaseStore for Store {
@@ -669,5 +683,18 @@ impl CaseStore for Store {
 
     fn schema_version(&self) -> Result<Option<u32>, StoreError> {
         Store::schema_version(self)
+    }
+
+    fn add_ticks(&self, ticks: &[Tick]) -> Result<(), StoreError> {
+        Store::add_ticks(self, ticks)
+    }
+
+    fn tallies(
+        &self,
+        department: Option<&str>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, NaiveDate, DayTally)>, StoreError> {
+        Store::tallies(self, department, from, to)
     }
 }

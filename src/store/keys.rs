@@ -40,6 +40,8 @@ pub(super) mod prefix {
     pub const SPENT: &str = "spent/";
     /// Per department, the newest mark removed (see [`super::horizon`]).
     pub const HORIZON: &str = "horizon/";
+    /// Daily totals, by day then department (see [`crate::model::tally`]).
+    pub const TALLY: &str = "tally/";
 }
 
 /// A case, by its number.
@@ -188,4 +190,25 @@ mod tests {
         assert!(due(at, 1) < due_after(at));
         assert!(due_after(at) < due(at + chrono::Duration::milliseconds(1), 0));
     }
+}
+
+/// The daily totals of a department on a day: `tally/YYYY-MM-DD/<department>`, day first so
+/// that a period is one range.
+pub(super) fn tally(day: NaiveDate, department: &str) -> String {
+    format!("{}{day}/{department}", prefix::TALLY)
+}
+
+/// The keys from `from`'s first tally up to (not including) the day after `to`.
+pub(super) fn tally_range(from: NaiveDate, to: NaiveDate) -> (String, String) {
+    let after = to.succ_opt().unwrap_or(to);
+    (
+        format!("{}{from}/", prefix::TALLY),
+        format!("{}{after}/", prefix::TALLY),
+    )
+}
+
+/// The day and department of a tally key.
+pub(super) fn tally_parts(key: &str) -> Option<(NaiveDate, &str)> {
+    let (day, department) = key.strip_prefix(prefix::TALLY)?.split_once('/')?;
+    Some((day.parse().ok()?, department))
 }

@@ -25,6 +25,7 @@ mod keys;
 mod outbox;
 mod prune;
 mod schema;
+mod tally;
 pub use api::CaseStore;
 pub use change::{Applied, Edit, NewCase};
 use error::Abort;
@@ -93,6 +94,8 @@ pub struct Effects {
     /// Whether a new case's mails count as one receipt to its sender today (the daily cap,
     /// `receipts_per_sender_per_day`): the caller says so, the store only counts.
     pub count_receipt: bool,
+    /// What the change adds to the daily totals of the report ([`crate::model::tally`]).
+    pub ticks: Vec<crate::model::tally::Tick>,
 }
 
 /// A schedule entry's place in the store, to fire it by.
@@ -106,7 +109,7 @@ fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
     for due in &effects.dues {
         tx_put(tx, &keys::due(due.at, tx.generate_id()?), due)?;
     }
-    Ok(())
+    tally::tx_ticks(tx, &effects.ticks)
 }
 
 /// Writes a new case in `tx`: the case, its thread index (every Message-ID of it), its
@@ -698,6 +701,7 @@ pub(crate) mod tests {
                 }],
                 dues: vec![due],
                 count_receipt: true,
+                ticks: Vec::new(),
             };
             let new = NewCase {
                 department: "bygg",
