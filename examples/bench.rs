@@ -438,11 +438,13 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                 events: vec![kvittens::model::Event {
                     at: now,
                     what: "received".into(),
+                    by: None,
                 }],
                 answered_at: None,
                 delay_told: false,
                 flagged: None,
                 no_receipt: None,
+                fault_type: None,
             });
         }
         let dues: Vec<_> = list

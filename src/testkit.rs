@@ -166,6 +166,7 @@ pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
         delay_told: false,
         flagged: None,
         no_receipt: None,
+        fault_type: None,
     }
 }
 

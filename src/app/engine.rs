@@ -257,6 +257,7 @@ pub fn new_case_from(
         delay_told: false,
         flagged: None,
         no_receipt: None,
+        fault_type: None,
     };
     c.log(
         received,

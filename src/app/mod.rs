@@ -18,3 +18,4 @@ pub mod outbox;
 pub mod outcome;
 pub mod registrar;
 pub mod retention;
+pub mod tally;

@@ -95,5 +95,6 @@ pub(crate) fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
         delay_told: false,
         flagged: None,
         no_receipt: None,
+        fault_type: None,
     }
 }

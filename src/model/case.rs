@@ -90,6 +90,11 @@ pub struct Case {
     /// sends it after all.
     #[serde(default)]
     pub no_receipt: Option<String>,
+    /// A fault report's type, as named in the department's fault catalogue
+    /// (`[[department.fault_type]] name`); `None` for other categories and for a fault report
+    /// that matched no type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_type: Option<String>,
 }
 
 impl Case {
