@@ -166,6 +166,27 @@ pub(super) fn horizon(department: &str) -> String {
     format!("{}{department}", prefix::HORIZON)
 }
 
+/// The daily totals of a department on a day: `tally/YYYY-MM-DD/<department>`, day first so
+/// that a period is one range.
+pub(super) fn tally(day: NaiveDate, department: &str) -> String {
+    format!("{}{day}/{department}", prefix::TALLY)
+}
+
+/// The keys from `from`'s first tally up to (not including) the day after `to`.
+pub(super) fn tally_range(from: NaiveDate, to: NaiveDate) -> (String, String) {
+    let after = to.succ_opt().unwrap_or(to);
+    (
+        format!("{}{from}/", prefix::TALLY),
+        format!("{}{after}/", prefix::TALLY),
+    )
+}
+
+/// The day and department of a tally key.
+pub(super) fn tally_parts(key: &str) -> Option<(NaiveDate, &str)> {
+    let (day, department) = key.strip_prefix(prefix::TALLY)?.split_once('/')?;
+    Some((day.parse().ok()?, department))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,25 +211,4 @@ mod tests {
         assert!(due(at, 1) < due_after(at));
         assert!(due_after(at) < due(at + chrono::Duration::milliseconds(1), 0));
     }
-}
-
-/// The daily totals of a department on a day: `tally/YYYY-MM-DD/<department>`, day first so
-/// that a period is one range.
-pub(super) fn tally(day: NaiveDate, department: &str) -> String {
-    format!("{}{day}/{department}", prefix::TALLY)
-}
-
-/// The keys from `from`'s first tally up to (not including) the day after `to`.
-pub(super) fn tally_range(from: NaiveDate, to: NaiveDate) -> (String, String) {
-    let after = to.succ_opt().unwrap_or(to);
-    (
-        format!("{}{from}/", prefix::TALLY),
-        format!("{}{after}/", prefix::TALLY),
-    )
-}
-
-/// The day and department of a tally key.
-pub(super) fn tally_parts(key: &str) -> Option<(NaiveDate, &str)> {
-    let (day, department) = key.strip_prefix(prefix::TALLY)?.split_once('/')?;
-    Some((day.parse().ok()?, department))
 }
