@@ -17,6 +17,16 @@ pub(crate) const OLLE: &str = r#"[{ name = "Olle", email = "o1@kommun.test" }]"#
 pub(crate) const OLLE_AND_ADA: &str =
     r#"[{ name = "Olle", email = "o1@kommun.test" }, { name = "Ada", email = "o2@kommun.test" }]"#;
 
+/// A fault catalogue of one type, as the README writes it: lines for [`Sample::department`].
+pub(crate) const GATUBELYSNING: &str = r#"
+[[department.fault_type]]
+name = "Gatubelysning"
+words = ["gatlykta", "gatubelysning", "belysning"]    # matched in subject and body
+measure = "Vi byter trasiga lampor och lagar armaturen."
+within = "10wd"
+responsible = { name = "Gatuenheten", email = "gata@kommun.se" }
+"#;
+
 /// Mail servers that are named but never reached: the tests that parse a config or build
 /// mails without I/O.
 const NAMED_SERVERS: &str = r#"[imap]

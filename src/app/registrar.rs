@@ -50,7 +50,13 @@ fn entry(
             .collect(),
         reason: reason.code.to_string(),
         detail: reason.detail.clone(),
-        category: decide::categorize(msg, &dept.category_words, dept.default_category),
+        category: decide::classify(
+            msg,
+            &dept.category_words,
+            &dept.fault_types,
+            dept.default_category,
+        )
+        .0,
         language: decide::language(msg),
         case: None,
     }

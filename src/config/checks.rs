@@ -136,6 +136,8 @@ impl Checker<'_> {
             hours: self.hours("calendar.working_hours", cal.working_hours.as_deref())?,
             holidays: self.holidays("calendar.holidays", cal.holidays.as_deref())?,
             reply: cal.reply_within.unwrap_or(Span::Calendar(3 * 86_400)),
+            extra_off: (self.days_off("calendar.extra_days_off", cal.extra_days_off.as_deref())?)
+                .unwrap_or_default(),
             calendar: cal,
         };
         let departments = self.departments(raw.department, &defaults)?;

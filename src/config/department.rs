@@ -55,7 +55,9 @@ impl Checker<'_> {
                 .holidays(&format!("{key}.holidays"), d.holidays.as_deref())?
                 .or(defaults.holidays)
                 .unwrap_or(HolidayRule::Swedish),
+            extra_off: self.extra_off(key, &d, defaults)?,
         };
+        let fault_types = self.fault_types(key, std::mem::take(&mut d.fault_type))?;
         let follow_up = self.follow_up(key, &d, defaults.calendar)?;
         let staff_language = match d.staff_language.as_deref() {
             None | Some("sv") => Language::Sv,
@@ -90,7 +92,26 @@ impl Checker<'_> {
             calendar,
             phone: d.phone,
             web: d.web,
+            fault_types,
+            templates: d.templates.as_deref().map(|p| self.path(p)),
         })
+    }
+
+    /// The department's days off beyond the holiday rule: `[calendar] extra_days_off` and
+    /// its own, together (a klämdag of the municipality is off in every department; a local
+    /// day off only in its own).
+    fn extra_off(
+        &self,
+        key: &str,
+        d: &RawDepartment,
+        defaults: &Defaults<'_>,
+    ) -> Result<Vec<chrono::NaiveDate>, ConfigError> {
+        let own = self.days_off(&format!("{key}.extra_days_off"), d.extra_days_off.as_deref())?;
+        let mut all = defaults.extra_off.clone();
+        all.extend(own.unwrap_or_default());
+        all.sort();
+        all.dedup();
+        Ok(all)
     }
 
     /// The department's id (used in the store and on the command line) and its case number

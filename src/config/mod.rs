@@ -14,11 +14,13 @@ mod checker;
 mod checks;
 mod clients;
 mod department;
+mod fault;
 mod locate;
 pub mod oauth2;
 mod raw;
 mod secrets;
 
+pub use fault::FaultType;
 pub use locate::Position;
 pub use secrets::Secret;
 
@@ -166,6 +168,13 @@ pub struct Department {
     pub staff_language: crate::model::Language,
     /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
     pub copies: bool,
+    /// The fault catalogue (`[[department.fault_type]]`), in the order written: the first type
+    /// whose words a fault report has is its type.
+    pub fault_types: Vec<FaultType>,
+    /// The department's own template folder (`templates`): each file there replaces the
+    /// global folder's (`[daemon] templates`) or the built-in text of that name, for this
+    /// department's mail only.
+    pub templates: Option<PathBuf>,
 }
 
 /// When staff are reminded and managers told.
@@ -273,6 +282,7 @@ impl Config {
             all.push(d.email.clone());
             all.push(d.manager.email.clone());
             all.extend(d.follow_up.escalate_to.iter().map(|c| c.email.clone()));
+            all.extend(d.fault_types.iter().map(|t| t.responsible.email.clone()));
             for o in &d.officers {
                 all.push(o.contact.email.clone());
                 all.extend(o.absent.iter().map(|a| a.substitute.clone()));

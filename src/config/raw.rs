@@ -100,6 +100,7 @@ pub(super) struct RawCalendar {
     pub(super) remind_before: Option<Span>,
     pub(super) escalate_again_after: Option<Span>,
     pub(super) digest_at: Option<String>,
+    pub(super) extra_days_off: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +127,22 @@ pub(super) struct RawDepartment {
     pub(super) digest_at: Option<String>,
     pub(super) staff_language: Option<String>,
     pub(super) copies: Option<bool>,
+    pub(super) extra_days_off: Option<Vec<String>>,
+    pub(super) templates: Option<PathBuf>,
+    /// `[[department.fault_type]]`: the fault catalogue.
+    #[serde(default)]
+    pub(super) fault_type: Vec<RawFaultType>,
+}
+
+/// `[[department.fault_type]]`: one type of fault in the catalogue (see `super::fault`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFaultType {
+    pub(super) name: String,
+    pub(super) words: Vec<String>,
+    pub(super) measure: String,
+    pub(super) within: Span,
+    pub(super) responsible: RawContact,
 }
 
 #[derive(Deserialize)]

@@ -119,8 +119,9 @@ impl CategoryWords {
     }
 }
 
-/// Whether `word` occurs in `text` at the start of a word.
-fn has_word(text: &str, word: &str) -> bool {
+/// Whether `word` occurs in `text` at the start of a word (both lower-case): the one rule for
+/// category words and fault types' words.
+pub fn has_word(text: &str, word: &str) -> bool {
     !word.is_empty()
         && text.match_indices(word).any(|(i, _)| {
             text[..i]
