@@ -110,7 +110,10 @@ async fn a_fault_report_of_no_type_is_told_it_will_be_assessed() {
         "{text}"
     );
     assert!(!text.contains("beslut"), "{text}");
-    assert!(text.contains("Din handläggare är Olle Handläggare"), "{text}");
+    assert!(
+        text.contains("Din handläggare är Olle Handläggare"),
+        "{text}"
+    );
     // The round robin's officer assesses it; the unit of another type hears nothing.
     assert_eq!(s.stack.wait_for(&s.officer(1), 1).await.len(), 1);
     assert!(s

@@ -891,7 +891,17 @@ mod fault_tests {
         };
         let templates = crate::mail::check::load_templates(&cfg).unwrap();
         let who = (category, language, &resident);
-        new_case(&cfg, &templates, dept, &msg, &incoming, counters, who, &[], None)
+        new_case(
+            &cfg,
+            &templates,
+            dept,
+            &msg,
+            &incoming,
+            counters,
+            who,
+            &[],
+            None,
+        )
     }
 
     #[test]

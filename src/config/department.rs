@@ -106,7 +106,10 @@ impl Checker<'_> {
         d: &RawDepartment,
         defaults: &Defaults<'_>,
     ) -> Result<Vec<chrono::NaiveDate>, ConfigError> {
-        let own = self.days_off(&format!("{key}.extra_days_off"), d.extra_days_off.as_deref())?;
+        let own = self.days_off(
+            &format!("{key}.extra_days_off"),
+            d.extra_days_off.as_deref(),
+        )?;
         let mut all = defaults.extra_off.clone();
         all.extend(own.unwrap_or_default());
         all.sort();

@@ -159,12 +159,48 @@ mod tests {
     fn catalogue_mistakes_name_key_and_line() {
         // (written, written instead, the key named, words of the message, the line's text)
         let cases = [
-            ("within = \"10wd\"", "within = \"10x\"", "department[0].fault_type[0].within", "unknown unit", "within"),
-            ("words = [\"gatlykta\", \"gatubelysning\", \"belysning\"]", "words = []", "department[0].fault_type[0].words", "no words", "words"),
-            ("words = [\"gatlykta\", \"gatubelysning\", \"belysning\"]", "words = [\"gatlykta\", \" \"]", "department[0].fault_type[0].words[1]", "empty word", "words"),
-            ("measure = \"Vi byter trasiga lampor och lagar armaturen.\"", "measure = \"\"", "department[0].fault_type[0].measure", "measure is empty", "measure"),
-            ("email = \"gata@kommun.se\"", "email = \"gata\"", "department[0].fault_type[0].responsible.email", "not a mail address", "responsible"),
-            ("name = \"Gatubelysning\"", "name = \" \"", "department[0].fault_type[0].name", "needs a name", "name = \" \""),
+            (
+                "within = \"10wd\"",
+                "within = \"10x\"",
+                "department[0].fault_type[0].within",
+                "unknown unit",
+                "within",
+            ),
+            (
+                "words = [\"gatlykta\", \"gatubelysning\", \"belysning\"]",
+                "words = []",
+                "department[0].fault_type[0].words",
+                "no words",
+                "words",
+            ),
+            (
+                "words = [\"gatlykta\", \"gatubelysning\", \"belysning\"]",
+                "words = [\"gatlykta\", \" \"]",
+                "department[0].fault_type[0].words[1]",
+                "empty word",
+                "words",
+            ),
+            (
+                "measure = \"Vi byter trasiga lampor och lagar armaturen.\"",
+                "measure = \"\"",
+                "department[0].fault_type[0].measure",
+                "measure is empty",
+                "measure",
+            ),
+            (
+                "email = \"gata@kommun.se\"",
+                "email = \"gata\"",
+                "department[0].fault_type[0].responsible.email",
+                "not a mail address",
+                "responsible",
+            ),
+            (
+                "name = \"Gatubelysning\"",
+                "name = \" \"",
+                "department[0].fault_type[0].name",
+                "needs a name",
+                "name = \" \"",
+            ),
         ];
         for (from, to, key, words, line) in cases {
             let lines = GATUBELYSNING.replace(from, to);
@@ -177,15 +213,19 @@ mod tests {
             }
             .text();
             let after = text.find("[[department.fault_type]]").unwrap();
-            let want = line_of(&text, "[[department.fault_type]]") - 1
-                + line_of(&text[after..], line);
+            let want =
+                line_of(&text, "[[department.fault_type]]") - 1 + line_of(&text[after..], line);
             assert_eq!(err.at.map(|p| p.line), Some(want), "{err}");
         }
-        let lines = GATUBELYSNING.replace("within = \"10wd\"", "within = \"10wd\"\ncolour = \"red\"");
+        let lines =
+            GATUBELYSNING.replace("within = \"10wd\"", "within = \"10wd\"\ncolour = \"red\"");
         let err = parse(&lines).unwrap_err();
         assert!(err.to_string().contains("colour"), "{err}");
         // Two types of one name.
-        let twice = format!("{GATUBELYSNING}{}", GATUBELYSNING.replace("gatlykta", "lykta"));
+        let twice = format!(
+            "{GATUBELYSNING}{}",
+            GATUBELYSNING.replace("gatlykta", "lykta")
+        );
         let err = parse(&twice).unwrap_err();
         assert_eq!(err.key, "department[0].fault_type[1].name", "{err}");
     }
@@ -198,7 +238,10 @@ mod tests {
         assert_eq!(off[0].to_string(), "2026-05-15");
         let text = Sample::default()
             .text()
-            .replace("[imap]", "[calendar]\nextra_days_off = [\"2026-05-15\"]\n[imap]")
+            .replace(
+                "[imap]",
+                "[calendar]\nextra_days_off = [\"2026-05-15\"]\n[imap]",
+            )
             .replace(
                 "officers = ",
                 "extra_days_off = [\"2026-05-15\", \"2026-12-23\"]\nofficers = ",
@@ -212,13 +255,21 @@ mod tests {
 
     #[test]
     fn a_bad_day_off_is_named_with_key_and_line() {
-        let text = Sample::default()
-            .text()
-            .replace("[imap]", "[calendar]\nextra_days_off = [\"2026-05-15\",\n  \"2026-13-01\"]\n[imap]");
+        let text = Sample::default().text().replace(
+            "[imap]",
+            "[calendar]\nextra_days_off = [\"2026-05-15\",\n  \"2026-13-01\"]\n[imap]",
+        );
         let err = Config::parse(Path::new("k.toml"), &text).unwrap_err();
         assert_eq!(err.key, "calendar.extra_days_off[1]", "{err}");
-        assert_eq!(err.at.map(|p| p.line), Some(line_of(&text, "  \"2026-13-01\"")), "{err}");
-        assert!(err.message.contains("\"2026-13-01\" is not a date"), "{err}");
+        assert_eq!(
+            err.at.map(|p| p.line),
+            Some(line_of(&text, "  \"2026-13-01\"")),
+            "{err}"
+        );
+        assert!(
+            err.message.contains("\"2026-13-01\" is not a date"),
+            "{err}"
+        );
         let err = parse("extra_days_off = [\"15 maj\"]").unwrap_err();
         assert_eq!(err.key, "department[0].extra_days_off[0]", "{err}");
         assert!(err.to_string().starts_with("k.toml:"), "{err}");

@@ -163,7 +163,11 @@ mod tests {
         c.substitute_for = None;
         c.reply_due = se("2026-05-07 17:00");
         c.decision_due = se("2026-05-25 17:00");
-        if let Some(t) = dept.fault_types.iter().find(|t| Some(t.name.as_str()) == fault) {
+        if let Some(t) = dept
+            .fault_types
+            .iter()
+            .find(|t| Some(t.name.as_str()) == fault)
+        {
             c.fault_type = Some(t.name.clone());
             c.officer = t.responsible.clone();
             c.reply_due = c.decision_due;
@@ -189,15 +193,27 @@ mod tests {
         assert_eq!(reply, "torsdag 7 maj 2026");
         let q = receipt(d, &case_of(d, Category::Question, None, sv));
         assert!(q.contains(&format!("Du får svar senast {reply}.")), "{q}");
-        assert!(q.contains("Din handläggare är Olle (o1@kommun.test)."), "{q}");
+        assert!(
+            q.contains("Din handläggare är Olle (o1@kommun.test)."),
+            "{q}"
+        );
         assert!(!q.contains("beslut"), "{q}");
         let a = receipt(d, &case_of(d, Category::Application, None, sv));
-        assert!(a.contains(&format!("Du får ett första besked senast {reply}.")), "{a}");
-        assert!(a.contains(&format!("fatta beslut\nsenast {decision}.")), "{a}");
+        assert!(
+            a.contains(&format!("Du får ett första besked senast {reply}.")),
+            "{a}"
+        );
+        assert!(
+            a.contains(&format!("fatta beslut\nsenast {decision}.")),
+            "{a}"
+        );
         let c = receipt(d, &case_of(d, Category::Complaint, None, sv));
         assert!(c.contains("Klagomål tas om hand av ansvarig chef. Olle (o1@kommun.test) kontaktar dig\nsenast torsdag 7 maj 2026"), "{c}");
         assert!(!c.contains("handläggare") && !c.contains("beslut"), "{c}");
-        let f = receipt(d, &case_of(d, Category::FaultReport, Some("Gatubelysning"), sv));
+        let f = receipt(
+            d,
+            &case_of(d, Category::FaultReport, Some("Gatubelysning"), sv),
+        );
         for want in [
             "Din felanmälan gäller Gatubelysning. Ansvarig för att felet åtgärdas är\nGatuenheten (gata@kommun.se).",
             "Det här gör vi: Vi byter trasiga lampor och lagar armaturen.",
@@ -217,13 +233,22 @@ mod tests {
         let d = &cfg.departments[0];
         let en = Language::En;
         let q = receipt(d, &case_of(d, Category::Question, None, en));
-        assert!(q.contains("You will have an answer by Thursday 7 May 2026."), "{q}");
+        assert!(
+            q.contains("You will have an answer by Thursday 7 May 2026."),
+            "{q}"
+        );
         assert!(!q.contains("decision"), "{q}");
         let a = receipt(d, &case_of(d, Category::Application, None, en));
-        assert!(a.contains("We expect to reach a decision by\nMonday 25 May 2026."), "{a}");
+        assert!(
+            a.contains("We expect to reach a decision by\nMonday 25 May 2026."),
+            "{a}"
+        );
         let c = receipt(d, &case_of(d, Category::Complaint, None, en));
         assert!(c.contains("Complaints are dealt with by the manager in charge. Olle (o1@kommun.test)\nwill contact you by Thursday 7 May 2026"), "{c}");
-        let f = receipt(d, &case_of(d, Category::FaultReport, Some("Gatubelysning"), en));
+        let f = receipt(
+            d,
+            &case_of(d, Category::FaultReport, Some("Gatubelysning"), en),
+        );
         for want in [
             "Your fault report concerns Gatubelysning. Gatuenheten\n(gata@kommun.se) is responsible for putting it right.",
             "What we will do: Vi byter trasiga lampor och lagar armaturen.",
@@ -233,8 +258,14 @@ mod tests {
         }
         assert!(!f.contains("decision"), "{f}");
         let u = receipt(d, &case_of(d, Category::FaultReport, None, en));
-        assert!(u.contains("The unit responsible will assess the fault"), "{u}");
-        assert!(u.contains("By Thursday 7 May 2026\nyou will hear what we will do and when."), "{u}");
+        assert!(
+            u.contains("The unit responsible will assess the fault"),
+            "{u}"
+        );
+        assert!(
+            u.contains("By Thursday 7 May 2026\nyou will hear what we will do and when."),
+            "{u}"
+        );
     }
 
     /// Every template, rendered for every category (and a fault of a type and of none) in both
@@ -264,10 +295,18 @@ mod tests {
                     data["late_by"] = json!("1 dag");
                     data["level"] = json!(1);
                     let text = t.render(&name, &data).unwrap();
-                    let decision_words = ["fatta beslut", "beslut senast", "reach a decision", "a decision by"];
+                    let decision_words = [
+                        "fatta beslut",
+                        "beslut senast",
+                        "reach a decision",
+                        "a decision by",
+                    ];
                     if matches!(category, Category::Question | Category::FaultReport) {
                         for w in decision_words {
-                            assert!(!text.contains(w), "{w:?} in {name} for {category:?} {fault:?}:\n{text}");
+                            assert!(
+                                !text.contains(w),
+                                "{w:?} in {name} for {category:?} {fault:?}:\n{text}"
+                            );
                         }
                     }
                     assert!(!text.contains("  \n"), "{name}: {text}");
@@ -283,8 +322,14 @@ mod tests {
             let path = format!("{}/templates/{name}.hbs", env!("CARGO_MANIFEST_DIR"));
             let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
             for span in [
-                "tre dagar", "en vecka", "inom tre", "three days", "a week", "one week",
-                "arbetsdagar", "working days",
+                "tre dagar",
+                "en vecka",
+                "inom tre",
+                "three days",
+                "a week",
+                "one week",
+                "arbetsdagar",
+                "working days",
             ] {
                 assert!(!text.contains(span), "{span:?} in {name}.hbs");
             }

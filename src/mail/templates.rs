@@ -260,7 +260,11 @@ mod tests {
     fn a_department_folder_falls_back_file_by_file_to_the_global_then_built_in() {
         let global = tempfile::tempdir().unwrap();
         let own = tempfile::tempdir().unwrap();
-        std::fs::write(global.path().join("receipt.sv.hbs"), "Global {{case.number}}").unwrap();
+        std::fs::write(
+            global.path().join("receipt.sv.hbs"),
+            "Global {{case.number}}",
+        )
+        .unwrap();
         std::fs::write(global.path().join("delay.sv.hbs"), "Global dröjsmål").unwrap();
         std::fs::write(own.path().join("receipt.sv.hbs"), "Gatu {{case.number}}").unwrap();
         let t = Templates::load_all(Some(global.path()), &[("gata", own.path())]).unwrap();
@@ -268,14 +272,25 @@ mod tests {
         // The department's own file, else the global one, else the built-in text.
         assert_eq!(t.render("receipt.sv", &data("gata")).unwrap(), "Gatu N-1");
         assert_eq!(t.render("receipt.sv", &data("bygg")).unwrap(), "Global N-1");
-        assert_eq!(t.render("delay.sv", &data("gata")).unwrap(), "Global dröjsmål");
-        assert_eq!(t.file_for(Some("gata"), "undeliverable.sv"), Some("(built in) undeliverable.sv.hbs"));
-        assert!(t.file_for(Some("gata"), "receipt.sv").is_some_and(|f| f.starts_with(&own.path().display().to_string())));
+        assert_eq!(
+            t.render("delay.sv", &data("gata")).unwrap(),
+            "Global dröjsmål"
+        );
+        assert_eq!(
+            t.file_for(Some("gata"), "undeliverable.sv"),
+            Some("(built in) undeliverable.sv.hbs")
+        );
+        assert!(t
+            .file_for(Some("gata"), "receipt.sv")
+            .is_some_and(|f| f.starts_with(&own.path().display().to_string())));
         // An error in the department's file names that file.
         std::fs::write(own.path().join("receipt.en.hbs"), "{{case.numbr}}").unwrap();
         let t = Templates::load_all(Some(global.path()), &[("gata", own.path())]).unwrap();
         let err = t.render("receipt.en", &data("gata")).unwrap_err();
-        assert!(err.file.starts_with(&own.path().display().to_string()), "{err}");
+        assert!(
+            err.file.starts_with(&own.path().display().to_string()),
+            "{err}"
+        );
         std::fs::write(own.path().join("digest.en.hbs"), "{{#if}}").unwrap();
         let err = Templates::load_all(None, &[("gata", own.path())]).unwrap_err();
         assert!(err.file.ends_with("digest.en.hbs"), "{err}");

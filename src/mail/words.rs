@@ -69,6 +69,9 @@ fn count_word(n: u64, lang: Language) -> String {
     }
 }
 
+/// A unit of time in the singular and the plural ("vecka", "veckor").
+type Unit = (&'static str, &'static str);
+
 /// A configured span as a resident or officer reads it: "tre arbetsdagar", "en vecka",
 /// "10 arbetsdagar", "72 timmar" / "three working days", "one week", "10 working days". A
 /// calendar span takes the largest unit that divides it whole (`"14d"` is "två veckor").
@@ -79,7 +82,7 @@ pub fn span_words(span: Span, lang: Language) -> String {
         Span::WorkingDays(n) => (u64::from(n), ("working day", "working days")),
         Span::Calendar(secs) => {
             let secs = secs.max(0).unsigned_abs();
-            let units: [(u64, (&str, &str), (&str, &str)); 5] = [
+            let units: [(u64, Unit, Unit); 5] = [
                 (7 * 86_400, ("vecka", "veckor"), ("week", "weeks")),
                 (86_400, ("dag", "dagar"), ("day", "days")),
                 (3600, ("timme", "timmar"), ("hour", "hours")),

@@ -1724,7 +1724,10 @@ mod tests {
             of("Felanmälan: hål i vägen", "x"),
             (Category::FaultReport, None)
         );
-        assert_eq!(of("Hej", "Bra avbelysning i parken."), (Category::Question, None));
+        assert_eq!(
+            of("Hej", "Bra avbelysning i parken."),
+            (Category::Question, None)
+        );
         // Not in the quoted text or beyond the first lines the resident wrote.
         assert_eq!(
             of("Tack", "Tack!\n> Gäller: gatlykta"),
