@@ -184,7 +184,6 @@ async fn a_persons_data_is_exported_and_erased_across_cases_ignored_mail_and_the
 #[tokio::test(flavor = "multi_thread")]
 async fn a_receipt_refused_at_rcpt_tells_the_officer_once_and_flags_the_case() {
     let s = Setup::new("rcpt", "");
-    let config = s.config.to_str().unwrap();
     let daemon = s.start();
     // The test stack refuses mail to refused-…@ at RCPT, as a server refuses an unknown mailbox.
     let refused = format!("refused-r1-{}@medborgare.test", s.tag);

@@ -360,6 +360,7 @@ impl Outbox {
                         mail.to.join(", ")
                     ),
                     flag: None,
+                    tell: None,
                 })
             };
             released.extend(self.store.release(flight, &note)?.map(|r| r.mail));
@@ -417,6 +418,47 @@ mod tests {
         outbox.mark_sent(&digest, Utc::now(), None).unwrap();
         assert!(outbox.pending().unwrap().is_empty());
         assert!(raw.case("digest-bygg").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_receipt_refused_for_good_flags_the_case_and_tells_the_officer_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = crate::testkit::Sample::default().engine(dir.path());
+        let dept = engine.cfg().departments[0].clone();
+        let raw = "From: Sara <sara@example.se>\r\nTo: bygg@kommun.test\r\nSubject: Fråga\r\nMessage-ID: <q1@example.se>\r\n\r\nHej! En fråga.\r\n";
+        let incoming = crate::app::engine::Incoming {
+            key: MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid: 1,
+            },
+            received: Utc::now(),
+            raw: raw.as_bytes(),
+            sent_folder: false,
+        };
+        engine.handle(&dept, &incoming).unwrap();
+        let outbox = engine.outbox_handle();
+        let receipt = outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.kind == Kind::Receipt)
+            .unwrap();
+        let why = "550 5.1.1 <sara@example.se>: mailbox unknown";
+        outbox.mark_sent(&receipt, Utc::now(), Some(why)).unwrap();
+        outbox.mark_sent(&receipt, Utc::now(), Some(why)).unwrap();
+        let told: Vec<_> = outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == Kind::Undeliverable)
+            .collect();
+        assert_eq!(told.len(), 1, "told once");
+        assert_eq!(told[0].to, vec!["o1@kommun.test".to_string()]);
+        let case = engine.store.cases().unwrap().remove(0);
+        let line = format!("the receipt to sara@example.se could not be delivered ({why})");
+        assert_eq!(case.flagged.as_deref(), Some(line.as_str()));
+        assert_eq!(case.events.iter().filter(|e| e.what == line).count(), 1);
     }
 
     /// A store in `dir` with one case open, its outbox, and the case's receipt, pending.

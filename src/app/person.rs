@@ -237,3 +237,92 @@ pub fn erase(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::engine::Incoming;
+    use crate::model::Kind;
+    use crate::store::MessageKey;
+    use crate::testkit::Sample;
+
+    /// An engine whose mailbox got, from sara@example.se, a question (a case, its receipt and
+    /// notice waiting in the outbox) and an auto-reply (ignored).
+    fn engine_with_sara(dir: &std::path::Path) -> Engine {
+        let engine = Sample::default().engine(dir).0;
+        let dept = engine.cfg().departments[0].clone();
+        let mails = [
+            "From: Sara Berg <sara@example.se>\r\nTo: bygg@kommun.test\r\nSubject: Bygglov Storgatan 5\r\nMessage-ID: <q1@example.se>\r\n\r\nHej! Jag vill bygga ett garage.\r\n",
+            "From: Sara Berg <Sara@Example.se>\r\nTo: bygg@kommun.test\r\nAuto-Submitted: auto-replied\r\nSubject: Autosvar\r\nMessage-ID: <a1@example.se>\r\n\r\nBorta.\r\n",
+            "From: Nils <nils@example.se>\r\nTo: bygg@kommun.test\r\nSubject: Parkering\r\nMessage-ID: <n1@example.se>\r\n\r\nHej! En fråga om parkering.\r\n",
+        ];
+        for (uid, raw) in (1..).zip(mails) {
+            let incoming = Incoming {
+                key: MessageKey {
+                    department: "bygg".into(),
+                    uid_validity: 1,
+                    uid,
+                },
+                received: Utc::now(),
+                raw: raw.as_bytes(),
+                sent_folder: false,
+            };
+            engine.handle(&dept, &incoming).unwrap();
+        }
+        engine
+    }
+
+    #[test]
+    fn an_export_holds_the_case_the_ignored_mail_and_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with_sara(dir.path());
+        let e = export(&engine, " SARA@example.se ", Utc::now()).unwrap();
+        assert_eq!(e.address, "sara@example.se");
+        assert_eq!(e.cases.len(), 1, "only Sara's case");
+        assert_eq!(e.cases[0].subject, "Bygglov Storgatan 5");
+        assert!(!e.cases[0].events.is_empty());
+        assert_eq!(e.ignored.len(), 1);
+        let kinds: Vec<_> = e.outbox.iter().map(|m| m.kind).collect();
+        assert!(kinds.contains(&Kind::Receipt.word()), "{kinds:?}");
+        assert!(kinds.contains(&Kind::OfficerNotice.word()), "the notice carries her mail: {kinds:?}");
+        assert!(e.loop_record.is_some());
+    }
+
+    #[test]
+    fn an_erasure_keeps_the_case_for_the_registry_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with_sara(dir.path());
+        let number = export(&engine, "sara@example.se", Utc::now()).unwrap().cases[0]
+            .number
+            .clone();
+        let before = engine.store.case(&number).unwrap().unwrap();
+        let done = erase(&engine, "Sara@example.se", "admin", Utc::now()).unwrap();
+        assert_eq!(done.cases, vec![number.clone()]);
+        assert_eq!((done.ignored, done.mails), (1, 2));
+        let after = engine.store.case(&number).unwrap().unwrap();
+        assert_eq!(after.resident.email, ERASED);
+        assert_eq!(after.resident.name, None);
+        assert_eq!(after.subject, ERASED);
+        assert_eq!((after.number.as_str(), after.received, after.reply_due), (number.as_str(), before.received, before.reply_due));
+        assert_eq!(after.officer, before.officer);
+        let text = serde_json::to_string(&after).unwrap().to_lowercase();
+        assert!(!text.contains("sara") && !text.contains("storgatan"), "{text}");
+        let last = after.events.last().unwrap();
+        assert!(last.what.contains("personal data erased") && last.by.as_deref() == Some("admin"));
+        let again = export(&engine, "sara@example.se", Utc::now()).unwrap();
+        assert!(again.cases.is_empty() && again.ignored.is_empty() && again.outbox.is_empty());
+        assert!(again.loop_record.is_none());
+        // Nils's case and mail are untouched.
+        let nils = export(&engine, "nils@example.se", Utc::now()).unwrap();
+        assert_eq!((nils.cases.len(), nils.outbox.len()), (1, 2));
+    }
+
+    #[test]
+    fn a_mention_is_replaced_in_any_case() {
+        assert_eq!(
+            scrub("received from Sara@Example.se (Sara Berg)", "sara@example.se", Some("Sara Berg")),
+            "received from (erased) ((erased))"
+        );
+        assert_eq!(replace_caseless("abc", ""), "abc");
+    }
+}

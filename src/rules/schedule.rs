@@ -226,11 +226,11 @@ pub fn manager(dept: &Department, now: DateTime<Utc>, away: &[(String, Absence)]
 
 /// `dept` as its mail to the manager sees it at `now`: with [`manager`] in the manager's place,
 /// so that every mail composed for the manager reaches whoever stands in.
-pub fn acting(
-    dept: &Department,
+pub fn acting<'a>(
+    dept: &'a Department,
     now: DateTime<Utc>,
     away: &[(String, Absence)],
-) -> std::borrow::Cow<'_, Department> {
+) -> std::borrow::Cow<'a, Department> {
     let boss = manager(dept, now, away);
     if boss == dept.manager {
         std::borrow::Cow::Borrowed(dept)
