@@ -221,14 +221,17 @@ async fn a_receipt_refused_at_rcpt_tells_the_officer_once_and_flags_the_case() {
     assert!(daemon.stop().success());
 }
 
-/// The command lines a staff mail prints: each `kvittens …` from the text to the end of the
-/// line, without the brackets and backticks around it.
+/// The command lines a staff mail prints: each `kvittens case …` as the text sets it off — in
+/// backticks, in brackets, or alone on its line (indented).
 fn printed_commands(text: &str) -> Vec<String> {
     text.lines()
-        .filter_map(|l| l.find("kvittens case").map(|at| &l[at..]))
-        .map(|c| {
-            let c = c.trim_end().trim_end_matches('.').trim_end_matches('`');
-            let c = c.strip_suffix(')').unwrap_or(c);
+        .filter_map(|l| l.find("kvittens case").map(|at| (l[..at].chars().last(), &l[at..])))
+        .map(|(before, c)| {
+            let c = match before {
+                Some('`') => c.split('`').next().unwrap_or(c),
+                Some('(') => c.rsplit_once(')').map_or(c, |(inner, _)| inner),
+                _ => c.trim_end(),
+            };
             c.to_string()
         })
         .collect()
