@@ -457,7 +457,10 @@ fn staff_of<'a>(
         if d.officer(email).is_some() {
             Some((d, false))
         } else {
-            d.manager.email.eq_ignore_ascii_case(email).then_some((d, true))
+            d.manager
+                .email
+                .eq_ignore_ascii_case(email)
+                .then_some((d, true))
         }
     })
 }
@@ -472,7 +475,11 @@ pub struct Leave {
 }
 
 /// Every absence of `email` in `dept`: the config's, then those recorded at run time.
-fn absences_of(dept: &crate::config::Department, recorded: &[(String, Absence)], email: &str) -> Vec<Leave> {
+fn absences_of(
+    dept: &crate::config::Department,
+    recorded: &[(String, Absence)],
+    email: &str,
+) -> Vec<Leave> {
     let planned = dept
         .officer(email)
         .map(|o| o.absent.clone())
@@ -598,7 +605,11 @@ pub fn staffing(
     }
     let recorded = engine.store.absences()?;
     let mut all = Vec::new();
-    for dept in cfg.departments.iter().filter(|d| department.is_none_or(|id| d.id == id)) {
+    for dept in cfg
+        .departments
+        .iter()
+        .filter(|d| department.is_none_or(|id| d.id == id))
+    {
         let today = dept.calendar.local_date(now);
         let people = std::iter::once((&dept.manager, true))
             .chain(dept.officers.iter().map(|o| (&o.contact, false)));
@@ -608,7 +619,9 @@ pub fn staffing(
                 leaves.retain(|l| l.absence.to >= today);
                 leaves.sort_by_key(|l| l.absence.from);
                 let away = leaves.iter().find(|l| l.absence.covers(today)).cloned();
-                let stands_in = away.as_ref().and_then(|l| dept.colleague(&l.absence.substitute));
+                let stands_in = away
+                    .as_ref()
+                    .and_then(|l| dept.colleague(&l.absence.substitute));
                 leaves.retain(|l| l.absence.from > today);
                 Member {
                     contact: contact.clone(),
@@ -886,7 +899,12 @@ mod tests {
             refused(ask("o2@kommun.test", "o1@kommun.test", day(9), day(12))),
             "o1@kommun.test is away 2026-12-08 – 2026-12-09 themselves (standing in: o2@kommun.test), at the same time as 2026-12-09 – 2026-12-12: choose a substitute who is in"
         );
-        away(&engine, ask("o2@kommun.test", "o1@kommun.test", day(10), day(12)), now()).unwrap();
+        away(
+            &engine,
+            ask("o2@kommun.test", "o1@kommun.test", day(10), day(12)),
+            now(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -918,11 +936,21 @@ mod tests {
         let b = back(&engine, "M@kommun.test", now()).unwrap();
         assert_eq!(b.ends, Some(day(2)));
         let recorded = engine.store.absences().unwrap();
-        assert_eq!(crate::rules::schedule::manager(dept, now(), &recorded).email, "m@kommun.test");
-        let again = back(&engine, "m@kommun.test", now()).unwrap_err().to_string();
+        assert_eq!(
+            crate::rules::schedule::manager(dept, now(), &recorded).email,
+            "m@kommun.test"
+        );
+        let again = back(&engine, "m@kommun.test", now())
+            .unwrap_err()
+            .to_string();
         assert_eq!(again, "m@kommun.test is not away today (2026-12-03)");
-        let e = staffing(&engine, Some("byg"), now()).unwrap_err().to_string();
-        assert_eq!(e, "no department \"byg\" is configured; the departments are: bygg");
+        let e = staffing(&engine, Some("byg"), now())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "no department \"byg\" is configured; the departments are: bygg"
+        );
     }
 
     #[test]
@@ -947,8 +975,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let engine = test_engine(dir.path(), "");
         let file = dir.path().join("cases.jsonl");
-        import(&engine, &file, &exported("BMN-2026-0041", "bygg", now()), now()).unwrap();
-        assert_eq!(case(&engine, " bmn-2026-0041").unwrap().number, "BMN-2026-0041");
+        import(
+            &engine,
+            &file,
+            &exported("BMN-2026-0041", "bygg", now()),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            case(&engine, " bmn-2026-0041").unwrap().number,
+            "BMN-2026-0041"
+        );
         close(&engine, "Bmn-2026-0041", "", now()).unwrap();
         let e = cases(&engine, Some("plan"), Filter::All, now()).unwrap_err();
         assert_eq!(

@@ -143,7 +143,10 @@ impl Outbox {
     /// is applied only when the mail leaves the outbox now.
     fn refusal_note(&self, mail: &Outgoing, why: &str, at: DateTime<Utc>) -> Option<Note> {
         let mut note = fate_note(mail, Fate::Refused(why), at)?;
-        let engine = self.engine.as_ref().filter(|_| mail.kind == Kind::Receipt)?;
+        let engine = self
+            .engine
+            .as_ref()
+            .filter(|_| mail.kind == Kind::Receipt)?;
         let Ok(Some(c)) = self.store.case(&note.case) else {
             return Some(note);
         };

@@ -79,12 +79,16 @@ fn names(text: &str, address: &str) -> bool {
 
 /// Whether case `c` is about `address`: its resident, or a timeline line naming it.
 fn concerns(c: &Case, address: &str) -> bool {
-    c.resident.email.eq_ignore_ascii_case(address) || c.events.iter().any(|e| names(&e.what, address))
+    c.resident.email.eq_ignore_ascii_case(address)
+        || c.events.iter().any(|e| names(&e.what, address))
 }
 
 /// Whether an ignored mail came from `address` (From or Reply-To).
 fn sent_by(e: &IgnoredMail, address: &str) -> bool {
-    let is = |p: &Option<Person>| p.as_ref().is_some_and(|p| p.email.eq_ignore_ascii_case(address));
+    let is = |p: &Option<Person>| {
+        p.as_ref()
+            .is_some_and(|p| p.email.eq_ignore_ascii_case(address))
+    };
     is(&e.from) || is(&e.reply_to)
 }
 
@@ -101,7 +105,11 @@ fn carries(q: &Queued, address: &str) -> bool {
 pub fn export(engine: &Engine, email: &str, now: DateTime<Utc>) -> Result<Export, StoreError> {
     let address = address(email);
     let store = &engine.store;
-    let cases = store.cases()?.into_iter().filter(|c| concerns(c, &address)).collect();
+    let cases = store
+        .cases()?
+        .into_iter()
+        .filter(|c| concerns(c, &address))
+        .collect();
     let ignored = store
         .ignored_mails()?
         .into_iter()
@@ -212,7 +220,11 @@ pub fn erase(
         };
         for c in store.cases()?.into_iter().filter(|c| concerns(c, &address)) {
             let mut after = anonymised(&c, &address);
-            after.log_by(now, by, "personal data erased on request (GDPR art. 17); the case is kept for the registry");
+            after.log_by(
+                now,
+                by,
+                "personal data erased on request (GDPR art. 17); the case is kept for the registry",
+            );
             erasure.cases.push(Edit { before: c, after });
         }
         erasure.ignored = store
@@ -230,7 +242,11 @@ pub fn erase(
             Applied::Stale => Applied::Stale,
             Applied::Done(()) => Applied::Done(Erased {
                 address: address.clone(),
-                cases: erasure.cases.iter().map(|e| e.after.number.clone()).collect(),
+                cases: erasure
+                    .cases
+                    .iter()
+                    .map(|e| e.after.number.clone())
+                    .collect(),
                 ignored: erasure.ignored.len(),
                 mails: erasure.mails.len(),
             }),
@@ -284,7 +300,10 @@ mod tests {
         assert_eq!(e.ignored.len(), 1);
         let kinds: Vec<_> = e.outbox.iter().map(|m| m.kind).collect();
         assert!(kinds.contains(&Kind::Receipt.word()), "{kinds:?}");
-        assert!(kinds.contains(&Kind::OfficerNotice.word()), "the notice carries her mail: {kinds:?}");
+        assert!(
+            kinds.contains(&Kind::OfficerNotice.word()),
+            "the notice carries her mail: {kinds:?}"
+        );
         assert!(e.loop_record.is_some());
     }
 
@@ -292,7 +311,9 @@ mod tests {
     fn an_erasure_keeps_the_case_for_the_registry_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let engine = engine_with_sara(dir.path());
-        let number = export(&engine, "sara@example.se", Utc::now()).unwrap().cases[0]
+        let number = export(&engine, "sara@example.se", Utc::now())
+            .unwrap()
+            .cases[0]
             .number
             .clone();
         let before = engine.store.case(&number).unwrap().unwrap();
@@ -303,10 +324,16 @@ mod tests {
         assert_eq!(after.resident.email, ERASED);
         assert_eq!(after.resident.name, None);
         assert_eq!(after.subject, ERASED);
-        assert_eq!((after.number.as_str(), after.received, after.reply_due), (number.as_str(), before.received, before.reply_due));
+        assert_eq!(
+            (after.number.as_str(), after.received, after.reply_due),
+            (number.as_str(), before.received, before.reply_due)
+        );
         assert_eq!(after.officer, before.officer);
         let text = serde_json::to_string(&after).unwrap().to_lowercase();
-        assert!(!text.contains("sara") && !text.contains("storgatan"), "{text}");
+        assert!(
+            !text.contains("sara") && !text.contains("storgatan"),
+            "{text}"
+        );
         let last = after.events.last().unwrap();
         assert!(last.what.contains("personal data erased") && last.by.as_deref() == Some("admin"));
         let again = export(&engine, "sara@example.se", Utc::now()).unwrap();
@@ -320,7 +347,11 @@ mod tests {
     #[test]
     fn a_mention_is_replaced_in_any_case() {
         assert_eq!(
-            scrub("received from Sara@Example.se (Sara Berg)", "sara@example.se", Some("Sara Berg")),
+            scrub(
+                "received from Sara@Example.se (Sara Berg)",
+                "sara@example.se",
+                Some("Sara Berg")
+            ),
             "received from (erased) ((erased))"
         );
         assert_eq!(replace_caseless("abc", ""), "abc");

@@ -8,9 +8,7 @@ use crate::mail::outgoing::{
     in_thread, mailbox, marked, text_part, About, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
-use crate::mail::words::{
-    case_commands, template_data, written_date, written_span, written_time,
-};
+use crate::mail::words::{case_commands, template_data, written_date, written_span, written_time};
 use crate::model::{ids, Case, Contact, Kind, Language, State};
 use crate::rules::schedule::Action;
 use chrono::{DateTime, Utc};

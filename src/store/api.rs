@@ -10,8 +10,8 @@
 
 use super::{
     Applied, Counters, Cursor, DueKey, Edit, Effects, Erasure, Flight, FromIgnored, Gone,
-    IgnoredMail, Mark,
-    MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released, Store, StoreError,
+    IgnoredMail, Mark, MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released,
+    Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
 use crate::model::tally::{DayTally, Tick};

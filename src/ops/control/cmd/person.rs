@@ -19,7 +19,8 @@ impl Command for Export {
     const PATH: &'static str = "/person/export";
 
     fn run(&self, engine: &Engine, now: DateTime<Utc>) -> Result<String, CommandError> {
-        let export = person::export(engine, &self.email, now).map_err(crate::app::admin::AdminError::from)?;
+        let export = person::export(engine, &self.email, now)
+            .map_err(crate::app::admin::AdminError::from)?;
         let mut json =
             serde_json::to_string_pretty(&export).map_err(|e| CommandError::Other(e.into()))?;
         json.push('\n');
