@@ -130,7 +130,7 @@ impl Engine {
     /// The outbox as the sender task sees it: what waits, and what became of each mail
     /// (written on its case here in `app`, never by the sender).
     pub fn outbox_handle(&self) -> super::outbox::Outbox {
-        super::outbox::Outbox::new(self.store.clone())
+        super::outbox::Outbox::of(self)
     }
 
     /// What the daemon counts: the adapters count what they see (messages, SMTP answers)
@@ -209,6 +209,9 @@ pub struct Opening<'a> {
     /// When the deadlines count from, when not from when the mail reached the mailbox (a case
     /// a registrar opens later, see `registrar`).
     pub count_from: Option<DateTime<Utc>>,
+    /// Absences recorded at run time, by address: the manager's substitute gets a complaint
+    /// notice while the manager is away.
+    pub away: &'a [(String, Absence)],
 }
 
 /// [`new_case`] with everything the caller knows of the case in `opening`.
@@ -272,6 +275,7 @@ pub fn new_case_from(
     };
     c.log(received, assigned);
     flag_header_only(&mut c, msg, received);
+    let opening = Opening { away, ..opening };
     let mails = case_mails(
         cfg, templates, dept, msg, incoming, counters, &mut c, opening,
     );
@@ -380,7 +384,8 @@ fn case_mails(
         cfg, dept, c, original, templates, now, &facts,
     ));
     if c.category == Category::Complaint {
-        built.push(notices::complaint_notice(cfg, dept, templates, c, now));
+        let acting = schedule::acting(dept, now, opening.away);
+        built.push(notices::complaint_notice(cfg, &acting, templates, c, now));
     }
     let mut mails = Vec::new();
     for built in built {
@@ -650,8 +655,9 @@ mod tests {
             )),
             "{text}"
         );
-        let cmd = format!("`kvittens case receipt {}`", case.number);
-        assert_eq!(text.contains(&cmd), command, "{text}");
+        let cmd = format!(" {}`", case.number);
+        let printed = text.contains("`kvittens case receipt --config ") && text.contains(&cmd);
+        assert_eq!(printed, command, "{text}");
         assert!(case.no_receipt.is_some());
     }
 

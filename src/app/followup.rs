@@ -120,7 +120,9 @@ impl Engine {
                     all.insert(wanted)
                 }
             };
-            match notices::digest(&cfg, dept, &templates, cases, due, now) {
+            let away = self.store.absences()?;
+            let acting = crate::rules::schedule::acting(dept, now, &away);
+            match notices::digest(&cfg, &acting, &templates, cases, due, now) {
                 Ok(mail) => {
                     if self
                         .store

@@ -6,7 +6,6 @@
 use crate::app::edit::until_applied;
 use crate::app::engine::{decide_with, new_case, Engine};
 use crate::config::Department;
-use crate::mail::notices;
 use crate::model::Inbound;
 use crate::model::{Case, State};
 use crate::model::{Category, Language};
@@ -209,15 +208,12 @@ impl Engine {
         let at = incoming.received;
         let (cfg, templates) = (self.cfg(), self.templates());
         self.attach(incoming, msg, case, |c| {
-            let why = format!(
-                "the receipt to {} could not be delivered ({})",
-                c.resident.email, reason.detail
-            );
-            c.log(at, why.clone());
-            c.flagged = Some(why);
-            match notices::undeliverable(&cfg, dept, &templates, c, at) {
-                Ok(mail) => Effects {
-                    mails: vec![super::outbox::queued(mail)],
+            let told = super::outbox::undelivered(&cfg, dept, &templates, c, &reason.detail, at);
+            c.log(at, told.line.clone());
+            c.flagged = Some(told.line);
+            match told.notice {
+                Ok(q) => Effects {
+                    mails: vec![q],
                     ..Effects::default()
                 },
                 Err(e) => {

@@ -16,6 +16,7 @@ pub mod incoming;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;
+pub mod person;
 pub mod registrar;
 pub mod retention;
 pub mod tally;

@@ -75,7 +75,40 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
         at,
         what,
         flag,
+        tell: None,
     })
+}
+
+/// What a receipt that will not reach its resident does to the case, whether the SMTP server
+/// refused the address for good at RCPT (RFC 5321 §4.2.1, a 5xx reply) or a delivery report
+/// came back later (RFC 3464): one line for the timeline, the same words as the case's flag,
+/// and the notice that tells the officer ("undeliverable"), or why it could not be built.
+/// The one place both ways word it, so that the officer learns of it the same way.
+pub struct Undelivered {
+    /// The timeline's line, also the flag.
+    pub line: String,
+    /// The officer's notice, in its place in the outbox, or why it could not be built.
+    pub notice: Result<Queued, String>,
+}
+
+/// [`Undelivered`] for case `c` of `dept` at `at`, `why` being the server's or the report's
+/// words.
+pub fn undelivered(
+    cfg: &crate::config::Config,
+    dept: &crate::config::Department,
+    templates: &crate::mail::templates::Templates,
+    c: &crate::model::Case,
+    why: &str,
+    at: DateTime<Utc>,
+) -> Undelivered {
+    let line = format!(
+        "the receipt to {} could not be delivered ({why})",
+        c.resident.email
+    );
+    let notice = crate::mail::notices::undeliverable(cfg, dept, templates, c, at)
+        .map(queued)
+        .map_err(|e| e.to_string());
+    Undelivered { line, notice }
 }
 
 /// The sender's way into the outbox: what waits, and what became of each mail. A handle the
@@ -83,12 +116,52 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
 #[derive(Clone, Debug)]
 pub struct Outbox {
     store: Arc<dyn CaseStore>,
+    /// The engine whose config and templates word the officer's notice of a refused
+    /// receipt; without one (a bare outbox in tests) the case is only flagged.
+    engine: Option<crate::app::engine::Engine>,
 }
 
 impl Outbox {
     /// The outbox of `store`.
     pub fn new(store: Arc<dyn CaseStore>) -> Outbox {
-        Outbox { store }
+        Outbox {
+            store,
+            engine: None,
+        }
+    }
+
+    /// The outbox of `engine`'s store, telling officers of refused receipts.
+    pub fn of(engine: &crate::app::engine::Engine) -> Outbox {
+        Outbox {
+            store: engine.store.clone(),
+            engine: Some(engine.clone()),
+        }
+    }
+
+    /// The note of a receipt the server refused for good: flagged with the words a bounce
+    /// gets, and the officer told ([`undelivered`]) in the same transaction. Once: the note
+    /// is applied only when the mail leaves the outbox now.
+    fn refusal_note(&self, mail: &Outgoing, why: &str, at: DateTime<Utc>) -> Option<Note> {
+        let mut note = fate_note(mail, Fate::Refused(why), at)?;
+        let engine = self
+            .engine
+            .as_ref()
+            .filter(|_| mail.kind == Kind::Receipt)?;
+        let Ok(Some(c)) = self.store.case(&note.case) else {
+            return Some(note);
+        };
+        let (cfg, templates) = (engine.cfg(), engine.templates());
+        let Some(dept) = cfg.department(&c.department) else {
+            return Some(note);
+        };
+        let told = undelivered(&cfg, dept, &templates, &c, why, at);
+        note.what = told.line.clone();
+        note.flag = Some(told.line);
+        match told.notice {
+            Ok(q) => note.tell = Some(q),
+            Err(e) => note.what = format!("{}; the officer could not be told: {e}", note.what),
+        }
+        Some(note)
     }
 
     /// Mail waiting to be sent, receipts first, leaving out mail in flight; flushed first, so
@@ -127,6 +200,7 @@ impl Outbox {
             at,
             what: format!("{} not taken yet ({why}); queued again", mail.kind.word()),
             flag: None,
+            tell: None,
         });
         self.store.ground(&queued(mail.clone()), note.as_ref())
     }
@@ -142,10 +216,18 @@ impl Outbox {
         at: DateTime<Utc>,
         failure: Option<&str>,
     ) -> Result<(), StoreError> {
-        let fate = failure.map_or(Fate::Accepted, Fate::Refused);
-        let note = fate_note(mail, fate, at);
-        self.store
+        let note = match failure {
+            Some(why) => self.refusal_note(mail, why, at),
+            None => fate_note(mail, Fate::Accepted, at),
+        };
+        let gone = self
+            .store
             .mark_sent(&queued(mail.clone()), note.as_ref(), true)?;
+        if gone == Gone::Left && note.is_some_and(|n| n.tell.is_some()) {
+            if let Some(engine) = &self.engine {
+                engine.outbox_bell().notify_one();
+            }
+        }
         Ok(())
     }
 
@@ -281,6 +363,7 @@ impl Outbox {
                         mail.to.join(", ")
                     ),
                     flag: None,
+                    tell: None,
                 })
             };
             released.extend(self.store.release(flight, &note)?.map(|r| r.mail));
@@ -338,6 +421,47 @@ mod tests {
         outbox.mark_sent(&digest, Utc::now(), None).unwrap();
         assert!(outbox.pending().unwrap().is_empty());
         assert!(raw.case("digest-bygg").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_receipt_refused_for_good_flags_the_case_and_tells_the_officer_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = crate::testkit::Sample::default().engine(dir.path());
+        let dept = engine.cfg().departments[0].clone();
+        let raw = "From: Sara <sara@example.se>\r\nTo: bygg@kommun.test\r\nSubject: Fråga\r\nMessage-ID: <q1@example.se>\r\n\r\nHej! En fråga.\r\n";
+        let incoming = crate::app::engine::Incoming {
+            key: MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid: 1,
+            },
+            received: Utc::now(),
+            raw: raw.as_bytes(),
+            sent_folder: false,
+        };
+        engine.handle(&dept, &incoming).unwrap();
+        let outbox = engine.outbox_handle();
+        let receipt = outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.kind == Kind::Receipt)
+            .unwrap();
+        let why = "550 5.1.1 <sara@example.se>: mailbox unknown";
+        outbox.mark_sent(&receipt, Utc::now(), Some(why)).unwrap();
+        outbox.mark_sent(&receipt, Utc::now(), Some(why)).unwrap();
+        let told: Vec<_> = outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == Kind::Undeliverable)
+            .collect();
+        assert_eq!(told.len(), 1, "told once");
+        assert_eq!(told[0].to, vec!["o1@kommun.test".to_string()]);
+        let case = engine.store.cases().unwrap().remove(0);
+        let line = format!("the receipt to sara@example.se could not be delivered ({why})");
+        assert_eq!(case.flagged.as_deref(), Some(line.as_str()));
+        assert_eq!(case.events.iter().filter(|e| e.what == line).count(), 1);
     }
 
     /// A store in `dir` with one case open, its outbox, and the case's receipt, pending.

@@ -241,6 +241,7 @@ impl Engine {
             without_receipt: receipt == ReceiptTo::None,
             note,
             count_from: Some(now),
+            ..Opening::default()
         };
         let opened = until_applied(|| {
             let Some(e) = self.store.ignored_mail(id)? else {

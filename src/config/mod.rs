@@ -199,6 +199,16 @@ impl Department {
             .iter()
             .find(|o| o.contact.email.eq_ignore_ascii_case(email))
     }
+
+    /// The officer, manager or `escalate_to` with this address: who may stand in for someone
+    /// of this department (an officer for an officer; for the manager also the level above).
+    pub fn colleague(&self, email: &str) -> Option<Contact> {
+        let found = |c: &&Contact| c.email.eq_ignore_ascii_case(email);
+        self.officer(email)
+            .map(|o| o.contact.clone())
+            .or_else(|| std::iter::once(&self.manager).find(found).cloned())
+            .or_else(|| self.follow_up.escalate_to.iter().find(found).cloned())
+    }
 }
 
 /// SMTP submission settings.

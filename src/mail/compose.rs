@@ -95,6 +95,7 @@ pub fn notice_data(
 ) -> serde_json::Value {
     let lang = dept.staff_language;
     let mut data = template_data(dept, case, lang);
+    crate::mail::words::case_commands(cfg, case, &mut data);
     data["receipt_sent"] = json!(facts.no_receipt.is_none());
     if let Some(why) = facts.no_receipt {
         data["no_receipt_reason"] = json!(no_receipt_words(cfg, why, lang));
@@ -102,7 +103,8 @@ pub fn notice_data(
         // `kvittens case receipt` needs an address; for everything else a person may judge
         // that the receipt should go after all.
         if !case.resident.email.is_empty() {
-            data["receipt_command"] = json!(format!("kvittens case receipt {}", case.number));
+            let receipt = crate::mail::words::kvittens_command(cfg, "case receipt", &case.number);
+            data["receipt_command"] = json!(receipt);
         }
     }
     data["flag_summary"] = json!(flag_words(facts, case.flagged.is_some(), lang));

@@ -8,7 +8,7 @@ use crate::mail::outgoing::{
     in_thread, mailbox, marked, text_part, About, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
-use crate::mail::words::{template_data, written_date, written_span, written_time};
+use crate::mail::words::{case_commands, template_data, written_date, written_span, written_time};
 use crate::model::{ids, Case, Contact, Kind, Language, State};
 use crate::rules::schedule::Action;
 use chrono::{DateTime, Utc};
@@ -88,6 +88,7 @@ pub fn for_action(
         now,
     };
     let mut data = template_data(dept, case, lang);
+    case_commands(cfg, case, &mut data);
     let (kind, template, to, cc) = match action {
         Action::Remind { to, on_behalf_of } => {
             data["on_behalf_of"] = json!(on_behalf_of);
@@ -147,6 +148,7 @@ fn case_mail(
     (stamp, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Outgoing, ComposeError> {
     let mut data = template_data(dept, case, dept.staff_language);
+    case_commands(cfg, case, &mut data);
     data["recipient"] = json!(to);
     Staff {
         cfg,

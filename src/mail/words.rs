@@ -138,6 +138,27 @@ fn fault_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Val
 
 /// The values templates can use. Every key is always present (null when empty), so strict mode
 /// only trips on real typos.
+/// A command line for staff to copy from a mail and run as printed: `kvittens SUB --config
+/// FILE ARGS`, with the config file the daemon runs with (made absolute from the daemon's
+/// working directory, and quoted for a POSIX shell when it needs to be), so that it reaches
+/// the same store from any directory.
+pub fn kvittens_command(cfg: &crate::config::Config, sub: &str, args: &str) -> String {
+    let file = std::path::absolute(&cfg.file).unwrap_or_else(|_| cfg.file.clone());
+    let file = file.to_string_lossy();
+    let quoted = shlex::try_quote(&file).map_or_else(|_| file.to_string(), |q| q.into_owned());
+    format!("kvittens {sub} --config {quoted} {args}")
+}
+
+/// The commands a staff mail about `case` may print, for the templates: `close_command`
+/// (`case close`, the template adds `--note`), `postpone_command` (`case postpone`, the
+/// template adds `--to` and `--note`) and `show_command` (`case show`).
+pub fn case_commands(cfg: &crate::config::Config, case: &Case, data: &mut serde_json::Value) {
+    let n = &case.number;
+    data["close_command"] = json!(kvittens_command(cfg, "case close", n));
+    data["postpone_command"] = json!(kvittens_command(cfg, "case postpone", n));
+    data["show_command"] = json!(kvittens_command(cfg, "case show", n));
+}
+
 pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
     let cal = &dept.calendar;
     let resident_display = resident_display(case, lang);
@@ -191,6 +212,10 @@ fn base_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Valu
         "no_receipt_reason": null,
         "no_receipt_detail": null,
         "receipt_command": null,
+        // Filled in for staff mails (see `case_commands`).
+        "close_command": null,
+        "postpone_command": null,
+        "show_command": null,
         "flag_summary": null,
         "flag_detail": null,
     })

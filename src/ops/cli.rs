@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::ops::commands;
-use crate::ops::control::cmd::{case, cases, ignored, import, officer, purge};
+use crate::ops::control::cmd::{case, cases, ignored, import, officer, person, purge};
 use crate::ops::control::{self, Filter, Request};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -20,6 +20,21 @@ fn date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
         format!("{text:?} is not a date as kvittens reads them: write YYYY-MM-DD, e.g. 2026-12-20")
     })
+}
+
+/// A case number as typed, in the form kvittens writes it (`bmn-2026-0001` finds
+/// `BMN-2026-0001`): [`crate::model::ids::typed_case_number`], the one place that reads them.
+fn case_number(text: &str) -> Result<String, String> {
+    Ok(crate::model::ids::typed_case_number(text))
+}
+
+/// Who runs a command that changes what kvittens holds about a person, for the timeline:
+/// `KVITTENS_USER`, else `SUDO_USER` (the admin behind sudo), else `USER`.
+fn person_actor() -> String {
+    ["KVITTENS_USER", "SUDO_USER", "USER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".to_string())
 }
 
 /// Where the Debian package puts the config; every command reads it unless `--config` says
@@ -168,10 +183,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Officers: record an absence (hänvisning) at run time.
+    /// Officers and managers: who is in, and absences (hänvisning) recorded at run time.
     Officer {
         #[command(subcommand)]
         action: OfficerAction,
+    },
+    /// A resident's data: everything held about an address (GDPR art. 15), or its erasure
+    /// (art. 17; what the registry must keep stays).
+    Person {
+        #[command(subcommand)]
+        action: PersonAction,
     },
     /// Write the man pages or the shell completions into DIR (for packaging).
     #[command(hide = true)]
@@ -197,7 +218,8 @@ pub enum CaseAction {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The case number, e.g. BMN-2026-0042.
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
         id: String,
     },
     /// Close the case by hand (no more reminders or escalations).
@@ -205,7 +227,8 @@ pub enum CaseAction {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The case number, e.g. BMN-2026-0042.
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
         id: String,
         /// Why, for the timeline.
         #[arg(long, default_value = "")]
@@ -213,8 +236,9 @@ pub enum CaseAction {
     },
     /// Send the case's withheld receipt after all (once; the case is no longer flagged).
     Receipt {
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        #[arg(value_parser = case_number)]
         id: String,
     },
     /// Set a new expected decision date; the resident gets one notice of the delay.
@@ -222,7 +246,8 @@ pub enum CaseAction {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The case number, e.g. BMN-2026-0042.
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
         id: String,
         /// The new date, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
@@ -238,7 +263,7 @@ pub enum IgnoredAction {
     /// Open a normal case from an ignored mail: number, officer, deadlines from now, officer
     /// notice, and a receipt to the sender unless --no-receipt.
     Open {
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The id shown by `kvittens ignored`.
         id: u64,
@@ -256,13 +281,57 @@ pub enum IgnoredAction {
 }
 
 #[derive(Subcommand)]
+pub enum PersonAction {
+    /// Everything kvittens holds about the address, as one JSON document: cases with their
+    /// timelines, ignored mail, mail waiting or being sent, the loop breaker's record.
+    Export {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The resident's address.
+        email: String,
+    },
+    /// Remove or anonymise everything kvittens holds about the address; its cases stay in the
+    /// registry (number, dates, officer), without the address, name and subject.
+    Erase {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The resident's address.
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum OfficerAction {
-    /// The officer is away: new cases and reminders go to the substitute meanwhile.
+    /// Each department's manager and officers: who is away today and until when, who stands
+    /// in, and the absences to come.
+    List {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this department (its `id` in the config).
+        #[arg(long)]
+        department: Option<String>,
+        /// One JSON object per department.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The officer (or manager) is back: their absence that covers today ends now.
+    Back {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The officer's or manager's address.
+        email: String,
+    },
+    /// The officer (or manager) is away: new cases and reminders — a manager's complaint
+    /// notices, escalations and digest — go to the substitute meanwhile.
     Away {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The officer's address.
+        /// The officer's or manager's address.
         email: String,
         /// First day away, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
@@ -270,7 +339,8 @@ pub enum OfficerAction {
         /// Last day away, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
         to: NaiveDate,
-        /// Who takes the officer's cases meanwhile (an officer's address).
+        /// Who stands in meanwhile (an officer of the department; for a manager also the
+        /// department's escalate_to).
         #[arg(long)]
         substitute: String,
     },
@@ -355,15 +425,33 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
         Command::Purge { config, dry_run } => (config, Request::Purge(purge::Purge { dry_run })),
         Command::Case { action } => case_request(action),
         Command::Ignored { .. } => ignored_request(command)?,
-        Command::Officer {
-            action:
-                OfficerAction::Away {
-                    config,
-                    email,
-                    from,
-                    to,
-                    substitute,
-                },
+        Command::Officer { action } => officer_request(action),
+        Command::Person { action } => match action {
+            PersonAction::Export { config, email } => {
+                (config, Request::PersonExport(person::Export { email }))
+            }
+            PersonAction::Erase { config, email } => {
+                let by = person_actor();
+                (config, Request::PersonErase(person::Erase { email, by }))
+            }
+        },
+        Command::Run { .. }
+        | Command::CheckConfig { .. }
+        | Command::Generate { .. }
+        | Command::Explain { .. }
+        | Command::Preview { .. } => anyhow::bail!("not a store command"),
+    })
+}
+
+/// `officer away|back|list`.
+fn officer_request(action: OfficerAction) -> (PathBuf, Request) {
+    match action {
+        OfficerAction::Away {
+            config,
+            email,
+            from,
+            to,
+            substitute,
         } => {
             let away = officer::Away {
                 officer: email,
@@ -373,12 +461,15 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
             };
             (config, Request::Away(away))
         }
-        Command::Run { .. }
-        | Command::CheckConfig { .. }
-        | Command::Generate { .. }
-        | Command::Explain { .. }
-        | Command::Preview { .. } => anyhow::bail!("not a store command"),
-    })
+        OfficerAction::Back { config, email } => {
+            (config, Request::Back(officer::Back { officer: email }))
+        }
+        OfficerAction::List {
+            config,
+            department,
+            json,
+        } => (config, Request::Staff(officer::List { department, json })),
+    }
 }
 
 /// `case show|close|postpone|receipt`.

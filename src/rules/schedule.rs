@@ -195,7 +195,9 @@ fn local_time(cal: &Calendar, date: chrono::NaiveDate, time: chrono::NaiveTime) 
         .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
 }
 
-/// Who covers for `officer` on the day of `now`, if they are away.
+/// Who covers for `officer` (or the manager) on the day of `now`, if they are away: an
+/// officer of the department, or — for the manager — `escalate_to` (see
+/// [`Department::colleague`]).
 pub fn substitute(
     dept: &Department,
     officer: &Contact,
@@ -212,7 +214,31 @@ pub fn substitute(
         .filter(|(e, _)| e.eq_ignore_ascii_case(&officer.email))
         .map(|(_, a)| a);
     let sub = planned.iter().chain(runtime).find(|a| a.covers(date))?;
-    dept.officer(&sub.substitute).map(|o| o.contact.clone())
+    dept.colleague(&sub.substitute)
+}
+
+/// Who gets the manager's mail (complaint notices, escalations, requests for a new decision
+/// date, the digest) at `now`: the manager, or their substitute while an absence recorded
+/// with `officer away` covers the day (hänvisning, as for an officer).
+pub fn manager(dept: &Department, now: DateTime<Utc>, away: &[(String, Absence)]) -> Contact {
+    substitute(dept, &dept.manager, now, away).unwrap_or_else(|| dept.manager.clone())
+}
+
+/// `dept` as its mail to the manager sees it at `now`: with [`manager`] in the manager's place,
+/// so that every mail composed for the manager reaches whoever stands in.
+pub fn acting<'a>(
+    dept: &'a Department,
+    now: DateTime<Utc>,
+    away: &[(String, Absence)],
+) -> std::borrow::Cow<'a, Department> {
+    let boss = manager(dept, now, away);
+    if boss == dept.manager {
+        std::borrow::Cow::Borrowed(dept)
+    } else {
+        let mut acting = dept.clone();
+        acting.manager = boss;
+        std::borrow::Cow::Owned(acting)
+    }
 }
 
 /// What to do when `due` comes for `case` at `now`, and what falls due next.
@@ -246,11 +272,11 @@ pub fn on_due(
             let action = match (&dept.follow_up.escalate_to, case.category) {
                 (Some(up), Category::Complaint) => Action::Escalate {
                     to: up.clone(),
-                    cc: Some(dept.manager.clone()),
+                    cc: Some(manager(dept, now, away)),
                     level: 1,
                 },
                 _ => Action::Escalate {
-                    to: dept.manager.clone(),
+                    to: manager(dept, now, away),
                     cc: None,
                     level: 1,
                 },
@@ -268,7 +294,7 @@ pub fn on_due(
             Some(up) => (
                 vec![Action::Escalate {
                     to: up.clone(),
-                    cc: Some(dept.manager.clone()),
+                    cc: Some(manager(dept, now, away)),
                     level,
                 }],
                 vec![],
@@ -277,7 +303,7 @@ pub fn on_due(
         },
         DueKind::DecisionCheck if !case.delay_told && now >= case.decision_due => (
             vec![Action::AskForNewDate {
-                to: dept.manager.clone(),
+                to: manager(dept, now, away),
                 cc: case.officer.clone(),
             }],
             vec![],

@@ -9,8 +9,9 @@
 //! be chosen at run time from the config.
 
 use super::{
-    Applied, Counters, Cursor, DueKey, Edit, Effects, Flight, FromIgnored, Gone, IgnoredMail, Mark,
-    MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released, Store, StoreError,
+    Applied, Counters, Cursor, DueKey, Edit, Effects, Erasure, Flight, FromIgnored, Gone,
+    IgnoredMail, Mark, MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released,
+    Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
 use crate::model::tally::{DayTally, Tick};
@@ -130,6 +131,16 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
 
     /// Every absence recorded at run time, by officer address.
     fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError>;
+
+    /// Ends a run-time absence: removes the one of `officer` that begins on `from`.
+    fn remove_absence(&self, officer: &str, from: NaiveDate) -> Result<(), StoreError>;
+
+    /// Every mail in the outbox, in flight or not, with its place (a person's data).
+    fn outbox_all(&self) -> Result<Vec<Queued>, StoreError>;
+
+    /// Applies a person's erasure (GDPR art. 17) in one transaction; stale when a case
+    /// changed since it was read. On disk when this returns.
+    fn erase(&self, erasure: &Erasure) -> Result<Applied<()>, StoreError>;
 
     /// Marks `key` as being read, before its bytes go to the parser, and says whether kvittens
     /// stopped while reading this very message the last time (a crash, an abort, a kill by the
@@ -508,6 +519,18 @@ impl CaseStore for Store {
 
     fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
         Store::absences(self)
+    }
+
+    fn remove_absence(&self, officer: &str, from: NaiveDate) -> Result<(), StoreError> {
+        Store::remove_absence(self, officer, from)
+    }
+
+    fn outbox_all(&self) -> Result<Vec<Queued>, StoreError> {
+        Store::outbox_all(self)
+    }
+
+    fn erase(&self, erasure: &Erasure) -> Result<Applied<()>, StoreError> {
+        Store::erase(self, erasure)
     }
 
     fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {

@@ -23,6 +23,7 @@ mod error;
 mod ignored;
 mod keys;
 mod outbox;
+mod person;
 mod prune;
 mod schema;
 mod tally;
@@ -32,6 +33,7 @@ use error::Abort;
 pub use error::{Cause, StoreError};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
 pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};
+pub use person::Erasure;
 pub use prune::Pruned;
 pub use schema::CURRENT as SCHEMA_VERSION;
 

@@ -44,6 +44,9 @@ pub struct Note {
     pub what: String,
     /// Set as the case's flag for a person, when given.
     pub flag: Option<String>,
+    /// A mail queued with the line, in the same transaction (the officer told that the
+    /// receipt was refused), when the case is there.
+    pub tell: Option<Queued>,
 }
 
 /// What a mail's leaving the outbox did.
@@ -289,6 +292,9 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
         }
         case.log(note.at, note.what.clone());
         tx_put(tx, &key, &case)?;
+        if let Some(q) = &note.tell {
+            tx_put(tx, &q.key(), &q.mail)?;
+        }
     }
     Ok(())
 }

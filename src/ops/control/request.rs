@@ -1,7 +1,7 @@
 //! The commands as they travel on the control socket: one type per command, each with its
 //! route, and the reply the command line prints.
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{case, cases, explain, ignored, import, officer, person, purge};
 use crate::app::admin::AdminError;
 use crate::app::engine::Engine;
 use crate::config::ConfigError;
@@ -92,6 +92,14 @@ pub enum Request {
     OpenIgnored(ignored::OpenIgnored),
     /// `officer away`.
     Away(officer::Away),
+    /// `officer back`.
+    Back(officer::Back),
+    /// `officer list`.
+    Staff(officer::List),
+    /// `person export`.
+    PersonExport(person::Export),
+    /// `person erase`.
+    PersonErase(person::Erase),
     /// `explain` while the daemon runs.
     Explain(explain::Explain),
     /// `preview` while the daemon runs.
@@ -112,6 +120,10 @@ macro_rules! each {
             Request::Ignored($c) => $body,
             Request::OpenIgnored($c) => $body,
             Request::Away($c) => $body,
+            Request::Back($c) => $body,
+            Request::Staff($c) => $body,
+            Request::PersonExport($c) => $body,
+            Request::PersonErase($c) => $body,
             Request::Explain($c) => $body,
             Request::Preview($c) => $body,
         }

@@ -2,7 +2,7 @@
 //! on the Unix socket only. A command runs on the blocking pool (it reads and writes the store)
 //! and then wakes the sender, since it may have queued mail (a delay notice, a receipt).
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{case, cases, explain, ignored, import, officer, person, purge};
 use super::request::{Command, Reply};
 use super::{socket_path, MAX_REQUEST_BYTES};
 use crate::app::engine::Engine;
@@ -36,6 +36,10 @@ pub fn router(engine: Engine, limit: usize) -> Router {
             post(handle::<ignored::OpenIgnored>),
         )
         .route(officer::Away::PATH, post(handle::<officer::Away>))
+        .route(officer::Back::PATH, post(handle::<officer::Back>))
+        .route(officer::List::PATH, post(handle::<officer::List>))
+        .route(person::Export::PATH, post(handle::<person::Export>))
+        .route(person::Erase::PATH, post(handle::<person::Erase>))
         .route(explain::Explain::PATH, post(handle::<explain::Explain>))
         .route(explain::Preview::PATH, post(handle::<explain::Preview>))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such command\n") })

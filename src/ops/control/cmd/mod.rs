@@ -7,4 +7,5 @@ pub mod explain;
 pub mod ignored;
 pub mod import;
 pub mod officer;
+pub mod person;
 pub mod purge;
