@@ -130,7 +130,11 @@ impl Engine {
     /// The outbox as the sender task sees it: what waits, and what became of each mail
     /// (written on its case here in `app`, never by the sender).
     pub fn outbox_handle(&self) -> super::outbox::Outbox {
-        super::outbox::Outbox::new(self.store.clone())
+        let current = self.current.clone();
+        super::outbox::Outbox::counting(
+            self.store.clone(),
+            Arc::new(move || current.load().cfg.clone()),
+        )
     }
 
     /// What the daemon counts: the adapters count what they see (messages, SMTP answers)
@@ -277,13 +281,15 @@ pub fn new_case_from(
     let dues = schedule::case_dues(dept, &c);
     let count_receipt = mails.iter().any(|m| m.kind == crate::model::Kind::Receipt);
     let mails = mails.into_iter().map(super::outbox::queued).collect();
+    // Every way a case opens passes here, so every way counts it (the report's tallies).
+    let ticks = vec![super::tally::opened(dept, &c)];
     (
         c,
         Effects {
             mails,
             dues,
             count_receipt,
-            ..Effects::default()
+            ticks,
         },
     )
 }

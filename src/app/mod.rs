@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod outbox;
 pub mod outcome;
 pub mod registrar;
+pub mod report;
 pub mod retention;
 pub mod tally;

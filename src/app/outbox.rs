@@ -4,7 +4,9 @@
 //! applies the line with the outbox change in one transaction, so the timeline says "sent"
 //! exactly when the outbox no longer holds the mail.
 
+use crate::config::Config;
 use crate::mail::outgoing::Outgoing;
+use crate::model::tally::Tick;
 use crate::model::Kind;
 use crate::rules::budget::Spent;
 use crate::store::{CaseStore, Fate, Gone, MessageKey, Note, Queued, StoreError};
@@ -75,20 +77,74 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
         at,
         what,
         flag,
+        ticks: Vec::new(),
     })
 }
 
 /// The sender's way into the outbox: what waits, and what became of each mail. A handle the
 /// sender task owns (cheap to clone), so that the sender never writes the store itself.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Outbox {
     store: Arc<dyn CaseStore>,
+    /// The configuration in force (the departments' calendars, for the local day a receipt
+    /// counts on); `None` counts nothing (tests of the outbox alone).
+    cfg: Option<Arc<dyn Fn() -> Arc<Config> + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("store", &self.store).finish()
+    }
 }
 
 impl Outbox {
-    /// The outbox of `store`.
+    /// The outbox of `store`, counting nothing for the report.
     pub fn new(store: Arc<dyn CaseStore>) -> Outbox {
-        Outbox { store }
+        Outbox { store, cfg: None }
+    }
+
+    /// The outbox of `store`; receipts it lets go are counted for the report on their
+    /// department's calendar in `cfg()` (read at each mail, so a reload is seen).
+    pub fn counting(
+        store: Arc<dyn CaseStore>,
+        cfg: Arc<dyn Fn() -> Arc<Config> + Send + Sync>,
+    ) -> Outbox {
+        Outbox {
+            store,
+            cfg: Some(cfg),
+        }
+    }
+
+    /// The report's tick for `mail` sent at `sent`: a receipt, measured from when its case's
+    /// mail reached the mailbox (see [`super::tally::receipt_sent`]); nothing for other mail.
+    fn sent_ticks(&self, mail: &Outgoing, sent: DateTime<Utc>) -> Result<Vec<Tick>, StoreError> {
+        let (Some(cfg), Kind::Receipt, Some(number)) = (&self.cfg, mail.kind, case_of(mail)) else {
+            return Ok(Vec::new());
+        };
+        let Some(case) = self.store.case(number)? else {
+            return Ok(Vec::new());
+        };
+        let cfg = cfg();
+        Ok(cfg
+            .department(&case.department)
+            .map(|dept| super::tally::receipt_sent(dept, &case, sent))
+            .into_iter()
+            .collect())
+    }
+
+    /// [`fate_note`] with the report's ticks of an accepted mail.
+    fn sent_note(
+        &self,
+        mail: &Outgoing,
+        fate: Fate<'_>,
+        at: DateTime<Utc>,
+        sent: DateTime<Utc>,
+    ) -> Result<Option<Note>, StoreError> {
+        let mut note = fate_note(mail, fate, at);
+        if let (Some(n), Fate::Accepted | Fate::Copied) = (&mut note, fate) {
+            n.ticks = self.sent_ticks(mail, sent)?;
+        }
+        Ok(note)
     }
 
     /// Mail waiting to be sent, receipts first, leaving out mail in flight; flushed first, so
@@ -127,6 +183,7 @@ impl Outbox {
             at,
             what: format!("{} not taken yet ({why}); queued again", mail.kind.word()),
             flag: None,
+            ticks: Vec::new(),
         });
         self.store.ground(&queued(mail.clone()), note.as_ref())
     }
@@ -143,7 +200,7 @@ impl Outbox {
         failure: Option<&str>,
     ) -> Result<(), StoreError> {
         let fate = failure.map_or(Fate::Accepted, Fate::Refused);
-        let note = fate_note(mail, fate, at);
+        let note = self.sent_note(mail, fate, at, at)?;
         self.store
             .mark_sent(&queued(mail.clone()), note.as_ref(), true)?;
         Ok(())
@@ -160,7 +217,7 @@ impl Outbox {
         mail: &Outgoing,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let note = fate_note(mail, Fate::Accepted, at);
+        let note = self.sent_note(mail, Fate::Accepted, at, at)?;
         self.store
             .mark_sent(&queued(mail.clone()), note.as_ref(), false)?;
         Ok(())
@@ -211,9 +268,11 @@ impl Outbox {
         at: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         let flying = self.store.flying(id)?;
-        let note = flying
-            .as_ref()
-            .and_then(|(_, mail)| fate_note(mail, Fate::Copied, at));
+        // The server took it when it went into flight, not when its copy was read.
+        let note = match &flying {
+            Some((flight, mail)) => self.sent_note(mail, Fate::Copied, at, flight.since)?,
+            None => None,
+        };
         let gone = self.store.confirm_copy(key, id, note.as_ref())?;
         Ok(match (gone, flying) {
             (Gone::Left, Some((_, mail))) => Some(mail.about.to_string()),
@@ -281,6 +340,7 @@ impl Outbox {
                         mail.to.join(", ")
                     ),
                     flag: None,
+                    ticks: Vec::new(),
                 })
             };
             released.extend(self.store.release(flight, &note)?.map(|r| r.mail));

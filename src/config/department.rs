@@ -57,6 +57,7 @@ impl Checker<'_> {
                 .unwrap_or(HolidayRule::Swedish),
         };
         let follow_up = self.follow_up(key, &d, defaults.calendar)?;
+        let report = self.report_plan(key, &d.report_to, d.report_every.as_deref())?;
         let staff_language = match d.staff_language.as_deref() {
             None | Some("sv") => Language::Sv,
             Some("en") => Language::En,
@@ -68,6 +69,7 @@ impl Checker<'_> {
             }
         };
         Ok(Department {
+            report,
             copies: d.copies.unwrap_or(true),
             staff_language,
             sent_folder: d.mailbox.sent_folder.clone(),

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     pub(super) department: Vec<RawDepartment>,
     #[serde(default)]
     pub(super) oauth2: BTreeMap<String, RawOAuth2>,
+    #[serde(default)]
+    pub(super) report: super::report::RawReport,
 }
 
 /// `[oauth2.NAME]`: a client that fetches tokens (see `crate::net::oauth2`).
@@ -126,6 +128,9 @@ pub(super) struct RawDepartment {
     pub(super) digest_at: Option<String>,
     pub(super) staff_language: Option<String>,
     pub(super) copies: Option<bool>,
+    #[serde(default)]
+    pub(super) report_to: Vec<String>,
+    pub(super) report_every: Option<String>,
 }
 
 #[derive(Deserialize)]

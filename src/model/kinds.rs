@@ -153,6 +153,8 @@ pub enum Kind {
     Digest,
     /// The officer told that a receipt bounced.
     Undeliverable,
+    /// The report to the nämnd, mailed to `report_to`.
+    Report,
 }
 
 impl Kind {
@@ -168,6 +170,7 @@ impl Kind {
             Kind::Complaint => "complaint notice to the manager",
             Kind::Digest => "digest",
             Kind::Undeliverable => "undeliverable receipt notice",
+            Kind::Report => "report to the nämnd",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The commands as they travel on the control socket: one type per command, each with its
 //! route, and the reply the command line prints.
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{case, cases, explain, ignored, import, officer, purge, report};
 use crate::app::admin::AdminError;
 use crate::app::engine::Engine;
 use crate::config::ConfigError;
@@ -96,6 +96,8 @@ pub enum Request {
     Explain(explain::Explain),
     /// `preview` while the daemon runs.
     Preview(explain::Preview),
+    /// `report`.
+    Report(report::Report),
 }
 
 /// Applies `$body` to the command inside a [`Request`], whatever its type.
@@ -114,6 +116,7 @@ macro_rules! each {
             Request::Away($c) => $body,
             Request::Explain($c) => $body,
             Request::Preview($c) => $body,
+            Request::Report($c) => $body,
         }
     };
 }

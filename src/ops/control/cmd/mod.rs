@@ -8,3 +8,4 @@ pub mod ignored;
 pub mod import;
 pub mod officer;
 pub mod purge;
+pub mod report;
