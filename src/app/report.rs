@@ -66,14 +66,15 @@ pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Fig
 /// The language of a report: English when every department it covers writes to its staff in
 /// English, else Swedish.
 pub fn language(cfg: &Config, department: Option<&str>) -> Language {
-    let mut covered = cfg
+    let covered: Vec<_> = cfg
         .departments
         .iter()
         .filter(|d| department.is_none_or(|id| id == d.id))
-        .peekable();
-    match covered.peek() {
-        Some(_) if covered.all(|d| d.staff_language == Language::En) => Language::En,
-        _ => Language::Sv,
+        .collect();
+    if !covered.is_empty() && covered.iter().all(|d| d.staff_language == Language::En) {
+        Language::En
+    } else {
+        Language::Sv
     }
 }
 

@@ -131,8 +131,8 @@ mod tests {
     fn a_receipt_is_measured_against_the_hour_the_day_and_the_dygn() {
         let dept = &Sample::default().department();
         let mut c = case("BMN-2026-0001", &[]);
-        // 2026-03-02 22:30 in Stockholm (UTC+1).
-        c.received = chrono::DateTime::parse_from_rfc3339("2026-03-02T21:30:00Z")
+        // 2026-03-02 23:30 in Stockholm (UTC+1).
+        c.received = chrono::DateTime::parse_from_rfc3339("2026-03-02T22:30:00Z")
             .unwrap()
             .with_timezone(&Utc);
         let at = |mins: i64| c.received + chrono::Duration::minutes(mins);
@@ -142,7 +142,7 @@ mod tests {
             (1, 1, 1, 1)
         );
         assert_eq!(t.receipt_slowest_secs, 60);
-        // 01:00 the next local day: within the hour and the dygn, not the same day.
+        // 00:30 the next local day: within the hour and the dygn, not the same day.
         let t = receipt_sent(dept, &c, at(60)).add;
         assert_eq!((t.receipts_within_1h, t.receipts_same_day, t.receipts_within_1d), (1, 0, 1));
         let t = receipt_sent(dept, &c, at(24 * 60 + 1)).add;

@@ -320,7 +320,7 @@ mod tests {
         ]
     }
 
-    fn scope(departments: &[(String, String)], only: Option<&'static str>) -> Scope<'_> {
+    fn scope<'a>(departments: &'a [(String, String)], only: Option<&'static str>) -> Scope<'a> {
         Scope {
             from: day(1),
             to: day(15),
