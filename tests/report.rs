@@ -12,7 +12,12 @@ use std::time::{Duration, Instant};
 
 fn number_of(receipt: &[u8]) -> String {
     let subject = header(receipt, "subject").unwrap();
-    subject.rsplit('[').next().unwrap().trim_end_matches(']').to_string()
+    subject
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .to_string()
 }
 
 /// The report's CSV for today, as `department → column → value`.
@@ -40,8 +45,11 @@ fn report_csv(s: &Setup) -> HashMap<String, HashMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            let row: HashMap<String, String> =
-                head.iter().cloned().zip(rec.iter().map(String::from)).collect();
+            let row: HashMap<String, String> = head
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(String::from))
+                .collect();
             (row["department"].clone(), row)
         })
         .collect()
@@ -77,7 +85,11 @@ async fn the_report_counts_a_known_scenario_and_outlives_the_purge() {
     let s = Setup::new("report", "reply_within = \"6s\"");
     // Answered cases may go at once: the report must not need them.
     let text = std::fs::read_to_string(&s.config).unwrap();
-    std::fs::write(&s.config, text.replacen("[daemon]\n", "[daemon]\nretention = \"1s\"\n", 1)).unwrap();
+    std::fs::write(
+        &s.config,
+        text.replacen("[daemon]\n", "[daemon]\nretention = \"1s\"\n", 1),
+    )
+    .unwrap();
     let daemon = s.start();
     let m = s.mailbox();
     let mail = |n: u32, id: &str, subject: &str| {
@@ -86,9 +98,15 @@ async fn the_report_counts_a_known_scenario_and_outlives_the_purge() {
             s.resident(n)
         )
     };
-    s.stack.append(&m, &mail(1, "q-rep", "Fråga om garage")).await;
-    s.stack.append(&m, &mail(2, "c-rep", "Klagomål på bygglovet")).await;
-    s.stack.append(&m, &mail(3, "a-rep", "Ansökan om bygglov")).await;
+    s.stack
+        .append(&m, &mail(1, "q-rep", "Fråga om garage"))
+        .await;
+    s.stack
+        .append(&m, &mail(2, "c-rep", "Klagomål på bygglovet"))
+        .await;
+    s.stack
+        .append(&m, &mail(3, "a-rep", "Ansökan om bygglov"))
+        .await;
     // A machine's mail: received, no case.
     let auto = format!(
         "From: System <sys@leverantor.test>\nTo: {m}\nSubject: Driftinformation\nMessage-ID: <auto-rep@leverantor.test>\nAuto-Submitted: auto-generated\n\nInformation.\n"
@@ -114,7 +132,9 @@ async fn the_report_counts_a_known_scenario_and_outlives_the_purge() {
     s.stack.append_to(&m, "Sent", &answer(3, &a, "a-rep")).await;
     // The complaint passes its deadline, is escalated to the manager, and is answered late.
     let escalation = s.stack.wait_for(&s.manager(), 2).await;
-    assert!(escalation.iter().any(|e| header(e, "subject").unwrap_or_default().contains(&c)));
+    assert!(escalation
+        .iter()
+        .any(|e| header(e, "subject").unwrap_or_default().contains(&c)));
     // INTERNALDATE has whole seconds: the answer must come in a later second than the deadline.
     tokio::time::sleep(Duration::from_secs(2)).await;
     s.stack.append_to(&m, "Sent", &answer(2, &c, "c-rep")).await;
@@ -154,8 +174,17 @@ fn html_in_chromium(s: &Setup) {
         .to_string();
     let page = s.dir.path().join("report.html");
     kvittens_ok(&[
-        "report", "--config", s.config.to_str().unwrap(), "--from", &today, "--to", &today,
-        "--format", "html", "--out", page.to_str().unwrap(),
+        "report",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--format",
+        "html",
+        "--out",
+        page.to_str().unwrap(),
     ]);
     let profile = s.dir.path().join("chromium");
     let out = std::process::Command::new("chromium")
@@ -175,8 +204,14 @@ fn html_in_chromium(s: &Setup) {
         .output()
         .expect("chromium (Debian's package; scripts/test installs it)");
     let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(dom.contains("<th>Inkomna e-brev</th><td class=\"n\">5</td>"), "{dom}");
-    assert!(dom.contains("<th>Klagomål</th><td class=\"n\">1</td>"), "{dom}");
+    assert!(
+        dom.contains("<th>Inkomna e-brev</th><td class=\"n\">5</td>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<th>Klagomål</th><td class=\"n\">1</td>"),
+        "{dom}"
+    );
     // Two sections (bygg, total), one week each: one chart each, one bar per series.
     assert_eq!(dom.matches("<svg").count(), 2, "{dom}");
     assert_eq!(dom.matches("fill=\"#1F5FA8\"").count(), 2, "{dom}");
@@ -185,7 +220,10 @@ fn html_in_chromium(s: &Setup) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn report_to_gets_the_months_report_once_also_after_a_restart() {
-    let s = Setup::new("reportmail", "report_to = [\"namnd-reportmail@kommun.test\"]\nreport_every = \"month\"");
+    let s = Setup::new(
+        "reportmail",
+        "report_to = [\"namnd-reportmail@kommun.test\"]\nreport_every = \"month\"",
+    );
     // 1 January 2027, the first working day of January on this calendar (it has no days off).
     let env = [("KVITTENS_TEST_REPORT_NOW", "2027-01-01T09:00:00+01:00")];
     let daemon = s.spawn_env(&[], &env);
@@ -194,14 +232,36 @@ async fn report_to_gets_the_months_report_once_also_after_a_restart() {
     let subject = header(&got[0], "subject").unwrap();
     assert!(subject.contains("2026-12-01 – 2026-12-31"), "{subject}");
     let raw = String::from_utf8_lossy(&got[0]);
-    assert!(raw.contains("text/html") && raw.contains("text/csv"), "both attached");
+    assert!(
+        raw.contains("text/html") && raw.contains("text/csv"),
+        "both attached"
+    );
     daemon.wait_log("report to the nämnd queued", 1);
     drop(daemon);
     let again = s.spawn_env(&[], &env);
     again.wait_log("watching mailbox", 1);
     std::thread::sleep(Duration::from_secs(3));
-    assert_eq!(s.stack.inbox(namnd).await.len(), 1, "once, not again after the restart");
-    let (code, _, err) = kvittens(&["report", "--config", s.config.to_str().unwrap(), "--from", "2026-12-02", "--to", "2026-12-01", "--format", "csv", "--out", "-"]);
+    assert_eq!(
+        s.stack.inbox(namnd).await.len(),
+        1,
+        "once, not again after the restart"
+    );
+    let (code, _, err) = kvittens(&[
+        "report",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--from",
+        "2026-12-02",
+        "--to",
+        "2026-12-01",
+        "--format",
+        "csv",
+        "--out",
+        "-",
+    ]);
     assert_eq!(code, 1);
-    assert!(err.contains("--from 2026-12-02 is after --to 2026-12-01"), "{err}");
+    assert!(
+        err.contains("--from 2026-12-02 is after --to 2026-12-01"),
+        "{err}"
+    );
 }

@@ -93,7 +93,9 @@ pub struct Outbox {
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Outbox").field("store", &self.store).finish()
+        f.debug_struct("Outbox")
+            .field("store", &self.store)
+            .finish()
     }
 }
 

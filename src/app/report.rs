@@ -38,10 +38,15 @@ pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Fig
     if let Some(d) = &q.department {
         cfg.department(d).ok_or_else(|| {
             let known: Vec<&str> = cfg.departments.iter().map(|d| d.id.as_str()).collect();
-            refused!("no department {d:?} in the config; the departments are {}", known.join(", "))
+            refused!(
+                "no department {d:?} in the config; the departments are {}",
+                known.join(", ")
+            )
         })?;
     }
-    let tallies = engine.store.tallies(q.department.as_deref(), q.from, q.to)?;
+    let tallies = engine
+        .store
+        .tallies(q.department.as_deref(), q.from, q.to)?;
     let mut open: Vec<Case> = Vec::new();
     engine.store.for_each_case(&mut |c| {
         if c.state == State::Open {
@@ -82,7 +87,12 @@ pub fn language(cfg: &Config, department: Option<&str>) -> Language {
 ///
 /// # Errors
 /// As [`figures`]; a chart or table that cannot be rendered.
-pub fn render(engine: &Engine, q: &Query, format: Format, now: DateTime<Utc>) -> Result<String, AppError> {
+pub fn render(
+    engine: &Engine,
+    q: &Query,
+    format: Format,
+    now: DateTime<Utc>,
+) -> Result<String, AppError> {
     let figures = figures(engine, q, now)?;
     let lang = language(&engine.cfg(), q.department.as_deref());
     match format {
@@ -118,17 +128,28 @@ impl Engine {
         for (department, plan) in plans {
             let scope = department.unwrap_or("*");
             // The global report follows the first department's calendar (its working days).
-            let Some(home) = department.and_then(|d| cfg.department(d)).or(cfg.departments.first()) else {
+            let Some(home) = department
+                .and_then(|d| cfg.department(d))
+                .or(cfg.departments.first())
+            else {
                 continue;
             };
             let Some(due) = report::mailing_due(&home.calendar, plan.every, now) else {
                 continue;
             };
             let at = home.calendar.start_of_day(due.period_start);
-            if self.store.last_digest(&mark(scope))?.is_some_and(|last| last >= at) {
+            if self
+                .store
+                .last_digest(&mark(scope))?
+                .is_some_and(|last| last >= at)
+            {
                 continue;
             }
-            let q = Query { from: due.from, to: due.to, department: department.map(str::to_string) };
+            let q = Query {
+                from: due.from,
+                to: due.to,
+                department: department.map(str::to_string),
+            };
             let mail = match self.report_mail(&q, plan, home, now) {
                 Ok(mail) => mail,
                 Err(e) => {
@@ -136,7 +157,10 @@ impl Engine {
                     continue;
                 }
             };
-            if self.store.queue_digest(&mark(scope), at, &super::outbox::queued(mail))? {
+            if self
+                .store
+                .queue_digest(&mark(scope), at, &super::outbox::queued(mail))?
+            {
                 tracing::info!(scope, from = %due.from, to = %due.to, "report to the nämnd queued");
                 queued += 1;
             }
@@ -155,7 +179,9 @@ impl Engine {
         let lang = language(&cfg, q.department.as_deref());
         let name = match &q.department {
             Some(_) => home.name.clone(),
-            None => crate::mail::report::say(lang, "alla förvaltningar", "all departments").to_string(),
+            None => {
+                crate::mail::report::say(lang, "alla förvaltningar", "all departments").to_string()
+            }
         };
         let r = mailing::ReportMail {
             scope: q.department.as_deref().unwrap_or("*"),

@@ -84,7 +84,9 @@ pub fn receipt_sent(dept: &Department, case: &Case, sent: DateTime<Utc>) -> Tick
 /// deadline (the first escalation; the daily repeats and the second level are the same
 /// lateness).
 pub fn escalated(dept: &Department, at: DateTime<Utc>) -> Tick {
-    Tick::new(&dept.id, dept.calendar.local_date(at), |t| t.escalations = 1)
+    Tick::new(&dept.id, dept.calendar.local_date(at), |t| {
+        t.escalations = 1
+    })
 }
 
 #[cfg(test)]
@@ -138,15 +140,34 @@ mod tests {
         let at = |mins: i64| c.received + chrono::Duration::minutes(mins);
         let t = receipt_sent(dept, &c, at(1)).add;
         assert_eq!(
-            (t.receipts, t.receipts_within_1h, t.receipts_same_day, t.receipts_within_1d),
+            (
+                t.receipts,
+                t.receipts_within_1h,
+                t.receipts_same_day,
+                t.receipts_within_1d
+            ),
             (1, 1, 1, 1)
         );
         assert_eq!(t.receipt_slowest_secs, 60);
         // 00:30 the next local day: within the hour and the dygn, not the same day.
         let t = receipt_sent(dept, &c, at(60)).add;
-        assert_eq!((t.receipts_within_1h, t.receipts_same_day, t.receipts_within_1d), (1, 0, 1));
+        assert_eq!(
+            (
+                t.receipts_within_1h,
+                t.receipts_same_day,
+                t.receipts_within_1d
+            ),
+            (1, 0, 1)
+        );
         let t = receipt_sent(dept, &c, at(24 * 60 + 1)).add;
-        assert_eq!((t.receipts_within_1h, t.receipts_same_day, t.receipts_within_1d), (0, 0, 0));
+        assert_eq!(
+            (
+                t.receipts_within_1h,
+                t.receipts_same_day,
+                t.receipts_within_1d
+            ),
+            (0, 0, 0)
+        );
         assert_eq!(t.receipt_slowest_secs, 86_460);
     }
 

@@ -144,7 +144,8 @@ impl Checker<'_> {
             .collect();
         let times = self.times(&raw.daemon)?;
         let report = &raw.report;
-        let report = self.report_plan("report", &report.report_to, report.report_every.as_deref())?;
+        let report =
+            self.report_plan("report", &report.report_to, report.report_every.as_deref())?;
         let warnings = self.warnings(&departments, &smtp, times.unconfirmed_wait);
         let daemon = raw.daemon;
         let mut cfg = Config {

@@ -48,7 +48,10 @@ impl Checker<'_> {
             None | Some("month") => ReportEvery::Month,
             Some("quarter") => ReportEvery::Quarter,
             Some(other) => {
-                return Err(self.err(every_key, format!("{other:?}: use \"month\" or \"quarter\"")))
+                return Err(self.err(
+                    every_key,
+                    format!("{other:?}: use \"month\" or \"quarter\""),
+                ))
             }
         };
         if to.is_empty() {

@@ -346,16 +346,33 @@ mod tests {
         assert_eq!(f.len(), 3);
         let (bygg, skola, total) = (&f[0], &f[1], &f[2]);
         assert_eq!((bygg.sum.received, bygg.cases, bygg.no_case), (4, 3, 1));
-        assert_eq!((bygg.complaints(), bygg.overdue_now, bygg.complaints_open_now), (1, 1, 1));
+        assert_eq!(
+            (
+                bygg.complaints(),
+                bygg.overdue_now,
+                bygg.complaints_open_now
+            ),
+            (1, 1, 1)
+        );
         assert_eq!(bygg.median_answer_minutes, Some(90.0));
-        assert_eq!(share(bygg.sum.answered_in_time, bygg.sum.answered), Some(2.0 / 3.0));
+        assert_eq!(
+            share(bygg.sum.answered_in_time, bygg.sum.answered),
+            Some(2.0 / 3.0)
+        );
         assert_eq!(skola.fault_reports(), 2);
-        assert_eq!(skola.sum.received, 2, "the day outside the period is left out");
+        assert_eq!(
+            skola.sum.received, 2,
+            "the day outside the period is left out"
+        );
         assert_eq!(skola.sum.receipt_slowest_secs, 7200);
         assert_eq!(total.department, TOTAL);
         assert_eq!((total.sum.received, total.cases, total.no_case), (6, 5, 1));
         assert_eq!(
-            (total.sum.receipts, total.sum.receipts_within_1h, total.sum.receipts_within_1d),
+            (
+                total.sum.receipts,
+                total.sum.receipts_within_1h,
+                total.sum.receipts_within_1d
+            ),
             (5, 4, 5)
         );
         assert_eq!(total.sum.receipt_slowest_secs, 7200, "the slowest of all");
@@ -390,11 +407,18 @@ mod tests {
         let cal = Calendar::default();
         let at = |t: &str| -> DateTime<Utc> { t.parse().unwrap() };
         // 1 January 2027 is a holiday, 2–3 a weekend: the first working day is Monday the 4th.
-        assert_eq!(mailing_due(&cal, ReportEvery::Month, at("2027-01-03T10:00:00Z")), None);
+        assert_eq!(
+            mailing_due(&cal, ReportEvery::Month, at("2027-01-03T10:00:00Z")),
+            None
+        );
         let due = mailing_due(&cal, ReportEvery::Month, at("2027-01-04T07:00:00Z")).unwrap();
         assert_eq!(
             (due.period_start, due.from, due.to),
-            (NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 12, 31).unwrap())
+            (
+                NaiveDate::from_ymd_opt(2027, 1, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 12, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 12, 31).unwrap()
+            )
         );
         // Later in the month: still this period's mailing (sent once, by the store's mark).
         let later = mailing_due(&cal, ReportEvery::Month, at("2027-01-20T07:00:00Z")).unwrap();
@@ -402,7 +426,11 @@ mod tests {
         let q = mailing_due(&cal, ReportEvery::Quarter, at("2026-05-12T07:00:00Z")).unwrap();
         assert_eq!(
             (q.period_start, q.from, q.to),
-            (NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), NaiveDate::from_ymd_opt(2026, 3, 31).unwrap())
+            (
+                NaiveDate::from_ymd_opt(2026, 4, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2026, 3, 31).unwrap()
+            )
         );
     }
 

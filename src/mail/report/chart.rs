@@ -68,20 +68,18 @@ fn draw(
         let x = i as f64 + offset;
         Rectangle::new([(x, 0.0), (x + 0.38, value as f64)], fill.filled())
     };
-    chart
-        .draw_series(
-            weeks
-                .iter()
-                .enumerate()
-                .map(|(i, w)| bar(i, 0.1, w.received, RECEIVED_FILL)),
-        )?;
-    chart
-        .draw_series(
-            weeks
-                .iter()
-                .enumerate()
-                .map(|(i, w)| bar(i, 0.5, w.answered_in_time, IN_TIME_FILL)),
-        )?;
+    chart.draw_series(
+        weeks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| bar(i, 0.1, w.received, RECEIVED_FILL)),
+    )?;
+    chart.draw_series(
+        weeks
+            .iter()
+            .enumerate()
+            .map(|(i, w)| bar(i, 0.5, w.answered_in_time, IN_TIME_FILL)),
+    )?;
     Ok(())
 }
 

@@ -24,7 +24,11 @@ fn row(label: &str, value: impl ToString) -> Row {
 }
 
 fn row_share(label: &str, value: u64, of: u64) -> Row {
-    Row(label.to_string(), value.to_string(), Some(percent(share(value, of))))
+    Row(
+        label.to_string(),
+        value.to_string(),
+        Some(percent(share(value, of))),
+    )
 }
 
 /// The page for `figures` (each department, then the total), titled with the period.
@@ -58,7 +62,11 @@ fn section(out: &mut String, f: &Figures, lang: Language) -> Result<(), String> 
     } else {
         format!("{} ({})", esc(&f.name), esc(&f.department))
     };
-    let _ = write!(out, "<section data-department=\"{}\">\n<h2>{name}</h2>\n", esc(&f.department));
+    let _ = write!(
+        out,
+        "<section data-department=\"{}\">\n<h2>{name}</h2>\n",
+        esc(&f.department)
+    );
     for (heading, rows) in tables(f, lang) {
         table(out, heading, &rows);
     }
@@ -114,22 +122,45 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
         mails.push(row(&format!("– {reason}"), n));
     }
     mails.push(row(
-        s("– varav senare öppnade som ärende", "– of them later opened as a case"),
+        s(
+            "– varav senare öppnade som ärende",
+            "– of them later opened as a case",
+        ),
         t.no_case_opened,
     ));
     let receipts = vec![
         row(s("Kvittenser skickade", "Receipts sent"), t.receipts),
-        row_share(s("inom en timme", "within one hour"), t.receipts_within_1h, t.receipts),
-        row_share(s("samma dag", "the same day"), t.receipts_same_day, t.receipts),
-        row_share(s("inom ett dygn", "within one day (24 h)"), t.receipts_within_1d, t.receipts),
-        row(s("Den långsammaste", "The slowest"), span(t.receipt_slowest_secs, lang)),
+        row_share(
+            s("inom en timme", "within one hour"),
+            t.receipts_within_1h,
+            t.receipts,
+        ),
+        row_share(
+            s("samma dag", "the same day"),
+            t.receipts_same_day,
+            t.receipts,
+        ),
+        row_share(
+            s("inom ett dygn", "within one day (24 h)"),
+            t.receipts_within_1d,
+            t.receipts,
+        ),
+        row(
+            s("Den långsammaste", "The slowest"),
+            span(t.receipt_slowest_secs, lang),
+        ),
     ];
-    let median = f
-        .median_answer_minutes
-        .map_or_else(|| "–".to_string(), |m| span((m * 60.0).round() as u64, lang));
+    let median = f.median_answer_minutes.map_or_else(
+        || "–".to_string(),
+        |m| span((m * 60.0).round() as u64, lang),
+    );
     let answers = vec![
         row(s("Besvarade", "Answered"), t.answered),
-        row_share(s("inom svarstiden", "by the reply deadline"), t.answered_in_time, t.answered),
+        row_share(
+            s("inom svarstiden", "by the reply deadline"),
+            t.answered_in_time,
+            t.answered,
+        ),
         row(s("Mediantid till svar", "Median time to answer"), median),
         row(s("Försenade nu", "Overdue now"), f.overdue_now),
         row(s("Eskaleringar", "Escalations"), t.escalations),
@@ -151,11 +182,18 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
         };
         complaints.push(row(word, t.contacts_by.get(how).copied().unwrap_or(0)));
     }
-    complaints.push(row(s("Åtgärder registrerade", "Measures recorded"), t.measures));
+    complaints.push(row(
+        s("Åtgärder registrerade", "Measures recorded"),
+        t.measures,
+    ));
     complaints.push(row(s("Öppna nu", "Still open now"), f.complaints_open_now));
     let mut faults = vec![row(s("Felanmälningar", "Fault reports"), f.fault_reports())];
     for (kind, n) in &t.fault_types {
-        let kind = if kind.is_empty() { s("(ingen typ)", "(no type)") } else { kind };
+        let kind = if kind.is_empty() {
+            s("(ingen typ)", "(no type)")
+        } else {
+            kind
+        };
         faults.push(row(&format!("– {kind}"), n));
     }
     faults.push(row_share(
@@ -164,9 +202,21 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
         t.faults_done,
     ));
     let law = vec![
-        row(s("Förseningsbesked (§ 11)", "Delay notices (§ 11)"), t.delay_notices),
-        row(s("Ärenden öppna sex månader (§ 12)", "Cases open six months (§ 12)"), t.six_months),
-        row(s("– öppna sex månader nu", "– open six months now"), f.six_months_open_now),
+        row(
+            s("Förseningsbesked (§ 11)", "Delay notices (§ 11)"),
+            t.delay_notices,
+        ),
+        row(
+            s(
+                "Ärenden öppna sex månader (§ 12)",
+                "Cases open six months (§ 12)",
+            ),
+            t.six_months,
+        ),
+        row(
+            s("– öppna sex månader nu", "– open six months now"),
+            f.six_months_open_now,
+        ),
     ];
     vec![
         (s("E-brev och ärenden", "Mails and cases"), mails),
@@ -174,22 +224,30 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
         (s("Svar", "Answers"), answers),
         (s("Klagomål", "Complaints"), complaints),
         (s("Felanmälningar per typ", "Fault reports by type"), faults),
-        (s("Förvaltningslagen (2017:900)", "The Administrative Procedure Act (2017:900)"), law),
+        (
+            s(
+                "Förvaltningslagen (2017:900)",
+                "The Administrative Procedure Act (2017:900)",
+            ),
+            law,
+        ),
     ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::report::{figures, Scope};
     use crate::model::tally::DayTally;
+    use crate::rules::report::{figures, Scope};
     use chrono::NaiveDate;
 
     #[test]
     fn the_page_is_self_contained_with_its_figures_and_a_chart_per_section() {
         let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-        let mut t = DayTally::default();
-        t.received = 7;
+        let mut t = DayTally {
+            received: 7,
+            ..DayTally::default()
+        };
         t.cases.insert("complaint".into(), 2);
         let depts = [("bygg".to_string(), "Bygg & <miljö>".to_string())];
         let scope = Scope {

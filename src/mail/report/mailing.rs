@@ -2,9 +2,9 @@
 //! attached (so the page prints as it is and the table opens in a spreadsheet).
 
 use crate::config::Config;
+use crate::mail::outgoing::About;
 use crate::mail::outgoing::{mailbox, marked, text_part, Automatic, ComposeError, Outgoing};
 use crate::model::{ids, Kind, Language};
-use crate::mail::outgoing::About;
 use chrono::{DateTime, NaiveDate, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Message, MultiPart};
@@ -37,7 +37,11 @@ pub struct ReportMail<'a> {
 ///
 /// # Errors
 /// A [`ComposeError`] when an address is refused or the mail cannot be built.
-pub fn report_mail(cfg: &Config, r: &ReportMail<'_>, now: DateTime<Utc>) -> Result<Outgoing, ComposeError> {
+pub fn report_mail(
+    cfg: &Config,
+    r: &ReportMail<'_>,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
     let about = About::Report(r.scope.to_string());
     let stamp = r.from.and_hms_opt(0, 0, 0).map_or(now, |t| t.and_utc());
     let scope_id = if r.scope == "*" { "all" } else { r.scope };
@@ -69,10 +73,19 @@ kvittens keeps; see the README section \"The report to the nämnd\".\n",
     for to in r.recipients {
         b = b.to(mailbox(None, to)?);
     }
-    let b = marked(b, &id, now, Automatic::Generated, r.envelope_from, &about.to_string());
+    let b = marked(
+        b,
+        &id,
+        now,
+        Automatic::Generated,
+        r.envelope_from,
+        &about.to_string(),
+    );
     let file = format!("rapport-{scope_id}-{}-{}", r.from, r.to);
-    let html_type = ContentType::parse("text/html; charset=utf-8").map_err(ComposeError::ContentType)?;
-    let csv_type = ContentType::parse("text/csv; charset=utf-8").map_err(ComposeError::ContentType)?;
+    let html_type =
+        ContentType::parse("text/html; charset=utf-8").map_err(ComposeError::ContentType)?;
+    let csv_type =
+        ContentType::parse("text/csv; charset=utf-8").map_err(ComposeError::ContentType)?;
     let msg = b
         .multipart(
             MultiPart::mixed()

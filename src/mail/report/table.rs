@@ -89,7 +89,9 @@ fn fixed(f: &Figures) -> Vec<String> {
         n(t.receipt_slowest_secs),
         n(t.answered),
         fraction(share(t.answered_in_time, t.answered)),
-        f.median_answer_minutes.map(|m| format!("{m:.1}")).unwrap_or_default(),
+        f.median_answer_minutes
+            .map(|m| format!("{m:.1}"))
+            .unwrap_or_default(),
         n(t.escalations),
         n(t.complaints_contacted),
         fraction(share(t.complaints_contacted_in_time, f.complaints())),
@@ -111,7 +113,10 @@ fn fixed(f: &Figures) -> Vec<String> {
 /// When the writer fails (it writes to memory; kept as text).
 pub fn csv(figures: &[Figures]) -> Result<String, String> {
     let reasons: BTreeSet<&String> = figures.iter().flat_map(|f| f.sum.no_case.keys()).collect();
-    let types: BTreeSet<&String> = figures.iter().flat_map(|f| f.sum.fault_types.keys()).collect();
+    let types: BTreeSet<&String> = figures
+        .iter()
+        .flat_map(|f| f.sum.fault_types.keys())
+        .collect();
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
     header.extend(reasons.iter().map(|r| format!("no_case:{r}")));
@@ -140,13 +145,17 @@ mod tests {
     #[test]
     fn one_row_per_department_then_the_total_with_the_fixed_columns_first() {
         let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
-        let mut a = DayTally::default();
-        a.received = 3;
+        let mut a = DayTally {
+            received: 3,
+            receipts: 2,
+            receipts_within_1d: 1,
+            ..DayTally::default()
+        };
         a.no_case.insert("automatic".into(), 1);
-        a.receipts = 2;
-        a.receipts_within_1d = 1;
-        let mut b = DayTally::default();
-        b.received = 1;
+        let mut b = DayTally {
+            received: 1,
+            ..DayTally::default()
+        };
         b.fault_types.insert("Gatubelysning, trasig".into(), 1);
         let depts = [
             ("bygg".to_string(), "Bygg".to_string()),
@@ -159,7 +168,11 @@ mod tests {
             only: None,
             now: chrono::Utc::now(),
         };
-        let f = figures(&scope, &[("bygg".into(), day, a), ("gata".into(), day, b)], &[]);
+        let f = figures(
+            &scope,
+            &[("bygg".into(), day, a), ("gata".into(), day, b)],
+            &[],
+        );
         let text = csv(&f).unwrap();
         let mut r = csv::Reader::from_reader(text.as_bytes());
         let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
