@@ -282,6 +282,7 @@ pub fn new_case_from(
     let dues = schedule::case_dues(dept, &c);
     let count_receipt = mails.iter().any(|m| m.kind == crate::model::Kind::Receipt);
     let mails = mails.into_iter().map(super::outbox::queued).collect();
+    // Every way a case opens passes here, so every way counts it (the report's tallies).
     let ticks = vec![super::tally::opened(dept, &c)];
     (
         c,

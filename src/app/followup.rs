@@ -74,6 +74,9 @@ impl Engine {
             let case = &mut edit.after;
             let (actions, next) = schedule::on_due(dept, case, due, now, away);
             effects.dues.extend(next);
+            if first_escalation(due, case, &actions) {
+                effects.ticks.push(super::tally::escalated(dept, now));
+            }
             for action in &actions {
                 match notices::for_action(&cfg, dept, &templates, case, action, due.at, now) {
                     Ok(mail) => {
@@ -198,6 +201,17 @@ impl Engine {
         })?;
         Ok(found)
     }
+}
+
+/// Whether firing `due` escalates `case` for the first time for its current deadline: the
+/// level-1 entry planned at the deadline itself (its daily repeats come later, and level 2 is
+/// the same lateness told higher up), so the report counts each late case once per deadline.
+fn first_escalation(due: &Due, case: &crate::model::Case, actions: &[Action]) -> bool {
+    due.kind == schedule::DueKind::Escalate { level: 1 }
+        && due.at <= case.reply_due
+        && actions
+            .iter()
+            .any(|a| matches!(a, Action::Escalate { level: 1, .. }))
 }
 
 fn describe(action: &Action) -> String {

@@ -5,6 +5,7 @@
 
 use crate::app::edit::until_applied;
 use crate::app::engine::{decide_with, new_case, Engine};
+use crate::app::tally;
 use crate::config::Department;
 use crate::model::Inbound;
 use crate::model::{Case, State};
@@ -110,14 +111,21 @@ impl Engine {
             }
             Decision::Answer { case, by, reason } => {
                 let at = incoming.received;
+                let cfg = self.cfg();
                 self.attach(incoming, &msg, &case, |c| {
                     c.log(at, format!("answered by {} ({})", by.email, reason.detail));
                     flag_header_only(c, &msg, at);
+                    let mut effects = Effects::default();
                     if c.state == State::Open {
+                        // The first answer is the one the report measures (app::tally).
+                        if c.answered_at.is_none() {
+                            let owner = cfg.department(&c.department).unwrap_or(dept);
+                            effects.ticks.push(tally::answered(owner, c, at));
+                        }
                         c.state = State::Answered;
                         c.answered_at = Some(at);
                     }
-                    Effects::default()
+                    effects
                 })?;
                 Ok(Outcome::Answered(case))
             }
@@ -173,8 +181,12 @@ impl Engine {
             flag_header_only(c, msg, at);
             // The resident writes again after an answer: they are waiting again, with a new
             // reply deadline and its reminders.
+            let ticks = vec![tally::received(dept, at)];
             if c.state == State::Open {
-                return Effects::default();
+                return Effects {
+                    ticks,
+                    ..Effects::default()
+                };
             }
             c.state = State::Open;
             c.reply_due = dept.calendar.deadline(at, dept.reply_within);
@@ -191,6 +203,7 @@ impl Engine {
                 .collect();
             Effects {
                 dues,
+                ticks,
                 ..Effects::default()
             }
         })
@@ -243,7 +256,7 @@ impl Engine {
         let opened = until_applied(|| {
             let counters = self.store.next_counters(&dept.id, counter, &sender_today)?;
             let who = (category, language, resident);
-            let (case, effects) = new_case(
+            let (case, mut effects) = new_case(
                 &cfg,
                 &templates,
                 dept,
@@ -254,6 +267,7 @@ impl Engine {
                 &away,
                 withhold.as_ref(),
             );
+            effects.ticks.push(tally::received(dept, incoming.received));
             self.store.open_case(&NewCase {
                 department: &dept.id,
                 key: Some(&incoming.key),

@@ -18,5 +18,6 @@ pub mod outbox;
 pub mod outcome;
 pub mod person;
 pub mod registrar;
+pub mod report;
 pub mod retention;
 pub mod tally;

@@ -5,6 +5,7 @@
 //! exactly when the outbox no longer holds the mail.
 
 use crate::mail::outgoing::Outgoing;
+use crate::model::tally::Tick;
 use crate::model::Kind;
 use crate::rules::budget::Spent;
 use crate::store::{CaseStore, Fate, Gone, MessageKey, Note, Queued, StoreError};
@@ -76,6 +77,7 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
         what,
         flag,
         tell: None,
+        ticks: Vec::new(),
     })
 }
 
@@ -117,12 +119,14 @@ pub fn undelivered(
 pub struct Outbox {
     store: Arc<dyn CaseStore>,
     /// The engine whose config and templates word the officer's notice of a refused
-    /// receipt; without one (a bare outbox in tests) the case is only flagged.
+    /// receipt, and whose departments' calendars give the local day a receipt counts on in
+    /// the report; without one (a bare outbox in tests) the case is only flagged and
+    /// nothing counted.
     engine: Option<crate::app::engine::Engine>,
 }
 
 impl Outbox {
-    /// The outbox of `store`.
+    /// The outbox of `store`, telling no officer and counting nothing for the report.
     pub fn new(store: Arc<dyn CaseStore>) -> Outbox {
         Outbox {
             store,
@@ -130,7 +134,8 @@ impl Outbox {
         }
     }
 
-    /// The outbox of `engine`'s store, telling officers of refused receipts.
+    /// The outbox of `engine`'s store, telling officers of refused receipts and counting
+    /// the receipts it lets go for the report.
     pub fn of(engine: &crate::app::engine::Engine) -> Outbox {
         Outbox {
             store: engine.store.clone(),
@@ -162,6 +167,39 @@ impl Outbox {
             Err(e) => note.what = format!("{}; the officer could not be told: {e}", note.what),
         }
         Some(note)
+    }
+
+    /// The report's tick for `mail` sent at `sent`: a receipt, measured from when its case's
+    /// mail reached the mailbox (see [`super::tally::receipt_sent`]); nothing for other mail.
+    fn sent_ticks(&self, mail: &Outgoing, sent: DateTime<Utc>) -> Result<Vec<Tick>, StoreError> {
+        let (Some(engine), Kind::Receipt, Some(number)) = (&self.engine, mail.kind, case_of(mail))
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(case) = self.store.case(number)? else {
+            return Ok(Vec::new());
+        };
+        let cfg = engine.cfg();
+        Ok(cfg
+            .department(&case.department)
+            .map(|dept| super::tally::receipt_sent(dept, &case, sent))
+            .into_iter()
+            .collect())
+    }
+
+    /// [`fate_note`] with the report's ticks of an accepted mail.
+    fn sent_note(
+        &self,
+        mail: &Outgoing,
+        fate: Fate<'_>,
+        at: DateTime<Utc>,
+        sent: DateTime<Utc>,
+    ) -> Result<Option<Note>, StoreError> {
+        let mut note = fate_note(mail, fate, at);
+        if let (Some(n), Fate::Accepted | Fate::Copied) = (&mut note, fate) {
+            n.ticks = self.sent_ticks(mail, sent)?;
+        }
+        Ok(note)
     }
 
     /// Mail waiting to be sent, receipts first, leaving out mail in flight; flushed first, so
@@ -201,6 +239,7 @@ impl Outbox {
             what: format!("{} not taken yet ({why}); queued again", mail.kind.word()),
             flag: None,
             tell: None,
+            ticks: Vec::new(),
         });
         self.store.ground(&queued(mail.clone()), note.as_ref())
     }
@@ -218,7 +257,7 @@ impl Outbox {
     ) -> Result<(), StoreError> {
         let note = match failure {
             Some(why) => self.refusal_note(mail, why, at),
-            None => fate_note(mail, Fate::Accepted, at),
+            None => self.sent_note(mail, Fate::Accepted, at, at)?,
         };
         let gone = self
             .store
@@ -242,7 +281,7 @@ impl Outbox {
         mail: &Outgoing,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let note = fate_note(mail, Fate::Accepted, at);
+        let note = self.sent_note(mail, Fate::Accepted, at, at)?;
         self.store
             .mark_sent(&queued(mail.clone()), note.as_ref(), false)?;
         Ok(())
@@ -293,9 +332,11 @@ impl Outbox {
         at: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         let flying = self.store.flying(id)?;
-        let note = flying
-            .as_ref()
-            .and_then(|(_, mail)| fate_note(mail, Fate::Copied, at));
+        // The server took it when it went into flight, not when its copy was read.
+        let note = match &flying {
+            Some((flight, mail)) => self.sent_note(mail, Fate::Copied, at, flight.since)?,
+            None => None,
+        };
         let gone = self.store.confirm_copy(key, id, note.as_ref())?;
         Ok(match (gone, flying) {
             (Gone::Left, Some((_, mail))) => Some(mail.about.to_string()),
@@ -364,6 +405,7 @@ impl Outbox {
                     ),
                     flag: None,
                     tell: None,
+                    ticks: Vec::new(),
                 })
             };
             released.extend(self.store.release(flight, &note)?.map(|r| r.mail));

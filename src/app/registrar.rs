@@ -141,8 +141,9 @@ impl Engine {
             return self.store.mark_handled(&incoming.key, &note);
         }
         let entry = entry(dept, msg, incoming, reason);
+        let ticks = [super::tally::no_case(dept, incoming.received, reason.code)];
         self.store
-            .record_ignored(&incoming.key, &note, &entry)
+            .record_ignored(&incoming.key, &note, &entry, &ticks)
             .map(|_| ())
     }
 
@@ -257,7 +258,10 @@ impl Engine {
                 resident: &resident,
                 away: &away,
             };
-            let (c, effects) = from.open(&cfg, &templates, dept, counters, opening, now);
+            let (c, mut effects) = from.open(&cfg, &templates, dept, counters, opening, now);
+            effects
+                .ticks
+                .push(super::tally::opened_from_no_case(dept, &c));
             self.store.open_ignored(
                 &e,
                 &NewCase {

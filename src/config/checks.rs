@@ -145,6 +145,9 @@ impl Checker<'_> {
             .map(|d| d.trim().trim_start_matches('@').to_lowercase())
             .collect();
         let times = self.times(&raw.daemon)?;
+        let report = &raw.report;
+        let report =
+            self.report_plan("report", &report.report_to, report.report_every.as_deref())?;
         let warnings = self.warnings(&departments, &smtp, times.unconfirmed_wait);
         let daemon = raw.daemon;
         let mut cfg = Config {
@@ -167,6 +170,7 @@ impl Checker<'_> {
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
+            report,
             text: self.locator.text().into(),
             staff: Vec::new(),
         };

@@ -59,6 +59,7 @@ impl Checker<'_> {
         };
         let fault_types = self.fault_types(key, std::mem::take(&mut d.fault_type))?;
         let follow_up = self.follow_up(key, &d, defaults.calendar)?;
+        let report = self.report_plan(key, &d.report_to, d.report_every.as_deref())?;
         let staff_language = match d.staff_language.as_deref() {
             None | Some("sv") => Language::Sv,
             Some("en") => Language::En,
@@ -70,6 +71,7 @@ impl Checker<'_> {
             }
         };
         Ok(Department {
+            report,
             copies: d.copies.unwrap_or(true),
             staff_language,
             sent_folder: d.mailbox.sent_folder.clone(),

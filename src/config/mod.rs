@@ -18,10 +18,12 @@ mod fault;
 mod locate;
 pub mod oauth2;
 mod raw;
+mod report;
 mod secrets;
 
 pub use fault::FaultType;
 pub use locate::Position;
+pub use report::{ReportEvery, ReportPlan};
 pub use secrets::Secret;
 
 /// A configuration mistake: which file, where in it, which key, what is wrong. Shown as
@@ -175,6 +177,8 @@ pub struct Department {
     /// global folder's (`[daemon] templates`) or the built-in text of that name, for this
     /// department's mail only.
     pub templates: Option<PathBuf>,
+    /// The department's own report to its nämnd by mail (`report_to`, `report_every`).
+    pub report: Option<ReportPlan>,
 }
 
 /// When staff are reminded and managers told.
@@ -265,6 +269,8 @@ pub struct Config {
     pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::config::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
+    /// The whole municipality's report by mail (`[report]`: every department and the total).
+    pub report: Option<ReportPlan>,
     /// The text it was read from, to place mistakes found later at their key's line.
     text: std::sync::Arc<str>,
     /// [`Config::staff_addresses`], gathered once when the file is read (every message asks).

@@ -19,6 +19,8 @@ pub(super) struct RawConfig {
     pub(super) department: Vec<RawDepartment>,
     #[serde(default)]
     pub(super) oauth2: BTreeMap<String, RawOAuth2>,
+    #[serde(default)]
+    pub(super) report: super::report::RawReport,
 }
 
 /// `[oauth2.NAME]`: a client that fetches tokens (see `crate::net::oauth2`).
@@ -132,6 +134,9 @@ pub(super) struct RawDepartment {
     /// `[[department.fault_type]]`: the fault catalogue.
     #[serde(default)]
     pub(super) fault_type: Vec<RawFaultType>,
+    #[serde(default)]
+    pub(super) report_to: Vec<String>,
+    pub(super) report_every: Option<String>,
 }
 
 /// `[[department.fault_type]]`: one type of fault in the catalogue (see `super::fault`).

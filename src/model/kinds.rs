@@ -154,6 +154,8 @@ pub enum Kind {
     Digest,
     /// The officer told that a receipt bounced.
     Undeliverable,
+    /// The report to the nämnd, mailed to `report_to`.
+    Report,
 }
 
 impl Kind {
@@ -169,6 +171,7 @@ impl Kind {
             Kind::Complaint => "complaint notice to the manager",
             Kind::Digest => "digest",
             Kind::Undeliverable => "undeliverable receipt notice",
+            Kind::Report => "report to the nämnd",
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::ops::commands;
-use crate::ops::control::cmd::{case, cases, ignored, import, officer, person, purge};
+use crate::ops::control::cmd::{case, cases, ignored, import, officer, person, purge, report};
 use crate::ops::control::{self, Filter, Request};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -183,6 +183,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The report to the nämnd for a period: per department and in total, from the daily
+    /// totals kept past retention and the cases open now (works while the daemon runs).
+    Report {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, value_parser = date)]
+        from: NaiveDate,
+        /// Last day (included), YYYY-MM-DD.
+        #[arg(long, value_parser = date)]
+        to: NaiveDate,
+        /// Only this department (its `id`): no total row.
+        #[arg(long)]
+        department: Option<String>,
+        /// html: one printable page with a chart; csv: one row per department and a total row.
+        #[arg(long, value_enum)]
+        format: ReportFormat,
+        /// The file to write ("-" for standard output).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Officers and managers: who is in, and absences (hänvisning) recorded at run time.
     Officer {
         #[command(subcommand)]
@@ -280,6 +302,12 @@ pub enum IgnoredAction {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Csv,
+}
+
 #[derive(Subcommand)]
 pub enum PersonAction {
     /// Everything kvittens holds about the address, as one JSON document: cases with their
@@ -356,6 +384,34 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             anyhow::bail!("`run` and `check-config` are the daemon's (kvittens::daemon)")
         }
         Command::Generate { what, dir } => generate(what, &dir),
+        Command::Report {
+            config,
+            from,
+            to,
+            department,
+            format,
+            out: file,
+        } => {
+            let format = match format {
+                ReportFormat::Html => crate::mail::report::Format::Html,
+                ReportFormat::Csv => crate::mail::report::Format::Csv,
+            };
+            let query = crate::app::report::Query {
+                from,
+                to,
+                department,
+            };
+            let request = Request::Report(report::Report { query, format });
+            // Rendered whole first, so that a refused report leaves no empty file behind.
+            let mut bytes = Vec::new();
+            store_command(&config, request, &mut bytes)?;
+            if file.as_os_str() == "-" {
+                out.write_all(&bytes)?;
+                return Ok(out.flush()?);
+            }
+            std::fs::write(&file, &bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", file.display()))
+        }
         Command::Explain {
             config,
             department,
@@ -436,6 +492,7 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
             }
         },
         Command::Run { .. }
+        | Command::Report { .. }
         | Command::CheckConfig { .. }
         | Command::Generate { .. }
         | Command::Explain { .. }

@@ -304,6 +304,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         key: &MessageKey,
         note: &str,
         entry: &IgnoredMail,
+        ticks: &[Tick],
     ) -> Result<Option<u64>, StoreError>;
 
     /// One ignored mail by id.
@@ -635,8 +636,9 @@ impl CaseStore for Store {
         key: &MessageKey,
         note: &str,
         entry: &IgnoredMail,
+        ticks: &[Tick],
     ) -> Result<Option<u64>, StoreError> {
-        Store::record_ignored(self, key, note, entry)
+        Store::record_ignored(self, key, note, entry, ticks)
     }
 
     fn ignored_mail(&self, id: u64) -> Result<Option<IgnoredMail>, StoreError> {

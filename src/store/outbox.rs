@@ -47,6 +47,9 @@ pub struct Note {
     /// A mail queued with the line, in the same transaction (the officer told that the
     /// receipt was refused), when the case is there.
     pub tell: Option<Queued>,
+    /// What the mail's fate adds to the report's tallies (a receipt sent), written in the
+    /// same transaction: counted exactly when the outbox lets the mail go, so never twice.
+    pub ticks: Vec<crate::model::tally::Tick>,
 }
 
 /// What a mail's leaving the outbox did.
@@ -285,6 +288,7 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
     let Some(note) = note else {
         return Ok(());
     };
+    super::tally::tx_ticks(tx, &note.ticks)?;
     let key = keys::case(&note.case);
     if let Some(mut case) = tx_get::<Case>(tx, &key)? {
         if let Some(flag) = &note.flag {

@@ -1,7 +1,7 @@
 //! The commands as they travel on the control socket: one type per command, each with its
 //! route, and the reply the command line prints.
 
-use super::cmd::{case, cases, explain, ignored, import, officer, person, purge};
+use super::cmd::{case, cases, explain, ignored, import, officer, person, purge, report};
 use crate::app::admin::AdminError;
 use crate::app::engine::Engine;
 use crate::config::ConfigError;
@@ -104,6 +104,8 @@ pub enum Request {
     Explain(explain::Explain),
     /// `preview` while the daemon runs.
     Preview(explain::Preview),
+    /// `report`.
+    Report(report::Report),
 }
 
 /// Applies `$body` to the command inside a [`Request`], whatever its type.
@@ -126,6 +128,7 @@ macro_rules! each {
             Request::PersonErase($c) => $body,
             Request::Explain($c) => $body,
             Request::Preview($c) => $body,
+            Request::Report($c) => $body,
         }
     };
 }

@@ -2,7 +2,7 @@
 //! on the Unix socket only. A command runs on the blocking pool (it reads and writes the store)
 //! and then wakes the sender, since it may have queued mail (a delay notice, a receipt).
 
-use super::cmd::{case, cases, explain, ignored, import, officer, person, purge};
+use super::cmd::{case, cases, explain, ignored, import, officer, person, purge, report};
 use super::request::{Command, Reply};
 use super::{socket_path, MAX_REQUEST_BYTES};
 use crate::app::engine::Engine;
@@ -42,6 +42,7 @@ pub fn router(engine: Engine, limit: usize) -> Router {
         .route(person::Erase::PATH, post(handle::<person::Erase>))
         .route(explain::Explain::PATH, post(handle::<explain::Explain>))
         .route(explain::Preview::PATH, post(handle::<explain::Preview>))
+        .route(report::Report::PATH, post(handle::<report::Report>))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such command\n") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(

@@ -9,3 +9,4 @@ pub mod import;
 pub mod officer;
 pub mod person;
 pub mod purge;
+pub mod report;
