@@ -232,7 +232,9 @@ pub fn new_case_from(
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = crate::rules::assign::assign(dept, cal.local_date(received), counters.turn, away);
+    // A complaint is the manager's (the service policy); other cases go round robin.
+    let who =
+        crate::rules::assign::owner(dept, category, cal.local_date(received), counters.turn, away);
     let decide_within = dept
         .decide_within
         .get(&category)
@@ -248,7 +250,7 @@ pub fn new_case_from(
         officer: who.officer,
         substitute_for: who.substitute_for,
         received,
-        reply_due: cal.deadline(count_from, dept.reply_within),
+        reply_due: cal.deadline(count_from, dept.reply_within_for(category)),
         decision_due: cal.deadline(count_from, decide_within),
         message_ids: msg.message_id.iter().cloned().collect(),
         state: State::Open,
@@ -258,6 +260,12 @@ pub fn new_case_from(
         flagged: None,
         no_receipt: None,
         fault_type: None,
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        // `case_dues` below schedules the check.
+        six_months_scheduled: true,
     };
     c.log(
         received,

@@ -48,6 +48,8 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
             data["late_by"] = json!("1 dag");
             data["level"] = json!(1);
             data["note"] = json!("Test");
+            data["open_for"] = json!("183 dagar");
+            data["from_department"] = json!({ "id": dept.id, "name": dept.name, "email": dept.email });
             data
         };
         templates.render(&name, &data)?;
@@ -96,5 +98,10 @@ pub(crate) fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
         flagged: None,
         no_receipt: None,
         fault_type: None,
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        six_months_scheduled: false,
     }
 }

@@ -153,6 +153,10 @@ pub enum Kind {
     Digest,
     /// The officer told that a receipt bounced.
     Undeliverable,
+    /// The manager told that a case has been open six months (förvaltningslagen § 12).
+    SixMonths,
+    /// The resident told that their case moved to another department (förvaltningslagen § 4).
+    Moved,
 }
 
 impl Kind {
@@ -168,6 +172,8 @@ impl Kind {
             Kind::Complaint => "complaint notice to the manager",
             Kind::Digest => "digest",
             Kind::Undeliverable => "undeliverable receipt notice",
+            Kind::SixMonths => "six-month notice to the manager",
+            Kind::Moved => "notice of the move",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The commands as they travel on the control socket: one type per command, each with its
 //! route, and the reply the command line prints.
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{case, cases, contact, explain, ignored, import, measure, officer, purge, r#move};
 use crate::app::admin::AdminError;
 use crate::app::engine::Engine;
 use crate::config::ConfigError;
@@ -92,6 +92,12 @@ pub enum Request {
     OpenIgnored(ignored::OpenIgnored),
     /// `officer away`.
     Away(officer::Away),
+    /// `case contact`.
+    Contact(contact::Contact),
+    /// `case measure`.
+    Measure(measure::Measure),
+    /// `case move`.
+    Move(r#move::Move),
     /// `explain` while the daemon runs.
     Explain(explain::Explain),
     /// `preview` while the daemon runs.
@@ -112,6 +118,9 @@ macro_rules! each {
             Request::Ignored($c) => $body,
             Request::OpenIgnored($c) => $body,
             Request::Away($c) => $body,
+            Request::Contact($c) => $body,
+            Request::Measure($c) => $body,
+            Request::Move($c) => $body,
             Request::Explain($c) => $body,
             Request::Preview($c) => $body,
         }

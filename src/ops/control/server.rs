@@ -2,7 +2,7 @@
 //! on the Unix socket only. A command runs on the blocking pool (it reads and writes the store)
 //! and then wakes the sender, since it may have queued mail (a delay notice, a receipt).
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{case, cases, contact, explain, ignored, import, measure, officer, purge, r#move};
 use super::request::{Command, Reply};
 use super::{socket_path, MAX_REQUEST_BYTES};
 use crate::app::engine::Engine;
@@ -36,6 +36,9 @@ pub fn router(engine: Engine, limit: usize) -> Router {
             post(handle::<ignored::OpenIgnored>),
         )
         .route(officer::Away::PATH, post(handle::<officer::Away>))
+        .route(contact::Contact::PATH, post(handle::<contact::Contact>))
+        .route(measure::Measure::PATH, post(handle::<measure::Measure>))
+        .route(r#move::Move::PATH, post(handle::<r#move::Move>))
         .route(explain::Explain::PATH, post(handle::<explain::Explain>))
         .route(explain::Preview::PATH, post(handle::<explain::Preview>))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such command\n") })
