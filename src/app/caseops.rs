@@ -471,3 +471,233 @@ pub fn schedule_six_months(engine: &Engine) -> Result<usize, StoreError> {
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::engine::{Incoming, Outcome};
+    use crate::model::Kind;
+    use crate::store::MessageKey;
+    use crate::testkit::Sample;
+    use chrono::{Duration, TimeZone};
+
+    /// Two departments: `bygg` (officers Olle and Ada, manager M) and `plan` (officer Pia,
+    /// manager P), on a calendar that is open all day every day.
+    fn engine(dir: &std::path::Path) -> Engine {
+        let sample = Sample {
+            officers: crate::testkit::OLLE_AND_ADA,
+            department: r#"reply_within = "3d"
+escalate_to = { name = "Kommundirektör", email = "kd@kommun.test" }
+[[department]]
+id = "plan"
+name = "Planavdelningen"
+case_prefix = "PLAN"
+mailbox = { user = "plan@kommun.test", password = "x" }
+manager = { name = "P", email = "p@kommun.test" }
+officers = [{ name = "Pia", email = "pia@kommun.test" }]
+"#,
+            ..Sample::default()
+        };
+        sample.engine(dir).0
+    }
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap()
+    }
+
+    /// Opens a case in `bygg` from a resident's mail with `subject`, received at `t0`.
+    fn open(e: &Engine, uid: u32, subject: &str) -> Case {
+        let dept = e.cfg().departments[0].clone();
+        let raw = format!("From: Sara Berg <sara@example.se>\r\nTo: bygg@kommun.test\r\nSubject: {subject}\r\nMessage-ID: <m{uid}@example.se>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej! Jag skriver om mitt ärende.\r\n");
+        let incoming = Incoming {
+            key: MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid,
+            },
+            received: t0(),
+            raw: raw.as_bytes(),
+            sent_folder: false,
+        };
+        let out = e.handle(&dept, &incoming).unwrap();
+        let Outcome::Opened(case) = out else {
+            panic!("no case: {out:?}");
+        };
+        *case
+    }
+
+    /// The first text part of a mail, decoded.
+    fn body(bytes: &[u8]) -> String {
+        let parsed = mail_parser::MessageParser::default().parse(bytes).unwrap();
+        parsed.body_text(0).unwrap().replace("\r\n", "\n")
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn tally(e: &Engine, dept: &str) -> crate::model::tally::DayTally {
+        let mut all = crate::model::tally::DayTally::default();
+        for (_, _, t) in e.store.tallies(Some(dept), day("2026-01-01"), day("2027-12-31")).unwrap() {
+            all.add(&t);
+        }
+        all
+    }
+
+    #[test]
+    fn a_complaint_is_the_managers_with_a_weeks_contact_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Klagomål på bemötandet");
+        assert_eq!(c.category, Category::Complaint);
+        assert_eq!(c.officer.email, "m@kommun.test");
+        assert_eq!(c.reply_due, t0() + Duration::days(7));
+        assert!(c.six_months_scheduled);
+        let q = open(&e, 2, "Fråga om bygglov");
+        assert_eq!(q.reply_due, t0() + Duration::days(3));
+        assert_ne!(q.officer.email, "m@kommun.test");
+    }
+
+    #[test]
+    fn a_contact_answers_the_case_and_is_counted_once_per_complaint() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Klagomål på bemötandet");
+        let made = |way, on: Option<&str>, note: &str| NewContact {
+            way,
+            on: on.map(day),
+            note: note.into(),
+        };
+        let now = t0() + Duration::days(2);
+        let refused = |m: NewContact| contact(&e, &c.number, &m, "anna", now).unwrap_err().to_string();
+        assert!(refused(made(ContactWay::Phone, None, " ")).contains("--note is empty"));
+        assert!(refused(made(ContactWay::Phone, Some("2026-03-05"), "x")).contains("in the future"));
+        assert!(refused(made(ContactWay::Phone, Some("2026-03-01"), "x")).contains("before the case arrived"));
+        let done = contact(&e, &c.number, &made(ContactWay::Phone, Some("2026-03-03"), "Ringde Sara"), "anna", now).unwrap();
+        assert_eq!(done, Contacted { on: day("2026-03-03"), answered: true, in_time: true });
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.state, State::Answered);
+        assert_eq!(after.contacts.len(), 1);
+        assert_eq!(after.contacts[0].way, ContactWay::Phone);
+        let last = after.events.last().unwrap();
+        assert_eq!(last.by.as_deref(), Some("anna"));
+        assert!(after.events.iter().any(|ev| ev.what == "contact by phone on 2026-03-03: Ringde Sara"));
+        // A second contact: counted by how, not again as the complaint's contact or an answer.
+        let again = contact(&e, &c.number, &made(ContactWay::Visit, None, "Besök"), "anna", now).unwrap();
+        assert!(!again.answered);
+        let t = tally(&e, "bygg");
+        assert_eq!((t.complaints_contacted, t.complaints_contacted_in_time), (1, 1));
+        assert_eq!((t.answered, t.answered_in_time), (1, 1));
+        assert_eq!(t.contacts_by["phone"], 1);
+        assert_eq!(t.contacts_by["visit"], 1);
+        // No reminder or escalation fires for the answered case.
+        let queued = e.fire_due(t0() + Duration::days(30)).unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
+        assert!(pending.iter().all(|m| m.kind != Kind::Escalation && m.kind != Kind::Reminder), "{queued}");
+    }
+
+    #[test]
+    fn a_late_contact_is_counted_late_and_measures_and_the_outcome_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Klagomål på bemötandet");
+        let now = t0() + Duration::days(9);
+        let late = NewContact { way: ContactWay::Letter, on: None, note: "Brev".into() };
+        assert!(!contact(&e, &c.number, &late, "m", now).unwrap().in_time);
+        assert!(measure(&e, &c.number, "", "m", now).is_err());
+        measure(&e, &c.number, "Rutinen för bemötande ses över", "m", now).unwrap();
+        close(&e, &c.number, ("", Some("befogat")), Some("m"), now).unwrap();
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.measures[0].note, "Rutinen för bemötande ses över");
+        assert_eq!(after.outcome.as_deref(), Some("befogat"));
+        assert_eq!(after.events.last().unwrap().what, "closed by hand (outcome: befogat)");
+        let t = tally(&e, "bygg");
+        assert_eq!((t.complaints_contacted, t.complaints_contacted_in_time), (1, 0));
+        assert_eq!(t.measures, 1);
+        assert_eq!(t.closed["befogat"], 1);
+    }
+
+    #[test]
+    fn a_case_moves_with_its_number_to_a_new_officer_and_the_resident_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Fråga om detaljplan");
+        let now = t0() + Duration::hours(2);
+        let e1 = move_case(&e, &c.number, "planning", "anna", now).unwrap_err().to_string();
+        assert!(e1.contains("no department \"planning\""), "{e1}");
+        assert!(e1.contains("the departments are: bygg (Bygg- och miljöförvaltningen), plan (Planavdelningen)"), "{e1}");
+        let same = move_case(&e, &c.number, "bygg", "anna", now).unwrap_err().to_string();
+        assert!(same.contains("is in bygg already"), "{same}");
+        let moved = move_case(&e, &c.number, "plan", "anna", now).unwrap();
+        assert_eq!((moved.from.as_str(), moved.to.as_str()), ("bygg", "plan"));
+        assert_eq!(moved.officer.email, "pia@kommun.test");
+        assert_eq!(moved.resident_not_told, None);
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.number, c.number);
+        assert_eq!(after.department, "plan");
+        assert_eq!(after.reply_due, now + Duration::days(3));
+        assert!(after.events.len() > c.events.len());
+        let pending = e.outbox_handle().pending().unwrap();
+        let notice = pending
+            .iter()
+            .find(|m| m.kind == Kind::OfficerNotice && m.to == ["pia@kommun.test"])
+            .expect("the new officer is told");
+        let text = body(&notice.bytes);
+        assert!(text.contains("flyttades hit från Bygg- och miljöförvaltningen av anna"), "{text}");
+        let told = pending.iter().find(|m| m.kind == Kind::Moved).expect("the resident is told");
+        assert_eq!(told.to, ["sara@example.se"]);
+        assert_eq!(told.envelope_from, "plan@kommun.test");
+        assert_eq!(tally(&e, "bygg").moved_out, 1);
+        // Its old department's schedule no longer reaches it: the reminders are plan's.
+        e.fire_due(after.reply_due + Duration::hours(1)).unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
+        let esc: Vec<_> = pending.iter().filter(|m| m.kind == Kind::Escalation).collect();
+        assert!(!esc.is_empty() && esc.iter().all(|m| m.to == ["p@kommun.test"]), "{esc:?}");
+    }
+
+    #[test]
+    fn six_months_open_flags_the_case_tells_the_manager_once_and_the_digest_lists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let six = schedule::six_months_after(c.received);
+        assert_eq!(six, Utc.with_ymd_and_hms(2026, 9, 2, 9, 0, 0).unwrap());
+        e.fire_due(six - Duration::minutes(1)).unwrap();
+        assert!(e.store.case(&c.number).unwrap().unwrap().six_months.is_none());
+        e.fire_due(six).unwrap();
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.six_months, Some(six));
+        let told = |e: &Engine| {
+            e.outbox_handle().pending().unwrap().into_iter().filter(|m| m.kind == Kind::SixMonths).collect::<Vec<_>>()
+        };
+        let mails = told(&e);
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].to[0], "m@kommun.test");
+        let text = body(&mails[0].bytes);
+        assert!(text.contains("förvaltningslagen"), "{text}");
+        assert_eq!(tally(&e, "bygg").six_months, 1);
+        let dept = &e.cfg().departments[0];
+        let data = crate::mail::notices::digest_data(dept, &[after], six, crate::model::Language::Sv);
+        assert_eq!(data["six_months_count"], 1);
+        e.fire_due(six + Duration::days(40)).unwrap();
+        assert_eq!(told(&e).len(), 1, "told once");
+    }
+
+    #[test]
+    fn housekeeping_schedules_the_six_month_check_of_older_cases_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Fråga om bygglov");
+        // As a version before the check stored it: no flag and no entry.
+        let mut old = c.clone();
+        old.six_months_scheduled = false;
+        e.update_case(&c.number, |x| {
+            *x = old.clone();
+            Ok(Effects::default())
+        })
+        .unwrap();
+        assert_eq!(schedule_six_months(&e).unwrap(), 1);
+        assert_eq!(schedule_six_months(&e).unwrap(), 0);
+        assert!(e.store.case(&c.number).unwrap().unwrap().six_months_scheduled);
+    }
+}
