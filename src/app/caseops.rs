@@ -481,12 +481,14 @@ mod tests {
     use crate::testkit::Sample;
     use chrono::{Duration, TimeZone};
 
-    /// Two departments: `bygg` (officers Olle and Ada, manager M) and `plan` (officer Pia,
-    /// manager P), on a calendar that is open all day every day.
+    /// Two departments: `bygg` (officers Olle and Ada, manager M; working days 08–17 with the
+    /// Swedish holidays) and `plan` (officer Pia, manager P; open all day every day).
     fn engine(dir: &std::path::Path) -> Engine {
         let sample = Sample {
             officers: crate::testkit::OLLE_AND_ADA,
             department: r#"reply_within = "3d"
+working_hours = "08:00-17:00"
+holidays = "swedish"
 escalate_to = { name = "Kommundirektör", email = "kd@kommun.test" }
 [[department]]
 id = "plan"
@@ -681,6 +683,33 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         assert_eq!(data["six_months_count"], 1);
         e.fire_due(six + Duration::days(40)).unwrap();
         assert_eq!(told(&e).len(), 1, "told once");
+    }
+
+    #[test]
+    fn a_postponement_needs_its_reason_and_a_day_off_moves_to_the_next_working_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let now = t0() + Duration::days(1);
+        let saturday = day("2026-03-14");
+        for note in ["", "  "] {
+            let no = crate::app::admin::postpone(&e, &c.number, saturday, note, Some("anna"), now);
+            let why = no.unwrap_err().to_string();
+            assert!(why.contains("must say why (förvaltningslagen 11 §)"), "{why}");
+        }
+        let used = crate::app::admin::postpone(&e, &c.number, saturday, "Vi väntar på ett yttrande från Trafikverket", Some("anna"), now).unwrap();
+        assert_eq!(used, day("2026-03-16"));
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.decision_due, e.cfg().departments[0].calendar.end_of_day(used));
+        let last = after.events.last().unwrap();
+        assert_eq!(last.by.as_deref(), Some("anna"));
+        assert!(last.what.contains("2026-03-14 is not a working day"), "{}", last.what);
+        let pending = e.outbox_handle().pending().unwrap();
+        let delay = pending.iter().find(|m| m.kind == Kind::Delay).expect("a delay notice");
+        let text = body(&delay.bytes);
+        assert!(text.contains("Vi väntar på ett yttrande från Trafikverket"), "{text}");
+        assert!(text.contains("måndag 16 mars 2026"), "{text}");
+        assert_eq!(tally(&e, "bygg").delay_notices, 1);
     }
 
     #[test]
