@@ -66,7 +66,12 @@ fn refuse<T>(why: String) -> Result<T, AdminError> {
 /// When a contact on local day `on` counts as made: now when it is today; for an earlier day
 /// the start of that day's working hours (the hour is not recorded, and a contact on the
 /// deadline's day is in time), never before the mail arrived.
-fn contact_time(dept: &Department, case: &Case, on: NaiveDate, now: DateTime<Utc>) -> DateTime<Utc> {
+fn contact_time(
+    dept: &Department,
+    case: &Case,
+    on: NaiveDate,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
     let cal = &dept.calendar;
     if on >= cal.local_date(now) {
         now
@@ -93,7 +98,9 @@ pub fn contact(
 ) -> Result<Contacted, AdminError> {
     let note = made.note.trim();
     if note.is_empty() {
-        return refuse("--note is empty: say what was said or agreed, for the case's timeline".into());
+        return refuse(
+            "--note is empty: say what was said or agreed, for the case's timeline".into(),
+        );
     }
     let case = read(engine, number)?;
     let cfg = engine.cfg();
@@ -102,7 +109,9 @@ pub fn contact(
     let today = cal.local_date(now);
     let on = made.on.unwrap_or(today);
     if on > today {
-        return refuse(format!("--on {on} is in the future: record a contact once it is made"));
+        return refuse(format!(
+            "--on {on} is in the future: record a contact once it is made"
+        ));
     }
     let arrived = cal.local_date(case.received);
     if on < arrived {
@@ -142,7 +151,11 @@ pub fn contact(
             by: by.to_string(),
             recorded: now,
         });
-        let late = if in_time { "" } else { ", after the reply deadline" };
+        let late = if in_time {
+            ""
+        } else {
+            ", after the reply deadline"
+        };
         let what = format!("contact by {} on {on}{late}: {note}", made.way.key());
         c.log_by(now, by, what);
         if answered {
@@ -288,7 +301,10 @@ pub fn move_case(
     now: DateTime<Utc>,
 ) -> Result<Moved, AdminError> {
     let cfg = engine.cfg();
-    let Some(dept) = cfg.departments.iter().find(|d| d.id.eq_ignore_ascii_case(to.trim()))
+    let Some(dept) = cfg
+        .departments
+        .iter()
+        .find(|d| d.id.eq_ignore_ascii_case(to.trim()))
     else {
         let known: Vec<String> = cfg
             .departments
@@ -415,7 +431,10 @@ fn move_mails(
     for m in &mails {
         c.message_ids.push(m.id.clone());
     }
-    Ok((mails.into_iter().map(super::outbox::queued).collect(), not_told))
+    Ok((
+        mails.into_iter().map(super::outbox::queued).collect(),
+        not_told,
+    ))
 }
 
 /// A short message in place of the original (kvittens keeps no bodies): from the resident to
@@ -540,7 +559,11 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
 
     fn tally(e: &Engine, dept: &str) -> crate::model::tally::DayTally {
         let mut all = crate::model::tally::DayTally::default();
-        for (_, _, t) in e.store.tallies(Some(dept), day("2026-01-01"), day("2027-12-31")).unwrap() {
+        for (_, _, t) in e
+            .store
+            .tallies(Some(dept), day("2026-01-01"), day("2027-12-31"))
+            .unwrap()
+        {
             all.add(&t);
         }
         all
@@ -571,31 +594,68 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
             note: note.into(),
         };
         let now = t0() + Duration::days(2);
-        let refused = |m: NewContact| contact(&e, &c.number, &m, "anna", now).unwrap_err().to_string();
+        let refused = |m: NewContact| {
+            contact(&e, &c.number, &m, "anna", now)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(refused(made(ContactWay::Phone, None, " ")).contains("--note is empty"));
         assert!(refused(made(ContactWay::Phone, Some("2026-03-05"), "x")).contains("in the future"));
-        assert!(refused(made(ContactWay::Phone, Some("2026-03-01"), "x")).contains("before the case arrived"));
-        let done = contact(&e, &c.number, &made(ContactWay::Phone, Some("2026-03-03"), "Ringde Sara"), "anna", now).unwrap();
-        assert_eq!(done, Contacted { on: day("2026-03-03"), answered: true, in_time: true });
+        assert!(refused(made(ContactWay::Phone, Some("2026-03-01"), "x"))
+            .contains("before the case arrived"));
+        let done = contact(
+            &e,
+            &c.number,
+            &made(ContactWay::Phone, Some("2026-03-03"), "Ringde Sara"),
+            "anna",
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            done,
+            Contacted {
+                on: day("2026-03-03"),
+                answered: true,
+                in_time: true
+            }
+        );
         let after = e.store.case(&c.number).unwrap().unwrap();
         assert_eq!(after.state, State::Answered);
         assert_eq!(after.contacts.len(), 1);
         assert_eq!(after.contacts[0].way, ContactWay::Phone);
         let last = after.events.last().unwrap();
         assert_eq!(last.by.as_deref(), Some("anna"));
-        assert!(after.events.iter().any(|ev| ev.what == "contact by phone on 2026-03-03: Ringde Sara"));
+        assert!(after
+            .events
+            .iter()
+            .any(|ev| ev.what == "contact by phone on 2026-03-03: Ringde Sara"));
         // A second contact: counted by how, not again as the complaint's contact or an answer.
-        let again = contact(&e, &c.number, &made(ContactWay::Visit, None, "Besök"), "anna", now).unwrap();
+        let again = contact(
+            &e,
+            &c.number,
+            &made(ContactWay::Visit, None, "Besök"),
+            "anna",
+            now,
+        )
+        .unwrap();
         assert!(!again.answered);
         let t = tally(&e, "bygg");
-        assert_eq!((t.complaints_contacted, t.complaints_contacted_in_time), (1, 1));
+        assert_eq!(
+            (t.complaints_contacted, t.complaints_contacted_in_time),
+            (1, 1)
+        );
         assert_eq!((t.answered, t.answered_in_time), (1, 1));
         assert_eq!(t.contacts_by["phone"], 1);
         assert_eq!(t.contacts_by["visit"], 1);
         // No reminder or escalation fires for the answered case.
         let queued = e.fire_due(t0() + Duration::days(30)).unwrap();
         let pending = e.outbox_handle().pending().unwrap();
-        assert!(pending.iter().all(|m| m.kind != Kind::Escalation && m.kind != Kind::Reminder), "{queued}");
+        assert!(
+            pending
+                .iter()
+                .all(|m| m.kind != Kind::Escalation && m.kind != Kind::Reminder),
+            "{queued}"
+        );
     }
 
     #[test]
@@ -604,7 +664,11 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         let e = engine(dir.path());
         let c = open(&e, 1, "Klagomål på bemötandet");
         let now = t0() + Duration::days(9);
-        let late = NewContact { way: ContactWay::Letter, on: None, note: "Brev".into() };
+        let late = NewContact {
+            way: ContactWay::Letter,
+            on: None,
+            note: "Brev".into(),
+        };
         assert!(!contact(&e, &c.number, &late, "m", now).unwrap().in_time);
         assert!(measure(&e, &c.number, "", "m", now).is_err());
         measure(&e, &c.number, "Rutinen för bemötande ses över", "m", now).unwrap();
@@ -612,9 +676,15 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         let after = e.store.case(&c.number).unwrap().unwrap();
         assert_eq!(after.measures[0].note, "Rutinen för bemötande ses över");
         assert_eq!(after.outcome.as_deref(), Some("befogat"));
-        assert_eq!(after.events.last().unwrap().what, "closed by hand (outcome: befogat)");
+        assert_eq!(
+            after.events.last().unwrap().what,
+            "closed by hand (outcome: befogat)"
+        );
         let t = tally(&e, "bygg");
-        assert_eq!((t.complaints_contacted, t.complaints_contacted_in_time), (1, 0));
+        assert_eq!(
+            (t.complaints_contacted, t.complaints_contacted_in_time),
+            (1, 0)
+        );
         assert_eq!(t.measures, 1);
         assert_eq!(t.closed["befogat"], 1);
     }
@@ -625,10 +695,19 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         let e = engine(dir.path());
         let c = open(&e, 1, "Fråga om detaljplan");
         let now = t0() + Duration::hours(2);
-        let e1 = move_case(&e, &c.number, "planning", "anna", now).unwrap_err().to_string();
+        let e1 = move_case(&e, &c.number, "planning", "anna", now)
+            .unwrap_err()
+            .to_string();
         assert!(e1.contains("no department \"planning\""), "{e1}");
-        assert!(e1.contains("the departments are: bygg (Bygg- och miljöförvaltningen), plan (Planavdelningen)"), "{e1}");
-        let same = move_case(&e, &c.number, "bygg", "anna", now).unwrap_err().to_string();
+        assert!(
+            e1.contains(
+                "the departments are: bygg (Bygg- och miljöförvaltningen), plan (Planavdelningen)"
+            ),
+            "{e1}"
+        );
+        let same = move_case(&e, &c.number, "bygg", "anna", now)
+            .unwrap_err()
+            .to_string();
         assert!(same.contains("is in bygg already"), "{same}");
         let moved = move_case(&e, &c.number, "plan", "anna", now).unwrap();
         assert_eq!((moved.from.as_str(), moved.to.as_str()), ("bygg", "plan"));
@@ -645,16 +724,28 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
             .find(|m| m.kind == Kind::OfficerNotice && m.to == ["pia@kommun.test"])
             .expect("the new officer is told");
         let text = body(&notice.bytes);
-        assert!(text.contains("flyttades hit från Bygg- och miljöförvaltningen av anna"), "{text}");
-        let told = pending.iter().find(|m| m.kind == Kind::Moved).expect("the resident is told");
+        assert!(
+            text.contains("flyttades hit från Bygg- och miljöförvaltningen av anna"),
+            "{text}"
+        );
+        let told = pending
+            .iter()
+            .find(|m| m.kind == Kind::Moved)
+            .expect("the resident is told");
         assert_eq!(told.to, ["sara@example.se"]);
         assert_eq!(told.envelope_from, "plan@kommun.test");
         assert_eq!(tally(&e, "bygg").moved_out, 1);
         // Its old department's schedule no longer reaches it: the reminders are plan's.
         e.fire_due(after.reply_due + Duration::hours(1)).unwrap();
         let pending = e.outbox_handle().pending().unwrap();
-        let esc: Vec<_> = pending.iter().filter(|m| m.kind == Kind::Escalation).collect();
-        assert!(!esc.is_empty() && esc.iter().all(|m| m.to == ["p@kommun.test"]), "{esc:?}");
+        let esc: Vec<_> = pending
+            .iter()
+            .filter(|m| m.kind == Kind::Escalation)
+            .collect();
+        assert!(
+            !esc.is_empty() && esc.iter().all(|m| m.to == ["p@kommun.test"]),
+            "{esc:?}"
+        );
     }
 
     #[test]
@@ -665,12 +756,23 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         let six = schedule::six_months_after(c.received);
         assert_eq!(six, Utc.with_ymd_and_hms(2026, 9, 2, 9, 0, 0).unwrap());
         e.fire_due(six - Duration::minutes(1)).unwrap();
-        assert!(e.store.case(&c.number).unwrap().unwrap().six_months.is_none());
+        assert!(e
+            .store
+            .case(&c.number)
+            .unwrap()
+            .unwrap()
+            .six_months
+            .is_none());
         e.fire_due(six).unwrap();
         let after = e.store.case(&c.number).unwrap().unwrap();
         assert_eq!(after.six_months, Some(six));
         let told = |e: &Engine| {
-            e.outbox_handle().pending().unwrap().into_iter().filter(|m| m.kind == Kind::SixMonths).collect::<Vec<_>>()
+            e.outbox_handle()
+                .pending()
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.kind == Kind::SixMonths)
+                .collect::<Vec<_>>()
         };
         let mails = told(&e);
         assert_eq!(mails.len(), 1);
@@ -679,7 +781,8 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         assert!(text.contains("förvaltningslagen"), "{text}");
         assert_eq!(tally(&e, "bygg").six_months, 1);
         let dept = &e.cfg().departments[0];
-        let data = crate::mail::notices::digest_data(dept, &[after], six, crate::model::Language::Sv);
+        let data =
+            crate::mail::notices::digest_data(dept, &[after], six, crate::model::Language::Sv);
         assert_eq!(data["six_months_count"], 1);
         e.fire_due(six + Duration::days(40)).unwrap();
         assert_eq!(told(&e).len(), 1, "told once");
@@ -695,19 +798,43 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         for note in ["", "  "] {
             let no = crate::app::admin::postpone(&e, &c.number, saturday, note, Some("anna"), now);
             let why = no.unwrap_err().to_string();
-            assert!(why.contains("must say why (förvaltningslagen 11 §)"), "{why}");
+            assert!(
+                why.contains("must say why (förvaltningslagen 11 §)"),
+                "{why}"
+            );
         }
-        let used = crate::app::admin::postpone(&e, &c.number, saturday, "Vi väntar på ett yttrande från Trafikverket", Some("anna"), now).unwrap();
+        let used = crate::app::admin::postpone(
+            &e,
+            &c.number,
+            saturday,
+            "Vi väntar på ett yttrande från Trafikverket",
+            Some("anna"),
+            now,
+        )
+        .unwrap();
         assert_eq!(used, day("2026-03-16"));
         let after = e.store.case(&c.number).unwrap().unwrap();
-        assert_eq!(after.decision_due, e.cfg().departments[0].calendar.end_of_day(used));
+        assert_eq!(
+            after.decision_due,
+            e.cfg().departments[0].calendar.end_of_day(used)
+        );
         let last = after.events.last().unwrap();
         assert_eq!(last.by.as_deref(), Some("anna"));
-        assert!(last.what.contains("2026-03-14 is not a working day"), "{}", last.what);
+        assert!(
+            last.what.contains("2026-03-14 is not a working day"),
+            "{}",
+            last.what
+        );
         let pending = e.outbox_handle().pending().unwrap();
-        let delay = pending.iter().find(|m| m.kind == Kind::Delay).expect("a delay notice");
+        let delay = pending
+            .iter()
+            .find(|m| m.kind == Kind::Delay)
+            .expect("a delay notice");
         let text = body(&delay.bytes);
-        assert!(text.contains("Vi väntar på ett yttrande från Trafikverket"), "{text}");
+        assert!(
+            text.contains("Vi väntar på ett yttrande från Trafikverket"),
+            "{text}"
+        );
         assert!(text.contains("måndag 16 mars 2026"), "{text}");
         assert_eq!(tally(&e, "bygg").delay_notices, 1);
     }
@@ -727,6 +854,12 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         .unwrap();
         assert_eq!(schedule_six_months(&e).unwrap(), 1);
         assert_eq!(schedule_six_months(&e).unwrap(), 0);
-        assert!(e.store.case(&c.number).unwrap().unwrap().six_months_scheduled);
+        assert!(
+            e.store
+                .case(&c.number)
+                .unwrap()
+                .unwrap()
+                .six_months_scheduled
+        );
     }
 }

@@ -233,8 +233,13 @@ pub fn new_case_from(
         counters.seq,
     );
     // A complaint is the manager's (the service policy); other cases go round robin.
-    let who =
-        crate::rules::assign::owner(dept, category, cal.local_date(received), counters.turn, away);
+    let who = crate::rules::assign::owner(
+        dept,
+        category,
+        cal.local_date(received),
+        counters.turn,
+        away,
+    );
     let decide_within = dept
         .decide_within
         .get(&category)

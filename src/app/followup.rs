@@ -7,8 +7,8 @@ use crate::app::engine::Engine;
 use crate::app::error::{refused, require, AppError};
 use crate::config::Department;
 use crate::mail::notices;
-use crate::model::Absence;
 use crate::model::tally::Tick;
+use crate::model::Absence;
 use crate::model::State;
 use crate::rules::schedule::Due;
 use crate::rules::schedule::{self, Action};
@@ -210,7 +210,8 @@ impl Engine {
             } else {
                 format!(" ({to} is not a working day)")
             };
-            let what = format!("decision date moved to {day}{moved}; the resident is told ({note})");
+            let what =
+                format!("decision date moved to {day}{moved}; the resident is told ({note})");
             match by {
                 Some(by) => c.log_by(now, by, what),
                 None => c.log(now, what),

@@ -49,7 +49,8 @@ pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), Compos
             data["level"] = json!(1);
             data["note"] = json!("Test");
             data["open_for"] = json!("183 dagar");
-            data["from_department"] = json!({ "id": dept.id, "name": dept.name, "email": dept.email });
+            data["from_department"] =
+                json!({ "id": dept.id, "name": dept.name, "email": dept.email });
             data
         };
         templates.render(&name, &data)?;

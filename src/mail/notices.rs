@@ -300,9 +300,17 @@ pub fn moved_notice(
     let mut data = template_data(dept, case, lang);
     data["from_department"] = json!({ "id": from.id, "name": from.name, "email": from.email });
     let body = templates.render(&format!("moved.{}", lang.code()), &data)?;
-    let id = ids::staff_mail_id(&format!("moved-{}", dept.id), &case.number, now, cfg.id_domain());
+    let id = ids::staff_mail_id(
+        &format!("moved-{}", dept.id),
+        &case.number,
+        now,
+        cfg.id_domain(),
+    );
     let subject = match lang {
-        Language::Sv => format!("Ditt ärende {} har flyttats till {}", case.number, dept.name),
+        Language::Sv => format!(
+            "Ditt ärende {} har flyttats till {}",
+            case.number, dept.name
+        ),
         Language::En => format!("Your case {} has moved to {}", case.number, dept.name),
     };
     let mut b = Message::builder()

@@ -271,7 +271,8 @@ pub fn on_due(
     away: &[(String, Absence)],
 ) -> (Vec<Action>, Vec<Due>) {
     if due.kind == DueKind::SixMonths {
-        let act = undecided(case) && case.six_months.is_none() && now >= six_months_after(case.received);
+        let act =
+            undecided(case) && case.six_months.is_none() && now >= six_months_after(case.received);
         let told = Action::SixMonths {
             to: dept.manager.clone(),
             cc: case.officer.clone(),

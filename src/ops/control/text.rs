@@ -103,10 +103,17 @@ pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
         let _ = writeln!(out, "outcome:  {outcome}");
     }
     if let Some(t) = c.six_months {
-        let _ = writeln!(out, "six months open since {} (förvaltningslagen § 12)", at(t, false));
+        let _ = writeln!(
+            out,
+            "six months open since {} (förvaltningslagen § 12)",
+            at(t, false)
+        );
     }
     for e in &c.events {
-        let by = e.by.as_ref().map(|b| format!(" (by {b})")).unwrap_or_default();
+        let by =
+            e.by.as_ref()
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default();
         let _ = writeln!(out, "  {}  {}{by}", at(e.at, true), e.what);
     }
     out
