@@ -177,6 +177,11 @@ pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
         flagged: None,
         no_receipt: None,
         fault_type: None,
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        six_months_scheduled: false,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::app::engine::Engine;
 use crate::app::registrar::ReceiptTo;
 use crate::model::{ids, Absence};
 use crate::model::{Case, State};
-use crate::store::{Effects, Pruned, StoreError};
+use crate::store::{Pruned, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -163,7 +163,7 @@ pub fn case(engine: &Engine, number: &str) -> Result<Case, AdminError> {
 }
 
 /// Closes case `number` by hand: no more reminders or escalations. The timeline says so, with
-/// `note` when one is given.
+/// `note` when one is given. With an outcome and who closed it: [`crate::app::caseops::close`].
 ///
 /// # Errors
 /// [`AdminError::NoCase`] when there is none; [`AdminError::Engine`] when it is closed already;
@@ -174,42 +174,27 @@ pub fn close(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
-    let number = &ids::typed_case_number(number);
-    let found = engine.update_case(number, |c| {
-        if c.state == State::Closed {
-            // A second close would only add a second "closed by hand" to the timeline.
-            return Err(format!("case {number} is closed already"));
-        }
-        c.state = State::Closed;
-        let why = if note.is_empty() {
-            String::new()
-        } else {
-            format!(": {note}")
-        };
-        c.log(now, format!("closed by hand{why}"));
-        Ok(Effects::default())
-    })?;
-    found
-        .then_some(())
-        .ok_or_else(|| AdminError::NoCase(number.to_string()))
+    crate::app::caseops::close(engine, number, (note, None), None, now)
 }
 
-/// Moves case `number`'s decision date to the end of `to` and queues one delay notice to the
-/// resident (förvaltningslagen 11 §: a resident is told when a decision will be late).
+/// Moves case `number`'s decision date to the end of `to` — or of the next working day when
+/// `to` is none — and queues one delay notice to the resident with the reason `note`
+/// (förvaltningslagen 11 §: a resident is told when a decision will be late, and why).
+/// Returns the date used.
 ///
 /// # Errors
-/// [`AdminError::NoCase`]; [`AdminError::Engine`] for a closed case or a date passed.
+/// [`AdminError::NoCase`]; [`AdminError::Engine`] for no reason given, a closed case or a
+/// date passed.
 pub fn postpone(
     engine: &Engine,
     number: &str,
     to: NaiveDate,
     note: &str,
+    by: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(), AdminError> {
-    let number = &ids::typed_case_number(number);
-    let found = engine.postpone(number, to, note, now)?;
-    found
-        .then_some(())
+) -> Result<NaiveDate, AdminError> {
+    engine
+        .postpone(&ids::typed_case_number(number), to, note, by, now)?
         .ok_or_else(|| AdminError::NoCase(number.to_string()))
 }
 
@@ -716,6 +701,9 @@ pub struct Housekept {
     /// "Handled" marks older than [`crate::app::retention::MARK_AGE`] and old daily receipt
     /// counts, removed.
     pub marks: Result<Pruned, StoreError>,
+    /// Undecided cases that had no six-month check in the schedule (opened before this
+    /// version), given one (förvaltningslagen § 12).
+    pub six_months: Result<usize, StoreError>,
     /// The retention's purge, when `[daemon] retention` is set.
     pub purged: Option<Result<Purged, AdminError>>,
     /// Whether the run was recorded; `None` when the purge failed (it is tried again at the
@@ -737,6 +725,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
     }
     let loop_records = engine.store.prune_sender_records(now);
     let marks = engine.prune_marks(now);
+    let six_months = crate::app::caseops::schedule_six_months(engine);
     let purged = engine.cfg().retention.map(|_| purge(engine, false, now));
     let recorded = match &purged {
         Some(Err(_)) => None,
@@ -745,6 +734,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
     Ok(Some(Housekept {
         loop_records,
         marks,
+        six_months,
         purged,
         recorded,
     }))
@@ -838,7 +828,7 @@ mod tests {
         assert_eq!(e.to_string(), "no case BMN-2026-0099");
         assert!(matches!(case(&engine, "X"), Err(AdminError::NoCase(n)) if n == "X"));
         let to = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
-        let e = postpone(&engine, "BMN-2026-0099", to, "", now()).unwrap_err();
+        let e = postpone(&engine, "BMN-2026-0099", to, "late", None, now()).unwrap_err();
         assert_eq!(e.to_string(), "no case BMN-2026-0099");
     }
 

@@ -235,7 +235,15 @@ pub fn new_case_from(
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = crate::rules::assign::assign(dept, cal.local_date(received), counters.turn, away);
+    // A complaint is the manager's (the service policy); other cases go round robin; a
+    // catalogued fault is its responsible unit's (owner_and_dates).
+    let who = crate::rules::assign::owner(
+        dept,
+        category,
+        cal.local_date(received),
+        counters.turn,
+        away,
+    );
     let (who, fault, (reply_due, decision_due)) =
         owner_and_dates(dept, msg, category, count_from, who);
     let mut c = Case {
@@ -258,6 +266,12 @@ pub fn new_case_from(
         flagged: None,
         no_receipt: None,
         fault_type: fault.map(|t| t.name.clone()),
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        // `case_dues` below schedules the check.
+        six_months_scheduled: true,
     };
     c.log(
         received,
@@ -326,7 +340,7 @@ fn owner_and_dates<'d>(
     }
     let decide_within = (dept.decide_within.get(&category).copied()).unwrap_or(dept.reply_within);
     let dates = (
-        cal.deadline(from, dept.reply_within),
+        cal.deadline(from, dept.reply_within_for(category)),
         cal.deadline(from, decide_within),
     );
     (who, None, dates)

@@ -189,7 +189,9 @@ impl Engine {
                 };
             }
             c.state = State::Open;
-            c.reply_due = dept.calendar.deadline(at, dept.reply_within);
+            c.reply_due = dept
+                .calendar
+                .deadline(at, dept.reply_within_for(c.category));
             c.log(
                 at,
                 format!(
@@ -200,6 +202,7 @@ impl Engine {
             let dues = schedule::case_dues(dept, c)
                 .into_iter()
                 .filter(|d| d.kind != schedule::DueKind::DecisionCheck)
+                .filter(|d| d.kind != schedule::DueKind::SixMonths || !c.six_months_scheduled)
                 .collect();
             Effects {
                 dues,

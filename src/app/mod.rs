@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod caseops;
 pub mod edit;
 pub mod engine;
 pub mod error;

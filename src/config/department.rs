@@ -22,6 +22,7 @@ struct Mailbox {
 /// The words naming the categories and the times to decide them.
 struct Categories {
     default: Category,
+    reply_within: HashMap<Category, Span>,
     decide_within: HashMap<Category, Span>,
     words: CategoryWords,
 }
@@ -89,6 +90,7 @@ impl Checker<'_> {
             officers,
             reply_within: d.reply_within.unwrap_or(defaults.reply),
             decide_within: categories.decide_within,
+            category_reply_within: categories.reply_within,
             default_category: categories.default,
             category_words: categories.words,
             calendar,
@@ -258,8 +260,8 @@ impl Checker<'_> {
         Ok(officers)
     }
 
-    /// The default category, the time to decide each (a complaint: a week, the manager's
-    /// promise), and the words that name each (`categories.<name>`).
+    /// The default category, the time to reply to and to decide each (a complaint: a week
+    /// for both, the manager's promise), and the words that name each (`categories.<name>`).
     fn categories(&self, key: &str, d: &RawDepartment) -> Result<Categories, ConfigError> {
         let default = match d.category.as_deref() {
             None => Category::Question,
@@ -271,6 +273,8 @@ impl Checker<'_> {
         let mut decide_within: HashMap<Category, Span> =
             Category::ALL.iter().map(|c| (*c, base_decide)).collect();
         decide_within.insert(Category::Complaint, Span::Calendar(7 * 86_400));
+        // The policy: a complaint is taken up by the manager within a week.
+        let mut reply_within = HashMap::from([(Category::Complaint, Span::Calendar(7 * 86_400))]);
         let mut words = CategoryWords::default();
         for (name, c) in &d.categories {
             let cat = Category::from_key(name).ok_or_else(|| {
@@ -281,6 +285,9 @@ impl Checker<'_> {
             })?;
             if let Some(s) = c.decide_within {
                 decide_within.insert(cat, s);
+            }
+            if let Some(s) = c.reply_within {
+                reply_within.insert(cat, s);
             }
             if let Some(list) = &c.words {
                 let wkey = format!("{key}.categories.{name}.words");
@@ -301,6 +308,7 @@ impl Checker<'_> {
         }
         Ok(Categories {
             default,
+            reply_within,
             decide_within,
             words,
         })

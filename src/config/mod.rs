@@ -147,8 +147,12 @@ pub struct Department {
     pub manager: Contact,
     /// The case officers, in round-robin order.
     pub officers: Vec<Officer>,
-    /// Reply deadline.
+    /// Reply deadline: the default for every category that names none of its own.
     pub reply_within: Span,
+    /// Reply deadline per category (`categories.<name>.reply_within`), where it differs from
+    /// `reply_within`: a complaint's is the manager's contact, a week unless set (the
+    /// service policy). See [`Department::reply_within_for`].
+    pub category_reply_within: HashMap<Category, Span>,
     /// Expected decision time per category.
     pub decide_within: HashMap<Category, Span>,
     /// Category when neither the subject nor the body's first lines name one.
@@ -197,6 +201,15 @@ pub struct FollowUp {
 }
 
 impl Department {
+    /// The reply deadline of a case of `category`: its own (`categories.<name>.reply_within`),
+    /// else the department's `reply_within`.
+    pub fn reply_within_for(&self, category: Category) -> Span {
+        self.category_reply_within
+            .get(&category)
+            .copied()
+            .unwrap_or(self.reply_within)
+    }
+
     /// The officer with this address.
     pub fn officer(&self, email: &str) -> Option<&Officer> {
         self.officers

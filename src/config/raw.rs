@@ -184,6 +184,7 @@ pub(super) struct RawOfficer {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCategory {
+    pub(super) reply_within: Option<Span>,
     pub(super) decide_within: Option<Span>,
     pub(super) words: Option<Vec<String>>,
 }

@@ -63,6 +63,20 @@ fn sample_cases(dept: &Department, now: DateTime<Utc>) -> Vec<Case> {
     cases
 }
 
+/// A case's template data with the values the follow-up mails add (recipient, lateness,
+/// level, note, time open, the department moved from), so that their templates are checked too.
+fn follow_up_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
+    let mut data = template_data(dept, case, lang);
+    data["recipient"] = json!(dept.manager);
+    data["on_behalf_of"] = json!(dept.officers[0].contact);
+    data["late_by"] = json!("1 dag");
+    data["level"] = json!(1);
+    data["note"] = json!("Test");
+    data["open_for"] = json!("183 dagar");
+    data["from_department"] = json!({ "id": dept.id, "name": dept.name, "email": dept.email });
+    data
+}
+
 /// Renders every template for `case` of `dept`.
 fn check_department(
     cfg: &Config,
@@ -80,14 +94,7 @@ fn check_department(
         let data = if name.starts_with("digest.") {
             crate::mail::notices::digest_data(dept, std::slice::from_ref(case), now, lang)
         } else {
-            // The values the follow-up mails fill in, so their templates are checked too.
-            let mut data = template_data(dept, case, lang);
-            data["recipient"] = json!(dept.manager);
-            data["on_behalf_of"] = json!(dept.officers[0].contact);
-            data["late_by"] = json!("1 dag");
-            data["level"] = json!(1);
-            data["note"] = json!("Test");
-            data
+            follow_up_data(dept, case, lang)
         };
         templates.render(&name, &data)?;
     }
@@ -135,6 +142,11 @@ pub(crate) fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
         flagged: None,
         no_receipt: None,
         fault_type: None,
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        six_months_scheduled: false,
     }
 }
 
@@ -290,10 +302,7 @@ mod tests {
                     if !name.ends_with(lang.code()) || name.starts_with("digest.") {
                         continue;
                     }
-                    let mut data = template_data(d, &case, lang);
-                    data["recipient"] = json!(d.manager);
-                    data["late_by"] = json!("1 dag");
-                    data["level"] = json!(1);
+                    let data = follow_up_data(d, &case, lang);
                     let text = t.render(&name, &data).unwrap();
                     let decision_words = [
                         "fatta beslut",

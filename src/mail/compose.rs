@@ -207,13 +207,28 @@ pub fn officer_notice(
     now: DateTime<Utc>,
     facts: &NoticeFacts<'_>,
 ) -> Result<Outgoing, ComposeError> {
+    let id = message_id(cfg, &case.number, Kind::OfficerNotice);
+    let data = notice_data(cfg, dept, case, facts);
+    officer_notice_as(cfg, dept, case, original, templates, now, (id, data))
+}
+
+/// [`officer_notice`] with its Message-ID and template values given: for a case that gets a
+/// second officer notice (moved to another department), which must not share the first's id.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
+pub fn officer_notice_as(
+    cfg: &Config,
+    dept: &Department,
+    case: &Case,
+    original: &[u8],
+    templates: &Templates,
+    now: DateTime<Utc>,
+    (id, data): (String, serde_json::Value),
+) -> Result<Outgoing, ComposeError> {
     // Staff mail is in the staff language (`staff_language`, Swedish unless set).
     let lang = dept.staff_language;
-    let body = templates.render(
-        &format!("officer-notice.{}", lang.code()),
-        &notice_data(cfg, dept, case, facts),
-    )?;
-    let id = message_id(cfg, &case.number, Kind::OfficerNotice);
+    let body = templates.render(&format!("officer-notice.{}", lang.code()), &data)?;
     let subject = format!(
         "{} {}: {}",
         match lang {

@@ -156,6 +156,10 @@ pub enum Kind {
     Undeliverable,
     /// The report to the nämnd, mailed to `report_to`.
     Report,
+    /// The manager told that a case has been open six months (förvaltningslagen § 12).
+    SixMonths,
+    /// The resident told that their case moved to another department (förvaltningslagen § 4).
+    Moved,
 }
 
 impl Kind {
@@ -172,6 +176,8 @@ impl Kind {
             Kind::Digest => "digest",
             Kind::Undeliverable => "undeliverable receipt notice",
             Kind::Report => "report to the nämnd",
+            Kind::SixMonths => "six-month notice to the manager",
+            Kind::Moved => "notice of the move",
         }
     }
 }

@@ -7,7 +7,9 @@
 
 use crate::config::Config;
 use crate::ops::commands;
-use crate::ops::control::cmd::{case, cases, ignored, import, officer, person, purge, report};
+use crate::ops::control::cmd::{
+    case, cases, contact, ignored, import, measure, officer, person, purge, report,
+};
 use crate::ops::control::{self, Filter, Request};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,13 +30,11 @@ fn case_number(text: &str) -> Result<String, String> {
     Ok(crate::model::ids::typed_case_number(text))
 }
 
-/// Who runs a command that changes what kvittens holds about a person, for the timeline:
-/// `KVITTENS_USER`, else `SUDO_USER` (the admin behind sudo), else `USER`.
-fn person_actor() -> String {
-    ["KVITTENS_USER", "SUDO_USER", "USER"]
-        .iter()
-        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
-        .unwrap_or_else(|| "unknown".to_string())
+/// A way of contact as the command line takes it; another word is refused naming the four.
+fn contact_way(text: &str) -> Result<crate::model::ContactWay, String> {
+    crate::model::ContactWay::from_key(text).ok_or_else(|| {
+        format!("{text:?} is not a way of contact: write phone, visit, mail or letter")
+    })
 }
 
 /// Where the Debian package puts the config; every command reads it unless `--config` says
@@ -255,6 +255,54 @@ pub enum CaseAction {
         /// Why, for the timeline.
         #[arg(long, default_value = "")]
         note: String,
+        /// How the case ended (e.g. "bygglov beviljat", "klagomålet befogat, rutin ändrad"):
+        /// kept on the case and counted in the report.
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+    /// Record that contact was made with the resident (counts as the answer: no more
+    /// reminders or escalations; for a complaint, the contact the manager owes within a week).
+    Contact {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
+        id: String,
+        /// How: phone, visit, mail or letter.
+        #[arg(long = "by", value_parser = contact_way)]
+        way: crate::model::ContactWay,
+        /// The day it was made, YYYY-MM-DD (default today).
+        #[arg(long, value_parser = date)]
+        on: Option<NaiveDate>,
+        /// What was said or agreed, for the timeline.
+        #[arg(long)]
+        note: String,
+    },
+    /// Record a measure taken about the case (what was done).
+    Measure {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
+        id: String,
+        /// What was done, for the timeline and the report.
+        #[arg(long)]
+        note: String,
+    },
+    /// Move the case to the department it belongs to (förvaltningslagen § 4): same number and
+    /// history, a new officer there and new dates; the officer and the resident are told.
+    Move {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
+        id: String,
+        /// The department's id in the config.
+        #[arg(long)]
+        to: String,
     },
     /// Send the case's withheld receipt after all (once; the case is no longer flagged).
     Receipt {
@@ -274,8 +322,9 @@ pub enum CaseAction {
         /// The new date, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
         to: NaiveDate,
-        /// Why, in words for the resident.
-        #[arg(long, default_value = "")]
+        /// Why, in words for the resident (required: förvaltningslagen § 11). A date on a day
+        /// off moves to the next working day.
+        #[arg(long)]
         note: String,
     },
 }
@@ -487,7 +536,7 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
                 (config, Request::PersonExport(person::Export { email }))
             }
             PersonAction::Erase { config, email } => {
-                let by = person_actor();
+                let by = control::actor();
                 (config, Request::PersonErase(person::Erase { email, by }))
             }
         },
@@ -533,8 +582,20 @@ fn officer_request(action: OfficerAction) -> (PathBuf, Request) {
 fn case_request(action: CaseAction) -> (PathBuf, Request) {
     match action {
         CaseAction::Show { config, id } => (config, Request::Show(cases::Show { case: id })),
-        CaseAction::Close { config, id, note } => {
-            (config, Request::Close(case::Close { case: id, note }))
+        CaseAction::Close {
+            config,
+            id,
+            note,
+            outcome,
+        } => {
+            let by = control::actor();
+            let close = case::Close {
+                case: id,
+                note,
+                outcome,
+                by,
+            };
+            (config, Request::Close(close))
         }
         CaseAction::Postpone {
             config,
@@ -542,8 +603,41 @@ fn case_request(action: CaseAction) -> (PathBuf, Request) {
             to,
             note,
         } => {
-            let postpone = case::Postpone { case: id, to, note };
+            let by = control::actor();
+            let postpone = case::Postpone {
+                case: id,
+                to,
+                note,
+                by,
+            };
             (config, Request::Postpone(postpone))
+        }
+        CaseAction::Contact {
+            config,
+            id,
+            way,
+            on,
+            note,
+        } => {
+            let by = control::actor();
+            let contact = contact::Contact {
+                case: id,
+                way,
+                on,
+                note,
+                by,
+            };
+            (config, Request::Contact(contact))
+        }
+        CaseAction::Measure { config, id, note } => {
+            let by = control::actor();
+            let measure = measure::Measure { case: id, note, by };
+            (config, Request::Measure(measure))
+        }
+        CaseAction::Move { config, id, to } => {
+            let by = control::actor();
+            let moving = crate::ops::control::cmd::r#move::Move { case: id, to, by };
+            (config, Request::Move(moving))
         }
         CaseAction::Receipt { config, id } => {
             (config, Request::Receipt(case::Receipt { case: id }))

@@ -98,6 +98,14 @@ fn housekeeping(engine: &Engine, now: chrono::DateTime<Utc>) {
         ),
         Err(e) => tracing::error!(error = %e, "housekeeping could not prune old marks"),
     }
+    match done.six_months {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            scheduled = n,
+            "housekeeping: six-month checks (förvaltningslagen § 12) added for older cases"
+        ),
+        Err(e) => tracing::error!(error = %e, "housekeeping could not schedule six-month checks"),
+    }
     let retention = engine
         .cfg()
         .retention

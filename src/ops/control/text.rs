@@ -100,8 +100,22 @@ pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
     if let Some(why) = &c.flagged {
         let _ = writeln!(out, "flagged:  {why}");
     }
+    if let Some(outcome) = &c.outcome {
+        let _ = writeln!(out, "outcome:  {outcome}");
+    }
+    if let Some(t) = c.six_months {
+        let _ = writeln!(
+            out,
+            "six months open since {} (förvaltningslagen § 12)",
+            at(t, false)
+        );
+    }
     for e in &c.events {
-        let _ = writeln!(out, "  {}  {}", at(e.at, true), e.what);
+        let by =
+            e.by.as_ref()
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default();
+        let _ = writeln!(out, "  {}  {}{by}", at(e.at, true), e.what);
     }
     out
 }
@@ -111,9 +125,42 @@ pub(super) fn closed(number: &str) -> String {
     format!("{number} closed\n")
 }
 
-/// `case postpone`.
-pub(super) fn postponed(number: &str, to: NaiveDate) -> String {
-    format!("{number}: decision date moved to {to}; the resident is told\n")
+/// `case postpone`: the date used, and why it is not the one asked for when it is not.
+pub(super) fn postponed(number: &str, asked: NaiveDate, to: NaiveDate) -> String {
+    let moved = if asked == to {
+        String::new()
+    } else {
+        format!(" ({asked} is not a working day, so the next one)")
+    };
+    format!("{number}: decision date moved to {to}{moved}; the resident is told\n")
+}
+
+/// `case contact`.
+pub(super) fn contacted(number: &str, done: &crate::app::caseops::Contacted) -> String {
+    let state = match (done.answered, done.in_time) {
+        (true, true) => "; the case is answered, in time",
+        (true, false) => "; the case is answered, after its reply deadline",
+        (false, _) => "",
+    };
+    format!("{number}: contact on {} recorded{state}\n", done.on)
+}
+
+/// `case measure`.
+pub(super) fn measured(number: &str) -> String {
+    format!("{number}: measure recorded\n")
+}
+
+/// `case move`.
+pub(super) fn moved(cfg: &Config, number: &str, m: &crate::app::caseops::Moved) -> String {
+    let due = local_time(cfg, &m.to, m.reply_due, false);
+    let told = match &m.resident_not_told {
+        None => "the resident is told".to_string(),
+        Some(why) => format!("the resident is not told: {why}"),
+    };
+    format!(
+        "{number} moved from {} to {}; officer {} <{}>, reply by {due}; {told}\n",
+        m.from, m.to, m.officer.name, m.officer.email
+    )
 }
 
 /// `case receipt`.
