@@ -788,6 +788,12 @@ officers = [{ name = "Pia", email = "pia@kommun.test" }]
         let data =
             crate::mail::notices::digest_data(dept, &[after], six, crate::model::Language::Sv);
         assert_eq!(data["six_months_count"], 1);
+        let digest = e.templates().render("digest.sv", &data).unwrap();
+        let section = digest
+            .split("förvaltningslagen § 12")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(section.contains(&c.number), "{digest}");
         e.fire_due(six + Duration::days(40)).unwrap();
         assert_eq!(told(&e).len(), 1, "told once");
     }

@@ -399,8 +399,13 @@ fn case_mails(
         cfg, dept, c, original, templates, now, &facts,
     ));
     if c.category == Category::Complaint {
+        // The manager is told at once. When the manager (or whoever stands in) owns the case,
+        // the notice above has told them, with the message: a second mail about the same case
+        // to the same person would only be noise.
         let acting = schedule::acting(dept, now, opening.away);
-        built.push(notices::complaint_notice(cfg, &acting, templates, c, now));
+        if !acting.manager.email.eq_ignore_ascii_case(&c.officer.email) {
+            built.push(notices::complaint_notice(cfg, &acting, templates, c, now));
+        }
     }
     let mut mails = Vec::new();
     for built in built {

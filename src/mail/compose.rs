@@ -229,11 +229,15 @@ pub fn officer_notice_as(
     // Staff mail is in the staff language (`staff_language`, Swedish unless set).
     let lang = dept.staff_language;
     let body = templates.render(&format!("officer-notice.{}", lang.code()), &data)?;
+    // A complaint's notice goes to the manager who owns it and is the one mail they get of
+    // it at once: its subject says so, as the complaint notice's does.
     let subject = format!(
         "{} {}: {}",
-        match lang {
-            Language::Sv => "Nytt ärende",
-            Language::En => "New case",
+        match (lang, case.category == crate::model::Category::Complaint) {
+            (Language::Sv, false) => "Nytt ärende",
+            (Language::En, false) => "New case",
+            (Language::Sv, true) => "Klagomål",
+            (Language::En, true) => "Complaint",
         },
         case.number,
         case.subject.replace(['\r', '\n'], " ")
