@@ -105,8 +105,9 @@ fn mail_with_no_address_at_all_is_a_flagged_case() {
         !kinds.contains(&kvittens::model::Kind::Receipt),
         "{kinds:?}"
     );
-    // The manager is still told of the complaint.
-    assert!(kinds.len() >= 2, "{kinds:?}");
+    // The manager, who owns a complaint, is still told of it (the case's notice).
+    assert_eq!(kinds, [kvittens::model::Kind::OfficerNotice], "{kinds:?}");
+    assert_eq!(case.officer.email, "manager@kommun.test", "{case:?}");
 }
 
 #[test]
