@@ -8,7 +8,7 @@ use crate::app::engine::Engine;
 use crate::app::registrar::ReceiptTo;
 use crate::model::Absence;
 use crate::model::{Case, State};
-use crate::store::{Effects, Pruned, StoreError};
+use crate::store::{Pruned, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -145,23 +145,7 @@ pub fn close(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
-    let found = engine.update_case(number, |c| {
-        if c.state == State::Closed {
-            // A second close would only add a second "closed by hand" to the timeline.
-            return Err(format!("case {number} is closed already"));
-        }
-        c.state = State::Closed;
-        let why = if note.is_empty() {
-            String::new()
-        } else {
-            format!(": {note}")
-        };
-        c.log(now, format!("closed by hand{why}"));
-        Ok(Effects::default())
-    })?;
-    found
-        .then_some(())
-        .ok_or_else(|| AdminError::NoCase(number.to_string()))
+    crate::app::casework::close(engine, number, note, None, now)
 }
 
 /// Moves case `number`'s decision date to the end of `to` and queues one delay notice to the

@@ -157,6 +157,18 @@ impl Engine {
         note: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, AppError> {
+        self.postpone_by(number, to, note, None, now)
+    }
+
+    /// [`Engine::postpone`] by a person: the timeline names `by` (their address).
+    pub fn postpone_by(
+        &self,
+        number: &str,
+        to: NaiveDate,
+        note: &str,
+        by: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, AppError> {
         let case = self
             .store
             .case(number)?
@@ -178,17 +190,18 @@ impl Engine {
             c.delay_told = true;
             let mail = notices::delay_notice(&cfg, dept, &templates, c, note, now)
                 .map_err(|e| e.to_string())?;
-            c.log(
-                now,
-                format!(
-                    "decision date moved to {to}; the resident is told{}",
-                    if note.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({note})")
-                    }
-                ),
+            let what = format!(
+                "decision date moved to {to}; the resident is told{}",
+                if note.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({note})")
+                }
             );
+            match by {
+                Some(by) => c.log_by(now, by, what),
+                None => c.log(now, what),
+            }
             Ok(Effects {
                 mails: vec![super::outbox::queued(mail)],
                 ..Effects::default()

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod casework;
 pub mod edit;
 pub mod engine;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod incoming;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;
+pub mod overview;
 pub mod registrar;
 pub mod retention;
 pub mod tally;

@@ -143,6 +143,13 @@ impl Checker<'_> {
             .map(|d| d.trim().trim_start_matches('@').to_lowercase())
             .collect();
         let times = self.times(&raw.daemon)?;
+        let web = self.web(raw.web)?;
+        if web.listen.is_some() && web.listen == times.listen {
+            return Err(self.err(
+                "web.listen",
+                "is [daemon] listen's address already (/metrics and /healthz); give the web page its own port",
+            ));
+        }
         let warnings = self.warnings(&departments, &smtp, times.unconfirmed_wait);
         let daemon = raw.daemon;
         let mut cfg = Config {
@@ -165,6 +172,7 @@ impl Checker<'_> {
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
+            web,
             text: self.locator.text().into(),
             staff: Vec::new(),
         };

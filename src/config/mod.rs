@@ -18,6 +18,7 @@ mod locate;
 pub mod oauth2;
 mod raw;
 mod secrets;
+pub mod web;
 
 pub use locate::Position;
 pub use secrets::Secret;
@@ -246,6 +247,9 @@ pub struct Config {
     pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::config::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
+    /// `[web]`: the page for managers, officers and registrars, and the links to it in staff
+    /// mails.
+    pub web: web::Web,
     /// The text it was read from, to place mistakes found later at their key's line.
     text: std::sync::Arc<str>,
     /// [`Config::staff_addresses`], gathered once when the file is read (every message asks).

@@ -32,10 +32,14 @@ impl Staff<'_> {
         to: &Contact,
         cc: Option<&Contact>,
         subject: String,
-        data: Value,
+        mut data: Value,
         stamp: DateTime<Utc>,
     ) -> Result<Outgoing, ComposeError> {
         let lang = self.dept.staff_language;
+        // Staff mail about a case links to its web page, when `[web] base_url` is set.
+        if let About::Case(number) = &about {
+            data["case_url"] = json!(self.cfg.web.case_url(number));
+        }
         let body = self
             .templates
             .render(&format!("{template}.{}", lang.code()), &data)?;
@@ -284,6 +288,8 @@ pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: 
             "resident": c.resident.email,
             "officer": c.officer.name,
             "reply_date": written_time(cal, c.reply_due, lang),
+            // Set by `digest` when `[web] base_url` is.
+            "case_url": null,
         })
     };
     let mine: Vec<&Case> = cases.iter().filter(|c| c.department == dept.id).collect();
@@ -338,7 +344,16 @@ pub fn digest(
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ComposeError> {
     let lang = dept.staff_language;
-    let data = digest_data(dept, cases, now, lang);
+    let mut data = digest_data(dept, cases, now, lang);
+    // Each listed case links to its web page, when `[web] base_url` is set.
+    for list in ["open", "overdue", "due_today", "answered_yesterday"] {
+        if let Some(rows) = data[list].as_array_mut() {
+            for row in rows {
+                let url = row["number"].as_str().and_then(|n| cfg.web.case_url(n));
+                row["case_url"] = json!(url);
+            }
+        }
+    }
     let subject = match lang {
         Language::Sv => format!(
             "Dagens läge i {}: {} öppna, {} försenade",

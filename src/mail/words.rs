@@ -86,6 +86,8 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "receipt_command": null,
         "flag_summary": null,
         "flag_detail": null,
+        // The case's web page (`[web] base_url`), set in staff mail.
+        "case_url": null,
     })
 }
 

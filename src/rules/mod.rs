@@ -9,4 +9,5 @@ pub mod budget;
 pub mod decide;
 pub mod loopbreak;
 pub mod machine;
+pub mod permit;
 pub mod schedule;

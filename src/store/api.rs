@@ -131,6 +131,12 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Every absence recorded at run time, by officer address.
     fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError>;
 
+    /// Removes `officer`'s run-time absence that begins on `from`; false when there is none.
+    fn remove_absence(&self, officer: &str, from: chrono::NaiveDate) -> Result<bool, StoreError>;
+
+    /// The web page's secret key, made on first use and kept (see `Store::web_key`).
+    fn web_key(&self) -> Result<Vec<u8>, StoreError>;
+
     /// Marks `key` as being read, before its bytes go to the parser, and says whether kvittens
     /// stopped while reading this very message the last time (a crash, an abort, a kill by the
     /// watchdog): then it must be set aside, not parsed again, or one mail stops the mailbox
@@ -508,6 +514,14 @@ impl CaseStore for Store {
 
     fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
         Store::absences(self)
+    }
+
+    fn remove_absence(&self, officer: &str, from: chrono::NaiveDate) -> Result<bool, StoreError> {
+        Store::remove_absence(self, officer, from)
+    }
+
+    fn web_key(&self) -> Result<Vec<u8>, StoreError> {
+        Store::web_key(self)
     }
 
     fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {
