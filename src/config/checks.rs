@@ -144,7 +144,8 @@ impl Checker<'_> {
             .collect();
         let times = self.times(&raw.daemon)?;
         let web = self.web(raw.web)?;
-        if web.listen.is_some() && web.listen == times.listen {
+        // Port 0 (any free port, in tests) never collides.
+        if web.listen.is_some_and(|a| a.port() != 0) && web.listen == times.listen {
             return Err(self.err(
                 "web.listen",
                 "is [daemon] listen's address already (/metrics and /healthz); give the web page its own port",
