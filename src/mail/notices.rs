@@ -403,4 +403,38 @@ mod tests {
             "0 minutes"
         );
     }
+
+    /// The text of a built mail.
+    fn text(mail: &Outgoing) -> String {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&mail.bytes)
+            .unwrap();
+        parsed.body_text(0).unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn staff_mail_links_to_the_case_page_when_the_web_page_has_an_address() {
+        let mut cfg = crate::testkit::Sample::default().config();
+        let templates = crate::mail::check::load_templates(&cfg).unwrap();
+        let dept = cfg.departments[0].clone();
+        let case = crate::testkit::case("BMN-2026-0001", &[]);
+        let now = Utc::now();
+        let remind = Action::Remind {
+            to: dept.officers[0].contact.clone(),
+            on_behalf_of: None,
+        };
+        let reminder = |cfg: &Config| for_action(cfg, &dept, &templates, &case, &remind, now, now);
+        assert!(!text(&reminder(&cfg).unwrap()).contains("/cases/"));
+        cfg.web.base_url = Some("https://kvittens.kommun.test".into());
+        let url = "https://kvittens.kommun.test/cases/BMN-2026-0001";
+        let body = text(&reminder(&cfg).unwrap());
+        assert!(
+            body.contains(&format!("Ärendet på webben: {url}")),
+            "{body}"
+        );
+        let mut open = case.clone();
+        open.reply_due = now + Duration::days(1);
+        let d = digest(&cfg, &dept, &templates, &[open], now, now).unwrap();
+        assert!(text(&d).contains(url), "{}", text(&d));
+    }
 }

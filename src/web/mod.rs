@@ -11,8 +11,8 @@
 //! strict security headers ([`headers`]); who opened which case and who did what is logged to
 //! the `kvittens::audit` target ([`audit`]).
 //!
-//! Layer: beside `ops` — may import `net`'s siblings below it: `app`, `mail`, `rules`, `config`,
-//! `model`; never the store (it goes through `app`).
+//! Layer: beside `ops`. May import: `app`, `rules`, `config`, `model`; never `store` (every read
+//! and change goes through `app`), nor `ops` or `net`.
 
 pub mod actions;
 pub mod audit;
