@@ -1,7 +1,7 @@
 //! What a person does to a case or an absence, with who did it (handläggning): close,
 //! postpone, flag and unflag, reassign to another officer, end an absence. The command line and
-//! the web page call the same functions here (`admin::close` and `admin::postpone` hand over
-//! to them), so a case changes the same way whoever asks; each change lands in the case's
+//! the web page change a case the same way whoever asks (`admin::close` is [`close`]; both
+//! postponements end in `Engine::postpone_by`); each change lands in the case's
 //! timeline with the person's address (`Case::log_by`). Who *may* do it is decided before, by
 //! [`crate::rules::permit`].
 
