@@ -445,6 +445,11 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
                 flagged: None,
                 no_receipt: None,
                 fault_type: None,
+                contacts: Vec::new(),
+                measures: Vec::new(),
+                outcome: None,
+                six_months: None,
+                six_months_scheduled: false,
             });
         }
         let dues: Vec<_> = list

@@ -17,6 +17,16 @@ pub(crate) const OLLE: &str = r#"[{ name = "Olle", email = "o1@kommun.test" }]"#
 pub(crate) const OLLE_AND_ADA: &str =
     r#"[{ name = "Olle", email = "o1@kommun.test" }, { name = "Ada", email = "o2@kommun.test" }]"#;
 
+/// A fault catalogue of one type, as the README writes it: lines for [`Sample::department`].
+pub(crate) const GATUBELYSNING: &str = r#"
+[[department.fault_type]]
+name = "Gatubelysning"
+words = ["gatlykta", "gatubelysning", "belysning"]    # matched in subject and body
+measure = "Vi byter trasiga lampor och lagar armaturen."
+within = "10wd"
+responsible = { name = "Gatuenheten", email = "gata@kommun.se" }
+"#;
+
 /// Mail servers that are named but never reached: the tests that parse a config or build
 /// mails without I/O.
 const NAMED_SERVERS: &str = r#"[imap]
@@ -118,6 +128,18 @@ officers = {officers}
     }
 }
 
+/// A second department, `plan` (manager P, officer Pia; open all day every day), for the
+/// tests that move a case: added after the sample department's own lines
+/// ([`Sample::department`]).
+pub(crate) const PLAN: &str = r#"[[department]]
+id = "plan"
+name = "Planavdelningen"
+case_prefix = "PLAN"
+mailbox = { user = "plan@kommun.test", password = "x" }
+manager = { name = "P", email = "p@kommun.test" }
+officers = [{ name = "Pia", email = "pia@kommun.test" }]
+"#;
+
 /// The sample department with officers o1 and o2 and replies due within 3 days, as the
 /// served config for `dir` with `daemon` lines added to `[daemon]`.
 pub(crate) fn test_config(dir: &Path, daemon: &str) -> Config {
@@ -167,6 +189,11 @@ pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
         flagged: None,
         no_receipt: None,
         fault_type: None,
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        six_months_scheduled: false,
     }
 }
 

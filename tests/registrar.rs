@@ -219,7 +219,9 @@ async fn a_withheld_receipt_goes_after_all_exactly_once() {
     );
     assert!(text.contains("dmarc=fail"), "{text}");
     assert!(
-        text.contains(&format!("`kvittens case receipt {number}`")),
+        text.contains(&format!(
+            "`kvittens case receipt --config {config} {number}`"
+        )),
         "{text}"
     );
     let log = d.log_text();

@@ -3,8 +3,10 @@
 //! authenticating proxy (a small reverse proxy that adds `X-Forwarded-Email`, as oauth2-proxy
 //! does). A resident writes; the manager opens the overview and the case, postpones it with a
 //! reason; the resident's real inbox gets the delay notice with the reason, and the case's
-//! timeline shows the action with the manager's address. The screenshots of the overview and
-//! the case page are saved in `docs/screenshots/` for the README.
+//! timeline shows the action with the manager's address. Another resident's complaint gets its
+//! contact recorded through the page, and the timeline shows it answered by the manager. The
+//! screenshots of the overview, the complaint's page and the report are saved in
+//! `docs/screenshots/` for the README.
 //!
 //! Needs `scripts/test` (the mail stack, and `scripts/browser install` for chromium and
 //! chromium-driver).
@@ -14,26 +16,12 @@ mod common;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request, Uri};
 use axum::response::{IntoResponse, Response};
-use common::{body, header, Setup};
+use common::{body, header, Setup, CHROMIUM_FLAGS};
 use fantoccini::{ClientBuilder, Locator};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-/// The flags Chromium needs on a machine with no display, no GPU and no network.
-const CHROMIUM_FLAGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1200,1000",
-];
 
 /// chromedriver on a free port; killed when dropped.
 struct Driver {
@@ -132,6 +120,29 @@ fn web_address(daemon: &common::Daemon) -> SocketAddr {
     }
 }
 
+/// The case number a receipt's subject names.
+fn case_number(subject: &str) -> String {
+    regex::Regex::new(r"T[A-Z0-9]+-\d{4}-\d{4}")
+        .unwrap()
+        .find(subject)
+        .expect("the receipt names the case")
+        .as_str()
+        .to_string()
+}
+
+/// The page's source once it says `text` (after a form's redirect), within 15 seconds.
+async fn wait_for_text(browser: &fantoccini::Client, text: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let page = browser.source().await.unwrap();
+        if page.contains(text) {
+            return page;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn save(name: &str, png: &[u8]) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -139,7 +150,7 @@ fn save(name: &str, png: &[u8]) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_manager_postpones_a_case_in_the_browser_and_the_resident_is_told() {
+async fn a_manager_postpones_a_case_and_records_a_complaint_contact_in_the_browser() {
     let s = Setup::new("webbrowser", "");
     let manager = s.manager();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -159,12 +170,7 @@ async fn a_manager_postpones_a_case_in_the_browser_and_the_resident_is_told() {
         .await;
     let receipt = s.stack.wait_for(&s.resident(1), 1).await;
     let subject = header(&receipt[0], "subject").unwrap();
-    let number = regex::Regex::new(r"T[A-Z0-9]+-\d{4}-\d{4}")
-        .unwrap()
-        .find(&subject)
-        .expect("the receipt names the case")
-        .as_str()
-        .to_string();
+    let number = case_number(&subject);
     // The officer's notice links to the case's page.
     let url = format!("{site}/cases/{number}");
     let notice = loop {
@@ -227,19 +233,44 @@ async fn a_manager_postpones_a_case_in_the_browser_and_the_resident_is_told() {
         .unwrap();
 
     // Back on the case page, the timeline names who did it.
-    let start = Instant::now();
-    let page = loop {
-        let page = browser.source().await.unwrap();
-        if page.contains("decision date moved to") {
-            break page;
-        }
-        assert!(start.elapsed() < Duration::from_secs(15), "{page}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let page = wait_for_text(&browser, "decision date moved to").await;
     assert!(page.contains(&manager) && page.contains(reason), "{page}");
     let here = browser.current_url().await.unwrap();
     assert_eq!(here.path(), format!("/cases/{number}"));
+
+    // A complaint is the manager's: the call to the resident is recorded in the page.
+    s.stack
+        .append(
+            &s.mailbox(),
+            &s.question(2, "web-2", "Klagomål på snöröjningen"),
+        )
+        .await;
+    let receipt = s.stack.wait_for(&s.resident(2), 1).await;
+    let complaint = case_number(&header(&receipt[0], "subject").unwrap());
+    browser
+        .goto(&format!("{site}/cases/{complaint}"))
+        .await
+        .unwrap();
+    let form = browser
+        .form(Locator::Css("form[action$='/contact']"))
+        .await
+        .unwrap();
+    form.set_by_name("note", "Ringde, plogning bokad till i morgon")
+        .await
+        .unwrap();
+    form.submit_with(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap();
+    let page = wait_for_text(&browser, "contact by phone on").await;
+    assert!(page.contains("Ringde, plogning bokad till i morgon") && page.contains(&manager));
+    assert!(page.contains("answered by the contact recorded"), "{page}");
     save("case.png", &browser.screenshot().await.unwrap());
+
+    // The report to the nämnd, for the README.
+    browser.goto(&format!("{site}/report")).await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(page.contains("<iframe class=\"report\""), "{page}");
+    save("report.png", &browser.screenshot().await.unwrap());
     browser.close().await.unwrap();
 
     let resident = s.stack.wait_for(&s.resident(1), 2).await;

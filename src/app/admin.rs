@@ -6,7 +6,7 @@
 use crate::app::edit::EditError;
 use crate::app::engine::Engine;
 use crate::app::registrar::ReceiptTo;
-use crate::model::Absence;
+use crate::model::{ids, Absence};
 use crate::model::{Case, State};
 use crate::store::{Pruned, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -20,6 +20,14 @@ pub enum AdminError {
     /// No case has this number.
     #[error("no case {0}")]
     NoCase(String),
+    /// A command named a department the config does not have.
+    #[error("no department {id:?} is configured; the departments are: {known}")]
+    NoDepartment {
+        /// The id as given.
+        id: String,
+        /// The configured ids, comma-separated.
+        known: String,
+    },
     /// `purge` needs `[daemon] retention` to know what is old.
     #[error("no [daemon] retention is configured: nothing is purged")]
     NoRetention,
@@ -103,16 +111,36 @@ impl Filter {
     }
 }
 
+/// Refuses a department id the config does not have, naming those it has: a typo in
+/// `--department` must not read as "no cases".
+///
+/// # Errors
+/// [`AdminError::NoDepartment`].
+pub fn known_department(cfg: &crate::config::Config, id: &str) -> Result<(), AdminError> {
+    if cfg.department(id).is_some() {
+        return Ok(());
+    }
+    let known: Vec<&str> = cfg.departments.iter().map(|d| d.id.as_str()).collect();
+    Err(AdminError::NoDepartment {
+        id: id.to_string(),
+        known: known.join(", "),
+    })
+}
+
 /// The cases of `department` (all when `None`) that `filter` admits at `now`, in store order.
 ///
 /// # Errors
-/// [`AdminError::Store`] when the store cannot be read.
+/// [`AdminError::NoDepartment`] for a department not configured; [`AdminError::Store`] when
+/// the store cannot be read.
 pub fn cases(
     engine: &Engine,
     department: Option<&str>,
     filter: Filter,
     now: DateTime<Utc>,
 ) -> Result<Vec<Case>, AdminError> {
+    if let Some(id) = department {
+        known_department(&engine.cfg(), id)?;
+    }
     Ok(engine
         .store
         .cases()?
@@ -127,6 +155,7 @@ pub fn cases(
 /// # Errors
 /// [`AdminError::NoCase`] when there is none; [`AdminError::Store`] when the store fails.
 pub fn case(engine: &Engine, number: &str) -> Result<Case, AdminError> {
+    let number = &ids::typed_case_number(number);
     engine
         .store
         .case(number)?
@@ -134,7 +163,7 @@ pub fn case(engine: &Engine, number: &str) -> Result<Case, AdminError> {
 }
 
 /// Closes case `number` by hand: no more reminders or escalations. The timeline says so, with
-/// `note` when one is given.
+/// `note` when one is given. With an outcome and who closed it: [`crate::app::caseops::close`].
 ///
 /// # Errors
 /// [`AdminError::NoCase`] when there is none; [`AdminError::Engine`] when it is closed already;
@@ -145,24 +174,27 @@ pub fn close(
     note: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
-    crate::app::casework::close(engine, number, note, None, now)
+    crate::app::caseops::close(engine, number, (note, None), None, now)
 }
 
-/// Moves case `number`'s decision date to the end of `to` and queues one delay notice to the
-/// resident (förvaltningslagen 11 §: a resident is told when a decision will be late).
+/// Moves case `number`'s decision date to the end of `to` — or of the next working day when
+/// `to` is none — and queues one delay notice to the resident with the reason `note`
+/// (förvaltningslagen 11 §: a resident is told when a decision will be late, and why).
+/// Returns the date used.
 ///
 /// # Errors
-/// [`AdminError::NoCase`]; [`AdminError::Engine`] for a closed case or a date passed.
+/// [`AdminError::NoCase`]; [`AdminError::Engine`] for no reason given, a closed case or a
+/// date passed.
 pub fn postpone(
     engine: &Engine,
     number: &str,
     to: NaiveDate,
     note: &str,
+    by: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(), AdminError> {
-    let found = engine.postpone(number, to, note, now)?;
-    found
-        .then_some(())
+) -> Result<NaiveDate, AdminError> {
+    engine
+        .postpone(&ids::typed_case_number(number), to, note, by, now)?
         .ok_or_else(|| AdminError::NoCase(number.to_string()))
 }
 
@@ -314,13 +346,13 @@ pub fn open_ignored(
 /// # Errors
 /// [`AdminError::Engine`] when there is no such case or it has had its receipt.
 pub fn receipt(engine: &Engine, number: &str, now: DateTime<Utc>) -> Result<String, AdminError> {
-    Ok(engine.receipt_after_all(number, now)?)
+    Ok(engine.receipt_after_all(&ids::typed_case_number(number), now)?)
 }
 
 /// An absence recorded: `officer` away `from`–`to` (both days included), `substitute` covering.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Away {
-    /// The officer's address, lower case.
+    /// The officer's (or manager's) address, lower case.
     pub officer: String,
     /// The substitute's address, lower case.
     pub substitute: String,
@@ -330,41 +362,62 @@ pub struct Away {
     pub to: NaiveDate,
 }
 
-/// Records an officer's absence (hänvisning): new cases and reminders meanwhile go to the
-/// substitute, an officer of the same department.
+/// Records an absence (hänvisning) of an officer or a manager: new cases, reminders — and for
+/// a manager complaint notices, escalations, requests for a new date and the digest — go to
+/// the substitute meanwhile. An officer's substitute is an officer of the same department; a
+/// manager's also may be the department's `escalate_to`.
 ///
 /// # Errors
-/// [`AdminError::Absence`] for dates the wrong way round or an address that is no officer of
-/// the department; [`AdminError::Store`].
-pub fn away(engine: &Engine, away: Away) -> Result<Away, AdminError> {
-    let Away {
-        officer,
-        substitute,
-        from,
-        to,
-    } = away;
-    let (officer, substitute) = (officer.to_lowercase(), substitute.to_lowercase());
+/// [`AdminError::Absence`] with the reason: dates the wrong way round, an absence wholly in
+/// the past (by the department's calendar at `now`), an address that is no officer or manager,
+/// a substitute who is no colleague, or who is away at the same time; [`AdminError::Store`].
+pub fn away(engine: &Engine, away: Away, now: DateTime<Utc>) -> Result<Away, AdminError> {
+    let (officer, substitute) = (away.officer.to_lowercase(), away.substitute.to_lowercase());
+    let (from, to) = (away.from, away.to);
     let refuse = |why: String| Err(AdminError::Absence(why));
     if from > to {
         return refuse(format!("--to {to} is before --from {from}"));
     }
     let cfg = engine.cfg();
-    let Some(dept) = cfg
-        .departments
-        .iter()
-        .find(|d| d.officer(&officer).is_some())
-    else {
+    let Some((dept, manager)) = staff_of(&cfg, &officer) else {
         return refuse(format!(
-            "{officer} is not an officer in {}",
+            "{officer} is neither an officer nor a manager in {}",
             cfg.file.display()
         ));
     };
-    if dept.officer(&substitute).is_none() {
+    let today = dept.calendar.local_date(now);
+    if to < today {
+        return refuse(format!(
+            "the absence {from} – {to} lies wholly in the past (today is {today}): nothing to record"
+        ));
+    }
+    let fits = if manager {
+        dept.colleague(&substitute).is_some()
+    } else {
+        dept.officer(&substitute).is_some()
+    };
+    if !fits {
         let (name, id) = (&dept.name, &dept.id);
-        return refuse(format!("{substitute} is not an officer of {name} ({id})"));
+        let who = if manager {
+            "an officer or the escalate_to"
+        } else {
+            "an officer"
+        };
+        return refuse(format!("{substitute} is not {who} of {name} ({id})"));
     }
     if officer == substitute {
         return refuse("an officer cannot substitute for themselves".to_string());
+    }
+    let recorded = engine.store.absences()?;
+    if let Some(busy) = absences_of(dept, &recorded, &substitute)
+        .into_iter()
+        .find(|a| a.absence.from <= to && from <= a.absence.to)
+    {
+        let a = &busy.absence;
+        return refuse(format!(
+            "{substitute} is away {} – {} themselves (standing in: {}), at the same time as {from} – {to}: choose a substitute who is in",
+            a.from, a.to, a.substitute
+        ));
     }
     let substitute_for = Absence {
         from,
@@ -378,6 +431,200 @@ pub fn away(engine: &Engine, away: Away) -> Result<Away, AdminError> {
         from,
         to,
     })
+}
+
+/// The department where `email` is an officer or the manager, and whether the manager.
+fn staff_of<'a>(
+    cfg: &'a crate::config::Config,
+    email: &str,
+) -> Option<(&'a crate::config::Department, bool)> {
+    cfg.departments.iter().find_map(|d| {
+        if d.officer(email).is_some() {
+            Some((d, false))
+        } else {
+            d.manager
+                .email
+                .eq_ignore_ascii_case(email)
+                .then_some((d, true))
+        }
+    })
+}
+
+/// One absence of a person, planned in the config or recorded at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    /// The days and who stands in.
+    pub absence: Absence,
+    /// Written in the config (`absent = [...]`): ended only by editing it.
+    pub planned: bool,
+}
+
+/// Every absence of `email` in `dept`: the config's, then those recorded at run time.
+fn absences_of(
+    dept: &crate::config::Department,
+    recorded: &[(String, Absence)],
+    email: &str,
+) -> Vec<Leave> {
+    let planned = dept
+        .officer(email)
+        .map(|o| o.absent.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|absence| Leave {
+            absence,
+            planned: true,
+        });
+    let runtime = recorded
+        .iter()
+        .filter(|(e, _)| e.eq_ignore_ascii_case(email))
+        .map(|(_, a)| Leave {
+            absence: a.clone(),
+            planned: false,
+        });
+    planned.chain(runtime).collect()
+}
+
+/// An absence ended by `officer back`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Back {
+    /// The officer's (or manager's) address, lower case.
+    pub officer: String,
+    /// The absence as it was recorded.
+    pub was: Absence,
+    /// The day it now ends on, or `None` when it began today and is gone.
+    pub ends: Option<NaiveDate>,
+}
+
+/// Ends `email`'s absence that covers today (by the department's calendar at `now`): it now
+/// ended yesterday, or — begun today — is removed. Their cases' reminders go to them again
+/// from now on, and new cases take their turn.
+///
+/// # Errors
+/// [`AdminError::Absence`] when the address is nobody's in the config, when no absence covers
+/// today, or when the one that does is planned in the config (edit it there and reload);
+/// [`AdminError::Store`].
+pub fn back(engine: &Engine, email: &str, now: DateTime<Utc>) -> Result<Back, AdminError> {
+    let officer = email.trim().to_lowercase();
+    let cfg = engine.cfg();
+    let refuse = |why: String| Err(AdminError::Absence(why));
+    let Some((dept, _)) = staff_of(&cfg, &officer) else {
+        return refuse(format!(
+            "{officer} is neither an officer nor a manager in {}",
+            cfg.file.display()
+        ));
+    };
+    let today = dept.calendar.local_date(now);
+    let recorded = engine.store.absences()?;
+    let current: Vec<Leave> = absences_of(dept, &recorded, &officer)
+        .into_iter()
+        .filter(|l| l.absence.covers(today))
+        .collect();
+    let Some(leave) = current.iter().find(|l| !l.planned) else {
+        return match current.first() {
+            Some(l) => refuse(format!(
+                "{officer} is away {} – {} by the config ({}): remove it there and reload",
+                l.absence.from,
+                l.absence.to,
+                cfg.file.display()
+            )),
+            None => refuse(format!("{officer} is not away today ({today})")),
+        };
+    };
+    let was = leave.absence.clone();
+    let ends = today.pred_opt().filter(|y| *y >= was.from);
+    match ends {
+        Some(yesterday) => {
+            let shortened = Absence {
+                to: yesterday,
+                ..was.clone()
+            };
+            engine.store.add_absence(&officer, &shortened)?;
+        }
+        None => engine.store.remove_absence(&officer, was.from)?,
+    }
+    Ok(Back { officer, was, ends })
+}
+
+/// One person of a department as `officer list` shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Name and address.
+    pub contact: crate::model::Contact,
+    /// Whether this is the department's manager.
+    pub manager: bool,
+    /// The absence covering today, if any.
+    pub away: Option<Leave>,
+    /// Who stands in today (the substitute's name and address), when away.
+    pub stands_in: Option<crate::model::Contact>,
+    /// Absences still to come, by first day.
+    pub later: Vec<Leave>,
+}
+
+/// A department's people as `officer list` shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Staffing {
+    /// The department's id.
+    pub department: String,
+    /// Its name.
+    pub name: String,
+    /// Today, by its calendar.
+    pub today: NaiveDate,
+    /// The manager first, then the officers in round-robin order.
+    pub members: Vec<Member>,
+}
+
+/// Each department's manager and officers (of `department` only, when given), who is away
+/// today and until when, who stands in, and the absences to come — the config's and those
+/// recorded at run time together.
+///
+/// # Errors
+/// [`AdminError::NoDepartment`]; [`AdminError::Store`].
+pub fn staffing(
+    engine: &Engine,
+    department: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Staffing>, AdminError> {
+    let cfg = engine.cfg();
+    if let Some(id) = department {
+        known_department(&cfg, id)?;
+    }
+    let recorded = engine.store.absences()?;
+    let mut all = Vec::new();
+    for dept in cfg
+        .departments
+        .iter()
+        .filter(|d| department.is_none_or(|id| d.id == id))
+    {
+        let today = dept.calendar.local_date(now);
+        let people = std::iter::once((&dept.manager, true))
+            .chain(dept.officers.iter().map(|o| (&o.contact, false)));
+        let members = people
+            .map(|(contact, manager)| {
+                let mut leaves = absences_of(dept, &recorded, &contact.email);
+                leaves.retain(|l| l.absence.to >= today);
+                leaves.sort_by_key(|l| l.absence.from);
+                let away = leaves.iter().find(|l| l.absence.covers(today)).cloned();
+                let stands_in = away
+                    .as_ref()
+                    .and_then(|l| dept.colleague(&l.absence.substitute));
+                leaves.retain(|l| l.absence.from > today);
+                Member {
+                    contact: contact.clone(),
+                    manager,
+                    away,
+                    stands_in,
+                    later: leaves,
+                }
+            })
+            .collect();
+        all.push(Staffing {
+            department: dept.id.clone(),
+            name: dept.name.clone(),
+            today,
+            members,
+        });
+    }
+    Ok(all)
 }
 
 /// Whether the store answers a read: the one probe behind `/healthz` and the systemd watchdog,
@@ -454,6 +701,9 @@ pub struct Housekept {
     /// "Handled" marks older than [`crate::app::retention::MARK_AGE`] and old daily receipt
     /// counts, removed.
     pub marks: Result<Pruned, StoreError>,
+    /// Undecided cases that had no six-month check in the schedule (opened before this
+    /// version), given one (förvaltningslagen § 12).
+    pub six_months: Result<usize, StoreError>,
     /// The retention's purge, when `[daemon] retention` is set.
     pub purged: Option<Result<Purged, AdminError>>,
     /// Whether the run was recorded; `None` when the purge failed (it is tried again at the
@@ -475,6 +725,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
     }
     let loop_records = engine.store.prune_sender_records(now);
     let marks = engine.prune_marks(now);
+    let six_months = crate::app::caseops::schedule_six_months(engine);
     let purged = engine.cfg().retention.map(|_| purge(engine, false, now));
     let recorded = match &purged {
         Some(Err(_)) => None,
@@ -483,6 +734,7 @@ pub fn housekeeping(engine: &Engine, now: DateTime<Utc>) -> Result<Option<Housek
     Ok(Some(Housekept {
         loop_records,
         marks,
+        six_months,
         purged,
         recorded,
     }))
@@ -537,12 +789,10 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(
-            cases(&engine, Some("other"), Filter::All, now())
-                .unwrap()
-                .len(),
-            0
-        );
+        assert!(matches!(
+            cases(&engine, Some("other"), Filter::All, now()),
+            Err(AdminError::NoDepartment { .. })
+        ));
     }
 
     #[test]
@@ -578,7 +828,7 @@ mod tests {
         assert_eq!(e.to_string(), "no case BMN-2026-0099");
         assert!(matches!(case(&engine, "X"), Err(AdminError::NoCase(n)) if n == "X"));
         let to = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
-        let e = postpone(&engine, "BMN-2026-0099", to, "", now()).unwrap_err();
+        let e = postpone(&engine, "BMN-2026-0099", to, "late", None, now()).unwrap_err();
         assert_eq!(e.to_string(), "no case BMN-2026-0099");
     }
 
@@ -604,14 +854,14 @@ mod tests {
             from,
             to,
         };
-        let refused = |a: Away| away(&engine, a).unwrap_err().to_string();
+        let refused = |a: Away| away(&engine, a, now()).unwrap_err().to_string();
         assert_eq!(
             refused(ask("o1@kommun.test", "o2@kommun.test", day(9), day(8))),
             "--to 2026-12-08 is before --from 2026-12-09"
         );
         assert!(
             refused(ask("x@kommun.test", "o2@kommun.test", day(8), day(9)))
-                .starts_with("x@kommun.test is not an officer in ")
+                .starts_with("x@kommun.test is neither an officer nor a manager in ")
         );
         assert_eq!(
             refused(ask("o1@kommun.test", "x@kommun.test", day(8), day(9))),
@@ -621,13 +871,117 @@ mod tests {
             refused(ask("o1@kommun.test", "O1@kommun.test", day(8), day(9))),
             "an officer cannot substitute for themselves"
         );
+        // Wholly in the past (today is 2026-12-03); one that ends today is not.
+        assert_eq!(
+            refused(ask("o1@kommun.test", "o2@kommun.test", day(1), day(2))),
+            "the absence 2026-12-01 – 2026-12-02 lies wholly in the past (today is 2026-12-03): nothing to record"
+        );
         let done = away(
             &engine,
             ask("O1@Kommun.test", "o2@kommun.test", day(8), day(9)),
+            now(),
         )
         .unwrap();
         assert_eq!(done.officer, "o1@kommun.test");
         assert_eq!(engine.store.absences().unwrap().len(), 1);
+        // o1 is away on the 9th: o1 cannot stand in for o2 then, but can after.
+        assert_eq!(
+            refused(ask("o2@kommun.test", "o1@kommun.test", day(9), day(12))),
+            "o1@kommun.test is away 2026-12-08 – 2026-12-09 themselves (standing in: o2@kommun.test), at the same time as 2026-12-09 – 2026-12-12: choose a substitute who is in"
+        );
+        away(
+            &engine,
+            ask("o2@kommun.test", "o1@kommun.test", day(10), day(12)),
+            now(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_manager_is_away_too_and_their_substitute_gets_the_managers_mail() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let boss = Away {
+            officer: "m@kommun.test".into(),
+            substitute: "o2@kommun.test".into(),
+            from: day(1),
+            to: day(10),
+        };
+        away(&engine, boss, now()).unwrap();
+        let cfg = engine.cfg();
+        let dept = cfg.department("bygg").unwrap();
+        let recorded = engine.store.absences().unwrap();
+        let acting = crate::rules::schedule::manager(dept, now(), &recorded);
+        assert_eq!(acting.email, "o2@kommun.test");
+        let later = now() + chrono::Duration::days(10);
+        let back_then = crate::rules::schedule::manager(dept, later, &recorded);
+        assert_eq!(back_then.email, "m@kommun.test");
+        let listed = staffing(&engine, Some("bygg"), now()).unwrap();
+        let m = &listed[0].members[0];
+        assert!(m.manager && m.away.is_some());
+        assert_eq!(m.stands_in.as_ref().unwrap().email, "o2@kommun.test");
+        assert!(listed[0].members[1].away.is_none());
+        // Back today: the absence now ended yesterday, and the manager gets their mail again.
+        let b = back(&engine, "M@kommun.test", now()).unwrap();
+        assert_eq!(b.ends, Some(day(2)));
+        let recorded = engine.store.absences().unwrap();
+        assert_eq!(
+            crate::rules::schedule::manager(dept, now(), &recorded).email,
+            "m@kommun.test"
+        );
+        let again = back(&engine, "m@kommun.test", now())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(again, "m@kommun.test is not away today (2026-12-03)");
+        let e = staffing(&engine, Some("byg"), now())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "no department \"byg\" is configured; the departments are: bygg"
+        );
+    }
+
+    #[test]
+    fn back_on_the_first_day_removes_the_absence() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let a = Away {
+            officer: "o1@kommun.test".into(),
+            substitute: "o2@kommun.test".into(),
+            from: day(3),
+            to: day(5),
+        };
+        away(&engine, a, now()).unwrap();
+        let b = back(&engine, "o1@kommun.test", now()).unwrap();
+        assert_eq!(b.ends, None);
+        assert!(engine.store.absences().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_case_number_is_found_in_any_case_and_a_department_must_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = test_engine(dir.path(), "");
+        let file = dir.path().join("cases.jsonl");
+        import(
+            &engine,
+            &file,
+            &exported("BMN-2026-0041", "bygg", now()),
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            case(&engine, " bmn-2026-0041").unwrap().number,
+            "BMN-2026-0041"
+        );
+        close(&engine, "Bmn-2026-0041", "", now()).unwrap();
+        let e = cases(&engine, Some("plan"), Filter::All, now()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no department \"plan\" is configured; the departments are: bygg"
+        );
     }
 
     #[test]

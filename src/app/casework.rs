@@ -1,24 +1,16 @@
-//! What a person does to a case or an absence, with who did it (handläggning): close,
-//! postpone, flag and unflag, reassign to another officer, end an absence. The command line and
-//! the web page change a case the same way whoever asks (`admin::close` is [`close`]; both
-//! postponements end in `Engine::postpone_by`); each change lands in the case's
-//! timeline with the person's address (`Case::log_by`). Who *may* do it is decided before, by
+//! What a person does to a case or an absence beyond what the command line's case commands
+//! do (`app::caseops` and `admin`): flag and unflag, give a case to another officer of its
+//! department, and end an absence set at run time — today's through `admin::back`, a coming
+//! one withdrawn before it begins. Each change to a case lands in its timeline with the
+//! person's address (`Case::log_by`). Who *may* do it is decided before, by
 //! [`crate::rules::permit`].
 
-use crate::app::admin::AdminError;
+use crate::app::admin::{self, AdminError};
 use crate::app::engine::Engine;
-use crate::app::error::AppError;
-use crate::model::{Case, Contact, State};
+use crate::app::error::refused;
+use crate::model::{ids, Absence, Case, Contact, State};
 use crate::store::Effects;
 use chrono::{DateTime, NaiveDate, Utc};
-
-/// Logs `what` on `c`, with `by` when a person did it.
-fn log(c: &mut Case, now: DateTime<Utc>, by: Option<&str>, what: String) {
-    match by {
-        Some(by) => c.log_by(now, by, what),
-        None => c.log(now, what),
-    }
-}
 
 /// Changes case `number` by `change` (see [`Engine::update_case`]); a missing case is
 /// [`AdminError::NoCase`].
@@ -33,59 +25,6 @@ fn change(
         .ok_or_else(|| AdminError::NoCase(number.to_string()))
 }
 
-/// Closes case `number` by hand: no more reminders or escalations. The timeline says so, with
-/// `note` when one is given, and `by` when a person is named.
-///
-/// # Errors
-/// [`AdminError::NoCase`] when there is none; [`AdminError::Engine`] when it is closed already;
-/// [`AdminError::Store`] when the store fails.
-pub fn close(
-    engine: &Engine,
-    number: &str,
-    note: &str,
-    by: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), AdminError> {
-    change(engine, number, |c| {
-        if c.state == State::Closed {
-            // A second close would only add a second "closed by hand" to the timeline.
-            return Err(format!("case {number} is closed already"));
-        }
-        c.state = State::Closed;
-        let why = if note.trim().is_empty() {
-            String::new()
-        } else {
-            format!(": {}", note.trim())
-        };
-        log(c, now, by, format!("closed by hand{why}"));
-        Ok(Effects::default())
-    })
-}
-
-/// Moves case `number`'s decision date to the end of `to` and queues one delay notice to the
-/// resident with `note` as the reason (förvaltningslagen 2017:900 § 11: a resident is told when
-/// a decision will be late, and why).
-///
-/// # Errors
-/// [`AdminError::NoCase`]; [`AdminError::Engine`] for a closed case or a date passed.
-pub fn postpone(
-    engine: &Engine,
-    number: &str,
-    to: NaiveDate,
-    note: &str,
-    by: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), AdminError> {
-    match engine.postpone_by(number, to, note.trim(), by, now) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(AdminError::NoCase(number.to_string())),
-        Err(AppError::Refused(why)) if why == format!("no case {number}") => {
-            Err(AdminError::NoCase(number.to_string()))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Flags case `number` for a person's attention with `why` (shown in `cases --flagged` and on
 /// the web page); a flag already there is replaced.
 ///
@@ -98,9 +37,10 @@ pub fn flag(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
+    let number = &ids::typed_case_number(number);
     let why = why.trim();
     if why.is_empty() {
-        return Err(refused("say why the case is flagged"));
+        return Err(refused!("say why the case is flagged").into());
     }
     change(engine, number, |c| {
         c.flagged = Some(why.to_string());
@@ -119,6 +59,7 @@ pub fn unflag(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
+    let number = &ids::typed_case_number(number);
     change(engine, number, |c| {
         let Some(was) = c.flagged.take() else {
             return Err(format!("case {number} is not flagged"));
@@ -142,19 +83,15 @@ pub fn reassign(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<Contact, AdminError> {
+    let number = &ids::typed_case_number(number);
     let cfg = engine.cfg();
-    let case = crate::app::admin::case(engine, number)?;
-    let dept = cfg.department(&case.department).ok_or_else(|| {
-        refused(&format!(
-            "case {number} belongs to department {:?}, which is not configured",
-            case.department
-        ))
-    })?;
+    let case = admin::case(engine, number)?;
+    let dept = crate::app::caseops::department_of(&cfg, &case)?;
     let to = dept
         .officer(officer.trim())
         .map(|o| o.contact.clone())
         .ok_or_else(|| {
-            refused(&format!(
+            AdminError::from(refused!(
                 "{} is not an officer of {} ({})",
                 officer.trim(),
                 dept.name,
@@ -180,25 +117,57 @@ pub fn reassign(
     Ok(to)
 }
 
-/// Ends `officer`'s absence that began (or begins) on `from`, as set at run time (`officer
-/// away` or the web page): the officer gets new cases and reminders again from now. An absence
-/// planned in the config is the config's to change.
-///
-/// # Errors
-/// [`AdminError::Absence`] when there is no such absence; [`AdminError::Store`].
-pub fn end_absence(engine: &Engine, officer: &str, from: NaiveDate) -> Result<(), AdminError> {
-    let officer = officer.trim().to_lowercase();
-    if engine.store.remove_absence(&officer, from)? {
-        Ok(())
-    } else {
-        Err(AdminError::Absence(format!(
-            "{officer} has no absence from {from} set at run time"
-        )))
-    }
+/// What ending an absence did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// It covered today: the person is back from now ([`admin::back`]).
+    Back(admin::Back),
+    /// It had not begun: it is gone.
+    Withdrawn(Absence),
 }
 
-fn refused(why: &str) -> AdminError {
-    AdminError::Engine(AppError::Refused(why.to_string()))
+/// Ends `officer`'s absence set at run time that begins on `from`: one that covers today the
+/// way `officer back` ends it ([`admin::back`]: it ends yesterday, or is gone when it began
+/// today); one still to come is withdrawn. Either way the person gets their cases' reminders
+/// and new cases again for those days. An absence planned in the config is the config's to
+/// change.
+///
+/// # Errors
+/// [`AdminError::Absence`] when there is no such absence, or it is over; [`AdminError::Store`].
+pub fn end_absence(
+    engine: &Engine,
+    officer: &str,
+    from: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<Ended, AdminError> {
+    let officer = officer.trim().to_lowercase();
+    let recorded = engine.store.absences()?;
+    let Some(absence) = recorded
+        .into_iter()
+        .find(|(e, a)| e.eq_ignore_ascii_case(&officer) && a.from == from)
+        .map(|(_, a)| a)
+    else {
+        return Err(AdminError::Absence(format!(
+            "{officer} has no absence from {from} set at run time"
+        )));
+    };
+    let cfg = engine.cfg();
+    let today = cfg
+        .departments
+        .iter()
+        .find(|d| d.colleague(&officer).is_some())
+        .map_or_else(|| now.date_naive(), |d| d.calendar.local_date(now));
+    if absence.from > today {
+        engine.store.remove_absence(&officer, from)?;
+        return Ok(Ended::Withdrawn(absence));
+    }
+    if absence.to < today {
+        return Err(AdminError::Absence(format!(
+            "{officer}'s absence {} – {} is over",
+            absence.from, absence.to
+        )));
+    }
+    admin::back(engine, &officer, now).map(Ended::Back)
 }
 
 #[cfg(test)]
@@ -248,50 +217,56 @@ mod tests {
         );
         let e = reassign(&engine, "BMN-2026-0001", "x@kommun.test", by, now()).unwrap_err();
         assert!(e.to_string().contains("is not an officer of"), "{e}");
-        let to = chrono::NaiveDate::from_ymd_opt(2027, 1, 15).unwrap();
-        postpone(
-            &engine,
-            "BMN-2026-0001",
-            to,
-            "väntar på yttrande",
-            Some(by),
-            now(),
-        )
-        .unwrap();
-        assert!(last(&engine).what.contains("(väntar på yttrande)"));
-        assert_eq!(last(&engine).by.as_deref(), Some(by));
-        close(&engine, "BMN-2026-0001", "klart", Some(by), now()).unwrap();
-        assert_eq!(last(&engine).what, "closed by hand: klart");
-        assert_eq!(last(&engine).by.as_deref(), Some(by));
+        // A number typed in lower case finds its case, as on the command line.
+        flag(&engine, "bmn-2026-0001", "igen", by, now()).unwrap();
+        assert_eq!(last(&engine).what, "flagged: igen");
+        let e = flag(&engine, "BMN-2026-0099", "x", by, now()).unwrap_err();
+        assert!(matches!(e, AdminError::NoCase(_)));
+        crate::app::caseops::close(&engine, "BMN-2026-0001", ("", None), Some(by), now()).unwrap();
         let e = reassign(&engine, "BMN-2026-0001", "o1@kommun.test", by, now()).unwrap_err();
         assert_eq!(e.to_string(), "case BMN-2026-0001 is closed");
-        let e = close(&engine, "BMN-2026-0099", "", Some(by), now()).unwrap_err();
-        assert!(matches!(e, AdminError::NoCase(_)));
-        let e = postpone(&engine, "BMN-2026-0099", to, "x", Some(by), now()).unwrap_err();
-        assert!(matches!(e, AdminError::NoCase(_)));
     }
 
     #[test]
-    fn an_absence_set_at_run_time_can_be_ended() {
+    fn a_coming_absence_is_withdrawn_and_todays_ends_as_officer_back_ends_it() {
         let dir = tempfile::tempdir().unwrap();
         let engine = test_engine(dir.path(), "");
         let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
-        crate::app::admin::away(
-            &engine,
-            crate::app::admin::Away {
+        let away = |from, to| {
+            let a = admin::Away {
                 officer: "o1@kommun.test".into(),
                 substitute: "o2@kommun.test".into(),
-                from: day(2),
-                to: day(9),
-            },
-        )
-        .unwrap();
-        end_absence(&engine, "O1@kommun.test", day(2)).unwrap();
+                from,
+                to,
+            };
+            admin::away(&engine, a, now()).unwrap();
+        };
+        // now() is 2026-12-03.
+        away(day(10), day(11));
+        let ended = end_absence(&engine, "O1@kommun.test", day(10), now()).unwrap();
+        assert!(
+            matches!(ended, Ended::Withdrawn(ref a) if a.to == day(11)),
+            "{ended:?}"
+        );
         assert!(engine.store.absences().unwrap().is_empty());
-        let e = end_absence(&engine, "o1@kommun.test", day(2)).unwrap_err();
+        let e = end_absence(&engine, "o1@kommun.test", day(10), now()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "o1@kommun.test has no absence from 2026-12-02 set at run time"
+            "o1@kommun.test has no absence from 2026-12-10 set at run time"
+        );
+        away(day(1), day(9));
+        let Ended::Back(back) = end_absence(&engine, "o1@kommun.test", day(1), now()).unwrap()
+        else {
+            panic!("today's absence ends as officer back ends it");
+        };
+        assert_eq!(back.ends, Some(day(2)));
+        let left = engine.store.absences().unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!((left[0].1.from, left[0].1.to), (day(1), day(2)));
+        let e = end_absence(&engine, "o1@kommun.test", day(1), now()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "o1@kommun.test's absence 2026-12-01 – 2026-12-02 is over"
         );
     }
 }

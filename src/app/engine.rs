@@ -130,7 +130,7 @@ impl Engine {
     /// The outbox as the sender task sees it: what waits, and what became of each mail
     /// (written on its case here in `app`, never by the sender).
     pub fn outbox_handle(&self) -> super::outbox::Outbox {
-        super::outbox::Outbox::new(self.store.clone())
+        super::outbox::Outbox::of(self)
     }
 
     /// What the daemon counts: the adapters count what they see (messages, SMTP answers)
@@ -209,6 +209,9 @@ pub struct Opening<'a> {
     /// When the deadlines count from, when not from when the mail reached the mailbox (a case
     /// a registrar opens later, see `registrar`).
     pub count_from: Option<DateTime<Utc>>,
+    /// Absences recorded at run time, by address: the manager's substitute gets a complaint
+    /// notice while the manager is away.
+    pub away: &'a [(String, Absence)],
 }
 
 /// [`new_case`] with everything the caller knows of the case in `opening`.
@@ -232,12 +235,17 @@ pub fn new_case_from(
         cal.local_date(received).year(),
         counters.seq,
     );
-    let who = crate::rules::assign::assign(dept, cal.local_date(received), counters.turn, away);
-    let decide_within = dept
-        .decide_within
-        .get(&category)
-        .copied()
-        .unwrap_or(dept.reply_within);
+    // A complaint is the manager's (the service policy); other cases go round robin; a
+    // catalogued fault is its responsible unit's (owner_and_dates).
+    let who = crate::rules::assign::owner(
+        dept,
+        category,
+        cal.local_date(received),
+        counters.turn,
+        away,
+    );
+    let (who, fault, (reply_due, decision_due)) =
+        owner_and_dates(dept, msg, category, count_from, who);
     let mut c = Case {
         number: number.clone(),
         department: dept.id.clone(),
@@ -248,8 +256,8 @@ pub fn new_case_from(
         officer: who.officer,
         substitute_for: who.substitute_for,
         received,
-        reply_due: cal.deadline(count_from, dept.reply_within),
-        decision_due: cal.deadline(count_from, decide_within),
+        reply_due,
+        decision_due,
         message_ids: msg.message_id.iter().cloned().collect(),
         state: State::Open,
         events: Vec::new(),
@@ -257,7 +265,13 @@ pub fn new_case_from(
         delay_told: false,
         flagged: None,
         no_receipt: None,
-        fault_type: None,
+        fault_type: fault.map(|t| t.name.clone()),
+        contacts: Vec::new(),
+        measures: Vec::new(),
+        outcome: None,
+        six_months: None,
+        // `case_dues` below schedules the check.
+        six_months_scheduled: true,
     };
     c.log(
         received,
@@ -266,26 +280,70 @@ pub fn new_case_from(
             resident.email, dept.email, incoming.key.uid
         ),
     );
-    c.log(
-        received,
-        format!("assigned to {} <{}>", c.officer.name, c.officer.email),
-    );
+    let assigned = match fault {
+        Some(t) => format!(
+            "fault report of type {}: assigned to the responsible unit {} <{}>",
+            t.name, c.officer.name, c.officer.email
+        ),
+        None => format!("assigned to {} <{}>", c.officer.name, c.officer.email),
+    };
+    c.log(received, assigned);
     flag_header_only(&mut c, msg, received);
+    let opening = Opening { away, ..opening };
     let mails = case_mails(
         cfg, templates, dept, msg, incoming, counters, &mut c, opening,
     );
     let dues = schedule::case_dues(dept, &c);
     let count_receipt = mails.iter().any(|m| m.kind == crate::model::Kind::Receipt);
     let mails = mails.into_iter().map(super::outbox::queued).collect();
+    // Every way a case opens passes here, so every way counts it (the report's tallies).
+    let ticks = vec![super::tally::opened(dept, &c)];
     (
         c,
         Effects {
             mails,
             dues,
             count_receipt,
-            ..Effects::default()
+            ticks,
         },
     )
+}
+
+/// Who owns a new case, its fault type, and its reply and decision dates counted from
+/// `from`. A fault report of a catalogued type goes to the type's responsible unit (it does
+/// the work, so it is the one reminded and asked for a new date), and its one date is the
+/// catalogue's `within`: the receipt already says what will be done, so the next thing the
+/// resident is owed is the fault mended. Everything else keeps the round robin's officer and
+/// the department's spans.
+fn owner_and_dates<'d>(
+    dept: &'d Department,
+    msg: &Inbound,
+    category: Category,
+    from: DateTime<Utc>,
+    who: crate::rules::assign::Assignment,
+) -> (
+    crate::rules::assign::Assignment,
+    Option<&'d crate::config::FaultType>,
+    (DateTime<Utc>, DateTime<Utc>),
+) {
+    let cal = &dept.calendar;
+    let fault = (category == Category::FaultReport)
+        .then(|| decide::fault_type(msg, &dept.fault_types))
+        .flatten();
+    if let Some(t) = fault {
+        let done = cal.deadline(from, t.within);
+        let unit = crate::rules::assign::Assignment {
+            officer: t.responsible.clone(),
+            substitute_for: None,
+        };
+        return (unit, fault, (done, done));
+    }
+    let decide_within = (dept.decide_within.get(&category).copied()).unwrap_or(dept.reply_within);
+    let dates = (
+        cal.deadline(from, dept.reply_within_for(category)),
+        cal.deadline(from, decide_within),
+    );
+    (who, None, dates)
 }
 
 /// The mails of a new case, in order: its receipt unless it is withheld, the officer notice
@@ -341,7 +399,8 @@ fn case_mails(
         cfg, dept, c, original, templates, now, &facts,
     ));
     if c.category == Category::Complaint {
-        built.push(notices::complaint_notice(cfg, dept, templates, c, now));
+        let acting = schedule::acting(dept, now, opening.away);
+        built.push(notices::complaint_notice(cfg, &acting, templates, c, now));
     }
     let mut mails = Vec::new();
     for built in built {
@@ -447,6 +506,7 @@ pub fn decide_with(
         sent_folder,
         trusted_authserv_ids: &cfg.trusted_authserv_ids,
         category_words: &dept.category_words,
+        fault_types: &dept.fault_types,
     };
     let mut decision = decide::decide(msg, &ctx, &facts);
     // An address the mail library refuses cannot get a receipt, but the mail is still a
@@ -610,8 +670,9 @@ mod tests {
             )),
             "{text}"
         );
-        let cmd = format!("`kvittens case receipt {}`", case.number);
-        assert_eq!(text.contains(&cmd), command, "{text}");
+        let cmd = format!(" {}`", case.number);
+        let printed = text.contains("`kvittens case receipt --config ") && text.contains(&cmd);
+        assert_eq!(printed, command, "{text}");
         assert!(case.no_receipt.is_some());
     }
 
@@ -803,5 +864,102 @@ mod tests {
             case.no_receipt.as_deref().map(|r| &r[..11]),
             Some("no_address:")
         );
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+    use crate::model::Kind;
+    use crate::store::MessageKey;
+    use crate::testkit::{se, Sample, GATUBELYSNING};
+
+    /// The case and mails a mail with `subject` opens in the sample department with the fault
+    /// catalogue and a klämdag on Friday 15 May 2026, arriving on Wednesday 13 May at 10:00.
+    fn opened(subject: &str) -> (Case, Effects) {
+        let lines = format!("extra_days_off = [\"2026-05-15\"]\n{GATUBELYSNING}");
+        let cfg = Sample {
+            department: &lines,
+            ..Sample::default()
+        }
+        .config();
+        let dept = &cfg.departments[0];
+        let raw = format!("From: Anna <anna@medborgare.test>\r\nTo: bygg@kommun.test\r\nSubject: {subject}\r\nMessage-ID: <f1@medborgare.test>\r\n\r\nHej! Lampan utanför nummer 12 lyser inte.\r\n");
+        let msg = Inbound::parse(raw.as_bytes());
+        let Decision::Acknowledge {
+            category,
+            language,
+            resident,
+            ..
+        } = decide_with(&cfg, dept, &msg, None, false).unwrap()
+        else {
+            panic!("not acknowledged");
+        };
+        let incoming = Incoming {
+            key: MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid: 1,
+            },
+            received: se("2026-05-13 10:00"),
+            raw: raw.as_bytes(),
+            sent_folder: false,
+        };
+        let counters = Counters {
+            seq: 1,
+            turn: 0,
+            receipts_today: 0,
+        };
+        let templates = crate::mail::check::load_templates(&cfg).unwrap();
+        let who = (category, language, &resident);
+        new_case(
+            &cfg,
+            &templates,
+            dept,
+            &msg,
+            &incoming,
+            counters,
+            who,
+            &[],
+            None,
+        )
+    }
+
+    #[test]
+    fn a_catalogued_fault_goes_to_its_unit_by_the_catalogues_date() {
+        let (case, effects) = opened("Trasig gatlykta på Storgatan");
+        assert_eq!(case.category, Category::FaultReport);
+        assert_eq!(case.fault_type.as_deref(), Some("Gatubelysning"));
+        assert_eq!(case.officer.email, "gata@kommun.se");
+        assert_eq!(case.substitute_for, None);
+        // Ten working days from Wednesday 13 May: not Kristi himmelsfärd (14th), not the
+        // klämdag (15th); the 18th is the first, the 29th the tenth.
+        assert_eq!(case.decision_due, se("2026-05-29 17:00"));
+        assert_eq!(case.reply_due, case.decision_due);
+        let to: Vec<(Kind, &str)> = (effects.mails.iter())
+            .map(|q| (q.mail.kind, q.mail.to[0].as_str()))
+            .collect();
+        assert_eq!(
+            to,
+            [
+                (Kind::Receipt, "anna@medborgare.test"),
+                (Kind::OfficerNotice, "gata@kommun.se")
+            ]
+        );
+        let tick = &effects.ticks[0].add;
+        assert_eq!(tick.cases["fault_report"], 1);
+        assert_eq!(tick.fault_types["Gatubelysning"], 1);
+    }
+
+    #[test]
+    fn an_uncatalogued_fault_goes_round_robin_with_the_reply_deadline() {
+        let (case, effects) = opened("Felanmälan: hål i cykelbanan");
+        assert_eq!(case.category, Category::FaultReport);
+        assert_eq!(case.fault_type, None);
+        assert_eq!(case.officer.email, "o1@kommun.test");
+        // "3d" from Wednesday 13 May is Saturday: the end of Monday 18th (14th a holiday,
+        // 15th off).
+        assert_eq!(case.reply_due, se("2026-05-18 17:00"));
+        assert_eq!(effects.ticks[0].add.fault_types[""], 1);
     }
 }

@@ -7,6 +7,7 @@ use crate::app::engine::Engine;
 use crate::app::error::{refused, require, AppError};
 use crate::config::Department;
 use crate::mail::notices;
+use crate::model::tally::Tick;
 use crate::model::Absence;
 use crate::model::State;
 use crate::rules::schedule::Due;
@@ -67,14 +68,28 @@ impl Engine {
                 let after = before.clone();
                 cases.insert(number.clone(), Edit { before, after });
             }
-            let (Some(dept), Some(edit)) = (cfg.department(&due.department), cases.get_mut(number))
-            else {
+            // The case's department, which a move may have changed since the entry was made.
+            let Some(edit) = cases.get_mut(number) else {
+                continue;
+            };
+            let Some(dept) = cfg.department(&edit.after.department) else {
                 continue;
             };
             let case = &mut edit.after;
             let (actions, next) = schedule::on_due(dept, case, due, now, away);
             effects.dues.extend(next);
+            if first_escalation(due, case, &actions) {
+                effects.ticks.push(super::tally::escalated(dept, now));
+            }
             for action in &actions {
+                if let Action::SixMonths { .. } = action {
+                    // Flagged once, whether or not the notice can be built.
+                    case.six_months = Some(now);
+                    let day = dept.calendar.local_date(now);
+                    effects
+                        .ticks
+                        .push(Tick::new(&dept.id, day, |t| t.six_months = 1));
+                }
                 match notices::for_action(&cfg, dept, &templates, case, action, due.at, now) {
                     Ok(mail) => {
                         case.log(now, describe(action));
@@ -120,7 +135,9 @@ impl Engine {
                     all.insert(wanted)
                 }
             };
-            match notices::digest(&cfg, dept, &templates, cases, due, now) {
+            let away = self.store.absences()?;
+            let acting = crate::rules::schedule::acting(dept, now, &away);
+            match notices::digest(&cfg, &acting, &templates, cases, due, now) {
                 Ok(mail) => {
                     if self
                         .store
@@ -148,27 +165,23 @@ impl Engine {
         Ok(schedule::next_digest(dept, from).map(|d| d.at))
     }
 
-    /// Sets a new expected decision date on an open case and queues the delay notice to the
-    /// resident (told once per new date).
+    /// Sets a new expected decision date on a case and queues the delay notice to the resident
+    /// (förvaltningslagen 2017:900 § 11: the party is told of a delay, and why — so `note`,
+    /// the reason the resident reads, is required). A date that is not a working day moves
+    /// to the next working day's end; the date used is returned. `by` is who asked, for the
+    /// timeline.
     pub fn postpone(
-        &self,
-        number: &str,
-        to: NaiveDate,
-        note: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, AppError> {
-        self.postpone_by(number, to, note, None, now)
-    }
-
-    /// [`Engine::postpone`] by a person: the timeline names `by` (their address).
-    pub fn postpone_by(
         &self,
         number: &str,
         to: NaiveDate,
         note: &str,
         by: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<bool, AppError> {
+    ) -> Result<Option<NaiveDate>, AppError> {
+        require!(
+            !note.trim().is_empty(),
+            "a delay notice must say why (förvaltningslagen 11 §): give the reason the resident will read with --note \"…\""
+        );
         let case = self
             .store
             .case(number)?
@@ -180,8 +193,15 @@ impl Engine {
                 case.department
             )
         })?;
-        let new_due = dept.calendar.end_of_day(to);
+        let cal = &dept.calendar;
+        let day = if cal.is_working_day(to) {
+            to
+        } else {
+            cal.next_working_day(to)
+        };
+        let new_due = cal.end_of_day(day);
         require!(new_due > now, "{to} has passed; give a date in the future");
+        let note = note.trim();
         let found = self.update_case(number, |c| {
             if c.state == State::Closed {
                 return Err(format!("case {number} is closed"));
@@ -190,25 +210,37 @@ impl Engine {
             c.delay_told = true;
             let mail = notices::delay_notice(&cfg, dept, &templates, c, note, now)
                 .map_err(|e| e.to_string())?;
-            let what = format!(
-                "decision date moved to {to}; the resident is told{}",
-                if note.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({note})")
-                }
-            );
+            let moved = if day == to {
+                String::new()
+            } else {
+                format!(" ({to} is not a working day)")
+            };
+            let what =
+                format!("decision date moved to {day}{moved}; the resident is told ({note})");
             match by {
                 Some(by) => c.log_by(now, by, what),
                 None => c.log(now, what),
             }
+            let tick = Tick::new(&dept.id, cal.local_date(now), |t| t.delay_notices = 1);
             Ok(Effects {
                 mails: vec![super::outbox::queued(mail)],
+                ticks: vec![tick],
                 ..Effects::default()
             })
         })?;
-        Ok(found)
+        Ok(found.then_some(day))
     }
+}
+
+/// Whether firing `due` escalates `case` for the first time for its current deadline: the
+/// level-1 entry planned at the deadline itself (its daily repeats come later, and level 2 is
+/// the same lateness told higher up), so the report counts each late case once per deadline.
+fn first_escalation(due: &Due, case: &crate::model::Case, actions: &[Action]) -> bool {
+    due.kind == schedule::DueKind::Escalate { level: 1 }
+        && due.at <= case.reply_due
+        && actions
+            .iter()
+            .any(|a| matches!(a, Action::Escalate { level: 1, .. }))
 }
 
 fn describe(action: &Action) -> String {
@@ -230,5 +262,9 @@ fn describe(action: &Action) -> String {
         Action::AskForNewDate { to, .. } => {
             format!("decision date passed; {} asked to set a new one", to.email)
         }
+        Action::SixMonths { to, .. } => format!(
+            "open six months (förvaltningslagen § 12: the resident may demand a decision); {} told",
+            to.email
+        ),
     }
 }

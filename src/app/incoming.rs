@@ -5,8 +5,8 @@
 
 use crate::app::edit::until_applied;
 use crate::app::engine::{decide_with, new_case, Engine};
+use crate::app::tally;
 use crate::config::Department;
-use crate::mail::notices;
 use crate::model::Inbound;
 use crate::model::{Case, State};
 use crate::model::{Category, Language};
@@ -111,14 +111,21 @@ impl Engine {
             }
             Decision::Answer { case, by, reason } => {
                 let at = incoming.received;
+                let cfg = self.cfg();
                 self.attach(incoming, &msg, &case, |c| {
                     c.log(at, format!("answered by {} ({})", by.email, reason.detail));
                     flag_header_only(c, &msg, at);
+                    let mut effects = Effects::default();
                     if c.state == State::Open {
+                        // The first answer is the one the report measures (app::tally).
+                        if c.answered_at.is_none() {
+                            let owner = cfg.department(&c.department).unwrap_or(dept);
+                            effects.ticks.push(tally::answered(owner, c, at));
+                        }
                         c.state = State::Answered;
                         c.answered_at = Some(at);
                     }
-                    Effects::default()
+                    effects
                 })?;
                 Ok(Outcome::Answered(case))
             }
@@ -174,11 +181,17 @@ impl Engine {
             flag_header_only(c, msg, at);
             // The resident writes again after an answer: they are waiting again, with a new
             // reply deadline and its reminders.
+            let ticks = vec![tally::received(dept, at)];
             if c.state == State::Open {
-                return Effects::default();
+                return Effects {
+                    ticks,
+                    ..Effects::default()
+                };
             }
             c.state = State::Open;
-            c.reply_due = dept.calendar.deadline(at, dept.reply_within);
+            c.reply_due = dept
+                .calendar
+                .deadline(at, dept.reply_within_for(c.category));
             c.log(
                 at,
                 format!(
@@ -189,9 +202,11 @@ impl Engine {
             let dues = schedule::case_dues(dept, c)
                 .into_iter()
                 .filter(|d| d.kind != schedule::DueKind::DecisionCheck)
+                .filter(|d| d.kind != schedule::DueKind::SixMonths || !c.six_months_scheduled)
                 .collect();
             Effects {
                 dues,
+                ticks,
                 ..Effects::default()
             }
         })
@@ -209,15 +224,12 @@ impl Engine {
         let at = incoming.received;
         let (cfg, templates) = (self.cfg(), self.templates());
         self.attach(incoming, msg, case, |c| {
-            let why = format!(
-                "the receipt to {} could not be delivered ({})",
-                c.resident.email, reason.detail
-            );
-            c.log(at, why.clone());
-            c.flagged = Some(why);
-            match notices::undeliverable(&cfg, dept, &templates, c, at) {
-                Ok(mail) => Effects {
-                    mails: vec![super::outbox::queued(mail)],
+            let told = super::outbox::undelivered(&cfg, dept, &templates, c, &reason.detail, at);
+            c.log(at, told.line.clone());
+            c.flagged = Some(told.line);
+            match told.notice {
+                Ok(q) => Effects {
+                    mails: vec![q],
                     ..Effects::default()
                 },
                 Err(e) => {
@@ -247,7 +259,7 @@ impl Engine {
         let opened = until_applied(|| {
             let counters = self.store.next_counters(&dept.id, counter, &sender_today)?;
             let who = (category, language, resident);
-            let (case, effects) = new_case(
+            let (case, mut effects) = new_case(
                 &cfg,
                 &templates,
                 dept,
@@ -258,6 +270,7 @@ impl Engine {
                 &away,
                 withhold.as_ref(),
             );
+            effects.ticks.push(tally::received(dept, incoming.received));
             self.store.open_case(&NewCase {
                 department: &dept.id,
                 key: Some(&incoming.key),

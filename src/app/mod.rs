@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod caseops;
 pub mod casework;
 pub mod edit;
 pub mod engine;
@@ -18,6 +19,8 @@ pub mod metrics;
 pub mod outbox;
 pub mod outcome;
 pub mod overview;
+pub mod person;
 pub mod registrar;
+pub mod report;
 pub mod retention;
 pub mod tally;

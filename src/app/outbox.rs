@@ -5,6 +5,7 @@
 //! exactly when the outbox no longer holds the mail.
 
 use crate::mail::outgoing::Outgoing;
+use crate::model::tally::Tick;
 use crate::model::Kind;
 use crate::rules::budget::Spent;
 use crate::store::{CaseStore, Fate, Gone, MessageKey, Note, Queued, StoreError};
@@ -75,7 +76,41 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
         at,
         what,
         flag,
+        tell: None,
+        ticks: Vec::new(),
     })
+}
+
+/// What a receipt that will not reach its resident does to the case, whether the SMTP server
+/// refused the address for good at RCPT (RFC 5321 §4.2.1, a 5xx reply) or a delivery report
+/// came back later (RFC 3464): one line for the timeline, the same words as the case's flag,
+/// and the notice that tells the officer ("undeliverable"), or why it could not be built.
+/// The one place both ways word it, so that the officer learns of it the same way.
+pub struct Undelivered {
+    /// The timeline's line, also the flag.
+    pub line: String,
+    /// The officer's notice, in its place in the outbox, or why it could not be built.
+    pub notice: Result<Queued, String>,
+}
+
+/// [`Undelivered`] for case `c` of `dept` at `at`, `why` being the server's or the report's
+/// words.
+pub fn undelivered(
+    cfg: &crate::config::Config,
+    dept: &crate::config::Department,
+    templates: &crate::mail::templates::Templates,
+    c: &crate::model::Case,
+    why: &str,
+    at: DateTime<Utc>,
+) -> Undelivered {
+    let line = format!(
+        "the receipt to {} could not be delivered ({why})",
+        c.resident.email
+    );
+    let notice = crate::mail::notices::undeliverable(cfg, dept, templates, c, at)
+        .map(queued)
+        .map_err(|e| e.to_string());
+    Undelivered { line, notice }
 }
 
 /// The sender's way into the outbox: what waits, and what became of each mail. A handle the
@@ -83,12 +118,88 @@ pub fn fate_note(mail: &Outgoing, fate: Fate<'_>, at: DateTime<Utc>) -> Option<N
 #[derive(Clone, Debug)]
 pub struct Outbox {
     store: Arc<dyn CaseStore>,
+    /// The engine whose config and templates word the officer's notice of a refused
+    /// receipt, and whose departments' calendars give the local day a receipt counts on in
+    /// the report; without one (a bare outbox in tests) the case is only flagged and
+    /// nothing counted.
+    engine: Option<crate::app::engine::Engine>,
 }
 
 impl Outbox {
-    /// The outbox of `store`.
+    /// The outbox of `store`, telling no officer and counting nothing for the report.
     pub fn new(store: Arc<dyn CaseStore>) -> Outbox {
-        Outbox { store }
+        Outbox {
+            store,
+            engine: None,
+        }
+    }
+
+    /// The outbox of `engine`'s store, telling officers of refused receipts and counting
+    /// the receipts it lets go for the report.
+    pub fn of(engine: &crate::app::engine::Engine) -> Outbox {
+        Outbox {
+            store: engine.store.clone(),
+            engine: Some(engine.clone()),
+        }
+    }
+
+    /// The note of a receipt the server refused for good: flagged with the words a bounce
+    /// gets, and the officer told ([`undelivered`]) in the same transaction. Once: the note
+    /// is applied only when the mail leaves the outbox now.
+    fn refusal_note(&self, mail: &Outgoing, why: &str, at: DateTime<Utc>) -> Option<Note> {
+        let mut note = fate_note(mail, Fate::Refused(why), at)?;
+        let engine = self
+            .engine
+            .as_ref()
+            .filter(|_| mail.kind == Kind::Receipt)?;
+        let Ok(Some(c)) = self.store.case(&note.case) else {
+            return Some(note);
+        };
+        let (cfg, templates) = (engine.cfg(), engine.templates());
+        let Some(dept) = cfg.department(&c.department) else {
+            return Some(note);
+        };
+        let told = undelivered(&cfg, dept, &templates, &c, why, at);
+        note.what = told.line.clone();
+        note.flag = Some(told.line);
+        match told.notice {
+            Ok(q) => note.tell = Some(q),
+            Err(e) => note.what = format!("{}; the officer could not be told: {e}", note.what),
+        }
+        Some(note)
+    }
+
+    /// The report's tick for `mail` sent at `sent`: a receipt, measured from when its case's
+    /// mail reached the mailbox (see [`super::tally::receipt_sent`]); nothing for other mail.
+    fn sent_ticks(&self, mail: &Outgoing, sent: DateTime<Utc>) -> Result<Vec<Tick>, StoreError> {
+        let (Some(engine), Kind::Receipt, Some(number)) = (&self.engine, mail.kind, case_of(mail))
+        else {
+            return Ok(Vec::new());
+        };
+        let Some(case) = self.store.case(number)? else {
+            return Ok(Vec::new());
+        };
+        let cfg = engine.cfg();
+        Ok(cfg
+            .department(&case.department)
+            .map(|dept| super::tally::receipt_sent(dept, &case, sent))
+            .into_iter()
+            .collect())
+    }
+
+    /// [`fate_note`] with the report's ticks of an accepted mail.
+    fn sent_note(
+        &self,
+        mail: &Outgoing,
+        fate: Fate<'_>,
+        at: DateTime<Utc>,
+        sent: DateTime<Utc>,
+    ) -> Result<Option<Note>, StoreError> {
+        let mut note = fate_note(mail, fate, at);
+        if let (Some(n), Fate::Accepted | Fate::Copied) = (&mut note, fate) {
+            n.ticks = self.sent_ticks(mail, sent)?;
+        }
+        Ok(note)
     }
 
     /// Mail waiting to be sent, receipts first, leaving out mail in flight; flushed first, so
@@ -127,6 +238,8 @@ impl Outbox {
             at,
             what: format!("{} not taken yet ({why}); queued again", mail.kind.word()),
             flag: None,
+            tell: None,
+            ticks: Vec::new(),
         });
         self.store.ground(&queued(mail.clone()), note.as_ref())
     }
@@ -142,10 +255,18 @@ impl Outbox {
         at: DateTime<Utc>,
         failure: Option<&str>,
     ) -> Result<(), StoreError> {
-        let fate = failure.map_or(Fate::Accepted, Fate::Refused);
-        let note = fate_note(mail, fate, at);
-        self.store
+        let note = match failure {
+            Some(why) => self.refusal_note(mail, why, at),
+            None => self.sent_note(mail, Fate::Accepted, at, at)?,
+        };
+        let gone = self
+            .store
             .mark_sent(&queued(mail.clone()), note.as_ref(), true)?;
+        if gone == Gone::Left && note.is_some_and(|n| n.tell.is_some()) {
+            if let Some(engine) = &self.engine {
+                engine.outbox_bell().notify_one();
+            }
+        }
         Ok(())
     }
 
@@ -160,7 +281,7 @@ impl Outbox {
         mail: &Outgoing,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let note = fate_note(mail, Fate::Accepted, at);
+        let note = self.sent_note(mail, Fate::Accepted, at, at)?;
         self.store
             .mark_sent(&queued(mail.clone()), note.as_ref(), false)?;
         Ok(())
@@ -211,9 +332,11 @@ impl Outbox {
         at: DateTime<Utc>,
     ) -> Result<Option<String>, StoreError> {
         let flying = self.store.flying(id)?;
-        let note = flying
-            .as_ref()
-            .and_then(|(_, mail)| fate_note(mail, Fate::Copied, at));
+        // The server took it when it went into flight, not when its copy was read.
+        let note = match &flying {
+            Some((flight, mail)) => self.sent_note(mail, Fate::Copied, at, flight.since)?,
+            None => None,
+        };
         let gone = self.store.confirm_copy(key, id, note.as_ref())?;
         Ok(match (gone, flying) {
             (Gone::Left, Some((_, mail))) => Some(mail.about.to_string()),
@@ -281,6 +404,8 @@ impl Outbox {
                         mail.to.join(", ")
                     ),
                     flag: None,
+                    tell: None,
+                    ticks: Vec::new(),
                 })
             };
             released.extend(self.store.release(flight, &note)?.map(|r| r.mail));
@@ -338,6 +463,47 @@ mod tests {
         outbox.mark_sent(&digest, Utc::now(), None).unwrap();
         assert!(outbox.pending().unwrap().is_empty());
         assert!(raw.case("digest-bygg").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_receipt_refused_for_good_flags_the_case_and_tells_the_officer_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, _) = crate::testkit::Sample::default().engine(dir.path());
+        let dept = engine.cfg().departments[0].clone();
+        let raw = "From: Sara <sara@example.se>\r\nTo: bygg@kommun.test\r\nSubject: Fråga\r\nMessage-ID: <q1@example.se>\r\n\r\nHej! En fråga.\r\n";
+        let incoming = crate::app::engine::Incoming {
+            key: MessageKey {
+                department: "bygg".into(),
+                uid_validity: 1,
+                uid: 1,
+            },
+            received: Utc::now(),
+            raw: raw.as_bytes(),
+            sent_folder: false,
+        };
+        engine.handle(&dept, &incoming).unwrap();
+        let outbox = engine.outbox_handle();
+        let receipt = outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .find(|m| m.kind == Kind::Receipt)
+            .unwrap();
+        let why = "550 5.1.1 <sara@example.se>: mailbox unknown";
+        outbox.mark_sent(&receipt, Utc::now(), Some(why)).unwrap();
+        outbox.mark_sent(&receipt, Utc::now(), Some(why)).unwrap();
+        let told: Vec<_> = outbox
+            .pending()
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.kind == Kind::Undeliverable)
+            .collect();
+        assert_eq!(told.len(), 1, "told once");
+        assert_eq!(told[0].to, vec!["o1@kommun.test".to_string()]);
+        let case = engine.store.cases().unwrap().remove(0);
+        let line = format!("the receipt to sara@example.se could not be delivered ({why})");
+        assert_eq!(case.flagged.as_deref(), Some(line.as_str()));
+        assert_eq!(case.events.iter().filter(|e| e.what == line).count(), 1);
     }
 
     /// A store in `dir` with one case open, its outbox, and the case's receipt, pending.

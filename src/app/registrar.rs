@@ -50,7 +50,13 @@ fn entry(
             .collect(),
         reason: reason.code.to_string(),
         detail: reason.detail.clone(),
-        category: decide::categorize(msg, &dept.category_words, dept.default_category),
+        category: decide::classify(
+            msg,
+            &dept.category_words,
+            &dept.fault_types,
+            dept.default_category,
+        )
+        .0,
         language: decide::language(msg),
         case: None,
     }
@@ -135,8 +141,9 @@ impl Engine {
             return self.store.mark_handled(&incoming.key, &note);
         }
         let entry = entry(dept, msg, incoming, reason);
+        let ticks = [super::tally::no_case(dept, incoming.received, reason.code)];
         self.store
-            .record_ignored(&incoming.key, &note, &entry)
+            .record_ignored(&incoming.key, &note, &entry, &ticks)
             .map(|_| ())
     }
 
@@ -235,6 +242,7 @@ impl Engine {
             without_receipt: receipt == ReceiptTo::None,
             note,
             count_from: Some(now),
+            ..Opening::default()
         };
         let opened = until_applied(|| {
             let Some(e) = self.store.ignored_mail(id)? else {
@@ -250,7 +258,10 @@ impl Engine {
                 resident: &resident,
                 away: &away,
             };
-            let (c, effects) = from.open(&cfg, &templates, dept, counters, opening, now);
+            let (c, mut effects) = from.open(&cfg, &templates, dept, counters, opening, now);
+            effects
+                .ticks
+                .push(super::tally::opened_from_no_case(dept, &c));
             self.store.open_ignored(
                 &e,
                 &NewCase {

@@ -39,6 +39,56 @@ pub fn answered(dept: &Department, case: &Case, at: DateTime<Utc>) -> Tick {
     })
 }
 
+/// A mail read from the department's inbox (a new case, a follow-up, or a mail that gets no
+/// case), on the day it reached the mailbox (förvaltningslagen 2017:900 § 22). Not counted:
+/// kvittens' own copies, staff answers and bounces of kvittens' receipts — none is a mail to
+/// the department.
+pub fn received(dept: &Department, at: DateTime<Utc>) -> Tick {
+    Tick::new(&dept.id, dept.calendar.local_date(at), |t| t.received = 1)
+}
+
+/// A mail in the inbox that got no case, with the decision's reason code (`automatic`,
+/// `internal`, `duplicate`, …): received, and counted under its reason.
+pub fn no_case(dept: &Department, at: DateTime<Utc>, reason: &str) -> Tick {
+    Tick::new(&dept.id, dept.calendar.local_date(at), |t| {
+        t.received = 1;
+        t.no_case.insert(reason.to_string(), 1);
+    })
+}
+
+/// A case opened by a registrar from the ignored list (`kvittens ignored open`): the mail was
+/// counted under its no-case reason when it came; this says it has a case after all. Counted
+/// on the day the mail reached the mailbox, beside that first count.
+pub fn opened_from_no_case(dept: &Department, case: &Case) -> Tick {
+    Tick::new(&dept.id, dept.calendar.local_date(case.received), |t| {
+        t.no_case_opened = 1;
+    })
+}
+
+/// A receipt the SMTP server took at `sent` (its answer, or the copy that proves it): how long
+/// after the mail reached the mailbox, against the policy's promises — within one hour, the
+/// same local day, within one dygn (24 hours) — and the slowest. Counted on the day it went.
+pub fn receipt_sent(dept: &Department, case: &Case, sent: DateTime<Utc>) -> Tick {
+    let cal = &dept.calendar;
+    let secs = (sent - case.received).num_seconds().max(0) as u64;
+    Tick::new(&dept.id, cal.local_date(sent), |t| {
+        t.receipts = 1;
+        t.receipts_within_1h = u64::from(secs <= 3_600);
+        t.receipts_same_day = u64::from(cal.local_date(sent) == cal.local_date(case.received));
+        t.receipts_within_1d = u64::from(secs <= 86_400);
+        t.receipt_slowest_secs = secs;
+    })
+}
+
+/// A case that passed its reply deadline open, told to a manager at `at`: counted once per
+/// deadline (the first escalation; the daily repeats and the second level are the same
+/// lateness).
+pub fn escalated(dept: &Department, at: DateTime<Utc>) -> Tick {
+    Tick::new(&dept.id, dept.calendar.local_date(at), |t| {
+        t.escalations = 1
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +127,55 @@ mod tests {
         assert_eq!(t.fault_types["Gatubelysning"], 1);
         c.category = Category::Question;
         assert!(opened(dept, &c).add.fault_types.is_empty());
+    }
+
+    #[test]
+    fn a_receipt_is_measured_against_the_hour_the_day_and_the_dygn() {
+        let dept = &Sample::default().department();
+        let mut c = case("BMN-2026-0001", &[]);
+        // 2026-03-02 23:30 in Stockholm (UTC+1).
+        c.received = chrono::DateTime::parse_from_rfc3339("2026-03-02T22:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |mins: i64| c.received + chrono::Duration::minutes(mins);
+        let t = receipt_sent(dept, &c, at(1)).add;
+        assert_eq!(
+            (
+                t.receipts,
+                t.receipts_within_1h,
+                t.receipts_same_day,
+                t.receipts_within_1d
+            ),
+            (1, 1, 1, 1)
+        );
+        assert_eq!(t.receipt_slowest_secs, 60);
+        // 00:30 the next local day: within the hour and the dygn, not the same day.
+        let t = receipt_sent(dept, &c, at(60)).add;
+        assert_eq!(
+            (
+                t.receipts_within_1h,
+                t.receipts_same_day,
+                t.receipts_within_1d
+            ),
+            (1, 0, 1)
+        );
+        let t = receipt_sent(dept, &c, at(24 * 60 + 1)).add;
+        assert_eq!(
+            (
+                t.receipts_within_1h,
+                t.receipts_same_day,
+                t.receipts_within_1d
+            ),
+            (0, 0, 0)
+        );
+        assert_eq!(t.receipt_slowest_secs, 86_460);
+    }
+
+    #[test]
+    fn a_mail_without_a_case_is_received_and_counted_by_its_reason() {
+        let dept = &Sample::default().department();
+        let t = no_case(dept, Utc::now(), "automatic").add;
+        assert_eq!((t.received, t.no_case["automatic"]), (1, 1));
+        assert_eq!(received(dept, Utc::now()).add.received, 1);
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct Defaults<'a> {
     pub holidays: Option<HolidayRule>,
     /// `[calendar] reply_within`.
     pub reply: Span,
+    /// `[calendar] extra_days_off`: days off for every department.
+    pub extra_off: Vec<chrono::NaiveDate>,
     /// The rest of `[calendar]` (follow-up times).
     pub calendar: &'a RawCalendar,
 }

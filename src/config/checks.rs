@@ -136,6 +136,8 @@ impl Checker<'_> {
             hours: self.hours("calendar.working_hours", cal.working_hours.as_deref())?,
             holidays: self.holidays("calendar.holidays", cal.holidays.as_deref())?,
             reply: cal.reply_within.unwrap_or(Span::Calendar(3 * 86_400)),
+            extra_off: (self.days_off("calendar.extra_days_off", cal.extra_days_off.as_deref())?)
+                .unwrap_or_default(),
             calendar: cal,
         };
         let departments = self.departments(raw.department, &defaults)?;
@@ -143,6 +145,9 @@ impl Checker<'_> {
             .map(|d| d.trim().trim_start_matches('@').to_lowercase())
             .collect();
         let times = self.times(&raw.daemon)?;
+        let report = &raw.report;
+        let report =
+            self.report_plan("report", &report.report_to, report.report_every.as_deref())?;
         let web = self.web(raw.web)?;
         // Port 0 (any free port, in tests) never collides.
         if web.listen.is_some_and(|a| a.port() != 0) && web.listen == times.listen {
@@ -174,6 +179,7 @@ impl Checker<'_> {
             oauth2: self.oauth2.clone(),
             departments,
             web,
+            report,
             text: self.locator.text().into(),
             staff: Vec::new(),
         };

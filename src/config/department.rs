@@ -22,6 +22,7 @@ struct Mailbox {
 /// The words naming the categories and the times to decide them.
 struct Categories {
     default: Category,
+    reply_within: HashMap<Category, Span>,
     decide_within: HashMap<Category, Span>,
     words: CategoryWords,
 }
@@ -55,8 +56,11 @@ impl Checker<'_> {
                 .holidays(&format!("{key}.holidays"), d.holidays.as_deref())?
                 .or(defaults.holidays)
                 .unwrap_or(HolidayRule::Swedish),
+            extra_off: self.extra_off(key, &d, defaults)?,
         };
+        let fault_types = self.fault_types(key, std::mem::take(&mut d.fault_type))?;
         let follow_up = self.follow_up(key, &d, defaults.calendar)?;
+        let report = self.report_plan(key, &d.report_to, d.report_every.as_deref())?;
         let staff_language = match d.staff_language.as_deref() {
             None | Some("sv") => Language::Sv,
             Some("en") => Language::En,
@@ -68,6 +72,7 @@ impl Checker<'_> {
             }
         };
         Ok(Department {
+            report,
             copies: d.copies.unwrap_or(true),
             staff_language,
             sent_folder: d.mailbox.sent_folder.clone(),
@@ -85,12 +90,35 @@ impl Checker<'_> {
             officers,
             reply_within: d.reply_within.unwrap_or(defaults.reply),
             decide_within: categories.decide_within,
+            category_reply_within: categories.reply_within,
             default_category: categories.default,
             category_words: categories.words,
             calendar,
             phone: d.phone,
             web: d.web,
+            fault_types,
+            templates: d.templates.as_deref().map(|p| self.path(p)),
         })
+    }
+
+    /// The department's days off beyond the holiday rule: `[calendar] extra_days_off` and
+    /// its own, together (a klämdag of the municipality is off in every department; a local
+    /// day off only in its own).
+    fn extra_off(
+        &self,
+        key: &str,
+        d: &RawDepartment,
+        defaults: &Defaults<'_>,
+    ) -> Result<Vec<chrono::NaiveDate>, ConfigError> {
+        let own = self.days_off(
+            &format!("{key}.extra_days_off"),
+            d.extra_days_off.as_deref(),
+        )?;
+        let mut all = defaults.extra_off.clone();
+        all.extend(own.unwrap_or_default());
+        all.sort();
+        all.dedup();
+        Ok(all)
     }
 
     /// The department's id (used in the store and on the command line) and its case number
@@ -232,8 +260,8 @@ impl Checker<'_> {
         Ok(officers)
     }
 
-    /// The default category, the time to decide each (a complaint: a week, the manager's
-    /// promise), and the words that name each (`categories.<name>`).
+    /// The default category, the time to reply to and to decide each (a complaint: a week
+    /// for both, the manager's promise), and the words that name each (`categories.<name>`).
     fn categories(&self, key: &str, d: &RawDepartment) -> Result<Categories, ConfigError> {
         let default = match d.category.as_deref() {
             None => Category::Question,
@@ -245,6 +273,8 @@ impl Checker<'_> {
         let mut decide_within: HashMap<Category, Span> =
             Category::ALL.iter().map(|c| (*c, base_decide)).collect();
         decide_within.insert(Category::Complaint, Span::Calendar(7 * 86_400));
+        // The policy: a complaint is taken up by the manager within a week.
+        let mut reply_within = HashMap::from([(Category::Complaint, Span::Calendar(7 * 86_400))]);
         let mut words = CategoryWords::default();
         for (name, c) in &d.categories {
             let cat = Category::from_key(name).ok_or_else(|| {
@@ -255,6 +285,9 @@ impl Checker<'_> {
             })?;
             if let Some(s) = c.decide_within {
                 decide_within.insert(cat, s);
+            }
+            if let Some(s) = c.reply_within {
+                reply_within.insert(cat, s);
             }
             if let Some(list) = &c.words {
                 let wkey = format!("{key}.categories.{name}.words");
@@ -275,6 +308,7 @@ impl Checker<'_> {
         }
         Ok(Categories {
             default,
+            reply_within,
             decide_within,
             words,
         })

@@ -14,13 +14,17 @@ mod checker;
 mod checks;
 mod clients;
 mod department;
+mod fault;
 mod locate;
 pub mod oauth2;
 mod raw;
+mod report;
 mod secrets;
 pub mod web;
 
+pub use fault::FaultType;
 pub use locate::Position;
+pub use report::{ReportEvery, ReportPlan};
 pub use secrets::Secret;
 
 /// A configuration mistake: which file, where in it, which key, what is wrong. Shown as
@@ -144,8 +148,12 @@ pub struct Department {
     pub manager: Contact,
     /// The case officers, in round-robin order.
     pub officers: Vec<Officer>,
-    /// Reply deadline.
+    /// Reply deadline: the default for every category that names none of its own.
     pub reply_within: Span,
+    /// Reply deadline per category (`categories.<name>.reply_within`), where it differs from
+    /// `reply_within`: a complaint's is the manager's contact, a week unless set (the
+    /// service policy). See [`Department::reply_within_for`].
+    pub category_reply_within: HashMap<Category, Span>,
     /// Expected decision time per category.
     pub decide_within: HashMap<Category, Span>,
     /// Category when neither the subject nor the body's first lines name one.
@@ -167,6 +175,15 @@ pub struct Department {
     pub staff_language: crate::model::Language,
     /// Whether mail to residents is copied to the department mailbox (see `Outgoing::copy`).
     pub copies: bool,
+    /// The fault catalogue (`[[department.fault_type]]`), in the order written: the first type
+    /// whose words a fault report has is its type.
+    pub fault_types: Vec<FaultType>,
+    /// The department's own template folder (`templates`): each file there replaces the
+    /// global folder's (`[daemon] templates`) or the built-in text of that name, for this
+    /// department's mail only.
+    pub templates: Option<PathBuf>,
+    /// The department's own report to its nämnd by mail (`report_to`, `report_every`).
+    pub report: Option<ReportPlan>,
 }
 
 /// When staff are reminded and managers told.
@@ -185,11 +202,30 @@ pub struct FollowUp {
 }
 
 impl Department {
+    /// The reply deadline of a case of `category`: its own (`categories.<name>.reply_within`),
+    /// else the department's `reply_within`.
+    pub fn reply_within_for(&self, category: Category) -> Span {
+        self.category_reply_within
+            .get(&category)
+            .copied()
+            .unwrap_or(self.reply_within)
+    }
+
     /// The officer with this address.
     pub fn officer(&self, email: &str) -> Option<&Officer> {
         self.officers
             .iter()
             .find(|o| o.contact.email.eq_ignore_ascii_case(email))
+    }
+
+    /// The officer, manager or `escalate_to` with this address: who may stand in for someone
+    /// of this department (an officer for an officer; for the manager also the level above).
+    pub fn colleague(&self, email: &str) -> Option<Contact> {
+        let found = |c: &&Contact| c.email.eq_ignore_ascii_case(email);
+        self.officer(email)
+            .map(|o| o.contact.clone())
+            .or_else(|| std::iter::once(&self.manager).find(found).cloned())
+            .or_else(|| self.follow_up.escalate_to.iter().find(found).cloned())
     }
 }
 
@@ -250,6 +286,8 @@ pub struct Config {
     /// `[web]`: the page for managers, officers and registrars, and the links to it in staff
     /// mails.
     pub web: web::Web,
+    /// The whole municipality's report by mail (`[report]`: every department and the total).
+    pub report: Option<ReportPlan>,
     /// The text it was read from, to place mistakes found later at their key's line.
     text: std::sync::Arc<str>,
     /// [`Config::staff_addresses`], gathered once when the file is read (every message asks).
@@ -277,6 +315,7 @@ impl Config {
             all.push(d.email.clone());
             all.push(d.manager.email.clone());
             all.extend(d.follow_up.escalate_to.iter().map(|c| c.email.clone()));
+            all.extend(d.fault_types.iter().map(|t| t.responsible.email.clone()));
             for o in &d.officers {
                 all.push(o.contact.email.clone());
                 all.extend(o.absent.iter().map(|a| a.substitute.clone()));

@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) oauth2: BTreeMap<String, RawOAuth2>,
     pub(super) web: Option<RawWeb>,
+    #[serde(default)]
+    pub(super) report: super::report::RawReport,
 }
 
 /// `[web]`: the web page behind an authenticating proxy (see `super::web`).
@@ -115,6 +117,7 @@ pub(super) struct RawCalendar {
     pub(super) remind_before: Option<Span>,
     pub(super) escalate_again_after: Option<Span>,
     pub(super) digest_at: Option<String>,
+    pub(super) extra_days_off: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -141,6 +144,25 @@ pub(super) struct RawDepartment {
     pub(super) digest_at: Option<String>,
     pub(super) staff_language: Option<String>,
     pub(super) copies: Option<bool>,
+    pub(super) extra_days_off: Option<Vec<String>>,
+    pub(super) templates: Option<PathBuf>,
+    /// `[[department.fault_type]]`: the fault catalogue.
+    #[serde(default)]
+    pub(super) fault_type: Vec<RawFaultType>,
+    #[serde(default)]
+    pub(super) report_to: Vec<String>,
+    pub(super) report_every: Option<String>,
+}
+
+/// `[[department.fault_type]]`: one type of fault in the catalogue (see `super::fault`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFaultType {
+    pub(super) name: String,
+    pub(super) words: Vec<String>,
+    pub(super) measure: String,
+    pub(super) within: Span,
+    pub(super) responsible: RawContact,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +199,7 @@ pub(super) struct RawOfficer {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCategory {
+    pub(super) reply_within: Option<Span>,
     pub(super) decide_within: Option<Span>,
     pub(super) words: Option<Vec<String>>,
 }

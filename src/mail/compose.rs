@@ -95,6 +95,7 @@ pub fn notice_data(
 ) -> serde_json::Value {
     let lang = dept.staff_language;
     let mut data = template_data(dept, case, lang);
+    crate::mail::words::case_commands(cfg, case, &mut data);
     data["receipt_sent"] = json!(facts.no_receipt.is_none());
     if let Some(why) = facts.no_receipt {
         data["no_receipt_reason"] = json!(no_receipt_words(cfg, why, lang));
@@ -102,7 +103,8 @@ pub fn notice_data(
         // `kvittens case receipt` needs an address; for everything else a person may judge
         // that the receipt should go after all.
         if !case.resident.email.is_empty() {
-            data["receipt_command"] = json!(format!("kvittens case receipt {}", case.number));
+            let receipt = crate::mail::words::kvittens_command(cfg, "case receipt", &case.number);
+            data["receipt_command"] = json!(receipt);
         }
     }
     data["flag_summary"] = json!(flag_words(facts, case.flagged.is_some(), lang));
@@ -206,13 +208,28 @@ pub fn officer_notice(
     now: DateTime<Utc>,
     facts: &NoticeFacts<'_>,
 ) -> Result<Outgoing, ComposeError> {
+    let id = message_id(cfg, &case.number, Kind::OfficerNotice);
+    let data = notice_data(cfg, dept, case, facts);
+    officer_notice_as(cfg, dept, case, original, templates, now, (id, data))
+}
+
+/// [`officer_notice`] with its Message-ID and template values given: for a case that gets a
+/// second officer notice (moved to another department), which must not share the first's id.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
+pub fn officer_notice_as(
+    cfg: &Config,
+    dept: &Department,
+    case: &Case,
+    original: &[u8],
+    templates: &Templates,
+    now: DateTime<Utc>,
+    (id, data): (String, serde_json::Value),
+) -> Result<Outgoing, ComposeError> {
     // Staff mail is in the staff language (`staff_language`, Swedish unless set).
     let lang = dept.staff_language;
-    let body = templates.render(
-        &format!("officer-notice.{}", lang.code()),
-        &notice_data(cfg, dept, case, facts),
-    )?;
-    let id = message_id(cfg, &case.number, Kind::OfficerNotice);
+    let body = templates.render(&format!("officer-notice.{}", lang.code()), &data)?;
     let subject = format!(
         "{} {}: {}",
         match lang {

@@ -11,5 +11,6 @@ pub mod compose;
 pub mod message;
 pub mod notices;
 pub mod outgoing;
+pub mod report;
 pub mod templates;
 pub mod words;

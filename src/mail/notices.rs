@@ -8,7 +8,7 @@ use crate::mail::outgoing::{
     in_thread, mailbox, marked, text_part, About, Automatic, ComposeError, Outgoing,
 };
 use crate::mail::templates::Templates;
-use crate::mail::words::{template_data, written_date, written_span, written_time};
+use crate::mail::words::{case_commands, template_data, written_date, written_span, written_time};
 use crate::model::{ids, Case, Contact, Kind, Language, State};
 use crate::rules::schedule::Action;
 use chrono::{DateTime, Utc};
@@ -92,6 +92,7 @@ pub fn for_action(
         now,
     };
     let mut data = template_data(dept, case, lang);
+    case_commands(cfg, case, &mut data);
     let (kind, template, to, cc) = match action {
         Action::Remind { to, on_behalf_of } => {
             data["on_behalf_of"] = json!(on_behalf_of);
@@ -103,6 +104,10 @@ pub fn for_action(
             (Kind::Escalation, "escalation", to, cc.as_ref())
         }
         Action::AskForNewDate { to, cc } => (Kind::NewDate, "new-date", to, Some(cc)),
+        Action::SixMonths { to, cc } => {
+            data["open_for"] = json!(written_span(now - case.received, lang));
+            (Kind::SixMonths, "six-months", to, Some(cc))
+        }
     };
     data["recipient"] = json!(to);
     let subject = action_subject(kind, dept, case);
@@ -133,6 +138,12 @@ fn action_subject(kind: Kind, dept: &Department, case: &Case) -> String {
         ),
         (Kind::Escalation, Language::Sv) => format!("Försenat ärende {n}: {}", case.subject),
         (Kind::Escalation, Language::En) => format!("Overdue case {n}: {}", case.subject),
+        (Kind::SixMonths, Language::Sv) => {
+            format!("Ärende {n} har varit öppet i sex månader (förvaltningslagen 12 §)")
+        }
+        (Kind::SixMonths, Language::En) => {
+            format!("Case {n} has been open six months (Administrative Procedure Act § 12)")
+        }
         (_, Language::Sv) => format!("Beslutsdatum passerat i {n}: sätt ett nytt datum"),
         (_, Language::En) => format!("Decision date passed in {n}: set a new date"),
     }
@@ -151,6 +162,7 @@ fn case_mail(
     (stamp, now): (DateTime<Utc>, DateTime<Utc>),
 ) -> Result<Outgoing, ComposeError> {
     let mut data = template_data(dept, case, dept.staff_language);
+    case_commands(cfg, case, &mut data);
     data["recipient"] = json!(to);
     Staff {
         cfg,
@@ -275,6 +287,63 @@ pub fn delay_notice(
     })
 }
 
+/// The notice to the resident that their case has moved to another department
+/// (förvaltningslagen 2017:900 § 4: a matter sent to the wrong authority is passed on, and the
+/// sender told), with the case already moved: its new department, owner and dates. `from` is
+/// the department it left. One per move: its Message-ID names the new department.
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails or an address is refused.
+pub fn moved_notice(
+    cfg: &Config,
+    dept: &Department,
+    from: &Department,
+    templates: &Templates,
+    case: &Case,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    let lang = case.language;
+    let mut data = template_data(dept, case, lang);
+    data["from_department"] = json!({ "id": from.id, "name": from.name, "email": from.email });
+    let body = templates.render(&format!("moved.{}", lang.code()), &data)?;
+    let id = ids::staff_mail_id(
+        &format!("moved-{}", dept.id),
+        &case.number,
+        now,
+        cfg.id_domain(),
+    );
+    let subject = match lang {
+        Language::Sv => format!(
+            "Ditt ärende {} har flyttats till {}",
+            case.number, dept.name
+        ),
+        Language::En => format!("Your case {} has moved to {}", case.number, dept.name),
+    };
+    let mut b = Message::builder()
+        .from(cfg.smtp.from.clone())
+        .reply_to(mailbox(Some(&dept.name), &dept.email)?)
+        .to(mailbox(
+            case.resident.name.as_deref(),
+            &case.resident.email,
+        )?)
+        .subject(format!("{subject} [{}]", case.number));
+    b = marked(b, &id, now, Automatic::Generated, &dept.email, &case.number);
+    if let Some(first) = case.message_ids.first().filter(|m| !ids::looks_ours(m)) {
+        b = in_thread(b, first, &[]);
+    }
+    let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
+    Ok(Outgoing {
+        id,
+        about: About::Case(case.number.clone()),
+        kind: Kind::Moved,
+        envelope_from: dept.email.clone(),
+        to: vec![case.resident.email.clone()],
+        bytes: msg.formatted(),
+        received: None,
+        copy: dept.copies,
+    })
+}
+
 /// The values of the digest template: the department's cases as the manager sees them on the
 /// morning of `now`.
 pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: Language) -> Value {
@@ -308,6 +377,12 @@ pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: 
         .filter(|c| c.reply_due >= now && cal.local_date(c.reply_due) == today)
         .map(|c| row(c))
         .collect();
+    // Förvaltningslagen § 12: the resident may now demand a decision.
+    let six_months: Vec<Value> = mine
+        .iter()
+        .filter(|c| c.six_months.is_some() && crate::rules::schedule::undecided(c))
+        .map(|c| row(c))
+        .collect();
     let answered: Vec<Value> = mine
         .iter()
         .filter(|c| {
@@ -328,6 +403,8 @@ pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: 
         "due_today_count": due_today.len(),
         "answered_yesterday": answered,
         "answered_yesterday_count": answered.len(),
+        "six_months": six_months,
+        "six_months_count": six_months.len(),
     })
 }
 
@@ -432,6 +509,15 @@ mod tests {
             body.contains(&format!("Ärendet på webben: {url}")),
             "{body}"
         );
+        // The staff mails the complaint and § 12 rules added link to it as well.
+        let complaint = complaint_notice(&cfg, &dept, &templates, &case, now).unwrap();
+        assert!(text(&complaint).contains(url), "{}", text(&complaint));
+        let six = Action::SixMonths {
+            to: dept.manager.clone(),
+            cc: dept.officers[0].contact.clone(),
+        };
+        let six = for_action(&cfg, &dept, &templates, &case, &six, now, now).unwrap();
+        assert!(text(&six).contains(url), "{}", text(&six));
         let mut open = case.clone();
         open.reply_due = now + Duration::days(1);
         let d = digest(&cfg, &dept, &templates, &[open], now, now).unwrap();

@@ -53,17 +53,21 @@ pub enum About {
     Case(String),
     /// The daily digest of a department, by department id.
     Digest(String),
+    /// The report to the nämnd: of a department (its id), or of all (`*`).
+    Report(String),
 }
 
 /// How a digest's [`About`] is written.
 const DIGEST: &str = "digest-";
+/// How a report's [`About`] is written (never a case number's start, which is upper-case).
+const REPORT: &str = "report-";
 
 impl About {
     /// The case number, unless this is a digest.
     pub fn case(&self) -> Option<&str> {
         match self {
             About::Case(number) => Some(number),
-            About::Digest(_) => None,
+            About::Digest(_) | About::Report(_) => None,
         }
     }
 }
@@ -73,14 +77,18 @@ impl std::fmt::Display for About {
         match self {
             About::Case(number) => f.write_str(number),
             About::Digest(dept) => write!(f, "{DIGEST}{dept}"),
+            About::Report(scope) => write!(f, "{REPORT}{scope}"),
         }
     }
 }
 
 impl From<String> for About {
     fn from(written: String) -> About {
-        match written.strip_prefix(DIGEST) {
-            Some(dept) => About::Digest(dept.to_string()),
+        if let Some(dept) = written.strip_prefix(DIGEST) {
+            return About::Digest(dept.to_string());
+        }
+        match written.strip_prefix(REPORT) {
+            Some(scope) => About::Report(scope.to_string()),
             None => About::Case(written),
         }
     }

@@ -3,7 +3,8 @@
 
 use handlebars::Handlebars;
 use rust_embed::RustEmbed;
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+use std::path::Path;
 
 /// The templates shipped in `templates/`, built into the binary so that an install without the
 /// folder still works. The folder is the one list of templates: each `<name>.hbs` in it is a
@@ -38,13 +39,15 @@ pub struct TemplateError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-/// The loaded templates.
+/// The loaded templates: the global set (`[daemon] templates`, else built in), and for each
+/// department with its own folder (`templates` in its `[[department]]`) the files that folder
+/// has, registered as `<department id>/<name>`.
 #[derive(Debug)]
 pub struct Templates {
     hb: Handlebars<'static>,
-    source: Option<PathBuf>,
-    /// The names read from `source`; the others are the built-in text.
-    custom: Vec<String>,
+    /// Where each registered template was read from, by registered name: a path, or
+    /// `(built in) <name>.hbs`; errors name it.
+    files: HashMap<String, String>,
 }
 
 /// How an error names a built-in template.
@@ -76,51 +79,89 @@ impl Templates {
     /// A [`TemplateError`] naming the file when a template in `dir` cannot be read (other than
     /// not being there) or any template does not parse.
     pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        Templates::load_all(dir, &[])
+    }
+
+    /// [`Templates::load`], and for each `(department id, folder)` the files that folder has:
+    /// a department's mail then takes its own text where it has one, else the global folder's,
+    /// else the built-in text — file by file, so that a department changes only what it must.
+    ///
+    /// # Errors
+    /// A [`TemplateError`] naming the file when a template cannot be read (other than not
+    /// being there) or does not parse.
+    pub fn load_all(
+        dir: Option<&Path>,
+        departments: &[(&str, &Path)],
+    ) -> Result<Templates, TemplateError> {
         let mut hb = Handlebars::new();
         hb.set_strict_mode(true);
         // Plain-text mail: nothing is HTML, and an escaped "&amp;" would reach the resident.
         hb.register_escape_fn(handlebars::no_escape);
-        let mut custom = Vec::new();
+        let mut t = Templates {
+            hb,
+            files: HashMap::new(),
+        };
         for name in names() {
             let (file, text) = match dir.map(|d| read(d, &name)).transpose()?.flatten() {
-                Some((path, text)) => {
-                    custom.push(name.clone());
-                    (path, text)
-                }
+                Some(found) => found,
                 None => (built_in_file(&name), built_in(&name).unwrap_or_default()),
             };
-            hb.register_template_string(&name, text)
-                .map_err(|e| TemplateError {
-                    file,
-                    message: e.to_string(),
-                    source: Box::new(e),
-                })?;
+            t.register(name, file, text)?;
         }
-        Ok(Templates {
-            hb,
-            source: dir.map(Path::to_path_buf),
-            custom,
-        })
+        for (id, folder) in departments {
+            for name in names() {
+                if let Some((file, text)) = read(folder, &name)? {
+                    t.register(format!("{id}/{name}"), file, text)?;
+                }
+            }
+        }
+        Ok(t)
     }
 
-    /// Whether template `name` came from the custom folder (not the built-in text).
+    /// Parses `text` as template `name`, read from `file`.
+    fn register(&mut self, name: String, file: String, text: String) -> Result<(), TemplateError> {
+        self.hb
+            .register_template_string(&name, text)
+            .map_err(|e| TemplateError {
+                file: file.clone(),
+                message: e.to_string(),
+                source: Box::new(e),
+            })?;
+        self.files.insert(name, file);
+        Ok(())
+    }
+
+    /// Whether template `name` came from the global custom folder (not the built-in text).
     pub fn is_custom(&self, name: &str) -> bool {
-        self.custom.iter().any(|n| n == name)
+        self.files
+            .get(name)
+            .is_some_and(|f| *f != built_in_file(name))
     }
 
-    /// Renders template `name` with `data`.
+    /// Where template `name` is read from for `department` (an id): its own folder's file,
+    /// else the global folder's, else `(built in) <name>.hbs`.
+    pub fn file_for(&self, department: Option<&str>, name: &str) -> Option<&str> {
+        let own = department.map(|d| format!("{d}/{name}"));
+        own.and_then(|o| self.files.get(&o))
+            .or_else(|| self.files.get(name))
+            .map(String::as_str)
+    }
+
+    /// Renders template `name` with `data`. The department whose text is used is the one the
+    /// data is about (`department.id`, which every mail about a case or a department carries,
+    /// as its text names the department): its own file when its folder has one, else the
+    /// global one. So every mail, also one added later, follows the department's folder.
     ///
     /// # Errors
     /// A [`TemplateError`] naming the file when strict mode meets a value `data` lacks or a
     /// helper fails.
     pub fn render(&self, name: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
-        self.hb.render(name, data).map_err(|e| TemplateError {
-            file: match &self.source {
-                Some(dir) if self.is_custom(name) => {
-                    dir.join(format!("{name}.hbs")).display().to_string()
-                }
-                _ => built_in_file(name),
-            },
+        let own = (data.pointer("/department/id").and_then(|v| v.as_str()))
+            .map(|d| format!("{d}/{name}"))
+            .filter(|o| self.hb.has_template(o));
+        let registered = own.as_deref().unwrap_or(name);
+        self.hb.render(registered, data).map_err(|e| TemplateError {
+            file: (self.files.get(registered).cloned()).unwrap_or_else(|| built_in_file(name)),
             message: e.to_string(),
             source: Box::new(e),
         })
@@ -213,5 +254,45 @@ mod tests {
             .render("receipt.en", &json!({"subject": "{{officer.email}} & <b>"}))
             .unwrap();
         assert_eq!(out, "[{{officer.email}} & <b>]");
+    }
+
+    #[test]
+    fn a_department_folder_falls_back_file_by_file_to_the_global_then_built_in() {
+        let global = tempfile::tempdir().unwrap();
+        let own = tempfile::tempdir().unwrap();
+        std::fs::write(
+            global.path().join("receipt.sv.hbs"),
+            "Global {{case.number}}",
+        )
+        .unwrap();
+        std::fs::write(global.path().join("delay.sv.hbs"), "Global dröjsmål").unwrap();
+        std::fs::write(own.path().join("receipt.sv.hbs"), "Gatu {{case.number}}").unwrap();
+        let t = Templates::load_all(Some(global.path()), &[("gata", own.path())]).unwrap();
+        let data = |dept: &str| json!({"department": {"id": dept}, "case": {"number": "N-1"}});
+        // The department's own file, else the global one, else the built-in text.
+        assert_eq!(t.render("receipt.sv", &data("gata")).unwrap(), "Gatu N-1");
+        assert_eq!(t.render("receipt.sv", &data("bygg")).unwrap(), "Global N-1");
+        assert_eq!(
+            t.render("delay.sv", &data("gata")).unwrap(),
+            "Global dröjsmål"
+        );
+        assert_eq!(
+            t.file_for(Some("gata"), "undeliverable.sv"),
+            Some("(built in) undeliverable.sv.hbs")
+        );
+        assert!(t
+            .file_for(Some("gata"), "receipt.sv")
+            .is_some_and(|f| f.starts_with(&own.path().display().to_string())));
+        // An error in the department's file names that file.
+        std::fs::write(own.path().join("receipt.en.hbs"), "{{case.numbr}}").unwrap();
+        let t = Templates::load_all(Some(global.path()), &[("gata", own.path())]).unwrap();
+        let err = t.render("receipt.en", &data("gata")).unwrap_err();
+        assert!(
+            err.file.starts_with(&own.path().display().to_string()),
+            "{err}"
+        );
+        std::fs::write(own.path().join("digest.en.hbs"), "{{#if}}").unwrap();
+        let err = Templates::load_all(None, &[("gata", own.path())]).unwrap_err();
+        assert!(err.file.ends_with("digest.en.hbs"), "{err}");
     }
 }

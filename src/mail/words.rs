@@ -4,6 +4,7 @@
 
 use crate::config::Department;
 use crate::model::calendar::Calendar;
+use crate::model::span::Span;
 use crate::model::{Case, Category, Language};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
@@ -51,11 +52,140 @@ fn category_word(c: Category, lang: Language) -> &'static str {
     }
 }
 
+/// A number as a count in running text: one to nine in words, larger numbers in digits, as
+/// Swedish and English style guides (Myndigheternas skrivregler, TT-språket) write them. In
+/// Swedish the common-gender form ("en"), which every unit of time here takes.
+fn count_word(n: u64, lang: Language) -> String {
+    const SV: [&str; 10] = [
+        "noll", "en", "två", "tre", "fyra", "fem", "sex", "sju", "åtta", "nio",
+    ];
+    const EN: [&str; 10] = [
+        "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    match (lang, usize::try_from(n)) {
+        (Language::Sv, Ok(i)) if i < SV.len() => SV[i].to_string(),
+        (Language::En, Ok(i)) if i < EN.len() => EN[i].to_string(),
+        _ => n.to_string(),
+    }
+}
+
+/// A unit of time in the singular and the plural ("vecka", "veckor").
+type Unit = (&'static str, &'static str);
+
+/// A configured span as a resident or officer reads it: "tre arbetsdagar", "en vecka",
+/// "10 arbetsdagar", "72 timmar" / "three working days", "one week", "10 working days". A
+/// calendar span takes the largest unit that divides it whole (`"14d"` is "två veckor").
+pub fn span_words(span: Span, lang: Language) -> String {
+    let sv = lang == Language::Sv;
+    let (n, (one, many)) = match span {
+        Span::WorkingDays(n) if sv => (u64::from(n), ("arbetsdag", "arbetsdagar")),
+        Span::WorkingDays(n) => (u64::from(n), ("working day", "working days")),
+        Span::Calendar(secs) => {
+            let secs = secs.max(0).unsigned_abs();
+            let units: [(u64, Unit, Unit); 5] = [
+                (7 * 86_400, ("vecka", "veckor"), ("week", "weeks")),
+                (86_400, ("dag", "dagar"), ("day", "days")),
+                (3600, ("timme", "timmar"), ("hour", "hours")),
+                (60, ("minut", "minuter"), ("minute", "minutes")),
+                (1, ("sekund", "sekunder"), ("second", "seconds")),
+            ];
+            let (size, sv_words, en_words) = units
+                .into_iter()
+                .find(|(size, _, _)| secs > 0 && secs % size == 0)
+                .unwrap_or(units[4]);
+            (secs / size, if sv { sv_words } else { en_words })
+        }
+    };
+    let unit = if n == 1 { one } else { many };
+    format!("{} {unit}", count_word(n, lang))
+}
+
+/// The span a case's reply deadline was counted with: a catalogued fault's `within`, else the
+/// department's `reply_within`.
+fn reply_span(dept: &Department, case: &Case) -> Span {
+    fault_of(dept, case).map_or(dept.reply_within, |t| t.within)
+}
+
+/// The span a case's expected decision date was counted with: a catalogued fault's `within`,
+/// else the department's `decide_within` for its category.
+fn decide_span(dept: &Department, case: &Case) -> Span {
+    match fault_of(dept, case) {
+        Some(t) => t.within,
+        None => (dept.decide_within.get(&case.category).copied()).unwrap_or(dept.reply_within),
+    }
+}
+
+/// The catalogue entry of a case's fault type, while the config still has it.
+fn fault_of<'d>(dept: &'d Department, case: &Case) -> Option<&'d crate::config::FaultType> {
+    let name = case.fault_type.as_deref()?;
+    dept.fault_types.iter().find(|t| t.name == name)
+}
+
+/// The `fault` value of a fault report of a catalogued type (else null): its type, measure,
+/// date, span and responsible unit.
+fn fault_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
+    match fault_of(dept, case) {
+        Some(t) => json!({
+            "type": t.name,
+            "measure": t.measure,
+            "within": span_words(t.within, lang),
+            "date": written_date(&dept.calendar, case.decision_due, lang),
+            "responsible": t.responsible,
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
 /// The values templates can use. Every key is always present (null when empty), so strict mode
 /// only trips on real typos.
+/// A command line for staff to copy from a mail and run as printed: `kvittens SUB --config
+/// FILE ARGS`, with the config file the daemon runs with (made absolute from the daemon's
+/// working directory, and quoted for a POSIX shell when it needs to be), so that it reaches
+/// the same store from any directory.
+pub fn kvittens_command(cfg: &crate::config::Config, sub: &str, args: &str) -> String {
+    let file = std::path::absolute(&cfg.file).unwrap_or_else(|_| cfg.file.clone());
+    let file = file.to_string_lossy();
+    let quoted = shlex::try_quote(&file).map_or_else(|_| file.to_string(), |q| q.into_owned());
+    format!("kvittens {sub} --config {quoted} {args}")
+}
+
+/// The commands a staff mail about `case` may print, for the templates: `close_command`
+/// (`case close`, the template adds `--note`), `postpone_command` (`case postpone`, the
+/// template adds `--to` and `--note`) and `show_command` (`case show`).
+pub fn case_commands(cfg: &crate::config::Config, case: &Case, data: &mut serde_json::Value) {
+    let n = &case.number;
+    data["close_command"] = json!(kvittens_command(cfg, "case close", n));
+    data["postpone_command"] = json!(kvittens_command(cfg, "case postpone", n));
+    data["show_command"] = json!(kvittens_command(cfg, "case show", n));
+}
+
 pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
     let cal = &dept.calendar;
     let resident_display = resident_display(case, lang);
+    let mut data = base_data(dept, case, lang);
+    // The category, and the configured spans in words, so that no template writes a span of
+    // its own ("tre dagar") that the config may not keep.
+    let extra = json!({
+        "is_question": case.category == Category::Question,
+        "is_application": case.category == Category::Application,
+        "is_fault_report": case.category == Category::FaultReport,
+        "fault": fault_data(dept, case, lang),
+        "reply_within": span_words(reply_span(dept, case), lang),
+        "decide_within": span_words(decide_span(dept, case), lang),
+        // A complaint's contact with the resident is its reply deadline.
+        "complaint_within": span_words(dept.reply_within, lang),
+        "resident": { "name": case.resident.name, "email": case.resident.email, "display": resident_display },
+        "received": written_time(cal, case.received, lang),
+    });
+    if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    data
+}
+
+/// The values of [`template_data`] that every mail about a case has had from the start.
+fn base_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
+    let cal = &dept.calendar;
     json!({
         "department": { "id": dept.id, "name": dept.name, "email": dept.email, "phone": dept.phone, "web": dept.web },
         "case": { "number": case.number, "subject": case.subject },
@@ -64,8 +194,6 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "officer": case.officer,
         "substitute_for": case.substitute_for,
         "manager": dept.manager,
-        "resident": { "name": case.resident.name, "email": case.resident.email, "display": resident_display },
-        "received": written_time(cal, case.received, lang),
         "reply_date": written_date(cal, case.reply_due, lang),
         "expected_date": written_date(cal, case.decision_due, lang),
         "decision_differs": cal.local_date(case.decision_due) != cal.local_date(case.reply_due),
@@ -84,6 +212,10 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "no_receipt_reason": null,
         "no_receipt_detail": null,
         "receipt_command": null,
+        // Filled in for staff mails (see `case_commands`).
+        "close_command": null,
+        "postpone_command": null,
+        "show_command": null,
         "flag_summary": null,
         "flag_detail": null,
         // The case's web page (`[web] base_url`), set in staff mail.
@@ -139,4 +271,37 @@ pub fn written_span(d: Duration, lang: Language) -> String {
         parts.push(part(minutes, mw));
     }
     parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(span: &str, lang: Language) -> String {
+        span_words(span.parse().unwrap(), lang)
+    }
+
+    #[test]
+    fn spans_are_written_as_people_write_them() {
+        for (span, sv, en) in [
+            ("3wd", "tre arbetsdagar", "three working days"),
+            ("1wd", "en arbetsdag", "one working day"),
+            ("10wd", "10 arbetsdagar", "10 working days"),
+            ("1w", "en vecka", "one week"),
+            ("2w", "två veckor", "two weeks"),
+            ("14d", "två veckor", "two weeks"),
+            ("3d", "tre dagar", "three days"),
+            ("1d", "en dag", "one day"),
+            ("9d", "nio dagar", "nine days"),
+            ("12d", "12 dagar", "12 days"),
+            ("4h", "fyra timmar", "four hours"),
+            ("90m", "90 minuter", "90 minutes"),
+            ("1m", "en minut", "one minute"),
+            ("20s", "20 sekunder", "20 seconds"),
+            ("0s", "noll sekunder", "zero seconds"),
+        ] {
+            assert_eq!(words(span, Language::Sv), sv, "{span}");
+            assert_eq!(words(span, Language::En), en, "{span}");
+        }
+    }
 }

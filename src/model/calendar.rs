@@ -86,6 +86,11 @@ pub struct Calendar {
     pub hours: WorkingHours,
     /// Which days are off.
     pub holidays: HolidayRule,
+    /// Further days off of this department or municipality (`extra_days_off`): klämdagar
+    /// (a working day between a holiday and a weekend that the municipality gives off) and
+    /// local days off. Sorted, no duplicates. Off under any holiday rule, since someone named
+    /// each of them.
+    pub extra_off: Vec<NaiveDate>,
 }
 
 impl Default for Calendar {
@@ -94,6 +99,7 @@ impl Default for Calendar {
             tz: chrono_tz::Europe::Stockholm,
             hours: WorkingHours::default(),
             holidays: HolidayRule::Swedish,
+            extra_off: Vec::new(),
         }
     }
 }
@@ -101,6 +107,9 @@ impl Default for Calendar {
 impl Calendar {
     /// Whether staff work on `date` at all.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
+        if self.extra_off.binary_search(&date).is_ok() {
+            return false;
+        }
         match self.holidays {
             HolidayRule::None => true,
             HolidayRule::Swedish => {
@@ -341,6 +350,7 @@ mod tests {
             tz: chrono_tz::Europe::Stockholm,
             hours: "00:00-24:00".parse().unwrap(),
             holidays: HolidayRule::None,
+            extra_off: Vec::new(),
         };
         let t = se("2026-12-24 23:59");
         assert!(always.is_working_time(t));
@@ -371,5 +381,33 @@ mod tests {
         assert!(c.is_working_time(se("2026-12-01 16:59")));
         assert!(!c.is_working_time(se("2026-12-01 17:00")));
         assert!(!c.is_working_time(se("2026-12-05 10:00")), "Saturday");
+    }
+
+    #[test]
+    fn extra_days_off_are_skipped_like_holidays() {
+        // Kristi himmelsfärd is Thursday 14 May 2026; the Friday after is a klämdag.
+        let mut c = cal();
+        assert!(c.is_working_day("2026-05-15".parse().unwrap()));
+        c.extra_off = vec!["2026-05-15".parse().unwrap()];
+        assert!(!c.is_working_day("2026-05-15".parse().unwrap()));
+        // Wednesday 13 May + 1wd: not Thursday (a holiday), not Friday (off): Monday.
+        assert_eq!(
+            c.deadline(se("2026-05-13 10:00"), span("1wd")),
+            se("2026-05-18 17:00")
+        );
+        // Elapsed time ending on the day off rolls on to the end of the next working day.
+        assert_eq!(
+            c.deadline(se("2026-05-12 10:00"), span("3d")),
+            se("2026-05-18 17:00")
+        );
+        // A named day is off on a 24/7 calendar too.
+        let always = Calendar {
+            hours: "00:00-24:00".parse().unwrap(),
+            holidays: HolidayRule::None,
+            extra_off: vec!["2026-05-15".parse().unwrap()],
+            ..Calendar::default()
+        };
+        assert!(!always.is_working_time(se("2026-05-15 12:00")));
+        assert!(always.is_working_time(se("2026-05-16 12:00")));
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::model::kinds::{Category, Language};
 use crate::model::people::{Contact, Person};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Where a case stands.
@@ -95,6 +95,93 @@ pub struct Case {
     /// that matched no type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault_type: Option<String>,
+    /// The contacts staff recorded with the resident (`kvittens case contact`), oldest first:
+    /// a phone call or a visit leaves no mail to detect, and the policy asks that a
+    /// complaint's contact be made within a week.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contacts: Vec<ContactMade>,
+    /// What was done about the matter (`kvittens case measure`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub measures: Vec<Measure>,
+    /// How the case ended, as the person closing it wrote it (`kvittens case close --outcome`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    /// When the case was found open six months after it arrived (förvaltningslagen 2017:900
+    /// § 12: the resident may then demand a decision); the manager is told once, then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub six_months: Option<DateTime<Utc>>,
+    /// Whether the six-month check is in the schedule: set for every case this version opens,
+    /// and by the daily housekeeping for cases opened before it.
+    #[serde(default)]
+    pub six_months_scheduled: bool,
+}
+
+/// How contact with the resident was made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContactWay {
+    /// By telephone.
+    Phone,
+    /// A visit (at the resident's or at the office).
+    Visit,
+    /// By e-mail (one kvittens did not see, e.g. from a personal mailbox).
+    Mail,
+    /// By letter.
+    Letter,
+}
+
+impl ContactWay {
+    /// Every way, in the order the command line lists them.
+    pub const ALL: [ContactWay; 4] = [
+        ContactWay::Phone,
+        ContactWay::Visit,
+        ContactWay::Mail,
+        ContactWay::Letter,
+    ];
+
+    /// The word the command line takes and the report counts by: `phone`, `visit`, `mail`,
+    /// `letter`.
+    pub fn key(self) -> &'static str {
+        match self {
+            ContactWay::Phone => "phone",
+            ContactWay::Visit => "visit",
+            ContactWay::Mail => "mail",
+            ContactWay::Letter => "letter",
+        }
+    }
+
+    /// The way named by `key` (see [`ContactWay::key`]); `None` for another word.
+    pub fn from_key(key: &str) -> Option<ContactWay> {
+        ContactWay::ALL
+            .into_iter()
+            .find(|w| w.key().eq_ignore_ascii_case(key.trim()))
+    }
+}
+
+/// A contact with the resident, as staff recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactMade {
+    /// How.
+    pub way: ContactWay,
+    /// The local day it was made.
+    pub on: NaiveDate,
+    /// What was said or agreed, in the recorder's words.
+    pub note: String,
+    /// Who recorded it (address or user name).
+    pub by: String,
+    /// When it was recorded.
+    pub recorded: DateTime<Utc>,
+}
+
+/// A measure taken about the matter, as staff recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measure {
+    /// What was done.
+    pub note: String,
+    /// Who recorded it.
+    pub by: String,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
 }
 
 impl Case {

@@ -34,6 +34,16 @@ pub fn case_number(prefix: &str, year: i32, seq: u64) -> String {
     format!("{prefix}-{year}-{seq:04}")
 }
 
+/// A case number as a person typed it, in the form kvittens writes it: without the spaces
+/// around it and in upper case (`bmn-2026-0001` is `BMN-2026-0001`). Every command and page
+/// that takes a case number calls this once, so that a number copied from a mail client that
+/// changed its case, or typed in lower case, finds its case. Minted numbers are upper case
+/// ([`is_prefix`]); case numbers in mail subjects stay case-sensitive ([`case_numbers`]),
+/// since a lower-case look-alike in a resident's text is not a reference.
+pub fn typed_case_number(text: &str) -> String {
+    text.trim().to_ascii_uppercase()
+}
+
 /// Case numbers (`PREFIX-YYYY-NNNN`) written in `text`, in order, as whole words.
 pub fn case_numbers(text: &str) -> impl Iterator<Item = String> + '_ {
     static RE: OnceLock<Regex> = OnceLock::new();
@@ -137,6 +147,14 @@ mod tests {
             assert!(!is_prefix(bad), "{bad}");
         }
         assert!(is_prefix("A") && is_prefix("S0C") && is_prefix("ABCDEFGHIJ"));
+    }
+
+    #[test]
+    fn a_typed_number_is_read_in_any_case() {
+        for typed in ["bmn-2026-0001", " BMN-2026-0001\n", "Bmn-2026-0001"] {
+            assert_eq!(typed_case_number(typed), "BMN-2026-0001", "{typed:?}");
+        }
+        assert_eq!(typed_case_number("s0c-2027-12345"), "S0C-2027-12345");
     }
 
     #[test]

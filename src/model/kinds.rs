@@ -119,8 +119,9 @@ impl CategoryWords {
     }
 }
 
-/// Whether `word` occurs in `text` at the start of a word.
-fn has_word(text: &str, word: &str) -> bool {
+/// Whether `word` occurs in `text` at the start of a word (both lower-case): the one rule for
+/// category words and fault types' words.
+pub fn has_word(text: &str, word: &str) -> bool {
     !word.is_empty()
         && text.match_indices(word).any(|(i, _)| {
             text[..i]
@@ -153,6 +154,12 @@ pub enum Kind {
     Digest,
     /// The officer told that a receipt bounced.
     Undeliverable,
+    /// The report to the nämnd, mailed to `report_to`.
+    Report,
+    /// The manager told that a case has been open six months (förvaltningslagen § 12).
+    SixMonths,
+    /// The resident told that their case moved to another department (förvaltningslagen § 4).
+    Moved,
 }
 
 impl Kind {
@@ -168,6 +175,9 @@ impl Kind {
             Kind::Complaint => "complaint notice to the manager",
             Kind::Digest => "digest",
             Kind::Undeliverable => "undeliverable receipt notice",
+            Kind::Report => "report to the nämnd",
+            Kind::SixMonths => "six-month notice to the manager",
+            Kind::Moved => "notice of the move",
         }
     }
 }

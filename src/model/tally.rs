@@ -30,6 +30,9 @@ pub struct DayTally {
     /// Mails that got no case, by reason code (the ignored list's and the decision's codes:
     /// `auto-submitted`, `bounce`, `list`, …).
     pub no_case: BTreeMap<String, u64>,
+    /// Of the mails that got no case, those a registrar later opened a case from (`ignored
+    /// open`), counted on the day the mail reached the mailbox.
+    pub no_case_opened: u64,
     /// Receipts sent (handed to the SMTP server), counted on the day they went.
     pub receipts: u64,
     /// Of those, sent within one hour of the mail reaching the mailbox.
@@ -80,6 +83,7 @@ impl DayTally {
         self.received += other.received;
         add_map(&mut self.cases, &other.cases);
         add_map(&mut self.no_case, &other.no_case);
+        self.no_case_opened += other.no_case_opened;
         self.receipts += other.receipts;
         self.receipts_within_1h += other.receipts_within_1h;
         self.receipts_same_day += other.receipts_same_day;

@@ -7,7 +7,9 @@
 
 use crate::config::Config;
 use crate::ops::commands;
-use crate::ops::control::cmd::{case, cases, ignored, import, officer, purge};
+use crate::ops::control::cmd::{
+    case, cases, contact, ignored, import, measure, officer, person, purge, report,
+};
 use crate::ops::control::{self, Filter, Request};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -19,6 +21,19 @@ use std::path::{Path, PathBuf};
 fn date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
         format!("{text:?} is not a date as kvittens reads them: write YYYY-MM-DD, e.g. 2026-12-20")
+    })
+}
+
+/// A case number as typed, in the form kvittens writes it (`bmn-2026-0001` finds
+/// `BMN-2026-0001`): [`crate::model::ids::typed_case_number`], the one place that reads them.
+fn case_number(text: &str) -> Result<String, String> {
+    Ok(crate::model::ids::typed_case_number(text))
+}
+
+/// A way of contact as the command line takes it; another word is refused naming the four.
+fn contact_way(text: &str) -> Result<crate::model::ContactWay, String> {
+    crate::model::ContactWay::from_key(text).ok_or_else(|| {
+        format!("{text:?} is not a way of contact: write phone, visit, mail or letter")
     })
 }
 
@@ -168,10 +183,38 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Officers: record an absence (hänvisning) at run time.
+    /// The report to the nämnd for a period: per department and in total, from the daily
+    /// totals kept past retention and the cases open now (works while the daemon runs).
+    Report {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// First day, YYYY-MM-DD.
+        #[arg(long, value_parser = date)]
+        from: NaiveDate,
+        /// Last day (included), YYYY-MM-DD.
+        #[arg(long, value_parser = date)]
+        to: NaiveDate,
+        /// Only this department (its `id`): no total row.
+        #[arg(long)]
+        department: Option<String>,
+        /// html: one printable page with a chart; csv: one row per department and a total row.
+        #[arg(long, value_enum)]
+        format: ReportFormat,
+        /// The file to write ("-" for standard output).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Officers and managers: who is in, and absences (hänvisning) recorded at run time.
     Officer {
         #[command(subcommand)]
         action: OfficerAction,
+    },
+    /// A resident's data: everything held about an address (GDPR art. 15), or its erasure
+    /// (art. 17; what the registry must keep stays).
+    Person {
+        #[command(subcommand)]
+        action: PersonAction,
     },
     /// Write the man pages or the shell completions into DIR (for packaging).
     #[command(hide = true)]
@@ -197,7 +240,8 @@ pub enum CaseAction {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The case number, e.g. BMN-2026-0042.
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
         id: String,
     },
     /// Close the case by hand (no more reminders or escalations).
@@ -205,16 +249,66 @@ pub enum CaseAction {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The case number, e.g. BMN-2026-0042.
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
         id: String,
         /// Why, for the timeline.
         #[arg(long, default_value = "")]
         note: String,
+        /// How the case ended (e.g. "bygglov beviljat", "klagomålet befogat, rutin ändrad"):
+        /// kept on the case and counted in the report.
+        #[arg(long)]
+        outcome: Option<String>,
+    },
+    /// Record that contact was made with the resident (counts as the answer: no more
+    /// reminders or escalations; for a complaint, the contact the manager owes within a week).
+    Contact {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
+        id: String,
+        /// How: phone, visit, mail or letter.
+        #[arg(long = "by", value_parser = contact_way)]
+        way: crate::model::ContactWay,
+        /// The day it was made, YYYY-MM-DD (default today).
+        #[arg(long, value_parser = date)]
+        on: Option<NaiveDate>,
+        /// What was said or agreed, for the timeline.
+        #[arg(long)]
+        note: String,
+    },
+    /// Record a measure taken about the case (what was done).
+    Measure {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
+        id: String,
+        /// What was done, for the timeline and the report.
+        #[arg(long)]
+        note: String,
+    },
+    /// Move the case to the department it belongs to (förvaltningslagen § 4): same number and
+    /// history, a new officer there and new dates; the officer and the resident are told.
+    Move {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
+        id: String,
+        /// The department's id in the config.
+        #[arg(long)]
+        to: String,
     },
     /// Send the case's withheld receipt after all (once; the case is no longer flagged).
     Receipt {
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
+        #[arg(value_parser = case_number)]
         id: String,
     },
     /// Set a new expected decision date; the resident gets one notice of the delay.
@@ -222,13 +316,15 @@ pub enum CaseAction {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The case number, e.g. BMN-2026-0042.
+        /// The case number, e.g. BMN-2026-0042 (any case: bmn-2026-0042 is the same).
+        #[arg(value_parser = case_number)]
         id: String,
         /// The new date, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
         to: NaiveDate,
-        /// Why, in words for the resident.
-        #[arg(long, default_value = "")]
+        /// Why, in words for the resident (required: förvaltningslagen § 11). A date on a day
+        /// off moves to the next working day.
+        #[arg(long)]
         note: String,
     },
 }
@@ -238,7 +334,7 @@ pub enum IgnoredAction {
     /// Open a normal case from an ignored mail: number, officer, deadlines from now, officer
     /// notice, and a receipt to the sender unless --no-receipt.
     Open {
-        #[arg(long)]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The id shown by `kvittens ignored`.
         id: u64,
@@ -255,14 +351,64 @@ pub enum IgnoredAction {
     },
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Csv,
+}
+
+#[derive(Subcommand)]
+pub enum PersonAction {
+    /// Everything kvittens holds about the address, as one JSON document: cases with their
+    /// timelines, ignored mail, mail waiting or being sent, the loop breaker's record.
+    Export {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The resident's address.
+        email: String,
+    },
+    /// Remove or anonymise everything kvittens holds about the address; its cases stay in the
+    /// registry (number, dates, officer), without the address, name and subject.
+    Erase {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The resident's address.
+        email: String,
+    },
+}
+
 #[derive(Subcommand)]
 pub enum OfficerAction {
-    /// The officer is away: new cases and reminders go to the substitute meanwhile.
+    /// Each department's manager and officers: who is away today and until when, who stands
+    /// in, and the absences to come.
+    List {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this department (its `id` in the config).
+        #[arg(long)]
+        department: Option<String>,
+        /// One JSON object per department.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The officer (or manager) is back: their absence that covers today ends now.
+    Back {
+        /// The config file.
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The officer's or manager's address.
+        email: String,
+    },
+    /// The officer (or manager) is away: new cases and reminders — a manager's complaint
+    /// notices, escalations and digest — go to the substitute meanwhile.
     Away {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The officer's address.
+        /// The officer's or manager's address.
         email: String,
         /// First day away, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
@@ -270,7 +416,8 @@ pub enum OfficerAction {
         /// Last day away, YYYY-MM-DD.
         #[arg(long, value_parser = date)]
         to: NaiveDate,
-        /// Who takes the officer's cases meanwhile (an officer's address).
+        /// Who stands in meanwhile (an officer of the department; for a manager also the
+        /// department's escalate_to).
         #[arg(long)]
         substitute: String,
     },
@@ -286,6 +433,34 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             anyhow::bail!("`run` and `check-config` are the daemon's (kvittens::daemon)")
         }
         Command::Generate { what, dir } => generate(what, &dir),
+        Command::Report {
+            config,
+            from,
+            to,
+            department,
+            format,
+            out: file,
+        } => {
+            let format = match format {
+                ReportFormat::Html => crate::mail::report::Format::Html,
+                ReportFormat::Csv => crate::mail::report::Format::Csv,
+            };
+            let query = crate::app::report::Query {
+                from,
+                to,
+                department,
+            };
+            let request = Request::Report(report::Report { query, format });
+            // Rendered whole first, so that a refused report leaves no empty file behind.
+            let mut bytes = Vec::new();
+            store_command(&config, request, &mut bytes)?;
+            if file.as_os_str() == "-" {
+                out.write_all(&bytes)?;
+                return Ok(out.flush()?);
+            }
+            std::fs::write(&file, &bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write the report to {}: {e}", file.display()))
+        }
         Command::Explain {
             config,
             department,
@@ -355,15 +530,34 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
         Command::Purge { config, dry_run } => (config, Request::Purge(purge::Purge { dry_run })),
         Command::Case { action } => case_request(action),
         Command::Ignored { .. } => ignored_request(command)?,
-        Command::Officer {
-            action:
-                OfficerAction::Away {
-                    config,
-                    email,
-                    from,
-                    to,
-                    substitute,
-                },
+        Command::Officer { action } => officer_request(action),
+        Command::Person { action } => match action {
+            PersonAction::Export { config, email } => {
+                (config, Request::PersonExport(person::Export { email }))
+            }
+            PersonAction::Erase { config, email } => {
+                let by = control::actor();
+                (config, Request::PersonErase(person::Erase { email, by }))
+            }
+        },
+        Command::Run { .. }
+        | Command::Report { .. }
+        | Command::CheckConfig { .. }
+        | Command::Generate { .. }
+        | Command::Explain { .. }
+        | Command::Preview { .. } => anyhow::bail!("not a store command"),
+    })
+}
+
+/// `officer away|back|list`.
+fn officer_request(action: OfficerAction) -> (PathBuf, Request) {
+    match action {
+        OfficerAction::Away {
+            config,
+            email,
+            from,
+            to,
+            substitute,
         } => {
             let away = officer::Away {
                 officer: email,
@@ -373,20 +567,35 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
             };
             (config, Request::Away(away))
         }
-        Command::Run { .. }
-        | Command::CheckConfig { .. }
-        | Command::Generate { .. }
-        | Command::Explain { .. }
-        | Command::Preview { .. } => anyhow::bail!("not a store command"),
-    })
+        OfficerAction::Back { config, email } => {
+            (config, Request::Back(officer::Back { officer: email }))
+        }
+        OfficerAction::List {
+            config,
+            department,
+            json,
+        } => (config, Request::Staff(officer::List { department, json })),
+    }
 }
 
 /// `case show|close|postpone|receipt`.
 fn case_request(action: CaseAction) -> (PathBuf, Request) {
     match action {
         CaseAction::Show { config, id } => (config, Request::Show(cases::Show { case: id })),
-        CaseAction::Close { config, id, note } => {
-            (config, Request::Close(case::Close { case: id, note }))
+        CaseAction::Close {
+            config,
+            id,
+            note,
+            outcome,
+        } => {
+            let by = control::actor();
+            let close = case::Close {
+                case: id,
+                note,
+                outcome,
+                by,
+            };
+            (config, Request::Close(close))
         }
         CaseAction::Postpone {
             config,
@@ -394,8 +603,41 @@ fn case_request(action: CaseAction) -> (PathBuf, Request) {
             to,
             note,
         } => {
-            let postpone = case::Postpone { case: id, to, note };
+            let by = control::actor();
+            let postpone = case::Postpone {
+                case: id,
+                to,
+                note,
+                by,
+            };
             (config, Request::Postpone(postpone))
+        }
+        CaseAction::Contact {
+            config,
+            id,
+            way,
+            on,
+            note,
+        } => {
+            let by = control::actor();
+            let contact = contact::Contact {
+                case: id,
+                way,
+                on,
+                note,
+                by,
+            };
+            (config, Request::Contact(contact))
+        }
+        CaseAction::Measure { config, id, note } => {
+            let by = control::actor();
+            let measure = measure::Measure { case: id, note, by };
+            (config, Request::Measure(measure))
+        }
+        CaseAction::Move { config, id, to } => {
+            let by = control::actor();
+            let moving = crate::ops::control::cmd::r#move::Move { case: id, to, by };
+            (config, Request::Move(moving))
         }
         CaseAction::Receipt { config, id } => {
             (config, Request::Receipt(case::Receipt { case: id }))

@@ -1,9 +1,52 @@
 //! Who gets a new case: round robin over a department's officers, with substitutes for the
-//! absent (hänvisning). Pure code.
+//! absent (hänvisning); a complaint (klagomål) goes to the department's manager, who answers
+//! for the contact with the resident under the service policy. Pure code.
 
 use crate::config::Department;
-use crate::model::{Absence, Contact};
+use crate::model::{Absence, Category, Contact};
 use chrono::NaiveDate;
+
+/// Who owns a new case of `category`: a complaint the manager ([`manager_or_substitute`]),
+/// every other category the round robin ([`assign`]).
+pub fn owner(
+    dept: &Department,
+    category: Category,
+    date: NaiveDate,
+    turn: u64,
+    extra_absences: &[(String, Absence)],
+) -> Assignment {
+    match category {
+        Category::Complaint => manager_or_substitute(dept, date, extra_absences),
+        _ => assign(dept, date, turn, extra_absences),
+    }
+}
+
+/// The department's manager, or on a day the manager is away (an absence recorded at run
+/// time, `extra_absences`), the substitute named for it — an officer of the department, or
+/// `escalate_to`. A substitute who is no one the department knows is passed over: the manager
+/// keeps the case rather than it going to an address nobody configured.
+pub fn manager_or_substitute(
+    dept: &Department,
+    date: NaiveDate,
+    extra_absences: &[(String, Absence)],
+) -> Assignment {
+    let manager = &dept.manager;
+    let covering = extra_absences
+        .iter()
+        .filter(|(e, _)| e.eq_ignore_ascii_case(&manager.email))
+        .find(|(_, a)| a.covers(date))
+        .and_then(|(_, a)| dept.colleague(&a.substitute));
+    match covering {
+        Some(sub) if sub != *manager => Assignment {
+            officer: sub,
+            substitute_for: Some(manager.clone()),
+        },
+        _ => Assignment {
+            officer: manager.clone(),
+            substitute_for: None,
+        },
+    }
+}
 
 /// Who gets a new case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,6 +136,41 @@ mod tests {
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_complaint_goes_to_the_manager_or_the_managers_substitute() {
+        let dep = dept();
+        let a = owner(&dep, Category::Complaint, d("2026-12-01"), 1, &[]);
+        assert_eq!(a.officer, dep.manager);
+        assert_eq!(a.substitute_for, None);
+        // Other categories stay round robin.
+        let q = owner(&dep, Category::Question, d("2026-12-01"), 1, &[]);
+        assert_eq!(q.officer.name, "Lisa");
+        let away = vec![(
+            dep.manager.email.to_uppercase(),
+            Absence {
+                from: d("2026-12-01"),
+                to: d("2026-12-02"),
+                substitute: "o3@kommun.test".into(),
+            },
+        )];
+        let a = owner(&dep, Category::Complaint, d("2026-12-02"), 0, &away);
+        assert_eq!(a.officer.name, "Kim");
+        assert_eq!(a.substitute_for, Some(dep.manager.clone()));
+        let back = owner(&dep, Category::Complaint, d("2026-12-03"), 0, &away);
+        assert_eq!(back.officer, dep.manager);
+        // A substitute nobody configured: the manager keeps it.
+        let stranger = vec![(
+            dep.manager.email.clone(),
+            Absence {
+                from: d("2026-12-01"),
+                to: d("2026-12-02"),
+                substitute: "x@elsewhere.test".into(),
+            },
+        )];
+        let a = manager_or_substitute(&dep, d("2026-12-01"), &stranger);
+        assert_eq!(a.officer, dep.manager);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! to a case that exists, or leave it alone. Pure code: what the store knows reaches it through
 //! the [`Known`] trait, so it is tested with an in-memory fake.
 
+use crate::config::FaultType;
+use crate::model::kinds::has_word;
 use crate::model::{ids, Category, CategoryWords, Inbound, Language, Person};
 use crate::rules::machine::{list_or_system, machine, machine_sender, no_auto_reply, no_reply};
 use std::fmt;
@@ -134,6 +136,9 @@ pub struct Context<'a> {
     pub trusted_authserv_ids: &'a [String],
     /// The words that name each category (`categories.<name>.words`).
     pub category_words: &'a CategoryWords,
+    /// The department's fault catalogue (`[[department.fault_type]]`): a type's words make a
+    /// mail a fault report.
+    pub fault_types: &'a [FaultType],
 }
 
 /// Decides what to do with `msg`. Two questions are kept apart: *was it written by a machine?*
@@ -210,7 +215,13 @@ pub fn decide(msg: &Inbound, ctx: &Context<'_>, known: &dyn Known) -> Decision {
         })
         .or_else(|| no_auto_reply(msg).map(|why| reason("no_auto_reply", why)));
     Decision::Acknowledge {
-        category: categorize(msg, ctx.category_words, ctx.default_category),
+        category: classify(
+            msg,
+            ctx.category_words,
+            ctx.fault_types,
+            ctx.default_category,
+        )
+        .0,
         language: language(msg),
         resident,
         withhold,
@@ -442,6 +453,45 @@ pub fn categorize(msg: &Inbound, words: &CategoryWords, default: Category) -> Ca
         .unwrap_or(default)
 }
 
+/// The category of a new case and, for a fault report, its type in the department's
+/// catalogue. The categories' own words come first (complaint, fault report, application;
+/// subject before body), so "Klagomål: gatlyktan är fortfarande trasig" is a complaint, as the
+/// policy wants a complaint handled. When no category is named, a fault type's words make the
+/// mail a fault report of that type ("Trasig gatlykta på Storgatan"); else the department's
+/// default. A fault report named as such ("Felanmälan: …", or the default category) gets
+/// the type its words name, or none.
+pub fn classify<'t>(
+    msg: &Inbound,
+    words: &CategoryWords,
+    types: &'t [FaultType],
+    default: Category,
+) -> (Category, Option<&'t FaultType>) {
+    let named = words
+        .find(msg.subject.as_deref().unwrap_or(""))
+        .or_else(|| words.find(&first_lines(&msg.text_preview, 5)));
+    let found = fault_type(msg, types);
+    match named {
+        Some(Category::FaultReport) => (Category::FaultReport, found),
+        Some(other) => (other, None),
+        None if found.is_some() => (Category::FaultReport, found),
+        None => (default, None),
+    }
+}
+
+/// The first fault type (in catalogue order) whose words the subject has at the start of a
+/// word, else the first whose words the body's first five lines the resident wrote have (the
+/// rule of the category words, see [`categorize`]).
+pub fn fault_type<'t>(msg: &Inbound, types: &'t [FaultType]) -> Option<&'t FaultType> {
+    let in_text = |text: &str| {
+        let text = text.to_lowercase();
+        types
+            .iter()
+            .find(|t| t.words.iter().any(|w| has_word(&text, w)))
+    };
+    in_text(msg.subject.as_deref().unwrap_or(""))
+        .or_else(|| in_text(&first_lines(&msg.text_preview, 5)))
+}
+
 /// The category the subject names with the built-in words, else `default`.
 pub fn category(subject: &str, default: Category) -> Category {
     CategoryWords::default().find(subject).unwrap_or(default)
@@ -581,6 +631,7 @@ mod tests {
             default_category: Category::Question,
             sent_folder: false,
             trusted_authserv_ids: &[],
+            fault_types: &[],
         }
     }
 
@@ -1636,5 +1687,67 @@ mod tests {
             categorize(&m, &mine, Category::Question),
             Category::Question
         );
+    }
+
+    #[test]
+    fn a_fault_types_words_make_a_fault_report_of_that_type() {
+        let types = crate::testkit::Sample {
+            department: crate::testkit::GATUBELYSNING,
+            ..crate::testkit::Sample::default()
+        }
+        .department()
+        .fault_types;
+        let words = CategoryWords::default();
+        let of = |subject: &str, body: &str| {
+            let m = mail(
+                &format!("From: Anna <anna@medborgare.test>\nSubject: {subject}"),
+                body,
+            );
+            let (c, t) = classify(&m, &words, &types, Category::Question);
+            (c, t.map(|t| t.name.as_str()))
+        };
+        let lamp = (Category::FaultReport, Some("Gatubelysning"));
+        assert_eq!(of("Trasig gatlykta på Storgatan", "Hej!"), lamp);
+        assert_eq!(of("Hej", "Gatubelysningen på Storgatan är släckt."), lamp);
+        assert_eq!(of("FELANMÄLAN: belysning", "x"), lamp);
+        // A category named outright wins over a type's words: the complaint stays one.
+        assert_eq!(
+            of("Klagomål: gatlyktan är fortfarande trasig", "x"),
+            (Category::Complaint, None)
+        );
+        assert_eq!(
+            of("Ansökan om belysning vid infarten", "x"),
+            (Category::Application, None)
+        );
+        // A fault report of no type, and words only at the start of a word.
+        assert_eq!(
+            of("Felanmälan: hål i vägen", "x"),
+            (Category::FaultReport, None)
+        );
+        assert_eq!(
+            of("Hej", "Bra avbelysning i parken."),
+            (Category::Question, None)
+        );
+        // Not in the quoted text or beyond the first lines the resident wrote.
+        assert_eq!(
+            of("Tack", "Tack!\n> Gäller: gatlykta"),
+            (Category::Question, None)
+        );
+        // The whole decision takes the catalogue from its context.
+        let m = mail(
+            "From: Anna <anna@medborgare.test>\nSubject: Trasig gatlykta\nMessage-ID: <g1@medborgare.test>",
+            "Hej",
+        );
+        let c = Context {
+            fault_types: &types,
+            ..ctx()
+        };
+        assert!(matches!(
+            decide(&m, &c, &Fake::default()),
+            Decision::Acknowledge {
+                category: Category::FaultReport,
+                ..
+            }
+        ));
     }
 }

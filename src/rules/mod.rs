@@ -10,4 +10,5 @@ pub mod decide;
 pub mod loopbreak;
 pub mod machine;
 pub mod permit;
+pub mod report;
 pub mod schedule;

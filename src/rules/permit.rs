@@ -8,8 +8,12 @@
 //! | --- | --- | --- |
 //! | admin (`[web] admins`) | everything | everything |
 //! | registrar (`[web] registrars`) | everything | nothing |
-//! | manager, `escalate_to` of a department | that department, its ignored mail | its cases, its officers' absences |
+//! | manager, `escalate_to` of a department | that department, its ignored mail, its report | its cases, its people's absences |
 //! | officer (handläggare) of a department | that department's cases | their own cases, those of whom they stand in for today, their own absence |
+//!
+//! The report to the nämnd is the managers' (each of their departments) and the admins' and
+//! registrars' (any department, and all of them together): it is about how a department keeps
+//! its promises, not about one officer's cases.
 //!
 //! Anyone else has no role (the web page answers 403).
 
@@ -49,13 +53,16 @@ pub enum Deed<'a> {
         /// The address of the case's officer.
         officer: &'a str,
     },
-    /// Set or end the absence of `officer` (an officer of `department`).
+    /// Set or end the absence of `officer` (an officer or the manager of `department`).
     SetAbsence {
         /// The department id.
         department: &'a str,
-        /// The absent officer's address.
+        /// The absent person's address.
         officer: &'a str,
     },
+    /// Read the report to the nämnd of one department (`Some(id)`), or of every department
+    /// and their total (`None`).
+    SeeReport(Option<&'a str>),
 }
 
 impl Viewer {
@@ -123,6 +130,8 @@ pub fn may(viewer: &Viewer, deed: Deed<'_>) -> bool {
             department,
             officer,
         } => viewer.admin || manages(department) || (officer_in(department) && is_me(officer)),
+        Deed::SeeReport(Some(d)) => viewer.sees_all() || manages(d),
+        Deed::SeeReport(None) => viewer.sees_all(),
     }
 }
 
@@ -172,36 +181,47 @@ mod tests {
         officer: "o2@kommun.test",
     };
 
+    const REPORT: Deed<'static> = Deed::SeeReport(Some("bygg"));
+    const REPORT_ALL: Deed<'static> = Deed::SeeReport(None);
+
     /// Each role against each deed: (see, see another department, ignored, act on o1's case,
-    /// act on o2's case, o1's absence, o2's absence).
-    fn row(v: &Viewer) -> [bool; 7] {
-        [SEE, SEE_OTHER, IGNORED, ACT_O1, ACT_O2, AWAY_O1, AWAY_O2].map(|d| may(v, d))
+    /// act on o2's case, o1's absence, o2's absence, bygg's report, every department's report).
+    fn row(v: &Viewer) -> [bool; 9] {
+        [
+            SEE, SEE_OTHER, IGNORED, ACT_O1, ACT_O2, AWAY_O1, AWAY_O2, REPORT, REPORT_ALL,
+        ]
+        .map(|d| may(v, d))
     }
 
     #[test]
     fn each_role_sees_and_does_what_the_table_says() {
         let t = true;
         let f = false;
-        assert_eq!(row(&who("it@kommun.test")), [t, t, t, t, t, t, t], "admin");
+        assert_eq!(row(&who("it@kommun.test")), [t; 9], "admin");
         assert_eq!(
             row(&who("reg@kommun.test")),
-            [t, t, t, f, f, f, f],
+            [t, t, t, f, f, f, f, t, t],
             "registrar"
         );
-        assert_eq!(row(&who("m@kommun.test")), [t, f, t, t, t, t, t], "manager");
+        assert_eq!(
+            row(&who("m@kommun.test")),
+            [t, f, t, t, t, t, t, t, f],
+            "manager"
+        );
         assert_eq!(
             row(&who("chef@kommun.test")),
-            [t, f, t, t, t, t, t],
+            [t, f, t, t, t, t, t, t, f],
             "escalate_to"
         );
         assert_eq!(
             row(&who("o1@kommun.test")),
-            [t, f, f, t, f, t, f],
+            [t, f, f, t, f, t, f, f, f],
             "officer o1"
         );
         let nobody = who("someone@kommun.test");
         assert!(!nobody.has_role());
-        assert_eq!(row(&nobody), [f; 7], "no role");
+        assert_eq!(row(&nobody), [f; 9], "no role");
+        assert!(!may(&who("m@kommun.test"), Deed::SeeReport(Some("soc"))));
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum DueKind {
     DecisionCheck,
     /// The manager's daily digest.
     Digest,
+    /// Six months since the case arrived: förvaltningslagen 2017:900 § 12 lets the resident
+    /// demand a decision of a case still undecided then.
+    SixMonths,
 }
 
 /// One entry of the schedule.
@@ -71,6 +74,44 @@ pub enum Action {
         /// The officer.
         cc: Contact,
     },
+    /// The case is still undecided six months after it arrived (förvaltningslagen § 12):
+    /// the case is flagged and the manager told, once.
+    SixMonths {
+        /// The manager.
+        to: Contact,
+        /// The owner of the case.
+        cc: Contact,
+    },
+}
+
+/// When a case received at `received` has been open six months (förvaltningslagen 2017:900
+/// § 12), as calendar months; the same day-of-month or the month's last day.
+pub fn six_months_after(received: DateTime<Utc>) -> DateTime<Utc> {
+    received
+        .checked_add_months(chrono::Months::new(6))
+        .unwrap_or(received + Duration::days(183))
+}
+
+/// Whether `case` is still undecided for § 12: open, or an application answered but not
+/// closed (an officer's answer to an application is not its decision).
+pub fn undecided(case: &Case) -> bool {
+    match case.state {
+        State::Open => true,
+        State::Answered => case.category == Category::Application,
+        State::Closed => false,
+    }
+}
+
+/// The schedule entry of a case's six-month check (see [`DueKind::SixMonths`]); it does not
+/// depend on the reply deadline, so a reopened case keeps it.
+pub fn six_months_due(department: &str, case: &Case) -> Due {
+    Due {
+        at: six_months_after(case.received),
+        department: department.to_string(),
+        case: Some(case.number.clone()),
+        kind: DueKind::SixMonths,
+        deadline: None,
+    }
 }
 
 /// When the officer is reminded of a deadline `due` for a case received at `received`; `None`
@@ -153,6 +194,9 @@ pub fn case_dues(dept: &Department, case: &Case) -> Vec<Due> {
             DueKind::DecisionCheck,
         ));
     }
+    if case.six_months.is_none() {
+        dues.push(six_months_due(&dept.id, case));
+    }
     dues
 }
 
@@ -195,7 +239,9 @@ fn local_time(cal: &Calendar, date: chrono::NaiveDate, time: chrono::NaiveTime) 
         .unwrap_or_else(|| Utc.from_utc_datetime(&naive))
 }
 
-/// Who covers for `officer` on the day of `now`, if they are away.
+/// Who covers for `officer` (or the manager) on the day of `now`, if they are away: an
+/// officer of the department, or — for the manager — `escalate_to` (see
+/// [`Department::colleague`]).
 pub fn substitute(
     dept: &Department,
     officer: &Contact,
@@ -212,7 +258,34 @@ pub fn substitute(
         .filter(|(e, _)| e.eq_ignore_ascii_case(&officer.email))
         .map(|(_, a)| a);
     let sub = planned.iter().chain(runtime).find(|a| a.covers(date))?;
-    dept.officer(&sub.substitute).map(|o| o.contact.clone())
+    // A manager's substitute may be someone other than an officer (escalate_to); anyone the
+    // department names will do, but never the absent person themself.
+    dept.colleague(&sub.substitute)
+        .filter(|s| !s.email.eq_ignore_ascii_case(&officer.email))
+}
+
+/// Who gets the manager's mail (complaint notices, escalations, requests for a new decision
+/// date, the digest) at `now`: the manager, or their substitute while an absence recorded
+/// with `officer away` covers the day (hänvisning, as for an officer).
+pub fn manager(dept: &Department, now: DateTime<Utc>, away: &[(String, Absence)]) -> Contact {
+    substitute(dept, &dept.manager, now, away).unwrap_or_else(|| dept.manager.clone())
+}
+
+/// `dept` as its mail to the manager sees it at `now`: with [`manager`] in the manager's place,
+/// so that every mail composed for the manager reaches whoever stands in.
+pub fn acting<'a>(
+    dept: &'a Department,
+    now: DateTime<Utc>,
+    away: &[(String, Absence)],
+) -> std::borrow::Cow<'a, Department> {
+    let boss = manager(dept, now, away);
+    if boss == dept.manager {
+        std::borrow::Cow::Borrowed(dept)
+    } else {
+        let mut acting = dept.clone();
+        acting.manager = boss;
+        std::borrow::Cow::Owned(acting)
+    }
 }
 
 /// What to do when `due` comes for `case` at `now`, and what falls due next.
@@ -223,6 +296,15 @@ pub fn on_due(
     now: DateTime<Utc>,
     away: &[(String, Absence)],
 ) -> (Vec<Action>, Vec<Due>) {
+    if due.kind == DueKind::SixMonths {
+        let act =
+            undecided(case) && case.six_months.is_none() && now >= six_months_after(case.received);
+        let told = Action::SixMonths {
+            to: dept.manager.clone(),
+            cc: case.officer.clone(),
+        };
+        return (if act { vec![told] } else { vec![] }, vec![]);
+    }
     if case.state != State::Open {
         return (vec![], vec![]);
     }
@@ -246,11 +328,11 @@ pub fn on_due(
             let action = match (&dept.follow_up.escalate_to, case.category) {
                 (Some(up), Category::Complaint) => Action::Escalate {
                     to: up.clone(),
-                    cc: Some(dept.manager.clone()),
+                    cc: Some(manager(dept, now, away)),
                     level: 1,
                 },
                 _ => Action::Escalate {
-                    to: dept.manager.clone(),
+                    to: manager(dept, now, away),
                     cc: None,
                     level: 1,
                 },
@@ -268,7 +350,7 @@ pub fn on_due(
             Some(up) => (
                 vec![Action::Escalate {
                     to: up.clone(),
-                    cc: Some(dept.manager.clone()),
+                    cc: Some(manager(dept, now, away)),
                     level,
                 }],
                 vec![],
@@ -277,7 +359,7 @@ pub fn on_due(
         },
         DueKind::DecisionCheck if !case.delay_told && now >= case.decision_due => (
             vec![Action::AskForNewDate {
-                to: dept.manager.clone(),
+                to: manager(dept, now, away),
                 cc: case.officer.clone(),
             }],
             vec![],

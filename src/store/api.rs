@@ -9,8 +9,9 @@
 //! be chosen at run time from the config.
 
 use super::{
-    Applied, Counters, Cursor, DueKey, Edit, Effects, Flight, FromIgnored, Gone, IgnoredMail, Mark,
-    MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released, Store, StoreError,
+    Applied, Counters, Cursor, DueKey, Edit, Effects, Erasure, Flight, FromIgnored, Gone,
+    IgnoredMail, Mark, MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released,
+    Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
 use crate::model::tally::{DayTally, Tick};
@@ -131,11 +132,18 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Every absence recorded at run time, by officer address.
     fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError>;
 
-    /// Removes `officer`'s run-time absence that begins on `from`; false when there is none.
-    fn remove_absence(&self, officer: &str, from: chrono::NaiveDate) -> Result<bool, StoreError>;
+    /// Ends a run-time absence: removes the one of `officer` that begins on `from`.
+    fn remove_absence(&self, officer: &str, from: NaiveDate) -> Result<(), StoreError>;
 
     /// The web page's secret key, made on first use and kept (see `Store::web_key`).
     fn web_key(&self) -> Result<Vec<u8>, StoreError>;
+
+    /// Every mail in the outbox, in flight or not, with its place (a person's data).
+    fn outbox_all(&self) -> Result<Vec<Queued>, StoreError>;
+
+    /// Applies a person's erasure (GDPR art. 17) in one transaction; stale when a case
+    /// changed since it was read. On disk when this returns.
+    fn erase(&self, erasure: &Erasure) -> Result<Applied<()>, StoreError>;
 
     /// Marks `key` as being read, before its bytes go to the parser, and says whether kvittens
     /// stopped while reading this very message the last time (a crash, an abort, a kill by the
@@ -299,6 +307,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         key: &MessageKey,
         note: &str,
         entry: &IgnoredMail,
+        ticks: &[Tick],
     ) -> Result<Option<u64>, StoreError>;
 
     /// One ignored mail by id.
@@ -516,12 +525,20 @@ impl CaseStore for Store {
         Store::absences(self)
     }
 
-    fn remove_absence(&self, officer: &str, from: chrono::NaiveDate) -> Result<bool, StoreError> {
+    fn remove_absence(&self, officer: &str, from: NaiveDate) -> Result<(), StoreError> {
         Store::remove_absence(self, officer, from)
     }
 
     fn web_key(&self) -> Result<Vec<u8>, StoreError> {
         Store::web_key(self)
+    }
+
+    fn outbox_all(&self) -> Result<Vec<Queued>, StoreError> {
+        Store::outbox_all(self)
+    }
+
+    fn erase(&self, erasure: &Erasure) -> Result<Applied<()>, StoreError> {
+        Store::erase(self, erasure)
     }
 
     fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {
@@ -626,8 +643,9 @@ impl CaseStore for Store {
         key: &MessageKey,
         note: &str,
         entry: &IgnoredMail,
+        ticks: &[Tick],
     ) -> Result<Option<u64>, StoreError> {
-        Store::record_ignored(self, key, note, entry)
+        Store::record_ignored(self, key, note, entry, ticks)
     }
 
     fn ignored_mail(&self, id: u64) -> Result<Option<IgnoredMail>, StoreError> {

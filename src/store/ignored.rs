@@ -11,6 +11,7 @@ use super::{
     keys, tx_effects, tx_get, tx_mark, tx_next, tx_put, Applied, Edit, Effects, MessageKey,
     NewCase, Queued, Store, StoreError,
 };
+use crate::model::tally::Tick;
 use crate::model::Case;
 use crate::model::Person;
 use crate::model::{Category, Language};
@@ -88,7 +89,7 @@ pub enum ReceiptQueued {
 
 impl Store {
     /// Marks a message handled without a case, atomically with its entry in the ignored list
-    /// (`entry.id` is assigned here). Returns the entry's id, or `None` when the message was
+    /// (`entry.id` is assigned here) and the `ticks` that count it in the report's tallies. Returns the entry's id, or `None` when the message was
     /// handled before. Unflushed, like the handled mark alone: lost in a crash, the message is
     /// read again and recorded again.
     pub fn record_ignored(
@@ -96,12 +97,14 @@ impl Store {
         key: &MessageKey,
         note: &str,
         entry: &IgnoredMail,
+        ticks: &[Tick],
     ) -> Result<Option<u64>, StoreError> {
         let handled = key.key();
         self.transaction_unflushed(|tx| {
             if tx.get(handled.as_bytes())?.is_some() {
                 return Ok(None);
             }
+            super::tally::tx_ticks(tx, ticks)?;
             let id = tx_next(tx, keys::IGNORED_SEQ)?;
             tx_put(
                 tx,
@@ -336,16 +339,16 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let e = entry("Automatic reply: away", "a1@x");
         assert_eq!(
-            store.record_ignored(&key(5), "automatic", &e).unwrap(),
+            store.record_ignored(&key(5), "automatic", &e, &[]).unwrap(),
             Some(1)
         );
         assert!(store.was_handled(&key(5)).unwrap());
         assert_eq!(
-            store.record_ignored(&key(5), "automatic", &e).unwrap(),
+            store.record_ignored(&key(5), "automatic", &e, &[]).unwrap(),
             None
         );
         assert_eq!(
-            store.record_ignored(&key(6), "automatic", &e).unwrap(),
+            store.record_ignored(&key(6), "automatic", &e, &[]).unwrap(),
             Some(2)
         );
         let listed = store.ignored_mails().unwrap();
@@ -363,7 +366,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         store
-            .record_ignored(&key(5), "automatic", &entry("Fråga", "a1@x"))
+            .record_ignored(&key(5), "automatic", &entry("Fråga", "a1@x"), &[])
             .unwrap();
         let FromIgnored::Created(c) = open_from(&store, 1) else {
             panic!("no case")
@@ -385,7 +388,7 @@ mod tests {
         assert!(matches!(open_from(&store, 9), FromIgnored::NoEntry));
         // The same mail ignored in another mailbox as a duplicate belongs to that case.
         store
-            .record_ignored(&key(6), "duplicate", &entry("Fråga", "a1@x"))
+            .record_ignored(&key(6), "duplicate", &entry("Fråga", "a1@x"), &[])
             .unwrap();
         assert!(matches!(
             open_from(&store, 2),

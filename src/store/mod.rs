@@ -23,6 +23,7 @@ mod error;
 mod ignored;
 mod keys;
 mod outbox;
+mod person;
 mod prune;
 mod schema;
 mod tally;
@@ -32,6 +33,7 @@ use error::Abort;
 pub use error::{Cause, StoreError};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
 pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};
+pub use person::Erasure;
 pub use prune::Pruned;
 pub use schema::CURRENT as SCHEMA_VERSION;
 
@@ -594,16 +596,6 @@ impl Store {
     /// Every absence recorded at run time, by officer address.
     pub fn absences(&self) -> Result<Vec<(String, Absence)>, StoreError> {
         self.scan(keys::prefix::AWAY)
-    }
-
-    /// Removes `officer`'s run-time absence that begins on `from`; false when there is none.
-    pub fn remove_absence(
-        &self,
-        officer: &str,
-        from: chrono::NaiveDate,
-    ) -> Result<bool, StoreError> {
-        let key = keys::away(&officer.to_lowercase(), from);
-        self.transaction(|tx| Ok(tx.remove(key.as_bytes())?.is_some()))
     }
 
     /// The web page's secret key (32 random bytes), made and kept on first use, so that the

@@ -44,6 +44,12 @@ pub struct Note {
     pub what: String,
     /// Set as the case's flag for a person, when given.
     pub flag: Option<String>,
+    /// A mail queued with the line, in the same transaction (the officer told that the
+    /// receipt was refused), when the case is there.
+    pub tell: Option<Queued>,
+    /// What the mail's fate adds to the report's tallies (a receipt sent), written in the
+    /// same transaction: counted exactly when the outbox lets the mail go, so never twice.
+    pub ticks: Vec<crate::model::tally::Tick>,
 }
 
 /// What a mail's leaving the outbox did.
@@ -282,6 +288,7 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
     let Some(note) = note else {
         return Ok(());
     };
+    super::tally::tx_ticks(tx, &note.ticks)?;
     let key = keys::case(&note.case);
     if let Some(mut case) = tx_get::<Case>(tx, &key)? {
         if let Some(flag) = &note.flag {
@@ -289,6 +296,9 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
         }
         case.log(note.at, note.what.clone());
         tx_put(tx, &key, &case)?;
+        if let Some(q) = &note.tell {
+            tx_put(tx, &q.key(), &q.mail)?;
+        }
     }
     Ok(())
 }

@@ -8,11 +8,12 @@
 //! function) and one more form on the case page (`pages/case.hbs`).
 
 use super::auth::User;
-use super::pages::{blocking, case_number, forbidden};
+use super::pages::{blocking, forbidden};
 use super::{audit, csrf, Web};
 use crate::app::admin::{self, AdminError};
-use crate::app::casework;
 use crate::app::engine::Engine;
+use crate::app::{caseops, casework};
+use crate::model::ContactWay;
 use crate::rules::permit::{may, Deed};
 use axum::extract::{Form, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -31,6 +32,9 @@ pub type CaseAction = fn(&Engine, &str, &Fields, &str, DateTime<Utc>) -> Result<
 pub const CASE_ACTIONS: &[(&str, CaseAction)] = &[
     ("close", close),
     ("postpone", postpone),
+    ("contact", contact),
+    ("measure", measure),
+    ("move", move_case),
     ("flag", flag),
     ("unflag", unflag),
     ("reassign", reassign),
@@ -54,6 +58,8 @@ fn date(fields: &Fields, name: &str) -> Result<NaiveDate, AdminError> {
     })
 }
 
+/// Closes with the note and the outcome (kept on the case and counted in the report), as
+/// `case close --note --outcome`.
 fn close(
     e: &Engine,
     n: &str,
@@ -61,13 +67,13 @@ fn close(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<String, AdminError> {
-    let note = field(f, "note");
-    casework::close(e, n, note, Some(by), now)?;
-    Ok(note.to_string())
+    let (note, outcome) = (field(f, "note"), field(f, "outcome"));
+    caseops::close(e, n, (note, Some(outcome)), Some(by), now)?;
+    Ok(format!("outcome {outcome:?}: {note}"))
 }
 
 /// Postpones with the reason, which the resident's delay notice carries (förvaltningslagen
-/// § 11): without one the form is refused.
+/// § 11; the application refuses it without one), as `case postpone`.
 fn postpone(
     e: &Engine,
     n: &str,
@@ -75,15 +81,63 @@ fn postpone(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<String, AdminError> {
-    let to = date(f, "to")?;
+    let (to, note) = (date(f, "to")?, field(f, "note"));
+    let used = admin::postpone(e, n, to, note, Some(by), now)?;
+    Ok(format!("to {used}: {note}"))
+}
+
+/// Records a contact with the resident (how, the day, what was said), as `case contact`.
+fn contact(
+    e: &Engine,
+    n: &str,
+    f: &Fields,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AdminError> {
+    let way = field(f, "way");
+    let way = ContactWay::from_key(way).ok_or_else(|| {
+        let known: Vec<&str> = ContactWay::ALL.iter().map(|w| w.key()).collect();
+        refused(format!("way: {way:?} is not one of {}", known.join(", ")))
+    })?;
+    let on = match field(f, "on") {
+        "" => None,
+        _ => Some(date(f, "on")?),
+    };
+    let made = caseops::NewContact {
+        way,
+        on,
+        note: field(f, "note").to_string(),
+    };
+    let done = caseops::contact(e, n, &made, by, now)?;
+    Ok(format!("by {} on {}", way.key(), done.on))
+}
+
+/// Records a measure taken, as `case measure`.
+fn measure(
+    e: &Engine,
+    n: &str,
+    f: &Fields,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AdminError> {
     let note = field(f, "note");
-    if note.is_empty() {
-        return Err(refused(
-            "give the reason for the delay: the resident is told it (förvaltningslagen § 11)",
-        ));
-    }
-    casework::postpone(e, n, to, note, Some(by), now)?;
-    Ok(format!("to {to}: {note}"))
+    caseops::measure(e, n, note, by, now)?;
+    Ok(note.to_string())
+}
+
+/// Moves the case to another department (förvaltningslagen § 4), as `case move`.
+fn move_case(
+    e: &Engine,
+    n: &str,
+    f: &Fields,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<String, AdminError> {
+    let moved = caseops::move_case(e, n, field(f, "department"), by, now)?;
+    Ok(format!(
+        "from {} to {}, to {}",
+        moved.from, moved.to, moved.officer.email
+    ))
 }
 
 fn flag(
@@ -171,7 +225,7 @@ pub async fn on_case(
     let Some((name, act)) = CASE_ACTIONS.iter().find(|(a, _)| *a == action) else {
         return super::pages::not_found(State(web), user).await;
     };
-    let number = case_number(&number);
+    let number = crate::model::ids::typed_case_number(&number);
     let back = format!("/cases/{number}");
     if !genuine(&web, &user, &headers, &fields, name) {
         return forbidden(&web, &user);
@@ -210,13 +264,14 @@ pub async fn on_case(
     }
 }
 
-/// The department of officer `email`, when the user may set their absence.
+/// The department of `email` (an officer or the manager there), when the user may set or end
+/// their absence.
 fn absence_department(web: &Web, user: &User, email: &str) -> Option<String> {
     let cfg = web.engine.cfg();
     let dept = cfg
         .departments
         .iter()
-        .find(|d| d.officer(email).is_some())?;
+        .find(|d| d.officer(email).is_some() || d.manager.email.eq_ignore_ascii_case(email))?;
     let deed = Deed::SetAbsence {
         department: &dept.id,
         officer: email,
@@ -224,7 +279,8 @@ fn absence_department(web: &Web, user: &User, email: &str) -> Option<String> {
     may(&user.viewer, deed).then(|| dept.id.clone())
 }
 
-/// `POST /absences`: an absence with its substitute (the command line's `officer away`).
+/// `POST /absences`: an absence with its substitute, checked as `officer away` checks it
+/// ([`admin::away`]).
 pub async fn set_absence(
     State(web): State<Web>,
     user: User,
@@ -249,7 +305,7 @@ pub async fn set_absence(
     })();
     let engine = web.engine.clone();
     let done = match asked {
-        Ok(a) => blocking(move || admin::away(&engine, a)).await,
+        Ok(a) => blocking(move || admin::away(&engine, a, Utc::now())).await,
         Err(e) => Some(Err(e)),
     };
     match done {
@@ -266,7 +322,8 @@ pub async fn set_absence(
     }
 }
 
-/// `POST /absences/end`: ends an absence set at run time (the officer is back).
+/// `POST /absences/end`: ends an absence set at run time — today's as `officer back` ends it,
+/// a coming one withdrawn ([`casework::end_absence`]).
 pub async fn end_absence(
     State(web): State<Web>,
     user: User,
@@ -286,12 +343,21 @@ pub async fn end_absence(
         Err(e) => return not_done(&web, &user, &e, "/absences"),
     };
     let (engine, o) = (web.engine.clone(), officer.clone());
-    match blocking(move || casework::end_absence(&engine, &o, from)).await {
-        Some(Ok(())) => {
-            audit::acted(&user.viewer.email, "back", &officer, &from.to_string());
+    match blocking(move || casework::end_absence(&engine, &o, from, Utc::now())).await {
+        Some(Ok(ended)) => {
+            let detail = match ended {
+                casework::Ended::Back(b) => {
+                    format!("back; absence from {} ends {:?}", b.was.from, b.ends)
+                }
+                casework::Ended::Withdrawn(a) => format!("withdrawn: {} to {}", a.from, a.to),
+            };
+            audit::acted(&user.viewer.email, "back", &officer, &detail);
             see_other("/absences")
         }
-        Some(Err(e)) => not_done(&web, &user, &e, "/absences"),
+        Some(Err(e)) => {
+            audit::refused(&user.viewer.email, "back", &officer, &e.to_string());
+            not_done(&web, &user, &e, "/absences")
+        }
         None => forbidden(&web, &user),
     }
 }

@@ -61,7 +61,7 @@ fn draw(svg: &mut String, days: &[Day], lang: Lang) -> Result<(), Box<dyn std::e
         .y_label_formatter(&|v| v.to_string())
         .light_line_style(RGBColor(0xe5, 0xe7, 0xea))
         .draw()?;
-    let bars = |offset: u32, value: fn(&Day) -> usize, color: RGBColor| {
+    let bars = |offset: u32, value: fn(&Day) -> u64, color: RGBColor| {
         days.iter().enumerate().map(move |(i, d)| {
             let x = i as u32 * 3 + offset;
             Rectangle::new([(x, 0), (x + 1, value(d) as u32)], color.filled())
@@ -95,8 +95,8 @@ mod tests {
         let days: Vec<Day> = (1..=7)
             .map(|d| Day {
                 date: NaiveDate::from_ymd_opt(2026, 12, d).unwrap(),
-                received: d as usize,
-                receipts: d as usize,
+                received: u64::from(d),
+                receipts: u64::from(d),
                 answered: 1,
                 answered_in_time: 1,
             })

@@ -1,6 +1,6 @@
 //! The web page for managers, officers and registrars (`[web] listen`): the overview, the
-//! cases, one case with its timeline and the actions on it, the ignored mail and the absences,
-//! in Swedish and English, as plain server-rendered HTML.
+//! cases, one case with its timeline and the actions on it, the ignored mail, the absences and
+//! the report to the nämnd, in Swedish and English, as plain server-rendered HTML.
 //!
 //! kvittens keeps no passwords: an authenticating reverse proxy in front (oauth2-proxy against
 //! the municipality's single sign-on) names the user in a header, and only requests from the
@@ -23,6 +23,7 @@ pub mod headers;
 pub mod i18n;
 pub mod pages;
 pub mod render;
+pub mod report;
 
 use crate::app::engine::Engine;
 use axum::routing::{get, post};
@@ -58,6 +59,8 @@ pub fn router(engine: Engine) -> Result<Router, handlebars::TemplateError> {
         .route("/ignored", get(pages::ignored))
         .route("/absences", get(pages::absences).post(actions::set_absence))
         .route("/absences/end", post(actions::end_absence))
+        .route("/report", get(report::page))
+        .route("/report/file", get(report::file))
         .route("/style.css", get(pages::style))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(headers::secure))

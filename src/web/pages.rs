@@ -22,6 +22,24 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f).await.ok()
 }
 
+/// Reads with `f` (through `app`) on the blocking pool; a failure is answered with the error
+/// page, its cause logged.
+async fn load<T, E>(
+    web: &Web,
+    user: &User,
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, Response>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    match blocking(f).await {
+        Some(Ok(v)) => Ok(v),
+        Some(Err(e)) => Err(failed(web, user, &e)),
+        None => Err(failed(web, user, &"the page's worker stopped")),
+    }
+}
+
 /// A time in `dept`'s zone, as the command line writes it: `2026-12-03 16:00`.
 pub(super) fn local(dept: Option<&Department>, at: DateTime<Utc>) -> String {
     match dept {
@@ -87,20 +105,21 @@ pub async fn style(_user: User) -> Response {
         .into_response()
 }
 
-/// `/`: per department and officer the open, due today, overdue and flagged cases, and the
-/// week's receipts and answers in time with a chart.
+/// `/`: per department and officer the open, due today, overdue, flagged and § 12 cases, and
+/// the week's receipts and answers in time (from the daily totals) with a chart.
 pub async fn overview(State(web): State<Web>, user: User) -> Response {
     let ids = visible(&web, &user);
     let engine = web.engine.clone();
-    let found = blocking(move || crate::app::overview::overview(&engine, &ids, Utc::now())).await;
-    let departments = match found {
-        Some(Ok(d)) => d,
-        Some(Err(e)) => return failed(&web, &user, &e),
-        None => return failed(&web, &user, &"the page's worker stopped"),
+    let found = load(&web, &user, move || {
+        crate::app::overview::overview(&engine, &ids, Utc::now())
+    });
+    let departments = match found.await {
+        Ok(d) => d,
+        Err(page) => return page,
     };
     audit::viewed(&user.viewer.email, "overview", "");
     let lang = user.lang;
-    let figures = |f: &crate::app::overview::Figures| json!({"open": f.open, "due_today": f.due_today, "overdue": f.overdue, "flagged": f.flagged});
+    let figures = |f: &crate::app::overview::Figures| json!({"open": f.open, "due_today": f.due_today, "overdue": f.overdue, "flagged": f.flagged, "six_months": f.six_months});
     let data: Vec<Value> = departments
         .iter()
         .map(|d| {
@@ -190,11 +209,12 @@ pub async fn cases(State(web): State<Web>, user: User, Query(q): Query<CasesQuer
         .map_or(Filter::Open, |f| f.1);
     let (engine, dept) = (web.engine.clone(), department.clone());
     let now = Utc::now();
-    let found = blocking(move || admin::cases(&engine, dept.as_deref(), filter, now)).await;
-    let list = match found {
-        Some(Ok(l)) => l,
-        Some(Err(e)) => return failed(&web, &user, &e),
-        None => return failed(&web, &user, &"the page's worker stopped"),
+    let found = load(&web, &user, move || {
+        admin::cases(&engine, dept.as_deref(), filter, now)
+    });
+    let list = match found.await {
+        Ok(l) => l,
+        Err(page) => return page,
     };
     audit::viewed(
         &user.viewer.email,
@@ -239,17 +259,11 @@ pub async fn cases(State(web): State<Web>, user: User, Query(q): Query<CasesQuer
     )
 }
 
-/// Case numbers are written in capitals (`[[department]] case_prefix` must be upper-case), so a
-/// number typed or linked in any case finds its case.
-pub(super) fn case_number(typed: &str) -> String {
-    typed.trim().to_uppercase()
-}
-
 /// `/cases/{number}`: one case, its timeline with who did what, and the actions the user may
 /// take on it.
 pub async fn case(State(web): State<Web>, user: User, Path(number): Path<String>) -> Response {
-    let number = case_number(&number);
     let (engine, n) = (web.engine.clone(), number.clone());
+    // `admin::case` reads the number as typed, in any case (`model::ids::typed_case_number`).
     let found = blocking(move || admin::case(&engine, &n)).await;
     let case = match found {
         Some(Ok(c)) => c,
@@ -280,7 +294,8 @@ fn contact(c: &Contact) -> String {
     format!("{} <{}>", c.name, c.email)
 }
 
-/// What the case page shows of `case` to `user`.
+/// What the case page shows of `case` to `user`: its facts, its contacts and measures, its
+/// timeline, and the forms of the actions the user may take.
 fn case_data(web: &Web, user: &User, case: &Case) -> Value {
     let cfg = web.engine.cfg();
     let dept = cfg.department(&case.department);
@@ -292,6 +307,74 @@ fn case_data(web: &Web, user: &User, case: &Case) -> Value {
             officer: &case.officer.email,
         },
     );
+    let events: Vec<Value> = case
+        .events
+        .iter()
+        .map(|e| json!({"at": local(dept, e.at), "what": e.what, "by": e.by}))
+        .collect();
+    let contacts: Vec<Value> = case
+        .contacts
+        .iter()
+        .map(|c| json!({"way": way_word(user, c.way), "on": c.on.to_string(), "note": c.note, "by": c.by}))
+        .collect();
+    let measures: Vec<Value> = case
+        .measures
+        .iter()
+        .map(|m| json!({"at": local(dept, m.at), "note": m.note, "by": m.by}))
+        .collect();
+    let token = form_token(web, user);
+    json!({
+        "case": facts(user, case, dept, now),
+        "department": dept.map_or(case.department.clone(), |d| d.name.clone()),
+        "zone": dept.map_or("UTC".to_string(), |d| d.calendar.tz.name().to_string()),
+        "contacts": contacts,
+        "measures": measures,
+        "events": events,
+        "may_act": may_act,
+        "forms": forms(&cfg, user, case, dept, now),
+        "csrf": token,
+    })
+}
+
+/// The user's token for the page's forms (see [`csrf`]); empty when the store cannot give
+/// the key, and then every form is refused.
+fn form_token(web: &Web, user: &User) -> String {
+    web.engine
+        .web_key()
+        .map(|k| csrf::token(&k, &user.viewer.email))
+        .unwrap_or_default()
+}
+
+/// The facts at the top of the case page.
+fn facts(user: &User, case: &Case, dept: Option<&Department>, now: DateTime<Utc>) -> Value {
+    json!({
+        "number": case.number,
+        "state": state_word(user, case.state),
+        "category": category_word(user, case.category),
+        "fault_type": case.fault_type,
+        "subject": case.subject,
+        "resident": person(case.resident.name.as_deref(), &case.resident.email),
+        "officer": contact(&case.officer),
+        "substitute_for": case.substitute_for.as_ref().map(contact),
+        "received": local(dept, case.received),
+        "reply_due": local(dept, case.reply_due),
+        "late": case.state == CaseState::Open && case.reply_due < now,
+        "decision_due": local(dept, case.decision_due),
+        "flagged": case.flagged,
+        "six_months": case.six_months.map(|at| local(dept, at)),
+        "outcome": case.outcome,
+    })
+}
+
+/// What the action forms offer: the case's state, the officers to reassign to, the
+/// departments to move to, the ways of contact, and the days a date field allows.
+fn forms(
+    cfg: &crate::config::Config,
+    user: &User,
+    case: &Case,
+    dept: Option<&Department>,
+    now: DateTime<Utc>,
+) -> Value {
     let officers: Vec<Value> = dept
         .map(|d| d.officers.as_slice())
         .unwrap_or_default()
@@ -299,46 +382,35 @@ fn case_data(web: &Web, user: &User, case: &Case) -> Value {
         .filter(|o| !o.contact.email.eq_ignore_ascii_case(&case.officer.email))
         .map(|o| json!({"name": o.contact.name, "email": o.contact.email}))
         .collect();
-    let events: Vec<Value> = case
-        .events
-        .iter()
-        .map(|e| json!({"at": local(dept, e.at), "what": e.what, "by": e.by}))
+    let departments: Vec<Value> = (cfg.departments.iter())
+        .filter(|d| d.id != case.department)
+        .map(|d| json!({"id": d.id, "name": d.name}))
         .collect();
-    let tomorrow = dept
-        .map(|d| d.calendar.local_date(now))
-        .unwrap_or_else(|| now.date_naive())
-        .succ_opt()
-        .map(|d| d.to_string())
-        .unwrap_or_default();
-    let token = web
-        .engine
-        .web_key()
-        .map(|k| csrf::token(&k, &user.viewer.email))
-        .unwrap_or_default();
+    let ways: Vec<Value> = crate::model::ContactWay::ALL
+        .iter()
+        .map(|w| json!({"key": w.key(), "word": way_word(user, *w)}))
+        .collect();
+    let today = dept.map_or_else(|| now.date_naive(), |d| d.calendar.local_date(now));
+    let day = |d: Option<chrono::NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
     json!({
-        "case": {
-            "number": case.number,
-            "state": state_word(user, case.state),
-            "category": category_word(user, case.category),
-            "subject": case.subject,
-            "resident": person(case.resident.name.as_deref(), &case.resident.email),
-            "officer": contact(&case.officer),
-            "substitute_for": case.substitute_for.as_ref().map(contact),
-            "received": local(dept, case.received),
-            "reply_due": local(dept, case.reply_due),
-            "late": case.state == CaseState::Open && case.reply_due < now,
-            "decision_due": local(dept, case.decision_due),
-            "flagged": case.flagged,
-        },
-        "department": dept.map_or(case.department.clone(), |d| d.name.clone()),
-        "zone": dept.map_or("UTC".to_string(), |d| d.calendar.tz.name().to_string()),
-        "events": events,
-        "may_act": may_act,
         "open": case.state == CaseState::Open,
         "not_closed": case.state != CaseState::Closed,
         "officers": officers,
-        "tomorrow": tomorrow,
-        "csrf": token,
+        "departments": departments,
+        "ways": ways,
+        "today": today.to_string(),
+        "tomorrow": day(today.succ_opt()),
+        "arrived": day(dept.map(|d| d.calendar.local_date(case.received))),
+    })
+}
+
+/// The word for a way of contact.
+fn way_word(user: &User, w: crate::model::ContactWay) -> &'static str {
+    user.lang.word(match w {
+        crate::model::ContactWay::Phone => "way_phone",
+        crate::model::ContactWay::Visit => "way_visit",
+        crate::model::ContactWay::Mail => "way_mail",
+        crate::model::ContactWay::Letter => "way_letter",
     })
 }
 
@@ -354,11 +426,12 @@ pub async fn ignored(State(web): State<Web>, user: User) -> Response {
         return forbidden(&web, &user);
     }
     let engine = web.engine.clone();
-    let found = blocking(move || crate::app::registrar::ignored_list(&engine, None, None)).await;
-    let list = match found {
-        Some(Ok(l)) => l,
-        Some(Err(e)) => return failed(&web, &user, &e),
-        None => return failed(&web, &user, &"the page's worker stopped"),
+    let found = load(&web, &user, move || {
+        crate::app::registrar::ignored_list(&engine, None, None)
+    });
+    let list = match found.await {
+        Ok(l) => l,
+        Err(page) => return page,
     };
     audit::viewed(&user.viewer.email, "ignored", "");
     let all = user.viewer.sees_all();
@@ -386,33 +459,26 @@ pub async fn ignored(State(web): State<Web>, user: User) -> Response {
     )
 }
 
-/// `/absences`: each department's current and coming absences (hänvisning) with their
-/// substitutes, and the form to set one — for oneself, or as manager or admin for the
-/// department's officers.
+/// `/absences`: each department's current and coming absences (hänvisning) of its manager and
+/// officers with their substitutes, as `officer list` shows them ([`admin::staffing`]), and the
+/// form to set one — for oneself, or as manager or admin for the department's people.
 pub async fn absences(State(web): State<Web>, user: User) -> Response {
     let engine = web.engine.clone();
-    let runtime = match blocking(move || engine.view().absences()).await {
-        Some(Ok(a)) => a,
-        Some(Err(e)) => return failed(&web, &user, &e),
-        None => return failed(&web, &user, &"the page's worker stopped"),
+    let now = Utc::now();
+    let found = load(&web, &user, move || admin::staffing(&engine, None, now));
+    let staffing = match found.await {
+        Ok(s) => s,
+        Err(page) => return page,
     };
     audit::viewed(&user.viewer.email, "absences", "");
     let cfg = web.engine.cfg();
-    let now = Utc::now();
-    let mut today = now.date_naive();
-    let departments: Vec<Value> = (cfg.departments.iter())
-        .filter(|d| may(&user.viewer, Deed::SeeDepartment(&d.id)))
-        .map(|d| {
-            today = d.calendar.local_date(now);
-            absences_of(&user, d, &runtime, today)
-        })
+    let departments: Vec<Value> = staffing
+        .iter()
+        .filter(|s| may(&user.viewer, Deed::SeeDepartment(&s.department)))
+        .filter_map(|s| Some(absences_of(&user, cfg.department(&s.department)?, s)))
         .collect();
-    let token = web
-        .engine
-        .web_key()
-        .map(|k| csrf::token(&k, &user.viewer.email))
-        .unwrap_or_default();
-    let data = json!({"departments": departments, "csrf": token, "today": today.to_string()});
+    let token = form_token(&web, &user);
+    let data = json!({"departments": departments, "csrf": token});
     web.pages.page(
         StatusCode::OK,
         &user,
@@ -423,53 +489,47 @@ pub async fn absences(State(web): State<Web>, user: User) -> Response {
 }
 
 /// One department's part of the absences page.
-fn absences_of(
-    user: &User,
-    d: &Department,
-    runtime: &[(String, crate::model::Absence)],
-    today: chrono::NaiveDate,
-) -> Value {
+fn absences_of(user: &User, d: &Department, staffing: &admin::Staffing) -> Value {
     let name_of = |email: &str| {
-        d.officer(email)
-            .map_or(email.to_string(), |o| contact(&o.contact))
+        d.colleague(email)
+            .map_or(email.to_string(), |c| contact(&c))
+    };
+    let may_set = |email: &str| {
+        may(
+            &user.viewer,
+            Deed::SetAbsence {
+                department: &d.id,
+                officer: email,
+            },
+        )
     };
     let mut rows = Vec::new();
-    for o in &d.officers {
-        let email = o.contact.email.as_str();
-        let planned = o.absent.iter().map(|a| (a, true));
-        let set = runtime
-            .iter()
-            .filter(|(e, _)| e.eq_ignore_ascii_case(email))
-            .map(|(_, a)| (a, false));
-        for (a, planned) in planned.chain(set).filter(|(a, _)| a.to >= today) {
-            let may_end = may(
-                &user.viewer,
-                Deed::SetAbsence {
-                    department: &d.id,
-                    officer: email,
-                },
-            );
+    for m in &staffing.members {
+        let email = m.contact.email.as_str();
+        for l in m.away.iter().chain(&m.later) {
+            let a = &l.absence;
             rows.push(json!({
-                "officer": contact(&o.contact), "email": email,
+                "officer": contact(&m.contact), "email": email,
                 "from": a.from.to_string(), "to": a.to.to_string(),
-                "substitute": name_of(&a.substitute), "planned": planned, "may_end": may_end,
+                "substitute": name_of(&a.substitute), "planned": l.planned,
+                "may_end": !l.planned && may_set(email),
             }));
         }
     }
-    let everyone: Vec<Value> = (d.officers.iter())
+    // Who may stand in: an officer for an officer; for the manager also `escalate_to`
+    // (`admin::away` refuses anyone else, with the reason).
+    let mut substitutes: Vec<Value> = (d.officers.iter())
         .map(|o| json!({"name": o.contact.name, "email": o.contact.email}))
         .collect();
-    let who: Vec<Value> = (d.officers.iter())
-        .filter(|o| {
-            may(
-                &user.viewer,
-                Deed::SetAbsence {
-                    department: &d.id,
-                    officer: &o.contact.email,
-                },
-            )
-        })
-        .map(|o| json!({"name": o.contact.name, "email": o.contact.email}))
+    if let Some(e) = &d.follow_up.escalate_to {
+        substitutes.push(json!({"name": e.name, "email": e.email}));
+    }
+    let who: Vec<Value> = (staffing.members.iter())
+        .filter(|m| may_set(&m.contact.email))
+        .map(|m| json!({"name": m.contact.name, "email": m.contact.email}))
         .collect();
-    json!({"id": d.id, "name": d.name, "absences": rows, "who": who, "officers": everyone})
+    json!({
+        "id": d.id, "name": d.name, "absences": rows, "who": who,
+        "substitutes": substitutes, "today": staffing.today.to_string(),
+    })
 }

@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("case", include_str!("pages/case.hbs")),
     ("ignored", include_str!("pages/ignored.hbs")),
     ("absences", include_str!("pages/absences.hbs")),
+    ("report", include_str!("pages/report.hbs")),
     ("message", include_str!("pages/message.hbs")),
 ];
 
@@ -67,6 +68,8 @@ impl Pages {
             "title": title,
             "user": v.email,
             "sees_ignored": v.sees_all() || !v.manages.is_empty(),
+            // Who reads a report: managers, admins, registrars (`Deed::SeeReport`).
+            "sees_report": v.sees_all() || !v.manages.is_empty(),
             "body": body,
             "other_lang": match user.lang { Lang::Sv => "en", Lang::En => "sv" },
             "other_lang_name": match user.lang { Lang::Sv => "English", Lang::En => "Svenska" },

@@ -19,10 +19,16 @@ const ADA: &str = "o2@kommun.test";
 const NOBODY: &str = "someone@kommun.test";
 const ORIGIN: &str = "http://kvittens.test";
 
-/// An engine with admins and registrars configured and two cases: BMN-2026-0001 (Olle's) and
-/// BMN-2026-0002 (Ada's).
+/// An engine with admins and registrars configured, departments `bygg` and `plan`, and two
+/// cases in `bygg`: BMN-2026-0001 (Olle's) and BMN-2026-0002 (Ada's).
 fn engine(dir: &std::path::Path) -> Engine {
-    let mut cfg = crate::testkit::test_config(dir, "");
+    let department = format!("reply_within = \"3d\"\n{}", crate::testkit::PLAN);
+    let mut cfg = crate::testkit::Sample {
+        officers: crate::testkit::OLLE_AND_ADA,
+        department: &department,
+        ..crate::testkit::Sample::default()
+    }
+    .served(dir);
     cfg.web.admins = vec![ADMIN.into()];
     cfg.web.registrars = vec![REGISTRAR.into()];
     cfg.web.base_url = Some(ORIGIN.into());
@@ -122,6 +128,8 @@ async fn nothing_is_served_without_the_proxys_user_and_a_role() {
         "/cases/BMN-2026-0001",
         "/ignored",
         "/absences",
+        "/report",
+        "/report/file?format=csv",
         "/style.css",
     ] {
         assert_eq!(
@@ -413,4 +421,248 @@ async fn an_officer_sets_their_own_absence_and_a_manager_any_of_the_department()
         StatusCode::SEE_OTHER
     );
     assert!(engine.view().absences().unwrap().is_empty());
+    // The checks of `officer away`: wholly in the past is refused with the reason.
+    let past = "officer=o1%40kommun.test&from=2020-01-01&to=2020-01-09&substitute=o2%40kommun.test";
+    assert_eq!(
+        post(&engine, &router, "/absences", OLLE, past).await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // The manager's own absence, from today; ended today it is gone (`officer back`).
+    let today = engine.cfg().departments[0]
+        .calendar
+        .local_date(chrono::Utc::now());
+    let mine = format!("officer=m%40kommun.test&from={today}&to=2099-01-09&substitute={olle}");
+    assert_eq!(
+        post(&engine, &router, "/absences", MANAGER, &mine).await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, page) = get(&router, "/absences", Some(MANAGER)).await;
+    assert!(page.contains("M &lt;m@kommun.test&gt;"), "{page}");
+    let back = format!("officer=m%40kommun.test&from={today}");
+    assert_eq!(
+        post(&engine, &router, "/absences/end", MANAGER, &back).await,
+        StatusCode::SEE_OTHER
+    );
+    assert!(engine.view().absences().unwrap().is_empty());
+}
+
+/// Each of the complaint actions (contact, measure, close with an outcome, move) as the page
+/// posts them: refused to a registrar, to an officer on a colleague's case and to nobody,
+/// done for the case's officer and its manager with the user in the timeline.
+#[tokio::test]
+async fn contact_measure_close_and_move_are_permitted_as_any_action_on_the_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let today = engine.cfg().departments[0]
+        .calendar
+        .local_date(chrono::Utc::now());
+    let contact = format!("way=phone&on={today}&note=Ringde+Sara");
+    let actions = [
+        ("contact", contact.as_str(), "contact by phone on"),
+        (
+            "measure",
+            "note=Rutinen+%C3%A4ndrad",
+            "measure: Rutinen ändrad",
+        ),
+        (
+            "close",
+            "outcome=befogat&note=klart",
+            "closed by hand: klart (outcome: befogat)",
+        ),
+    ];
+    let n = "/cases/BMN-2026-0001";
+    for (action, fields, said) in actions {
+        let path = format!("{n}/{action}");
+        for who in [REGISTRAR, ADA, NOBODY] {
+            let status = post(&engine, &router, &path, who, fields).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{who} {action}");
+        }
+        let status = post(&engine, &router, &path, OLLE, fields).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{action}");
+        let c = crate::app::admin::case(&engine, "BMN-2026-0001").unwrap();
+        let last = c.events.iter().rev().find(|e| e.what.contains(said));
+        assert_eq!(
+            last.and_then(|e| e.by.as_deref()),
+            Some(OLLE),
+            "{action}: {:?}",
+            c.events
+        );
+    }
+    let c = crate::app::admin::case(&engine, "BMN-2026-0001").unwrap();
+    assert_eq!(c.contacts.len(), 1);
+    assert_eq!(c.contacts[0].by, OLLE);
+    assert_eq!(c.measures[0].note, "Rutinen ändrad");
+    assert_eq!(c.outcome.as_deref(), Some("befogat"));
+    // The case page shows them.
+    let (_, page) = get(&router, n, Some(ADA)).await;
+    for shown in [
+        "Ringde Sara",
+        "telefon",
+        "Rutinen ändrad",
+        "befogat",
+        "Utfall",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    // A bad way of contact is the application's refusal, with the words to use.
+    let p2 = "/cases/BMN-2026-0002/contact";
+    let bad = post(&engine, &router, p2, ADA, "way=fax&note=x").await;
+    assert_eq!(bad, StatusCode::UNPROCESSABLE_ENTITY);
+    // Moving: the manager may, the registrar and a colleague may not; the case leaves for plan.
+    let p2 = "/cases/BMN-2026-0002/move";
+    for who in [REGISTRAR, OLLE] {
+        let status = post(&engine, &router, p2, who, "department=plan").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{who} move");
+    }
+    let unknown = post(&engine, &router, p2, MANAGER, "department=nowhere").await;
+    assert_eq!(unknown, StatusCode::UNPROCESSABLE_ENTITY);
+    let moved = post(&engine, &router, p2, MANAGER, "department=plan").await;
+    assert_eq!(moved, StatusCode::SEE_OTHER);
+    let c = crate::app::admin::case(&engine, "BMN-2026-0002").unwrap();
+    assert_eq!(
+        (c.department.as_str(), c.officer.email.as_str()),
+        ("plan", "pia@kommun.test")
+    );
+    assert_eq!(c.events.last().unwrap().by.as_deref(), Some(MANAGER));
+    // Now plan's: bygg's manager no longer acts on it, nor sees it.
+    let again = post(&engine, &router, p2, MANAGER, "department=bygg").await;
+    assert_eq!(again, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_case_page_shows_the_fault_type_and_the_six_month_mark_and_the_overview_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let mut c = crate::app::admin::case(&engine, "BMN-2026-0001").unwrap();
+    c.category = crate::model::Category::FaultReport;
+    c.fault_type = Some("Gatubelysning".into());
+    c.six_months = Some(chrono::Utc::now());
+    engine
+        .update_case("BMN-2026-0001", |x| {
+            *x = c.clone();
+            Ok(crate::store::Effects::default())
+        })
+        .unwrap();
+    let (_, page) = get(&router, "/cases/BMN-2026-0001", Some(OLLE)).await;
+    assert!(
+        page.contains("Feltyp") && page.contains("Gatubelysning"),
+        "{page}"
+    );
+    assert!(page.contains("Sex månader (§ 12)"), "{page}");
+    let (_, overview) = get(&router, "/", Some(MANAGER)).await;
+    let row = overview
+        .split("<tr>")
+        .find(|r| r.contains("filter=flagged"))
+        .unwrap();
+    // open 2, due today 0, overdue 0, flagged 0, § 12: 1.
+    assert!(row.ends_with("<td class=\"n\">1</td></tr>\n"), "{row}");
+}
+
+#[tokio::test]
+async fn the_overviews_week_is_the_daily_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let today = engine.cfg().departments[0]
+        .calendar
+        .local_date(chrono::Utc::now());
+    let tick = crate::model::tally::Tick::new("bygg", today, |t| {
+        t.received = 7;
+        t.receipts = 6;
+        t.answered = 4;
+        t.answered_in_time = 3;
+    });
+    engine.store.add_ticks(&[tick]).unwrap();
+    let (_, page) = get(&router, "/", Some(MANAGER)).await;
+    let row = format!(
+        "<tr><th scope=\"row\">{today}</th><td class=\"n\">7</td><td class=\"n\">6</td><td class=\"n\">3</td></tr>"
+    );
+    assert!(page.contains(&row), "{page}");
+}
+
+#[tokio::test]
+async fn the_report_is_the_managers_admins_and_registrars() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let period = "from=2026-01-01&to=2026-03-31";
+    for (user, department, want) in [
+        (OLLE, "bygg", StatusCode::FORBIDDEN),
+        (MANAGER, "bygg", StatusCode::OK),
+        (MANAGER, "plan", StatusCode::FORBIDDEN),
+        (MANAGER, "", StatusCode::FORBIDDEN),
+        (ADMIN, "", StatusCode::OK),
+        (REGISTRAR, "plan", StatusCode::OK),
+    ] {
+        let q = format!("{period}&department={department}");
+        for path in [
+            format!("/report?{q}"),
+            format!("/report/file?{q}&format=csv"),
+        ] {
+            let (status, _) = get(&router, &path, Some(user)).await;
+            assert_eq!(status, want, "{user} {path}");
+        }
+    }
+    // A manager's report without a department chosen is their department's.
+    let (status, page) = get(&router, "/report", Some(MANAGER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("department&#x3D;bygg&amp;format&#x3D;html&amp;view&#x3D;1"),
+        "{page}"
+    );
+    assert!(!page.contains(">Alla förvaltningar<"), "{page}");
+    let (_, h, _) = send(
+        &router,
+        request("GET", "/report", Some(MANAGER), PROXY, None),
+    )
+    .await;
+    assert_eq!(
+        h[header::CONTENT_SECURITY_POLICY],
+        headers::CSP_FRAMING_REPORT
+    );
+    // The files: the report's own renderings, downloaded or framed.
+    let csv = format!("/report/file?{period}&department=&format=csv");
+    let (status, h, body) = send(&router, request("GET", &csv, Some(ADMIN), PROXY, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        h[header::CONTENT_DISPOSITION],
+        "attachment; filename=\"kvittens-rapport-alla-2026-01-01-2026-03-31.csv\""
+    );
+    let q = crate::app::report::Query {
+        from: "2026-01-01".parse().unwrap(),
+        to: "2026-03-31".parse().unwrap(),
+        department: None,
+    };
+    let csv_now = crate::app::report::render(
+        &engine,
+        &q,
+        crate::mail::report::Format::Csv,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(
+        body.lines().next(),
+        csv_now.lines().next(),
+        "the report's CSV"
+    );
+    let view = format!("/report/file?{period}&department=bygg&format=html&view=1");
+    let (status, h, body) = send(&router, request("GET", &view, Some(MANAGER), PROXY, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_DISPOSITION], "inline");
+    assert_eq!(h[header::CONTENT_SECURITY_POLICY], headers::CSP_REPORT);
+    assert_eq!(h[header::X_FRAME_OPTIONS], "SAMEORIGIN");
+    assert!(
+        body.contains("<svg") && body.contains("Rapport till nämnden"),
+        "{body:.400}"
+    );
+    let bad = get(&router, "/report?from=1%2F1&to=2026-03-31", Some(ADMIN)).await;
+    assert_eq!(bad.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let reversed = "/report/file?from=2026-03-31&to=2026-01-01&format=csv";
+    assert_eq!(
+        get(&router, reversed, Some(ADMIN)).await.0,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
 }

@@ -152,6 +152,8 @@ mod tests {
         let close = Request::Close(case::Close {
             case: "BMN-2026-0007".into(),
             note: "x".repeat(300),
+            outcome: None,
+            by: String::new(),
         });
         let refused = ask(&socket, &close, 256).await.unwrap().unwrap_err();
         assert!(

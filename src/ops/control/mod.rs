@@ -23,6 +23,19 @@ pub use server::serve;
 
 use std::path::{Path, PathBuf};
 
+/// Who is running the command line, for the case's timeline ([`crate::model::Case::log_by`]):
+/// `KVITTENS_USER` (set it where several people share one account), else `SUDO_USER` (the
+/// person behind `sudo`), else `USER`; `unknown` when none is set. It travels in the control
+/// request, as the daemon runs as its own user.
+pub fn actor() -> String {
+    ["KVITTENS_USER", "SUDO_USER", "USER"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
 /// Where a daemon using the store at `store` listens: inside the store directory, so that the
 /// socket has the store's owner and only those who may read the store reach it.
 pub fn socket_path(store: &Path) -> PathBuf {

@@ -1,7 +1,9 @@
 //! The commands as they travel on the control socket: one type per command, each with its
 //! route, and the reply the command line prints.
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{
+    case, cases, contact, explain, ignored, import, measure, officer, person, purge, r#move, report,
+};
 use crate::app::admin::AdminError;
 use crate::app::engine::Engine;
 use crate::config::ConfigError;
@@ -92,10 +94,26 @@ pub enum Request {
     OpenIgnored(ignored::OpenIgnored),
     /// `officer away`.
     Away(officer::Away),
+    /// `officer back`.
+    Back(officer::Back),
+    /// `officer list`.
+    Staff(officer::List),
+    /// `person export`.
+    PersonExport(person::Export),
+    /// `person erase`.
+    PersonErase(person::Erase),
+    /// `case contact`.
+    Contact(contact::Contact),
+    /// `case measure`.
+    Measure(measure::Measure),
+    /// `case move`.
+    Move(r#move::Move),
     /// `explain` while the daemon runs.
     Explain(explain::Explain),
     /// `preview` while the daemon runs.
     Preview(explain::Preview),
+    /// `report`.
+    Report(report::Report),
 }
 
 /// Applies `$body` to the command inside a [`Request`], whatever its type.
@@ -112,8 +130,16 @@ macro_rules! each {
             Request::Ignored($c) => $body,
             Request::OpenIgnored($c) => $body,
             Request::Away($c) => $body,
+            Request::Back($c) => $body,
+            Request::Staff($c) => $body,
+            Request::PersonExport($c) => $body,
+            Request::PersonErase($c) => $body,
+            Request::Contact($c) => $body,
+            Request::Measure($c) => $body,
+            Request::Move($c) => $body,
             Request::Explain($c) => $body,
             Request::Preview($c) => $body,
+            Request::Report($c) => $body,
         }
     };
 }

@@ -2,7 +2,9 @@
 //! on the Unix socket only. A command runs on the blocking pool (it reads and writes the store)
 //! and then wakes the sender, since it may have queued mail (a delay notice, a receipt).
 
-use super::cmd::{case, cases, explain, ignored, import, officer, purge};
+use super::cmd::{
+    case, cases, contact, explain, ignored, import, measure, officer, person, purge, r#move, report,
+};
 use super::request::{Command, Reply};
 use super::{socket_path, MAX_REQUEST_BYTES};
 use crate::app::engine::Engine;
@@ -36,8 +38,16 @@ pub fn router(engine: Engine, limit: usize) -> Router {
             post(handle::<ignored::OpenIgnored>),
         )
         .route(officer::Away::PATH, post(handle::<officer::Away>))
+        .route(officer::Back::PATH, post(handle::<officer::Back>))
+        .route(officer::List::PATH, post(handle::<officer::List>))
+        .route(person::Export::PATH, post(handle::<person::Export>))
+        .route(person::Erase::PATH, post(handle::<person::Erase>))
+        .route(contact::Contact::PATH, post(handle::<contact::Contact>))
+        .route(measure::Measure::PATH, post(handle::<measure::Measure>))
+        .route(r#move::Move::PATH, post(handle::<r#move::Move>))
         .route(explain::Explain::PATH, post(handle::<explain::Explain>))
         .route(explain::Preview::PATH, post(handle::<explain::Preview>))
+        .route(report::Report::PATH, post(handle::<report::Report>))
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such command\n") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(

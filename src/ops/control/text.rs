@@ -2,7 +2,8 @@
 //! Times are shown in the department's local time (receipts and deadlines are Swedish local
 //! time, and so is what staff read), the zone named once.
 
-use crate::app::admin::{Away, Imported, Opened, Purged};
+use crate::app::admin::{Away, Back, Imported, Leave, Opened, Purged, Staffing};
+use crate::app::person::Erased;
 use crate::app::registrar::Listed;
 use crate::config::Config;
 use crate::model::{Case, State};
@@ -99,8 +100,22 @@ pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
     if let Some(why) = &c.flagged {
         let _ = writeln!(out, "flagged:  {why}");
     }
+    if let Some(outcome) = &c.outcome {
+        let _ = writeln!(out, "outcome:  {outcome}");
+    }
+    if let Some(t) = c.six_months {
+        let _ = writeln!(
+            out,
+            "six months open since {} (förvaltningslagen § 12)",
+            at(t, false)
+        );
+    }
     for e in &c.events {
-        let _ = writeln!(out, "  {}  {}", at(e.at, true), e.what);
+        let by =
+            e.by.as_ref()
+                .map(|b| format!(" (by {b})"))
+                .unwrap_or_default();
+        let _ = writeln!(out, "  {}  {}{by}", at(e.at, true), e.what);
     }
     out
 }
@@ -110,9 +125,42 @@ pub(super) fn closed(number: &str) -> String {
     format!("{number} closed\n")
 }
 
-/// `case postpone`.
-pub(super) fn postponed(number: &str, to: NaiveDate) -> String {
-    format!("{number}: decision date moved to {to}; the resident is told\n")
+/// `case postpone`: the date used, and why it is not the one asked for when it is not.
+pub(super) fn postponed(number: &str, asked: NaiveDate, to: NaiveDate) -> String {
+    let moved = if asked == to {
+        String::new()
+    } else {
+        format!(" ({asked} is not a working day, so the next one)")
+    };
+    format!("{number}: decision date moved to {to}{moved}; the resident is told\n")
+}
+
+/// `case contact`.
+pub(super) fn contacted(number: &str, done: &crate::app::caseops::Contacted) -> String {
+    let state = match (done.answered, done.in_time) {
+        (true, true) => "; the case is answered, in time",
+        (true, false) => "; the case is answered, after its reply deadline",
+        (false, _) => "",
+    };
+    format!("{number}: contact on {} recorded{state}\n", done.on)
+}
+
+/// `case measure`.
+pub(super) fn measured(number: &str) -> String {
+    format!("{number}: measure recorded\n")
+}
+
+/// `case move`.
+pub(super) fn moved(cfg: &Config, number: &str, m: &crate::app::caseops::Moved) -> String {
+    let due = local_time(cfg, &m.to, m.reply_due, false);
+    let told = match &m.resident_not_told {
+        None => "the resident is told".to_string(),
+        Some(why) => format!("the resident is not told: {why}"),
+    };
+    format!(
+        "{number} moved from {} to {}; officer {} <{}>, reply by {due}; {told}\n",
+        m.from, m.to, m.officer.name, m.officer.email
+    )
 }
 
 /// `case receipt`.
@@ -158,6 +206,66 @@ pub(super) fn away(a: &Away) -> String {
         to,
     } = a;
     format!("{officer} is away {from} – {to}; {substitute} covers\n")
+}
+
+/// `officer back`.
+pub(super) fn back(b: &Back) -> String {
+    let Back { officer, was, ends } = b;
+    let (from, to) = (was.from, was.to);
+    match ends {
+        Some(day) => format!("{officer} is back: the absence {from} – {to} now ends {day}\n"),
+        None => format!("{officer} is back: the absence {from} – {to} is removed\n"),
+    }
+}
+
+/// One absence in `officer list`: its days, who stands in, and `(config)` when it is the
+/// config's (ended only there).
+fn leave(l: &Leave) -> String {
+    let a = &l.absence;
+    let planned = if l.planned { " (config)" } else { "" };
+    format!("{} – {}, {} stands in{planned}", a.from, a.to, a.substitute)
+}
+
+/// `officer list`: per department its manager and officers, who is away today and until
+/// when, who stands in, and the absences to come. Dates are the department's local days.
+pub(super) fn staffing(list: &[Staffing]) -> String {
+    let mut out = String::new();
+    for d in list {
+        let _ = writeln!(out, "{} ({}), today {}", d.name, d.department, d.today);
+        for m in &d.members {
+            let role = if m.manager { "manager" } else { "officer" };
+            let who = format!("{} <{}>", m.contact.name, m.contact.email);
+            let now = match (&m.away, &m.stands_in) {
+                (Some(l), Some(s)) => format!(
+                    "away until {}, {} <{}> stands in{}",
+                    l.absence.to,
+                    s.name,
+                    s.email,
+                    if l.planned { " (config)" } else { "" }
+                ),
+                (Some(l), None) => format!("away: {}", leave(l)),
+                (None, _) => "in".to_string(),
+            };
+            let _ = writeln!(out, "  {role:<7}  {who:<40}  {now}");
+            for l in &m.later {
+                let _ = writeln!(out, "           later: {}", leave(l));
+            }
+        }
+    }
+    out
+}
+
+/// `person erase`.
+pub(super) fn erased(e: &Erased) -> String {
+    let cases = if e.cases.is_empty() {
+        "none".to_string()
+    } else {
+        e.cases.join(", ")
+    };
+    format!(
+        "{}: erased. Cases anonymised (kept for the registry): {cases}; ignored mail removed: {}; unsent mail removed: {}\n",
+        e.address, e.ignored, e.mails
+    )
 }
 
 /// How much of a reason's detail `kvittens ignored` shows in its line (characters): the

@@ -14,13 +14,21 @@ pub struct Close {
     pub case: String,
     /// Why, for the timeline.
     pub note: String,
+    /// How the case ended, kept on the case for the report.
+    #[serde(default)]
+    pub outcome: Option<String>,
+    /// Who closed it (see [`crate::ops::control::actor`]); empty from an older client.
+    #[serde(default)]
+    pub by: String,
 }
 
 impl Command for Close {
     const PATH: &'static str = "/case/close";
 
     fn run(&self, engine: &Engine, now: DateTime<Utc>) -> Result<String, CommandError> {
-        admin::close(engine, &self.case, &self.note, now)?;
+        let by = Some(self.by.as_str()).filter(|b| !b.is_empty());
+        let closing = (self.note.as_str(), self.outcome.as_deref());
+        crate::app::caseops::close(engine, &self.case, closing, by, now)?;
         Ok(text::closed(&self.case))
     }
 }
@@ -34,14 +42,18 @@ pub struct Postpone {
     pub to: NaiveDate,
     /// Why, told to the resident.
     pub note: String,
+    /// Who asked (see [`crate::ops::control::actor`]); empty from an older client.
+    #[serde(default)]
+    pub by: String,
 }
 
 impl Command for Postpone {
     const PATH: &'static str = "/case/postpone";
 
     fn run(&self, engine: &Engine, now: DateTime<Utc>) -> Result<String, CommandError> {
-        admin::postpone(engine, &self.case, self.to, &self.note, now)?;
-        Ok(text::postponed(&self.case, self.to))
+        let by = Some(self.by.as_str()).filter(|b| !b.is_empty());
+        let day = admin::postpone(engine, &self.case, self.to, &self.note, by, now)?;
+        Ok(text::postponed(&self.case, self.to, day))
     }
 }
 

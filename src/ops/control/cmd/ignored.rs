@@ -22,6 +22,9 @@ impl Command for Ignored {
     const PATH: &'static str = "/ignored";
 
     fn run(&self, engine: &Engine, _now: DateTime<Utc>) -> Result<String, CommandError> {
+        if let Some(id) = &self.department {
+            admin::known_department(&engine.cfg(), id)?;
+        }
         let list =
             crate::app::registrar::ignored_list(engine, self.since, self.department.as_deref())?;
         Ok(text::ignored(&list, self.json))

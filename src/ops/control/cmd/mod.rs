@@ -3,8 +3,13 @@
 
 pub mod case;
 pub mod cases;
+pub mod contact;
 pub mod explain;
 pub mod ignored;
 pub mod import;
+pub mod measure;
+pub mod r#move;
 pub mod officer;
+pub mod person;
 pub mod purge;
+pub mod report;

@@ -1,0 +1,199 @@
+//! The report to the nämnd: what it is made of, gathered from the store — the daily totals of
+//! the period ([`crate::model::tally`]) and the cases open now — turned into figures by
+//! `rules::report` and rendered by `mail::report`. Also its mailing to `report_to` on the
+//! first working day of each month or quarter, exactly once per period.
+
+use crate::app::engine::Engine;
+use crate::app::error::{refused, require, AppError};
+use crate::config::{Config, ReportPlan};
+use crate::mail::report::{html, mailing, table, Format};
+use crate::model::{Case, Language, State};
+use crate::rules::report::{self, Figures, Scope};
+use crate::store::StoreError;
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// What a person asks the report of (`kvittens report`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Query {
+    /// The first day (included).
+    pub from: NaiveDate,
+    /// The last day (included).
+    pub to: NaiveDate,
+    /// One department's id; every department and the total when `None`.
+    pub department: Option<String>,
+}
+
+/// The figures of `q` at `now`.
+///
+/// # Errors
+/// Refused for a period that ends before it starts or an unknown department; a store error.
+pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Figures>, AppError> {
+    require!(
+        q.from <= q.to,
+        "--from {} is after --to {}: give the first day, then the last",
+        q.from,
+        q.to
+    );
+    let cfg = engine.cfg();
+    if let Some(d) = &q.department {
+        cfg.department(d).ok_or_else(|| {
+            let known: Vec<&str> = cfg.departments.iter().map(|d| d.id.as_str()).collect();
+            refused!(
+                "no department {d:?} in the config; the departments are {}",
+                known.join(", ")
+            )
+        })?;
+    }
+    let tallies = engine
+        .store
+        .tallies(q.department.as_deref(), q.from, q.to)?;
+    let mut open: Vec<Case> = Vec::new();
+    engine.store.for_each_case(&mut |c| {
+        if c.state == State::Open {
+            open.push(c);
+        }
+    })?;
+    let departments: Vec<(String, String)> = cfg
+        .departments
+        .iter()
+        .map(|d| (d.id.clone(), d.name.clone()))
+        .collect();
+    let scope = Scope {
+        from: q.from,
+        to: q.to,
+        departments: &departments,
+        only: q.department.as_deref(),
+        now,
+    };
+    Ok(report::figures(&scope, &tallies, &open))
+}
+
+/// The language of a report: English when every department it covers writes to its staff in
+/// English, else Swedish.
+pub fn language(cfg: &Config, department: Option<&str>) -> Language {
+    let covered: Vec<_> = cfg
+        .departments
+        .iter()
+        .filter(|d| department.is_none_or(|id| id == d.id))
+        .collect();
+    if !covered.is_empty() && covered.iter().all(|d| d.staff_language == Language::En) {
+        Language::En
+    } else {
+        Language::Sv
+    }
+}
+
+/// The report of `q` at `now`, rendered as `format`.
+///
+/// # Errors
+/// As [`figures`]; a chart or table that cannot be rendered.
+pub fn render(
+    engine: &Engine,
+    q: &Query,
+    format: Format,
+    now: DateTime<Utc>,
+) -> Result<String, AppError> {
+    let figures = figures(engine, q, now)?;
+    let lang = language(&engine.cfg(), q.department.as_deref());
+    match format {
+        Format::Html => html::page(&figures, lang),
+        Format::Csv => table::csv(&figures),
+    }
+    .map_err(|e| refused!("the report could not be rendered: {e}"))
+}
+
+/// The scope mark of a mailing in the store (beside the digests' marks; a department id has
+/// no `:`, so the two never meet).
+fn mark(scope: &str) -> String {
+    format!("report:{scope}")
+}
+
+impl Engine {
+    /// Queues every report mailing that has come (see [`report::mailing_due`]) and was not
+    /// queued for its period yet: the global `[report]` and each department's. The mark and
+    /// the mail are written in one transaction, so a restart neither repeats nor loses it.
+    /// Returns how many were queued.
+    ///
+    /// # Errors
+    /// When the store fails. A report that cannot be built is logged and tried at the next
+    /// wake-up.
+    pub fn queue_reports(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        let cfg = self.cfg();
+        let mut plans: Vec<(Option<&str>, &ReportPlan)> = Vec::new();
+        plans.extend(cfg.report.iter().map(|p| (None, p)));
+        for d in &cfg.departments {
+            plans.extend(d.report.iter().map(|p| (Some(d.id.as_str()), p)));
+        }
+        let mut queued = 0;
+        for (department, plan) in plans {
+            let scope = department.unwrap_or("*");
+            // The global report follows the first department's calendar (its working days).
+            let Some(home) = department
+                .and_then(|d| cfg.department(d))
+                .or(cfg.departments.first())
+            else {
+                continue;
+            };
+            let Some(due) = report::mailing_due(&home.calendar, plan.every, now) else {
+                continue;
+            };
+            let at = home.calendar.start_of_day(due.period_start);
+            if self
+                .store
+                .last_digest(&mark(scope))?
+                .is_some_and(|last| last >= at)
+            {
+                continue;
+            }
+            let q = Query {
+                from: due.from,
+                to: due.to,
+                department: department.map(str::to_string),
+            };
+            let mail = match self.report_mail(&q, plan, home, now) {
+                Ok(mail) => mail,
+                Err(e) => {
+                    tracing::error!(scope, error = %e, "the report to the nämnd could not be built");
+                    continue;
+                }
+            };
+            if self
+                .store
+                .queue_digest(&mark(scope), at, &super::outbox::queued(mail))?
+            {
+                tracing::info!(scope, from = %due.from, to = %due.to, "report to the nämnd queued");
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    fn report_mail(
+        &self,
+        q: &Query,
+        plan: &ReportPlan,
+        home: &crate::config::Department,
+        now: DateTime<Utc>,
+    ) -> Result<crate::mail::outgoing::Outgoing, AppError> {
+        let cfg = self.cfg();
+        let lang = language(&cfg, q.department.as_deref());
+        let name = match &q.department {
+            Some(_) => home.name.clone(),
+            None => {
+                crate::mail::report::say(lang, "alla förvaltningar", "all departments").to_string()
+            }
+        };
+        let r = mailing::ReportMail {
+            scope: q.department.as_deref().unwrap_or("*"),
+            name: &name,
+            from: q.from,
+            to: q.to,
+            recipients: &plan.to,
+            envelope_from: &home.email,
+            lang,
+            html: render(self, q, Format::Html, now)?,
+            csv: render(self, q, Format::Csv, now)?,
+        };
+        Ok(mailing::report_mail(&cfg, &r, now)?)
+    }
+}

@@ -1,0 +1,274 @@
+//! The report to the nämnd end to end: mails of several categories through the running daemon
+//! against the real Dovecot and Postfix, two answered in time and one late, then `kvittens
+//! report --format csv` with exact figures — again after the cases are purged, from the daily
+//! totals alone; the HTML page opened in headless Chromium; and `report_to` mailed once on the
+//! first working day of the month, not again after a restart.
+
+mod common;
+
+use common::{header, kvittens, kvittens_ok, Setup};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn number_of(receipt: &[u8]) -> String {
+    let subject = header(receipt, "subject").unwrap();
+    subject
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .to_string()
+}
+
+/// The report's CSV for today, as `department → column → value`.
+fn report_csv(s: &Setup) -> HashMap<String, HashMap<String, String>> {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .date_naive()
+        .to_string();
+    let out = s.dir.path().join("report.csv");
+    kvittens_ok(&[
+        "report",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--format",
+        "csv",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let mut r = csv::Reader::from_path(&out).unwrap();
+    let head: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            let row: HashMap<String, String> = head
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(String::from))
+                .collect();
+            (row["department"].clone(), row)
+        })
+        .collect()
+}
+
+/// Waits up to 20 s for `ok` (the receipts' records follow the SMTP server's answers); the
+/// caller then asserts what it waited for, with the values it found.
+fn until(mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+const EXPECTED: [(&str, &str); 13] = [
+    ("received", "5"),
+    ("cases", "3"),
+    ("no_case", "1"),
+    ("receipts_within_1d", "3"),
+    ("answered_in_time", "2"),
+    ("overdue", "0"),
+    ("complaints", "1"),
+    ("complaints_contacted_within_week", "0"),
+    ("fault_reports", "0"),
+    ("cases_question", "1"),
+    ("cases_application", "1"),
+    ("answered", "3"),
+    ("escalations", "1"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_report_counts_a_known_scenario_and_outlives_the_purge() {
+    // A complaint has a week unless its category says otherwise: six seconds here too.
+    let s = Setup::new(
+        "report",
+        "reply_within = \"6s\"\ncategories = { complaint = { reply_within = \"6s\" } }",
+    );
+    // Answered cases may go at once: the report must not need them.
+    let text = std::fs::read_to_string(&s.config).unwrap();
+    std::fs::write(
+        &s.config,
+        text.replacen("[daemon]\n", "[daemon]\nretention = \"1s\"\n", 1),
+    )
+    .unwrap();
+    let daemon = s.start();
+    let m = s.mailbox();
+    let mail = |n: u32, id: &str, subject: &str| {
+        format!(
+            "From: Resident {n} <{}>\nTo: {m}\nSubject: {subject}\nMessage-ID: <{id}@medborgare.test>\nContent-Type: text/plain; charset=utf-8\n\nHej! Detta gäller mitt ärende.\n",
+            s.resident(n)
+        )
+    };
+    s.stack
+        .append(&m, &mail(1, "q-rep", "Fråga om garage"))
+        .await;
+    s.stack
+        .append(&m, &mail(2, "c-rep", "Klagomål på bygglovet"))
+        .await;
+    s.stack
+        .append(&m, &mail(3, "a-rep", "Ansökan om bygglov"))
+        .await;
+    // A machine's mail: received, no case.
+    let auto = format!(
+        "From: System <sys@leverantor.test>\nTo: {m}\nSubject: Driftinformation\nMessage-ID: <auto-rep@leverantor.test>\nAuto-Submitted: auto-generated\n\nInformation.\n"
+    );
+    s.stack.append(&m, &auto).await;
+    let q = number_of(&s.stack.wait_for(&s.resident(1), 1).await[0]);
+    let c = number_of(&s.stack.wait_for(&s.resident(2), 1).await[0]);
+    let a = number_of(&s.stack.wait_for(&s.resident(3), 1).await[0]);
+    // A follow-up on the question while it is open: received, no new case.
+    let follow = format!(
+        "From: Resident 1 <{}>\nTo: {m}\nSubject: Re: Fråga om garage [{q}]\nMessage-ID: <q2-rep@medborgare.test>\nIn-Reply-To: <q-rep@medborgare.test>\n\nEn sak till.\n",
+        s.resident(1)
+    );
+    s.stack.append(&m, &follow).await;
+    let answer = |n: u32, number: &str, id: &str| {
+        format!(
+            "From: {m}\nTo: {r}\nSubject: Re: [{number}]\nMessage-ID: <ans-{id}@kommun.test>\nIn-Reply-To: <{id}@medborgare.test>\n\nSvar.\n",
+            r = s.resident(n)
+        )
+    };
+    // The question and the application answered in time (the deadline is six seconds).
+    s.stack.append_to(&m, "Sent", &answer(1, &q, "q-rep")).await;
+    s.stack.append_to(&m, "Sent", &answer(3, &a, "a-rep")).await;
+    // The complaint passes its deadline, is escalated (the manager owns it and gets its
+    // notices at once; the escalation comes after them), and is answered late.
+    let overdue = format!("Försenat ärende {c}");
+    let start = Instant::now();
+    while !s
+        .stack
+        .inbox(&s.manager())
+        .await
+        .iter()
+        .any(|e| header(e, "subject").unwrap_or_default().contains(&overdue))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no escalation of {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // INTERNALDATE has whole seconds: the answer must come in a later second than the deadline.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    s.stack.append_to(&m, "Sent", &answer(2, &c, "c-rep")).await;
+    daemon.wait_log("staff answered the case", 3);
+
+    let mut figures = HashMap::new();
+    until(|| {
+        figures = report_csv(&s);
+        EXPECTED.iter().all(|(col, v)| figures["bygg"][*col] == *v)
+    });
+    for (col, v) in EXPECTED {
+        assert_eq!(figures["bygg"][col], v, "bygg {col}: {:?}", figures["bygg"]);
+        assert_eq!(figures["total"][col], v, "total {col}");
+    }
+    assert_eq!(figures.len(), 2, "one department and the total");
+
+    // The cases go (retention); the figures do not.
+    std::thread::sleep(Duration::from_secs(2));
+    let purged = kvittens_ok(&["purge", "--config", s.config.to_str().unwrap()]);
+    assert!(purged.contains("3 case(s) purged"), "{purged}");
+    let after = report_csv(&s);
+    for (col, v) in EXPECTED {
+        assert_eq!(after["bygg"][col], v, "after the purge: bygg {col}");
+    }
+    assert_eq!(after["total"]["received"], "5");
+
+    html_in_chromium(&s);
+    drop(daemon);
+}
+
+/// The page as Chromium renders it: the table's figures and one chart per section with a bar
+/// of each colour per week.
+fn html_in_chromium(s: &Setup) {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Europe::Stockholm)
+        .date_naive()
+        .to_string();
+    let page = s.dir.path().join("report.html");
+    kvittens_ok(&[
+        "report",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--format",
+        "html",
+        "--out",
+        page.to_str().unwrap(),
+    ]);
+    let profile = s.dir.path().join("chromium");
+    let out = std::process::Command::new("chromium")
+        .args(common::CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium (Debian's package; scripts/test installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<th>Inkomna e-brev</th><td class=\"n\">5</td>"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<th>Klagomål</th><td class=\"n\">1</td>"),
+        "{dom}"
+    );
+    // Two sections (bygg, total), one week each: one chart each, one bar per series.
+    assert_eq!(dom.matches("<svg").count(), 2, "{dom}");
+    assert_eq!(dom.matches("fill=\"#1F5FA8\"").count(), 2, "{dom}");
+    assert_eq!(dom.matches("fill=\"#3C9A4A\"").count(), 2, "{dom}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_to_gets_the_months_report_once_also_after_a_restart() {
+    let s = Setup::new(
+        "reportmail",
+        "report_to = [\"namnd-reportmail@kommun.test\"]\nreport_every = \"month\"",
+    );
+    // 1 January 2027, the first working day of January on this calendar (it has no days off).
+    let env = [("KVITTENS_TEST_REPORT_NOW", "2027-01-01T09:00:00+01:00")];
+    let daemon = s.spawn_env(&[], &env);
+    let namnd = "namnd-reportmail@kommun.test";
+    let got = s.stack.wait_for(namnd, 1).await;
+    let subject = header(&got[0], "subject").unwrap();
+    assert!(subject.contains("2026-12-01 – 2026-12-31"), "{subject}");
+    let raw = String::from_utf8_lossy(&got[0]);
+    assert!(
+        raw.contains("text/html") && raw.contains("text/csv"),
+        "both attached"
+    );
+    daemon.wait_log("report to the nämnd queued", 1);
+    drop(daemon);
+    let again = s.spawn_env(&[], &env);
+    again.wait_log("watching mailbox", 1);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        s.stack.inbox(namnd).await.len(),
+        1,
+        "once, not again after the restart"
+    );
+    let (code, _, err) = kvittens(&[
+        "report",
+        "--config",
+        s.config.to_str().unwrap(),
+        "--from",
+        "2026-12-02",
+        "--to",
+        "2026-12-01",
+        "--format",
+        "csv",
+        "--out",
+        "-",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--from 2026-12-02 is after --to 2026-12-01"),
+        "{err}"
+    );
+}
