@@ -192,6 +192,9 @@ fn spawn_tasks(
     if let Some(addr) = cfg.listen {
         tasks.spawn(crate::ops::http::serve(engine.clone(), addr, stop.clone()));
     }
+    if let Some(addr) = cfg.web.listen {
+        tasks.spawn(crate::web::serve(engine.clone(), addr, stop.clone()));
+    }
     for dept in &cfg.departments {
         for sent in [false, true] {
             let watcher = Watcher {

@@ -9,6 +9,7 @@
 //! | folder | what lives there | imports |
 //! |---|---|---|
 //! | [`daemon`] | wiring: one task per mailbox, the sender, the clock, the sockets; stopped by a cancellation token | all |
+//! | [`web`] | the web page for managers, officers and registrars, behind an authenticating proxy | app and below (beside `ops`) |
 //! | [`ops`] | the command line, the control socket and its commands, `/metrics`, `/healthz`, the clock | net and below |
 //! | [`net`] | IMAP watcher, SMTP, the sender task, TLS, OAuth2 tokens | app and below |
 //! | [`app`] | the one owner of case state: a message, a due deadline, an admin action | store and below |
@@ -35,3 +36,4 @@ pub mod rules;
 pub mod store;
 #[cfg(test)]
 pub(crate) mod testkit;
+pub mod web;

@@ -128,6 +128,18 @@ officers = {officers}
     }
 }
 
+/// A second department, `plan` (manager P, officer Pia; open all day every day), for the
+/// tests that move a case: added after the sample department's own lines
+/// ([`Sample::department`]).
+pub(crate) const PLAN: &str = r#"[[department]]
+id = "plan"
+name = "Planavdelningen"
+case_prefix = "PLAN"
+mailbox = { user = "plan@kommun.test", password = "x" }
+manager = { name = "P", email = "p@kommun.test" }
+officers = [{ name = "Pia", email = "pia@kommun.test" }]
+"#;
+
 /// The sample department with officers o1 and o2 and replies due within 3 days, as the
 /// served config for `dir` with `daemon` lines added to `[daemon]`.
 pub(crate) fn test_config(dir: &Path, daemon: &str) -> Config {

@@ -48,6 +48,15 @@ impl Engine {
         self.store.end_reading(key)
     }
 
+    /// The web page's secret, for the tokens of its forms (see `crate::web::csrf`); made and
+    /// kept by the store on first use.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn web_key(&self) -> Result<Vec<u8>, StoreError> {
+        self.store.web_key()
+    }
+
     /// Marks a message handled without a case when even its header could not be handled:
     /// it stays in the mailbox for a person, and is not read again.
     ///

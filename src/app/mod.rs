@@ -9,6 +9,7 @@
 pub mod access;
 pub mod admin;
 pub mod caseops;
+pub mod casework;
 pub mod edit;
 pub mod engine;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod incoming;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;
+pub mod overview;
 pub mod person;
 pub mod registrar;
 pub mod report;

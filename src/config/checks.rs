@@ -148,6 +148,14 @@ impl Checker<'_> {
         let report = &raw.report;
         let report =
             self.report_plan("report", &report.report_to, report.report_every.as_deref())?;
+        let web = self.web(raw.web)?;
+        // Port 0 (any free port, in tests) never collides.
+        if web.listen.is_some_and(|a| a.port() != 0) && web.listen == times.listen {
+            return Err(self.err(
+                "web.listen",
+                "is [daemon] listen's address already (/metrics and /healthz); give the web page its own port",
+            ));
+        }
         let warnings = self.warnings(&departments, &smtp, times.unconfirmed_wait);
         let daemon = raw.daemon;
         let mut cfg = Config {
@@ -170,6 +178,7 @@ impl Checker<'_> {
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
+            web,
             report,
             text: self.locator.text().into(),
             staff: Vec::new(),

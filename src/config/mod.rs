@@ -20,6 +20,7 @@ pub mod oauth2;
 mod raw;
 mod report;
 mod secrets;
+pub mod web;
 
 pub use fault::FaultType;
 pub use locate::Position;
@@ -282,6 +283,9 @@ pub struct Config {
     pub oauth2: std::collections::BTreeMap<String, std::sync::Arc<crate::config::oauth2::Client>>,
     /// The departments.
     pub departments: Vec<Department>,
+    /// `[web]`: the page for managers, officers and registrars, and the links to it in staff
+    /// mails.
+    pub web: web::Web,
     /// The whole municipality's report by mail (`[report]`: every department and the total).
     pub report: Option<ReportPlan>,
     /// The text it was read from, to place mistakes found later at their key's line.

@@ -19,8 +19,23 @@ pub(super) struct RawConfig {
     pub(super) department: Vec<RawDepartment>,
     #[serde(default)]
     pub(super) oauth2: BTreeMap<String, RawOAuth2>,
+    pub(super) web: Option<RawWeb>,
     #[serde(default)]
     pub(super) report: super::report::RawReport,
+}
+
+/// `[web]`: the web page behind an authenticating proxy (see `super::web`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWeb {
+    pub(super) listen: Option<String>,
+    pub(super) user_header: Option<String>,
+    pub(super) trusted_proxies: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) admins: Vec<String>,
+    #[serde(default)]
+    pub(super) registrars: Vec<String>,
+    pub(super) base_url: Option<String>,
 }
 
 /// `[oauth2.NAME]`: a client that fetches tokens (see `crate::net::oauth2`).

@@ -117,6 +117,7 @@ pub fn notice_data(
     if !facts.note.trim().is_empty() {
         data["note"] = json!(facts.note.trim());
     }
+    data["case_url"] = json!(cfg.web.case_url(&case.number));
     data
 }
 

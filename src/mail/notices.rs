@@ -32,10 +32,14 @@ impl Staff<'_> {
         to: &Contact,
         cc: Option<&Contact>,
         subject: String,
-        data: Value,
+        mut data: Value,
         stamp: DateTime<Utc>,
     ) -> Result<Outgoing, ComposeError> {
         let lang = self.dept.staff_language;
+        // Staff mail about a case links to its web page, when `[web] base_url` is set.
+        if let About::Case(number) = &about {
+            data["case_url"] = json!(self.cfg.web.case_url(number));
+        }
         let body = self
             .templates
             .render(&format!("{template}.{}", lang.code()), &data)?;
@@ -353,6 +357,8 @@ pub fn digest_data(dept: &Department, cases: &[Case], now: DateTime<Utc>, lang: 
             "resident": c.resident.email,
             "officer": c.officer.name,
             "reply_date": written_time(cal, c.reply_due, lang),
+            // Set by `digest` when `[web] base_url` is.
+            "case_url": null,
         })
     };
     let mine: Vec<&Case> = cases.iter().filter(|c| c.department == dept.id).collect();
@@ -415,7 +421,16 @@ pub fn digest(
     now: DateTime<Utc>,
 ) -> Result<Outgoing, ComposeError> {
     let lang = dept.staff_language;
-    let data = digest_data(dept, cases, now, lang);
+    let mut data = digest_data(dept, cases, now, lang);
+    // Each listed case links to its web page, when `[web] base_url` is set.
+    for list in ["open", "overdue", "due_today", "answered_yesterday"] {
+        if let Some(rows) = data[list].as_array_mut() {
+            for row in rows {
+                let url = row["number"].as_str().and_then(|n| cfg.web.case_url(n));
+                row["case_url"] = json!(url);
+            }
+        }
+    }
     let subject = match lang {
         Language::Sv => format!(
             "Dagens läge i {}: {} öppna, {} försenade",
@@ -464,5 +479,48 @@ mod tests {
             written_span(Duration::seconds(20), Language::En),
             "0 minutes"
         );
+    }
+
+    /// The text of a built mail.
+    fn text(mail: &Outgoing) -> String {
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&mail.bytes)
+            .unwrap();
+        parsed.body_text(0).unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn staff_mail_links_to_the_case_page_when_the_web_page_has_an_address() {
+        let mut cfg = crate::testkit::Sample::default().config();
+        let templates = crate::mail::check::load_templates(&cfg).unwrap();
+        let dept = cfg.departments[0].clone();
+        let case = crate::testkit::case("BMN-2026-0001", &[]);
+        let now = Utc::now();
+        let remind = Action::Remind {
+            to: dept.officers[0].contact.clone(),
+            on_behalf_of: None,
+        };
+        let reminder = |cfg: &Config| for_action(cfg, &dept, &templates, &case, &remind, now, now);
+        assert!(!text(&reminder(&cfg).unwrap()).contains("/cases/"));
+        cfg.web.base_url = Some("https://kvittens.kommun.test".into());
+        let url = "https://kvittens.kommun.test/cases/BMN-2026-0001";
+        let body = text(&reminder(&cfg).unwrap());
+        assert!(
+            body.contains(&format!("Ärendet på webben: {url}")),
+            "{body}"
+        );
+        // The staff mails the complaint and § 12 rules added link to it as well.
+        let complaint = complaint_notice(&cfg, &dept, &templates, &case, now).unwrap();
+        assert!(text(&complaint).contains(url), "{}", text(&complaint));
+        let six = Action::SixMonths {
+            to: dept.manager.clone(),
+            cc: dept.officers[0].contact.clone(),
+        };
+        let six = for_action(&cfg, &dept, &templates, &case, &six, now, now).unwrap();
+        assert!(text(&six).contains(url), "{}", text(&six));
+        let mut open = case.clone();
+        open.reply_due = now + Duration::days(1);
+        let d = digest(&cfg, &dept, &templates, &[open], now, now).unwrap();
+        assert!(text(&d).contains(url), "{}", text(&d));
     }
 }

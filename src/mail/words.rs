@@ -218,6 +218,8 @@ fn base_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Valu
         "show_command": null,
         "flag_summary": null,
         "flag_detail": null,
+        // The case's web page (`[web] base_url`), set in staff mail.
+        "case_url": null,
     })
 }
 

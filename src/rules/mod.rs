@@ -9,5 +9,6 @@ pub mod budget;
 pub mod decide;
 pub mod loopbreak;
 pub mod machine;
+pub mod permit;
 pub mod report;
 pub mod schedule;

@@ -135,6 +135,9 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Ends a run-time absence: removes the one of `officer` that begins on `from`.
     fn remove_absence(&self, officer: &str, from: NaiveDate) -> Result<(), StoreError>;
 
+    /// The web page's secret key, made on first use and kept (see `Store::web_key`).
+    fn web_key(&self) -> Result<Vec<u8>, StoreError>;
+
     /// Every mail in the outbox, in flight or not, with its place (a person's data).
     fn outbox_all(&self) -> Result<Vec<Queued>, StoreError>;
 
@@ -524,6 +527,10 @@ impl CaseStore for Store {
 
     fn remove_absence(&self, officer: &str, from: NaiveDate) -> Result<(), StoreError> {
         Store::remove_absence(self, officer, from)
+    }
+
+    fn web_key(&self) -> Result<Vec<u8>, StoreError> {
+        Store::web_key(self)
     }
 
     fn outbox_all(&self) -> Result<Vec<Queued>, StoreError> {

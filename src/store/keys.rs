@@ -13,6 +13,8 @@ pub(super) const SCHEMA: &str = "schema/version";
 pub(super) const HOUSEKEEPING: &str = "housekeeping/last";
 /// The last id handed to an ignored mail.
 pub(super) const IGNORED_SEQ: &str = "ignored-seq";
+/// The web page's secret: the key of its forms' CSRF tokens (random, made on first use).
+pub(super) const WEB_KEY: &str = "web/key";
 
 /// Key prefixes, for scans.
 pub(super) mod prefix {

@@ -598,6 +598,25 @@ impl Store {
         self.scan(keys::prefix::AWAY)
     }
 
+    /// The web page's secret key (32 random bytes), made and kept on first use, so that the
+    /// tokens of its forms stay valid across restarts and are never guessable.
+    pub fn web_key(&self) -> Result<Vec<u8>, StoreError> {
+        use rand::RngCore;
+        if let Some(key) = self.get::<Vec<u8>>(keys::WEB_KEY)? {
+            return Ok(key);
+        }
+        let mut fresh = vec![0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut fresh);
+        // Two first uses at once: the first one written wins, and both return it.
+        self.transaction(|tx| match tx.get(keys::WEB_KEY.as_bytes())? {
+            Some(v) => Ok(serde_json::from_slice(&v).unwrap_or_else(|_| fresh.clone())),
+            None => {
+                tx_put(tx, keys::WEB_KEY, &fresh)?;
+                Ok(fresh.clone())
+            }
+        })
+    }
+
     /// Marks `key` as being read, before its bytes go to the parser, and says whether kvittens
     /// stopped while reading this very message the last time (a crash, an abort, a kill by the
     /// watchdog): then it must be set aside, not parsed again, or one mail stops the mailbox

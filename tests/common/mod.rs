@@ -10,6 +10,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The flags Debian's headless Chromium needs on a machine with no display, no GPU and no
+/// network (the report's page opened with `--dump-dom`, the web page driven by chromedriver).
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1200,1000",
+];
+
 /// The running mail stack.
 #[derive(Clone, Debug)]
 pub struct Stack {
