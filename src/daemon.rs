@@ -192,9 +192,11 @@ fn spawn_tasks(
     if let Some(addr) = cfg.listen {
         tasks.spawn(crate::ops::http::serve(engine.clone(), addr, stop.clone()));
     }
+    let logins = crate::net::imap::LoginGate::new(cfg.imap_logins_per_second);
     for dept in &cfg.departments {
         for sent in [false, true] {
             let watcher = Watcher {
+                logins: logins.clone(),
                 engine: engine.clone(),
                 mailboxes: crate::net::imap::Imap,
                 outbox: wake.clone(),

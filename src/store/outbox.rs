@@ -283,12 +283,13 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
         return Ok(());
     };
     let key = keys::case(&note.case);
-    if let Some(mut case) = tx_get::<Case>(tx, &key)? {
+    if let Some(before) = tx_get::<Case>(tx, &key)? {
+        let mut case = before.clone();
         if let Some(flag) = &note.flag {
             case.flagged = Some(flag.clone());
         }
         case.log(note.at, note.what.clone());
-        tx_put(tx, &key, &case)?;
+        super::open::tx_write_case(tx, Some(&before), &case)?;
     }
     Ok(())
 }
