@@ -229,7 +229,10 @@ fn start(config: &Path, log: &Path) -> anyhow::Result<Child> {
     Ok(Command::new(kvittens_binary())
         .args(["run", "--config"])
         .arg(config)
-        .env("KVITTENS_LOG", "warn,kvittens::daemon=info")
+        .env(
+            "KVITTENS_LOG",
+            std::env::var("KVITTENS_BENCH_LOG").unwrap_or("warn,kvittens::daemon=info".into()),
+        )
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -608,7 +611,8 @@ async fn session_retrying(
 async fn ask(stack: &Stack, tag: &str, m: usize, i: usize, resident: &str) -> anyhow::Result<()> {
     let dept = format!("{tag}-d{m}@kommun.test");
     let mut s = session_retrying(stack, &dept).await?;
-    let raw = message(tag, i, &dept).replace(&format!("r{}-{tag}@", i % 50), resident);
+    let raw =
+        message(tag, i, &dept).replace(&format!("r{}-{tag}@medborgare.test", i % 50), resident);
     s.append("INBOX", None, None, raw.as_bytes()).await?;
     s.logout().await.ok();
     Ok(())
@@ -641,7 +645,12 @@ async fn receipts_in(reader: &mut kvittens::net::imap::Session) -> anyhow::Resul
 /// `n` watched mailboxes: start to READY, every folder watched, peak RSS, receipt latency to a
 /// random mailbox; then the IMAP server restarted under them.
 async fn many(stack: &Stack, n: usize, samples: usize, table: &mut String) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
+    // KVITTENS_BENCH_KEEP=1 keeps the config, store and log for a look afterwards.
+    let keep = std::env::var_os("KVITTENS_BENCH_KEEP").is_some();
+    let dir = tempfile::Builder::new().disable_cleanup(keep).tempdir()?;
+    if keep {
+        println!("kept in {}", dir.path().display());
+    }
     let tag = format!("mb{}", std::process::id());
     let (cfg, http) = config(dir.path(), stack, &tag, n, "0s")?;
     let log = dir.path().join("log");
