@@ -539,9 +539,17 @@ fn scheduler(open: usize) -> anyhow::Result<(f64, f64)> {
     dues.extend((0..100).map(|i| due(now - chrono::Duration::seconds(1), open + i)));
     store.put_many(&[], &dues)?;
     drop(dues);
-    let t0 = Instant::now();
-    let found = store.due_until(now, 1000)?;
-    let scan = t0.elapsed().as_secs_f64() * 1000.0;
+    // The median of five reads: one read on a busy 2-core machine may be stalled by the
+    // scheduler of the operating system for tens of milliseconds.
+    let mut reads = Vec::new();
+    let mut found = Vec::new();
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        found = store.due_until(now, 1000)?;
+        reads.push(t0.elapsed().as_secs_f64() * 1000.0);
+    }
+    println!("scheduler, {open} open: reads {reads:.2?} ms");
+    let scan = median(&mut reads);
     anyhow::ensure!(
         found.len() == 100,
         "expected 100 due, found {}",
