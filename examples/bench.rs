@@ -438,7 +438,11 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
 
 /// Peak RSS (kB) and start-up time with 20 mailboxes and `cases` cases in the store.
 async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
-    let dir = tempfile::tempdir()?;
+    let keep = std::env::var_os("KVITTENS_BENCH_KEEP").is_some();
+    let dir = tempfile::Builder::new().disable_cleanup(keep).tempdir()?;
+    if keep {
+        println!("kept in {}", dir.path().display());
+    }
     let tag = format!("w{}", std::process::id());
     let (cfg_path, http) = config(dir.path(), stack, &tag, 20, "0s")?;
     {
