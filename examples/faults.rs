@@ -6,6 +6,7 @@
 //! `faults password`                    a wrong password for one mailbox; the other keeps going
 //! `faults stop`                        SIGTERM in the middle of a backlog
 //! `faults diskfull`                    the store's file system fills up, then gets room again
+//! `faults restart [MAILBOXES]`         the IMAP server restarts under 1 000 watched mailboxes
 
 use futures::TryStreamExt;
 use kvittens::config::{Secret, Security, Server};
@@ -43,8 +44,9 @@ async fn main() -> anyhow::Result<()> {
         Some("password") => password(&env).await?,
         Some("stop") => stop_test(&env).await?,
         Some("diskfull") => disk_full(&env).await?,
+        Some("restart") => restart(&env, arg(1, 1000) as usize).await?,
         _ => anyhow::bail!(
-            "usage: faults crash [ROUNDS] [MESSAGES] | outage [SMTP_DOWN_SECS] | password | stop"
+            "usage: faults crash [ROUNDS] [MESSAGES] | outage [SMTP_DOWN_SECS] | password | stop | diskfull | restart [MAILBOXES]"
         ),
     };
     if !ok {
@@ -359,4 +361,66 @@ async fn disk_full(env: &Env) -> anyhow::Result<bool> {
     };
     println!("diskfull: store full after {before} receipts; {how}; {full_lines} log line(s) 'store failed'; after room was made and a restart: lost={lost} duplicated={duplicated}");
     Ok(exited.is_some_and(|s| !s.success()) && lost == 0 && duplicated == 0)
+}
+
+/// Waits (at most `limit`) until the log has `n` lines containing `text`.
+async fn until_lines(log: &Path, text: &str, n: usize, limit: Duration) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    while log_lines(log, text) < n {
+        anyhow::ensure!(
+            t0.elapsed() < limit,
+            "{} of {n} {text:?} lines after {limit:?}",
+            log_lines(log, text)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// The IMAP server restarts under `n` watched mailboxes (two folders each) while mail
+/// arrives: every folder must be watched again within 60 s of its return, at the bounded
+/// login rate, every message answered once, and at most two log lines per folder for the
+/// outage (the connection cut, then the server away: each a change of state).
+async fn restart(env: &Env, n: usize) -> anyhow::Result<bool> {
+    let dir = tempfile::tempdir()?;
+    let tag = format!("rs{}", std::process::id());
+    let names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+    let depts: Vec<(&str, &str)> = names.iter().map(|m| (m.as_str(), "secret")).collect();
+    let cfg = config(dir.path(), env, &tag, &depts)?;
+    // Twenty residents writing again and again within seconds of their receipts are what the
+    // loop breaker holds as a machine; here they are people.
+    let text =
+        std::fs::read_to_string(&cfg)?.replacen("[daemon]\n", "[daemon]\nloop_answers = 0\n", 1);
+    std::fs::write(&cfg, text)?;
+    let log = dir.path().join("log");
+    let mut child = start(&cfg, &log)?;
+    until_lines(&log, "watching sent folder", n, Duration::from_secs(300)).await?;
+    let mailbox = |i: usize| format!("m{}-{tag}@kommun.test", i * 7 % n);
+    println!("restart: {n} mailboxes watched; 100 messages, then the IMAP server restarts, then 100 more at its return");
+    for i in 0..100 {
+        fill(env, &mailbox(i), &tag, i..i + 1).await?;
+    }
+    let t0 = Instant::now();
+    mailstack(env, &["imap-restart"])?;
+    let back = Instant::now();
+    for i in 100..200 {
+        fill(env, &mailbox(i), &tag, i..i + 1).await?;
+    }
+    until_lines(
+        &log,
+        "mailbox working again",
+        2 * n,
+        Duration::from_secs(180),
+    )
+    .await?;
+    let again = back.elapsed().as_secs_f64();
+    let (lost, duplicated) = tally(env, &tag, 200).await?;
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    child.wait()?;
+    let down = (back - t0).as_secs_f64();
+    let lines = log_lines(&log, "mailbox unavailable");
+    println!("restart: IMAP down {down:.1} s; every one of {} folders watched again {again:.1} s after its return; lost={lost} duplicated={duplicated}; log: {lines} 'mailbox unavailable' line(s)", 2 * n);
+    Ok(lost == 0 && duplicated == 0 && again <= 60.0 && lines <= 4 * n)
 }

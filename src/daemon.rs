@@ -195,9 +195,11 @@ fn spawn_tasks(
     if let Some(addr) = cfg.web.listen {
         tasks.spawn(crate::web::serve(engine.clone(), addr, stop.clone()));
     }
+    let logins = crate::net::imap::LoginGate::new(cfg.imap_logins_per_second);
     for dept in &cfg.departments {
         for sent in [false, true] {
             let watcher = Watcher {
+                logins: logins.clone(),
                 engine: engine.clone(),
                 mailboxes: crate::net::imap::Imap,
                 outbox: wake.clone(),

@@ -125,6 +125,7 @@ impl Daemon {
                 schedule: Arc::new(Notify::new()),
                 shutdown: shutdown.clone(),
                 sent,
+                logins: kvittens::net::imap::LoginGate::default(),
             };
             tasks.push(tokio::spawn(watcher.run(dept.clone())));
         }

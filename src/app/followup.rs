@@ -124,14 +124,11 @@ impl Engine {
             let cases = match &all {
                 Some(c) => c,
                 None => {
-                    // Only what a digest shows: open cases and those answered lately.
+                    // Only what a digest shows: open cases and those answered lately, found
+                    // through the index of live cases rather than by reading every case.
                     let since = now - chrono::Duration::days(4);
                     let mut wanted = Vec::new();
-                    self.store.for_each_case(&mut |c| {
-                        if c.state == State::Open || c.answered_at.is_some_and(|t| t >= since) {
-                            wanted.push(c);
-                        }
-                    })?;
+                    self.store.live_cases(since, &mut |c| wanted.push(c))?;
                     all.insert(wanted)
                 }
             };

@@ -47,8 +47,10 @@ pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Fig
     let tallies = engine
         .store
         .tallies(q.department.as_deref(), q.from, q.to)?;
+    // The "now" figures need the open cases only: read through the index of live cases
+    // (answered "since now" is none), not every case ever kept.
     let mut open: Vec<Case> = Vec::new();
-    engine.store.for_each_case(&mut |c| {
+    engine.store.live_cases(now, &mut |c| {
         if c.state == State::Open {
             open.push(c);
         }

@@ -7,6 +7,7 @@ use super::locate::{self, Locator};
 use super::oauth2::Auth;
 use super::raw::{RawConfig, RawDaemon, RawDepartment, RawPassword, RawSmtp};
 use super::{Config, ConfigError, Department, Position, Secret, Security, Server, Smtp};
+use super::{DEFAULT_LOGINS_PER_SECOND, MAX_LOGINS_PER_SECOND};
 use crate::model::calendar::{HolidayRule, WorkingHours};
 use crate::model::span::Span;
 use chrono_tz::Tz;
@@ -128,6 +129,7 @@ impl Checker<'_> {
         })?;
         // Checked even when every mailbox sets its own: a mistake is not kept for later.
         self.auth("imap.auth", raw.imap.auth.as_deref())?;
+        let logins_per_second = self.logins_per_second(raw.imap.logins_per_second)?;
         let smtp = self.smtp(raw.smtp)?;
         let cal = &raw.calendar;
         let defaults = Defaults {
@@ -175,6 +177,7 @@ impl Checker<'_> {
             backfill: times.backfill,
             poll_interval: times.poll_interval,
             idle_renew: times.idle_renew.max(Duration::from_secs(1)),
+            imap_logins_per_second: logins_per_second,
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
@@ -239,6 +242,19 @@ impl Checker<'_> {
     }
 
     /// The `[daemon]` times and the listen address, checked in the order they are written.
+    /// `[imap] logins_per_second`: 1 to [`MAX_LOGINS_PER_SECOND`], by default
+    /// [`DEFAULT_LOGINS_PER_SECOND`].
+    fn logins_per_second(&self, raw: Option<u32>) -> Result<u32, ConfigError> {
+        let n = raw.unwrap_or(DEFAULT_LOGINS_PER_SECOND);
+        if !(1..=MAX_LOGINS_PER_SECOND).contains(&n) {
+            return Err(self.err(
+                "imap.logins_per_second",
+                format!("{n} is out of range: write a whole number from 1 to {MAX_LOGINS_PER_SECOND} (logins a second across every mailbox; default {DEFAULT_LOGINS_PER_SECOND})"),
+            ));
+        }
+        Ok(n)
+    }
+
     fn times(&self, daemon: &RawDaemon) -> Result<Times, ConfigError> {
         let secs = |s: Option<Span>, key: &str, default: u64| -> Result<Duration, ConfigError> {
             match s {

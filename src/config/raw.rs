@@ -83,6 +83,8 @@ pub(super) struct RawServer {
     pub(super) security: Option<String>,
     pub(super) ca_file: Option<PathBuf>,
     pub(super) auth: Option<String>,
+    /// `[imap]` only: the cap on logins per second across every mailbox.
+    pub(super) logins_per_second: Option<u32>,
 }
 
 #[derive(Deserialize)]

@@ -10,8 +10,8 @@
 
 use super::{
     Applied, Counters, Cursor, DueKey, Edit, Effects, Erasure, Flight, FromIgnored, Gone,
-    IgnoredMail, Mark, MessageKey, NewCase, Note, Opened, Pruned, Queued, ReceiptQueued, Released,
-    Store, StoreError,
+    IgnoredMail, Mark, MessageKey, NewCase, Note, OpenCase, Opened, Pruned, Queued, ReceiptQueued,
+    Released, Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
 use crate::model::tally::{DayTally, Tick};
@@ -86,6 +86,14 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Calls `f` with every case, one at a time (for figures over a large store without
     /// holding it all in memory).
     fn for_each_case(&self, f: &mut dyn FnMut(Case)) -> Result<(), StoreError>;
+
+    /// Calls `f` with every open case as the index of live cases holds it (department,
+    /// number, reply deadline), without reading a case: for the gauges.
+    fn open_cases(&self, f: &mut dyn FnMut(OpenCase)) -> Result<(), StoreError>;
+
+    /// Calls `f` with every open case and every case answered at or after `since`, found
+    /// through the index of live cases: for the digest, without reading the answered past.
+    fn live_cases(&self, since: DateTime<Utc>, f: &mut dyn FnMut(Case)) -> Result<(), StoreError>;
 
     /// Writes many cases at once, with their thread index and schedule entries (for `import`
     /// and for filling a store in benchmarks): one batch and one flush per thousand.
@@ -471,6 +479,14 @@ impl CaseStore for Store {
 
     fn for_each_case(&self, f: &mut dyn FnMut(Case)) -> Result<(), StoreError> {
         Store::for_each_case(self, f)
+    }
+
+    fn open_cases(&self, f: &mut dyn FnMut(OpenCase)) -> Result<(), StoreError> {
+        Store::open_cases(self, f)
+    }
+
+    fn live_cases(&self, since: DateTime<Utc>, f: &mut dyn FnMut(Case)) -> Result<(), StoreError> {
+        Store::live_cases(self, since, f)
     }
 
     fn put_many(&self, cases: &[Case], dues: &[Due]) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@
 //! `app` reads again and retries. So two mailboxes, the clock and a command can work on the
 //! same case at once, and each change is still all there or not there after a crash.
 
+use super::open::tx_write_case;
 use super::{
     keys, tx_effects, tx_get, tx_mark, tx_new_case, tx_put, Counters, DueKey, Effects, MessageKey,
     Opened, Store, StoreError, TxResult,
@@ -136,7 +137,7 @@ impl Store {
             if let Some(id) = message_id {
                 tx_put(tx, &keys::message(id), &edit.after.number)?;
             }
-            tx_put(tx, &keys::case(&edit.after.number), &edit.after)?;
+            tx_write_case(tx, Some(&edit.before), &edit.after)?;
             tx_effects(tx, effects)?;
             tx_mark(tx, &handled_key, &edit.after.number)?;
             Ok(Applied::Done(true))
@@ -153,7 +154,7 @@ impl Store {
             if !tx_unchanged(tx, edit)? {
                 return Ok(Applied::Stale);
             }
-            tx_put(tx, &keys::case(&edit.after.number), &edit.after)?;
+            tx_write_case(tx, Some(&edit.before), &edit.after)?;
             tx_effects(tx, effects)?;
             Ok(Applied::Done(()))
         })
@@ -187,7 +188,7 @@ impl Store {
                 tx.remove(key.0.as_slice())?;
             }
             for edit in edits {
-                tx_put(tx, &keys::case(&edit.after.number), &edit.after)?;
+                tx_write_case(tx, Some(&edit.before), &edit.after)?;
             }
             tx_effects(tx, effects)?;
             Ok(Applied::Done(entries.len()))

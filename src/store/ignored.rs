@@ -204,7 +204,7 @@ impl Store {
                 return Ok(Applied::Stale);
             }
             tx_put(tx, &id_key, &edit.after.number)?;
-            tx_put(tx, &keys::case(&edit.after.number), &edit.after)?;
+            super::open::tx_write_case(tx, Some(&edit.before), &edit.after)?;
             tx_effects(tx, &effects)?;
             Ok(Applied::Done(ReceiptQueued::Queued))
         })

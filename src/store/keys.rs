@@ -44,11 +44,42 @@ pub(super) mod prefix {
     pub const HORIZON: &str = "horizon/";
     /// Daily totals, by day then department (see [`crate::model::tally`]).
     pub const TALLY: &str = "tally/";
+    /// The open cases, by department and number (see [`super::super::open`]).
+    pub const OPEN: &str = "open/";
+    /// The cases with an answer time, by that time.
+    pub const ANSWERED: &str = "answered/";
 }
 
 /// A case, by its number.
 pub(super) fn case(number: &str) -> String {
     format!("{}{number}", prefix::CASE)
+}
+
+/// An open case's entry in the open-case index: `open/<department>/<number>`.
+pub(super) fn open(department: &str, number: &str) -> String {
+    format!("{}{department}/{number}", prefix::OPEN)
+}
+
+/// The department and number of an open-case index key.
+pub(super) fn open_parts(key: &str) -> Option<(&str, &str)> {
+    key.strip_prefix(prefix::OPEN)?.split_once('/')
+}
+
+/// An answered case's entry, by its answer time: `answered/<millis, 20 digits>/<number>`; with
+/// an empty number, the first key at that time.
+pub(super) fn answered(at: DateTime<Utc>, number: &str) -> String {
+    format!(
+        "{}{:020}/{number}",
+        prefix::ANSWERED,
+        at.timestamp_millis().max(0)
+    )
+}
+
+/// The case number of an answered-case index key.
+pub(super) fn answered_number(key: &str) -> Option<&str> {
+    key.strip_prefix(prefix::ANSWERED)?
+        .split_once('/')
+        .map(|(_, n)| n)
 }
 
 /// The thread index entry of a Message-ID.
@@ -207,6 +238,21 @@ mod tests {
             "2026-03-04".parse().ok()
         );
         assert_eq!(outbox(0, "x@y"), "outbox/0/x@y");
+        assert_eq!(open("bygg", "BMN-2026-0001"), "open/bygg/BMN-2026-0001");
+        assert_eq!(
+            open_parts("open/bygg/BMN-2026-0001"),
+            Some(("bygg", "BMN-2026-0001"))
+        );
+        let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        assert_eq!(
+            answered(t, "BMN-2026-0001"),
+            "answered/00000001700000000000/BMN-2026-0001"
+        );
+        assert_eq!(
+            answered_number(&answered(t, "BMN-2026-0001")),
+            Some("BMN-2026-0001")
+        );
+        assert!(answered(t, "") < answered(t, "A"));
         assert_eq!(ignored(12), "ignored/000000000012");
         assert_eq!(sender("A@B.se"), "loop/a@b.se");
         let at = DateTime::from_timestamp_millis(5).unwrap();

@@ -22,6 +22,7 @@ mod change;
 mod error;
 mod ignored;
 mod keys;
+mod open;
 mod outbox;
 mod person;
 mod prune;
@@ -32,6 +33,7 @@ pub use change::{Applied, Edit, NewCase};
 use error::Abort;
 pub use error::{Cause, StoreError};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
+pub use open::OpenCase;
 pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};
 pub use person::Erasure;
 pub use prune::Pruned;
@@ -127,7 +129,8 @@ fn tx_new_case(
     if effects.count_receipt {
         tx_put(tx, rate_key, &(receipts_today + 1))?;
     }
-    tx_put(tx, &keys::case(&case.number), case)?;
+    let before: Option<Case> = tx_get(tx, &keys::case(&case.number))?;
+    open::tx_write_case(tx, before.as_ref(), case)?;
     for id in &case.message_ids {
         tx_put(tx, &keys::message(id), &case.number)?;
     }
@@ -477,7 +480,8 @@ impl Store {
             let mut batch = sled::Batch::default();
             for case in chunk {
                 let bytes = serde_json::to_vec(case).map_err(|e| self.err(e))?;
-                batch.insert(keys::case(&case.number).into_bytes(), bytes);
+                let before = self.case(&case.number)?;
+                open::batch_write_case(&mut batch, before.as_ref(), case, bytes);
                 for id in &case.message_ids {
                     let number = serde_json::to_vec(&case.number).map_err(|e| self.err(e))?;
                     batch.insert(keys::message(id).into_bytes(), number);
@@ -523,7 +527,7 @@ impl Store {
             for id in &case.message_ids {
                 tx.remove(keys::message(id).as_bytes())?;
             }
-            tx.remove(key.as_bytes())?;
+            open::tx_remove_case(tx, &case)?;
             Ok(true)
         })
     }

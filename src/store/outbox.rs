@@ -290,12 +290,13 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
     };
     super::tally::tx_ticks(tx, &note.ticks)?;
     let key = keys::case(&note.case);
-    if let Some(mut case) = tx_get::<Case>(tx, &key)? {
+    if let Some(before) = tx_get::<Case>(tx, &key)? {
+        let mut case = before.clone();
         if let Some(flag) = &note.flag {
             case.flagged = Some(flag.clone());
         }
         case.log(note.at, note.what.clone());
-        tx_put(tx, &key, &case)?;
+        super::open::tx_write_case(tx, Some(&before), &case)?;
         if let Some(q) = &note.tell {
             tx_put(tx, &q.key(), &q.mail)?;
         }

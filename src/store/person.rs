@@ -6,7 +6,7 @@
 //! loop breaker's, the daily receipt counts).
 
 use super::change::tx_unchanged;
-use super::{keys, tx_put, Applied, Edit, Queued, Store, StoreError};
+use super::{keys, Applied, Edit, Queued, Store, StoreError};
 
 /// An erasure as `app::person` worked it out: applied together, or not at all.
 #[derive(Clone, Debug, Default)]
@@ -43,7 +43,7 @@ impl Store {
                 }
             }
             for edit in &erasure.cases {
-                tx_put(tx, &keys::case(&edit.after.number), &edit.after)?;
+                super::open::tx_write_case(tx, Some(&edit.before), &edit.after)?;
             }
             for id in &erasure.ignored {
                 tx.remove(keys::ignored(*id).as_bytes())?;

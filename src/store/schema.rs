@@ -14,7 +14,9 @@ use chrono::{DateTime, Utc};
 /// - 1: the layout without a version.
 /// - 2: "handled" marks carry the time they were written (a [`Mark`]), so that they can be
 ///   pruned by age; before, they held the case number or a note as a bare string.
-pub const CURRENT: u32 = 2;
+/// - 3: the index of live cases (`open/…`, `answered/…`, see [`super::open`]), so that the
+///   gauges and the digest need not read every case.
+pub const CURRENT: u32 = 3;
 
 impl Store {
     /// Brings the store to [`CURRENT`]: writes it into a new store, migrates an older one,
@@ -38,6 +40,11 @@ impl Store {
         if version < 2 {
             let n = self.marks_with_times(now)?;
             tracing::info!(store = %self.path.display(), marks = n, "store migrated from schema version 1 to 2: \"handled\" marks now carry a time");
+        }
+        if version < 3 {
+            // Cleared and built whole: a migration that stopped half-way runs again cleanly.
+            let n = self.index_cases()?;
+            tracing::info!(store = %self.path.display(), cases = n, "store migrated to schema version 3: an index of open and answered cases");
         }
         if found != Some(CURRENT) {
             self.put(keys::SCHEMA, &CURRENT)?;
@@ -128,6 +135,10 @@ mod tests {
         assert_eq!(mark.note, "BMN-2026-0001");
         assert_eq!(store.cursor("bygg").unwrap().map(|c| c.last_uid), Some(2));
         assert_eq!(store.pending().unwrap().len(), 1);
+        // The index of live cases was built from the cases there.
+        let mut open = Vec::new();
+        store.open_cases(|c| open.push(c.number)).unwrap();
+        assert_eq!(open, ["BMN-2026-0001"]);
         let c = store
             .next_counters("bygg", ("BMN", 2026), "a/2026-01-01")
             .unwrap();
@@ -160,6 +171,28 @@ mod tests {
     }
 
     #[test]
+    fn a_store_of_version_2_gets_its_index_of_live_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        version_1(dir.path());
+        {
+            // Version 2's layout: marks with times, the number 2, no index.
+            let store = Store::open(dir.path()).unwrap();
+            for k in ["open/bygg/BMN-2026-0001", keys::SCHEMA] {
+                store.kv.remove(k).unwrap();
+            }
+            store.put(keys::SCHEMA, &2u32).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), Some(CURRENT));
+        let mut open = Vec::new();
+        store
+            .open_cases(|c| open.push((c.department, c.number)))
+            .unwrap();
+        assert_eq!(open, [("bygg".to_string(), "BMN-2026-0001".to_string())]);
+    }
+
+    #[test]
     fn a_new_store_gets_the_current_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
@@ -177,7 +210,7 @@ mod tests {
         }
         let err = Store::open(dir.path()).unwrap_err().to_string();
         assert!(
-            err.contains("written by a newer kvittens (schema version 99; this one reads up to 2)"),
+            err.contains("written by a newer kvittens (schema version 99; this one reads up to 3)"),
             "{err}"
         );
     }

@@ -9,15 +9,19 @@
 //!   UIDVALIDITY, UID FETCH since a cursor, a body, a wait for EXISTS in IDLE), implemented by
 //!   async-imap ([`Imap`]) and by the in-memory fake of `net::fake`.
 //! - [`Watcher`]: the loop — reconnects with the one backoff, the cursor, UIDVALIDITY.
+//! - [`LoginGate`]: the cap on logins per second across every mailbox (`[imap]
+//!   logins_per_second`), at start and at every reconnect.
 //! - reading: one message to the engine, with the "being read" mark that lets a crash on a
 //!   message set it aside rather than crash again; its outcome goes to `app::outcome`.
 
 mod connect;
+mod gate;
 mod mailbox;
 mod reading;
 mod watcher;
 
 pub use connect::{connect, connect_dept, connect_oauth2, examine, sent_folder, Io, Session};
+pub use gate::{LoginGate, DEFAULT_LOGINS_PER_SECOND};
 pub use mailbox::{Connect, Dated, Examined, Fetched, Imap, Listed, Mailbox, MailboxSize};
 pub use watcher::Watcher;
 

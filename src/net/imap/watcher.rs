@@ -40,6 +40,8 @@ pub struct Watcher<C = Imap> {
     pub shutdown: CancellationToken,
     /// Watch the department's Sent folder (for answers) instead of its inbox.
     pub sent: bool,
+    /// The cap on logins per second, shared by every watcher of the daemon.
+    pub logins: super::LoginGate,
 }
 
 /// Whether a session ended only because its token runs out, so that it is replaced at once:
@@ -89,6 +91,11 @@ impl<C: Connect> Watcher<C> {
         loop {
             if self.sent && !self.inbox_may_log_in(&dept).await {
                 return;
+            }
+            // Every login, the first and each reconnect, waits its turn at the shared gate.
+            tokio::select! {
+                _ = self.logins.wait() => {}
+                _ = self.shutdown.cancelled() => return,
             }
             // The password as now configured: a reload that fixes it is used at the next try.
             let current = self.current(&dept);
