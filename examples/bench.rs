@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         let (rate, ceiling) = (median(&mut rates), median(&mut ceilings));
         writeln!(
             table,
-            "| backlog of {backlog_n} in {mailboxes} mailbox(es) → receipts accepted by SMTP | {rate:.0} msg/s (ceiling {ceiling:.0} msg/s, ratio {:.2}) | ratio ≥ 0.7 |",
+            "| backlog of {backlog_n} in {mailboxes} mailbox(es) → receipts delivered to residents' inboxes | {rate:.0} msg/s (ceiling {ceiling:.0} msg/s, ratio {:.2}) | ratio ≥ 0.7 |",
             rate / ceiling
         )?;
     }
@@ -364,31 +364,69 @@ async fn fill(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::R
     Ok(())
 }
 
-/// Messages per second from kvittens' start to the last receipt accepted by SMTP.
-async fn backlog(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::Result<f64> {
-    fill(stack, tag, n, mailboxes).await?;
-    let dir = tempfile::tempdir()?;
-    let (cfg, http) = config(dir.path(), stack, tag, mailboxes, "1h")?;
-    let log = dir.path().join("log");
-    let t0 = Instant::now();
-    let child = start(&cfg, &log)?;
+/// How many residents of benchmark `tag` there are (`message` writes from `r<i % 50>-<tag>`).
+const RESIDENTS: usize = 50;
+
+/// How many mails the residents of benchmark `tag` hold in their inboxes: delivered, not
+/// merely accepted by SMTP. Counted in the mail stack's Maildirs (`$KVITTENS_MAILSTACK/mail/
+/// medborgare.test/<user>/{new,cur}`), which costs Dovecot nothing, so that counting does not
+/// slow down what it measures.
+fn delivered(tag: &str) -> anyhow::Result<usize> {
+    let dir = std::env::var("KVITTENS_MAILSTACK").map_err(|_| {
+        anyhow::anyhow!("KVITTENS_MAILSTACK is not set: run the bench through scripts/bench")
+    })?;
+    let base = Path::new(&dir).join("mail/medborgare.test");
+    let mut n = 0;
+    for r in 0..RESIDENTS {
+        for sub in ["new", "cur"] {
+            if let Ok(entries) = std::fs::read_dir(base.join(format!("r{r}-{tag}")).join(sub)) {
+                n += entries.count();
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// Waits until the residents of `tag` hold `want` more mails than `before`; the time since
+/// `t0`, in seconds.
+async fn until_delivered(
+    tag: &str,
+    before: usize,
+    want: usize,
+    t0: Instant,
+) -> anyhow::Result<f64> {
     loop {
-        if sent_receipts(http) >= n as f64 {
-            break;
+        if delivered(tag)? >= before + want {
+            return Ok(t0.elapsed().as_secs_f64());
         }
         anyhow::ensure!(
             t0.elapsed() < Duration::from_secs(1800),
-            "backlog not done after 30 min"
+            "{} of {want} mails delivered after 30 min",
+            delivered(tag)? - before
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let secs = t0.elapsed().as_secs_f64();
+}
+
+/// Messages per second from kvittens' start to the last receipt delivered to its resident's
+/// inbox (not accepted by SMTP: the officer notices and the copies share Postfix's delivery
+/// with the receipts, and what the resident waits for is the receipt in the inbox).
+async fn backlog(stack: &Stack, tag: &str, n: usize, mailboxes: usize) -> anyhow::Result<f64> {
+    fill(stack, tag, n, mailboxes).await?;
+    let dir = tempfile::tempdir()?;
+    let (cfg, _http) = config(dir.path(), stack, tag, mailboxes, "1h")?;
+    let log = dir.path().join("log");
+    let before = delivered(tag)?;
+    let t0 = Instant::now();
+    let child = start(&cfg, &log)?;
+    let secs = until_delivered(tag, before, n, t0).await;
     stop(child);
-    Ok(n as f64 / secs)
+    Ok(n as f64 / secs?)
 }
 
 /// The same protocol work by a minimal client: UID FETCH of every message, then one SMTP
-/// submission per message over one kept-open connection.
+/// submission per message over one kept-open connection; messages per second until the last
+/// of its mails is delivered to its resident's inbox, as kvittens' figure is measured.
 async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f64> {
     // One SMTP connection with TCP_NODELAY, as a minimal client would keep it.
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", stack.smtp_port)).await?;
@@ -399,6 +437,7 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
         &hello,
     )
     .await?;
+    let before = delivered(tag)?;
     let t0 = Instant::now();
     let mut total = 0usize;
     for m in 0..mailboxes {
@@ -433,7 +472,8 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
         s.logout().await.ok();
     }
     let _ = smtp.quit().await;
-    Ok(total as f64 / t0.elapsed().as_secs_f64())
+    let secs = until_delivered(tag, before, total, t0).await?;
+    Ok(total as f64 / secs)
 }
 
 /// Peak RSS (kB) and start-up time with 20 mailboxes and `cases` cases in the store.

@@ -464,3 +464,104 @@ async fn a_refused_login_is_not_retried_until_a_reload() {
     .await;
     d.stop().await;
 }
+
+/// A resident's mail numbered `i` with `subject`, from a resident of its own.
+fn numbered(i: usize, subject: &str) -> Vec<u8> {
+    format!(
+        "From: Invånare {i} <r{i}@medborgare.test>\r\nTo: {MAILBOX}\r\nSubject: {subject} {i}\r\nMessage-ID: <burst{i}@medborgare.test>\r\nDate: Sat, 28 Nov 2026 10:00:00 +0100\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHej! Fråga nummer {i}.\r\n"
+    )
+    .into_bytes()
+}
+
+/// The mails delivered to `to`.
+fn mails_to(server: &FakeServer, to: &str) -> Vec<String> {
+    (server.delivered().iter())
+        .filter(|m| m.to.iter().any(|t| t == to))
+        .map(|m| String::from_utf8_lossy(&m.bytes).into_owned())
+        .collect()
+}
+
+/// A burst of eight new cases for one officer (more than `cases = 3` within the minute): the
+/// receipts all go, the first three notices go at once, the other five are held in the store
+/// — a crash loses none — and go as one mail listing them, with their messages attached,
+/// when the gathering is due. A complaint in the burst is told to the manager at once.
+#[tokio::test]
+async fn a_burst_gathers_the_officer_notices_and_a_crash_loses_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = "notice_burst = { cases = 3, within = \"1m\" }";
+    let cfg = config_with(dir.path(), "10m", daemon);
+    let server = server();
+    let d = Daemon::start(&cfg, &server).await;
+    for i in 1..=8 {
+        server.append(MAILBOX, "INBOX", &numbered(i, "Fråga"));
+    }
+    server.append(MAILBOX, "INBOX", &numbered(9, "Klagomål på bygglovet"));
+    let residents = |s: &FakeServer| {
+        (1..=9)
+            .filter(|i| !mails_to(s, &format!("r{i}@medborgare.test")).is_empty())
+            .count()
+    };
+    d.until("every receipt went", |_| residents(&server) == 9)
+        .await;
+    d.until("the complaint's manager was told", |_| {
+        !mails_to(&server, "manager@kommun.test").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(mails_to(&server, OFFICER).len(), 3, "three notices at once");
+    d.crash().await;
+
+    // After the restart the held notices are still there; the window closes.
+    let d = Daemon::start(&cfg, &server).await;
+    let later = chrono::Utc::now() + chrono::Duration::minutes(2);
+    assert!(d.engine.fire_due(later).unwrap() >= 1);
+    d.engine.outbox_bell().notify_one();
+    d.until("the gathered mail went", |_| {
+        mails_to(&server, OFFICER).len() == 4
+    })
+    .await;
+    let gathered = mails_to(&server, OFFICER).pop().unwrap();
+    for n in 4..=8 {
+        let number = format!("BYGG-2026-{n:04}");
+        assert!(gathered.contains(&number), "{number} in\n{gathered}");
+        assert!(
+            gathered.contains(&format!("burst{n}@medborgare.test")),
+            "message {n} attached"
+        );
+        let case = kvittens::app::admin::case(&d.engine, &number).unwrap();
+        let lines: Vec<&str> = case.events.iter().map(|e| e.what.as_str()).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("held for one gathered mail")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("queued in one gathered mail listing 5")),
+            "{lines:?}"
+        );
+    }
+    let parsed = mail_parser::MessageParser::default()
+        .parse(gathered.as_bytes())
+        .unwrap();
+    assert!(
+        parsed
+            .subject()
+            .unwrap_or("")
+            .starts_with("5 nya ärenden i"),
+        "{gathered}"
+    );
+    let text = parsed.body_text(0).unwrap_or_default();
+    assert!(text.contains("Invånare 8 <r8@medborgare.test>"), "{text}");
+    assert!(
+        !gathered.contains("BYGG-2026-0003"),
+        "a notice sent at once is not listed again"
+    );
+    // Fired once: a second wake-up sends nothing more.
+    d.engine.fire_due(later).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    d.stop().await;
+    assert_eq!(mails_to(&server, OFFICER).len(), 4);
+}

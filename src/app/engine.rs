@@ -212,6 +212,10 @@ pub struct Opening<'a> {
     /// Absences recorded at run time, by address: the manager's substitute gets a complaint
     /// notice while the manager is away.
     pub away: &'a [(String, Absence)],
+    /// The department's officers' bursts as read ([`crate::store::CaseStore::bursts`]): in a
+    /// burst the officer notice is held for a gathered mail ([`crate::rules::burst`]). `None`
+    /// sends it at once (a case a person opens by hand).
+    pub bursts: Option<&'a [(String, crate::rules::burst::Burst)]>,
 }
 
 /// [`new_case`] with everything the caller knows of the case in `opening`.
@@ -290,10 +294,14 @@ pub fn new_case_from(
     c.log(received, assigned);
     flag_header_only(&mut c, msg, received);
     let opening = Opening { away, ..opening };
-    let mails = case_mails(
+    let (mails, gather) = case_mails(
         cfg, templates, dept, msg, incoming, counters, &mut c, opening,
     );
-    let dues = schedule::case_dues(dept, &c);
+    let mut dues = schedule::case_dues(dept, &c);
+    let gather = gather.map(|(g, due)| {
+        dues.extend(due);
+        g
+    });
     let count_receipt = mails.iter().any(|m| m.kind == crate::model::Kind::Receipt);
     let mails = mails.into_iter().map(super::outbox::queued).collect();
     // Every way a case opens passes here, so every way counts it (the report's tallies).
@@ -305,6 +313,7 @@ pub fn new_case_from(
             dues,
             count_receipt,
             ticks,
+            gather: gather.into_iter().collect(),
         },
     )
 }
@@ -347,8 +356,10 @@ fn owner_and_dates<'d>(
 }
 
 /// The mails of a new case, in order: its receipt unless it is withheld, the officer notice
-/// (built after the receipt is decided, so that it says truly whether one went and why not),
-/// and for a complaint the manager's notice. Records on `c` why no receipt went.
+/// (built after the receipt is decided, so that it says truly whether one went and why not)
+/// unless a burst holds it for a gathered mail (then the change to the officer's burst, and
+/// the gathering's schedule entry when it starts one), and for a complaint the manager's
+/// notice. Records on `c` why no receipt went.
 #[allow(clippy::too_many_arguments)]
 fn case_mails(
     cfg: &Config,
@@ -359,7 +370,10 @@ fn case_mails(
     counters: Counters,
     c: &mut Case,
     opening: Opening<'_>,
-) -> Vec<crate::mail::outgoing::Outgoing> {
+) -> (
+    Vec<crate::mail::outgoing::Outgoing>,
+    Option<super::gather::Gathering>,
+) {
     let now = Utc::now();
     let mut no_receipt = withheld_receipt(cfg, c, counters, &opening);
     let mut built = Vec::new();
@@ -395,9 +409,16 @@ fn case_mails(
         header_only: msg.header_only.as_deref(),
         note: opening.note,
     };
-    built.push(compose::officer_notice(
-        cfg, dept, c, original, templates, now, &facts,
-    ));
+    // A complaint's notices always go at once (the service policy: the manager is told).
+    let gathering = (opening.bursts)
+        .filter(|_| c.category != Category::Complaint)
+        .and_then(|bursts| super::gather::on_new_case(cfg, dept, c, bursts, original, now));
+    let held = gathering.as_ref().is_some_and(|(g, _)| g.hold.is_some());
+    if !held {
+        built.push(compose::officer_notice(
+            cfg, dept, c, original, templates, now, &facts,
+        ));
+    }
     if c.category == Category::Complaint {
         // The manager is told at once. When the manager (or whoever stands in) owns the case,
         // the notice above has told them, with the message: a second mail about the same case
@@ -417,7 +438,7 @@ fn case_mails(
             Err(e) => c.log(now, format!("a mail could not be built: {e}")),
         }
     }
-    mails
+    (mails, gathering)
 }
 
 /// Why a new case gets no receipt, if it gets none, noted on its timeline: a withheld receipt

@@ -59,7 +59,12 @@ impl Engine {
         let (cfg, templates) = (self.cfg(), self.templates());
         let mut cases: BTreeMap<String, Edit> = BTreeMap::new();
         let mut effects = Effects::default();
+        let mut gathered = std::collections::BTreeSet::new();
         for (_, due) in batch {
+            if due.kind == schedule::DueKind::Gathered {
+                gathered.insert(due.department.as_str());
+                continue;
+            }
             let Some(number) = &due.case else { continue };
             if !cases.contains_key(number) {
                 let Some(before) = self.store.case(number)? else {
@@ -100,6 +105,11 @@ impl Engine {
                     }
                 }
             }
+        }
+        // The gathered officer notices of a burst whose time has come (a department removed
+        // from the config has its entries dropped).
+        for dept in gathered.into_iter().filter_map(|d| cfg.department(d)) {
+            self.plan_gathered(dept, now, &mut cases, &mut effects)?;
         }
         let edits = cases
             .into_values()

@@ -4,7 +4,7 @@
 //! transaction. The watcher feeds it; the sender empties the outbox.
 
 use crate::app::edit::until_applied;
-use crate::app::engine::{decide_with, new_case, Engine};
+use crate::app::engine::{decide_with, new_case_from, Engine, Opening};
 use crate::app::tally;
 use crate::config::Department;
 use crate::model::Inbound;
@@ -258,17 +258,16 @@ impl Engine {
         let sender_today = crate::store::sender_day(&resident.email, today);
         let opened = until_applied(|| {
             let counters = self.store.next_counters(&dept.id, counter, &sender_today)?;
+            // Read on every try: the case opens only if its officer's burst is still so.
+            let bursts = self.store.bursts(&dept.id)?;
             let who = (category, language, resident);
-            let (case, mut effects) = new_case(
-                &cfg,
-                &templates,
-                dept,
-                msg,
-                incoming,
-                counters,
-                who,
-                &away,
-                withhold.as_ref(),
+            let opening = Opening {
+                withhold: withhold.as_ref(),
+                bursts: Some(&bursts),
+                ..Opening::default()
+            };
+            let (case, mut effects) = new_case_from(
+                &cfg, &templates, dept, msg, incoming, counters, who, &away, opening,
             );
             effects.ticks.push(tally::received(dept, incoming.received));
             self.store.open_case(&NewCase {

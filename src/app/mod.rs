@@ -14,6 +14,7 @@ pub mod edit;
 pub mod engine;
 pub mod error;
 pub mod followup;
+pub mod gather;
 pub mod incoming;
 pub mod metrics;
 pub mod outbox;

@@ -71,6 +71,7 @@ struct Times {
     listen: Option<std::net::SocketAddr>,
     unconfirmed_wait: Duration,
     loop_rule: crate::model::limits::LoopRule,
+    notice_burst: crate::model::limits::NoticeBurst,
     backfill: Duration,
     poll_interval: Duration,
 }
@@ -114,6 +115,38 @@ impl Checker<'_> {
             window: d(window),
             answers,
             hold: d(hold),
+        })
+    }
+
+    /// `[daemon] notice_burst`, checked: the window between 10 s and 1 h (a gathered mail waits
+    /// that long, and an officer should hear of a new case within the hour); `cases` at most
+    /// 10 000 (0 is off).
+    fn notice_burst(
+        &self,
+        daemon: &RawDaemon,
+        secs: &SpanReader<'_>,
+    ) -> Result<crate::model::limits::NoticeBurst, ConfigError> {
+        let dflt = crate::model::limits::NoticeBurst::default();
+        let Some(raw) = &daemon.notice_burst else {
+            return Ok(dflt);
+        };
+        let within = secs(raw.within, "daemon.notice_burst.within", 300)?;
+        if !(10..=3600).contains(&within.as_secs()) {
+            return Err(self.err(
+                "daemon.notice_burst.within",
+                "must be between 10s and 1h: the gathered notices wait that long before they go",
+            ));
+        }
+        let cases = raw.cases.unwrap_or(dflt.cases);
+        if cases > 10_000 {
+            return Err(self.err(
+                "daemon.notice_burst.cases",
+                format!("{cases} is too many: at most 10000, or 0 to send every notice at once"),
+            ));
+        }
+        Ok(crate::model::limits::NoticeBurst {
+            cases,
+            within: chrono::Duration::seconds(within.as_secs() as i64),
         })
     }
 
@@ -168,6 +201,7 @@ impl Checker<'_> {
             retention: daemon.retention,
             unconfirmed_wait: times.unconfirmed_wait,
             loop_rule: times.loop_rule,
+            notice_burst: times.notice_burst,
             warnings,
             listen: times.listen,
             file: self.file.to_path_buf(),
@@ -284,11 +318,13 @@ impl Checker<'_> {
             ));
         }
         let loop_rule = self.loop_rule(daemon, &secs)?;
+        let notice_burst = self.notice_burst(daemon, &secs)?;
         Ok(Times {
             idle_renew,
             listen,
             unconfirmed_wait,
             loop_rule,
+            notice_burst,
             backfill: secs(daemon.backfill, "daemon.backfill", 0)?,
             poll_interval: secs(daemon.poll_interval, "daemon.poll_interval", 60)?
                 .max(Duration::from_secs(1)),

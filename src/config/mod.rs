@@ -287,6 +287,8 @@ pub struct Config {
     pub unconfirmed_wait: Duration,
     /// When a sender that keeps answering receipts with new threads is held as a machine.
     pub loop_rule: crate::model::limits::LoopRule,
+    /// When officer notices are gathered into one mail per officer (a burst of new cases).
+    pub notice_burst: crate::model::limits::NoticeBurst,
     /// Warnings about the config that do not stop kvittens (logged at start).
     pub warnings: Vec<String>,
     /// SMTP settings.
@@ -441,6 +443,18 @@ decide_within = "3d"
         let capped = GOOD.replace("port = 1143", "port = 1143\nlogins_per_second = 20");
         assert_eq!(parse(&capped).unwrap().imap_logins_per_second, 20);
         assert_eq!(c.loop_rule, crate::model::limits::LoopRule::default());
+        let burst = crate::model::limits::NoticeBurst::default();
+        assert_eq!(
+            (c.notice_burst.cases, c.notice_burst.within.num_seconds()),
+            (10, 300)
+        );
+        assert_eq!(c.notice_burst, burst);
+        let set = GOOD.replace(
+            "[daemon]\n",
+            "[daemon]\nnotice_burst = { cases = 3, within = \"2m\" }\n",
+        );
+        let set = parse(&set).unwrap().notice_burst;
+        assert_eq!((set.cases, set.within.num_seconds()), (3, 120));
         assert!(!c.smtp.limits.any(), "no send limit unless configured");
         let limited = GOOD.replace(
             "from = \"Salems kommun <noreply@kommun.test>\"",
@@ -768,6 +782,8 @@ service_account_file = "sa.json"
             (daemon("loop_hold = \"0s\""), "loop_hold", "daemon.loop_hold", "between 1m and 30d"),
             (daemon("loop_window = \"3wd\""), "loop_window", "daemon.loop_window", "elapsed time"),
             (daemon("loop_answers = 100000"), "loop_answers", "daemon.loop_answers", "at most 100"),
+            (daemon("notice_burst = { cases = 3, within = \"1s\" }"), "notice_burst", "daemon.notice_burst.within", "between 10s and 1h"),
+            (daemon("notice_burst = { cases = 20000 }"), "notice_burst", "daemon.notice_burst.cases", "at most 10000"),
             (daemon("idle_renew = \"1h\""), "idle_renew", "daemon.idle_renew", "at most 29m"),
             (daemon("listen = \"everywhere\""), "listen", "daemon.listen", "not an address"),
             (daemon("backfill = \"2wd\""), "backfill", "daemon.backfill", "elapsed time"),

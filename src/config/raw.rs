@@ -73,6 +73,15 @@ pub(super) struct RawDaemon {
     pub(super) loop_window: Option<Span>,
     pub(super) loop_answers: Option<u32>,
     pub(super) loop_hold: Option<Span>,
+    pub(super) notice_burst: Option<RawNoticeBurst>,
+}
+
+/// `[daemon] notice_burst = { cases = 10, within = "5m" }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNoticeBurst {
+    pub(super) cases: Option<u32>,
+    pub(super) within: Option<Span>,
 }
 
 #[derive(Deserialize, Default)]

@@ -10,6 +10,7 @@ use crate::model::{Case, Category, Language};
 use crate::rules::decide::Reason;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use std::collections::HashSet;
 
 /// Loads the templates (`[daemon] templates` and each department's `templates`, else the
 /// built-in ones) and renders each once per department, so that a mistake stops the start,
@@ -26,20 +27,73 @@ pub fn load_templates(cfg: &Config) -> Result<Templates, ComposeError> {
     Ok(templates)
 }
 
-/// Renders every template once for each department with sample values — a case of every
+/// Renders every template for each department with sample values — a case of every
 /// category, a fault report of each catalogued type and one of none — so that a mistake in
 /// any branch a mail can take stops the start-up.
+///
+/// A render whose outcome an earlier one already decided is skipped: the same template (the
+/// department's own file, else the global one) with data of the same shape
+/// ([`Templates::check_key`]: the same keys, list lengths and empty or not). So 1 000
+/// departments alike cost about as much as one, while a department with its own folder, fault
+/// catalogue, phone number or officers still has its own renders.
 ///
 /// # Errors
 /// The first template that fails to render with the sample values.
 pub fn check_templates(cfg: &Config, templates: &Templates) -> Result<(), ComposeError> {
+    renders(cfg, templates).map(|_| ())
+}
+
+/// [`check_templates`], saying how many renders it took.
+fn renders(cfg: &Config, templates: &Templates) -> Result<usize, ComposeError> {
     let now = Utc::now();
+    let mut done = Done {
+        templates,
+        keys: HashSet::new(),
+        rendered: 0,
+    };
     for dept in &cfg.departments {
         for case in sample_cases(dept, now) {
-            check_department(cfg, dept, templates, &case, now)?;
+            check_department(cfg, dept, &mut done, &case, now)?;
         }
     }
-    Ok(())
+    Ok(done.rendered)
+}
+
+/// Template data and its shape ([`crate::mail::templates::shape_of`]), hashed once for all
+/// the templates rendered with it.
+struct Shaped {
+    data: serde_json::Value,
+    shape: u64,
+}
+
+impl Shaped {
+    fn new(data: serde_json::Value) -> Shaped {
+        let shape = crate::mail::templates::shape_of(&data);
+        Shaped { data, shape }
+    }
+}
+
+/// The renders the start-up check has done, by [`Templates::check_key`].
+struct Done<'t> {
+    templates: &'t Templates,
+    keys: HashSet<u64>,
+    /// How many renders were done (for the tests).
+    rendered: usize,
+}
+
+impl Done<'_> {
+    /// Renders `name` with `data` unless a render with the same key has already succeeded.
+    fn render(&mut self, name: &str, data: &Shaped) -> Result<(), ComposeError> {
+        let (shape, data) = (data.shape, &data.data);
+        let key = self.templates.check_key(name, data, shape);
+        if key.is_some_and(|k| self.keys.contains(&k)) {
+            return Ok(());
+        }
+        self.templates.render(name, data)?;
+        self.rendered += 1;
+        self.keys.extend(key);
+        Ok(())
+    }
 }
 
 /// The sample cases [`check_templates`] renders for `dept`.
@@ -65,8 +119,13 @@ fn sample_cases(dept: &Department, now: DateTime<Utc>) -> Vec<Case> {
 
 /// A case's template data with the values the follow-up mails add (recipient, lateness,
 /// level, note, time open, the department moved from), so that their templates are checked too.
+#[cfg(test)]
 fn follow_up_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Value {
-    let mut data = template_data(dept, case, lang);
+    follow_up_with(dept, template_data(dept, case, lang))
+}
+
+/// [`follow_up_data`] made from the case's `template_data`.
+fn follow_up_with(dept: &Department, mut data: serde_json::Value) -> serde_json::Value {
     data["recipient"] = json!(dept.manager);
     data["on_behalf_of"] = json!(dept.officers[0].contact);
     data["late_by"] = json!("1 dag");
@@ -81,24 +140,13 @@ fn follow_up_data(dept: &Department, case: &Case, lang: Language) -> serde_json:
 fn check_department(
     cfg: &Config,
     dept: &Department,
-    templates: &Templates,
+    done: &mut Done<'_>,
     case: &Case,
     now: DateTime<Utc>,
 ) -> Result<(), ComposeError> {
-    for name in crate::mail::templates::names() {
-        let lang = if name.ends_with(".en") {
-            Language::En
-        } else {
-            Language::Sv
-        };
-        let data = if name.starts_with("digest.") {
-            crate::mail::notices::digest_data(dept, std::slice::from_ref(case), now, lang)
-        } else {
-            follow_up_data(dept, case, lang)
-        };
-        templates.render(&name, &data)?;
-    }
-    // The officer notice's other branch: a receipt withheld, a flagged case, a note.
+    use crate::mail::notices::{gathered_row, gathered_with};
+    // The other branches of the officer notice (a receipt withheld, a flagged case, a note)
+    // and of the gathered notice (a case listed without a receipt, flagged).
     let why = Reason {
         code: "no_auto_reply",
         detail: "Test".into(),
@@ -110,9 +158,33 @@ fn check_department(
     };
     let mut flagged = case.clone();
     flagged.flagged = Some("Test".into());
+    flagged.no_receipt = Some("Test".into());
+    // The data of each language once, not once a template.
+    let data = |lang| {
+        let digest = crate::mail::notices::digest_data(dept, std::slice::from_ref(case), now, lang);
+        let base = template_data(dept, case, lang);
+        let rows = |c| vec![gathered_row(cfg, c, base.clone())];
+        let gathered = gathered_with(dept, &case.officer, rows(case));
+        let gathered_flagged = gathered_with(dept, &case.officer, rows(&flagged));
+        let follow_up = follow_up_with(dept, base);
+        [digest, follow_up, gathered, gathered_flagged].map(Shaped::new)
+    };
+    let (sv, en) = (data(Language::Sv), data(Language::En));
+    for name in crate::mail::templates::names() {
+        let [digest, follow_up, gathered, gathered_flagged] =
+            if name.ends_with(".en") { &en } else { &sv };
+        if name.starts_with("digest.") {
+            done.render(&name, digest)?;
+        } else if name.starts_with("notice-batch.") {
+            done.render(&name, gathered)?;
+            done.render(&name, gathered_flagged)?;
+        } else {
+            done.render(&name, follow_up)?;
+        }
+    }
     for lang in ["sv", "en"] {
-        let data = notice_data(cfg, dept, &flagged, &facts);
-        templates.render(&format!("officer-notice.{lang}"), &data)?;
+        let data = Shaped::new(notice_data(cfg, dept, &flagged, &facts));
+        done.render(&format!("officer-notice.{lang}"), &data)?;
     }
     Ok(())
 }
@@ -299,7 +371,10 @@ mod tests {
             for lang in [Language::Sv, Language::En] {
                 let case = case_of(d, category, fault, lang);
                 for name in crate::mail::templates::names() {
-                    if !name.ends_with(lang.code()) || name.starts_with("digest.") {
+                    if !name.ends_with(lang.code())
+                        || name.starts_with("digest.")
+                        || name.starts_with("notice-batch.")
+                    {
                         continue;
                     }
                     let data = follow_up_data(d, &case, lang);
@@ -364,5 +439,115 @@ mod tests {
         .config();
         let err = load_templates(&with_own).unwrap_err().to_string();
         assert!(err.contains("receipt.sv.hbs"), "{err}");
+    }
+
+    /// `n` departments `d0`… like the sample one, as `[[department]]` tables, each with the
+    /// lines `extra(i)`.
+    fn departments(n: usize, extra: impl Fn(usize) -> String) -> String {
+        (0..n)
+            .map(|i| {
+                format!(
+                    "[[department]]\nid = \"d{i}\"\nname = \"Förvaltning {i}\"\ncase_prefix = \"D{i}\"\nmailbox = {{ user = \"d{i}@kommun.test\", password = \"x\" }}\nmanager = {{ name = \"M\", email = \"m@kommun.test\" }}\nofficers = [{{ name = \"O{i}\", email = \"o{i}@kommun.test\" }}]\n{}\n",
+                    extra(i)
+                )
+            })
+            .collect()
+    }
+
+    /// The sample config with `more` departments after the sample one, and `daemon` lines.
+    fn config_with(daemon: &str, more: &str) -> Config {
+        Sample {
+            daemon,
+            department: more,
+            ..Sample::default()
+        }
+        .config()
+    }
+
+    #[test]
+    fn departments_alike_are_rendered_once() {
+        let t = Templates::load(None).unwrap();
+        let one = renders(&config_with("", ""), &t).unwrap();
+        let many = renders(&config_with("", &departments(200, |_| String::new())), &t).unwrap();
+        assert!(one > 40, "{one}");
+        // The 200 differ only in names and addresses: no render of their own.
+        assert_eq!(many, one);
+        // One with a phone number and a catalogue has renders of its own.
+        let own = departments(1, |_| format!("phone = \"08-123\"\n{GATUBELYSNING}"));
+        let more = renders(&config_with("", &own), &t).unwrap();
+        assert!(more > one, "{more} > {one}");
+    }
+
+    /// What a department has that the one before has not is still checked: a branch only a
+    /// phone number takes, a second officer, its own folder, its own values compared.
+    #[test]
+    fn a_department_unlike_the_others_is_still_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let global = |text: &str| {
+            std::fs::write(dir.path().join("receipt.sv.hbs"), text).unwrap();
+            format!("templates = {:?}", dir.path())
+        };
+        let broken = |daemon: &str, more: &str| {
+            let cfg = config_with(daemon, more);
+            let t = Templates::load(cfg.templates.as_deref()).unwrap();
+            check_templates(&cfg, &t).unwrap_err().to_string()
+        };
+        let phone = departments(3, |i| match i {
+            2 => "phone = \"08-123\"".into(),
+            _ => String::new(),
+        });
+        let daemon = global("{{#if department.phone}}{{department.phon}}{{/if}}");
+        assert!(broken(&daemon, &phone).contains("receipt.sv.hbs"));
+        // A helper comparing values: rendered for every department.
+        let daemon = global("{{#if (eq department.id \"d7\")}}{{case.numbr}}{{/if}}");
+        let err = broken(&daemon, &departments(8, |_| String::new()));
+        assert!(err.contains("receipt.sv.hbs"), "{err}");
+        // A department's own folder, the last of many.
+        let own = tempfile::tempdir().unwrap();
+        std::fs::write(own.path().join("delay.en.hbs"), "{{case.numbr}}").unwrap();
+        let more = departments(5, |i| match i {
+            4 => format!("templates = {:?}", own.path()),
+            _ => String::new(),
+        });
+        let err = load_templates(&config_with("", &more))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("delay.en.hbs"), "{err}");
+    }
+
+    #[test]
+    fn only_values_and_their_blocks_are_rendered_by_shape() {
+        let t = Templates::load(None).unwrap();
+        let data = json!({"department": {"id": "x"}, "case": {"number": "N"}});
+        // Every built-in template is decided by the shape of its data.
+        for name in crate::mail::templates::names() {
+            assert!(t.check_key(&name, &data, 0).is_some(), "{name}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            ("receipt.sv", "{{#if (eq case.number \"N\")}}x{{/if}}"),
+            ("receipt.en", "{{lookup case \"number\"}}"),
+            ("delay.sv", "{{> receipt.sv}}"),
+            ("delay.en", "{{#each case as |v k|}}{{v}}{{/each}}"),
+        ];
+        for (name, text) in cases {
+            std::fs::write(dir.path().join(format!("{name}.hbs")), text).unwrap();
+        }
+        let t = Templates::load(Some(dir.path())).unwrap();
+        for (name, text) in &cases[..3] {
+            assert!(t.check_key(name, &data, 0).is_none(), "{text}");
+        }
+        // Block parameters name values; the shape still decides.
+        assert!(t.check_key("delay.en", &data, 0).is_some());
+        // Same shape, same key; an empty value or a longer list is another shape.
+        let key = |v: serde_json::Value| crate::mail::templates::shape_of(&v);
+        assert_eq!(
+            key(json!({"a": "x", "l": [1]})),
+            key(json!({"a": "y", "l": [2]}))
+        );
+        assert_ne!(key(json!({"a": "x"})), key(json!({"a": ""})));
+        assert_ne!(key(json!({"l": [1]})), key(json!({"l": [1, 1]})));
+        assert_ne!(key(json!({"n": 0})), key(json!({"n": 1})));
+        assert_ne!(key(json!({"a": null})), key(json!({"b": null})));
     }
 }

@@ -459,6 +459,97 @@ pub fn digest(
     )
 }
 
+/// The template values of an officer's gathered notice ([`gathered`]): the officer, how many
+/// cases, and a row for each with the values of its own notice (`case`, `category`,
+/// `resident`, `received`, `reply_date`, `fault`, …) and `no_receipt`, `flagged`, `case_url`.
+pub fn gathered_data(
+    cfg: &Config,
+    dept: &Department,
+    officer: &Contact,
+    cases: &[&Case],
+    lang: Language,
+) -> Value {
+    let rows = (cases.iter())
+        .map(|c| gathered_row(cfg, c, template_data(dept, c, lang)))
+        .collect();
+    gathered_with(dept, officer, rows)
+}
+
+/// A case's row of [`gathered_data`], made from its `template_data`.
+pub fn gathered_row(cfg: &Config, c: &Case, mut row: Value) -> Value {
+    row["no_receipt"] = json!(c.no_receipt);
+    row["flagged"] = json!(c.flagged);
+    row["case_url"] = json!(cfg.web.case_url(&c.number));
+    row
+}
+
+/// [`gathered_data`] of the rows made by [`gathered_row`].
+pub fn gathered_with(dept: &Department, officer: &Contact, rows: Vec<Value>) -> Value {
+    let mut data = json!({
+        "department": { "id": dept.id, "name": dept.name, "email": dept.email, "phone": dept.phone, "web": dept.web },
+        "officer": officer,
+        "count": rows.len(),
+    });
+    // Moved in, not serialized again: `json!` would copy every row.
+    data["cases"] = Value::Array(rows);
+    data
+}
+
+/// One mail to `officer` listing the new cases of a burst whose notices were held
+/// ([`crate::rules::burst`]), each `(case, the resident's message)` attached as its own notice
+/// would attach it. `at` is when the gathering was due (in the Message-ID, so that a resend
+/// after a crash is the same mail).
+///
+/// # Errors
+/// A [`ComposeError`] when the template fails, an address is refused, or there is no case.
+pub fn gathered(
+    cfg: &Config,
+    dept: &Department,
+    templates: &Templates,
+    officer: &Contact,
+    cases: &[(&Case, &[u8])],
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
+    use lettre::message::MultiPart;
+    let first = cases.first().ok_or(ComposeError::Encoding(
+        "a gathered notice lists at least one case",
+    ))?;
+    let lang = dept.staff_language;
+    let listed: Vec<&Case> = cases.iter().map(|(c, _)| *c).collect();
+    let data = gathered_data(cfg, dept, officer, &listed, lang);
+    let body = templates.render(&format!("notice-batch.{}", lang.code()), &data)?;
+    let about = About::Gathered(first.0.number.clone());
+    let written = about.to_string();
+    let id = ids::staff_mail_id("notice-batch", &written, at, cfg.id_domain());
+    let subject = match lang {
+        Language::Sv => format!("{} nya ärenden i {}", cases.len(), dept.name),
+        Language::En => format!("{} new cases in {}", cases.len(), dept.name),
+    };
+    let b = Message::builder()
+        .from(cfg.smtp.from.clone())
+        .reply_to(mailbox(Some(&dept.name), &dept.email)?)
+        .to(mailbox(Some(&officer.name), &officer.email)?)
+        .subject(subject.replace(['\r', '\n'], " "));
+    let b = marked(b, &id, now, Automatic::Generated, &dept.email, &written);
+    let mut parts = MultiPart::mixed().singlepart(text_part(body));
+    for (c, message) in cases {
+        let name = format!("{}.eml", c.number);
+        parts = parts.singlepart(crate::mail::compose::attached_message(message, &name)?);
+    }
+    let msg = b.multipart(parts).map_err(ComposeError::Mail)?;
+    Ok(Outgoing {
+        id,
+        about,
+        kind: Kind::OfficerNotice,
+        envelope_from: dept.email.clone(),
+        to: vec![officer.email.clone()],
+        bytes: msg.formatted(),
+        received: None,
+        copy: false,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

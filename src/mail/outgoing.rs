@@ -55,19 +55,25 @@ pub enum About {
     Digest(String),
     /// The report to the nämnd: of a department (its id), or of all (`*`).
     Report(String),
+    /// An officer's gathered notice of the new cases of a burst, by the first case it lists
+    /// (each case is gathered once, so the name is the mail's own). Its cases' timelines say
+    /// it was queued; it belongs to none of them.
+    Gathered(String),
 }
 
 /// How a digest's [`About`] is written.
 const DIGEST: &str = "digest-";
 /// How a report's [`About`] is written (never a case number's start, which is upper-case).
 const REPORT: &str = "report-";
+/// How a gathered notice's [`About`] is written.
+const GATHERED: &str = "gathered-";
 
 impl About {
     /// The case number, unless this is a digest.
     pub fn case(&self) -> Option<&str> {
         match self {
             About::Case(number) => Some(number),
-            About::Digest(_) | About::Report(_) => None,
+            About::Digest(_) | About::Report(_) | About::Gathered(_) => None,
         }
     }
 }
@@ -78,6 +84,7 @@ impl std::fmt::Display for About {
             About::Case(number) => f.write_str(number),
             About::Digest(dept) => write!(f, "{DIGEST}{dept}"),
             About::Report(scope) => write!(f, "{REPORT}{scope}"),
+            About::Gathered(first) => write!(f, "{GATHERED}{first}"),
         }
     }
 }
@@ -86,6 +93,9 @@ impl From<String> for About {
     fn from(written: String) -> About {
         if let Some(dept) = written.strip_prefix(DIGEST) {
             return About::Digest(dept.to_string());
+        }
+        if let Some(first) = written.strip_prefix(GATHERED) {
+            return About::Gathered(first.to_string());
         }
         match written.strip_prefix(REPORT) {
             Some(scope) => About::Report(scope.to_string()),

@@ -3,7 +3,8 @@
 
 use handlebars::Handlebars;
 use rust_embed::RustEmbed;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::path::Path;
 
 /// The templates shipped in `templates/`, built into the binary so that an install without the
@@ -48,6 +49,11 @@ pub struct Templates {
     /// Where each registered template was read from, by registered name: a path, or
     /// `(built in) <name>.hbs`; errors name it.
     files: HashMap<String, String>,
+    /// The registered templates whose success depends only on the *shape* of their data
+    /// (see [`shape_hash`]); the start-up check renders each of them once per shape.
+    shape_only: HashSet<String>,
+    /// The departments with a folder of their own (whose templates are `<id>/<name>`).
+    own_folders: HashSet<String>,
 }
 
 /// How an error names a built-in template.
@@ -100,6 +106,8 @@ impl Templates {
         let mut t = Templates {
             hb,
             files: HashMap::new(),
+            shape_only: HashSet::new(),
+            own_folders: HashSet::new(),
         };
         for name in names() {
             let (file, text) = match dir.map(|d| read(d, &name)).transpose()?.flatten() {
@@ -109,6 +117,7 @@ impl Templates {
             t.register(name, file, text)?;
         }
         for (id, folder) in departments {
+            t.own_folders.insert(id.to_string());
             for name in names() {
                 if let Some((file, text)) = read(folder, &name)? {
                     t.register(format!("{id}/{name}"), file, text)?;
@@ -127,8 +136,43 @@ impl Templates {
                 message: e.to_string(),
                 source: Box::new(e),
             })?;
+        if (self.hb.get_template(&name)).is_some_and(|t| elements_shape_only(&t.elements)) {
+            self.shape_only.insert(name.clone());
+        } else {
+            self.shape_only.remove(&name);
+        }
         self.files.insert(name, file);
         Ok(())
+    }
+
+    /// What decides whether rendering `name` with `data` succeeds, as a number: the template
+    /// registered for the data's department and the shape of `data` ([`shape_hash`]). Two
+    /// renders with the same key succeed or fail alike, so the start-up check renders one of
+    /// them — with 1 000 departments the check would otherwise render every template for each.
+    /// `None` when the template calls a helper with arguments, a partial or a decorator (a
+    /// custom template may compare a department's own values, `{{#if (eq department.id
+    /// "gata")}}`): that one is rendered for every department, as before.
+    /// `shape` is [`shape_of`]`(data)`, computed once by the caller for all the templates it
+    /// renders with `data`.
+    pub fn check_key(&self, name: &str, data: &serde_json::Value, shape: u64) -> Option<u64> {
+        let registered = self.registered(name, data);
+        if !self.shape_only.contains(registered.as_ref()) {
+            return None;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        registered.hash(&mut h);
+        shape.hash(&mut h);
+        Some(h.finish())
+    }
+
+    /// The name `render` uses for `name` with `data`: the department's own template when its
+    /// folder has one, else the global one.
+    fn registered<'a>(&self, name: &'a str, data: &serde_json::Value) -> std::borrow::Cow<'a, str> {
+        let own = (data.pointer("/department/id").and_then(|v| v.as_str()))
+            .filter(|d| self.own_folders.contains(*d))
+            .map(|d| format!("{d}/{name}"))
+            .filter(|o| self.hb.has_template(o));
+        own.map_or(std::borrow::Cow::Borrowed(name), std::borrow::Cow::Owned)
     }
 
     /// Whether template `name` came from the global custom folder (not the built-in text).
@@ -156,15 +200,73 @@ impl Templates {
     /// A [`TemplateError`] naming the file when strict mode meets a value `data` lacks or a
     /// helper fails.
     pub fn render(&self, name: &str, data: &serde_json::Value) -> Result<String, TemplateError> {
-        let own = (data.pointer("/department/id").and_then(|v| v.as_str()))
-            .map(|d| format!("{d}/{name}"))
-            .filter(|o| self.hb.has_template(o));
-        let registered = own.as_deref().unwrap_or(name);
+        let registered = self.registered(name, data);
+        let registered = registered.as_ref();
         self.hb.render(registered, data).map_err(|e| TemplateError {
             file: (self.files.get(registered).cloned()).unwrap_or_else(|| built_in_file(name)),
             message: e.to_string(),
             source: Box::new(e),
         })
+    }
+}
+
+/// Whether a template's elements use only what strict mode and the truthiness of values decide:
+/// values (`{{case.number}}`) and the blocks `if`, `unless`, `each` and `with` over values —
+/// no helper with arguments, no subexpression, partial or decorator, whose outcome may depend
+/// on what a value *is* rather than whether it is there and empty.
+fn elements_shape_only(elements: &[handlebars::template::TemplateElement]) -> bool {
+    use handlebars::template::{Parameter, TemplateElement as E};
+    let plain = |p: &Parameter| matches!(p, Parameter::Path(_) | Parameter::Literal(_));
+    let inner = |t: &Option<handlebars::Template>| {
+        t.as_ref().is_none_or(|t| elements_shape_only(&t.elements))
+    };
+    elements.iter().all(|e| match e {
+        E::RawString(_) | E::Comment(_) => true,
+        E::Expression(h) | E::HtmlExpression(h) => {
+            h.params.is_empty()
+                && h.hash.is_empty()
+                && matches!(h.name, Parameter::Name(_) | Parameter::Path(_))
+        }
+        E::HelperBlock(h) => {
+            matches!(&h.name, Parameter::Name(n) if ["if", "unless", "each", "with"].contains(&n.as_str()))
+                && h.params.iter().all(plain)
+                && h.hash.is_empty()
+                && inner(&h.template)
+                && inner(&h.inverse)
+        }
+        _ => false,
+    })
+}
+
+/// The shape of `data` ([`shape_hash`]) as a number.
+pub fn shape_of(data: &serde_json::Value) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    shape_hash(data, &mut h);
+    h.finish()
+}
+
+/// Feeds `h` the shape of `v` as handlebars' strict mode and its blocks see it: which keys
+/// there are, how long each list is, and for every value only whether `if` takes it as true
+/// (a non-empty string, a number other than zero, `true`) — not the text itself. A template of
+/// [`elements_shape_only`] renders or fails alike for two values of one shape.
+pub fn shape_hash(v: &serde_json::Value, h: &mut impl Hasher) {
+    use serde_json::Value as J;
+    match v {
+        J::Null => 0u8.hash(h),
+        J::Bool(b) => (1u8, *b).hash(h),
+        J::Number(n) => (2u8, n.as_f64().is_some_and(f64::is_normal)).hash(h),
+        J::String(s) => (3u8, s.is_empty()).hash(h),
+        J::Array(a) => {
+            (4u8, a.len()).hash(h);
+            a.iter().for_each(|x| shape_hash(x, h));
+        }
+        J::Object(o) => {
+            (5u8, o.len()).hash(h);
+            for (k, x) in o {
+                k.hash(h);
+                shape_hash(x, h);
+            }
+        }
     }
 }
 

@@ -41,6 +41,29 @@ impl LoopRule {
     }
 }
 
+/// When officer notices are gathered (`[daemon] notice_burst`): in a burst — more than `cases`
+/// new cases for one officer within `within` — the officer gets one mail listing the new cases
+/// rather than one mail a case, so that the residents' receipts are not queued behind a wall of
+/// staff mail (after an outage, or a mailbox that filled while kvittens was down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoticeBurst {
+    /// More new cases than this for one officer within `within` is a burst (`cases`, default
+    /// 10; 0 turns gathering off).
+    pub cases: u32,
+    /// The window (`within`, default 5 minutes); also how long a gathered mail collects before
+    /// it goes.
+    pub within: Duration,
+}
+
+impl Default for NoticeBurst {
+    fn default() -> Self {
+        NoticeBurst {
+            cases: 10,
+            within: Duration::minutes(5),
+        }
+    }
+}
+
 /// `[smtp] max_per_minute` and `max_per_day`; `None` is no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {

@@ -6,6 +6,7 @@
 
 pub mod assign;
 pub mod budget;
+pub mod burst;
 pub mod decide;
 pub mod loopbreak;
 pub mod machine;

@@ -29,6 +29,9 @@ pub enum DueKind {
     /// Six months since the case arrived: förvaltningslagen 2017:900 § 12 lets the resident
     /// demand a decision of a case still undecided then.
     SixMonths,
+    /// The department's officer notices held in a burst go, one gathered mail per officer
+    /// whose gathering is due ([`crate::rules::burst`]); no case of its own.
+    Gathered,
 }
 
 /// One entry of the schedule.

@@ -62,6 +62,16 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Marks a message handled without a case (ignored).
     fn mark_handled(&self, key: &MessageKey, note: &str) -> Result<(), StoreError>;
 
+    /// The bursts of new cases of `department`'s officers, by officer address (lower case):
+    /// whether a new case's notice is held for a gathered mail ([`crate::rules::burst`]).
+    fn bursts(
+        &self,
+        department: &str,
+    ) -> Result<Vec<(String, crate::rules::burst::Burst)>, StoreError>;
+
+    /// The officer notices held for `officer` of `department`'s gathered mail.
+    fn held(&self, department: &str, officer: &str) -> Result<Vec<super::Held>, StoreError>;
+
     /// The counters [`CaseStore::open_case`] would hand the next new case of `department` with
     /// number prefix and year `counter`, read without taking them: for `preview`, which shows
     /// the receipt with the number and officer it would get. Only a guess while mail arrives:
@@ -454,6 +464,17 @@ impl CaseStore for Store {
 
     fn mark_handled(&self, key: &MessageKey, note: &str) -> Result<(), StoreError> {
         Store::mark_handled(self, key, note)
+    }
+
+    fn bursts(
+        &self,
+        department: &str,
+    ) -> Result<Vec<(String, crate::rules::burst::Burst)>, StoreError> {
+        Store::bursts(self, department)
+    }
+
+    fn held(&self, department: &str, officer: &str) -> Result<Vec<super::Held>, StoreError> {
+        Store::held(self, department, officer)
     }
 
     fn next_counters(

@@ -103,6 +103,9 @@ impl Store {
                     }
                 }
             }
+            if !super::gather::tx_unchanged(tx, &new.effects.gather)? {
+                return Ok(Applied::Stale);
+            }
             if !tx_new_case_counted(tx, new)? {
                 return Ok(Applied::Stale);
             }
@@ -182,6 +185,9 @@ impl Store {
                 if tx.get(key.0.as_slice())?.is_none() {
                     return Ok(Applied::Stale);
                 }
+            }
+            if !super::gather::tx_unchanged(tx, &effects.gather)? {
+                return Ok(Applied::Stale);
             }
             // Only now that all is as read: a stale answer must leave every entry in place.
             for key in entries {

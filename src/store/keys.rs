@@ -48,6 +48,25 @@ pub(super) mod prefix {
     pub const OPEN: &str = "open/";
     /// The cases with an answer time, by that time.
     pub const ANSWERED: &str = "answered/";
+    /// Per department and officer, the burst of new cases (see [`crate::rules::burst`]).
+    pub const BURST: &str = "burst/";
+    /// Officer notices held for a gathered mail, by department, officer and case.
+    pub const HELD: &str = "held/";
+}
+
+/// An officer's burst: `burst/<department>/<officer address, lower case>`.
+pub(super) fn burst(department: &str, officer: &str) -> String {
+    format!("{}{department}/{}", prefix::BURST, officer.to_lowercase())
+}
+
+/// A held officer notice: `held/<department>/<officer address, lower case>/<case number>`; with
+/// an empty number, the prefix of the officer's held notices.
+pub(super) fn held(department: &str, officer: &str, case: &str) -> String {
+    format!(
+        "{}{department}/{}/{case}",
+        prefix::HELD,
+        officer.to_lowercase()
+    )
 }
 
 /// A case, by its number.

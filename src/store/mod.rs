@@ -20,6 +20,7 @@ mod api;
 mod budget;
 mod change;
 mod error;
+mod gather;
 mod ignored;
 mod keys;
 mod open;
@@ -32,6 +33,7 @@ pub use api::CaseStore;
 pub use change::{Applied, Edit, NewCase};
 use error::Abort;
 pub use error::{Cause, StoreError};
+pub use gather::{Gather, Held};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
 pub use open::OpenCase;
 pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};
@@ -100,6 +102,9 @@ pub struct Effects {
     pub count_receipt: bool,
     /// What the change adds to the daily totals of the report ([`crate::model::tally`]).
     pub ticks: Vec<crate::model::tally::Tick>,
+    /// Officers' bursts it changes: notices held for a gathered mail, or sent in one
+    /// ([`crate::rules::burst`]). Applied only if each burst is still as read.
+    pub gather: Vec<Gather>,
 }
 
 /// A schedule entry's place in the store, to fire it by.
@@ -113,6 +118,7 @@ fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
     for due in &effects.dues {
         tx_put(tx, &keys::due(due.at, tx.generate_id()?), due)?;
     }
+    gather::tx_gather(tx, &effects.gather)?;
     tally::tx_ticks(tx, &effects.ticks)
 }
 
@@ -727,6 +733,7 @@ pub(crate) mod tests {
                 dues: vec![due],
                 count_receipt: true,
                 ticks: Vec::new(),
+                gather: Vec::new(),
             };
             let new = NewCase {
                 department: "bygg",
