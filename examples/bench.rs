@@ -455,6 +455,11 @@ async fn ceiling(stack: &Stack, tag: &str, mailboxes: usize) -> anyhow::Result<f
             let msg = mail_parser::MessageParser::default()
                 .parse(raw)
                 .ok_or_else(|| anyhow::anyhow!("unreadable"))?;
+            // Machine mail gets no answer (RFC 3834): the mailbox also holds the copies of
+            // kvittens' receipts from the run before, which no resident waits for.
+            if msg.header("Auto-Submitted").is_some() {
+                continue;
+            }
             let to = msg
                 .from()
                 .and_then(|a| a.first())
