@@ -12,6 +12,9 @@ use crate::rules::report::{self, Figures, Scope};
 use crate::store::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// The longest period a report covers, in days: ten years, more than any nämnd asks for.
+pub const MAX_DAYS: i64 = 3660;
+
 /// What a person asks the report of (`kvittens report`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Query {
@@ -33,6 +36,15 @@ pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Fig
         "--from {} is after --to {}: give the first day, then the last",
         q.from,
         q.to
+    );
+    // The report walks every day and week of its period inside the daemon that sends the
+    // receipts: a period of centuries (one link on the web page) would hold it for minutes.
+    require!(
+        (q.to - q.from).num_days() < MAX_DAYS,
+        "{} to {} is longer than a report covers ({} years at most): ask for a shorter period",
+        q.from,
+        q.to,
+        MAX_DAYS / 366
     );
     let cfg = engine.cfg();
     if let Some(d) = &q.department {
@@ -197,5 +209,32 @@ impl Engine {
             csv: render(self, q, Format::Csv, now)?,
         };
         Ok(mailing::report_mail(&cfg, &r, now)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_over_more_than_ten_years_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::testkit::test_engine(dir.path(), "");
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let long = Query {
+            from: day("1000-01-01"),
+            to: day("1999-12-31"),
+            department: None,
+        };
+        let started = std::time::Instant::now();
+        let why = figures(&engine, &long, Utc::now()).unwrap_err().to_string();
+        assert!(why.contains("longer than a report covers"), "{why}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let ten = Query {
+            from: day("2016-01-01"),
+            to: day("2025-12-31"),
+            department: None,
+        };
+        assert!(figures(&engine, &ten, Utc::now()).is_ok());
     }
 }
