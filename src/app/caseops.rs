@@ -850,6 +850,32 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
     }
 
     #[test]
+    fn every_copied_mail_to_the_resident_names_its_case_so_its_copy_is_known_as_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let now = t0() + Duration::days(1);
+        crate::app::admin::postpone(&e, &c.number, day("2026-03-20"), "Yttrande", None, now)
+            .unwrap();
+        move_case(&e, &c.number, "plan", "anna", now).unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
+        let copied: Vec<_> = pending.iter().filter(|m| m.copy).collect();
+        let kinds: Vec<Kind> = copied.iter().map(|m| m.kind).collect();
+        for kind in [Kind::Receipt, Kind::Delay, Kind::Moved] {
+            assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+        }
+        for m in copied {
+            assert_eq!(
+                e.store.case_of_message(&m.id).unwrap().as_deref(),
+                Some(c.number.as_str()),
+                "{:?} {}",
+                m.kind,
+                m.id
+            );
+        }
+    }
+
+    #[test]
     fn housekeeping_schedules_the_six_month_check_of_older_cases_once() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());
