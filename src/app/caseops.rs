@@ -239,7 +239,7 @@ pub fn close(
         let mut ticks = Vec::new();
         if let Some(dept) = cfg.department(&c.department) {
             let day = dept.calendar.local_date(now);
-            let key = outcome.unwrap_or_default().to_string();
+            let key = crate::model::tally::outcome_key(outcome.unwrap_or_default());
             ticks.push(Tick::new(&dept.id, day, |t| {
                 t.closed.insert(key, 1);
             }));
@@ -691,6 +691,22 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         );
         assert_eq!(t.measures, 1);
         assert_eq!(t.closed["befogat"], 1);
+        // Another person's spelling of the same outcome is the same outcome.
+        let d = open(&e, 2, "Klagomål på handläggningen");
+        close(&e, &d.number, ("", Some("  Befogat ")), Some("m"), now).unwrap();
+        let e2 = open(&e, 3, "Klagomål på tonen");
+        close(
+            &e,
+            &e2.number,
+            ("", Some("Delvis   BEFOGAT")),
+            Some("m"),
+            now,
+        )
+        .unwrap();
+        let t = tally(&e, "bygg");
+        assert_eq!(t.closed["befogat"], 2, "{:?}", t.closed);
+        assert_eq!(t.closed["delvis befogat"], 1, "{:?}", t.closed);
+        assert_eq!(t.closed.len(), 2, "{:?}", t.closed);
     }
 
     #[test]
