@@ -2,7 +2,8 @@
 //! against the real Dovecot and Postfix, two answered in time and one late, then `kvittens
 //! report --format csv` with exact figures — again after the cases are purged, from the daily
 //! totals alone; the HTML page opened in headless Chromium; and `report_to` mailed once on the
-//! first working day of the month, not again after a restart.
+//! first working day of the month after the one it was installed in (none of the month before
+//! it ran), not again after a restart.
 
 mod common;
 
@@ -231,10 +232,21 @@ async fn report_to_gets_the_months_report_once_also_after_a_restart() {
         "reportmail",
         "report_to = [\"namnd-reportmail@kommun.test\"]\nreport_every = \"month\"",
     );
+    let namnd = "namnd-reportmail@kommun.test";
+    // Installed in December: no report of November, before kvittens ran.
+    let december = [("KVITTENS_TEST_REPORT_NOW", "2026-12-15T09:00:00+01:00")];
+    let first = s.spawn_env(&[], &december);
+    first.wait_log("the first report goes when this period has ended", 1);
+    first.wait_log("watching mailbox", 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        s.stack.inbox(namnd).await.is_empty(),
+        "no report of November"
+    );
+    assert!(first.stop().success());
     // 1 January 2027, the first working day of January on this calendar (it has no days off).
     let env = [("KVITTENS_TEST_REPORT_NOW", "2027-01-01T09:00:00+01:00")];
     let daemon = s.spawn_env(&[], &env);
-    let namnd = "namnd-reportmail@kommun.test";
     let got = s.stack.wait_for(namnd, 1).await;
     let subject = header(&got[0], "subject").unwrap();
     assert!(subject.contains("2026-12-01 – 2026-12-31"), "{subject}");
