@@ -3,7 +3,7 @@
 //! printed as it is). Headings in Swedish, or in English when the report's staff language is.
 
 use super::chart::{self, IN_TIME_FILL, RECEIVED_FILL};
-use super::{percent, say, span};
+use super::{percent, reasons, say, span};
 use crate::model::{Category, Language};
 use crate::rules::report::{share, Figures, TOTAL};
 use handlebars::html_escape as esc;
@@ -119,7 +119,7 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
     }
     mails.push(row(s("Utan ärende", "No case"), f.no_case));
     for (reason, n) in &t.no_case {
-        mails.push(row(&format!("– {reason}"), n));
+        mails.push(row(&format!("– {}", reasons::words(reason, lang)), n));
     }
     mails.push(row(
         s(
@@ -262,6 +262,7 @@ mod tests {
             ..DayTally::default()
         };
         t.cases.insert("complaint".into(), 2);
+        t.no_case.insert("automatic".into(), 1);
         let depts = [("bygg".to_string(), "Bygg & <miljö>".to_string())];
         let scope = Scope {
             from: day,
@@ -274,6 +275,10 @@ mod tests {
         let html = page(&f, Language::Sv).unwrap();
         assert!(html.contains("Bygg &amp; &lt;miljö&gt;"));
         assert!(html.contains("<th>Inkomna e-brev</th><td class=\"n\">7</td>"));
+        assert!(
+            html.contains("<th>– automatiska utskick (studsar, frånvaromeddelanden, utskickslistor) (automatic)</th><td class=\"n\">1</td>"),
+            "{html}"
+        );
         assert_eq!(html.matches("<svg").count(), 2, "one chart per section");
         for outside in ["<script", " src=", "<link", "@import", "url("] {
             assert!(!html.contains(outside), "{outside}");

@@ -55,7 +55,7 @@ pub const COLUMNS: [&str; 41] = [
 ];
 
 /// A column's key as the header writes it: `(none)` for the empty key (a case closed without
-/// an outcome), so that no column ends in a bare `:`.
+/// an outcome, a fault report of no type), so that no column ends in a bare `:`.
 fn or_none(key: &str) -> &str {
     if key.is_empty() {
         "(none)"
@@ -137,7 +137,7 @@ pub fn csv(figures: &[Figures]) -> Result<String, String> {
     let mut header: Vec<String> = COLUMNS.iter().map(|c| c.to_string()).collect();
     header.extend(reasons.iter().map(|r| format!("no_case:{r}")));
     header.extend(outcomes.iter().map(|o| format!("closed:{}", or_none(o))));
-    header.extend(types.iter().map(|t| format!("fault_type:{t}")));
+    header.extend(types.iter().map(|t| format!("fault_type:{}", or_none(t))));
     w.write_record(&header).map_err(|e| e.to_string())?;
     for f in figures {
         let mut record = fixed(f);
@@ -214,6 +214,7 @@ mod tests {
         a.closed.insert("befogat".into(), 1);
         a.closed.insert(" Befogat".into(), 2);
         a.closed.insert(String::new(), 1);
+        a.fault_types.insert(String::new(), 1);
         let mut b = DayTally::default();
         b.closed.insert("Ej befogat".into(), 1);
         let depts = [
@@ -249,5 +250,8 @@ mod tests {
         assert_eq!(&rows[2][col("closed:ej befogat")], "1");
         let closed = head.iter().filter(|h| h.starts_with("closed:")).count();
         assert_eq!(closed, 3, "{head:?}");
+        // A fault of no type, like a case closed without an outcome: `(none)`, not a bare `:`.
+        assert_eq!(&rows[0][col("fault_type:(none)")], "1");
+        assert!(head.iter().all(|h| !h.ends_with(':')), "{head:?}");
     }
 }
