@@ -239,7 +239,7 @@ pub fn close(
         let mut ticks = Vec::new();
         if let Some(dept) = cfg.department(&c.department) {
             let day = dept.calendar.local_date(now);
-            let key = outcome.unwrap_or_default().to_string();
+            let key = crate::model::tally::outcome_key(outcome.unwrap_or_default());
             ticks.push(Tick::new(&dept.id, day, |t| {
                 t.closed.insert(key, 1);
             }));
@@ -691,6 +691,22 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         );
         assert_eq!(t.measures, 1);
         assert_eq!(t.closed["befogat"], 1);
+        // Another person's spelling of the same outcome is the same outcome.
+        let d = open(&e, 2, "Klagomål på handläggningen");
+        close(&e, &d.number, ("", Some("  Befogat ")), Some("m"), now).unwrap();
+        let e2 = open(&e, 3, "Klagomål på tonen");
+        close(
+            &e,
+            &e2.number,
+            ("", Some("Delvis   BEFOGAT")),
+            Some("m"),
+            now,
+        )
+        .unwrap();
+        let t = tally(&e, "bygg");
+        assert_eq!(t.closed["befogat"], 2, "{:?}", t.closed);
+        assert_eq!(t.closed["delvis befogat"], 1, "{:?}", t.closed);
+        assert_eq!(t.closed.len(), 2, "{:?}", t.closed);
     }
 
     #[test]
@@ -847,6 +863,32 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         );
         assert!(text.contains("måndag 16 mars 2026"), "{text}");
         assert_eq!(tally(&e, "bygg").delay_notices, 1);
+    }
+
+    #[test]
+    fn every_copied_mail_to_the_resident_names_its_case_so_its_copy_is_known_as_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let now = t0() + Duration::days(1);
+        crate::app::admin::postpone(&e, &c.number, day("2026-03-20"), "Yttrande", None, now)
+            .unwrap();
+        move_case(&e, &c.number, "plan", "anna", now).unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
+        let copied: Vec<_> = pending.iter().filter(|m| m.copy).collect();
+        let kinds: Vec<Kind> = copied.iter().map(|m| m.kind).collect();
+        for kind in [Kind::Receipt, Kind::Delay, Kind::Moved] {
+            assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+        }
+        for m in copied {
+            assert_eq!(
+                e.store.case_of_message(&m.id).unwrap().as_deref(),
+                Some(c.number.as_str()),
+                "{:?} {}",
+                m.kind,
+                m.id
+            );
+        }
     }
 
     #[test]

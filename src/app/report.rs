@@ -126,7 +126,10 @@ impl Engine {
     /// Queues every report mailing that has come (see [`report::mailing_due`]) and was not
     /// queued for its period yet: the global `[report]` and each department's. The mark and
     /// the mail are written in one transaction, so a restart neither repeats nor loses it.
-    /// Returns how many were queued.
+    /// A scope with no mark yet (a new install, or `report_to` just added) gets the current
+    /// period as its mark and no mail: the period before was not watched by kvittens, and a
+    /// report of it would tell the nämnd zeros that are not true. Its first report goes at the
+    /// start of the next period. Returns how many were queued.
     ///
     /// # Errors
     /// When the store fails. A report that cannot be built is logged and tried at the next
@@ -148,6 +151,14 @@ impl Engine {
             else {
                 continue;
             };
+            if self.store.last_digest(&mark(scope))?.is_none() {
+                let today = home.calendar.local_date(now);
+                let current = report::period_start(plan.every, today);
+                let baseline = home.calendar.start_of_day(current);
+                self.store.digest_baseline(&mark(scope), baseline)?;
+                tracing::info!(scope, from = %current, "report to the nämnd: first start, the first report goes when this period has ended");
+                continue;
+            }
             let Some(due) = report::mailing_due(&home.calendar, plan.every, now) else {
                 continue;
             };
@@ -215,6 +226,8 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testkit::Sample;
+    use chrono::TimeZone;
 
     #[test]
     fn a_report_over_more_than_ten_years_is_refused_at_once() {
@@ -236,5 +249,27 @@ mod tests {
             department: None,
         };
         assert!(figures(&engine, &ten, Utc::now()).is_ok());
+    }
+
+    #[test]
+    fn a_new_install_sends_no_report_of_a_period_before_it_ran_then_one_per_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let sample = Sample {
+            department: "report_to = [\"namnd@kommun.test\"]\nreport_every = \"month\"",
+            ..Sample::default()
+        };
+        let (e, _) = sample.engine(dir.path());
+        let pending = || e.outbox_handle().pending().unwrap().len();
+        // The first start, on the first working day of a month: no report of the month before.
+        let first = Utc.with_ymd_and_hms(2027, 1, 1, 9, 0, 0).unwrap();
+        assert_eq!(e.queue_reports(first).unwrap(), 0);
+        assert_eq!(pending(), 0);
+        let later = Utc.with_ymd_and_hms(2027, 1, 20, 9, 0, 0).unwrap();
+        assert_eq!(e.queue_reports(later).unwrap(), 0);
+        // The next month: January's report, once.
+        let next = Utc.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap();
+        assert_eq!(e.queue_reports(next).unwrap(), 1);
+        assert_eq!(e.queue_reports(next).unwrap(), 0);
+        assert_eq!(pending(), 1);
     }
 }

@@ -69,7 +69,8 @@ pub struct DayTally {
     pub delay_notices: u64,
     /// Cases that reached six months open (förvaltningslagen § 12), on the day flagged.
     pub six_months: u64,
-    /// Cases closed by hand (`case close`), by outcome (`""` for none given).
+    /// Cases closed by hand (`case close`), by outcome as [`outcome_key`] writes it (`""` for
+    /// none given).
     pub closed: BTreeMap<String, u64>,
     /// Cases moved to another department (förvaltningslagen § 4), counted at the department
     /// they left.
@@ -110,6 +111,18 @@ impl DayTally {
     pub fn is_empty(&self) -> bool {
         *self == DayTally::default()
     }
+}
+
+/// A closed case's outcome as the report counts it: trimmed, runs of white space made one
+/// space, lower-case — so that "befogat", " Befogat" and "BEFOGAT " typed by different people
+/// are one outcome in the report and not three. Lower-case rather than the first spelling seen,
+/// since the daily totals of different days cannot know which came first.
+pub fn outcome_key(outcome: &str) -> String {
+    outcome
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 fn add_map(to: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
