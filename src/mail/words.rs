@@ -100,10 +100,11 @@ pub fn span_words(span: Span, lang: Language) -> String {
     format!("{} {unit}", count_word(n, lang))
 }
 
-/// The span a case's reply deadline was counted with: a catalogued fault's `within`, else the
-/// department's `reply_within`.
+/// The span a case's reply deadline was counted with: a catalogued fault's `within`, else its
+/// category's `reply_within` (a complaint's is a week unless set) — the same span the deadline
+/// was counted with, so that the words and the date agree.
 fn reply_span(dept: &Department, case: &Case) -> Span {
-    fault_of(dept, case).map_or(dept.reply_within, |t| t.within)
+    fault_of(dept, case).map_or_else(|| dept.reply_within_for(case.category), |t| t.within)
 }
 
 /// The span a case's expected decision date was counted with: a catalogued fault's `within`,
@@ -111,7 +112,8 @@ fn reply_span(dept: &Department, case: &Case) -> Span {
 fn decide_span(dept: &Department, case: &Case) -> Span {
     match fault_of(dept, case) {
         Some(t) => t.within,
-        None => (dept.decide_within.get(&case.category).copied()).unwrap_or(dept.reply_within),
+        None => (dept.decide_within.get(&case.category).copied())
+            .unwrap_or_else(|| dept.reply_within_for(case.category)),
     }
 }
 
@@ -172,8 +174,9 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "fault": fault_data(dept, case, lang),
         "reply_within": span_words(reply_span(dept, case), lang),
         "decide_within": span_words(decide_span(dept, case), lang),
-        // A complaint's contact with the resident is its reply deadline.
-        "complaint_within": span_words(dept.reply_within, lang),
+        // A complaint's contact with the resident is its reply deadline, counted with the
+        // complaint category's span (a week unless set), not the department's own.
+        "complaint_within": span_words(dept.reply_within_for(Category::Complaint), lang),
         "resident": { "name": case.resident.name, "email": case.resident.email, "display": resident_display },
         "received": written_time(cal, case.received, lang),
     });

@@ -1,0 +1,89 @@
+//! Tests of what the mails say: the words and dates each template is given agree with the
+//! case, and the mails read as a person would write them.
+
+use crate::config::{Config, Department};
+use crate::mail::check::load_templates;
+use crate::mail::compose::{self, NoticeFacts};
+use crate::mail::notices::{complaint_notice, for_action};
+use crate::mail::outgoing::Outgoing;
+use crate::model::{Case, Category, Language};
+use crate::rules::schedule::Action;
+use crate::testkit::Sample;
+use chrono::Utc;
+
+/// The text of a built mail (its first text part).
+fn text(mail: &Outgoing) -> String {
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&mail.bytes)
+        .unwrap();
+    parsed.body_text(0).unwrap_or_default().to_string()
+}
+
+/// The sample config with `lines` added to its department, in staff language `lang`.
+fn config(lines: &str, lang: Language) -> Config {
+    let lang = format!("staff_language = \"{}\"\n{lines}", lang.code());
+    Sample {
+        department: &lang,
+        ..Sample::default()
+    }
+    .config()
+}
+
+/// An open case of `category` of the config's department, owned by its first officer.
+fn case_of(dept: &Department, category: Category) -> Case {
+    Case {
+        category,
+        officer: dept.officers[0].contact.clone(),
+        ..crate::testkit::case("BMN-2026-0001", &[])
+    }
+}
+
+/// The officer notice, the complaint notice and the first escalation of `case`.
+fn staff_mails(cfg: &Config, case: &Case) -> [String; 3] {
+    let dept = &cfg.departments[0];
+    let templates = load_templates(cfg).unwrap();
+    let now = Utc::now();
+    let facts = NoticeFacts::default();
+    let notice = compose::officer_notice(
+        cfg,
+        dept,
+        case,
+        b"Subject: s\r\n\r\nx",
+        &templates,
+        now,
+        &facts,
+    );
+    let complaint = complaint_notice(cfg, dept, &templates, case, now);
+    let escalate = Action::Escalate {
+        to: dept.manager.clone(),
+        cc: None,
+        level: 1,
+    };
+    let escalation = for_action(cfg, dept, &templates, case, &escalate, now, now);
+    [notice, complaint, escalation].map(|m| text(&m.unwrap()))
+}
+
+#[test]
+fn the_span_in_words_is_the_one_the_case_was_counted_with() {
+    // The department replies within three days; a complaint's contact is a week (the
+    // policy), a question here has its own span.
+    let lines = "reply_within = \"3d\"\ncategories.question.reply_within = \"5d\"\n";
+    for (lang, week, three, five) in [
+        (Language::Sv, "en vecka", "tre dagar", "fem dagar"),
+        (Language::En, "one week", "three days", "five days"),
+    ] {
+        let cfg = config(lines, lang);
+        let dept = &cfg.departments[0];
+        let complaint = case_of(dept, Category::Complaint);
+        for body in staff_mails(&cfg, &complaint) {
+            assert!(body.contains(week), "{body}");
+            assert!(!body.contains(three), "{body}");
+        }
+        let question = case_of(dept, Category::Question);
+        let [_, _, escalation] = staff_mails(&cfg, &question);
+        assert!(escalation.contains(five), "{escalation}");
+        let application = case_of(dept, Category::Application);
+        let [_, _, escalation] = staff_mails(&cfg, &application);
+        assert!(escalation.contains(three), "{escalation}");
+    }
+}
