@@ -87,3 +87,47 @@ fn the_span_in_words_is_the_one_the_case_was_counted_with() {
         assert!(escalation.contains(three), "{escalation}");
     }
 }
+
+/// The resident's receipt for `case`, in the case's language.
+fn receipt(cfg: &Config, case: &Case) -> String {
+    let templates = load_templates(cfg).unwrap();
+    let dept = &cfg.departments[0];
+    let mail = compose::receipt(cfg, dept, case, (&None, &[]), &templates, Utc::now());
+    text(&mail.unwrap())
+}
+
+#[test]
+fn a_substitute_for_the_manager_is_not_called_the_manager() {
+    // Olle takes the complaint while the manager, M, is away.
+    for (lang, stands_in, not_chef) in [
+        (
+            Language::Sv,
+            "Olle (o1@kommun.test) ersätter M",
+            "chef. Olle",
+        ),
+        (
+            Language::En,
+            "Olle (o1@kommun.test) is standing in for M",
+            "charge. Olle",
+        ),
+    ] {
+        let cfg = config("", lang);
+        let dept = &cfg.departments[0];
+        let case = Case {
+            language: lang,
+            substitute_for: Some(dept.manager.clone()),
+            ..case_of(dept, Category::Complaint)
+        };
+        let body = receipt(&cfg, &case).replace('\n', " ");
+        assert!(body.contains(stands_in), "{body}");
+        assert!(!body.contains(not_chef), "{body}");
+        // The manager who owns it is still named as the one who calls.
+        let own = Case {
+            language: lang,
+            officer: dept.manager.clone(),
+            ..case_of(dept, Category::Complaint)
+        };
+        let body = receipt(&cfg, &own).replace('\n', " ");
+        assert!(body.contains("M (m@kommun.test)"), "{body}");
+    }
+}
