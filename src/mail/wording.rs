@@ -131,3 +131,36 @@ fn a_substitute_for_the_manager_is_not_called_the_manager() {
         assert!(body.contains("M (m@kommun.test)"), "{body}");
     }
 }
+
+#[test]
+fn the_manager_is_told_how_to_record_a_call_or_a_visit() {
+    for (lang, web) in [
+        (Language::Sv, "eller på ärendets webbsida"),
+        (Language::En, "or on the case's web page"),
+    ] {
+        let mut cfg = config("", lang);
+        let dept = cfg.departments[0].clone();
+        let complaint = Case {
+            officer: dept.manager.clone(),
+            ..case_of(&dept, Category::Complaint)
+        };
+        let command = "kvittens case contact --config";
+        let [notice, _, escalation] = staff_mails(&cfg, &complaint);
+        for body in [&notice, &escalation] {
+            let body = body.replace('\n', " ");
+            assert!(body.contains(command), "{body}");
+            assert!(body.contains("BMN-2026-0001 --by phone"), "{body}");
+            assert!(!body.contains(web), "{body}");
+        }
+        cfg.web.base_url = Some("https://kvittens.kommun.test".into());
+        let [notice, _, escalation] = staff_mails(&cfg, &complaint);
+        for body in [&notice, &escalation] {
+            assert!(body.replace('\n', " ").contains(web), "{body}");
+        }
+        // Other cases are answered by mail: no contact to record.
+        let question = case_of(&dept, Category::Question);
+        for body in staff_mails(&cfg, &question) {
+            assert!(!body.contains(command), "{body}");
+        }
+    }
+}

@@ -152,11 +152,14 @@ pub fn kvittens_command(cfg: &crate::config::Config, sub: &str, args: &str) -> S
 }
 
 /// The commands a staff mail about `case` may print, for the templates: `close_command`
-/// (`case close`, the template adds `--note`), `postpone_command` (`case postpone`, the
-/// template adds `--to` and `--note`) and `show_command` (`case show`).
+/// (`case close`, the template adds `--note`), `contact_command` (`case contact`, the template
+/// adds `--by` and `--note`: a phone call or a visit leaves no mail for kvittens to see, so a
+/// complaint's contact is recorded by hand), `postpone_command` (`case postpone`, the template
+/// adds `--to` and `--note`) and `show_command` (`case show`).
 pub fn case_commands(cfg: &crate::config::Config, case: &Case, data: &mut serde_json::Value) {
     let n = &case.number;
     data["close_command"] = json!(kvittens_command(cfg, "case close", n));
+    data["contact_command"] = json!(kvittens_command(cfg, "case contact", n));
     data["postpone_command"] = json!(kvittens_command(cfg, "case postpone", n));
     data["show_command"] = json!(kvittens_command(cfg, "case show", n));
 }
@@ -217,6 +220,7 @@ fn base_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Valu
         "receipt_command": null,
         // Filled in for staff mails (see `case_commands`).
         "close_command": null,
+        "contact_command": null,
         "postpone_command": null,
         "show_command": null,
         "flag_summary": null,
