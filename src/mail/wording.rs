@@ -164,3 +164,46 @@ fn the_manager_is_told_how_to_record_a_call_or_a_visit() {
         }
     }
 }
+
+#[test]
+fn swedish_mail_cites_a_section_the_swedish_way() {
+    use crate::testkit::section_sign_first;
+    assert!(section_sign_first("förvaltningslagen 12 §").is_none());
+    assert!(section_sign_first("förvaltningslagen § 12").is_some());
+    assert!(section_sign_first("(§12)").is_some());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let mut swedish = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().ends_with(".sv.hbs") {
+            swedish += 1;
+            let text = std::fs::read_to_string(&path).unwrap();
+            let found = section_sign_first(&text);
+            assert!(found.is_none(), "{}: {found:?}", path.display());
+        }
+    }
+    assert!(
+        swedish > 5,
+        "the Swedish templates were not found in {}",
+        dir.display()
+    );
+    // The Swedish report to the nämnd, with every law row in it.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+    let depts = [("bygg".to_string(), "Bygg".to_string())];
+    let scope = crate::rules::report::Scope {
+        from: day,
+        to: day,
+        departments: &depts,
+        only: None,
+        now: Utc::now(),
+    };
+    let tally = crate::model::tally::DayTally {
+        received: 1,
+        ..Default::default()
+    };
+    let f = crate::rules::report::figures(&scope, &[("bygg".into(), day, tally)], &[]);
+    let html = crate::mail::report::html::page(&f, Language::Sv).unwrap();
+    assert!(html.contains("12 §"), "{html}");
+    let found = section_sign_first(&html);
+    assert!(found.is_none(), "{found:?}");
+}

@@ -550,7 +550,7 @@ async fn the_case_page_shows_the_fault_type_and_the_six_month_mark_and_the_overv
         page.contains("Feltyp") && page.contains("Gatubelysning"),
         "{page}"
     );
-    assert!(page.contains("Sex månader (§ 12)"), "{page}");
+    assert!(page.contains("Sex månader (12 §)"), "{page}");
     let (_, overview) = get(&router, "/", Some(MANAGER)).await;
     let row = overview
         .split("<tr>")
