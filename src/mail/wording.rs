@@ -19,6 +19,11 @@ fn text(mail: &Outgoing) -> String {
     parsed.body_text(0).unwrap_or_default().to_string()
 }
 
+/// `text` with each run of white space (a line break too) as one space.
+fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The sample config with `lines` added to its department, in staff language `lang`.
 fn config(lines: &str, lang: Language) -> Config {
     let lang = format!("staff_language = \"{}\"\n{lines}", lang.code());
@@ -118,7 +123,7 @@ fn a_substitute_for_the_manager_is_not_called_the_manager() {
             substitute_for: Some(dept.manager.clone()),
             ..case_of(dept, Category::Complaint)
         };
-        let body = receipt(&cfg, &case).replace('\n', " ");
+        let body = flat(&receipt(&cfg, &case));
         assert!(body.contains(stands_in), "{body}");
         assert!(!body.contains(not_chef), "{body}");
         // The manager who owns it is still named as the one who calls.
@@ -127,7 +132,7 @@ fn a_substitute_for_the_manager_is_not_called_the_manager() {
             officer: dept.manager.clone(),
             ..case_of(dept, Category::Complaint)
         };
-        let body = receipt(&cfg, &own).replace('\n', " ");
+        let body = flat(&receipt(&cfg, &own));
         assert!(body.contains("M (m@kommun.test)"), "{body}");
     }
 }
@@ -147,7 +152,7 @@ fn the_manager_is_told_how_to_record_a_call_or_a_visit() {
         let command = "kvittens case contact --config";
         let [notice, _, escalation] = staff_mails(&cfg, &complaint);
         for body in [&notice, &escalation] {
-            let body = body.replace('\n', " ");
+            let body = flat(&body);
             assert!(body.contains(command), "{body}");
             assert!(body.contains("BMN-2026-0001 --by phone"), "{body}");
             assert!(!body.contains(web), "{body}");
@@ -155,7 +160,7 @@ fn the_manager_is_told_how_to_record_a_call_or_a_visit() {
         cfg.web.base_url = Some("https://kvittens.kommun.test".into());
         let [notice, _, escalation] = staff_mails(&cfg, &complaint);
         for body in [&notice, &escalation] {
-            assert!(body.replace('\n', " ").contains(web), "{body}");
+            assert!(flat(&body).contains(web), "{body}");
         }
         // Other cases are answered by mail: no contact to record.
         let question = case_of(&dept, Category::Question);
@@ -206,4 +211,62 @@ fn swedish_mail_cites_a_section_the_swedish_way() {
     assert!(html.contains("12 §"), "{html}");
     let found = section_sign_first(&html);
     assert!(found.is_none(), "{found:?}");
+}
+
+#[test]
+fn a_fault_report_reads_well_to_the_resident_and_the_unit() {
+    let lines = format!("reply_within = \"3d\"\n{}", crate::testkit::GATUBELYSNING);
+    for (lang, concerns, unit_greeting, unit_named, assesses) in [
+        (
+            Language::Sv,
+            "Din felanmälan gäller: Gatubelysning.",
+            "Hej!",
+            ["till Gatuenheten", "Påminnelse till Gatuenheten:"],
+            "Olle bedömer felet",
+        ),
+        (
+            Language::En,
+            "Your fault report concerns: Gatubelysning.",
+            "Hello,",
+            ["for Gatuenheten", "Reminder to Gatuenheten:"],
+            "Olle will assess the fault",
+        ),
+    ] {
+        let cfg = config(&lines, lang);
+        let dept = &cfg.departments[0];
+        let unit = dept.fault_types[0].responsible.clone();
+        let fault = Case {
+            language: lang,
+            category: Category::FaultReport,
+            fault_type: Some("Gatubelysning".into()),
+            officer: unit.clone(),
+            ..case_of(dept, Category::FaultReport)
+        };
+        let body = flat(&receipt(&cfg, &fault));
+        assert!(body.contains(concerns), "{body}");
+        let [notice, _, _] = staff_mails(&cfg, &fault);
+        let templates = load_templates(&cfg).unwrap();
+        let remind = Action::Remind {
+            to: unit.clone(),
+            on_behalf_of: None,
+        };
+        let now = Utc::now();
+        let reminder = for_action(&cfg, dept, &templates, &fault, &remind, now, now);
+        for (body, named) in [notice, text(&reminder.unwrap())].iter().zip(unit_named) {
+            assert!(body.starts_with(unit_greeting), "{body}");
+            assert!(flat(body).contains(named), "{body}");
+            assert!(!body.contains("Gatuenheten!"), "{body}");
+        }
+        // A fault of no type is assessed by its officer, by name.
+        let untyped = Case {
+            language: lang,
+            ..case_of(dept, Category::FaultReport)
+        };
+        let body = flat(&receipt(&cfg, &untyped));
+        assert!(body.contains(assesses), "{body}");
+        assert!(
+            !body.contains("nsvarig enhet") && !body.contains("unit responsible"),
+            "{body}"
+        );
+    }
 }
