@@ -270,3 +270,37 @@ fn a_fault_report_reads_well_to_the_resident_and_the_unit() {
         );
     }
 }
+
+#[test]
+fn a_delay_notice_gives_its_reason_after_a_lead_in_and_its_number_once() {
+    for (lang, subject, reason) in [
+        (
+            Language::Sv,
+            "Ditt ärende tar längre tid [BMN-2026-0001]",
+            "Skäl: Vi väntar på ett yttrande.",
+        ),
+        (
+            Language::En,
+            "Your case is taking longer [BMN-2026-0001]",
+            "Reason: Vi väntar på ett yttrande.",
+        ),
+    ] {
+        let cfg = config("", lang);
+        let dept = &cfg.departments[0];
+        let templates = load_templates(&cfg).unwrap();
+        let case = Case {
+            language: lang,
+            ..case_of(dept, Category::Application)
+        };
+        let note = "Vi väntar på ett yttrande.";
+        let mail =
+            crate::mail::notices::delay_notice(&cfg, dept, &templates, &case, note, Utc::now())
+                .unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&mail.bytes)
+            .unwrap();
+        assert_eq!(parsed.subject(), Some(subject));
+        let body = text(&mail);
+        assert!(body.contains(reason), "{body}");
+    }
+}
