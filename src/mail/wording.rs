@@ -152,7 +152,7 @@ fn the_manager_is_told_how_to_record_a_call_or_a_visit() {
         let command = "kvittens case contact --config";
         let [notice, _, escalation] = staff_mails(&cfg, &complaint);
         for body in [&notice, &escalation] {
-            let body = flat(&body);
+            let body = flat(body);
             assert!(body.contains(command), "{body}");
             assert!(body.contains("BMN-2026-0001 --by phone"), "{body}");
             assert!(!body.contains(web), "{body}");
@@ -160,7 +160,7 @@ fn the_manager_is_told_how_to_record_a_call_or_a_visit() {
         cfg.web.base_url = Some("https://kvittens.kommun.test".into());
         let [notice, _, escalation] = staff_mails(&cfg, &complaint);
         for body in [&notice, &escalation] {
-            assert!(flat(&body).contains(web), "{body}");
+            assert!(flat(body).contains(web), "{body}");
         }
         // Other cases are answered by mail: no contact to record.
         let question = case_of(&dept, Category::Question);
