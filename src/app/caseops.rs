@@ -806,7 +806,7 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         assert_eq!(data["six_months_count"], 1);
         let digest = e.templates().render("digest.sv", &data).unwrap();
         let section = digest
-            .split("förvaltningslagen § 12")
+            .split("förvaltningslagen 12 §")
             .nth(1)
             .unwrap_or_default();
         assert!(section.contains(&c.number), "{digest}");

@@ -258,9 +258,10 @@ pub fn delay_notice(
     };
     let body = templates.render(&format!("delay.{}", lang.code()), &data)?;
     let id = ids::delay_id(&case.number, case.decision_due, cfg.id_domain());
+    // The number is added once, bracketed, by `to_resident` (threading tools match it).
     let subject = match lang {
-        Language::Sv => format!("Ditt ärende {} tar längre tid", case.number),
-        Language::En => format!("Your case {} is taking longer", case.number),
+        Language::Sv => "Ditt ärende tar längre tid".to_string(),
+        Language::En => "Your case is taking longer".to_string(),
     };
     to_resident(cfg, dept, case, (id, subject, body), Kind::Delay, now)
 }

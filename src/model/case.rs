@@ -184,7 +184,32 @@ pub struct Measure {
     pub at: DateTime<Utc>,
 }
 
+/// What a case's reply deadline is the deadline for, as staff lists name it: a complaint's is
+/// the manager's contact with the resident, a catalogued fault's the day it is put right, every
+/// other case's the answer. A list that said "answer by" for each would promise the wrong thing
+/// for the first two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// The answer ("answer by", "svar senast").
+    Answer,
+    /// A complaint's contact ("contact by", "kontakt senast").
+    Contact,
+    /// A catalogued fault put right ("done by", "åtgärdat senast").
+    Done,
+}
+
 impl Case {
+    /// What the case's `reply_due` is the deadline for.
+    pub fn due(&self) -> Due {
+        if self.category == Category::Complaint {
+            Due::Contact
+        } else if self.category == Category::FaultReport && self.fault_type.is_some() {
+            Due::Done
+        } else {
+            Due::Answer
+        }
+    }
+
     /// Adds an event kvittens did by itself to the timeline.
     pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
         self.events.push(Event {

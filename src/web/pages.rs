@@ -235,6 +235,7 @@ pub async fn cases(State(web): State<Web>, user: User, Query(q): Query<CasesQuer
                 "officer": c.officer.name,
                 "resident": person(c.resident.name.as_deref(), &c.resident.email),
                 "reply_due": local(d, c.reply_due),
+                "due_word": due_word(&user, c),
                 "late": c.state == CaseState::Open && c.reply_due < now,
                 "subject": c.subject,
             })
@@ -345,6 +346,16 @@ fn form_token(web: &Web, user: &User) -> String {
         .unwrap_or_default()
 }
 
+/// What the case's reply deadline is for, in the page's words: "Svar senast", "Kontakt senast"
+/// (a complaint: the manager's contact), "Åtgärdat senast" (a catalogued fault).
+fn due_word(user: &User, case: &Case) -> &'static str {
+    user.lang.word(match case.due() {
+        crate::model::Due::Answer => "reply_due",
+        crate::model::Due::Contact => "contact_due",
+        crate::model::Due::Done => "done_due",
+    })
+}
+
 /// The facts at the top of the case page.
 fn facts(user: &User, case: &Case, dept: Option<&Department>, now: DateTime<Utc>) -> Value {
     json!({
@@ -358,6 +369,7 @@ fn facts(user: &User, case: &Case, dept: Option<&Department>, now: DateTime<Utc>
         "substitute_for": case.substitute_for.as_ref().map(contact),
         "received": local(dept, case.received),
         "reply_due": local(dept, case.reply_due),
+        "due_word": due_word(user, case),
         "late": case.state == CaseState::Open && case.reply_due < now,
         "decision_due": local(dept, case.decision_due),
         "flagged": case.flagged,

@@ -212,12 +212,12 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
     }
     let law = vec![
         row(
-            s("Förseningsbesked (§ 11)", "Delay notices (§ 11)"),
+            s("Förseningsbesked (11 §)", "Delay notices (§ 11)"),
             t.delay_notices,
         ),
         row(
             s(
-                "Ärenden öppna sex månader (§ 12)",
+                "Ärenden öppna sex månader (12 §)",
                 "Cases open six months (§ 12)",
             ),
             t.six_months,

@@ -6,7 +6,7 @@ use crate::app::admin::{Away, Back, Imported, Leave, Opened, Purged, Staffing};
 use crate::app::person::Erased;
 use crate::app::registrar::Listed;
 use crate::config::Config;
-use crate::model::{Case, State};
+use crate::model::{Case, Due, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt::Write;
 
@@ -42,9 +42,19 @@ fn zones<'a>(cfg: &Config, cases: impl Iterator<Item = &'a Case>) -> String {
     }
 }
 
+/// What a case's reply deadline is called in the lists: "answer by", "contact by" (a
+/// complaint), "done by" (a catalogued fault).
+fn due_words(c: &Case) -> &'static str {
+    match c.due() {
+        Due::Answer => "answer by",
+        Due::Contact => "contact by",
+        Due::Done => "done by",
+    }
+}
+
 /// `kvittens cases`: one line per case — number, state, `flagged` when a person should look
-/// at it, category, resident, reply deadline in local time (`LATE` past it), subject — and a
-/// count naming the time zone.
+/// at it, category, resident, reply deadline in local time and what it is for (`LATE` past
+/// it), subject — and a count naming the time zone.
 pub(super) fn case_table(cfg: &Config, list: &[Case], now: DateTime<Utc>) -> String {
     let mut out = String::new();
     for c in list {
@@ -55,12 +65,13 @@ pub(super) fn case_table(cfg: &Config, list: &[Case], now: DateTime<Utc>) -> Str
         };
         let _ = writeln!(
             out,
-            "{}  {:<8}  {:<7}  {:<12}  {:<28}  answer by {}{late}  {}",
+            "{}  {:<8}  {:<7}  {:<12}  {:<28}  {} {}{late}  {}",
             c.number,
             c.state.word().to_string(),
             if c.flagged.is_some() { "flagged" } else { "" },
             c.category.key(),
             c.resident.email,
+            due_words(c),
             local_time(cfg, &c.department, c.reply_due, false),
             c.subject
         );
@@ -95,7 +106,8 @@ pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
     let _ = writeln!(out, "subject:  {}", c.subject);
     let _ = writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email);
     let _ = writeln!(out, "received: {}", at(c.received, false));
-    let _ = writeln!(out, "reply by: {}", at(c.reply_due, false));
+    let due = format!("{}:", due_words(c));
+    let _ = writeln!(out, "{due:<9} {}", at(c.reply_due, false));
     let _ = writeln!(out, "decision: {}", at(c.decision_due, false));
     if let Some(why) = &c.flagged {
         let _ = writeln!(out, "flagged:  {why}");
@@ -337,6 +349,38 @@ pub fn ignored(list: &[Listed], json: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_case_says_what_its_deadline_is_for() {
+        let cfg = crate::testkit::Sample {
+            department: crate::testkit::GATUBELYSNING,
+            ..crate::testkit::Sample::default()
+        }
+        .config();
+        let of = |category, fault: Option<&str>| Case {
+            category,
+            fault_type: fault.map(str::to_string),
+            ..crate::testkit::case("BMN-2026-0001", &[])
+        };
+        use crate::model::Category::{Application, Complaint, FaultReport, Question};
+        for (case, words) in [
+            (of(Complaint, None), "contact by"),
+            (of(FaultReport, Some("Gatubelysning")), "done by"),
+            (of(FaultReport, None), "answer by"),
+            (of(Question, None), "answer by"),
+            (of(Application, None), "answer by"),
+        ] {
+            let table = case_table(&cfg, std::slice::from_ref(&case), chrono::Utc::now());
+            assert!(table.contains(&format!("  {words} ")), "{table}");
+            let sheet = case_sheet(&cfg, &case);
+            assert!(sheet.contains(&format!("\n{words}:")), "{sheet}");
+            for other in ["answer by", "contact by", "done by", "reply by"] {
+                if other != words {
+                    assert!(!table.contains(other) && !sheet.contains(other), "{other}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn a_detail_is_cut_to_one_line() {
