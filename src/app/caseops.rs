@@ -850,6 +850,76 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
     }
 
     #[test]
+    fn a_postponed_question_or_report_moves_its_reply_date_and_its_follow_up() {
+        for (uid, subject) in [(1, "Fråga om detaljplan"), (2, "Felanmälan: gatlykta")] {
+            let dir = tempfile::tempdir().unwrap();
+            let e = engine(dir.path());
+            let c = open(&e, uid, subject);
+            assert_ne!(c.category, Category::Application, "{subject}");
+            let cal = e.cfg().departments[0].calendar.clone();
+            let promised = cal.local_date(c.reply_due);
+            let now = t0() + Duration::hours(1);
+            let why = "Vi väntar på ett yttrande";
+            for earlier in [promised, promised - Duration::days(1)] {
+                let no = crate::app::admin::postpone(&e, &c.number, earlier, why, None, now)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    no.contains("a delay notice tells of a later date; to answer sooner, answer"),
+                    "{no}"
+                );
+            }
+            let to = day("2026-03-20");
+            assert_eq!(
+                crate::app::admin::postpone(&e, &c.number, to, why, None, now).unwrap(),
+                to
+            );
+            let after = e.store.case(&c.number).unwrap().unwrap();
+            assert_eq!(after.reply_due, cal.end_of_day(to), "{subject}");
+            assert_eq!(after.decision_due, cal.end_of_day(to), "{subject}");
+            assert!(after
+                .events
+                .last()
+                .unwrap()
+                .what
+                .contains("reply date moved"));
+            let followed = |e: &Engine, at| {
+                e.fire_due(at).unwrap();
+                e.outbox_handle()
+                    .pending()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|m| matches!(m.kind, Kind::Escalation | Kind::Reminder))
+                    .count()
+            };
+            // The old date passes quietly; the new one is followed.
+            assert_eq!(
+                followed(&e, c.reply_due + Duration::hours(1)),
+                0,
+                "{subject}"
+            );
+            assert!(followed(&e, after.reply_due + Duration::hours(1)) > 0);
+        }
+    }
+
+    #[test]
+    fn an_application_postponed_keeps_its_reply_date_and_an_earlier_date_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let cal = e.cfg().departments[0].calendar.clone();
+        let now = t0() + Duration::hours(1);
+        let same = cal.local_date(c.decision_due);
+        let no = crate::app::admin::postpone(&e, &c.number, same, "x", None, now).unwrap_err();
+        assert!(no.to_string().contains("to answer sooner, answer"), "{no}");
+        let to = day("2026-03-20");
+        crate::app::admin::postpone(&e, &c.number, to, "x", None, now).unwrap();
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.decision_due, cal.end_of_day(to));
+        assert_eq!(after.reply_due, c.reply_due);
+    }
+
+    #[test]
     fn housekeeping_schedules_the_six_month_check_of_older_cases_once() {
         let dir = tempfile::tempdir().unwrap();
         let e = engine(dir.path());

@@ -125,14 +125,15 @@ pub(super) fn closed(number: &str) -> String {
     format!("{number} closed\n")
 }
 
-/// `case postpone`: the date used, and why it is not the one asked for when it is not.
+/// `case postpone`: the date used, and why it is not the one asked for when it is not. It is
+/// the date the resident was promised: an application's decision, any other case's reply.
 pub(super) fn postponed(number: &str, asked: NaiveDate, to: NaiveDate) -> String {
     let moved = if asked == to {
         String::new()
     } else {
         format!(" ({asked} is not a working day, so the next one)")
     };
-    format!("{number}: decision date moved to {to}{moved}; the resident is told\n")
+    format!("{number}: promised date moved to {to}{moved}; the resident is told\n")
 }
 
 /// `case contact`.
