@@ -258,6 +258,9 @@ pub(super) fn staffing(list: &[Staffing]) -> String {
 
 /// `person erase`.
 pub(super) fn erased(e: &Erased) -> String {
+    if e.nothing() {
+        return format!("nothing is held about {}; nothing erased\n", e.address);
+    }
     let cases = if e.cases.is_empty() {
         "none".to_string()
     } else {
@@ -357,5 +360,22 @@ mod tests {
             "{cut}"
         );
         assert_eq!(one_line("", 10), "");
+    }
+
+    #[test]
+    fn an_erasure_of_nothing_says_nothing_was_held() {
+        let none = Erased {
+            address: "x@example.se".into(),
+            ..Erased::default()
+        };
+        assert_eq!(
+            erased(&none),
+            "nothing is held about x@example.se; nothing erased\n"
+        );
+        let one = Erased {
+            record: true,
+            ..none
+        };
+        assert!(erased(&one).contains(": erased."), "{}", erased(&one));
     }
 }
