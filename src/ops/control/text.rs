@@ -224,7 +224,11 @@ pub(super) fn back(b: &Back) -> String {
 fn leave(l: &Leave) -> String {
     let a = &l.absence;
     let planned = if l.planned { " (config)" } else { "" };
-    format!("{} – {}, {} stands in{planned}", a.from, a.to, a.substitute)
+    let who = match &l.substitute_name {
+        Some(name) => format!("{name} <{}>", a.substitute),
+        None => a.substitute.clone(),
+    };
+    format!("{} – {}, {who} stands in{planned}", a.from, a.to)
 }
 
 /// `officer list`: per department its manager and officers, who is away today and until
@@ -360,6 +364,28 @@ mod tests {
             "{cut}"
         );
         assert_eq!(one_line("", 10), "");
+    }
+
+    #[test]
+    fn a_substitute_is_named_when_the_config_knows_them() {
+        let mut l = Leave {
+            absence: crate::model::Absence {
+                from: "2026-12-08".parse().unwrap(),
+                to: "2026-12-09".parse().unwrap(),
+                substitute: "kd@kommun.test".into(),
+            },
+            planned: false,
+            substitute_name: Some("Kommundirektör".into()),
+        };
+        assert_eq!(
+            leave(&l),
+            "2026-12-08 – 2026-12-09, Kommundirektör <kd@kommun.test> stands in"
+        );
+        l.substitute_name = None;
+        assert_eq!(
+            leave(&l),
+            "2026-12-08 – 2026-12-09, kd@kommun.test stands in"
+        );
     }
 
     #[test]
