@@ -403,9 +403,9 @@ fn move_mails(
     });
     let sv = dept.staff_language == crate::model::Language::Sv;
     let note = if sv {
-        format!("Ärendet flyttades hit från {old_name} av {by}. Originalmeddelandet finns i {old_email}.")
+        format!("Ärendet har flyttats hit från {old_name} av {by}. Originalmeddelandet finns i {old_email}.")
     } else {
-        format!("The case was moved here from {old_name} by {by}. The original message is in {old_email}.")
+        format!("The case has been moved here from {old_name} by {by}. The original message is in {old_email}.")
     };
     let facts = NoticeFacts {
         no_receipt: None,
@@ -413,7 +413,9 @@ fn move_mails(
         note: &note,
     };
     let mut data = compose::notice_data(cfg, dept, c, &facts);
-    data["moved_from"] = json!({ "name": old_name, "email": old_email });
+    // A move is told in its own words, not as the registrar's note (the template's
+    // `moved_from` block).
+    data["moved_from"] = json!({ "name": old_name, "email": old_email, "by": by });
     let id = crate::model::ids::staff_mail_id(
         &format!("moved-officer-{}", dept.id),
         &c.number,
@@ -729,9 +731,10 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
             .expect("the new officer is told");
         let text = body(&notice.bytes);
         assert!(
-            text.contains("flyttades hit från Bygg- och miljöförvaltningen av anna"),
+            text.contains("Ärendet har flyttats hit från Bygg- och miljöförvaltningen av anna. Originalmeddelandet finns i bygg@kommun.test."),
             "{text}"
         );
+        assert!(!text.contains("Registratorns anteckning"), "{text}");
         let told = pending
             .iter()
             .find(|m| m.kind == Kind::Moved)
