@@ -403,9 +403,9 @@ fn move_mails(
     });
     let sv = dept.staff_language == crate::model::Language::Sv;
     let note = if sv {
-        format!("Ärendet flyttades hit från {old_name} av {by}. Originalmeddelandet finns i {old_email}.")
+        format!("Ärendet har flyttats hit från {old_name} av {by}. Originalmeddelandet finns i {old_email}.")
     } else {
-        format!("The case was moved here from {old_name} by {by}. The original message is in {old_email}.")
+        format!("The case has been moved here from {old_name} by {by}. The original message is in {old_email}.")
     };
     let facts = NoticeFacts {
         no_receipt: None,
@@ -413,7 +413,9 @@ fn move_mails(
         note: &note,
     };
     let mut data = compose::notice_data(cfg, dept, c, &facts);
-    data["moved_from"] = json!({ "name": old_name, "email": old_email });
+    // A move is told in its own words, not as the registrar's note (the template's
+    // `moved_from` block).
+    data["moved_from"] = json!({ "name": old_name, "email": old_email, "by": by });
     let id = crate::model::ids::staff_mail_id(
         &format!("moved-officer-{}", dept.id),
         &c.number,
@@ -745,9 +747,10 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
             .expect("the new officer is told");
         let text = body(&notice.bytes);
         assert!(
-            text.contains("flyttades hit från Bygg- och miljöförvaltningen av anna"),
+            text.contains("Ärendet har flyttats hit från Bygg- och miljöförvaltningen av anna. Originalmeddelandet finns i bygg@kommun.test."),
             "{text}"
         );
+        assert!(!text.contains("Registratorns anteckning"), "{text}");
         let told = pending
             .iter()
             .find(|m| m.kind == Kind::Moved)
@@ -889,6 +892,76 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
                 m.id
             );
         }
+    }
+
+    #[test]
+    fn a_postponed_question_or_report_moves_its_reply_date_and_its_follow_up() {
+        for (uid, subject) in [(1, "Fråga om detaljplan"), (2, "Felanmälan: gatlykta")] {
+            let dir = tempfile::tempdir().unwrap();
+            let e = engine(dir.path());
+            let c = open(&e, uid, subject);
+            assert_ne!(c.category, Category::Application, "{subject}");
+            let cal = e.cfg().departments[0].calendar.clone();
+            let promised = cal.local_date(c.reply_due);
+            let now = t0() + Duration::hours(1);
+            let why = "Vi väntar på ett yttrande";
+            for earlier in [promised, promised - Duration::days(1)] {
+                let no = crate::app::admin::postpone(&e, &c.number, earlier, why, None, now)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    no.contains("a delay notice tells of a later date; to answer sooner, answer"),
+                    "{no}"
+                );
+            }
+            let to = day("2026-03-20");
+            assert_eq!(
+                crate::app::admin::postpone(&e, &c.number, to, why, None, now).unwrap(),
+                to
+            );
+            let after = e.store.case(&c.number).unwrap().unwrap();
+            assert_eq!(after.reply_due, cal.end_of_day(to), "{subject}");
+            assert_eq!(after.decision_due, cal.end_of_day(to), "{subject}");
+            assert!(after
+                .events
+                .last()
+                .unwrap()
+                .what
+                .contains("reply date moved"));
+            let followed = |e: &Engine, at| {
+                e.fire_due(at).unwrap();
+                e.outbox_handle()
+                    .pending()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|m| matches!(m.kind, Kind::Escalation | Kind::Reminder))
+                    .count()
+            };
+            // The old date passes quietly; the new one is followed.
+            assert_eq!(
+                followed(&e, c.reply_due + Duration::hours(1)),
+                0,
+                "{subject}"
+            );
+            assert!(followed(&e, after.reply_due + Duration::hours(1)) > 0);
+        }
+    }
+
+    #[test]
+    fn an_application_postponed_keeps_its_reply_date_and_an_earlier_date_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let cal = e.cfg().departments[0].calendar.clone();
+        let now = t0() + Duration::hours(1);
+        let same = cal.local_date(c.decision_due);
+        let no = crate::app::admin::postpone(&e, &c.number, same, "x", None, now).unwrap_err();
+        assert!(no.to_string().contains("to answer sooner, answer"), "{no}");
+        let to = day("2026-03-20");
+        crate::app::admin::postpone(&e, &c.number, to, "x", None, now).unwrap();
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.decision_due, cal.end_of_day(to));
+        assert_eq!(after.reply_due, c.reply_due);
     }
 
     #[test]

@@ -174,7 +174,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("actions", "Åtgärder", "Actions"),
     ("close", "Stäng ärendet", "Close the case"),
     ("note", "Anteckning", "Note"),
-    ("postpone", "Skjut upp beslutet", "Postpone the decision"),
+    ("postpone", "Skjut upp det utlovade datumet", "Postpone the promised date"),
     (
         "postpone_help",
         "Invånaren får ett meddelande om förseningen med skälet (förvaltningslagen 11 §).",

@@ -387,12 +387,23 @@ fn forms(
     dept: Option<&Department>,
     now: DateTime<Utc>,
 ) -> Value {
-    let officers: Vec<Value> = dept
-        .map(|d| d.officers.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .filter(|o| !o.contact.email.eq_ignore_ascii_case(&case.officer.email))
-        .map(|o| json!({"name": o.contact.name, "email": o.contact.email}))
+    // The manager first, then every officer: a case handed to a substitute (a complaint while
+    // the manager was away) must be able to go back to the manager.
+    let mut people: Vec<&crate::model::Contact> = Vec::new();
+    if let Some(d) = dept {
+        for c in std::iter::once(&d.manager).chain(d.officers.iter().map(|o| &o.contact)) {
+            if !people
+                .iter()
+                .any(|p| p.email.eq_ignore_ascii_case(&c.email))
+            {
+                people.push(c);
+            }
+        }
+    }
+    let officers: Vec<Value> = people
+        .into_iter()
+        .filter(|c| !c.email.eq_ignore_ascii_case(&case.officer.email))
+        .map(|c| json!({"name": c.name, "email": c.email}))
         .collect();
     let departments: Vec<Value> = (cfg.departments.iter())
         .filter(|d| d.id != case.department)

@@ -388,6 +388,46 @@ async fn actions_go_through_the_application_and_its_refusals_are_shown() {
 }
 
 #[tokio::test]
+async fn the_reassign_list_offers_the_manager_and_every_other_officer() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let n = "/cases/BMN-2026-0001";
+    let options = |page: &str| -> Vec<String> {
+        let list = page
+            .split("<select id=\"reassign-to\"")
+            .nth(1)
+            .and_then(|s| s.split("</select>").next())
+            .unwrap_or_default();
+        list.split("<option value=\"")
+            .skip(1)
+            .filter_map(|o| o.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let (_, page) = get(&router, n, Some(MANAGER)).await;
+    assert_eq!(options(&page), [MANAGER, ADA], "{page}");
+    // Handed to the manager, the case can go to either officer; and back to the manager.
+    let to_manager = post(
+        &engine,
+        &router,
+        &format!("{n}/reassign"),
+        MANAGER,
+        &format!("officer={}", MANAGER.replace('@', "%40")),
+    )
+    .await;
+    assert_eq!(to_manager, StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::app::admin::case(&engine, "BMN-2026-0001")
+            .unwrap()
+            .officer
+            .email,
+        MANAGER
+    );
+    let (_, page) = get(&router, n, Some(MANAGER)).await;
+    assert_eq!(options(&page), [OLLE, ADA], "{page}");
+}
+
+#[tokio::test]
 async fn an_officer_sets_their_own_absence_and_a_manager_any_of_the_department() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());

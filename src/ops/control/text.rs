@@ -137,14 +137,15 @@ pub(super) fn closed(number: &str) -> String {
     format!("{number} closed\n")
 }
 
-/// `case postpone`: the date used, and why it is not the one asked for when it is not.
+/// `case postpone`: the date used, and why it is not the one asked for when it is not. It is
+/// the date the resident was promised: an application's decision, any other case's reply.
 pub(super) fn postponed(number: &str, asked: NaiveDate, to: NaiveDate) -> String {
     let moved = if asked == to {
         String::new()
     } else {
         format!(" ({asked} is not a working day, so the next one)")
     };
-    format!("{number}: decision date moved to {to}{moved}; the resident is told\n")
+    format!("{number}: promised date moved to {to}{moved}; the resident is told\n")
 }
 
 /// `case contact`.
@@ -235,7 +236,11 @@ pub(super) fn back(b: &Back) -> String {
 fn leave(l: &Leave) -> String {
     let a = &l.absence;
     let planned = if l.planned { " (config)" } else { "" };
-    format!("{} – {}, {} stands in{planned}", a.from, a.to, a.substitute)
+    let who = match &l.substitute_name {
+        Some(name) => format!("{name} <{}>", a.substitute),
+        None => a.substitute.clone(),
+    };
+    format!("{} – {}, {who} stands in{planned}", a.from, a.to)
 }
 
 /// `officer list`: per department its manager and officers, who is away today and until
@@ -269,6 +274,9 @@ pub(super) fn staffing(list: &[Staffing]) -> String {
 
 /// `person erase`.
 pub(super) fn erased(e: &Erased) -> String {
+    if e.nothing() {
+        return format!("nothing is held about {}; nothing erased\n", e.address);
+    }
     let cases = if e.cases.is_empty() {
         "none".to_string()
     } else {
@@ -400,5 +408,44 @@ mod tests {
             "{cut}"
         );
         assert_eq!(one_line("", 10), "");
+    }
+
+    #[test]
+    fn a_substitute_is_named_when_the_config_knows_them() {
+        let mut l = Leave {
+            absence: crate::model::Absence {
+                from: "2026-12-08".parse().unwrap(),
+                to: "2026-12-09".parse().unwrap(),
+                substitute: "kd@kommun.test".into(),
+            },
+            planned: false,
+            substitute_name: Some("Kommundirektör".into()),
+        };
+        assert_eq!(
+            leave(&l),
+            "2026-12-08 – 2026-12-09, Kommundirektör <kd@kommun.test> stands in"
+        );
+        l.substitute_name = None;
+        assert_eq!(
+            leave(&l),
+            "2026-12-08 – 2026-12-09, kd@kommun.test stands in"
+        );
+    }
+
+    #[test]
+    fn an_erasure_of_nothing_says_nothing_was_held() {
+        let none = Erased {
+            address: "x@example.se".into(),
+            ..Erased::default()
+        };
+        assert_eq!(
+            erased(&none),
+            "nothing is held about x@example.se; nothing erased\n"
+        );
+        let one = Erased {
+            record: true,
+            ..none
+        };
+        assert!(erased(&one).contains(": erased."), "{}", erased(&one));
     }
 }
