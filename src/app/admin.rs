@@ -456,6 +456,29 @@ pub fn away(engine: &Engine, away: Away, now: DateTime<Utc>) -> Result<Away, Adm
             a.from, a.to, a.substitute
         ));
     }
+    // Someone who stands in for a colleague over these days cannot go away unnoticed: the
+    // colleague's mail would go to an absent person (hänvisning to no one).
+    let colleagues = dept
+        .officers
+        .iter()
+        .map(|o| o.contact.email.to_lowercase())
+        .chain(std::iter::once(dept.manager.email.to_lowercase()));
+    for colleague in colleagues.filter(|c| *c != officer) {
+        if let Some(cover) = absences_of(dept, &recorded, &colleague)
+            .into_iter()
+            .find(|a| {
+                a.absence.substitute.eq_ignore_ascii_case(&officer)
+                    && a.absence.from <= to
+                    && from <= a.absence.to
+            })
+        {
+            let a = &cover.absence;
+            return refuse(format!(
+                "{officer} stands in for {colleague} {} – {}, which overlaps {from} – {to}: give {colleague} another substitute first",
+                a.from, a.to
+            ));
+        }
+    }
     let substitute_for = Absence {
         from,
         to,

@@ -100,7 +100,7 @@ pub fn contact(
     now: DateTime<Utc>,
 ) -> Result<Contacted, AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
-    let note = made.note.trim();
+    let note = &crate::model::case::one_line(&made.note);
     if note.is_empty() {
         return refuse(
             "--note is empty: say what was said or agreed, for the case's timeline".into(),
@@ -188,7 +188,7 @@ pub fn measure(
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
-    let note = note.trim();
+    let note = &crate::model::case::one_line(note);
     if note.is_empty() {
         return refuse("--note is empty: say what was done, for the case's timeline".into());
     }
@@ -230,7 +230,9 @@ pub fn close(
 ) -> Result<(), AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
     let cfg = engine.cfg();
-    let outcome = outcome.map(str::trim).filter(|o| !o.is_empty());
+    let outcome = outcome
+        .map(crate::model::case::one_line)
+        .filter(|o| !o.is_empty());
     let found = engine.update_case(number, |c| {
         if c.state == State::Closed {
             // A second close would only add a second "closed by hand" to the timeline.
@@ -239,7 +241,7 @@ pub fn close(
         let mut ticks = Vec::new();
         if let Some(dept) = cfg.department(&c.department) {
             let day = dept.calendar.local_date(now);
-            let key = crate::model::tally::outcome_key(outcome.unwrap_or_default());
+            let key = crate::model::tally::outcome_key(outcome.as_deref().unwrap_or_default());
             ticks.push(Tick::new(&dept.id, day, |t| {
                 t.closed.insert(key, 1);
             }));
@@ -251,12 +253,12 @@ pub fn close(
             }
         }
         c.state = State::Closed;
-        c.outcome = outcome.map(str::to_string);
+        c.outcome = outcome.clone();
         let mut what = "closed by hand".to_string();
         if !note.is_empty() {
             what = format!("{what}: {note}");
         }
-        if let Some(o) = outcome {
+        if let Some(o) = &outcome {
             what = format!("{what} (outcome: {o})");
         }
         match by {
@@ -426,10 +428,8 @@ fn move_mails(
     let notice = compose::officer_notice_as(cfg, dept, c, &standin, templates, now, (id, data))
         .map_err(|e| format!("the officer notice could not be built: {e}"))?;
     let mut mails = vec![notice];
-    let not_told = if let Some(why) = &c.no_receipt {
-        Some(format!("no receipt went when the case opened ({why})"))
-    } else if c.resident.email.is_empty() {
-        Some("the case has no address".to_string())
+    let not_told = if let Some(why) = c.resident_not_told() {
+        Some(why)
     } else {
         let from = old.unwrap_or(dept);
         let mail = crate::mail::notices::moved_notice(cfg, dept, from, templates, c, now)

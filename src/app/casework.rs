@@ -38,7 +38,7 @@ pub fn flag(
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
     let number = &ids::typed_case_number(number);
-    let why = why.trim();
+    let why = &crate::model::case::one_line(why);
     if why.is_empty() {
         return Err(refused!("say why the case is flagged").into());
     }

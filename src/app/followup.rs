@@ -201,7 +201,7 @@ impl Engine {
         };
         let new_due = cal.end_of_day(day);
         require!(new_due > now, "{to} has passed; give a date in the future");
-        let note = note.trim();
+        let note = &crate::model::case::one_line(note);
         let found = self.update_case(number, |c| {
             if c.state == State::Closed {
                 return Err(format!("case {number} is closed"));
@@ -221,7 +221,6 @@ impl Engine {
                 ));
             }
             c.decision_due = new_due;
-            c.delay_told = true;
             let mut dues = Vec::new();
             if !application {
                 c.reply_due = new_due;
@@ -237,8 +236,16 @@ impl Engine {
                         .collect();
                 }
             }
-            let mail = notices::delay_notice(&cfg, dept, &templates, c, note, now)
-                .map_err(|e| e.to_string())?;
+            // Förvaltningslagen § 11 tells the party — where a mail may go to them at all.
+            let not_told = c.resident_not_told();
+            let mail = match &not_told {
+                Some(_) => None,
+                None => Some(
+                    notices::delay_notice(&cfg, dept, &templates, c, note, now)
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            c.delay_told = mail.is_some();
             let moved = if day == to {
                 String::new()
             } else {
@@ -249,16 +256,22 @@ impl Engine {
             } else {
                 "reply date"
             };
-            let what = format!("{which} moved to {day}{moved}; the resident is told ({note})");
+            let told = match &not_told {
+                None => "the resident is told".to_string(),
+                Some(why) => format!("the resident is not told: {why}"),
+            };
+            let what = format!("{which} moved to {day}{moved}; {told} ({note})");
             match by {
                 Some(by) => c.log_by(now, by, what),
                 None => c.log(now, what),
             }
-            let tick = Tick::new(&dept.id, cal.local_date(now), |t| t.delay_notices = 1);
+            let ticks = mail
+                .is_some()
+                .then(|| Tick::new(&dept.id, cal.local_date(now), |t| t.delay_notices = 1));
             Ok(Effects {
-                mails: vec![super::outbox::queued(mail)],
+                mails: mail.map(super::outbox::queued).into_iter().collect(),
                 dues,
-                ticks: vec![tick],
+                ticks: ticks.into_iter().collect(),
                 ..Effects::default()
             })
         })?;

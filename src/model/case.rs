@@ -210,6 +210,20 @@ impl Case {
         }
     }
 
+    /// Why the resident may get no mail about this case after its opening (a delay notice, a
+    /// move), if so: no receipt went when it opened (an unverified sender, a machine, a
+    /// registrar's choice — a later mail must not reach where the receipt did not), or the case
+    /// has no address, or its address was erased (GDPR art. 17). `None` when they may be told.
+    pub fn resident_not_told(&self) -> Option<String> {
+        if let Some(why) = &self.no_receipt {
+            return Some(format!("no receipt went when the case opened ({why})"));
+        }
+        if !self.resident.email.contains('@') {
+            return Some("the case has no address mail can go to".to_string());
+        }
+        None
+    }
+
     /// Adds an event kvittens did by itself to the timeline.
     pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
         self.events.push(Event {

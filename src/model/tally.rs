@@ -113,16 +113,44 @@ impl DayTally {
     }
 }
 
+/// The outcomes the daily totals count by name, lower-case: the usual verdicts on a complaint
+/// (klagomål) in Swedish and English. Any other outcome is counted as [`OTHER_OUTCOME`]: an
+/// outcome is free text that may name a person ("befogat, Sara Berg fick ny tömning"), and the
+/// daily totals are kept for good and must name no one. The case itself keeps the text as
+/// typed (and `person erase` erases it there).
+pub const OUTCOMES: [&str; 12] = [
+    "befogat",
+    "delvis befogat",
+    "ej befogat",
+    "inte befogat",
+    "obefogat",
+    "åtgärdat",
+    "ingen åtgärd",
+    "justified",
+    "partly justified",
+    "not justified",
+    "resolved",
+    "no action",
+];
+
+/// How the daily totals count an outcome that is not one of [`OUTCOMES`].
+pub const OTHER_OUTCOME: &str = "(other)";
+
 /// A closed case's outcome as the report counts it: trimmed, runs of white space made one
 /// space, lower-case — so that "befogat", " Befogat" and "BEFOGAT " typed by different people
-/// are one outcome in the report and not three. Lower-case rather than the first spelling seen,
-/// since the daily totals of different days cannot know which came first.
+/// are one outcome — and then one of [`OUTCOMES`], or [`OTHER_OUTCOME`] for any other text;
+/// `""` when none was given.
 pub fn outcome_key(outcome: &str) -> String {
-    outcome
+    let key = outcome
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-        .to_lowercase()
+        .to_lowercase();
+    if key.is_empty() || OUTCOMES.contains(&key.as_str()) {
+        key
+    } else {
+        OTHER_OUTCOME.to_string()
+    }
 }
 
 fn add_map(to: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
