@@ -32,6 +32,8 @@ pub mod mail;
 pub mod model;
 pub mod net;
 pub mod ops;
+#[cfg(test)]
+mod regressions;
 pub mod rules;
 pub mod store;
 #[cfg(test)]

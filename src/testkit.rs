@@ -206,3 +206,19 @@ pub(crate) fn se(text: &str) -> DateTime<Utc> {
         .unwrap()
         .with_timezone(&Utc)
 }
+
+/// Where `text` cites a section the English way, "§ 12" (or "§12"), which Swedish writes
+/// "12 §" (förvaltningslagen 12 §): the text around the first such citation, if any.
+pub(crate) fn section_sign_first(text: &str) -> Option<String> {
+    text.match_indices('§').find_map(|(i, _)| {
+        let after = text[i + '§'.len_utf8()..].trim_start_matches(' ');
+        after.starts_with(|c: char| c.is_ascii_digit()).then(|| {
+            let from = text[..i].char_indices().rev().nth(20).map_or(0, |(j, _)| j);
+            let to = text[i..]
+                .char_indices()
+                .nth(20)
+                .map_or(text.len(), |(j, _)| i + j);
+            text[from..to].to_string()
+        })
+    })
+}

@@ -194,7 +194,7 @@ async fn a_postponement_needs_its_reason_and_moves_off_a_saturday() {
     ]);
     assert!(
         out.contains(&format!(
-            "decision date moved to {mon} ({sat} is not a working day"
+            "promised date moved to {mon} ({sat} is not a working day"
         )),
         "{out}"
     );

@@ -59,7 +59,7 @@ async fn a_fault_report_is_told_what_when_and_who_and_the_unit_is_told() {
     let date = written_date(&Calendar::default(), done_at, Language::Sv);
     for want in [
         "registrerat det som en felanmälan".to_string(),
-        "Din felanmälan gäller Gatubelysning.".to_string(),
+        "Din felanmälan gäller: Gatubelysning.".to_string(),
         format!("Ansvarig för att felet åtgärdas är Gatuenheten ({unit})."),
         "Det här gör vi: Vi byter trasiga lampor och lagar armaturen.".to_string(),
         format!("Vi åtgärdar felet inom 10 arbetsdagar, senast {date}."),
@@ -78,8 +78,9 @@ async fn a_fault_report_is_told_what_when_and_who_and_the_unit_is_told() {
     );
     let notice_text = flat(&body(&notice));
     for want in [
-        "Hej Gatuenheten!".to_string(),
-        "har fått en felanmälan om Gatubelysning, och ni är ansvarig enhet för den.".to_string(),
+        "Hej! ".to_string(),
+        "har fått en felanmälan om Gatubelysning, till Gatuenheten som ansvarig enhet för den."
+            .to_string(),
         format!("Åtgärdat senast: {date} (inom 10 arbetsdagar)"),
     ] {
         assert!(notice_text.contains(&want), "{want:?} in\n{notice_text}");
@@ -105,7 +106,7 @@ async fn a_fault_report_of_no_type_is_told_it_will_be_assessed() {
     let receipt = s.stack.wait_for(&s.resident(1), 1).await.remove(0);
     let text = flat(&body(&receipt));
     assert!(
-        text.contains("Ansvarig enhet bedömer felet och vad som behöver göras. Senast")
+        text.contains("Olle Handläggare bedömer felet och vad som behöver göras. Senast")
             && text.contains("får du besked om vilka åtgärder vi vidtar och när."),
         "{text}"
     );

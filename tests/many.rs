@@ -33,8 +33,9 @@ async fn a_hundred_mailboxes_are_watched_and_come_back_after_the_imap_server_res
     let t0 = Instant::now();
     let daemon = s.spawn();
     daemon.wait_log("ready: every inbox is watched", 1);
+    // How fast is the benchmark's to measure (`scripts/bench --only many`), not a test's: here
+    // READY must come (within wait_log's 30 s), on a machine that may be busy.
     let ready = t0.elapsed();
-    assert!(ready < Duration::from_secs(10), "READY after {ready:?}");
     let healthy = |log: &str| http_get(log, "/healthz").0.contains("200");
     let until_healthy = |limit: Duration| {
         let t = Instant::now();

@@ -312,6 +312,12 @@ async fn a_persons_data_is_exported_and_erased_across_cases_ignored_mail_and_the
         erased.contains(&first) && erased.contains("ignored mail removed: 1"),
         "{erased}"
     );
+    // Asked again, there is nothing left: the command says so, and does not fail.
+    let again = kvittens_ok(&["person", "erase", "--config", config, &resident]);
+    assert!(
+        again.contains(&format!("nothing is held about {resident}; nothing erased")),
+        "{again}"
+    );
     let export: serde_json::Value = serde_json::from_str(&kvittens_ok(&[
         "person", "export", "--config", config, &resident,
     ]))

@@ -2,7 +2,8 @@
 //! against the real Dovecot and Postfix, two answered in time and one late, then `kvittens
 //! report --format csv` with exact figures — again after the cases are purged, from the daily
 //! totals alone; the HTML page opened in headless Chromium; and `report_to` mailed once on the
-//! first working day of the month, not again after a restart.
+//! first working day of the month after the one it was installed in (none of the month before
+//! it ran), not again after a restart.
 
 mod common;
 
@@ -231,10 +232,21 @@ async fn report_to_gets_the_months_report_once_also_after_a_restart() {
         "reportmail",
         "report_to = [\"namnd-reportmail@kommun.test\"]\nreport_every = \"month\"",
     );
+    let namnd = "namnd-reportmail@kommun.test";
+    // Installed in December: no report of November, before kvittens ran.
+    let december = [("KVITTENS_TEST_REPORT_NOW", "2026-12-15T09:00:00+01:00")];
+    let first = s.spawn_env(&[], &december);
+    first.wait_log("the first report goes when this period has ended", 1);
+    first.wait_log("watching mailbox", 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        s.stack.inbox(namnd).await.is_empty(),
+        "no report of November"
+    );
+    assert!(first.stop().success());
     // 1 January 2027, the first working day of January on this calendar (it has no days off).
     let env = [("KVITTENS_TEST_REPORT_NOW", "2027-01-01T09:00:00+01:00")];
     let daemon = s.spawn_env(&[], &env);
-    let namnd = "namnd-reportmail@kommun.test";
     let got = s.stack.wait_for(namnd, 1).await;
     let subject = header(&got[0], "subject").unwrap();
     assert!(subject.contains("2026-12-01 – 2026-12-31"), "{subject}");
@@ -274,4 +286,53 @@ async fn report_to_gets_the_months_report_once_also_after_a_restart() {
         err.contains("--from 2026-12-02 is after --to 2026-12-01"),
         "{err}"
     );
+}
+
+/// kvittens' own mail to a resident comes back as a copy into the department mailbox: the
+/// receipt's, the delay notice's and the move notice's copies are all its own, so none is
+/// listed as ignored and none is counted as received or as mail without a case.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_copies_of_a_delay_and_a_move_notice_are_neither_counted_nor_listed() {
+    let s = Setup::with_departments("repcopy", &[("bygg", ""), ("plan", "")]);
+    let daemon = s.start();
+    s.stack
+        .append(
+            &s.mailbox(),
+            &s.question(1, "q-repcopy", "Ansökan om bygglov"),
+        )
+        .await;
+    let number = number_of(&s.stack.wait_for(&s.resident(1), 1).await[0]);
+    let config = s.config.to_str().unwrap();
+    let later = (chrono::Utc::now().date_naive() + chrono::Duration::days(30)).to_string();
+    kvittens_ok(&[
+        "case", "postpone", "--config", config, &number, "--to", &later, "--note", "Yttrande",
+    ]);
+    kvittens_ok(&["case", "move", "--config", config, &number, "--to", "plan"]);
+    s.stack.wait_for(&s.resident(1), 3).await;
+    // Three copies come back (receipt, delay notice, move notice): each is either known as
+    // kvittens' own or, before this was so, ignored as `copy`.
+    let seen = |log: &str| {
+        log.matches("copy of a mail kvittens sent").count() + log.matches("reason=copy").count()
+    };
+    until(|| seen(&daemon.log_text()) >= 3);
+    let log = daemon.log_text();
+    assert_eq!(
+        log.matches("copy of a mail kvittens sent").count(),
+        3,
+        "{log}"
+    );
+    let figures = report_csv(&s);
+    for dept in ["bygg", "plan", "total"] {
+        let row = &figures[dept];
+        let want = if dept == "plan" { "0" } else { "1" };
+        assert_eq!(row["received"], want, "{dept} received: {row:?}");
+        assert_eq!(row["no_case"], "0", "{dept} no_case: {row:?}");
+        assert!(!row.contains_key("no_case:copy"), "{dept}: {row:?}");
+    }
+    let listed = kvittens_ok(&["ignored", "--config", config]);
+    assert!(
+        listed.trim() == "0 ignored mail(s)",
+        "nothing listed as ignored: {listed}"
+    );
+    drop(daemon);
 }

@@ -233,7 +233,7 @@ async fn a_manager_postpones_a_case_and_records_a_complaint_contact_in_the_brows
         .unwrap();
 
     // Back on the case page, the timeline names who did it.
-    let page = wait_for_text(&browser, "decision date moved to").await;
+    let page = wait_for_text(&browser, " date moved to ").await;
     assert!(page.contains(&manager) && page.contains(reason), "{page}");
     let here = browser.current_url().await.unwrap();
     assert_eq!(here.path(), format!("/cases/{number}"));

@@ -429,6 +429,23 @@ pub fn away(engine: &Engine, away: Away, now: DateTime<Utc>) -> Result<Away, Adm
         return refuse("an officer cannot substitute for themselves".to_string());
     }
     let recorded = engine.store.absences()?;
+    if let Some(was) = absences_of(dept, &recorded, &officer)
+        .into_iter()
+        .find(|a| a.absence.from <= to && from <= a.absence.to)
+    {
+        let (a, how) = (
+            &was.absence,
+            if was.planned {
+                "planned in the config"
+            } else {
+                "recorded with officer away"
+            },
+        );
+        return refuse(format!(
+            "{officer} is away {} – {} already ({how}; standing in: {}), which overlaps {from} – {to}: end it with officer back, or give dates outside it",
+            a.from, a.to, a.substitute
+        ));
+    }
     if let Some(busy) = absences_of(dept, &recorded, &substitute)
         .into_iter()
         .find(|a| a.absence.from <= to && from <= a.absence.to)
@@ -438,6 +455,29 @@ pub fn away(engine: &Engine, away: Away, now: DateTime<Utc>) -> Result<Away, Adm
             "{substitute} is away {} – {} themselves (standing in: {}), at the same time as {from} – {to}: choose a substitute who is in",
             a.from, a.to, a.substitute
         ));
+    }
+    // Someone who stands in for a colleague over these days cannot go away unnoticed: the
+    // colleague's mail would go to an absent person (hänvisning to no one).
+    let colleagues = dept
+        .officers
+        .iter()
+        .map(|o| o.contact.email.to_lowercase())
+        .chain(std::iter::once(dept.manager.email.to_lowercase()));
+    for colleague in colleagues.filter(|c| *c != officer) {
+        if let Some(cover) = absences_of(dept, &recorded, &colleague)
+            .into_iter()
+            .find(|a| {
+                a.absence.substitute.eq_ignore_ascii_case(&officer)
+                    && a.absence.from <= to
+                    && from <= a.absence.to
+            })
+        {
+            let a = &cover.absence;
+            return refuse(format!(
+                "{officer} stands in for {colleague} {} – {}, which overlaps {from} – {to}: give {colleague} another substitute first",
+                a.from, a.to
+            ));
+        }
     }
     let substitute_for = Absence {
         from,
@@ -477,6 +517,10 @@ pub struct Leave {
     pub absence: Absence,
     /// Written in the config (`absent = [...]`): ended only by editing it.
     pub planned: bool,
+    /// The substitute's name, when the config knows the address (an officer, the manager,
+    /// `escalate_to`): `officer list` names people, not bare addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub substitute_name: Option<String>,
 }
 
 /// Every absence of `email` in `dept`: the config's, then those recorded at run time.
@@ -485,12 +529,14 @@ fn absences_of(
     recorded: &[(String, Absence)],
     email: &str,
 ) -> Vec<Leave> {
+    let name_of = |address: &str| dept.colleague(address).map(|c| c.name);
     let planned = dept
         .officer(email)
         .map(|o| o.absent.clone())
         .unwrap_or_default()
         .into_iter()
         .map(|absence| Leave {
+            substitute_name: name_of(&absence.substitute),
             absence,
             planned: true,
         });
@@ -498,6 +544,7 @@ fn absences_of(
         .iter()
         .filter(|(e, _)| e.eq_ignore_ascii_case(email))
         .map(|(_, a)| Leave {
+            substitute_name: name_of(&a.substitute),
             absence: a.clone(),
             planned: false,
         });
@@ -904,6 +951,18 @@ mod tests {
         .unwrap();
         assert_eq!(done.officer, "o1@kommun.test");
         assert_eq!(engine.store.absences().unwrap().len(), 1);
+        // A second absence of o1 over any of those days is refused, naming the first.
+        for (from, to) in [(day(8), day(9)), (day(9), day(11)), (day(4), day(8))] {
+            assert_eq!(
+                refused(ask("o1@kommun.test", "o2@kommun.test", from, to)),
+                format!("o1@kommun.test is away 2026-12-08 – 2026-12-09 already (recorded with officer away; standing in: o2@kommun.test), which overlaps {from} – {to}: end it with officer back, or give dates outside it")
+            );
+        }
+        assert_eq!(engine.store.absences().unwrap().len(), 1);
+        // Later, o1's absence names its substitute by the config's name.
+        let listed = staffing(&engine, Some("bygg"), now()).unwrap();
+        let o1 = &listed[0].members[1];
+        assert_eq!(o1.later[0].substitute_name.as_deref(), Some("Ada"));
         // o1 is away on the 9th: o1 cannot stand in for o2 then, but can after.
         assert_eq!(
             refused(ask("o2@kommun.test", "o1@kommun.test", day(9), day(12))),

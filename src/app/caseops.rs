@@ -100,7 +100,7 @@ pub fn contact(
     now: DateTime<Utc>,
 ) -> Result<Contacted, AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
-    let note = made.note.trim();
+    let note = &crate::model::case::one_line(&made.note);
     if note.is_empty() {
         return refuse(
             "--note is empty: say what was said or agreed, for the case's timeline".into(),
@@ -188,7 +188,7 @@ pub fn measure(
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
-    let note = note.trim();
+    let note = &crate::model::case::one_line(note);
     if note.is_empty() {
         return refuse("--note is empty: say what was done, for the case's timeline".into());
     }
@@ -230,7 +230,9 @@ pub fn close(
 ) -> Result<(), AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
     let cfg = engine.cfg();
-    let outcome = outcome.map(str::trim).filter(|o| !o.is_empty());
+    let outcome = outcome
+        .map(crate::model::case::one_line)
+        .filter(|o| !o.is_empty());
     let found = engine.update_case(number, |c| {
         if c.state == State::Closed {
             // A second close would only add a second "closed by hand" to the timeline.
@@ -239,7 +241,7 @@ pub fn close(
         let mut ticks = Vec::new();
         if let Some(dept) = cfg.department(&c.department) {
             let day = dept.calendar.local_date(now);
-            let key = outcome.unwrap_or_default().to_string();
+            let key = crate::model::tally::outcome_key(outcome.as_deref().unwrap_or_default());
             ticks.push(Tick::new(&dept.id, day, |t| {
                 t.closed.insert(key, 1);
             }));
@@ -251,12 +253,12 @@ pub fn close(
             }
         }
         c.state = State::Closed;
-        c.outcome = outcome.map(str::to_string);
+        c.outcome = outcome.clone();
         let mut what = "closed by hand".to_string();
         if !note.is_empty() {
             what = format!("{what}: {note}");
         }
-        if let Some(o) = outcome {
+        if let Some(o) = &outcome {
             what = format!("{what} (outcome: {o})");
         }
         match by {
@@ -403,9 +405,9 @@ fn move_mails(
     });
     let sv = dept.staff_language == crate::model::Language::Sv;
     let note = if sv {
-        format!("Ärendet flyttades hit från {old_name} av {by}. Originalmeddelandet finns i {old_email}.")
+        format!("Ärendet har flyttats hit från {old_name} av {by}. Originalmeddelandet finns i {old_email}.")
     } else {
-        format!("The case was moved here from {old_name} by {by}. The original message is in {old_email}.")
+        format!("The case has been moved here from {old_name} by {by}. The original message is in {old_email}.")
     };
     let facts = NoticeFacts {
         no_receipt: None,
@@ -413,7 +415,9 @@ fn move_mails(
         note: &note,
     };
     let mut data = compose::notice_data(cfg, dept, c, &facts);
-    data["moved_from"] = json!({ "name": old_name, "email": old_email });
+    // A move is told in its own words, not as the registrar's note (the template's
+    // `moved_from` block).
+    data["moved_from"] = json!({ "name": old_name, "email": old_email, "by": by });
     let id = crate::model::ids::staff_mail_id(
         &format!("moved-officer-{}", dept.id),
         &c.number,
@@ -424,10 +428,8 @@ fn move_mails(
     let notice = compose::officer_notice_as(cfg, dept, c, &standin, templates, now, (id, data))
         .map_err(|e| format!("the officer notice could not be built: {e}"))?;
     let mut mails = vec![notice];
-    let not_told = if let Some(why) = &c.no_receipt {
-        Some(format!("no receipt went when the case opened ({why})"))
-    } else if c.resident.email.is_empty() {
-        Some("the case has no address".to_string())
+    let not_told = if let Some(why) = c.resident_not_told() {
+        Some(why)
     } else {
         let from = old.unwrap_or(dept);
         let mail = crate::mail::notices::moved_notice(cfg, dept, from, templates, c, now)
@@ -691,6 +693,22 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         );
         assert_eq!(t.measures, 1);
         assert_eq!(t.closed["befogat"], 1);
+        // Another person's spelling of the same outcome is the same outcome.
+        let d = open(&e, 2, "Klagomål på handläggningen");
+        close(&e, &d.number, ("", Some("  Befogat ")), Some("m"), now).unwrap();
+        let e2 = open(&e, 3, "Klagomål på tonen");
+        close(
+            &e,
+            &e2.number,
+            ("", Some("Delvis   BEFOGAT")),
+            Some("m"),
+            now,
+        )
+        .unwrap();
+        let t = tally(&e, "bygg");
+        assert_eq!(t.closed["befogat"], 2, "{:?}", t.closed);
+        assert_eq!(t.closed["delvis befogat"], 1, "{:?}", t.closed);
+        assert_eq!(t.closed.len(), 2, "{:?}", t.closed);
     }
 
     #[test]
@@ -729,9 +747,10 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
             .expect("the new officer is told");
         let text = body(&notice.bytes);
         assert!(
-            text.contains("flyttades hit från Bygg- och miljöförvaltningen av anna"),
+            text.contains("Ärendet har flyttats hit från Bygg- och miljöförvaltningen av anna. Originalmeddelandet finns i bygg@kommun.test."),
             "{text}"
         );
+        assert!(!text.contains("Registratorns anteckning"), "{text}");
         let told = pending
             .iter()
             .find(|m| m.kind == Kind::Moved)
@@ -790,7 +809,7 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         assert_eq!(data["six_months_count"], 1);
         let digest = e.templates().render("digest.sv", &data).unwrap();
         let section = digest
-            .split("förvaltningslagen § 12")
+            .split("förvaltningslagen 12 §")
             .nth(1)
             .unwrap_or_default();
         assert!(section.contains(&c.number), "{digest}");
@@ -847,6 +866,102 @@ escalate_to = {{ name = "Kommundirektör", email = "kd@kommun.test" }}
         );
         assert!(text.contains("måndag 16 mars 2026"), "{text}");
         assert_eq!(tally(&e, "bygg").delay_notices, 1);
+    }
+
+    #[test]
+    fn every_copied_mail_to_the_resident_names_its_case_so_its_copy_is_known_as_ours() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let now = t0() + Duration::days(1);
+        crate::app::admin::postpone(&e, &c.number, day("2026-03-20"), "Yttrande", None, now)
+            .unwrap();
+        move_case(&e, &c.number, "plan", "anna", now).unwrap();
+        let pending = e.outbox_handle().pending().unwrap();
+        let copied: Vec<_> = pending.iter().filter(|m| m.copy).collect();
+        let kinds: Vec<Kind> = copied.iter().map(|m| m.kind).collect();
+        for kind in [Kind::Receipt, Kind::Delay, Kind::Moved] {
+            assert!(kinds.contains(&kind), "{kind:?} in {kinds:?}");
+        }
+        for m in copied {
+            assert_eq!(
+                e.store.case_of_message(&m.id).unwrap().as_deref(),
+                Some(c.number.as_str()),
+                "{:?} {}",
+                m.kind,
+                m.id
+            );
+        }
+    }
+
+    #[test]
+    fn a_postponed_question_or_report_moves_its_reply_date_and_its_follow_up() {
+        for (uid, subject) in [(1, "Fråga om detaljplan"), (2, "Felanmälan: gatlykta")] {
+            let dir = tempfile::tempdir().unwrap();
+            let e = engine(dir.path());
+            let c = open(&e, uid, subject);
+            assert_ne!(c.category, Category::Application, "{subject}");
+            let cal = e.cfg().departments[0].calendar.clone();
+            let promised = cal.local_date(c.reply_due);
+            let now = t0() + Duration::hours(1);
+            let why = "Vi väntar på ett yttrande";
+            for earlier in [promised, promised - Duration::days(1)] {
+                let no = crate::app::admin::postpone(&e, &c.number, earlier, why, None, now)
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    no.contains("a delay notice tells of a later date; to answer sooner, answer"),
+                    "{no}"
+                );
+            }
+            let to = day("2026-03-20");
+            assert_eq!(
+                crate::app::admin::postpone(&e, &c.number, to, why, None, now).unwrap(),
+                to
+            );
+            let after = e.store.case(&c.number).unwrap().unwrap();
+            assert_eq!(after.reply_due, cal.end_of_day(to), "{subject}");
+            assert_eq!(after.decision_due, cal.end_of_day(to), "{subject}");
+            assert!(after
+                .events
+                .last()
+                .unwrap()
+                .what
+                .contains("reply date moved"));
+            let followed = |e: &Engine, at| {
+                e.fire_due(at).unwrap();
+                e.outbox_handle()
+                    .pending()
+                    .unwrap()
+                    .into_iter()
+                    .filter(|m| matches!(m.kind, Kind::Escalation | Kind::Reminder))
+                    .count()
+            };
+            // The old date passes quietly; the new one is followed.
+            assert_eq!(
+                followed(&e, c.reply_due + Duration::hours(1)),
+                0,
+                "{subject}"
+            );
+            assert!(followed(&e, after.reply_due + Duration::hours(1)) > 0);
+        }
+    }
+
+    #[test]
+    fn an_application_postponed_keeps_its_reply_date_and_an_earlier_date_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let c = open(&e, 1, "Ansökan om bygglov");
+        let cal = e.cfg().departments[0].calendar.clone();
+        let now = t0() + Duration::hours(1);
+        let same = cal.local_date(c.decision_due);
+        let no = crate::app::admin::postpone(&e, &c.number, same, "x", None, now).unwrap_err();
+        assert!(no.to_string().contains("to answer sooner, answer"), "{no}");
+        let to = day("2026-03-20");
+        crate::app::admin::postpone(&e, &c.number, to, "x", None, now).unwrap();
+        let after = e.store.case(&c.number).unwrap().unwrap();
+        assert_eq!(after.decision_due, cal.end_of_day(to));
+        assert_eq!(after.reply_due, c.reply_due);
     }
 
     #[test]

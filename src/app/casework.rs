@@ -38,7 +38,7 @@ pub fn flag(
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
     let number = &ids::typed_case_number(number);
-    let why = why.trim();
+    let why = &crate::model::case::one_line(why);
     if why.is_empty() {
         return Err(refused!("say why the case is flagged").into());
     }
@@ -69,13 +69,13 @@ pub fn unflag(
     })
 }
 
-/// Gives case `number` to `officer`, another officer of its department. Reminders and
+/// Gives case `number` to `officer`, another officer of its department or its manager. Reminders and
 /// escalations follow the case's officer, so they go to the new one from now on. Returns the
 /// new officer.
 ///
 /// # Errors
-/// [`AdminError::NoCase`]; [`AdminError::Engine`] for an address that is no officer of the
-/// department, the officer it has, or a closed case.
+/// [`AdminError::NoCase`]; [`AdminError::Engine`] for an address that is no officer or
+/// manager of the department, the officer it has, or a closed case.
 pub fn reassign(
     engine: &Engine,
     number: &str,
@@ -87,12 +87,19 @@ pub fn reassign(
     let cfg = engine.cfg();
     let case = admin::case(engine, number)?;
     let dept = crate::app::caseops::department_of(&cfg, &case)?;
+    // The manager may take a case back (a complaint a substitute held while they were away).
     let to = dept
         .officer(officer.trim())
         .map(|o| o.contact.clone())
+        .or_else(|| {
+            let m = &dept.manager;
+            m.email
+                .eq_ignore_ascii_case(officer.trim())
+                .then(|| m.clone())
+        })
         .ok_or_else(|| {
             AdminError::from(refused!(
-                "{} is not an officer of {} ({})",
+                "{} is not an officer or the manager of {} ({})",
                 officer.trim(),
                 dept.name,
                 dept.id
@@ -215,8 +222,16 @@ mod tests {
             last(&engine).what,
             "reassigned from Olle <o1@kommun.test> to Ada <o2@kommun.test>"
         );
+        // The manager may take it (and give it back).
+        let to = reassign(&engine, "BMN-2026-0001", "M@kommun.test", by, now()).unwrap();
+        assert_eq!(to.email, "m@kommun.test");
+        reassign(&engine, "BMN-2026-0001", "o2@kommun.test", by, now()).unwrap();
         let e = reassign(&engine, "BMN-2026-0001", "x@kommun.test", by, now()).unwrap_err();
-        assert!(e.to_string().contains("is not an officer of"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("is not an officer or the manager of"),
+            "{e}"
+        );
         // A number typed in lower case finds its case, as on the command line.
         flag(&engine, "bmn-2026-0001", "igen", by, now()).unwrap();
         assert_eq!(last(&engine).what, "flagged: igen");

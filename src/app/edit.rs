@@ -50,6 +50,7 @@ impl Engine {
             };
             let mut after = before.clone();
             let effects = change(&mut after).map_err(EditError::Refused)?;
+            record_copied(&mut after, &effects);
             let edit = Edit { before, after };
             Ok(match self.store.update_case(&edit, &effects)? {
                 Applied::Done(()) => Applied::Done(true),
@@ -87,5 +88,22 @@ impl Engine {
             let edit = Edit { before, after };
             self.store.attach(key, message_id, &edit, &effects)
         })
+    }
+}
+
+/// Puts on `case` the Message-ID of every mail in `effects` that is about it and copied to the
+/// department mailbox (a delay notice, a move notice, any mail to the resident), so that the
+/// store's thread index names it: its copy, when it comes back, is then recognised as
+/// kvittens' own and neither listed as ignored nor counted as received (README "The report to
+/// the nämnd"). One place for every kind, so that a new kind of mail cannot be forgotten.
+fn record_copied(case: &mut Case, effects: &Effects) {
+    for q in &effects.mails {
+        let mail = &q.mail;
+        if mail.copy
+            && mail.about.case() == Some(case.number.as_str())
+            && !case.message_ids.contains(&mail.id)
+        {
+            case.message_ids.push(mail.id.clone());
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::config::Department;
 use crate::mail::notices;
 use crate::model::tally::Tick;
 use crate::model::Absence;
-use crate::model::State;
+use crate::model::{Category, State};
 use crate::rules::schedule::Due;
 use crate::rules::schedule::{self, Action};
 use crate::store::{Applied, DueKey, Edit, Effects, StoreError};
@@ -172,11 +172,14 @@ impl Engine {
         Ok(schedule::next_digest(dept, from).map(|d| d.at))
     }
 
-    /// Sets a new expected decision date on a case and queues the delay notice to the resident
+    /// Moves the date the resident was promised — an application's decision date, any other
+    /// case's reply date (and its reminders and escalations with it, so the follow-up keeps
+    /// the date the resident is told) — and queues the delay notice to the resident
     /// (förvaltningslagen 2017:900 § 11: the party is told of a delay, and why — so `note`,
     /// the reason the resident reads, is required). A date that is not a working day moves
-    /// to the next working day's end; the date used is returned. `by` is who asked, for the
-    /// timeline.
+    /// to the next working day's end; the date used is returned. A date not later than the
+    /// one promised is refused: a delay notice cannot tell of an earlier one. `by` is who
+    /// asked, for the timeline.
     pub fn postpone(
         &self,
         number: &str,
@@ -208,30 +211,77 @@ impl Engine {
         };
         let new_due = cal.end_of_day(day);
         require!(new_due > now, "{to} has passed; give a date in the future");
-        let note = note.trim();
+        let note = &crate::model::case::one_line(note);
         let found = self.update_case(number, |c| {
             if c.state == State::Closed {
                 return Err(format!("case {number} is closed"));
             }
+            // The date the resident was promised: an application's decision; for the other
+            // categories the reply, which the reminders, escalations and report follow.
+            let application = c.category == Category::Application;
+            let promised = if application {
+                c.decision_due
+            } else {
+                c.reply_due
+            };
+            let promised_day = cal.local_date(promised);
+            if day <= promised_day {
+                return Err(format!(
+                    "case {number} is promised for {promised_day} already; a delay notice tells of a later date; to answer sooner, answer"
+                ));
+            }
             c.decision_due = new_due;
-            c.delay_told = true;
-            let mail = notices::delay_notice(&cfg, dept, &templates, c, note, now)
-                .map_err(|e| e.to_string())?;
+            let mut dues = Vec::new();
+            if !application {
+                c.reply_due = new_due;
+                // Entries planned for the old reply date are dropped when they come (their
+                // deadline is no longer the case's); these follow the new one.
+                if c.state == State::Open {
+                    dues = schedule::case_dues(dept, c)
+                        .into_iter()
+                        .filter(|d| d.kind != schedule::DueKind::DecisionCheck)
+                        .filter(|d| {
+                            d.kind != schedule::DueKind::SixMonths || !c.six_months_scheduled
+                        })
+                        .collect();
+                }
+            }
+            // Förvaltningslagen § 11 tells the party — where a mail may go to them at all.
+            let not_told = c.resident_not_told();
+            let mail = match &not_told {
+                Some(_) => None,
+                None => Some(
+                    notices::delay_notice(&cfg, dept, &templates, c, note, now)
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
+            c.delay_told = mail.is_some();
             let moved = if day == to {
                 String::new()
             } else {
                 format!(" ({to} is not a working day)")
             };
-            let what =
-                format!("decision date moved to {day}{moved}; the resident is told ({note})");
+            let which = if application {
+                "decision date"
+            } else {
+                "reply date"
+            };
+            let told = match &not_told {
+                None => "the resident is told".to_string(),
+                Some(why) => format!("the resident is not told: {why}"),
+            };
+            let what = format!("{which} moved to {day}{moved}; {told} ({note})");
             match by {
                 Some(by) => c.log_by(now, by, what),
                 None => c.log(now, what),
             }
-            let tick = Tick::new(&dept.id, cal.local_date(now), |t| t.delay_notices = 1);
+            let ticks = mail
+                .is_some()
+                .then(|| Tick::new(&dept.id, cal.local_date(now), |t| t.delay_notices = 1));
             Ok(Effects {
-                mails: vec![super::outbox::queued(mail)],
-                ticks: vec![tick],
+                mails: mail.map(super::outbox::queued).into_iter().collect(),
+                dues,
+                ticks: ticks.into_iter().collect(),
                 ..Effects::default()
             })
         })?;

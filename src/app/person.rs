@@ -65,6 +65,16 @@ pub struct Erased {
     pub ignored: usize,
     /// How many mails waiting or in flight went unsent.
     pub mails: usize,
+    /// Whether the loop breaker had a record of the address (removed with the rest).
+    pub record: bool,
+}
+
+impl Erased {
+    /// Whether kvittens held nothing about the address, so nothing was erased: the command
+    /// says so rather than "erased", for an address typed wrong is otherwise not noticed.
+    pub fn nothing(&self) -> bool {
+        self.cases.is_empty() && self.ignored == 0 && self.mails == 0 && !self.record
+    }
 }
 
 /// The address as the commands compare it: trimmed, lower case (addresses are kept so).
@@ -195,7 +205,69 @@ fn anonymised(c: &Case, address: &str) -> Case {
     }
     after.flagged = after.flagged.map(|f| scrub(&f, address, name));
     after.no_receipt = after.no_receipt.map(|f| scrub(&f, address, name));
+    if theirs {
+        erase_notes(&mut after);
+    }
     after
+}
+
+/// Takes every free-text note the staff wrote on the resident's case out of it: a note may
+/// name or describe the resident in words no address search finds ("Ringde Sara, hon var
+/// upprörd"). The contacts and measures keep their way, date, who and when; the close keeps
+/// its outcome word; the timeline keeps each line's kind and date, with the note "(erased)".
+fn erase_notes(c: &mut Case) {
+    for m in &mut c.contacts {
+        m.note = ERASED.to_string();
+    }
+    for m in &mut c.measures {
+        m.note = ERASED.to_string();
+    }
+    let staff_flag = c.events.iter().any(|e| {
+        e.by.is_some()
+            && c.flagged
+                .as_deref()
+                .is_some_and(|f| e.what == format!("flagged: {f}"))
+    });
+    if staff_flag {
+        c.flagged = Some(ERASED.to_string());
+    }
+    for e in &mut c.events {
+        if let Some(line) = without_note(&e.what, e.by.is_some()) {
+            e.what = line;
+        }
+    }
+}
+
+/// A timeline line with the staff's free text in it replaced by [`ERASED`], or `None` for a
+/// line that carries none. The lines are those `case contact`, `case measure`, `case close`,
+/// `case postpone` and `case flag`/`unflag` write (app::caseops, app::followup,
+/// app::casework); `by_person` tells a person's flag from kvittens' own.
+fn without_note(what: &str, by_person: bool) -> Option<String> {
+    if what.starts_with("contact by ") {
+        let (head, _) = what.split_once(": ")?;
+        return Some(format!("{head}: {ERASED}"));
+    }
+    if what.starts_with("measure: ") {
+        return Some(format!("measure: {ERASED}"));
+    }
+    if let Some(rest) = what.strip_prefix("closed by hand: ") {
+        let outcome = rest
+            .rfind(" (outcome: ")
+            .filter(|_| rest.ends_with(')'))
+            .map_or("", |at| &rest[at..]);
+        return Some(format!("closed by hand: {ERASED}{outcome}"));
+    }
+    if what.contains(" date moved to ") {
+        let (head, _) = what.split_once("; the resident is told (")?;
+        return Some(format!("{head}; the resident is told ({ERASED})"));
+    }
+    if by_person && what.starts_with("flagged: ") {
+        return Some(format!("flagged: {ERASED}"));
+    }
+    if what.starts_with("flag taken off (was: ") {
+        return Some(format!("flag taken off (was: {ERASED})"));
+    }
+    None
 }
 
 /// Removes or anonymises everything kvittens holds about `email` (GDPR art. 17), in one store
@@ -238,6 +310,7 @@ pub fn erase(
             .into_iter()
             .filter(|q| carries(q, &address))
             .collect();
+        let record = store.sender_record(&address)? != Default::default();
         Ok(match store.erase(&erasure)? {
             Applied::Stale => Applied::Stale,
             Applied::Done(()) => Applied::Done(Erased {
@@ -249,6 +322,7 @@ pub fn erase(
                     .collect(),
                 ignored: erasure.ignored.len(),
                 mails: erasure.mails.len(),
+                record,
             }),
         })
     })
@@ -342,6 +416,90 @@ mod tests {
         // Nils's case and mail are untouched.
         let nils = export(&engine, "nils@example.se", Utc::now()).unwrap();
         assert_eq!((nils.cases.len(), nils.outbox.len()), (1, 2));
+    }
+
+    #[test]
+    fn an_erasure_takes_the_staffs_notes_out_of_the_residents_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with_sara(dir.path());
+        let number = export(&engine, "sara@example.se", Utc::now())
+            .unwrap()
+            .cases[0]
+            .number
+            .clone();
+        let nils = export(&engine, "nils@example.se", Utc::now())
+            .unwrap()
+            .cases[0]
+            .number
+            .clone();
+        let now = Utc::now();
+        let later =
+            engine.cfg().departments[0].calendar.local_date(now) + chrono::Duration::days(40);
+        for n in [&number, &nils] {
+            let made = crate::app::caseops::NewContact {
+                way: crate::model::ContactWay::Phone,
+                on: None,
+                note: "Ringde Sara, hon var upprörd".into(),
+            };
+            crate::app::caseops::contact(&engine, n, &made, "olle", now).unwrap();
+            crate::app::caseops::measure(&engine, n, "Bad Sara om ritningar", "olle", now).unwrap();
+            crate::app::casework::flag(&engine, n, "Sara hörs igen", "olle", now).unwrap();
+            crate::app::admin::postpone(&engine, n, later, "Sara har rest bort", None, now)
+                .unwrap();
+            crate::app::caseops::close(
+                &engine,
+                n,
+                ("Sara nöjd", Some("befogat")),
+                Some("olle"),
+                now,
+            )
+            .unwrap();
+        }
+        erase(&engine, "sara@example.se", "admin", now).unwrap();
+        let after = engine.store.case(&number).unwrap().unwrap();
+        let text = serde_json::to_string(&after).unwrap().to_lowercase();
+        assert!(!text.contains("sara"), "{text}");
+        assert_eq!(after.contacts[0].note, ERASED);
+        assert_eq!(after.contacts[0].way, crate::model::ContactWay::Phone);
+        assert_eq!(after.measures[0].note, ERASED);
+        assert_eq!(after.flagged.as_deref(), Some(ERASED));
+        assert_eq!(after.outcome.as_deref(), Some("befogat"));
+        let lines: Vec<_> = after.events.iter().map(|e| e.what.as_str()).collect();
+        for want in [
+            "measure: (erased)",
+            "flagged: (erased)",
+            "closed by hand: (erased) (outcome: befogat)",
+        ] {
+            assert!(lines.contains(&want), "{want}: {lines:?}");
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("contact by phone on ") && l.ends_with(": (erased)")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.ends_with("; the resident is told ((erased))")),
+            "{lines:?}"
+        );
+        // Another resident's case keeps its notes.
+        let kept = engine.store.case(&nils).unwrap().unwrap();
+        assert_eq!(kept.measures[0].note, "Bad Sara om ritningar");
+    }
+
+    #[test]
+    fn erasing_an_address_nothing_is_held_about_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine_with_sara(dir.path());
+        let none = erase(&engine, "nobody@example.se", "admin", Utc::now()).unwrap();
+        assert!(none.nothing(), "{none:?}");
+        let sara = erase(&engine, "sara@example.se", "admin", Utc::now()).unwrap();
+        assert!(!sara.nothing());
+        assert!(erase(&engine, "sara@example.se", "admin", Utc::now())
+            .unwrap()
+            .nothing());
     }
 
     #[test]

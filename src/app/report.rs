@@ -12,6 +12,9 @@ use crate::rules::report::{self, Figures, Scope};
 use crate::store::StoreError;
 use chrono::{DateTime, NaiveDate, Utc};
 
+/// The longest period a report covers, in days: ten years, more than any nämnd asks for.
+pub const MAX_DAYS: i64 = 3660;
+
 /// What a person asks the report of (`kvittens report`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Query {
@@ -33,6 +36,15 @@ pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Fig
         "--from {} is after --to {}: give the first day, then the last",
         q.from,
         q.to
+    );
+    // The report walks every day and week of its period inside the daemon that sends the
+    // receipts: a period of centuries (one link on the web page) would hold it for minutes.
+    require!(
+        (q.to - q.from).num_days() < MAX_DAYS,
+        "{} to {} is longer than a report covers ({} years at most): ask for a shorter period",
+        q.from,
+        q.to,
+        MAX_DAYS / 366
     );
     let cfg = engine.cfg();
     if let Some(d) = &q.department {
@@ -114,7 +126,10 @@ impl Engine {
     /// Queues every report mailing that has come (see [`report::mailing_due`]) and was not
     /// queued for its period yet: the global `[report]` and each department's. The mark and
     /// the mail are written in one transaction, so a restart neither repeats nor loses it.
-    /// Returns how many were queued.
+    /// A scope with no mark yet (a new install, or `report_to` just added) gets the current
+    /// period as its mark and no mail: the period before was not watched by kvittens, and a
+    /// report of it would tell the nämnd zeros that are not true. Its first report goes at the
+    /// start of the next period. Returns how many were queued.
     ///
     /// # Errors
     /// When the store fails. A report that cannot be built is logged and tried at the next
@@ -136,6 +151,14 @@ impl Engine {
             else {
                 continue;
             };
+            if self.store.last_digest(&mark(scope))?.is_none() {
+                let today = home.calendar.local_date(now);
+                let current = report::period_start(plan.every, today);
+                let baseline = home.calendar.start_of_day(current);
+                self.store.digest_baseline(&mark(scope), baseline)?;
+                tracing::info!(scope, from = %current, "report to the nämnd: first start, the first report goes when this period has ended");
+                continue;
+            }
             let Some(due) = report::mailing_due(&home.calendar, plan.every, now) else {
                 continue;
             };
@@ -197,5 +220,56 @@ impl Engine {
             csv: render(self, q, Format::Csv, now)?,
         };
         Ok(mailing::report_mail(&cfg, &r, now)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::Sample;
+    use chrono::TimeZone;
+
+    #[test]
+    fn a_report_over_more_than_ten_years_is_refused_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = crate::testkit::test_engine(dir.path(), "");
+        let day = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let long = Query {
+            from: day("1000-01-01"),
+            to: day("1999-12-31"),
+            department: None,
+        };
+        let started = std::time::Instant::now();
+        let why = figures(&engine, &long, Utc::now()).unwrap_err().to_string();
+        assert!(why.contains("longer than a report covers"), "{why}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let ten = Query {
+            from: day("2016-01-01"),
+            to: day("2025-12-31"),
+            department: None,
+        };
+        assert!(figures(&engine, &ten, Utc::now()).is_ok());
+    }
+
+    #[test]
+    fn a_new_install_sends_no_report_of_a_period_before_it_ran_then_one_per_period() {
+        let dir = tempfile::tempdir().unwrap();
+        let sample = Sample {
+            department: "report_to = [\"namnd@kommun.test\"]\nreport_every = \"month\"",
+            ..Sample::default()
+        };
+        let (e, _) = sample.engine(dir.path());
+        let pending = || e.outbox_handle().pending().unwrap().len();
+        // The first start, on the first working day of a month: no report of the month before.
+        let first = Utc.with_ymd_and_hms(2027, 1, 1, 9, 0, 0).unwrap();
+        assert_eq!(e.queue_reports(first).unwrap(), 0);
+        assert_eq!(pending(), 0);
+        let later = Utc.with_ymd_and_hms(2027, 1, 20, 9, 0, 0).unwrap();
+        assert_eq!(e.queue_reports(later).unwrap(), 0);
+        // The next month: January's report, once.
+        let next = Utc.with_ymd_and_hms(2027, 2, 1, 9, 0, 0).unwrap();
+        assert_eq!(e.queue_reports(next).unwrap(), 1);
+        assert_eq!(e.queue_reports(next).unwrap(), 0);
+        assert_eq!(pending(), 1);
     }
 }

@@ -254,6 +254,21 @@ impl Checker<'_> {
                         format!("{:?} is not an officer of this department", a.substitute),
                     ));
                 }
+                // Two absences of one person at once would leave it to chance which substitute
+                // stands in.
+                if let Some(b) = officers[j]
+                    .absent
+                    .iter()
+                    .find(|b| b.from <= a.to && a.from <= b.to)
+                {
+                    return Err(self.err(
+                        akey,
+                        format!(
+                            "{} – {} overlaps the absence {} – {} (standing in: {}) of the same officer: join them or move one",
+                            a.from, a.to, b.from, b.to, b.substitute
+                        ),
+                    ));
+                }
                 officers[j].absent.push(a);
             }
         }

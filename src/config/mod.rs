@@ -804,6 +804,7 @@ service_account_file = "sa.json"
             (replace("{ name = \"Olle Handläggare\", email = \"officer1@kommun.test\" },", "{ name = \"Olle\", email = \"olle\" },"), "\"olle\"", "department[0].officers[0].email", "not a mail address"),
             (replace("substitute = \"officer1@kommun.test\"", "substitute = \"nobody@kommun.test\""), "nobody", "department[0].officers[1].absent[0].substitute", "not an officer"),
             (replace("to = \"2027-01-06\"", "to = \"2026-01-06\""), "2026-01-06", "department[0].officers[1].absent[0].to", "before"),
+            (replace("substitute = \"officer1@kommun.test\" }]", "substitute = \"officer1@kommun.test\" }, { from = \"2027-01-06\", to = \"2027-01-08\", substitute = \"officer1@kommun.test\" }]"), "officer2@", "department[0].officers[1].absent[1]", "overlaps the absence 2026-12-21 – 2027-01-06 (standing in: officer1@kommun.test)"),
             (dept("category = \"grievance\""), "category =", "department[0].category", "not a category"),
             (dept("categories = { aplication = { decide_within = \"5d\" } }"), "aplication", "department[0].categories.aplication", "not a category"),
             (dept("categories.complaint.words = [\"\"]"), "words", "department[0].categories.complaint.words[0]", "empty word"),

@@ -246,11 +246,10 @@ pub fn officer_notice_as(
     let attachment = attached_message(original, &format!("{}.eml", case.number))?;
     let mut b = Message::builder().from(cfg.smtp.from.clone());
     // A case without an address (decide's `no_address`) still tells its officer.
-    if !case.resident.email.is_empty() {
-        b = b.reply_to(mailbox(
-            case.resident.name.as_deref(),
-            &case.resident.email,
-        )?);
+    // Replies go to the resident when the case has an address mail can go to: not a case
+    // without one (decide's no_address), nor one whose address was erased (GDPR art. 17).
+    if let Ok(resident) = mailbox(case.resident.name.as_deref(), &case.resident.email) {
+        b = b.reply_to(resident);
     }
     let b = b
         .to(mailbox(Some(&case.officer.name), &case.officer.email)?)

@@ -13,4 +13,6 @@ pub mod notices;
 pub mod outgoing;
 pub mod report;
 pub mod templates;
+#[cfg(test)]
+mod wording;
 pub mod words;

@@ -258,10 +258,28 @@ pub fn delay_notice(
     };
     let body = templates.render(&format!("delay.{}", lang.code()), &data)?;
     let id = ids::delay_id(&case.number, case.decision_due, cfg.id_domain());
+    // The number is added once, bracketed, by `to_resident` (threading tools match it).
     let subject = match lang {
-        Language::Sv => format!("Ditt ärende {} tar längre tid", case.number),
-        Language::En => format!("Your case {} is taking longer", case.number),
+        Language::Sv => "Ditt ärende tar längre tid".to_string(),
+        Language::En => "Your case is taking longer".to_string(),
     };
+    to_resident(cfg, dept, case, (id, subject, body), Kind::Delay, now)
+}
+
+/// A mail from `dept` to `case`'s resident after the receipt (a delay notice, a move):
+/// `Re`-threaded to the resident's first message, marked auto-generated (RFC 3834 §5), the
+/// case number in the subject, copied to the department when it keeps copies.
+///
+/// # Errors
+/// A [`ComposeError`] when an address is refused or the mail cannot be built.
+fn to_resident(
+    cfg: &Config,
+    dept: &Department,
+    case: &Case,
+    (id, subject, body): (String, String, String),
+    kind: Kind,
+    now: DateTime<Utc>,
+) -> Result<Outgoing, ComposeError> {
     let mut b = Message::builder()
         .from(cfg.smtp.from.clone())
         .reply_to(mailbox(Some(&dept.name), &dept.email)?)
@@ -278,7 +296,7 @@ pub fn delay_notice(
     Ok(Outgoing {
         id,
         about: About::Case(case.number.clone()),
-        kind: Kind::Delay,
+        kind,
         envelope_from: dept.email.clone(),
         to: vec![case.resident.email.clone()],
         bytes: msg.formatted(),
@@ -319,29 +337,7 @@ pub fn moved_notice(
         ),
         Language::En => format!("Your case {} has moved to {}", case.number, dept.name),
     };
-    let mut b = Message::builder()
-        .from(cfg.smtp.from.clone())
-        .reply_to(mailbox(Some(&dept.name), &dept.email)?)
-        .to(mailbox(
-            case.resident.name.as_deref(),
-            &case.resident.email,
-        )?)
-        .subject(format!("{subject} [{}]", case.number));
-    b = marked(b, &id, now, Automatic::Generated, &dept.email, &case.number);
-    if let Some(first) = case.message_ids.first().filter(|m| !ids::looks_ours(m)) {
-        b = in_thread(b, first, &[]);
-    }
-    let msg = b.singlepart(text_part(body)).map_err(ComposeError::Mail)?;
-    Ok(Outgoing {
-        id,
-        about: About::Case(case.number.clone()),
-        kind: Kind::Moved,
-        envelope_from: dept.email.clone(),
-        to: vec![case.resident.email.clone()],
-        bytes: msg.formatted(),
-        received: None,
-        copy: dept.copies,
-    })
+    to_resident(cfg, dept, case, (id, subject, body), Kind::Moved, now)
 }
 
 /// The values of the digest template: the department's cases as the manager sees them on the

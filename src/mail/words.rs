@@ -100,10 +100,11 @@ pub fn span_words(span: Span, lang: Language) -> String {
     format!("{} {unit}", count_word(n, lang))
 }
 
-/// The span a case's reply deadline was counted with: a catalogued fault's `within`, else the
-/// department's `reply_within`.
+/// The span a case's reply deadline was counted with: a catalogued fault's `within`, else its
+/// category's `reply_within` (a complaint's is a week unless set) — the same span the deadline
+/// was counted with, so that the words and the date agree.
 fn reply_span(dept: &Department, case: &Case) -> Span {
-    fault_of(dept, case).map_or(dept.reply_within, |t| t.within)
+    fault_of(dept, case).map_or_else(|| dept.reply_within_for(case.category), |t| t.within)
 }
 
 /// The span a case's expected decision date was counted with: a catalogued fault's `within`,
@@ -111,7 +112,8 @@ fn reply_span(dept: &Department, case: &Case) -> Span {
 fn decide_span(dept: &Department, case: &Case) -> Span {
     match fault_of(dept, case) {
         Some(t) => t.within,
-        None => (dept.decide_within.get(&case.category).copied()).unwrap_or(dept.reply_within),
+        None => (dept.decide_within.get(&case.category).copied())
+            .unwrap_or_else(|| dept.reply_within_for(case.category)),
     }
 }
 
@@ -150,11 +152,14 @@ pub fn kvittens_command(cfg: &crate::config::Config, sub: &str, args: &str) -> S
 }
 
 /// The commands a staff mail about `case` may print, for the templates: `close_command`
-/// (`case close`, the template adds `--note`), `postpone_command` (`case postpone`, the
-/// template adds `--to` and `--note`) and `show_command` (`case show`).
+/// (`case close`, the template adds `--note`), `contact_command` (`case contact`, the template
+/// adds `--by` and `--note`: a phone call or a visit leaves no mail for kvittens to see, so a
+/// complaint's contact is recorded by hand), `postpone_command` (`case postpone`, the template
+/// adds `--to` and `--note`) and `show_command` (`case show`).
 pub fn case_commands(cfg: &crate::config::Config, case: &Case, data: &mut serde_json::Value) {
     let n = &case.number;
     data["close_command"] = json!(kvittens_command(cfg, "case close", n));
+    data["contact_command"] = json!(kvittens_command(cfg, "case contact", n));
     data["postpone_command"] = json!(kvittens_command(cfg, "case postpone", n));
     data["show_command"] = json!(kvittens_command(cfg, "case show", n));
 }
@@ -172,8 +177,9 @@ pub fn template_data(dept: &Department, case: &Case, lang: Language) -> serde_js
         "fault": fault_data(dept, case, lang),
         "reply_within": span_words(reply_span(dept, case), lang),
         "decide_within": span_words(decide_span(dept, case), lang),
-        // A complaint's contact with the resident is its reply deadline.
-        "complaint_within": span_words(dept.reply_within, lang),
+        // A complaint's contact with the resident is its reply deadline, counted with the
+        // complaint category's span (a week unless set), not the department's own.
+        "complaint_within": span_words(dept.reply_within_for(Category::Complaint), lang),
         "resident": { "name": case.resident.name, "email": case.resident.email, "display": resident_display },
         "received": written_time(cal, case.received, lang),
     });
@@ -214,6 +220,7 @@ fn base_data(dept: &Department, case: &Case, lang: Language) -> serde_json::Valu
         "receipt_command": null,
         // Filled in for staff mails (see `case_commands`).
         "close_command": null,
+        "contact_command": null,
         "postpone_command": null,
         "show_command": null,
         "flag_summary": null,

@@ -184,12 +184,51 @@ pub struct Measure {
     pub at: DateTime<Utc>,
 }
 
+/// What a case's reply deadline is the deadline for, as staff lists name it: a complaint's is
+/// the manager's contact with the resident, a catalogued fault's the day it is put right, every
+/// other case's the answer. A list that said "answer by" for each would promise the wrong thing
+/// for the first two.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Due {
+    /// The answer ("answer by", "svar senast").
+    Answer,
+    /// A complaint's contact ("contact by", "kontakt senast").
+    Contact,
+    /// A catalogued fault put right ("done by", "åtgärdat senast").
+    Done,
+}
+
 impl Case {
+    /// What the case's `reply_due` is the deadline for.
+    pub fn due(&self) -> Due {
+        if self.category == Category::Complaint {
+            Due::Contact
+        } else if self.category == Category::FaultReport && self.fault_type.is_some() {
+            Due::Done
+        } else {
+            Due::Answer
+        }
+    }
+
+    /// Why the resident may get no mail about this case after its opening (a delay notice, a
+    /// move), if so: no receipt went when it opened (an unverified sender, a machine, a
+    /// registrar's choice — a later mail must not reach where the receipt did not), or the case
+    /// has no address, or its address was erased (GDPR art. 17). `None` when they may be told.
+    pub fn resident_not_told(&self) -> Option<String> {
+        if let Some(why) = &self.no_receipt {
+            return Some(format!("no receipt went when the case opened ({why})"));
+        }
+        if !self.resident.email.contains('@') {
+            return Some("the case has no address mail can go to".to_string());
+        }
+        None
+    }
+
     /// Adds an event kvittens did by itself to the timeline.
     pub fn log(&mut self, at: DateTime<Utc>, what: impl Into<String>) {
         self.events.push(Event {
             at,
-            what: what.into(),
+            what: one_line(&what.into()),
             by: None,
         });
     }
@@ -199,15 +238,49 @@ impl Case {
     pub fn log_by(&mut self, at: DateTime<Utc>, by: &str, what: impl Into<String>) {
         self.events.push(Event {
             at,
-            what: what.into(),
-            by: Some(by.to_string()),
+            what: one_line(&what.into()),
+            by: Some(one_line(by)),
         });
     }
 }
 
+/// `text` as one line of a timeline or a list: every control character (a line break, a
+/// terminal escape, a bell) becomes a space and runs of them one space, so that a note typed on
+/// the web page or the command line can neither forge a second timeline line nor drive the
+/// terminal of whoever runs `case show`. Used for every staff note kvittens keeps.
+pub fn one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for ch in text.chars() {
+        if ch.is_control() || ch.is_whitespace() {
+            space = true;
+        } else {
+            if space && !out.is_empty() {
+                out.push(' ');
+            }
+            space = false;
+            out.push(ch);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::State;
+    use super::{one_line, State};
+
+    #[test]
+    fn a_note_becomes_one_line_without_control_characters() {
+        let forged =
+            "Ringde\u{1b}]0;owned\u{7}\u{1b}[2J\n  2026-01-01 09:00:00  closed by hand\r\n";
+        let clean = one_line(forged);
+        assert_eq!(
+            clean,
+            "Ringde ]0;owned [2J 2026-01-01 09:00:00 closed by hand"
+        );
+        assert!(!clean.chars().any(char::is_control));
+        assert_eq!(one_line("  två   ord\t"), "två ord");
+    }
 
     #[test]
     fn a_state_is_shown_with_the_word_it_is_stored_as() {

@@ -20,7 +20,7 @@ pub mod people;
 pub mod span;
 pub mod tally;
 
-pub use case::{Case, ContactMade, ContactWay, Event, Measure, State};
+pub use case::{Case, ContactMade, ContactWay, Due, Event, Measure, State};
 pub use inbound::Inbound;
 pub use kinds::{Category, CategoryWords, Kind, Language};
 pub use people::{Absence, Contact, Officer, Person};

@@ -69,7 +69,8 @@ pub struct DayTally {
     pub delay_notices: u64,
     /// Cases that reached six months open (förvaltningslagen § 12), on the day flagged.
     pub six_months: u64,
-    /// Cases closed by hand (`case close`), by outcome (`""` for none given).
+    /// Cases closed by hand (`case close`), by outcome as [`outcome_key`] writes it (`""` for
+    /// none given).
     pub closed: BTreeMap<String, u64>,
     /// Cases moved to another department (förvaltningslagen § 4), counted at the department
     /// they left.
@@ -109,6 +110,46 @@ impl DayTally {
     /// Whether nothing is counted (a tick that adds nothing is not written).
     pub fn is_empty(&self) -> bool {
         *self == DayTally::default()
+    }
+}
+
+/// The outcomes the daily totals count by name, lower-case: the usual verdicts on a complaint
+/// (klagomål) in Swedish and English. Any other outcome is counted as [`OTHER_OUTCOME`]: an
+/// outcome is free text that may name a person ("befogat, Sara Berg fick ny tömning"), and the
+/// daily totals are kept for good and must name no one. The case itself keeps the text as
+/// typed (and `person erase` erases it there).
+pub const OUTCOMES: [&str; 12] = [
+    "befogat",
+    "delvis befogat",
+    "ej befogat",
+    "inte befogat",
+    "obefogat",
+    "åtgärdat",
+    "ingen åtgärd",
+    "justified",
+    "partly justified",
+    "not justified",
+    "resolved",
+    "no action",
+];
+
+/// How the daily totals count an outcome that is not one of [`OUTCOMES`].
+pub const OTHER_OUTCOME: &str = "(other)";
+
+/// A closed case's outcome as the report counts it: trimmed, runs of white space made one
+/// space, lower-case — so that "befogat", " Befogat" and "BEFOGAT " typed by different people
+/// are one outcome — and then one of [`OUTCOMES`], or [`OTHER_OUTCOME`] for any other text;
+/// `""` when none was given.
+pub fn outcome_key(outcome: &str) -> String {
+    let key = outcome
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    if key.is_empty() || OUTCOMES.contains(&key.as_str()) {
+        key
+    } else {
+        OTHER_OUTCOME.to_string()
     }
 }
 

@@ -49,6 +49,11 @@ pub struct Figures {
     pub cases: u64,
     /// Mails that got no case, all reasons.
     pub no_case: u64,
+    /// Cases closed by hand (`case close`) in the period.
+    pub closed: u64,
+    /// Those by outcome ([`crate::model::tally::outcome_key`]: "befogat" and " Befogat" are
+    /// one, also in tallies written before the key was normalised); `""` for none given.
+    pub closed_by_outcome: BTreeMap<String, u64>,
     /// The median time from arrival to the first answer, in minutes (`None`: no answers).
     pub median_answer_minutes: Option<f64>,
     /// Cases open now.
@@ -181,6 +186,8 @@ fn one(
         to: scope.to,
         cases: sum.cases.values().sum(),
         no_case: sum.no_case.values().sum(),
+        closed: sum.closed.values().sum(),
+        closed_by_outcome: by_outcome(&sum.closed),
         median_answer_minutes: median(&sum.answer_minutes),
         open_now: open.len() as u64,
         overdue_now: open.iter().filter(|c| c.reply_due < now).count() as u64,
@@ -192,6 +199,17 @@ fn one(
         weeks: weeks(scope.from, scope.to, days),
         sum,
     }
+}
+
+/// `closed` (outcome → cases) with the outcomes normalised and the counts of those that are one
+/// summed.
+fn by_outcome(closed: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for (outcome, n) in closed {
+        *out.entry(crate::model::tally::outcome_key(outcome))
+            .or_insert(0) += n;
+    }
+    out
 }
 
 /// Every ISO week from the one of `from` to the one of `to`, with the days' mails received

@@ -56,6 +56,14 @@ pub(super) fn tx_write_case(
     after: &Case,
 ) -> TxResult<()> {
     tx_put(tx, &keys::case(&after.number), after)?;
+    // The thread index: every Message-ID the case gained (a resident's message, or a mail
+    // kvittens sent on it) names the case from now on, so that its copy coming back to the
+    // department mailbox is known as kvittens' own (`outbox::went`) whatever kind it is.
+    for id in &after.message_ids {
+        if !before.is_some_and(|b| b.message_ids.contains(id)) {
+            tx_put(tx, &keys::message(id), &after.number)?;
+        }
+    }
     let old = before.map(entries).unwrap_or_default();
     let new = entries(after);
     for (k, _) in &old {

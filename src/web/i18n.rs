@@ -120,7 +120,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("due_today", "Förfaller i dag", "Due today"),
     ("overdue", "Försenade", "Overdue"),
     ("flagged", "Flaggade", "Flagged"),
-    ("six_months", "Sex månader (§ 12)", "Six months (§ 12)"),
+    ("six_months", "Sex månader (12 §)", "Six months (§ 12)"),
     (
         "six_months_since",
         "öppet sex månader sedan",
@@ -156,6 +156,9 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("category", "Kategori", "Category"),
     ("resident", "Invånare", "Resident"),
     ("reply_due", "Svar senast", "Reply by"),
+    ("contact_due", "Kontakt senast", "Contact by"),
+    ("done_due", "Åtgärdat senast", "Done by"),
+    ("due", "Tidsgräns", "Deadline"),
     ("decision_due", "Beslut senast", "Decision by"),
     ("subject", "Ämne", "Subject"),
     ("late", "SEN", "LATE"),
@@ -171,7 +174,7 @@ pub const WORDS: &[(&str, &str, &str)] = &[
     ("actions", "Åtgärder", "Actions"),
     ("close", "Stäng ärendet", "Close the case"),
     ("note", "Anteckning", "Note"),
-    ("postpone", "Skjut upp beslutet", "Postpone the decision"),
+    ("postpone", "Skjut upp det utlovade datumet", "Postpone the promised date"),
     (
         "postpone_help",
         "Invånaren får ett meddelande om förseningen med skälet (förvaltningslagen 11 §).",
@@ -285,6 +288,22 @@ mod tests {
         assert_eq!(Lang::accepted("de, sv-SE;q=0.5, en;q=0.4"), Some(Lang::Sv));
         assert_eq!(Lang::accepted("fi, de"), None);
         assert_eq!(Lang::accepted("en;q=0, sv;q=0.1"), Some(Lang::Sv));
+    }
+
+    #[test]
+    fn swedish_words_cite_a_section_the_swedish_way() {
+        // "12 §", not "§ 12" (förvaltningslagen 12 §); the English words keep "§ 12".
+        for (key, sv, _) in WORDS {
+            let found = crate::testkit::section_sign_first(sv);
+            assert!(found.is_none(), "{key}: {found:?}");
+        }
+        // A page names a section only through the words, never in its own text.
+        let pages = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/pages");
+        for entry in std::fs::read_dir(pages).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(!text.contains('§'), "{}", path.display());
+        }
     }
 
     #[test]

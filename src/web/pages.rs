@@ -235,6 +235,7 @@ pub async fn cases(State(web): State<Web>, user: User, Query(q): Query<CasesQuer
                 "officer": c.officer.name,
                 "resident": person(c.resident.name.as_deref(), &c.resident.email),
                 "reply_due": local(d, c.reply_due),
+                "due_word": due_word(&user, c),
                 "late": c.state == CaseState::Open && c.reply_due < now,
                 "subject": c.subject,
             })
@@ -345,6 +346,16 @@ fn form_token(web: &Web, user: &User) -> String {
         .unwrap_or_default()
 }
 
+/// What the case's reply deadline is for, in the page's words: "Svar senast", "Kontakt senast"
+/// (a complaint: the manager's contact), "Åtgärdat senast" (a catalogued fault).
+fn due_word(user: &User, case: &Case) -> &'static str {
+    user.lang.word(match case.due() {
+        crate::model::Due::Answer => "reply_due",
+        crate::model::Due::Contact => "contact_due",
+        crate::model::Due::Done => "done_due",
+    })
+}
+
 /// The facts at the top of the case page.
 fn facts(user: &User, case: &Case, dept: Option<&Department>, now: DateTime<Utc>) -> Value {
     json!({
@@ -358,6 +369,7 @@ fn facts(user: &User, case: &Case, dept: Option<&Department>, now: DateTime<Utc>
         "substitute_for": case.substitute_for.as_ref().map(contact),
         "received": local(dept, case.received),
         "reply_due": local(dept, case.reply_due),
+        "due_word": due_word(user, case),
         "late": case.state == CaseState::Open && case.reply_due < now,
         "decision_due": local(dept, case.decision_due),
         "flagged": case.flagged,
@@ -375,12 +387,23 @@ fn forms(
     dept: Option<&Department>,
     now: DateTime<Utc>,
 ) -> Value {
-    let officers: Vec<Value> = dept
-        .map(|d| d.officers.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .filter(|o| !o.contact.email.eq_ignore_ascii_case(&case.officer.email))
-        .map(|o| json!({"name": o.contact.name, "email": o.contact.email}))
+    // The manager first, then every officer: a case handed to a substitute (a complaint while
+    // the manager was away) must be able to go back to the manager.
+    let mut people: Vec<&crate::model::Contact> = Vec::new();
+    if let Some(d) = dept {
+        for c in std::iter::once(&d.manager).chain(d.officers.iter().map(|o| &o.contact)) {
+            if !people
+                .iter()
+                .any(|p| p.email.eq_ignore_ascii_case(&c.email))
+            {
+                people.push(c);
+            }
+        }
+    }
+    let officers: Vec<Value> = people
+        .into_iter()
+        .filter(|c| !c.email.eq_ignore_ascii_case(&case.officer.email))
+        .map(|c| json!({"name": c.name, "email": c.email}))
         .collect();
     let departments: Vec<Value> = (cfg.departments.iter())
         .filter(|d| d.id != case.department)

@@ -388,6 +388,46 @@ async fn actions_go_through_the_application_and_its_refusals_are_shown() {
 }
 
 #[tokio::test]
+async fn the_reassign_list_offers_the_manager_and_every_other_officer() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let n = "/cases/BMN-2026-0001";
+    let options = |page: &str| -> Vec<String> {
+        let list = page
+            .split("<select id=\"reassign-to\"")
+            .nth(1)
+            .and_then(|s| s.split("</select>").next())
+            .unwrap_or_default();
+        list.split("<option value=\"")
+            .skip(1)
+            .filter_map(|o| o.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let (_, page) = get(&router, n, Some(MANAGER)).await;
+    assert_eq!(options(&page), [MANAGER, ADA], "{page}");
+    // Handed to the manager, the case can go to either officer; and back to the manager.
+    let to_manager = post(
+        &engine,
+        &router,
+        &format!("{n}/reassign"),
+        MANAGER,
+        &format!("officer={}", MANAGER.replace('@', "%40")),
+    )
+    .await;
+    assert_eq!(to_manager, StatusCode::SEE_OTHER);
+    assert_eq!(
+        crate::app::admin::case(&engine, "BMN-2026-0001")
+            .unwrap()
+            .officer
+            .email,
+        MANAGER
+    );
+    let (_, page) = get(&router, n, Some(MANAGER)).await;
+    assert_eq!(options(&page), [OLLE, ADA], "{page}");
+}
+
+#[tokio::test]
 async fn an_officer_sets_their_own_absence_and_a_manager_any_of_the_department() {
     let dir = tempfile::tempdir().unwrap();
     let engine = engine(dir.path());
@@ -550,7 +590,7 @@ async fn the_case_page_shows_the_fault_type_and_the_six_month_mark_and_the_overv
         page.contains("Feltyp") && page.contains("Gatubelysning"),
         "{page}"
     );
-    assert!(page.contains("Sex månader (§ 12)"), "{page}");
+    assert!(page.contains("Sex månader (12 §)"), "{page}");
     let (_, overview) = get(&router, "/", Some(MANAGER)).await;
     let row = overview
         .split("<tr>")
@@ -665,4 +705,57 @@ async fn the_report_is_the_managers_admins_and_registrars() {
         get(&router, reversed, Some(ADMIN)).await.0,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+}
+
+#[tokio::test]
+async fn a_complaints_deadline_is_its_contact_and_a_catalogued_faults_its_repair() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path());
+    let router = router(engine.clone()).unwrap();
+    let set = |number: &str, category, fault: Option<&str>| {
+        engine
+            .update_case(number, |x| {
+                x.category = category;
+                x.fault_type = fault.map(str::to_string);
+                Ok(crate::store::Effects::default())
+            })
+            .unwrap();
+    };
+    set("BMN-2026-0001", crate::model::Category::Complaint, None);
+    set(
+        "BMN-2026-0002",
+        crate::model::Category::FaultReport,
+        Some("Gatubelysning"),
+    );
+    for (lang, contact, done, answer) in [
+        ("sv", "Kontakt senast", "Åtgärdat senast", "Svar senast"),
+        ("en", "Contact by", "Done by", "Reply by"),
+    ] {
+        let (_, list) = get(&router, &format!("/cases?lang={lang}"), Some(MANAGER)).await;
+        let row = |n: &str| {
+            let r = list.split("<tr>").find(|r| r.contains(n));
+            r.unwrap_or_default().to_string()
+        };
+        assert!(row("BMN-2026-0001").contains(contact), "{list}");
+        assert!(row("BMN-2026-0002").contains(done), "{list}");
+        assert!(!list.contains(answer), "{list}");
+        let (_, page) = get(
+            &router,
+            &format!("/cases/BMN-2026-0001?lang={lang}"),
+            Some(OLLE),
+        )
+        .await;
+        assert!(page.contains(&format!("<dt>{contact}</dt>")), "{page}");
+        let (_, page) = get(
+            &router,
+            &format!("/cases/BMN-2026-0002?lang={lang}"),
+            Some(ADA),
+        )
+        .await;
+        assert!(page.contains(&format!("<dt>{done}</dt>")), "{page}");
+    }
+    // A question is answered.
+    set("BMN-2026-0001", crate::model::Category::Question, None);
+    let (_, page) = get(&router, "/cases/BMN-2026-0001?lang=sv", Some(OLLE)).await;
+    assert!(page.contains("<dt>Svar senast</dt>"), "{page}");
 }

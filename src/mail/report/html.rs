@@ -3,7 +3,7 @@
 //! printed as it is). Headings in Swedish, or in English when the report's staff language is.
 
 use super::chart::{self, IN_TIME_FILL, RECEIVED_FILL};
-use super::{percent, say, span};
+use super::{percent, reasons, say, span};
 use crate::model::{Category, Language};
 use crate::rules::report::{share, Figures, TOTAL};
 use handlebars::html_escape as esc;
@@ -119,7 +119,7 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
     }
     mails.push(row(s("Utan ärende", "No case"), f.no_case));
     for (reason, n) in &t.no_case {
-        mails.push(row(&format!("– {reason}"), n));
+        mails.push(row(&format!("– {}", reasons::words(reason, lang)), n));
     }
     mails.push(row(
         s(
@@ -201,14 +201,23 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
         t.faults_done_in_time,
         t.faults_done,
     ));
+    let mut closed = vec![row(s("Avslutade ärenden", "Closed cases"), f.closed)];
+    for (outcome, n) in &f.closed_by_outcome {
+        let outcome = if outcome.is_empty() {
+            s("(inget utfall angivet)", "(no outcome given)")
+        } else {
+            outcome
+        };
+        closed.push(row(&format!("– {outcome}"), n));
+    }
     let law = vec![
         row(
-            s("Förseningsbesked (§ 11)", "Delay notices (§ 11)"),
+            s("Förseningsbesked (11 §)", "Delay notices (§ 11)"),
             t.delay_notices,
         ),
         row(
             s(
-                "Ärenden öppna sex månader (§ 12)",
+                "Ärenden öppna sex månader (12 §)",
                 "Cases open six months (§ 12)",
             ),
             t.six_months,
@@ -224,6 +233,10 @@ fn tables(f: &Figures, lang: Language) -> Vec<(&'static str, Vec<Row>)> {
         (s("Svar", "Answers"), answers),
         (s("Klagomål", "Complaints"), complaints),
         (s("Felanmälningar per typ", "Fault reports by type"), faults),
+        (
+            s("Avslutade ärenden efter utfall", "Closed cases by outcome"),
+            closed,
+        ),
         (
             s(
                 "Förvaltningslagen (2017:900)",
@@ -249,6 +262,7 @@ mod tests {
             ..DayTally::default()
         };
         t.cases.insert("complaint".into(), 2);
+        t.no_case.insert("automatic".into(), 1);
         let depts = [("bygg".to_string(), "Bygg & <miljö>".to_string())];
         let scope = Scope {
             from: day,
@@ -261,11 +275,53 @@ mod tests {
         let html = page(&f, Language::Sv).unwrap();
         assert!(html.contains("Bygg &amp; &lt;miljö&gt;"));
         assert!(html.contains("<th>Inkomna e-brev</th><td class=\"n\">7</td>"));
+        assert!(
+            html.contains("<th>– automatiska utskick (studsar, frånvaromeddelanden, utskickslistor) (automatic)</th><td class=\"n\">1</td>"),
+            "{html}"
+        );
         assert_eq!(html.matches("<svg").count(), 2, "one chart per section");
         for outside in ["<script", " src=", "<link", "@import", "url("] {
             assert!(!html.contains(outside), "{outside}");
         }
         let en = page(&f, Language::En).unwrap();
         assert!(en.contains("<th>Mails received</th>"));
+    }
+
+    #[test]
+    fn closed_cases_have_their_section_by_outcome() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 2).unwrap();
+        let mut t = DayTally::default();
+        t.closed.insert("befogat".into(), 1);
+        t.closed.insert("Befogat ".into(), 1);
+        t.closed.insert(String::new(), 1);
+        let depts = [("bygg".to_string(), "Bygg".to_string())];
+        let scope = Scope {
+            from: day,
+            to: day,
+            departments: &depts,
+            only: Some("bygg"),
+            now: chrono::Utc::now(),
+        };
+        let f = figures(&scope, &[("bygg".into(), day, t)], &[]);
+        let sv = page(&f, Language::Sv).unwrap();
+        assert!(
+            sv.contains("<h3>Avslutade ärenden efter utfall</h3>"),
+            "{sv}"
+        );
+        assert!(
+            sv.contains("<th>Avslutade ärenden</th><td class=\"n\">3</td>"),
+            "{sv}"
+        );
+        assert!(
+            sv.contains("<th>– befogat</th><td class=\"n\">2</td>"),
+            "{sv}"
+        );
+        assert!(
+            sv.contains("<th>– (inget utfall angivet)</th><td class=\"n\">1</td>"),
+            "{sv}"
+        );
+        let en = page(&f, Language::En).unwrap();
+        assert!(en.contains("<h3>Closed cases by outcome</h3>"), "{en}");
+        assert!(en.contains("<th>– (no outcome given)</th>"), "{en}");
     }
 }

@@ -32,6 +32,27 @@ pub struct ReportMail<'a> {
     pub csv: String,
 }
 
+/// The mail's text. It is read by politicians, not by the people who run kvittens: it says in
+/// one plain sentence what the figures are, and points at nothing they cannot open.
+fn body(lang: Language, name: &str, period: &str) -> String {
+    match lang {
+        Language::Sv => format!(
+            "Rapporten till nämnden för {name}, perioden {period}, är bifogad: som webbsida \
+(öppna och skriv ut) och som tabell (CSV).\n\nSiffrorna visar hur invånarnas e-post till \
+förvaltningen har tagits emot och besvarats under perioden: hur många e-brev som kom in och \
+blev ärenden, hur snabbt kvittenser och svar gick ut, klagomål och felanmälningar, och hur många \
+ärenden som är öppna och försenade nu.\n"
+        ),
+        Language::En => format!(
+            "The report to the board (nämnd) for {name}, the period {period}, is attached: as a \
+web page (open and print) and as a table (CSV).\n\nThe figures show how residents' e-mail to \
+the department was received and answered in the period: how many mails came in and became \
+cases, how quickly receipts and answers went out, complaints and fault reports, and how many \
+cases are open and overdue now.\n"
+        ),
+    }
+}
+
 /// The mail. Its Message-ID is derived from the scope and the period, so the same report is
 /// the same mail.
 ///
@@ -47,26 +68,11 @@ pub fn report_mail(
     let scope_id = if r.scope == "*" { "all" } else { r.scope };
     let id = ids::staff_mail_id("report", scope_id, stamp, cfg.id_domain());
     let period = format!("{} – {}", r.from, r.to);
-    let (subject, body) = match r.lang {
-        Language::Sv => (
-            format!("Rapport till nämnden: {}, {period}", r.name),
-            format!(
-                "Rapporten till nämnden för {}, perioden {period}, är bifogad: som webbsida \
-(öppna och skriv ut) och som tabell (CSV).\n\nSiffrorna räknas ur de dagliga summor kvittens \
-sparar; se README-avsnittet \"The report to the nämnd\".\n",
-                r.name
-            ),
-        ),
-        Language::En => (
-            format!("Report to the board: {}, {period}", r.name),
-            format!(
-                "The report to the board (nämnd) for {}, the period {period}, is attached: as a \
-web page (open and print) and as a table (CSV).\n\nThe figures are counted from the daily totals \
-kvittens keeps; see the README section \"The report to the nämnd\".\n",
-                r.name
-            ),
-        ),
+    let subject = match r.lang {
+        Language::Sv => format!("Rapport till nämnden: {}, {period}", r.name),
+        Language::En => format!("Report to the board: {}, {period}", r.name),
     };
+    let body = body(r.lang, r.name, &period);
     let mut b = Message::builder()
         .from(cfg.smtp.from.clone())
         .subject(subject.replace(['\r', '\n'], " "));
@@ -104,4 +110,27 @@ kvittens keeps; see the README section \"The report to the nämnd\".\n",
         received: None,
         copy: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_says_what_the_figures_are_and_points_at_no_manual() {
+        for lang in [Language::Sv, Language::En] {
+            let text = body(lang, "Bygg", "2026-12-01 – 2026-12-31");
+            assert!(text.contains("2026-12-01 – 2026-12-31"), "{text}");
+            for inside in [
+                "README",
+                "kvittens keeps",
+                "kvittens sparar",
+                "daily totals",
+            ] {
+                assert!(!text.contains(inside), "{inside}: {text}");
+            }
+        }
+        assert!(body(Language::Sv, "Bygg", "p").contains("Siffrorna visar hur invånarnas e-post"));
+        assert!(body(Language::En, "Bygg", "p").contains("The figures show how residents' e-mail"));
+    }
 }

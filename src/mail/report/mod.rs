@@ -10,6 +10,7 @@
 pub mod chart;
 pub mod html;
 pub mod mailing;
+pub mod reasons;
 pub mod table;
 
 use crate::model::Language;

@@ -6,7 +6,7 @@ use crate::app::admin::{Away, Back, Imported, Leave, Opened, Purged, Staffing};
 use crate::app::person::Erased;
 use crate::app::registrar::Listed;
 use crate::config::Config;
-use crate::model::{Case, State};
+use crate::model::{Case, Due, State};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::fmt::Write;
 
@@ -42,9 +42,19 @@ fn zones<'a>(cfg: &Config, cases: impl Iterator<Item = &'a Case>) -> String {
     }
 }
 
+/// What a case's reply deadline is called in the lists: "answer by", "contact by" (a
+/// complaint), "done by" (a catalogued fault).
+fn due_words(c: &Case) -> &'static str {
+    match c.due() {
+        Due::Answer => "answer by",
+        Due::Contact => "contact by",
+        Due::Done => "done by",
+    }
+}
+
 /// `kvittens cases`: one line per case — number, state, `flagged` when a person should look
-/// at it, category, resident, reply deadline in local time (`LATE` past it), subject — and a
-/// count naming the time zone.
+/// at it, category, resident, reply deadline in local time and what it is for (`LATE` past
+/// it), subject — and a count naming the time zone.
 pub(super) fn case_table(cfg: &Config, list: &[Case], now: DateTime<Utc>) -> String {
     let mut out = String::new();
     for c in list {
@@ -55,12 +65,13 @@ pub(super) fn case_table(cfg: &Config, list: &[Case], now: DateTime<Utc>) -> Str
         };
         let _ = writeln!(
             out,
-            "{}  {:<8}  {:<7}  {:<12}  {:<28}  answer by {}{late}  {}",
+            "{}  {:<8}  {:<7}  {:<12}  {:<28}  {} {}{late}  {}",
             c.number,
             c.state.word().to_string(),
             if c.flagged.is_some() { "flagged" } else { "" },
             c.category.key(),
             c.resident.email,
+            due_words(c),
             local_time(cfg, &c.department, c.reply_due, false),
             c.subject
         );
@@ -95,7 +106,8 @@ pub(super) fn case_sheet(cfg: &Config, c: &Case) -> String {
     let _ = writeln!(out, "subject:  {}", c.subject);
     let _ = writeln!(out, "officer:  {} <{}>", c.officer.name, c.officer.email);
     let _ = writeln!(out, "received: {}", at(c.received, false));
-    let _ = writeln!(out, "reply by: {}", at(c.reply_due, false));
+    let due = format!("{}:", due_words(c));
+    let _ = writeln!(out, "{due:<9} {}", at(c.reply_due, false));
     let _ = writeln!(out, "decision: {}", at(c.decision_due, false));
     if let Some(why) = &c.flagged {
         let _ = writeln!(out, "flagged:  {why}");
@@ -125,14 +137,15 @@ pub(super) fn closed(number: &str) -> String {
     format!("{number} closed\n")
 }
 
-/// `case postpone`: the date used, and why it is not the one asked for when it is not.
+/// `case postpone`: the date used, and why it is not the one asked for when it is not. It is
+/// the date the resident was promised: an application's decision, any other case's reply.
 pub(super) fn postponed(number: &str, asked: NaiveDate, to: NaiveDate) -> String {
     let moved = if asked == to {
         String::new()
     } else {
         format!(" ({asked} is not a working day, so the next one)")
     };
-    format!("{number}: decision date moved to {to}{moved}; the resident is told\n")
+    format!("{number}: promised date moved to {to}{moved}; the resident is told\n")
 }
 
 /// `case contact`.
@@ -223,7 +236,11 @@ pub(super) fn back(b: &Back) -> String {
 fn leave(l: &Leave) -> String {
     let a = &l.absence;
     let planned = if l.planned { " (config)" } else { "" };
-    format!("{} – {}, {} stands in{planned}", a.from, a.to, a.substitute)
+    let who = match &l.substitute_name {
+        Some(name) => format!("{name} <{}>", a.substitute),
+        None => a.substitute.clone(),
+    };
+    format!("{} – {}, {who} stands in{planned}", a.from, a.to)
 }
 
 /// `officer list`: per department its manager and officers, who is away today and until
@@ -257,6 +274,9 @@ pub(super) fn staffing(list: &[Staffing]) -> String {
 
 /// `person erase`.
 pub(super) fn erased(e: &Erased) -> String {
+    if e.nothing() {
+        return format!("nothing is held about {}; nothing erased\n", e.address);
+    }
     let cases = if e.cases.is_empty() {
         "none".to_string()
     } else {
@@ -339,6 +359,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_case_says_what_its_deadline_is_for() {
+        let cfg = crate::testkit::Sample {
+            department: crate::testkit::GATUBELYSNING,
+            ..crate::testkit::Sample::default()
+        }
+        .config();
+        let of = |category, fault: Option<&str>| Case {
+            category,
+            fault_type: fault.map(str::to_string),
+            ..crate::testkit::case("BMN-2026-0001", &[])
+        };
+        use crate::model::Category::{Application, Complaint, FaultReport, Question};
+        for (case, words) in [
+            (of(Complaint, None), "contact by"),
+            (of(FaultReport, Some("Gatubelysning")), "done by"),
+            (of(FaultReport, None), "answer by"),
+            (of(Question, None), "answer by"),
+            (of(Application, None), "answer by"),
+        ] {
+            let table = case_table(&cfg, std::slice::from_ref(&case), chrono::Utc::now());
+            assert!(table.contains(&format!("  {words} ")), "{table}");
+            let sheet = case_sheet(&cfg, &case);
+            assert!(sheet.contains(&format!("\n{words}:")), "{sheet}");
+            for other in ["answer by", "contact by", "done by", "reply by"] {
+                if other != words {
+                    assert!(!table.contains(other) && !sheet.contains(other), "{other}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn a_detail_is_cut_to_one_line() {
         assert_eq!(
             one_line("Auto-Submitted: auto-replied", 72),
@@ -356,5 +408,44 @@ mod tests {
             "{cut}"
         );
         assert_eq!(one_line("", 10), "");
+    }
+
+    #[test]
+    fn a_substitute_is_named_when_the_config_knows_them() {
+        let mut l = Leave {
+            absence: crate::model::Absence {
+                from: "2026-12-08".parse().unwrap(),
+                to: "2026-12-09".parse().unwrap(),
+                substitute: "kd@kommun.test".into(),
+            },
+            planned: false,
+            substitute_name: Some("Kommundirektör".into()),
+        };
+        assert_eq!(
+            leave(&l),
+            "2026-12-08 – 2026-12-09, Kommundirektör <kd@kommun.test> stands in"
+        );
+        l.substitute_name = None;
+        assert_eq!(
+            leave(&l),
+            "2026-12-08 – 2026-12-09, kd@kommun.test stands in"
+        );
+    }
+
+    #[test]
+    fn an_erasure_of_nothing_says_nothing_was_held() {
+        let none = Erased {
+            address: "x@example.se".into(),
+            ..Erased::default()
+        };
+        assert_eq!(
+            erased(&none),
+            "nothing is held about x@example.se; nothing erased\n"
+        );
+        let one = Erased {
+            record: true,
+            ..none
+        };
+        assert!(erased(&one).contains(": erased."), "{}", erased(&one));
     }
 }
