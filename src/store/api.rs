@@ -31,6 +31,23 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// (a case the thread index names is gone).
     fn inconsistent(&self, what: String) -> StoreError;
 
+    /// Takes or renews the lease `name` (a watched folder, `sender`, `scheduler`) for `holder`
+    /// (one running instance's id) for `seconds`, measured on the engine's clock so that the
+    /// instances' clocks need not agree; whether `holder` holds it now. Another holder's
+    /// lease is taken over only once it has run out. With sled one process has the store to
+    /// itself and always holds every lease.
+    ///
+    /// # Errors
+    /// When the engine cannot be reached.
+    fn lease(&self, name: &str, holder: &str, seconds: u32) -> Result<bool, StoreError>;
+
+    /// Gives up every lease of `holder`, at a clean stop, so that another instance takes over
+    /// at once rather than when the leases run out.
+    ///
+    /// # Errors
+    /// When the engine cannot be reached.
+    fn release_leases(&self, holder: &str) -> Result<(), StoreError>;
+
     /// Writes everything to disk. Called after every change that must survive a crash.
     ///
     /// # Errors
@@ -428,6 +445,18 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
 impl CaseStore for Store {
     fn inconsistent(&self, what: String) -> StoreError {
         Store::inconsistent(self, what)
+    }
+
+    fn lease(&self, name: &str, holder: &str, seconds: u32) -> Result<bool, StoreError> {
+        self.kv
+            .lease(name, holder, seconds)
+            .map_err(|e| self.fail(format!("lease {name}"), e))
+    }
+
+    fn release_leases(&self, holder: &str) -> Result<(), StoreError> {
+        self.kv
+            .release_leases(holder)
+            .map_err(|e| self.fail("giving up the leases", e))
     }
 
     fn flush(&self) -> Result<(), StoreError> {

@@ -9,7 +9,7 @@ impl Store {
     /// Records a mail the SMTP server took. Unflushed: the next flush (before the next mail
     /// goes, see [`Store::pending`]) writes it; one lost in a crash undercounts by one mail.
     pub fn record_spent(&self, spent: &Spent) -> Result<(), StoreError> {
-        let id = self.db.generate_id().map_err(|e| self.err(e))?;
+        let id = self.kv.generate_id().map_err(|e| self.err(e))?;
         let key = keys::spent(spent.at, id);
         self.transaction_unflushed(|tx| tx_put(tx, &key, spent))
     }
@@ -20,10 +20,10 @@ impl Store {
         let bound = keys::spent_from(since);
         for old in self
             .kv
-            .range(keys::prefix::SPENT.as_bytes()..bound.as_bytes())
+            .range(keys::prefix::SPENT.as_bytes(), Some(bound.as_bytes()))
         {
             let (key, _) = old.map_err(|e| self.err(e))?;
-            self.kv.remove(key).map_err(|e| self.err(e))?;
+            self.kv.remove(&key).map_err(|e| self.err(e))?;
         }
         Ok(all.into_iter().filter(|s| s.at > since).collect())
     }

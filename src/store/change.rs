@@ -7,13 +7,13 @@
 //! `app` reads again and retries. So two mailboxes, the clock and a command can work on the
 //! same case at once, and each change is still all there or not there after a crash.
 
+use super::kv::KvTx;
 use super::open::tx_write_case;
 use super::{
     keys, tx_effects, tx_get, tx_mark, tx_new_case, tx_put, Counters, DueKey, Effects, MessageKey,
     Opened, Store, StoreError, TxResult,
 };
 use crate::model::Case;
-use sled::transaction::TransactionalTree;
 
 /// What a change read from the store before: applied or found stale.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,7 +58,7 @@ pub struct NewCase<'a> {
 
 /// Writes `new` in `tx` and takes its counters, unless they moved on since they were read
 /// (then writes nothing and says false).
-pub(super) fn tx_new_case_counted(tx: &TransactionalTree, new: &NewCase<'_>) -> TxResult<bool> {
+pub(super) fn tx_new_case_counted(tx: &dyn KvTx, new: &NewCase<'_>) -> TxResult<bool> {
     let rate_key = keys::rate(new.sender_today);
     let seq_key = keys::seq(new.counter.0, new.counter.1);
     let turn_key = keys::turn(new.department);
@@ -76,7 +76,7 @@ pub(super) fn tx_new_case_counted(tx: &TransactionalTree, new: &NewCase<'_>) -> 
 }
 
 /// Whether the case under `edit` is still as read.
-pub(super) fn tx_unchanged(tx: &TransactionalTree, edit: &Edit) -> TxResult<bool> {
+pub(super) fn tx_unchanged(tx: &dyn KvTx, edit: &Edit) -> TxResult<bool> {
     let now: Option<Case> = tx_get(tx, &keys::case(&edit.before.number))?;
     Ok(now.as_ref() == Some(&edit.before))
 }

@@ -3,9 +3,9 @@
 //! queues the gathered mail, so that a crash can neither lose a case from the gathered mail
 //! nor send its notice twice.
 
+use super::kv::KvTx;
 use super::{keys, tx_get, tx_put, Store, StoreError, TxResult};
 use crate::rules::burst::Burst;
-use sled::transaction::TransactionalTree;
 
 /// A change to one officer's burst, applied only if the burst is still as read (`before`).
 #[derive(Clone, Debug, PartialEq)]
@@ -35,7 +35,7 @@ pub struct Held {
 }
 
 /// Whether every burst `gather` changes is still as read.
-pub(super) fn tx_unchanged(tx: &TransactionalTree, gather: &[Gather]) -> TxResult<bool> {
+pub(super) fn tx_unchanged(tx: &dyn KvTx, gather: &[Gather]) -> TxResult<bool> {
     for g in gather {
         let now: Option<Burst> = tx_get(tx, &keys::burst(&g.department, &g.officer))?;
         if now != g.before {
@@ -46,7 +46,7 @@ pub(super) fn tx_unchanged(tx: &TransactionalTree, gather: &[Gather]) -> TxResul
 }
 
 /// Writes the bursts of `gather`, its held notices, and removes the released ones.
-pub(super) fn tx_gather(tx: &TransactionalTree, gather: &[Gather]) -> TxResult<()> {
+pub(super) fn tx_gather(tx: &dyn KvTx, gather: &[Gather]) -> TxResult<()> {
     for g in gather {
         tx_put(tx, &keys::burst(&g.department, &g.officer), &g.after)?;
         if let Some(h) = &g.hold {
@@ -68,7 +68,7 @@ impl Store {
     pub fn bursts(&self, department: &str) -> Result<Vec<(String, Burst)>, StoreError> {
         let prefix = keys::burst(department, "");
         let mut out = Vec::new();
-        for kv in self.kv.scan_prefix(prefix.as_bytes()) {
+        for kv in self.scan_prefix(prefix.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k);
             let burst = serde_json::from_slice(&v).map_err(|e| self.fail(key.as_ref(), e))?;
@@ -84,7 +84,7 @@ impl Store {
     pub fn held(&self, department: &str, officer: &str) -> Result<Vec<Held>, StoreError> {
         let prefix = keys::held(department, officer, "");
         let mut out = Vec::new();
-        for kv in self.kv.scan_prefix(prefix.as_bytes()) {
+        for kv in self.scan_prefix(prefix.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             out.push(Held {
                 case: String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),

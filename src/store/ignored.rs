@@ -229,7 +229,7 @@ impl Store {
     /// Removes the loop breaker's records that say nothing any more at `now`; returns how many.
     pub fn prune_sender_records(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let mut stale = Vec::new();
-        for kv in self.kv.scan_prefix(keys::prefix::LOOP.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::LOOP.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             // A record that cannot be read says nothing either.
             let old =

@@ -11,7 +11,6 @@ use crate::model::Case;
 use crate::rules::schedule::Due;
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,11 +22,13 @@ mod error;
 mod gather;
 mod ignored;
 mod keys;
+mod kv;
 mod open;
 mod outbox;
 mod person;
 mod prune;
 mod schema;
+mod sled_kv;
 mod tally;
 pub use api::CaseStore;
 pub use change::{Applied, Edit, NewCase};
@@ -35,6 +36,7 @@ use error::Abort;
 pub use error::{Cause, StoreError};
 pub use gather::{Gather, Held};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
+use kv::{Batch, Kv, KvTx, TxError, TxResult};
 pub use open::OpenCase;
 pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};
 pub use person::Erasure;
@@ -111,7 +113,7 @@ pub struct Effects {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DueKey(Vec<u8>);
 
-fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
+fn tx_effects(tx: &dyn KvTx, effects: &Effects) -> TxResult<()> {
     for q in &effects.mails {
         tx_put(tx, &q.key(), &q.mail)?;
     }
@@ -127,7 +129,7 @@ fn tx_effects(tx: &TransactionalTree, effects: &Effects) -> TxResult<()> {
 /// the sender's daily receipt count (`rate`: its key and the count read in the same
 /// transaction).
 fn tx_new_case(
-    tx: &TransactionalTree,
+    tx: &dyn KvTx,
     (rate_key, receipts_today): (&str, u64),
     case: &Case,
     effects: &Effects,
@@ -144,7 +146,7 @@ fn tx_new_case(
 }
 
 /// Writes the "handled" mark `key` in `tx`.
-fn tx_mark(tx: &TransactionalTree, key: &str, note: &str) -> TxResult<()> {
+fn tx_mark(tx: &dyn KvTx, key: &str, note: &str) -> TxResult<()> {
     let mark = Mark {
         note: note.to_string(),
         at: Utc::now(),
@@ -172,8 +174,8 @@ pub enum Opened {
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
-    db: sled::Db,
-    kv: sled::Tree,
+    /// The engine holding the keys ([`kv`]): sled by default.
+    kv: std::sync::Arc<dyn Kv>,
     /// Per watched folder, the message kvittens was reading when it last stopped, as found in
     /// its "being read" mark at the first [`Store::begin_reading`] of this process.
     interrupted: std::sync::Arc<std::sync::Mutex<Interrupted>>,
@@ -188,25 +190,23 @@ impl std::fmt::Debug for Store {
     }
 }
 
-type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
-
-fn tx_get<T: DeserializeOwned>(tx: &TransactionalTree, key: &str) -> TxResult<Option<T>> {
+fn tx_get<T: DeserializeOwned>(tx: &dyn KvTx, key: &str) -> TxResult<Option<T>> {
     match tx.get(key.as_bytes())? {
         None => Ok(None),
         Some(v) => serde_json::from_slice(&v)
             .map(Some)
-            .map_err(|e| ConflictableTransactionError::Abort(Abort::Json(key.to_string(), e))),
+            .map_err(|e| TxError::Abort(Abort::Json(key.to_string(), e))),
     }
 }
 
-fn tx_put<T: Serialize>(tx: &TransactionalTree, key: &str, value: &T) -> TxResult<()> {
-    let bytes = serde_json::to_vec(value)
-        .map_err(|e| ConflictableTransactionError::Abort(Abort::Json(key.to_string(), e)))?;
-    tx.insert(key.as_bytes(), bytes)?;
+fn tx_put<T: Serialize>(tx: &dyn KvTx, key: &str, value: &T) -> TxResult<()> {
+    let bytes =
+        serde_json::to_vec(value).map_err(|e| TxError::Abort(Abort::Json(key.to_string(), e)))?;
+    tx.insert(key.as_bytes(), &bytes)?;
     Ok(())
 }
 
-fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
+fn tx_next(tx: &dyn KvTx, key: &str) -> TxResult<u64> {
     let n = tx_get::<u64>(tx, key)?.unwrap_or(0) + 1;
     tx_put(tx, key, &n)?;
     Ok(n)
@@ -216,12 +216,6 @@ fn tx_next(tx: &TransactionalTree, key: &str) -> TxResult<u64> {
 /// at a time, and a command run while another runs (with the daemon stopped) should wait its
 /// turn rather than fail; the store commands take well under a second.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
-
-/// Whether sled refused to open because another process holds the store's lock file (sled
-/// 0.34 says so only in words, as an `io::Error` of kind `Other`).
-fn is_locked(e: &sled::Error) -> bool {
-    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
-}
 
 /// Creates the store directory readable by its owner only (0700), and takes group and other
 /// bits off one that exists: it holds residents' addresses and subjects (personal data under
@@ -255,36 +249,19 @@ impl Store {
 
     /// [`Store::open`], waiting up to `wait` for another process to let go of the store.
     fn open_waiting(path: &Path, wait: Duration) -> Result<Store, StoreError> {
-        let fail = |what: &str, e: Cause| StoreError::caused(path.to_path_buf(), what, e);
-        create_private_dir(path).map_err(|e| fail("cannot create the directory", e.into()))?;
-        // sled caches up to 1 GiB by default; cases are small and read rarely, so a small cache
-        // keeps the daemon light on a shared municipal server.
-        let config = sled::Config::new()
-            .path(path)
-            .cache_capacity(16 * 1024 * 1024)
-            // kvittens flushes where durability matters (a message handled, a mail about to
-            // go); a timer flushing on top of that would only add disk writes.
-            .flush_every_ms(None);
-        let started = std::time::Instant::now();
-        let db = loop {
-            match config.open() {
-                Ok(db) => break db,
-                Err(e) if is_locked(&e) && started.elapsed() < wait => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(e) if is_locked(&e) => {
-                    return Err(StoreError::plain(path.to_path_buf(), format!(
-                        "in use by another kvittens process (the daemon or a command): waited {}s; try again",
-                        wait.as_secs_f32()
-                    )))
-                }
-                Err(e) => return Err(fail("cannot open", e.into())),
-            }
-        };
-        let kv = db.open_tree("kvittens").map_err(|e| fail("", e.into()))?;
+        let kv = sled_kv::SledKv::open(path, wait)?;
+        Store::over(std::sync::Arc::new(kv))
+    }
+
+    /// Every key that begins with `prefix`, in order.
+    fn scan_prefix(&self, prefix: &[u8]) -> kv::Scan<'_> {
+        kv::scan_prefix(&*self.kv, prefix)
+    }
+
+    /// The store over an engine, migrated to the current schema.
+    fn over(kv: std::sync::Arc<dyn Kv>) -> Result<Store, StoreError> {
         let store = Store {
-            path: path.to_path_buf(),
-            db,
+            path: kv.name().to_path_buf(),
             kv,
             interrupted: Default::default(),
         };
@@ -321,14 +298,13 @@ impl Store {
     fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|e| self.fail(key, e))?;
         self.kv
-            .insert(key.as_bytes(), bytes)
+            .insert(key.as_bytes(), &bytes)
             .map_err(|e| self.err(e))?;
         Ok(())
     }
 
     fn scan<T: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<T>, StoreError> {
-        self.kv
-            .scan_prefix(prefix.as_bytes())
+        self.scan_prefix(prefix.as_bytes())
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
                 serde_json::from_slice(&v).map_err(|e| self.fail(String::from_utf8_lossy(&k), e))
@@ -341,17 +317,13 @@ impl Store {
     /// # Errors
     /// When the disk refuses the write (full, read-only, failing).
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db
+        self.kv
             .flush()
-            .map(|_| ())
             .map_err(|e| self.fail("cannot write to disk", e))
     }
 
     /// An atomic change, on disk when this returns.
-    fn transaction<T>(
-        &self,
-        f: impl Fn(&TransactionalTree) -> TxResult<T>,
-    ) -> Result<T, StoreError> {
+    fn transaction<T>(&self, f: impl Fn(&dyn KvTx) -> TxResult<T>) -> Result<T, StoreError> {
         let out = self.transaction_unflushed(f)?;
         self.flush()?;
         Ok(out)
@@ -364,12 +336,23 @@ impl Store {
     /// per message is what lets a backlog go at the servers' pace.
     fn transaction_unflushed<T>(
         &self,
-        f: impl Fn(&TransactionalTree) -> TxResult<T>,
+        f: impl Fn(&dyn KvTx) -> TxResult<T>,
     ) -> Result<T, StoreError> {
-        self.kv.transaction(|tx| f(tx)).map_err(|e| match e {
-            TransactionError::Abort(a) => a.into_error(self.path.clone()),
-            TransactionError::Storage(s) => self.err(s),
-        })
+        let mut out = None;
+        self.kv
+            .transaction(&mut |tx| {
+                out = Some(f(tx)?);
+                Ok(())
+            })
+            .map_err(|e| match e {
+                TxError::Abort(a) => a.into_error(self.path.clone()),
+                TxError::Engine(cause) => self.err(cause),
+                TxError::Conflict => StoreError::plain(
+                    self.path.clone(),
+                    "a change kept conflicting with other writers; try again",
+                ),
+            })?;
+        out.ok_or_else(|| StoreError::plain(self.path.clone(), "a transaction returned nothing"))
     }
 
     /// Where the department's mailbox was read up to.
@@ -385,9 +368,11 @@ impl Store {
 
     /// Whether this message was handled before.
     pub fn was_handled(&self, key: &MessageKey) -> Result<bool, StoreError> {
-        self.kv
-            .contains_key(key.key().as_bytes())
-            .map_err(|e| self.err(e))
+        Ok(self
+            .kv
+            .get(key.key().as_bytes())
+            .map_err(|e| self.err(e))?
+            .is_some())
     }
 
     /// A case by number.
@@ -444,7 +429,7 @@ impl Store {
     ) -> Result<Vec<(DueKey, Due)>, StoreError> {
         let end = keys::due_after(now);
         self.kv
-            .range(keys::prefix::DUE.as_bytes().to_vec()..end.into_bytes())
+            .range(keys::prefix::DUE.as_bytes(), Some(end.as_bytes()))
             .take(limit)
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| self.err(e))?;
@@ -457,7 +442,7 @@ impl Store {
 
     /// When the next schedule entry falls due.
     pub fn next_due(&self) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
-        match self.kv.scan_prefix(keys::prefix::DUE.as_bytes()).next() {
+        match self.scan_prefix(keys::prefix::DUE.as_bytes()).next() {
             None => Ok(None),
             Some(kv) => {
                 let (_, v) = kv.map_err(|e| self.err(e))?;
@@ -470,7 +455,7 @@ impl Store {
     /// Calls `f` with every case, one at a time (for figures over a large store without
     /// holding it all in memory).
     pub fn for_each_case(&self, mut f: impl FnMut(Case)) -> Result<(), StoreError> {
-        for kv in self.kv.scan_prefix(keys::prefix::CASE.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::CASE.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let case = serde_json::from_slice(&v)
                 .map_err(|e| self.fail(String::from_utf8_lossy(&k), e))?;
@@ -483,7 +468,7 @@ impl Store {
     /// and for filling a store in benchmarks): one batch and one flush per thousand.
     pub fn put_many(&self, cases: &[Case], dues: &[Due]) -> Result<(), StoreError> {
         for chunk in cases.chunks(1000) {
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::new();
             for case in chunk {
                 let bytes = serde_json::to_vec(case).map_err(|e| self.err(e))?;
                 let before = self.case(&case.number)?;
@@ -497,9 +482,9 @@ impl Store {
             self.flush()?;
         }
         for chunk in dues.chunks(10_000) {
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::new();
             for due in chunk {
-                let id = self.db.generate_id().map_err(|e| self.err(e))?;
+                let id = self.kv.generate_id().map_err(|e| self.err(e))?;
                 let key = keys::due(due.at, id);
                 batch.insert(
                     key.into_bytes(),
@@ -638,46 +623,41 @@ impl Store {
     /// handled is stale (kvittens was killed after recording the message, before clearing
     /// the mark): nothing is set aside then, and the mark is replaced quietly.
     pub fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {
-        let path = self.reading_path(&key.department)?;
         let this = (key.uid_validity, key.uid);
         let was = {
             let mut seen = self.interrupted.lock().map_err(|_| {
                 StoreError::plain(self.path.clone(), "the reading marks' lock is poisoned")
             })?;
-            *seen
-                .entry(key.department.clone())
-                .or_insert_with(|| read_mark(&path))
-                == Some(this)
+            if !seen.contains_key(&key.department) {
+                let left = self.reading_mark(&key.department)?;
+                seen.insert(key.department.clone(), left);
+            }
+            seen.get(&key.department) == Some(&Some(this))
         };
         let stale = was && self.was_handled(key)?;
         if stale {
             tracing::debug!(folder = %key.department, uid = key.uid, "the \"being read\" mark names a message handled before the stop: cleared, nothing set aside");
         }
-        std::fs::write(&path, format!("{} {}\n", this.0, this.1))
-            .map_err(|e| self.fail(path.display().to_string(), e))?;
+        self.kv
+            .set_reading_mark(&key.department, Some(this))
+            .map_err(|e| self.fail(format!("the \"being read\" mark of {}", key.department), e))?;
         Ok(was && !stale)
     }
 
     /// Clears the "being read" mark of `key`'s folder once the message is handled (its record
     /// is in the store, flushed or about to be with the next flush).
     pub fn end_reading(&self, key: &MessageKey) -> Result<(), StoreError> {
-        let path = self.reading_path(&key.department)?;
-        std::fs::write(&path, b"").map_err(|e| self.fail(path.display().to_string(), e))
+        self.kv
+            .set_reading_mark(&key.department, None)
+            .map_err(|e| self.fail(format!("the \"being read\" mark of {}", key.department), e))
     }
 
-    /// `<store>/reading/<folder>`, with the `/` of a Sent folder's name (`bygg/sent`) as `+`.
-    fn reading_path(&self, folder: &str) -> Result<PathBuf, StoreError> {
-        let dir = self.path.join("reading");
-        std::fs::create_dir_all(&dir).map_err(|e| self.fail(dir.display().to_string(), e))?;
-        Ok(dir.join(folder.replace('/', "+")))
+    /// The "being read" mark a stopped process left for `folder`.
+    fn reading_mark(&self, folder: &str) -> Result<Option<(u32, u32)>, StoreError> {
+        self.kv
+            .reading_mark(folder)
+            .map_err(|e| self.fail(format!("the \"being read\" mark of {folder}"), e))
     }
-}
-
-/// The UIDVALIDITY and UID in a "being read" mark; none when it is empty or unreadable.
-fn read_mark(path: &Path) -> Option<(u32, u32)> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let (validity, uid) = text.trim().split_once(' ')?;
-    Some((validity.parse().ok()?, uid.parse().ok()?))
 }
 
 #[cfg(test)]

@@ -12,10 +12,11 @@
 //! [`tx_remove_case`]; the schema migration to version 3 builds the index of a store
 //! written before it ([`Store::index_cases`]).
 
+use super::kv::Batch;
+use super::kv::KvTx;
 use super::{keys, tx_put, Store, StoreError, TxResult};
 use crate::model::{Case, State};
 use chrono::{DateTime, Utc};
-use sled::transaction::TransactionalTree;
 
 /// An open case as the index holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,11 +51,7 @@ fn entries(case: &Case) -> Vec<(String, Vec<u8>)> {
 /// Writes `after` in `tx` with its index entries, taking out those of `before` (the case as
 /// the transaction found it; `None` for a new case) that no longer hold. The one way a case is
 /// written inside a transaction.
-pub(super) fn tx_write_case(
-    tx: &TransactionalTree,
-    before: Option<&Case>,
-    after: &Case,
-) -> TxResult<()> {
+pub(super) fn tx_write_case(tx: &dyn KvTx, before: Option<&Case>, after: &Case) -> TxResult<()> {
     tx_put(tx, &keys::case(&after.number), after)?;
     // The thread index: every Message-ID the case gained (a resident's message, or a mail
     // kvittens sent on it) names the case from now on, so that its copy coming back to the
@@ -73,14 +70,14 @@ pub(super) fn tx_write_case(
     }
     for (k, v) in new {
         if !old.iter().any(|(o, ov)| *o == k && *ov == v) {
-            tx.insert(k.as_bytes(), v)?;
+            tx.insert(k.as_bytes(), &v)?;
         }
     }
     Ok(())
 }
 
 /// Removes `case` (as stored) from `tx` with its index entries.
-pub(super) fn tx_remove_case(tx: &TransactionalTree, case: &Case) -> TxResult<()> {
+pub(super) fn tx_remove_case(tx: &dyn KvTx, case: &Case) -> TxResult<()> {
     for (k, _) in entries(case) {
         tx.remove(k.as_bytes())?;
     }
@@ -91,7 +88,7 @@ pub(super) fn tx_remove_case(tx: &TransactionalTree, case: &Case) -> TxResult<()
 /// Writes `case` into `batch` with its index entries, taking out those of `before` (the case
 /// the store held under its number, if any).
 pub(super) fn batch_write_case(
-    batch: &mut sled::Batch,
+    batch: &mut Batch,
     before: Option<&Case>,
     case: &Case,
     bytes: Vec<u8>,
@@ -115,7 +112,7 @@ impl Store {
     /// # Errors
     /// When the store cannot be read, or an entry is not the index's.
     pub fn open_cases(&self, mut f: impl FnMut(OpenCase)) -> Result<(), StoreError> {
-        for kv in self.kv.scan_prefix(keys::prefix::OPEN.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::OPEN.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k);
             let bad =
@@ -147,7 +144,7 @@ impl Store {
         self.open_cases(|c| numbers.push(c.number))?;
         let from = keys::answered(since, "");
         let to = format!("{}~", keys::prefix::ANSWERED);
-        for kv in self.kv.range(from.into_bytes()..to.into_bytes()) {
+        for kv in self.kv.range(from.as_bytes(), Some(to.as_bytes())) {
             let (k, _) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k);
             if let Some(number) = keys::answered_number(&key) {
@@ -169,14 +166,17 @@ impl Store {
     /// again: the index is cleared first). Returns how many cases were read.
     pub(super) fn index_cases(&self) -> Result<usize, StoreError> {
         for prefix in [keys::prefix::OPEN, keys::prefix::ANSWERED] {
-            let mut batch = sled::Batch::default();
-            for k in self.kv.scan_prefix(prefix.as_bytes()).keys() {
+            let mut batch = Batch::new();
+            for k in self
+                .scan_prefix(prefix.as_bytes())
+                .map(|r| r.map(|(k, _)| k))
+            {
                 batch.remove(k.map_err(|e| self.err(e))?);
             }
             self.kv.apply_batch(batch).map_err(|e| self.err(e))?;
         }
         let mut n = 0;
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::new();
         self.for_each_case(|case| {
             for (k, v) in entries(&case) {
                 batch.insert(k.into_bytes(), v);
@@ -293,11 +293,11 @@ mod tests {
         // Damage the index: a stray entry and a missing one.
         store
             .kv
-            .remove(keys::open("bygg", "BMN-2026-0001"))
+            .remove(keys::open("bygg", "BMN-2026-0001").as_bytes())
             .unwrap();
         store
             .kv
-            .insert(keys::open("bygg", "BMN-2026-9999"), b"0".to_vec())
+            .insert(keys::open("bygg", "BMN-2026-9999").as_bytes(), b"0")
             .unwrap();
         assert_eq!(store.index_cases().unwrap(), 2);
         assert_eq!(open_numbers(&store), before);

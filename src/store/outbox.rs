@@ -7,12 +7,12 @@
 //! the department's own mailbox in the same SMTP transaction, and when the mailbox watcher sees
 //! that copy the mail is recorded as sent; when no copy has come after a while, it goes again.
 
+use super::kv::KvTx;
 use super::{keys, tx_get, tx_mark, tx_put, MessageKey, Store, StoreError, TxResult};
 use crate::mail::outgoing::Outgoing;
 use crate::model::Case;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::transaction::TransactionalTree;
 use std::collections::HashSet;
 
 /// A mail in its place in the outbox. The outbox goes in `rank` order (0 first), then by
@@ -102,7 +102,7 @@ impl Store {
         self.flush()?;
         let flying: HashSet<String> = self.flights()?.into_iter().map(|f| f.id).collect();
         let mut mails = Vec::new();
-        for kv in self.kv.scan_prefix(keys::prefix::OUTBOX.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::OUTBOX.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k);
             let mail: Outgoing =
@@ -174,7 +174,7 @@ impl Store {
     ) -> Result<Gone, StoreError> {
         let place = q.key();
         let id = q.mail.id.clone();
-        let apply = |tx: &TransactionalTree| tx_sent(tx, &id, &place, note);
+        let apply = |tx: &dyn KvTx| tx_sent(tx, &id, &place, note);
         if flushed {
             self.transaction(apply)
         } else {
@@ -269,9 +269,11 @@ impl Store {
     }
 
     fn has(&self, key: &str) -> Result<bool, StoreError> {
-        self.kv
-            .contains_key(key.as_bytes())
-            .map_err(|e| self.err(e))
+        Ok(self
+            .kv
+            .get(key.as_bytes())
+            .map_err(|e| self.err(e))?
+            .is_some())
     }
 
     /// How many mails are in flight.
@@ -279,12 +281,12 @@ impl Store {
     /// # Errors
     /// None today (sled counts from memory); kept for a store that must ask a server.
     pub fn in_flight(&self) -> Result<usize, StoreError> {
-        Ok(self.kv.scan_prefix(keys::prefix::FLIGHT.as_bytes()).count())
+        Ok(self.scan_prefix(keys::prefix::FLIGHT.as_bytes()).count())
     }
 }
 
 /// Adds the caller's line to a case's timeline (and its flag), if the case is there.
-fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
+fn tx_note(tx: &dyn KvTx, note: Option<&Note>) -> TxResult<()> {
     let Some(note) = note else {
         return Ok(());
     };
@@ -306,7 +308,7 @@ fn tx_note(tx: &TransactionalTree, note: Option<&Note>) -> TxResult<()> {
 
 /// Takes mail `id` (at `place`) out of the outbox and out of flight, with `note` on its case —
 /// once: when it has left already, nothing changes.
-fn tx_sent(tx: &TransactionalTree, id: &str, place: &str, note: Option<&Note>) -> TxResult<Gone> {
+fn tx_sent(tx: &dyn KvTx, id: &str, place: &str, note: Option<&Note>) -> TxResult<Gone> {
     tx.remove(keys::flight(id).as_bytes())?;
     if tx.remove(place.as_bytes())?.is_none() {
         return Ok(Gone::Before);

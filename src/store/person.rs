@@ -32,7 +32,7 @@ impl Store {
         // (which cannot scan), removed in it.
         let rates = format!("{}{}/", keys::prefix::RATE, erasure.address);
         let mut rate_keys = Vec::new();
-        for kv in self.kv.scan_prefix(rates.as_bytes()) {
+        for kv in self.scan_prefix(rates.as_bytes()) {
             let (k, _) = kv.map_err(|e| self.err(e))?;
             rate_keys.push(k);
         }
@@ -67,7 +67,7 @@ impl Store {
     /// When the store cannot be read.
     pub fn outbox_all(&self) -> Result<Vec<Queued>, StoreError> {
         let mut mails = Vec::new();
-        for kv in self.kv.scan_prefix(keys::prefix::OUTBOX.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::OUTBOX.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k);
             let mail = serde_json::from_slice(&v).map_err(|e| self.fail(key.clone(), e))?;

@@ -8,6 +8,7 @@
 //! after the newest mark removed — and a re-read must not reach back past it
 //! ([`Store::horizon`]).
 
+use super::kv::Batch;
 use super::{keys, Mark, Store, StoreError};
 use chrono::{DateTime, NaiveDate, Utc};
 use std::collections::{HashMap, HashSet};
@@ -37,7 +38,7 @@ impl Store {
     ) -> Result<Pruned, StoreError> {
         let mut gone = Vec::new();
         let mut newest: HashMap<String, DateTime<Utc>> = HashMap::new();
-        for kv in self.kv.scan_prefix(keys::prefix::HANDLED.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::HANDLED.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k).into_owned();
             // A mark that cannot be read guards nothing either; it counts as written now.
@@ -53,7 +54,7 @@ impl Store {
             }
             gone.push(k);
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::new();
         for (dept, at) in &newest {
             let horizon = *at + chrono::Duration::seconds(1);
             if self.horizon(dept)?.is_none_or(|h| h < horizon) {
@@ -78,9 +79,9 @@ impl Store {
 
     /// The keys of daily receipt counts of days before `before` (a count whose day cannot be
     /// read counts nothing any more either).
-    fn old_rates(&self, before: NaiveDate) -> Result<Vec<sled::IVec>, StoreError> {
+    fn old_rates(&self, before: NaiveDate) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut old = Vec::new();
-        for kv in self.kv.scan_prefix(keys::prefix::RATE.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::RATE.as_bytes()) {
             let (k, _) = kv.map_err(|e| self.err(e))?;
             if keys::rate_day(&String::from_utf8_lossy(&k)).is_none_or(|d| d < before) {
                 old.push(k);

@@ -6,6 +6,7 @@
 //! it; a store of a newer version is refused, since this program would misread what it does
 //! not know (an operator who rolls back a package must restore the store of that time).
 
+use super::kv::Batch;
 use super::{keys, Mark, Store, StoreError};
 use chrono::{DateTime, Utc};
 
@@ -25,7 +26,7 @@ impl Store {
         let found: Option<u32> = self.get(keys::SCHEMA)?;
         let version = match found {
             Some(v) => v,
-            None if self.kv.is_empty() => CURRENT,
+            None if self.kv.range(b"", None).next().is_none() => CURRENT,
             None => 1,
         };
         if version > CURRENT {
@@ -56,9 +57,9 @@ impl Store {
     /// Version 1 → 2: every "handled" mark becomes a [`Mark`] written at `now` (its real time
     /// is not known; taking the migration's time keeps it for the full age before pruning).
     fn marks_with_times(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
-        let mut batch = sled::Batch::default();
+        let mut batch = Batch::new();
         let mut n = 0;
-        for kv in self.kv.scan_prefix(keys::prefix::HANDLED.as_bytes()) {
+        for kv in self.scan_prefix(keys::prefix::HANDLED.as_bytes()) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             // Converted already by a migration that stopped before it wrote the version:
             // left as it is, so running it again loses nothing.
@@ -158,7 +159,7 @@ mod tests {
         version_1(dir.path());
         let store = Store::open(dir.path()).unwrap();
         // As if the process had died between the converted marks and the version number.
-        store.kv.remove(keys::SCHEMA).unwrap();
+        store.kv.remove(keys::SCHEMA.as_bytes()).unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.schema_version().unwrap(), Some(CURRENT));
@@ -178,7 +179,7 @@ mod tests {
             // Version 2's layout: marks with times, the number 2, no index.
             let store = Store::open(dir.path()).unwrap();
             for k in ["open/bygg/BMN-2026-0001", keys::SCHEMA] {
-                store.kv.remove(k).unwrap();
+                store.kv.remove(k.as_bytes()).unwrap();
             }
             store.put(keys::SCHEMA, &2u32).unwrap();
             store.flush().unwrap();

@@ -2,13 +2,13 @@
 //! the change they count, read by the report. Kept past `retention` (they name no person);
 //! never pruned.
 
+use super::kv::KvTx;
 use super::{keys, tx_get, tx_put, Store, StoreError, TxResult};
 use crate::model::tally::{DayTally, Tick};
 use chrono::NaiveDate;
-use sled::transaction::TransactionalTree;
 
 /// Adds each tick to its department's day in `tx`.
-pub(super) fn tx_ticks(tx: &TransactionalTree, ticks: &[Tick]) -> TxResult<()> {
+pub(super) fn tx_ticks(tx: &dyn KvTx, ticks: &[Tick]) -> TxResult<()> {
     for tick in ticks.iter().filter(|t| !t.add.is_empty()) {
         let key = keys::tally(tick.day, &tick.department);
         let mut tally: DayTally = tx_get(tx, &key)?.unwrap_or_default();
@@ -41,7 +41,7 @@ impl Store {
     ) -> Result<Vec<(String, NaiveDate, DayTally)>, StoreError> {
         let (start, end) = keys::tally_range(from, to);
         let mut out = Vec::new();
-        for kv in self.kv.range(start.as_bytes()..end.as_bytes()) {
+        for kv in self.kv.range(start.as_bytes(), Some(end.as_bytes())) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             let key = String::from_utf8_lossy(&k).into_owned();
             let Some((day, dept)) = keys::tally_parts(&key) else {
