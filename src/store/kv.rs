@@ -84,6 +84,9 @@ pub(super) trait Kv: Send + Sync {
     fn apply_batch(&self, batch: Batch) -> Result<(), Cause>;
     /// A number never handed out before (see [`KvTx::generate_id`]).
     fn generate_id(&self) -> Result<u64, Cause>;
+    /// Makes every later [`Kv::generate_id`] (and [`KvTx::generate_id`]) return more than
+    /// `above`: after an import, so that new keys never collide with imported ones.
+    fn raise_ids(&self, above: u64) -> Result<(), Cause>;
     /// Makes everything written so far durable (sled: to disk; PostgreSQL commits at once).
     fn flush(&self) -> Result<(), Cause>;
     /// Runs `f` as one transaction, again after a conflict, until it commits or fails.

@@ -15,7 +15,13 @@ pub(super) struct SledKv {
     path: PathBuf,
     db: sled::Db,
     tree: sled::Tree,
+    /// Added to sled's own ids: raised by [`Kv::raise_ids`] after an import (sled's counter
+    /// cannot be set), kept in the default tree under [`ID_OFFSET`].
+    offset: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// Where [`SledKv`] keeps its id offset (outside the `kvittens` tree: not exported).
+const ID_OFFSET: &[u8] = b"id_offset";
 
 /// Whether sled refused to open because another process holds the store's lock file (sled
 /// 0.34 says so only in words, as an `io::Error` of kind `Other`).
@@ -58,10 +64,15 @@ impl SledKv {
             }
         };
         let tree = db.open_tree("kvittens").map_err(|e| fail("", e.into()))?;
+        let offset = match db.get(ID_OFFSET).map_err(|e| fail("", e.into()))? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        };
         Ok(SledKv {
             path: path.to_path_buf(),
             db,
             tree,
+            offset: std::sync::Arc::new(offset.into()),
         })
     }
 
@@ -73,7 +84,7 @@ impl SledKv {
     }
 }
 
-struct SledTx<'a>(&'a TransactionalTree);
+struct SledTx<'a>(&'a TransactionalTree, u64);
 
 fn unabortable(e: UnabortableTransactionError) -> TxError {
     match e {
@@ -99,7 +110,8 @@ impl KvTx for SledTx<'_> {
     }
 
     fn generate_id(&self) -> TxResult<u64> {
-        self.0.generate_id().map_err(|e| TxError::Engine(e.into()))
+        let id = self.0.generate_id().map_err(|e| TxError::Engine(e.into()))?;
+        Ok(id + self.1)
     }
 }
 
@@ -146,7 +158,19 @@ impl Kv for SledKv {
     }
 
     fn generate_id(&self) -> Result<u64, Cause> {
-        Ok(self.db.generate_id()?)
+        Ok(self.db.generate_id()? + self.offset.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
+    fn raise_ids(&self, above: u64) -> Result<(), Cause> {
+        use std::sync::atomic::Ordering;
+        let wanted = above.saturating_add(1);
+        if self.offset.load(Ordering::SeqCst) >= wanted {
+            return Ok(());
+        }
+        self.db.insert(ID_OFFSET, &wanted.to_be_bytes())?;
+        self.db.flush()?;
+        self.offset.fetch_max(wanted, Ordering::SeqCst);
+        Ok(())
     }
 
     fn flush(&self) -> Result<(), Cause> {
@@ -158,9 +182,10 @@ impl Kv for SledKv {
         // sled wants `Fn`; the closure is only ever called from this thread, one run at a
         // time, so a RefCell lends it the `FnMut`.
         let f = std::cell::RefCell::new(f);
+        let offset = self.offset.load(std::sync::atomic::Ordering::SeqCst);
         let result = self.tree.transaction(|tx| {
             let mut f = f.borrow_mut();
-            f(&SledTx(tx)).map_err(|e| match e {
+            f(&SledTx(tx, offset)).map_err(|e| match e {
                 TxError::Abort(a) => ConflictableTransactionError::Abort(TxError::Abort(a)),
                 TxError::Conflict => ConflictableTransactionError::Conflict,
                 TxError::Engine(Cause::Sled(e)) => ConflictableTransactionError::Storage(e),
