@@ -126,6 +126,20 @@ impl PgKv {
     }
 }
 
+impl Drop for PgKv {
+    /// Closing a connection blocks on the client's own runtime too: inside another runtime
+    /// (the daemon's store dropped at its stop) the idle ones are closed on a thread of their
+    /// own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.pool.get_mut().unwrap_or_else(|p| p.into_inner()));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(idle));
+            });
+        }
+    }
+}
+
 /// A number PostgreSQL keeps as BIGINT, from kvittens' unsigned one.
 fn signed(n: u64) -> Result<i64, Cause> {
     i64::try_from(n).map_err(|_| Cause::Database(format!("{n} is past what the database keeps")))
