@@ -26,6 +26,14 @@ fn at(url: &str, password: &str) -> StoreLocation {
     })
 }
 
+/// Why `location` cannot be opened.
+fn refused(location: &StoreLocation) -> String {
+    match Store::connect(location) {
+        Ok(_) => panic!("{location} opened"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn case(number: &str, ids: &[&str]) -> Case {
     Case {
         number: number.into(),
@@ -294,10 +302,7 @@ fn a_database_migrated_by_a_newer_kvittens_is_refused() {
             &[],
         )
         .unwrap();
-    let e = Store::connect(&location)
-        .err()
-        .expect("a newer schema opened")
-        .to_string();
+    let e = refused(&location);
     assert!(
         e.contains("schema version 99, written by a newer kvittens"),
         "{e}"
@@ -315,19 +320,13 @@ fn what_keeps_the_database_from_being_used_is_said_plainly() {
         .local_addr()
         .unwrap()
         .port();
-    let e = Store::connect(&at(
+    let e = refused(&at(
         &format!("postgresql://kvittens@127.0.0.1:{free}/kvittens?sslmode=disable"),
         &password,
-    ))
-    .err()
-    .unwrap()
-    .to_string();
+    ));
     assert!(e.contains(&format!("the database at 127.0.0.1:{free} does not answer (connection refused): is PostgreSQL running?")), "{e}");
     let url = format!("postgresql://kvittens@127.0.0.1:{port}/kvittens?sslmode=disable");
-    let e = Store::connect(&at(&url, "wrong"))
-        .err()
-        .unwrap()
-        .to_string();
+    let e = refused(&at(&url, "wrong"));
     assert!(
         e.contains("refused the login of user kvittens: check store_password_file"),
         "{e}"
@@ -339,16 +338,33 @@ fn what_keeps_the_database_from_being_used_is_said_plainly() {
         "{e}"
     );
     let url = format!("postgresql://kvittens@127.0.0.1:{port}/nosuchdb?sslmode=disable");
-    let e = Store::connect(&at(&url, &password))
-        .err()
-        .unwrap()
-        .to_string();
+    let e = refused(&at(&url, &password));
     assert!(e.contains("the database nosuchdb does not exist"), "{e}");
-    // TLS is the default, and this server speaks none.
-    let url = format!("postgresql://kvittens@127.0.0.1:{port}/kvittens");
-    let e = Store::connect(&at(&url, &password))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(e.contains("does not speak TLS"), "{e}");
+}
+
+#[test]
+fn tls_is_the_default_and_the_certificate_and_name_are_verified() {
+    let (url, password_file) = common::pg_database("tls");
+    let password = std::fs::read_to_string(password_file).unwrap();
+    let ca = std::env::var("KVITTENS_PG_CA").unwrap();
+    let plain = url.split('?').next().unwrap();
+    // Without sslmode=disable kvittens speaks TLS; the test server's CA is no public one.
+    let e = refused(&at(plain, &password));
+    assert!(
+        e.contains("does not verify: it is signed by an unknown authority"),
+        "{e}"
+    );
+    // Its certificate is for 127.0.0.1 only.
+    let by_name = plain.replace("127.0.0.1", "localhost");
+    let e = refused(&at(&format!("{by_name}?sslrootcert={ca}"), &password));
+    assert!(
+        e.contains("does not verify: it is issued for another name"),
+        "{e}"
+    );
+    let store = Store::connect(&at(
+        &format!("{plain}?sslmode=verify-full&sslrootcert={ca}"),
+        &password,
+    ))
+    .unwrap();
+    assert!(store.cases().unwrap().is_empty());
 }

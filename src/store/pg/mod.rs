@@ -140,11 +140,6 @@ impl Drop for PgKv {
     }
 }
 
-/// A number PostgreSQL keeps as BIGINT, from kvittens' unsigned one.
-fn signed(n: u64) -> Result<i64, Cause> {
-    i64::try_from(n).map_err(|_| Cause::Database(format!("{n} is past what the database keeps")))
-}
-
 impl Kv for PgKv {
     fn name(&self) -> &Path {
         &self.name
@@ -184,7 +179,8 @@ impl Kv for PgKv {
     }
 
     fn raise_ids(&self, above: u64) -> Result<(), Cause> {
-        let above = signed(above)?;
+        let above = i64::try_from(above)
+            .map_err(|_| Cause::Database(format!("id {above} is past what the database keeps")))?;
         self.run(|c| {
             // setval(n) makes the next nextval n + 1; never lower what was handed out.
             c.execute(
