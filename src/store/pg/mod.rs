@@ -11,9 +11,9 @@
 //! calling thread is not inside a runtime (the command line, tests), else on a scoped thread
 //! (`std::thread::scope`, so that a transaction's closure may borrow from its caller) while
 //! the caller's thread waits, as any blocking store call does. Connections come from a small
-//! pool (`Mutex<Vec<Client>>`): one is taken for a call and put back after; a broken one (the
-//! database restarted) is dropped and a new one made on next use, so a database that comes
-//! back is used again without a restart of kvittens.
+//! pool ([`pool`]): one is taken for a call and put back after; a broken one (the database
+//! restarted) is dropped and a new one made on next use, so a database that comes back is
+//! used again without a restart of kvittens.
 //!
 //! # Transactions
 //!
@@ -23,6 +23,7 @@
 
 mod connect;
 mod migrate;
+mod pool;
 mod scan;
 mod tx;
 
@@ -31,18 +32,13 @@ use super::kv::{Batch, Kv, Scan, TxError, TxFn};
 use crate::config::PgLocation;
 use postgres::Client;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-
-/// Connections kept open between calls; more are opened when more calls run at once, and
-/// closed after.
-const IDLE_CONNECTIONS: usize = 4;
 
 /// The PostgreSQL engine: where the database is, and the idle connections.
 pub(super) struct PgKv {
     target: connect::Target,
     /// The URL without password, as a path: how [`Kv::name`] names the store.
     name: PathBuf,
-    pool: Mutex<Vec<Client>>,
+    pool: pool::Pool,
 }
 
 impl PgKv {
@@ -59,7 +55,7 @@ impl PgKv {
         let kv = PgKv {
             name: PathBuf::from(&target.name),
             target,
-            pool: Mutex::new(Vec::new()),
+            pool: pool::Pool::default(),
         };
         let place = kv.target.place.clone();
         kv.run(|client| migrate::migrate(client, &place))
@@ -88,9 +84,9 @@ impl PgKv {
         f: impl FnOnce(&mut Client) -> Result<T, E> + Send,
     ) -> Result<T, E> {
         let work = move || {
-            let mut client = self.take()?;
+            let mut client = self.pool.take(|| self.target.connect())?;
             let out = f(&mut client);
-            self.give_back(client);
+            self.pool.give_back(client);
             out
         };
         if tokio::runtime::Handle::try_current().is_err() {
@@ -101,29 +97,6 @@ impl PgKv {
             Err(panic) => std::panic::resume_unwind(panic),
         })
     }
-
-    /// An idle connection that still works, or a new one.
-    fn take(&self) -> Result<Client, Cause> {
-        loop {
-            let idle = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-            match idle {
-                Some(client) if !client.is_closed() => return Ok(client),
-                Some(_broken) => continue,
-                None => return self.target.connect(),
-            }
-        }
-    }
-
-    /// Keeps `client` for the next call, unless it broke or enough are idle.
-    fn give_back(&self, client: Client) {
-        if client.is_closed() {
-            return;
-        }
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < IDLE_CONNECTIONS {
-            pool.push(client);
-        }
-    }
 }
 
 impl Drop for PgKv {
@@ -131,7 +104,7 @@ impl Drop for PgKv {
     /// (the daemon's store dropped at its stop) the idle ones are closed on a thread of their
     /// own.
     fn drop(&mut self) {
-        let idle = std::mem::take(self.pool.get_mut().unwrap_or_else(|p| p.into_inner()));
+        let idle = self.pool.drain();
         if tokio::runtime::Handle::try_current().is_ok() {
             std::thread::scope(|s| {
                 s.spawn(move || drop(idle));
