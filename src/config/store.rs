@@ -167,11 +167,28 @@ mod tests {
     }
 
     #[test]
-    fn a_postgresql_url_selects_the_database_and_its_password_source() {
+    fn the_postgresql_keys_are_refused_beside_a_store_directory() {
         let c = load("store_password_file = \"pg.pw\"\nstate_dir = \"/tmp/k\"").unwrap_err();
         // demo.toml names a directory: the PostgreSQL keys are refused with it.
         assert!(c.contains("daemon.store_password_file"), "{c}");
         assert!(c.contains("only for a PostgreSQL store"), "{c}");
+    }
+
+    #[test]
+    fn a_postgresql_url_takes_its_password_file_from_the_configs_folder() {
+        let c = load("store = \"postgresql://k@db/k?sslmode=disable\"\nstore_password_file = \"pg.pw\"\nstate_dir = \"run\"").unwrap();
+        let StoreLocation::Postgres(pg) = &c.store_location else {
+            panic!("not PostgreSQL: {:?}", c.store_location)
+        };
+        assert_eq!(pg.base, std::path::PathBuf::from("/etc/kvittens/"));
+        assert_eq!(c.store, std::path::PathBuf::from("/etc/kvittens/run"));
+        assert_eq!(c.store_location.to_string(), "postgresql://k@db/k");
+        // Named, not read: the file is read at each connection, and its key named if not.
+        let e = pg.password.as_ref().unwrap().read().unwrap_err();
+        assert_eq!(e.key, "daemon.store_password_file");
+        assert!(c.secrets().len() > c.departments.len());
+        let both = load("store = \"postgresql://k@db/k\"\nstore_password_file = \"a\"\nstore_password_env = \"B\"");
+        assert!(both.unwrap_err().contains("only one of"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The durable memory of kvittens: cases, mailbox cursors and the outbox. Everything else in the
-//! program speaks of these; only this module knows they live in sled, so the engine can be
-//! swapped without touching the rest.
+//! program speaks of these; only this module knows they live in sled or PostgreSQL
+//! ([`Store::connect`] opens either from the config), so the rest never depends on the engine.
 //!
 //! Every change that belongs together (a new case, its thread index, the "message handled"
 //! mark and its outgoing mails) is one transaction, flushed to disk before the call returns:
