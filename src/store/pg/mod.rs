@@ -78,14 +78,24 @@ impl PgKv {
         Ok(name)
     }
 
-    /// Runs `f` with a connection, where the sync client may block (see the module doc).
-    fn run<T: Send, E: From<Cause> + Send>(
+    /// Runs `f` with a connection, where the sync client may block (see the module doc). When
+    /// the connection turns out to be broken (the database restarted since it was last used),
+    /// `f` runs once more on a new one: every step run this way may run twice (a single
+    /// statement that is the same when repeated, or a transaction that did not commit —
+    /// [`tx::transaction`] decides that for itself and passes `retry` false).
+    fn run_with<T: Send, E: From<Cause> + Send>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, E> + Send,
+        retry: bool,
+        mut f: impl FnMut(&mut Client) -> Result<T, E> + Send,
     ) -> Result<T, E> {
-        let work = move || {
+        let mut work = move || {
             let mut client = self.pool.take(|| self.target.connect())?;
-            let out = f(&mut client);
+            let mut out = f(&mut client);
+            if out.is_err() && retry && client.is_closed() {
+                self.pool.give_back(client);
+                client = self.pool.take(|| self.target.connect())?;
+                out = f(&mut client);
+            }
             self.pool.give_back(client);
             out
         };
@@ -96,6 +106,16 @@ impl PgKv {
             Ok(out) => out,
             Err(panic) => std::panic::resume_unwind(panic),
         })
+    }
+}
+
+impl PgKv {
+    /// [`PgKv::run_with`], again on a new connection when the one taken was broken.
+    fn run<T: Send, E: From<Cause> + Send>(
+        &self,
+        f: impl FnMut(&mut Client) -> Result<T, E> + Send,
+    ) -> Result<T, E> {
+        self.run_with(true, f)
     }
 }
 
@@ -144,7 +164,7 @@ impl Kv for PgKv {
     }
 
     fn apply_batch(&self, batch: Batch) -> Result<(), Cause> {
-        self.run(|c| tx::apply_batch(c, batch))
+        self.run(|c| tx::apply_batch(c, &batch))
     }
 
     fn generate_id(&self) -> Result<u64, Cause> {

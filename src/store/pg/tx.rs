@@ -44,7 +44,16 @@ pub(super) fn transaction(kv: &PgKv, f: &mut TxFn<'_>) -> Result<(), TxError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match kv.run(|client| once(client, &mut *f)) {
+        let run = kv.run_with(false, |client| match once(client, &mut *f) {
+            Ok(()) => Ok(()),
+            // The connection broke before the commit (the database restarted): nothing was
+            // written; run again, on a new connection.
+            Err((Stage::Before, TxError::Engine(_))) if client.is_closed() => {
+                Err(TxError::Conflict)
+            }
+            Err((_, e)) => Err(e),
+        });
+        match run {
             Err(TxError::Conflict) if attempt < ATTEMPTS => {
                 let most = 2u64 << attempt.min(6);
                 let pause = rand::thread_rng().gen_range(1..=most);
@@ -55,16 +64,24 @@ pub(super) fn transaction(kv: &PgKv, f: &mut TxFn<'_>) -> Result<(), TxError> {
     }
 }
 
+/// Where a run of a transaction failed: a connection that breaks during the commit leaves it
+/// unknown whether it committed, so only a failure before it may run the closure again.
+#[derive(Debug, PartialEq, Eq)]
+enum Stage {
+    Before,
+    Commit,
+}
+
 /// One run: BEGIN, the closure, COMMIT (or ROLLBACK when the closure stops).
-fn once(client: &mut Client, f: &mut TxFn<'_>) -> Result<(), TxError> {
+fn once(client: &mut Client, f: &mut TxFn<'_>) -> Result<(), (Stage, TxError)> {
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::Serializable)
         .start()
-        .map_err(tx_err)?;
+        .map_err(|e| (Stage::Before, tx_err(e)))?;
     let tx = PgTx(RefCell::new(tx));
-    f(&tx)?;
-    tx.0.into_inner().commit().map_err(tx_err)
+    f(&tx).map_err(|e| (Stage::Before, e))?;
+    (tx.0.into_inner().commit()).map_err(|e| (Stage::Commit, tx_err(e)))
 }
 
 /// The transaction as the closure sees it. Dropped without a commit, it rolls back.
@@ -113,23 +130,20 @@ pub(super) fn next_id(client: &mut Client) -> Result<u64, Cause> {
 
 /// Applies `batch` in one transaction. Its writes are applied in order, so only the last one
 /// of each key counts: they go as a few multi-row statements instead of one per key.
-pub(super) fn apply_batch(client: &mut Client, batch: Batch) -> Result<(), Cause> {
-    let mut last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
-    for (k, v) in batch.0 {
-        last.insert(k, v);
+pub(super) fn apply_batch(client: &mut Client, batch: &Batch) -> Result<(), Cause> {
+    let mut last: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
+    for (k, v) in &batch.0 {
+        last.insert(k, v.as_deref());
     }
     let (writes, removes): (Vec<_>, Vec<_>) = last.into_iter().partition(|(_, v)| v.is_some());
     let mut tx = client.transaction()?;
     for chunk in removes.chunks(CHUNK) {
-        let keys: Vec<&[u8]> = chunk.iter().map(|(k, _)| k.as_slice()).collect();
+        let keys: Vec<&[u8]> = chunk.iter().map(|(k, _)| *k).collect();
         tx.execute("DELETE FROM kv WHERE key = ANY($1)", &[&keys])?;
     }
     for chunk in writes.chunks(CHUNK) {
-        let keys: Vec<&[u8]> = chunk.iter().map(|(k, _)| k.as_slice()).collect();
-        let values: Vec<&[u8]> = chunk
-            .iter()
-            .map(|(_, v)| v.as_deref().unwrap_or_default())
-            .collect();
+        let keys: Vec<&[u8]> = chunk.iter().map(|(k, _)| *k).collect();
+        let values: Vec<&[u8]> = chunk.iter().map(|(_, v)| v.unwrap_or_default()).collect();
         tx.execute(
             "INSERT INTO kv (key, value) SELECT * FROM unnest($1::BYTEA[], $2::BYTEA[])
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
