@@ -33,6 +33,9 @@ mod sled_kv;
 mod tally;
 pub use api::CaseStore;
 pub use change::{Applied, Edit, NewCase};
+/// A store with something of everything a move must carry, for the tests of `export`/`import`.
+#[cfg(test)]
+pub(crate) use dump::tests::filled as filled_for_tests;
 pub use dump::{DumpError, DumpHead, ReadingMark};
 use error::Abort;
 pub use error::{Cause, StoreError};
