@@ -9,9 +9,9 @@
 //! be chosen at run time from the config.
 
 use super::{
-    Applied, Counters, Cursor, DueKey, DumpError, DumpHead, Edit, Effects, Erasure, Flight,
-    FromIgnored, Gone, IgnoredMail, Mark, MessageKey, NewCase, Note, OpenCase, Opened, Pruned,
-    Queued, ReadingMark, ReceiptQueued, Released, Store, StoreError,
+    Applied, Counters, Cursor, DueKey, DumpError, DumpHead, DumpSink, Edit, Effects, Erasure,
+    Flight, FromIgnored, Gone, IgnoredMail, Mark, MessageKey, NewCase, Note, OpenCase, Opened,
+    Pruned, Queued, ReadingMark, ReceiptQueued, Released, Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
 use crate::model::tally::{DayTally, Tick};
@@ -452,8 +452,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// [`DumpError::Store`] when the engine cannot be read, [`DumpError::Write`] with `f`'s.
-    fn dump(&self, f: &mut dyn FnMut(&[u8], &[u8]) -> std::io::Result<()>)
-        -> Result<(), DumpError>;
+    fn dump(&self, f: &mut DumpSink<'_>) -> Result<(), DumpError>;
 
     /// The "being read" marks of `places` and of every folder with a cursor.
     ///
@@ -841,10 +840,7 @@ impl CaseStore for Store {
         Store::dump_head(self)
     }
 
-    fn dump(
-        &self,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> std::io::Result<()>,
-    ) -> Result<(), DumpError> {
+    fn dump(&self, f: &mut DumpSink<'_>) -> Result<(), DumpError> {
         Store::dump(self, f)
     }
 

@@ -30,6 +30,9 @@ pub struct DumpHead {
 /// UIDVALIDITY and UID of the message that was being read when kvittens stopped.
 pub type ReadingMark = (String, (u32, u32));
 
+/// What [`Store::dump`] calls with each key and its value, in key order: writes them out.
+pub type DumpSink<'a> = dyn FnMut(&[u8], &[u8]) -> std::io::Result<()> + 'a;
+
 /// Why a dump stopped: the store could not be read, or what it was written to refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
@@ -59,10 +62,7 @@ impl Store {
     ///
     /// # Errors
     /// [`DumpError::Store`] when the store cannot be read, [`DumpError::Write`] with `f`'s.
-    pub fn dump(
-        &self,
-        f: &mut dyn FnMut(&[u8], &[u8]) -> std::io::Result<()>,
-    ) -> Result<(), DumpError> {
+    pub fn dump(&self, f: &mut DumpSink<'_>) -> Result<(), DumpError> {
         for kv in self.kv.range(b"", None) {
             let (k, v) = kv.map_err(|e| self.err(e))?;
             f(&k, &v).map_err(DumpError::Write)?;

@@ -36,7 +36,7 @@ pub use change::{Applied, Edit, NewCase};
 /// A store with something of everything a move must carry, for the tests of `export`/`import`.
 #[cfg(test)]
 pub(crate) use dump::tests::filled as filled_for_tests;
-pub use dump::{DumpError, DumpHead, ReadingMark};
+pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark};
 use error::Abort;
 pub use error::{Cause, StoreError};
 pub use gather::{Gather, Held};
