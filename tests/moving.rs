@@ -251,3 +251,31 @@ async fn a_store_moved_by_export_and_import_sends_nothing_twice_and_loses_nothin
     );
     run_after_the_move(&s, &took, &never).await;
 }
+
+#[test]
+fn a_list_of_cases_on_standard_input_is_imported_as_before() {
+    let s = setup("movecases");
+    let number = format!("{}-2026-0007", s.prefix(0));
+    let received = chrono::Utc::now();
+    let line = serde_json::json!({
+        "number": number, "department": "bygg", "state": "open",
+        "category": "question", "language": "sv",
+        "resident": {"name": "Sara Berg", "email": s.resident(1)},
+        "officer": {"name": "Olle Handläggare", "email": s.officer(1)},
+        "subject": "Fråga", "received": received, "reply_due": received,
+        "decision_due": received, "events": [], "message_ids": [],
+    });
+    let said = import_stdin(&s, &format!("\n{line}\n"));
+    assert!(said.contains("1 case(s) imported"), "{said}");
+    let said = import_stdin(&s, &format!("{line}\n"));
+    assert!(
+        said.contains("0 case(s) imported, 1 already there"),
+        "{said}"
+    );
+    let listed = kvittens_ok(&["cases", "--config", config(&s), "--json"]);
+    assert!(listed.contains(&number), "{listed}");
+    // A whole dump of it goes into a new store only; this one has the case.
+    let (code, _, err) = kvittens(&["import", "--config", config(&s), "/nonexistent/dump.jsonl"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot read /nonexistent/dump.jsonl"), "{err}");
+}
