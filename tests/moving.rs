@@ -279,3 +279,41 @@ fn a_list_of_cases_on_standard_input_is_imported_as_before() {
     assert_eq!(code, 1);
     assert!(err.contains("cannot read /nonexistent/dump.jsonl"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_moved_to_postgresql_and_back_sends_nothing_twice_and_loses_nothing() {
+    let s = setup("movepg");
+    let (took, never) = used_store(&s).await;
+    let dump = export(&s);
+    let on_sled = std::fs::read_to_string(&s.config).unwrap();
+
+    // sled → PostgreSQL: a fresh database, the same keys; the daemon runs on it.
+    s.use_postgres();
+    let said = import_stdin(&s, &dump);
+    assert!(said.contains("imported into postgresql://"), "{said}");
+    let from_pg = export(&s);
+    assert_eq!(body_lines(&from_pg), body_lines(&dump));
+    let file = s.dir.path().join("dump.jsonl");
+    std::fs::write(&file, &dump).unwrap();
+    let (code, _, e) = kvittens(&["import", "--config", config(&s), file.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(e.contains("not empty"), "{e}");
+    run_after_the_move(&s, &took, &never).await;
+
+    // PostgreSQL → sled, after the daemon's work there: the same keys again, and the daemon
+    // on sled sends nothing a second time and answers new mail.
+    let after_run = export(&s);
+    std::fs::write(&s.config, on_sled).unwrap();
+    move_into_new_store(&s, &after_run, &s.dir.path().join("store.before"));
+    assert_eq!(body_lines(&export(&s)), body_lines(&after_run));
+    let q6 = s.question(6, &format!("q6-{}", s.tag), "Fråga");
+    s.stack.append(&s.mailbox(), &q6).await;
+    let daemon = s.start();
+    s.stack.wait_for(&s.resident(6), 1).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(daemon.stop().success());
+    for n in 1..=6 {
+        let got = s.stack.inbox(&s.resident(n)).await;
+        assert_eq!(got.len(), 1, "resident {n} has {} receipts", got.len());
+    }
+}

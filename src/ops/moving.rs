@@ -12,12 +12,14 @@ use crate::ops::control::{self, Request};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
-/// The store the config names, opened for a move.
+/// The store the config names (a sled directory or a PostgreSQL database), opened for a move.
 fn open_store(cfg: &Config) -> anyhow::Result<crate::store::Store> {
-    Ok(crate::store::Store::open(&cfg.store)?)
+    Ok(crate::store::Store::connect(&cfg.store_location)?)
 }
 
-/// Refuses when a daemon answers on the store's control socket.
+/// Refuses when a daemon answers on the store's control socket (in the state directory, so
+/// only a daemon on this machine: instances elsewhere on a shared PostgreSQL store must be
+/// stopped by whoever moves it, as the README says).
 fn refuse_running(cfg: &Config, what: &str) -> anyhow::Result<()> {
     let socket = control::socket_path(&cfg.store);
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -26,7 +28,7 @@ fn refuse_running(cfg: &Config, what: &str) -> anyhow::Result<()> {
              (systemctl stop kvittens), and every other instance on the same store, before {what} — \
              a store is moved while nothing changes it. `kvittens cases --json` lists the cases \
              while it runs",
-            cfg.store.display(),
+            cfg.store_location,
             socket.display()
         );
     }
@@ -53,7 +55,7 @@ pub fn export(config: &Path, out: &mut dyn Write) -> anyhow::Result<()> {
     let store = open_store(&cfg)?;
     match transfer::export(&store, &places(&cfg), out) {
         Ok(moved) => {
-            tracing::info!(store = %cfg.store.display(), keys = moved.keys, marks = moved.marks, "store exported");
+            tracing::info!(store = %cfg.store_location, keys = moved.keys, marks = moved.marks, "store exported");
             Ok(())
         }
         Err(TransferError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -90,6 +92,11 @@ pub fn import(config: &Path, file: &Path, out: &mut dyn Write) -> anyhow::Result
             break;
         }
     }
+    if first.trim().is_empty() {
+        anyhow::bail!(
+            "{from} is empty: nothing to import (`kvittens export` writes at least two lines)"
+        );
+    }
     let head = match transfer::read_head(first.trim()) {
         None => return import_cases(file, stdin, first, input).map(Some),
         Some(head) => head.map_err(|e| anyhow::anyhow!("{from}, line 1: {e}"))?,
@@ -100,9 +107,7 @@ pub fn import(config: &Path, file: &Path, out: &mut dyn Write) -> anyhow::Result
     writeln!(
         out,
         "{} key(s) and {} \"being read\" mark(s) imported into {}",
-        moved.keys,
-        moved.marks,
-        cfg.store.display()
+        moved.keys, moved.marks, cfg.store_location
     )?;
     out.flush()?;
     Ok(None)
