@@ -274,10 +274,16 @@ fn a_list_of_cases_on_standard_input_is_imported_as_before() {
     );
     let listed = kvittens_ok(&["cases", "--config", config(&s), "--json"]);
     assert!(listed.contains(&number), "{listed}");
-    // A whole dump of it goes into a new store only; this one has the case.
+    // An input that cannot be read, or is empty, is named.
     let (code, _, err) = kvittens(&["import", "--config", config(&s), "/nonexistent/dump.jsonl"]);
     assert_eq!(code, 1);
     assert!(err.contains("cannot read /nonexistent/dump.jsonl"), "{err}");
+    let (code, _, err) = kvittens(&["import", "--config", config(&s), "-"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("standard input is empty: nothing to import"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
