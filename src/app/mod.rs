@@ -25,3 +25,4 @@ pub mod registrar;
 pub mod report;
 pub mod retention;
 pub mod tally;
+pub mod transfer;
