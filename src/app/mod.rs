@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod followup;
 pub mod gather;
+pub mod lease;
 pub mod incoming;
 pub mod metrics;
 pub mod outbox;
