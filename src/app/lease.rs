@@ -11,6 +11,7 @@
 //! Each user holds a [`Held`]: whether its lease is held now, and a wait for that to change.
 //! With sled one process has the store to itself and every lease is always held.
 
+use crate::app::metrics::{Lease as LeaseLabel, Metrics};
 use crate::store::{CaseStore, StoreError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -25,9 +26,15 @@ pub const SENDER: &str = "sender";
 /// The lease of the scheduler task (deadlines, digests, reports, housekeeping).
 pub const SCHEDULER: &str = "scheduler";
 
-/// The default of `[daemon] lease_seconds`: a killed instance's work is taken over within
-/// about this plus a third of it (20 s), well inside the 30 s promised.
-pub const DEFAULT_LEASE_SECONDS: u32 = 15;
+/// The lease of a watched folder: its name as the store keys its cursor and marks (the
+/// department id for the inbox, `<id>/sent` for the Sent folder).
+pub fn folder(department: &str, sent: bool) -> String {
+    if sent {
+        format!("{department}/sent")
+    } else {
+        department.to_string()
+    }
+}
 
 /// Where the leases are kept: the store in the daemon, an in-memory table in tests.
 pub trait LeaseTable: Send + Sync {
@@ -294,6 +301,41 @@ fn tell(entry: &mut Entry, was: bool, now: bool, name: &str, round: &mut Round) 
     }
 }
 
+/// Shows a round in the metrics (`kvittens_lease_held`) and the log: the sender's and the
+/// scheduler's leases by name, the folders by count and the first few names (a thousand
+/// mailboxes change hands together when an instance dies).
+pub fn show(metrics: &Metrics, round: &Round) {
+    for (names, held) in [(&round.taken, 1), (&round.lost, 0)] {
+        for name in names {
+            let label = LeaseLabel {
+                lease: name.clone(),
+            };
+            metrics.lease_held.get_or_create(&label).set(held);
+        }
+    }
+    for (names, word) in [(&round.taken, "taken"), (&round.lost, "lost")] {
+        if names.is_empty() {
+            continue;
+        }
+        let tasks: Vec<&str> = (names.iter())
+            .map(String::as_str)
+            .filter(|n| [SENDER, SCHEDULER].contains(n))
+            .collect();
+        let folders: Vec<&str> = (names.iter())
+            .map(String::as_str)
+            .filter(|n| ![SENDER, SCHEDULER].contains(n))
+            .collect();
+        let first: Vec<&str> = folders.iter().take(5).copied().collect();
+        let more = if folders.len() > first.len() { ", …" } else { "" };
+        let line = format!("leases {word}: {} folder(s) ({}{more}){}", folders.len(), first.join(", "), if tasks.is_empty() { String::new() } else { format!(", and the {}", tasks.join(" and ")) });
+        if word == "lost" {
+            tracing::warn!(lost = names.len(), "{line}");
+        } else {
+            tracing::info!(taken = names.len(), "{line}");
+        }
+    }
+}
+
 /// Renews `leases` every [`Leases::every`] until `stop`, counting as lost what runs out in
 /// between (checked every second, also while a renewal hangs), then releases them all.
 /// `changed` is called with every round that took or lost a lease (the metrics, the log).
@@ -341,6 +383,48 @@ pub async fn keep(leases: Arc<Leases>, stop: CancellationToken, changed: impl Fn
             tracing::warn!(error = %e, "the leases could not be given up; another instance takes over when they run out")
         }
         Err(e) => tracing::warn!(error = %e, "the leases could not be given up"),
+    }
+}
+
+/// The renewing task of a running daemon, stopped after every other task has ended (so that
+/// no mail is still being sent when another instance takes the sender's lease).
+pub struct Keeper {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Keeper {
+    /// Registers every lease the daemon's tasks want — each department's inbox and Sent
+    /// folder, the sender, the scheduler — shows this run's holder id (log, `/metrics`), and
+    /// starts renewing them.
+    pub fn start(engine: &crate::app::engine::Engine) -> Keeper {
+        let leases = engine.leases().clone();
+        for dept in &engine.cfg().departments {
+            for sent in [false, true] {
+                leases.want(&folder(&dept.id, sent));
+            }
+        }
+        leases.want(SENDER);
+        leases.want(SCHEDULER);
+        let metrics = engine.metrics().clone();
+        for (name, held) in leases.states() {
+            let label = LeaseLabel { lease: name };
+            metrics.lease_held.get_or_create(&label).set(i64::from(held));
+        }
+        let holder = crate::app::metrics::Instance {
+            holder: leases.holder().to_string(),
+        };
+        metrics.instance.get_or_create(&holder).set(1);
+        tracing::info!(instance = %leases.holder(), lease_seconds = leases.seconds, "this instance's id, under which it holds its leases");
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(keep(leases, stop.clone(), move |r| show(&metrics, r)));
+        Keeper { stop, task }
+    }
+
+    /// Stops renewing and gives every lease up.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
     }
 }
 
