@@ -203,7 +203,9 @@ async fn officers_and_a_manager_are_away_listed_back_and_stood_in_for() {
         "plan",
     ]);
     assert!(
-        unknown.contains("no department \"plan\" is configured; the departments are: bygg"),
+        unknown.contains(&format!(
+            "no department \"plan\" in {config}; the departments are: bygg ("
+        )),
         "{unknown}"
     );
     assert!(daemon.stop().success());
@@ -234,7 +236,9 @@ async fn case_numbers_in_any_case_and_unknown_departments_named() {
         let (code, _, err) = kvittens(&args);
         assert_eq!(code, 1, "{args:?}");
         assert!(
-            err.contains("no department \"byg\" is configured; the departments are: bygg"),
+            err.contains(&format!(
+                "no department \"byg\" in {config}; the departments are: bygg ("
+            )),
             "{err}"
         );
     }

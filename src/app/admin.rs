@@ -21,13 +21,8 @@ pub enum AdminError {
     #[error("no case {0}")]
     NoCase(String),
     /// A command named a department the config does not have.
-    #[error("no department {id:?} is configured; the departments are: {known}")]
-    NoDepartment {
-        /// The id as given.
-        id: String,
-        /// The configured ids, comma-separated.
-        known: String,
-    },
+    #[error("{0}")]
+    NoDepartment(String),
     /// `purge` needs `[daemon] retention` to know what is old.
     #[error("no [daemon] retention is configured: nothing is purged")]
     NoRetention,
@@ -111,20 +106,16 @@ impl Filter {
     }
 }
 
-/// Refuses a department id the config does not have, naming those it has: a typo in
-/// `--department` must not read as "no cases".
+/// The configured id of the department a command named (`Bygg` → `bygg`); refuses one the
+/// config does not have, naming those it has: a typo in `--department` must not read as
+/// "no cases".
 ///
 /// # Errors
-/// [`AdminError::NoDepartment`].
-pub fn known_department(cfg: &crate::config::Config, id: &str) -> Result<(), AdminError> {
-    if cfg.department(id).is_some() {
-        return Ok(());
-    }
-    let known: Vec<&str> = cfg.departments.iter().map(|d| d.id.as_str()).collect();
-    Err(AdminError::NoDepartment {
-        id: id.to_string(),
-        known: known.join(", "),
-    })
+/// [`AdminError::NoDepartment`], worded by [`crate::config::Config::find_department`].
+pub fn known_department(cfg: &crate::config::Config, id: &str) -> Result<String, AdminError> {
+    cfg.find_department(id)
+        .map(|d| d.id.clone())
+        .map_err(AdminError::NoDepartment)
 }
 
 /// The cases of `department` (all when `None`) that `filter` admits at `now`, in store order.
@@ -138,9 +129,11 @@ pub fn cases(
     filter: Filter,
     now: DateTime<Utc>,
 ) -> Result<Vec<Case>, AdminError> {
-    if let Some(id) = department {
-        known_department(&engine.cfg(), id)?;
-    }
+    let department = match department {
+        Some(id) => Some(known_department(&engine.cfg(), id)?),
+        None => None,
+    };
+    let department = department.as_deref();
     let found = match filter {
         // The open ones through the index of open cases: a handful among many answered.
         Filter::Open | Filter::Overdue => open_cases(engine, department)?,
@@ -652,9 +645,11 @@ pub fn staffing(
     now: DateTime<Utc>,
 ) -> Result<Vec<Staffing>, AdminError> {
     let cfg = engine.cfg();
-    if let Some(id) = department {
-        known_department(&cfg, id)?;
-    }
+    let department = match department {
+        Some(id) => Some(known_department(&cfg, id)?),
+        None => None,
+    };
+    let department = department.as_deref();
     let recorded = engine.store.absences()?;
     let mut all = Vec::new();
     for dept in cfg
@@ -858,7 +853,7 @@ mod tests {
         );
         assert!(matches!(
             cases(&engine, Some("other"), Filter::All, now()),
-            Err(AdminError::NoDepartment { .. })
+            Err(AdminError::NoDepartment(_))
         ));
     }
 
@@ -1016,9 +1011,14 @@ mod tests {
         let e = staffing(&engine, Some("byg"), now())
             .unwrap_err()
             .to_string();
+        let cfg = engine.cfg();
         assert_eq!(
             e,
-            "no department \"byg\" is configured; the departments are: bygg"
+            format!(
+                "no department \"byg\" in {}; the departments are: bygg ({})",
+                cfg.file.display(),
+                cfg.departments[0].name
+            )
         );
     }
 
@@ -1057,9 +1057,14 @@ mod tests {
         );
         close(&engine, "Bmn-2026-0041", "", now()).unwrap();
         let e = cases(&engine, Some("plan"), Filter::All, now()).unwrap_err();
+        let cfg = engine.cfg();
         assert_eq!(
             e.to_string(),
-            "no department \"plan\" is configured; the departments are: bygg"
+            format!(
+                "no department \"plan\" in {}; the departments are: bygg ({})",
+                cfg.file.display(),
+                cfg.departments[0].name
+            )
         );
     }
 

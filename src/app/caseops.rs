@@ -310,21 +310,9 @@ pub fn move_case(
 ) -> Result<Moved, AdminError> {
     let number = &crate::model::ids::typed_case_number(number);
     let cfg = engine.cfg();
-    let Some(dept) = cfg
-        .departments
-        .iter()
-        .find(|d| d.id.eq_ignore_ascii_case(to.trim()))
-    else {
-        let known: Vec<String> = cfg
-            .departments
-            .iter()
-            .map(|d| format!("{} ({})", d.id, d.name))
-            .collect();
-        return refuse(format!(
-            "no department {to:?} in {}; the departments are: {}",
-            cfg.file.display(),
-            known.join(", ")
-        ));
+    let dept = match cfg.find_department(to) {
+        Ok(dept) => dept,
+        Err(why) => return refuse(why),
     };
     let case = read(engine, number)?;
     if case.department == dept.id {

@@ -48,13 +48,7 @@ pub fn figures(engine: &Engine, q: &Query, now: DateTime<Utc>) -> Result<Vec<Fig
     );
     let cfg = engine.cfg();
     if let Some(d) = &q.department {
-        cfg.department(d).ok_or_else(|| {
-            let known: Vec<&str> = cfg.departments.iter().map(|d| d.id.as_str()).collect();
-            refused!(
-                "no department {d:?} in the config; the departments are {}",
-                known.join(", ")
-            )
-        })?;
+        cfg.find_department(d).map_err(|why| refused!("{why}"))?;
     }
     let tallies = engine
         .store

@@ -326,6 +326,35 @@ impl Config {
         self.departments.iter().find(|d| d.id == id)
     }
 
+    /// The department a person named in a command or a form (`bygg`, ` Bygg `), ignoring case
+    /// and spaces around it; else the one refusal every command gives: the file and the
+    /// departments there are, with their names, so the next try is right.
+    ///
+    /// # Errors
+    /// The refusal's text: `no department "byg" in /etc/kvittens/kvittens.toml; the
+    /// departments are: bygg (Bygglov), skola (Skola)`.
+    pub fn find_department(&self, named: &str) -> Result<&Department, String> {
+        let named = named.trim();
+        self.department(named)
+            .or_else(|| {
+                self.departments
+                    .iter()
+                    .find(|d| d.id.eq_ignore_ascii_case(named))
+            })
+            .ok_or_else(|| {
+                let known: Vec<String> = self
+                    .departments
+                    .iter()
+                    .map(|d| format!("{} ({})", d.id, d.name))
+                    .collect();
+                format!(
+                    "no department {named:?} in {}; the departments are: {}",
+                    self.file.display(),
+                    known.join(", ")
+                )
+            })
+    }
+
     /// The municipality's own addresses the config names, lower-case, sorted: kvittens'
     /// sending address, every department mailbox, officer, planned substitute, manager and
     /// `escalate_to`. No receipt goes to them (see [`crate::rules::decide::unfit_for_receipt`]), also

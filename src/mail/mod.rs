@@ -6,6 +6,7 @@
 //! May import: `rules`, `config`. Never the store or the network.
 
 pub mod bounds;
+pub mod chart;
 pub mod check;
 pub mod compose;
 pub mod message;

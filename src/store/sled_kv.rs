@@ -110,7 +110,10 @@ impl KvTx for SledTx<'_> {
     }
 
     fn generate_id(&self) -> TxResult<u64> {
-        let id = self.0.generate_id().map_err(|e| TxError::Engine(e.into()))?;
+        let id = self
+            .0
+            .generate_id()
+            .map_err(|e| TxError::Engine(e.into()))?;
         Ok(id + self.1)
     }
 }

@@ -1,10 +1,11 @@
 //! The overview's week chart: per day the receipts that went and the cases answered in time,
-//! as bars, drawn with plotters' SVG backend into the page (no image file, no script). The
+//! as grouped bars ([`crate::mail::chart`]) in the page (no image file, no script). The
 //! table under it says the same in text, for screen readers (WCAG 2.1 SC 1.1.1).
 
 use super::i18n::Lang;
 use crate::app::overview::Day;
-use plotters::prelude::*;
+use crate::mail::chart::{self, Bars, Group, Series};
+use plotters::style::RGBColor;
 
 /// The chart's size in SVG pixels (it scales down on a phone).
 const SIZE: (u32, u32) = (640, 260);
@@ -17,72 +18,38 @@ const IN_TIME: RGBColor = RGBColor(0x2e, 0x7d, 0x32);
 /// The chart of `days` as an `<svg>` element with a text label; empty when it cannot be drawn
 /// (the table still says it all).
 pub fn week(days: &[Day], lang: Lang) -> String {
-    let mut svg = String::new();
-    if draw(&mut svg, days, lang).is_err() {
+    let groups: Vec<Group> = days
+        .iter()
+        .map(|d| Group {
+            label: d.date.format("%d/%m").to_string(),
+            values: vec![d.receipts, d.answered_in_time],
+        })
+        .collect();
+    let series = [
+        Series {
+            fill: RECEIPTS,
+            name: lang.word("receipts"),
+        },
+        Series {
+            fill: IN_TIME,
+            name: lang.word("answered_in_time"),
+        },
+    ];
+    let bars = Bars {
+        size: SIZE,
+        groups: &groups,
+        series: &series,
+        legend: true,
+    };
+    let Ok(svg) = chart::svg(&bars) else {
         return String::new();
-    }
+    };
     let label = super::render::escape(lang.word("chart_label"));
     svg.replacen(
         "<svg ",
         &format!("<svg role=\"img\" aria-label=\"{label}\" "),
         1,
     )
-}
-
-fn draw(svg: &mut String, days: &[Day], lang: Lang) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::with_string(svg, SIZE).into_drawing_area();
-    root.fill(&WHITE)?;
-    let top = days
-        .iter()
-        .map(|d| d.receipts.max(d.answered_in_time))
-        .max()
-        .unwrap_or(0)
-        .max(1) as u32;
-    // Three slots per day: receipts, answered in time, a gap.
-    let slots = days.len() as u32 * 3;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(12)
-        .x_label_area_size(28)
-        .y_label_area_size(36)
-        .build_cartesian_2d(0u32..slots, 0u32..top + top.div_ceil(5))?;
-    let label = |slot: &u32| {
-        let i = (*slot / 3) as usize;
-        match days.get(i) {
-            Some(d) if slot % 3 == 1 => d.date.format("%d/%m").to_string(),
-            _ => String::new(),
-        }
-    };
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(slots as usize)
-        .x_label_formatter(&label)
-        .y_labels(top.min(10) as usize + 1)
-        .y_label_formatter(&|v| v.to_string())
-        .light_line_style(RGBColor(0xe5, 0xe7, 0xea))
-        .draw()?;
-    let bars = |offset: u32, value: fn(&Day) -> u64, color: RGBColor| {
-        days.iter().enumerate().map(move |(i, d)| {
-            let x = i as u32 * 3 + offset;
-            Rectangle::new([(x, 0), (x + 1, value(d) as u32)], color.filled())
-        })
-    };
-    chart
-        .draw_series(bars(0, |d| d.receipts, RECEIPTS))?
-        .label(lang.word("receipts"))
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], RECEIPTS.filled()));
-    chart
-        .draw_series(bars(1, |d| d.answered_in_time, IN_TIME))?
-        .label(lang.word("answered_in_time"))
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], IN_TIME.filled()));
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(0x6b, 0x72, 0x80))
-        .draw()?;
-    root.present()?;
-    Ok(())
 }
 
 #[cfg(test)]

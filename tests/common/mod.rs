@@ -463,3 +463,40 @@ pub fn kvittens(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A fresh, empty PostgreSQL database for one test on the server `scripts/pgstack` started
+/// (`scripts/test` starts it): its URL (`postgresql://kvittens@127.0.0.1:PORT/NAME?sslmode=disable`,
+/// no password) and a file holding the password, for `store_password_file`. The database is
+/// named after `tag` and made again when it exists, so a test run twice starts empty.
+pub fn pg_database(tag: &str) -> (String, PathBuf) {
+    let admin = std::env::var("KVITTENS_PG_URL").unwrap_or_else(|_| {
+        panic!("KVITTENS_PG_URL is not set: the PostgreSQL tests need the server scripts/pgstack starts; run them with scripts/test")
+    });
+    let password = std::env::var("KVITTENS_PG_PASSWORD").unwrap_or_else(|_| {
+        panic!("KVITTENS_PG_PASSWORD is not set: run the tests with scripts/test")
+    });
+    let dir = std::env::var("KVITTENS_PG_DIR")
+        .unwrap_or_else(|_| panic!("KVITTENS_PG_DIR is not set: run the tests with scripts/test"));
+    let name: String = format!("t_{tag}")
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    let mut config: postgres::Config = admin.parse().unwrap();
+    config.password(&password);
+    let mut client = config
+        .connect(postgres::NoTls)
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+    // Two statements: neither may run inside a transaction block (one batch is one).
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (base, _) = admin.rsplit_once('/').unwrap();
+    (
+        format!("{base}/{name}?sslmode=disable"),
+        Path::new(&dir).join("password"),
+    )
+}

@@ -22,11 +22,11 @@ impl Command for Ignored {
     const PATH: &'static str = "/ignored";
 
     fn run(&self, engine: &Engine, _now: DateTime<Utc>) -> Result<String, CommandError> {
-        if let Some(id) = &self.department {
-            admin::known_department(&engine.cfg(), id)?;
-        }
-        let list =
-            crate::app::registrar::ignored_list(engine, self.since, self.department.as_deref())?;
+        let department = match &self.department {
+            Some(id) => Some(admin::known_department(&engine.cfg(), id)?),
+            None => None,
+        };
+        let list = crate::app::registrar::ignored_list(engine, self.since, department.as_deref())?;
         Ok(text::ignored(&list, self.json))
     }
 }
