@@ -160,6 +160,15 @@ impl Engine {
         &self.leases
     }
 
+    /// This engine with its leases kept in `table` instead of the store: for a test that runs
+    /// two instances in one process over one store, each a holder of its own.
+    pub fn with_lease_table(mut self, table: Box<dyn super::lease::LeaseTable>) -> Engine {
+        let holder = super::lease::instance_id();
+        let seconds = self.cfg().lease_seconds;
+        self.leases = Arc::new(super::lease::Leases::new(table, holder, seconds));
+        self
+    }
+
     /// Reports a store failure to the daemon (once is enough).
     pub fn fail_store(&self, error: &StoreError) {
         self.store_failed.report(error.to_string());

@@ -421,6 +421,12 @@ impl Keeper {
         Keeper { stop, task }
     }
 
+    /// Stops renewing without giving anything up, as a crash (kill -9) does: another
+    /// instance takes over once the leases run out. For tests and fault drills.
+    pub fn abandon(self) {
+        self.task.abort();
+    }
+
     /// Stops renewing and gives every lease up.
     pub async fn stop(self) {
         self.stop.cancel();
