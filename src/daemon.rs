@@ -61,14 +61,26 @@ pub fn check_config(
     if !connect {
         return Ok(());
     }
+    // The database first, outside the runtime: its sync client would block inside one.
+    let database = Store::check_connection(&cfg.store_location);
     let rt = tokio::runtime::Runtime::new()?;
     let lines = rt.block_on(crate::net::check::connect_all(&cfg));
+    let checks = lines.len() + usize::from(database.is_some());
+    let mut failed = 0;
+    match database {
+        Some(Ok(name)) => writeln!(out, "store {name}: ok")?,
+        Some(Err(e)) => {
+            failed += 1;
+            writeln!(out, "{e}")?;
+        }
+        None => {}
+    }
     for line in &lines {
         writeln!(out, "{line}")?;
     }
-    let failed = lines.iter().filter(|l| l.problem.is_some()).count();
+    failed += lines.iter().filter(|l| l.problem.is_some()).count();
     if failed > 0 {
-        anyhow::bail!("{failed} of {} connection check(s) failed", lines.len());
+        anyhow::bail!("{failed} of {checks} connection check(s) failed");
     }
     Ok(())
 }
@@ -108,7 +120,11 @@ pub async fn run(cfg: Config, stop: CancellationToken, tasks: TaskTracker) -> an
     // stop everything, loudly, rather than at the first login minutes later.
     secrets_readable(&cfg)?;
     let templates = load_templates(&cfg)?;
-    let store = Store::open(&cfg.store)?;
+    let store = Store::connect(&cfg.store_location)?;
+    if let crate::config::StoreLocation::Postgres(_) = &cfg.store_location {
+        // The control socket's directory; sled makes its own store directory.
+        let _ = std::fs::create_dir_all(&cfg.store);
+    }
     crate::net::tls::prepare_config(&cfg);
     for warning in &cfg.warnings {
         tracing::warn!("{warning}");
@@ -216,7 +232,7 @@ fn spawn_tasks(
         }
     }
     tasks.spawn(tell_systemd(engine.clone(), stop.clone()));
-    tracing::info!(departments = cfg.departments.len(), store = %cfg.store.display(), "kvittens running");
+    tracing::info!(departments = cfg.departments.len(), store = %cfg.store_location, "kvittens running");
     Ok(())
 }
 
@@ -337,7 +353,11 @@ fn reload(engine: &Engine) {
             .iter()
             .zip(&old.departments)
             .all(|(a, b)| a.id == b.id && a.email == b.email && a.imap == b.imap);
-    if !same_mailboxes || cfg.store != old.store || cfg.smtp.server != old.smtp.server {
+    if !same_mailboxes
+        || cfg.store != old.store
+        || cfg.store_location != old.store_location
+        || cfg.smtp.server != old.smtp.server
+    {
         tracing::warn!("reloaded; changes to departments, mailboxes, servers or the store take effect at the next restart");
     }
     crate::net::tls::prepare_config(&cfg);

@@ -102,7 +102,7 @@ impl Sample<'_> {
     pub(crate) fn engine(&self, dir: &Path) -> (Engine, Store) {
         let cfg = self.served(dir);
         let templates = crate::mail::check::load_templates(&cfg).unwrap();
-        let store = Store::open(&cfg.store).unwrap();
+        let store = Store::connect(&cfg.store_location).unwrap();
         (Engine::new(cfg, store.clone(), templates), store)
     }
 

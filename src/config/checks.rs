@@ -195,6 +195,12 @@ impl Checker<'_> {
         }
         let warnings = self.warnings(&departments, &smtp, times.unconfirmed_wait);
         let daemon = raw.daemon;
+        let (store_location, store) = self.store_location(
+            &daemon.store,
+            daemon.state_dir.as_deref(),
+            daemon.store_password_env.as_deref(),
+            daemon.store_password_file.as_deref(),
+        )?;
         let mut cfg = Config {
             trusted_authserv_ids: (daemon.trusted_authserv_ids.iter())
                 .map(|s| s.trim().to_string())
@@ -207,7 +213,8 @@ impl Checker<'_> {
             warnings,
             listen: times.listen,
             file: self.file.to_path_buf(),
-            store: self.path(&daemon.store),
+            store,
+            store_location,
             internal_domains,
             templates: daemon.templates.as_deref().map(|p| self.path(p)),
             backfill: times.backfill,

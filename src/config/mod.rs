@@ -20,12 +20,14 @@ pub mod oauth2;
 mod raw;
 mod report;
 mod secrets;
+mod store;
 pub mod web;
 
 pub use fault::FaultType;
 pub use locate::Position;
 pub use report::{ReportEvery, ReportPlan};
 pub use secrets::Secret;
+pub use store::{is_postgres_url, PgLocation, StoreLocation, SSL_MODES};
 
 /// A configuration mistake: which file, where in it, which key, what is wrong. Shown as
 /// `kvittens.toml:33: key `daemon.loop_hold`: what` (file:line, as compilers write it).
@@ -267,8 +269,11 @@ pub const MAX_LEASE_SECONDS: u32 = 22;
 pub struct Config {
     /// The file it was read from.
     pub file: PathBuf,
-    /// The store directory.
+    /// The local state directory: sled's store itself, or with a PostgreSQL store
+    /// `state_dir` (the control socket lives here either way).
     pub store: PathBuf,
+    /// Where the store is: open it with `crate::store::connect`.
+    pub store_location: StoreLocation,
     /// Colleagues' domains.
     pub internal_domains: Vec<String>,
     /// Templates directory; `None` uses the templates built into the binary.

@@ -57,6 +57,9 @@ pub(super) struct RawOAuth2 {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDaemon {
     pub(super) store: PathBuf,
+    pub(super) store_password_env: Option<String>,
+    pub(super) store_password_file: Option<PathBuf>,
+    pub(super) state_dir: Option<PathBuf>,
     pub(super) timezone: Option<String>,
     #[serde(default)]
     pub(super) internal_domains: Vec<String>,

@@ -127,6 +127,9 @@ impl Config {
     pub fn secrets(&self) -> Vec<&Secret> {
         let mut all: Vec<&Secret> = self.smtp.login.iter().map(|(_, p)| p).collect();
         all.extend(self.departments.iter().map(|d| &d.password));
+        if let super::StoreLocation::Postgres(pg) = &self.store_location {
+            all.extend(pg.password.iter());
+        }
         all
     }
 

@@ -717,7 +717,7 @@ pub fn store_command(config: &Path, request: Request, out: &mut dyn Write) -> an
         Some(reply) => reply?,
         None => {
             let templates = crate::mail::check::load_templates(&cfg)?;
-            let store = crate::store::Store::open(&cfg.store)?;
+            let store = crate::store::Store::connect(&cfg.store_location)?;
             let engine = crate::app::engine::Engine::new(cfg, store, templates);
             control::execute(&engine, &request)
         }

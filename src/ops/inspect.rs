@@ -77,14 +77,15 @@ fn all_read(messages: &[Named]) -> anyhow::Result<()> {
 /// The store, opened here because no daemon answers on its socket; `None` (said on stderr) when
 /// there is none yet or it cannot be opened.
 fn store_for_explain(cfg: &Config) -> Option<Store> {
-    if !cfg.store.exists() {
+    let sled = matches!(cfg.store_location, crate::config::StoreLocation::Sled(_));
+    if sled && !cfg.store.exists() {
         eprintln!(
             "kvittens: no store at {} yet: deciding as if no case existed",
             cfg.store.display()
         );
         return None;
     }
-    match Store::open(&cfg.store) {
+    match Store::connect(&cfg.store_location) {
         Ok(store) => Some(store),
         Err(e) => {
             eprintln!(

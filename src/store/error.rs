@@ -31,6 +31,13 @@ pub enum Cause {
     /// A file beside the database (the "being read" marks, the directory) failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// PostgreSQL answered with an error, or the connection to it broke.
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+    /// The PostgreSQL database cannot be used, in plain words (it does not answer, refused
+    /// the login, its certificate does not verify, its schema is newer than this kvittens).
+    #[error("{0}")]
+    Database(String),
 }
 
 impl StoreError {

@@ -22,6 +22,12 @@ pub(super) enum TxError {
     Engine(Cause),
 }
 
+impl From<Cause> for TxError {
+    fn from(cause: Cause) -> TxError {
+        TxError::Engine(cause)
+    }
+}
+
 /// What a transaction's steps return.
 pub(super) type TxResult<T> = Result<T, TxError>;
 
@@ -37,6 +43,10 @@ pub(super) trait KvTx {
     /// entries, ignored mail), rising but not necessarily by one.
     fn generate_id(&self) -> TxResult<u64>;
 }
+
+/// A transaction's closure, as [`Kv::transaction`] takes it: `Send`, because an engine may
+/// run it on a thread of its own (PostgreSQL's sync client inside a tokio runtime).
+pub(super) type TxFn<'a> = dyn FnMut(&dyn KvTx) -> TxResult<()> + Send + 'a;
 
 /// One key and its value, as a scan yields them.
 pub(super) type Pair = (Vec<u8>, Vec<u8>);
@@ -90,7 +100,7 @@ pub(super) trait Kv: Send + Sync {
     /// Makes everything written so far durable (sled: to disk; PostgreSQL commits at once).
     fn flush(&self) -> Result<(), Cause>;
     /// Runs `f` as one transaction, again after a conflict, until it commits or fails.
-    fn transaction(&self, f: &mut dyn FnMut(&dyn KvTx) -> TxResult<()>) -> Result<(), TxError>;
+    fn transaction(&self, f: &mut TxFn<'_>) -> Result<(), TxError>;
     /// The "being read" mark of a watched folder (see [`super::Store::begin_reading`]): the
     /// UIDVALIDITY and UID of the message being read, none when none was.
     fn reading_mark(&self, folder: &str) -> Result<Option<(u32, u32)>, Cause>;

@@ -26,6 +26,7 @@ mod kv;
 mod open;
 mod outbox;
 mod person;
+mod pg;
 mod prune;
 mod schema;
 mod sled_kv;
@@ -247,6 +248,34 @@ impl Store {
         Store::open_waiting(path, LOCK_WAIT)
     }
 
+    /// Opens the store `location` names: sled's directory (as [`Store::open`]) or a PostgreSQL
+    /// database (connected, its schema brought up to date).
+    ///
+    /// # Errors
+    /// As [`Store::open`]; for PostgreSQL, a database that does not answer, refuses the login,
+    /// does not exist, shows a certificate that does not verify or was migrated by a newer
+    /// kvittens, in plain words.
+    pub fn connect(location: &crate::config::StoreLocation) -> Result<Store, StoreError> {
+        match location {
+            crate::config::StoreLocation::Sled(dir) => Store::open(dir),
+            crate::config::StoreLocation::Postgres(pg) => {
+                Store::over(std::sync::Arc::new(pg::PgKv::open(pg)?))
+            }
+        }
+    }
+
+    /// For `check-config --connect`: with PostgreSQL, logs in to the database and checks that
+    /// its schema is not newer than this kvittens knows, changing nothing; the database's
+    /// name, or the problem. `None` for sled (nothing to connect to).
+    pub fn check_connection(
+        location: &crate::config::StoreLocation,
+    ) -> Option<Result<String, StoreError>> {
+        match location {
+            crate::config::StoreLocation::Sled(_) => None,
+            crate::config::StoreLocation::Postgres(pg) => Some(pg::PgKv::check(pg)),
+        }
+    }
+
     /// [`Store::open`], waiting up to `wait` for another process to let go of the store.
     fn open_waiting(path: &Path, wait: Duration) -> Result<Store, StoreError> {
         let kv = sled_kv::SledKv::open(path, wait)?;
@@ -323,7 +352,10 @@ impl Store {
     }
 
     /// An atomic change, on disk when this returns.
-    fn transaction<T>(&self, f: impl Fn(&dyn KvTx) -> TxResult<T>) -> Result<T, StoreError> {
+    fn transaction<T: Send>(
+        &self,
+        f: impl Fn(&dyn KvTx) -> TxResult<T> + Sync,
+    ) -> Result<T, StoreError> {
         let out = self.transaction_unflushed(f)?;
         self.flush()?;
         Ok(out)
@@ -334,9 +366,9 @@ impl Store {
     /// they queue is flushed by the sender before it goes out (see [`Store::pending`]), so
     /// nothing is ever sent that the store could forget. One flush per batch instead of one
     /// per message is what lets a backlog go at the servers' pace.
-    fn transaction_unflushed<T>(
+    fn transaction_unflushed<T: Send>(
         &self,
-        f: impl Fn(&dyn KvTx) -> TxResult<T>,
+        f: impl Fn(&dyn KvTx) -> TxResult<T> + Sync,
     ) -> Result<T, StoreError> {
         let mut out = None;
         self.kv

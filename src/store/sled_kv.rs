@@ -3,7 +3,7 @@
 //! small files beside the database (see [`super::Store::begin_reading`] for why not fsynced).
 
 use super::error::{Cause, StoreError};
-use super::kv::{Batch, Kv, KvTx, Scan, TxError, TxResult};
+use super::kv::{Batch, Kv, KvTx, Scan, TxError, TxFn, TxResult};
 use sled::transaction::{
     ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
 };
@@ -181,7 +181,7 @@ impl Kv for SledKv {
         Ok(())
     }
 
-    fn transaction(&self, f: &mut dyn FnMut(&dyn KvTx) -> TxResult<()>) -> Result<(), TxError> {
+    fn transaction(&self, f: &mut TxFn<'_>) -> Result<(), TxError> {
         // sled wants `Fn`; the closure is only ever called from this thread, one run at a
         // time, so a RefCell lends it the `FnMut`.
         let f = std::cell::RefCell::new(f);

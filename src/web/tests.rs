@@ -33,7 +33,7 @@ fn engine(dir: &std::path::Path) -> Engine {
     cfg.web.registrars = vec![REGISTRAR.into()];
     cfg.web.base_url = Some(ORIGIN.into());
     let templates = crate::mail::check::load_templates(&cfg).unwrap();
-    let store = crate::store::Store::open(&cfg.store).unwrap();
+    let store = crate::store::Store::connect(&cfg.store_location).unwrap();
     let engine = Engine::new(cfg, store, templates);
     let mk = |n: &str, name: &str, email: &str| {
         let mut c = crate::testkit::case(n, &[]);

@@ -482,21 +482,45 @@ pub fn pg_database(tag: &str) -> (String, PathBuf) {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let mut config: postgres::Config = admin.parse().unwrap();
-    config.password(&password);
-    let mut client = config
-        .connect(postgres::NoTls)
-        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
-    // Two statements: neither may run inside a transaction block (one batch is one).
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .unwrap();
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
+    // On a thread of its own: the sync client cannot block inside a tokio test's runtime.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut config: postgres::Config = admin.parse().unwrap();
+            config.password(&password);
+            let mut client = config
+                .connect(postgres::NoTls)
+                .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL at {admin}: {e}"));
+            // Two statements: neither may run inside a transaction block (one batch is one).
+            client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .unwrap();
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+        });
+    });
     let (base, _) = admin.rsplit_once('/').unwrap();
     (
         format!("{base}/{name}?sslmode=disable"),
         Path::new(&dir).join("password"),
     )
+}
+
+impl Setup {
+    /// The same config with its store in a fresh PostgreSQL database (see [`pg_database`])
+    /// instead of the sled directory: `store` the URL, the password from
+    /// `store_password_file`, the control socket in `state_dir` `state`. Returns the URL.
+    pub fn use_postgres(&self) -> String {
+        let (url, password_file) = pg_database(&self.tag);
+        let text = std::fs::read_to_string(&self.config).unwrap().replacen(
+            "store = \"store\"\n",
+            &format!(
+                "store = \"{url}\"\nstore_password_file = \"{}\"\nstate_dir = \"state\"\n",
+                password_file.display()
+            ),
+            1,
+        );
+        std::fs::write(&self.config, text).unwrap();
+        url
+    }
 }
