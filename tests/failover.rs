@@ -24,20 +24,24 @@ fn residents() -> u32 {
         .unwrap_or(150)
 }
 
-/// One instance's config: the same department as every other instance of `tag`, its own
-/// directory (log, control socket), the shared database.
-fn instance(tag: &str, url: &str, password_file: &std::path::Path) -> Setup {
-    let s = Setup::new(tag, "");
-    let text = std::fs::read_to_string(&s.config).unwrap().replacen(
-        "store = \"store\"\n",
-        &format!(
-            "store = \"{url}\"\nstore_password_file = \"{}\"\nunconfirmed_wait = \"{UNCONFIRMED_WAIT}\"\n",
-            password_file.display(),
-        ),
-        1,
-    );
-    std::fs::write(&s.config, text).unwrap();
-    s
+/// Two instances' configs: the same department, each its own directory (log, control socket
+/// in `state`), one fresh database.
+fn instances(tag: &str) -> (Setup, Setup) {
+    let a = Setup::new(tag, "");
+    let url = a.use_postgres();
+    let b = Setup::new(tag, "");
+    let password = std::path::Path::new(&std::env::var("KVITTENS_PG_DIR").unwrap()).join("password");
+    for s in [&a, &b] {
+        let text = std::fs::read_to_string(&s.config).unwrap();
+        let text = text.replacen(
+            "store = \"store\"\n",
+            &format!("store = \"{url}\"\nstore_password_file = \"{}\"\nstate_dir = \"state\"\n", password.display()),
+            1,
+        );
+        let text = text.replacen("[daemon]\n", &format!("[daemon]\nunconfirmed_wait = \"{UNCONFIRMED_WAIT}\"\n"), 1);
+        std::fs::write(&s.config, text).unwrap();
+    }
+    (a, b)
 }
 
 /// The value of the metric line that begins with `line` (labels included), if any.
@@ -95,8 +99,7 @@ async fn waiting(s: &Setup, n: u32) -> u32 {
 async fn a_killed_instance_is_taken_over_with_no_receipt_lost_or_sent_twice() {
     let n = residents();
     let tag = "failover";
-    let (url, password) = common::pg_database(tag);
-    let (a, b) = (instance(tag, &url, &password), instance(tag, &url, &password));
+    let (a, b) = instances(tag);
     let first = spawn(&a);
     first.wait_log("watching mailbox", 1);
     until("the first instance holds the sender's lease", Duration::from_secs(30), || {

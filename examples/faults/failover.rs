@@ -28,7 +28,11 @@ fn instance(dir: &Path, env: &Env, tag: &str, url: &str, pw: &Path) -> anyhow::R
     let cfg = config(dir, env, tag, &[("d", "secret")])?;
     let text = std::fs::read_to_string(&cfg)?.replacen(
         "store = \"store\"\n",
-        &format!("store = \"{url}\"\nstore_password_file = \"{}\"\n", pw.display()),
+        &format!(
+            "store = \"{url}\"\nstore_password_file = \"{}\"\nstate_dir = \"{}\"\n",
+            pw.display(),
+            dir.join("state").display()
+        ),
         1,
     );
     std::fs::write(&cfg, text)?;
