@@ -30,15 +30,23 @@ fn instances(tag: &str) -> (Setup, Setup) {
     let a = Setup::new(tag, "");
     let url = a.use_postgres();
     let b = Setup::new(tag, "");
-    let password = std::path::Path::new(&std::env::var("KVITTENS_PG_DIR").unwrap()).join("password");
+    let password =
+        std::path::Path::new(&std::env::var("KVITTENS_PG_DIR").unwrap()).join("password");
     for s in [&a, &b] {
         let text = std::fs::read_to_string(&s.config).unwrap();
         let text = text.replacen(
             "store = \"store\"\n",
-            &format!("store = \"{url}\"\nstore_password_file = \"{}\"\nstate_dir = \"state\"\n", password.display()),
+            &format!(
+                "store = \"{url}\"\nstore_password_file = \"{}\"\nstate_dir = \"state\"\n",
+                password.display()
+            ),
             1,
         );
-        let text = text.replacen("[daemon]\n", &format!("[daemon]\nunconfirmed_wait = \"{UNCONFIRMED_WAIT}\"\n"), 1);
+        let text = text.replacen(
+            "[daemon]\n",
+            &format!("[daemon]\nunconfirmed_wait = \"{UNCONFIRMED_WAIT}\"\n"),
+            1,
+        );
         std::fs::write(&s.config, text).unwrap();
     }
     (a, b)
@@ -102,20 +110,33 @@ async fn a_killed_instance_is_taken_over_with_no_receipt_lost_or_sent_twice() {
     let (a, b) = instances(tag);
     let first = spawn(&a);
     first.wait_log("watching mailbox", 1);
-    until("the first instance holds the sender's lease", Duration::from_secs(30), || {
-        metric(&first, "kvittens_lease_held{lease=\"sender\"}") == Some(1)
-    });
+    until(
+        "the first instance holds the sender's lease",
+        Duration::from_secs(30),
+        || metric(&first, "kvittens_lease_held{lease=\"sender\"}") == Some(1),
+    );
     let second = spawn(&b);
     // The second instance waits: every lease is held by the first.
-    until("the second instance sees the leases taken", Duration::from_secs(30), || {
-        metric(&second, "kvittens_lease_held{lease=\"sender\"}") == Some(0)
-    });
-    assert!(!second.log_text().contains("watching mailbox"), "both watch:\n{}", second.log_text());
+    until(
+        "the second instance sees the leases taken",
+        Duration::from_secs(30),
+        || metric(&second, "kvittens_lease_held{lease=\"sender\"}") == Some(0),
+    );
+    assert!(
+        !second.log_text().contains("watching mailbox"),
+        "both watch:\n{}",
+        second.log_text()
+    );
 
     // The burst, appended from another task while the first instance is killed in its middle.
     let stack = a.stack.clone();
     let mails: Vec<(String, String)> = (1..=n)
-        .map(|r| (a.mailbox(), a.question(r, &format!("fo-{r}-{tag}"), &format!("Fråga {r}"))))
+        .map(|r| {
+            (
+                a.mailbox(),
+                a.question(r, &format!("fo-{r}-{tag}"), &format!("Fråga {r}")),
+            )
+        })
         .collect();
     let burst = tokio::spawn(async move {
         for (to, raw) in mails {
@@ -124,9 +145,14 @@ async fn a_killed_instance_is_taken_over_with_no_receipt_lost_or_sent_twice() {
     });
     let sent_some = i64::from((n / 4).max(1));
     let first = tokio::task::spawn_blocking(move || {
-        until("the first instance sends receipts", Duration::from_secs(120), || {
-            metric(&first, "kvittens_mail_sent_total{kind=\"receipt\"}").unwrap_or(0) >= sent_some
-        });
+        until(
+            "the first instance sends receipts",
+            Duration::from_secs(120),
+            || {
+                metric(&first, "kvittens_mail_sent_total{kind=\"receipt\"}").unwrap_or(0)
+                    >= sent_some
+            },
+        );
         first
     })
     .await
@@ -136,50 +162,89 @@ async fn a_killed_instance_is_taken_over_with_no_receipt_lost_or_sent_twice() {
     let watching = {
         let log = b.dir.path().join("kvittens.log");
         tokio::task::spawn_blocking(move || {
-            until("the second instance takes over", Duration::from_secs(60), || {
-                std::fs::read_to_string(&log)
-                    .unwrap_or_default()
-                    .contains("watching mailbox")
-            });
+            until(
+                "the second instance takes over",
+                Duration::from_secs(60),
+                || {
+                    std::fs::read_to_string(&log)
+                        .unwrap_or_default()
+                        .contains("watching mailbox")
+                },
+            );
             killed.elapsed()
         })
         .await
         .unwrap()
     };
-    println!("failover: the second instance watched the mailbox {:.1} s after the kill -9", watching.as_secs_f64());
+    println!(
+        "failover: the second instance watched the mailbox {:.1} s after the kill -9",
+        watching.as_secs_f64()
+    );
     burst.await.unwrap();
 
     let start = Instant::now();
     while waiting(&a, n).await > 0 {
-        assert!(start.elapsed() < Duration::from_secs(240), "receipts still missing after 4 min:\n{}", second.log_text());
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "receipts still missing after 4 min:\n{}",
+            second.log_text()
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    println!("failover: {n} receipts delivered {:.1} s after the kill", killed.elapsed().as_secs_f64());
+    println!(
+        "failover: {n} receipts delivered {:.1} s after the kill",
+        killed.elapsed().as_secs_f64()
+    );
     // Nothing may still be on its way that could arrive twice.
-    until("the outbox and the flights are empty", Duration::from_secs(120), || {
-        metric(&second, "kvittens_outbox ") == Some(0) && metric(&second, "kvittens_in_flight ") == Some(0)
-    });
+    until(
+        "the outbox and the flights are empty",
+        Duration::from_secs(120),
+        || {
+            metric(&second, "kvittens_outbox ") == Some(0)
+                && metric(&second, "kvittens_in_flight ") == Some(0)
+        },
+    );
     let (lost, twice) = count_receipts(&a, n).await;
-    println!("failover: {n} residents, lost {}, duplicated {}", lost.len(), twice.len());
+    println!(
+        "failover: {n} residents, lost {}, duplicated {}",
+        lost.len(),
+        twice.len()
+    );
     assert!(lost.is_empty(), "no receipt for residents {lost:?}");
-    assert!(twice.is_empty(), "more than one receipt for residents {twice:?}");
+    assert!(
+        twice.is_empty(),
+        "more than one receipt for residents {twice:?}"
+    );
     let log = second.log_text();
     assert!(log.contains("leases taken"), "{log}");
-    assert_eq!(metric(&second, "kvittens_lease_held{lease=\"sender\"}"), Some(1));
+    assert_eq!(
+        metric(&second, "kvittens_lease_held{lease=\"sender\"}"),
+        Some(1)
+    );
 
     // A clean stop: the leases are given up, and a waiting instance takes over at once.
     let third = spawn(&a);
-    until("the restarted instance waits", Duration::from_secs(30), || {
-        metric(&third, "kvittens_lease_held{lease=\"sender\"}") == Some(0)
-    });
+    until(
+        "the restarted instance waits",
+        Duration::from_secs(30),
+        || metric(&third, "kvittens_lease_held{lease=\"sender\"}") == Some(0),
+    );
     let stopped = Instant::now();
     assert!(second.stop().success());
-    assert!(std::fs::read_to_string(b.dir.path().join("kvittens.log")).unwrap().contains("leases given up"));
+    assert!(std::fs::read_to_string(b.dir.path().join("kvittens.log"))
+        .unwrap()
+        .contains("leases given up"));
     third.wait_log("watching mailbox", 1);
-    println!("failover: clean stop handed over in {:.1} s", stopped.elapsed().as_secs_f64());
+    println!(
+        "failover: clean stop handed over in {:.1} s",
+        stopped.elapsed().as_secs_f64()
+    );
     let more = n + 1;
     a.stack
-        .append(&a.mailbox(), &a.question(more, &format!("fo-{more}-{tag}"), "Efter överlämningen"))
+        .append(
+            &a.mailbox(),
+            &a.question(more, &format!("fo-{more}-{tag}"), "Efter överlämningen"),
+        )
         .await;
     let got = a.stack.wait_for(&a.resident(more), 1).await;
     assert_eq!(got.len(), 1);

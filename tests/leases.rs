@@ -106,7 +106,7 @@ fn question(n: u32) -> Vec<u8> {
 fn receipts(server: &FakeServer, n: u32) -> usize {
     let to = resident(n);
     (server.delivered().iter())
-        .filter(|d| d.to.iter().any(|t| *t == to))
+        .filter(|d| d.to.contains(&to))
         .count()
 }
 
@@ -167,7 +167,12 @@ impl Instance {
             department: "bygg".into(),
             folder: "inbox".into(),
         };
-        self.engine.metrics().imap_connected.get_or_create(&label).get() == 1
+        self.engine
+            .metrics()
+            .imap_connected
+            .get_or_create(&label)
+            .get()
+            == 1
     }
 
     fn sends(&self) -> bool {
@@ -223,7 +228,10 @@ async fn one_instance_works_and_the_other_takes_over_after_a_crash_with_one_rece
     for n in 1..=5 {
         server.append(MAILBOX, "INBOX", &question(n));
     }
-    until("five receipts", || (1..=5).all(|n| receipts(&server, n) == 1)).await;
+    until("five receipts", || {
+        (1..=5).all(|n| receipts(&server, n) == 1)
+    })
+    .await;
     assert!(!b.watching() && !b.sends(), "the second instance works too");
     assert!(b.engine.leases().holding().is_empty());
 
@@ -235,7 +243,10 @@ async fn one_instance_works_and_the_other_takes_over_after_a_crash_with_one_rece
     until("the second instance watches the inbox", || b.watching()).await;
     until("the second instance sends", || b.sends()).await;
     server.append(MAILBOX, "INBOX", &question(7));
-    until("every receipt went", || (1..=7).all(|n| receipts(&server, n) >= 1)).await;
+    until("every receipt went", || {
+        (1..=7).all(|n| receipts(&server, n) >= 1)
+    })
+    .await;
     // Longer than `unconfirmed_wait`: a receipt released twice would have gone by now.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     for n in 1..=7 {

@@ -20,7 +20,10 @@ fn database(name: &str) -> anyhow::Result<(String, PathBuf)> {
     client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
     client.batch_execute(&format!("CREATE DATABASE {name}"))?;
     let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
-    Ok((format!("{base}/{name}?sslmode=disable"), dir.join("password")))
+    Ok((
+        format!("{base}/{name}?sslmode=disable"),
+        dir.join("password"),
+    ))
 }
 
 /// One instance's config in `dir`: the shared department and database.
@@ -42,8 +45,15 @@ fn instance(dir: &Path, env: &Env, tag: &str, url: &str, pw: &Path) -> anyhow::R
 /// Waits (at most `limit`) until `log` has a line containing `text`; how long that took.
 async fn until_line(log: &Path, text: &str, limit: Duration) -> anyhow::Result<Duration> {
     let t0 = Instant::now();
-    while !std::fs::read_to_string(log).unwrap_or_default().contains(text) {
-        anyhow::ensure!(t0.elapsed() < limit, "no {text:?} in {} after {limit:?}", log.display());
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(text)
+    {
+        anyhow::ensure!(
+            t0.elapsed() < limit,
+            "no {text:?} in {} after {limit:?}",
+            log.display()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(t0.elapsed())
@@ -66,7 +76,12 @@ pub async fn failover(env: &Env, n: usize, rounds: usize) -> anyhow::Result<bool
         let mut first = start(&ca, &la)?;
         until_line(&la, "watching mailbox", Duration::from_secs(60)).await?;
         let mut second = start(&cb, &lb)?;
-        until_line(&lb, "under which it holds its leases", Duration::from_secs(60)).await?;
+        until_line(
+            &lb,
+            "under which it holds its leases",
+            Duration::from_secs(60),
+        )
+        .await?;
         // The backlog arrives while the first instance answers it; it dies a quarter in.
         fill(env, &mailbox, &tag, 0..n / 2).await?;
         let rest = fill(env, &mailbox, &tag, n / 2..n);
@@ -83,7 +98,12 @@ pub async fn failover(env: &Env, n: usize, rounds: usize) -> anyhow::Result<bool
         let killed = killed?;
         // Polled from the kill on: each figure is at most 0.1 s late.
         until_line(&lb, "watching mailbox", Duration::from_secs(120)).await?;
-        until_line(&lb, "the sender's lease is held here", Duration::from_secs(120)).await?;
+        until_line(
+            &lb,
+            "the sender's lease is held here",
+            Duration::from_secs(120),
+        )
+        .await?;
         let takeover = killed.elapsed();
         let (lost, duplicated) = tally(env, &tag, n).await?;
         let _ = std::process::Command::new("kill")

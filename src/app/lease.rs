@@ -217,7 +217,10 @@ impl Leases {
     /// Every wanted lease and whether it is held, by name.
     pub fn states(&self) -> Vec<(String, bool)> {
         let wanted = self.entries();
-        wanted.iter().map(|(n, e)| (n.clone(), *e.tx.borrow())).collect()
+        wanted
+            .iter()
+            .map(|(n, e)| (n.clone(), *e.tx.borrow()))
+            .collect()
     }
 
     /// One round: asks the table for every wanted lease (blocking: from a blocking thread),
@@ -326,8 +329,21 @@ pub fn show(metrics: &Metrics, round: &Round) {
             .filter(|n| ![SENDER, SCHEDULER].contains(n))
             .collect();
         let first: Vec<&str> = folders.iter().take(5).copied().collect();
-        let more = if folders.len() > first.len() { ", …" } else { "" };
-        let line = format!("leases {word}: {} folder(s) ({}{more}){}", folders.len(), first.join(", "), if tasks.is_empty() { String::new() } else { format!(", and the {}", tasks.join(" and ")) });
+        let more = if folders.len() > first.len() {
+            ", …"
+        } else {
+            ""
+        };
+        let line = format!(
+            "leases {word}: {} folder(s) ({}{more}){}",
+            folders.len(),
+            first.join(", "),
+            if tasks.is_empty() {
+                String::new()
+            } else {
+                format!(", and the {}", tasks.join(" and "))
+            }
+        );
         if word == "lost" {
             tracing::warn!(lost = names.len(), "{line}");
         } else {
@@ -409,7 +425,10 @@ impl Keeper {
         let metrics = engine.metrics().clone();
         for (name, held) in leases.states() {
             let label = LeaseLabel { lease: name };
-            metrics.lease_held.get_or_create(&label).set(i64::from(held));
+            metrics
+                .lease_held
+                .get_or_create(&label)
+                .set(i64::from(held));
         }
         let holder = crate::app::metrics::Instance {
             holder: leases.holder().to_string(),

@@ -106,7 +106,10 @@ fn a_failed_renewal_keeps_the_lease_only_until_its_time_runs_out() {
     let round = a.renew();
     assert_eq!(round.failed, NAMES.len());
     assert!(round.error.unwrap().contains("the database is away"));
-    assert!(round.lost.is_empty() && inbox.now(), "lost while its time runs");
+    assert!(
+        round.lost.is_empty() && inbox.now(),
+        "lost while its time runs"
+    );
     assert!(a.expire(granted + Duration::from_secs(14)).lost.is_empty());
     let lost = a.expire(granted + Duration::from_secs(16)).lost;
     assert_eq!(lost.len(), NAMES.len());

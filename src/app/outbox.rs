@@ -390,9 +390,11 @@ impl Outbox {
     /// The sender's lease ([`super::lease::SENDER`]): held for good for an outbox without an
     /// engine (a test).
     pub fn lease(&self) -> super::lease::Held {
-        self.engine.as_ref().map_or_else(super::lease::Held::always, |e| {
-            e.leases().held(super::lease::SENDER)
-        })
+        self.engine
+            .as_ref()
+            .map_or_else(super::lease::Held::always, |e| {
+                e.leases().held(super::lease::SENDER)
+            })
     }
 
     /// What the sender does whenever it takes its lease — at start, and when it takes over

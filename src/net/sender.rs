@@ -146,7 +146,8 @@ impl<T: Submission> Sender<T> {
             .map(|mail| {
                 let stop = &stop;
                 async move {
-                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) || !lease.now() {
+                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) || !lease.now()
+                    {
                         return Sent::Skipped;
                     }
                     let spent = match self.spend(&mail) {
