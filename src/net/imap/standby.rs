@@ -30,6 +30,8 @@ impl<C: Connect> Watcher<C> {
             }
         }
         tracing::debug!(department = %dept.id, folder = self.folder_word(), "this folder's lease is held here now: watching it");
+        // The mark may be the last holder's, left by a crash on a message.
+        self.engine.forget_reading(&self.place(dept));
         true
     }
 
