@@ -235,8 +235,11 @@ async fn one_instance_works_and_the_other_takes_over_after_a_crash_with_one_rece
     assert!(!b.watching() && !b.sends(), "the second instance works too");
     assert!(b.engine.leases().holding().is_empty());
     // Waiting is not a fault: the folders count as watched (elsewhere).
-    let (healthy, text) = kvittens::ops::http::health(&b.engine);
-    assert!(healthy, "{text}");
+    until("the waiting instance is healthy", || {
+        kvittens::ops::http::health(&b.engine).0
+    })
+    .await;
+    assert!(!b.watching(), "the second instance logged in");
 
     // The first instance dies while a receipt is in flight (the server has nothing).
     server.fault_to(&resident(6), Fault::HangBeforeDot);
