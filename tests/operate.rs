@@ -199,8 +199,15 @@ async fn export_import_and_retention() {
     kv(&[
         "case", "close", "--config", config, &first, "--note", "klart",
     ]);
-    let exported = kv(&["export", "--config", config]);
+    // The list of cases, while it runs; a whole-store export waits for the daemon to stop.
+    let exported = kv(&["cases", "--config", config, "--json"]);
     assert_eq!(exported.lines().count(), 3);
+    let (code, _, err) = common::kvittens(&["export", "--config", config]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("kvittens is running on the store") && err.contains("stop it"),
+        "{err}"
+    );
     assert!(daemon.stop().success());
 
     // Into a fresh store: the same cases, and numbering goes on after them.

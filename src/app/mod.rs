@@ -26,3 +26,4 @@ pub mod registrar;
 pub mod report;
 pub mod retention;
 pub mod tally;
+pub mod transfer;

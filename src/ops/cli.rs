@@ -8,7 +8,7 @@
 use crate::config::Config;
 use crate::ops::commands;
 use crate::ops::control::cmd::{
-    case, cases, contact, ignored, import, measure, officer, person, purge, report,
+    case, cases, contact, ignored, measure, officer, person, purge, report,
 };
 use crate::ops::control::{self, Filter, Request};
 use chrono::NaiveDate;
@@ -143,18 +143,21 @@ pub enum Command {
         #[command(subcommand)]
         action: CaseAction,
     },
-    /// Every case as JSON lines, for backup, audit or moving to another store.
+    /// The whole store as JSON lines on standard output — cases, cursors, the outbox and mail
+    /// in flight, "handled" marks, absences, totals — to move it to another store (another
+    /// engine or machine) with `import`, or to back it up. Stop the daemon first.
     Export {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Read cases from JSON lines written by `export` (cases already there are kept).
+    /// Load what `export` wrote into an empty store (stop the daemon first); a file of cases
+    /// only (`cases --json`) is read as before: new cases are added, those already there kept.
     Import {
         /// The config file.
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// JSON lines, as written by `export`.
+        /// What `export` (or `cases --json`) wrote; "-" for standard input.
         file: PathBuf,
     },
     /// Remove answered and closed cases older than `[daemon] retention` (the daemon also does
@@ -433,6 +436,13 @@ pub fn run(command: Command, out: &mut dyn Write) -> anyhow::Result<()> {
             anyhow::bail!("`run` and `check-config` are the daemon's (kvittens::daemon)")
         }
         Command::Generate { what, dir } => generate(what, &dir),
+        Command::Export { config } => crate::ops::moving::export(&config, out),
+        Command::Import { config, file } => {
+            match crate::ops::moving::import(&config, &file, out)? {
+                Some(cases_only) => store_command(&config, cases_only, out),
+                None => Ok(()),
+            }
+        }
         Command::Report {
             config,
             from,
@@ -515,18 +525,6 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
             };
             (config, Request::Cases(list))
         }
-        Command::Export { config } => {
-            let all = cases::Cases {
-                department: None,
-                filter: Filter::All,
-                json: true,
-            };
-            (config, Request::Cases(all))
-        }
-        Command::Import { config, file } => {
-            let file = std::path::absolute(&file)?;
-            (config, Request::Import(import::Import { file }))
-        }
         Command::Purge { config, dry_run } => (config, Request::Purge(purge::Purge { dry_run })),
         Command::Case { action } => case_request(action),
         Command::Ignored { .. } => ignored_request(command)?,
@@ -541,6 +539,8 @@ fn store_request(command: Command) -> anyhow::Result<(PathBuf, Request)> {
             }
         },
         Command::Run { .. }
+        | Command::Export { .. }
+        | Command::Import { .. }
         | Command::Report { .. }
         | Command::CheckConfig { .. }
         | Command::Generate { .. }

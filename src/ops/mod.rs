@@ -4,7 +4,7 @@
 //! ([`http`], counted in `app::metrics`), and the clock that fires what falls due ([`scheduler`]). What a
 //! command changes is `app::admin`'s; this layer parses, routes and formats.
 //!
-//! Within: `cli` → `inspect` → `control` → `commands`, never back.
+//! Within: `cli` → `inspect`, `moving` → `control` → `commands`, never back.
 //!
 //! May import: `net` (for `check-config --connect`), `app` and below.
 
@@ -13,4 +13,5 @@ pub mod commands;
 pub mod control;
 pub mod http;
 pub mod inspect;
+pub mod moving;
 pub mod scheduler;

@@ -9,9 +9,9 @@
 //! be chosen at run time from the config.
 
 use super::{
-    Applied, Counters, Cursor, DueKey, Edit, Effects, Erasure, Flight, FromIgnored, Gone,
-    IgnoredMail, Mark, MessageKey, NewCase, Note, OpenCase, Opened, Pruned, Queued, ReceiptQueued,
-    Released, Store, StoreError,
+    Applied, Counters, Cursor, DueKey, DumpError, DumpHead, DumpSink, Edit, Effects, Erasure,
+    Flight, FromIgnored, Gone, IgnoredMail, Mark, MessageKey, NewCase, Note, OpenCase, Opened,
+    Pruned, Queued, ReadingMark, ReceiptQueued, Released, Store, StoreError,
 };
 use crate::mail::outgoing::Outgoing;
 use crate::model::tally::{DayTally, Tick};
@@ -445,6 +445,46 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(String, NaiveDate, DayTally)>, StoreError>;
+
+    /// The head of a dump of the whole store (`kvittens export`): its schema version and an
+    /// id above every id handed out. See [`super::dump`].
+    ///
+    /// # Errors
+    /// When the engine cannot be read.
+    fn dump_head(&self) -> Result<DumpHead, StoreError>;
+
+    /// Calls `f` with every key and value of the store, in key order, one at a time.
+    ///
+    /// # Errors
+    /// [`DumpError::Store`] when the engine cannot be read, [`DumpError::Write`] with `f`'s.
+    fn dump(&self, f: &mut DumpSink<'_>) -> Result<(), DumpError>;
+
+    /// The "being read" marks of `places` and of every folder with a cursor.
+    ///
+    /// # Errors
+    /// When the engine cannot be read.
+    fn reading_marks(&self, places: &[String]) -> Result<Vec<ReadingMark>, StoreError>;
+
+    /// Starts loading a dump (`kvittens import`): refuses a store that is not empty and a
+    /// dump of a newer schema, and marks the store as being loaded until
+    /// [`CaseStore::finish_load`].
+    ///
+    /// # Errors
+    /// When the store is not empty, the dump is newer, or the engine cannot be written.
+    fn begin_load(&self, head: &DumpHead) -> Result<(), StoreError>;
+
+    /// Writes keys and values of a dump at once (a batch of a few thousand).
+    ///
+    /// # Errors
+    /// When the engine cannot be written.
+    fn load(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError>;
+
+    /// Ends a load: the "being read" marks, the ids raised above the dump's floor, the schema
+    /// migrated from the dump's; durable when this returns.
+    ///
+    /// # Errors
+    /// When the engine cannot be written or the migration fails.
+    fn finish_load(&self, head: &DumpHead, marks: &[ReadingMark]) -> Result<(), StoreError>;
 }
 
 impl CaseStore for Store {
@@ -803,5 +843,29 @@ impl CaseStore for Store {
         to: NaiveDate,
     ) -> Result<Vec<(String, NaiveDate, DayTally)>, StoreError> {
         Store::tallies(self, department, from, to)
+    }
+
+    fn dump_head(&self) -> Result<DumpHead, StoreError> {
+        Store::dump_head(self)
+    }
+
+    fn dump(&self, f: &mut DumpSink<'_>) -> Result<(), DumpError> {
+        Store::dump(self, f)
+    }
+
+    fn reading_marks(&self, places: &[String]) -> Result<Vec<ReadingMark>, StoreError> {
+        Store::reading_marks(self, places)
+    }
+
+    fn begin_load(&self, head: &DumpHead) -> Result<(), StoreError> {
+        Store::begin_load(self, head)
+    }
+
+    fn load(&self, pairs: Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), StoreError> {
+        Store::load(self, pairs)
+    }
+
+    fn finish_load(&self, head: &DumpHead, marks: &[ReadingMark]) -> Result<(), StoreError> {
+        Store::finish_load(self, head, marks)
     }
 }

@@ -247,13 +247,13 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::tests::{edit, key, mail, open};
     use super::*;
     use crate::store::Counters;
     use chrono::Duration;
 
-    fn entry(subject: &str, msg_id: &str) -> IgnoredMail {
+    pub(in crate::store) fn entry(subject: &str, msg_id: &str) -> IgnoredMail {
         IgnoredMail {
             id: 0,
             department: "bygg".into(),

@@ -15,6 +15,9 @@ pub(super) const HOUSEKEEPING: &str = "housekeeping/last";
 pub(super) const IGNORED_SEQ: &str = "ignored-seq";
 /// The web page's secret: the key of its forms' CSRF tokens (random, made on first use).
 pub(super) const WEB_KEY: &str = "web/key";
+/// Written when an import begins and removed when it has loaded everything (see
+/// [`super::dump`]): a store that still has it holds part of another and is not opened.
+pub(super) const IMPORT_UNFINISHED: &str = "import/unfinished";
 
 /// Key prefixes, for scans.
 pub(super) mod prefix {
@@ -141,7 +144,7 @@ pub(super) fn turn(department: &str) -> String {
     format!("turn/{department}")
 }
 
-/// Where a mailbox was read up to.
+/// Where a mailbox was read up to (with an empty place, the prefix of them all).
 pub(super) fn cursor(place: &str) -> String {
     format!("cursor/{place}")
 }

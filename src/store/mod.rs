@@ -18,6 +18,7 @@ use std::time::Duration;
 mod api;
 mod budget;
 mod change;
+mod dump;
 mod error;
 mod gather;
 mod ignored;
@@ -33,6 +34,10 @@ mod sled_kv;
 mod tally;
 pub use api::CaseStore;
 pub use change::{Applied, Edit, NewCase};
+/// A store with something of everything a move must carry, for the tests of `export`/`import`.
+#[cfg(test)]
+pub(crate) use dump::tests::filled as filled_for_tests;
+pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark};
 use error::Abort;
 pub use error::{Cause, StoreError};
 pub use gather::{Gather, Held};

@@ -23,6 +23,7 @@ impl Store {
     /// Brings the store to [`CURRENT`]: writes it into a new store, migrates an older one,
     /// refuses a newer one.
     pub(super) fn migrate(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.refuse_unfinished_import()?;
         let found: Option<u32> = self.get(keys::SCHEMA)?;
         let version = match found {
             Some(v) => v,
