@@ -5,6 +5,7 @@ use super::*;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio_util::sync::CancellationToken;
 
 /// A lease table as the database keeps it: name → (holder, until), on a clock of its own.
 #[derive(Default)]
