@@ -7,6 +7,7 @@
 //! `faults stop`                        SIGTERM in the middle of a backlog
 //! `faults diskfull`                    the store's file system fills up, then gets room again
 //! `faults restart [MAILBOXES]`         the IMAP server restarts under 1 000 watched mailboxes
+//! `faults failover [MESSAGES] [ROUNDS]` two instances on one PostgreSQL, the holder killed -9
 
 use futures::TryStreamExt;
 use kvittens::config::{Secret, Security, Server};
@@ -22,6 +23,9 @@ struct Env {
 }
 
 const RESIDENTS: usize = 20;
+
+#[path = "faults/failover.rs"]
+mod failover;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -45,8 +49,9 @@ async fn main() -> anyhow::Result<()> {
         Some("stop") => stop_test(&env).await?,
         Some("diskfull") => disk_full(&env).await?,
         Some("restart") => restart(&env, arg(1, 1000) as usize).await?,
+        Some("failover") => failover::failover(&env, arg(1, 1000) as usize, arg(2, 3) as usize).await?,
         _ => anyhow::bail!(
-            "usage: faults crash [ROUNDS] [MESSAGES] | outage [SMTP_DOWN_SECS] | password | stop | diskfull | restart [MAILBOXES]"
+            "usage: faults crash [ROUNDS] [MESSAGES] | outage [SMTP_DOWN_SECS] | password | stop | diskfull | restart [MAILBOXES] | failover [MESSAGES] [ROUNDS]"
         ),
     };
     if !ok {

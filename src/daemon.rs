@@ -130,12 +130,18 @@ pub async fn run(cfg: Config, stop: CancellationToken, tasks: TaskTracker) -> an
         tracing::warn!("{warning}");
     }
     let engine = Engine::new(cfg, store.clone(), templates);
+    let leases = crate::app::lease::Keeper::start(&engine);
     let started = spawn_tasks(&engine, &stop, &tasks);
     let failure = match started {
-        Ok(()) => wait_for_stop(&engine, &stop).await?,
+        Ok(()) => wait_for_stop(&engine, &stop).await,
+        Err(e) => Err(e),
+    };
+    let failure = match failure {
+        Ok(failure) => failure,
         Err(e) => {
             stop.cancel();
             finish(&tasks).await;
+            leases.stop().await;
             return Err(e);
         }
     };
@@ -143,6 +149,8 @@ pub async fn run(cfg: Config, stop: CancellationToken, tasks: TaskTracker) -> an
     let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
     stop.cancel();
     finish(&tasks).await;
+    // Only now: another instance must not send what this one is still finishing.
+    leases.stop().await;
     if let Some(why) = failure {
         anyhow::bail!("the store failed ({why}); stopped so that nothing is half-recorded. Make room or fix the store, then start kvittens again: it goes on where the store left off");
     }
@@ -162,8 +170,9 @@ async fn finish(tasks: &TaskTracker) {
     }
 }
 
-/// Spawns the sender (first: receipts left pending by a crash go out first), the clock, the
-/// sockets and two watchers per department (inbox and Sent folder).
+/// Spawns the sender (first: receipts left pending by a crash go out first; it settles the mail
+/// left in flight when it takes its lease), the clock, the sockets and two watchers per
+/// department (inbox and Sent folder).
 fn spawn_tasks(
     engine: &Engine,
     stop: &CancellationToken,
@@ -172,10 +181,6 @@ fn spawn_tasks(
     let cfg = engine.cfg();
     let outbox = engine.outbox_handle();
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
-    let watched: Vec<String> = cfg.departments.iter().map(|d| d.email.clone()).collect();
-    for mail in outbox.release_orphans(&watched, chrono::Utc::now())? {
-        tracing::warn!(case = %mail.about, kind = mail.kind.word(), to = %mail.to.join(","), mailbox = %mail.envelope_from, "this mail was being sent when kvittens stopped, and its copy went to a mailbox no longer watched; sending it again");
-    }
     let spent = outbox.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?;
     let wake = engine.outbox_bell();
     let schedule = Arc::new(Notify::new());

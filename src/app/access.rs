@@ -40,6 +40,12 @@ impl Engine {
         self.store.begin_reading(key)
     }
 
+    /// Reads `folder`'s "being read" mark again at its next message: the folder's lease was
+    /// just taken, perhaps from an instance that crashed on a message.
+    pub fn forget_reading(&self, folder: &str) {
+        self.store.forget_reading(folder)
+    }
+
     /// Clears the "being read" mark of `key`'s folder once the message is handled.
     ///
     /// # Errors

@@ -49,6 +49,9 @@ pub struct Engine {
     /// in IDLE or between polls starts its wait again with the new `idle_renew`,
     /// `poll_interval` and `unconfirmed_wait` instead of sitting out the old one.
     pub reloaded: Arc<tokio::sync::Notify>,
+    /// The leases of this run (see `app::lease`): which folders, and whether the sender and
+    /// the scheduler, this instance works on when several share one store.
+    leases: Arc<super::lease::Leases>,
 }
 
 /// The first store failure, told to whoever waits for it (the daemon, which then stops).
@@ -113,13 +116,18 @@ impl Known for Facts {
 impl Engine {
     /// An engine over `store` with this configuration and these templates.
     pub fn new(cfg: Config, store: impl CaseStore + 'static, templates: Templates) -> Engine {
+        let store: Arc<dyn CaseStore> = Arc::new(store);
+        let table = super::lease::StoreTable(store.clone());
+        let holder = super::lease::instance_id();
+        let leases = super::lease::Leases::new(Box::new(table), holder, cfg.lease_seconds);
         let current = Current {
             cfg: Arc::new(cfg),
             templates: Arc::new(templates),
         };
         Engine {
             current: Arc::new(ArcSwap::from_pointee(current)),
-            store: Arc::new(store),
+            leases: Arc::new(leases),
+            store,
             metrics: Arc::new(Metrics::new()),
             outbox: Arc::new(tokio::sync::Notify::new()),
             store_failed: Arc::new(StoreFailure::default()),
@@ -144,6 +152,21 @@ impl Engine {
     /// sleeps until the next mail a watcher queues.
     pub fn outbox_bell(&self) -> Arc<tokio::sync::Notify> {
         self.outbox.clone()
+    }
+
+    /// The leases of this run: the daemon registers what it wants and keeps them renewed
+    /// ([`super::lease::keep`]); each task asks for its own [`super::lease::Held`].
+    pub fn leases(&self) -> &Arc<super::lease::Leases> {
+        &self.leases
+    }
+
+    /// This engine with its leases kept in `table` instead of the store: for a test that runs
+    /// two instances in one process over one store, each a holder of its own.
+    pub fn with_lease_table(mut self, table: Box<dyn super::lease::LeaseTable>) -> Engine {
+        let holder = super::lease::instance_id();
+        let seconds = self.cfg().lease_seconds;
+        self.leases = Arc::new(super::lease::Leases::new(table, holder, seconds));
+        self
     }
 
     /// Reports a store failure to the daemon (once is enough).

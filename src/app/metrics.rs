@@ -127,6 +127,25 @@ pub struct Metrics {
     pub send_budget_queue: Gauge,
     /// Recipients sent to in the last 24 hours, against `max_per_day`.
     pub send_budget_day: Gauge,
+    /// 1 for each lease this instance holds, 0 for each it waits for (another instance has
+    /// it); with sled every lease is always held.
+    pub lease_held: Family<Lease, Gauge>,
+    /// 1, labelled with this run's holder id, so that a scrape says which instance it is.
+    pub instance: Family<Instance, Gauge>,
+}
+
+/// One lease (a watched folder as the store names it, `sender`, `scheduler`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Lease {
+    /// The lease's name.
+    pub lease: String,
+}
+
+/// This run's holder id (host/pid/random), as the leases name it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Instance {
+    /// The holder id.
+    pub holder: String,
 }
 
 /// A problem label.
@@ -167,6 +186,8 @@ impl Metrics {
             send_budget_wait: Gauge::default(),
             send_budget_queue: Gauge::default(),
             send_budget_day: Gauge::default(),
+            lease_held: Family::default(),
+            instance: Family::default(),
             registry: Registry::default(),
         };
         m.register_mail(&mut registry);
@@ -255,6 +276,16 @@ impl Metrics {
             self.send_budget_queue.clone(),
         );
         registry.register(
+            "lease_held",
+            "1 for each lease this instance holds, 0 for each another instance holds",
+            self.lease_held.clone(),
+        );
+        registry.register(
+            "instance",
+            "1, labelled with this run's holder id",
+            self.instance.clone(),
+        );
+        registry.register(
             "send_budget_day_recipients",
             "Recipients sent to in the last 24 hours",
             self.send_budget_day.clone(),
@@ -309,6 +340,13 @@ impl Metrics {
                 problem.map(|p| p.to_string()),
             );
         }
+    }
+
+    /// Records that another instance watches a folder (it holds the folder's lease): watched
+    /// as far as READY and `/healthz` go, no problem, but not connected here.
+    pub fn folder_elsewhere(&self, department: &str, sent: bool) {
+        self.folder_problem(department, sent, None);
+        self.folder_state(department, sent, false);
     }
 
     /// Whether the last try of a folder found its login refused.

@@ -16,6 +16,7 @@ pub mod error;
 pub mod followup;
 pub mod gather;
 pub mod incoming;
+pub mod lease;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;

@@ -387,6 +387,34 @@ impl Outbox {
         )
     }
 
+    /// The sender's lease ([`super::lease::SENDER`]): held for good for an outbox without an
+    /// engine (a test).
+    pub fn lease(&self) -> super::lease::Held {
+        self.engine
+            .as_ref()
+            .map_or_else(super::lease::Held::always, |e| {
+                e.leases().held(super::lease::SENDER)
+            })
+    }
+
+    /// What the sender does whenever it takes its lease — at start, and when it takes over
+    /// from an instance that died: mail in flight whose copy went to a mailbox no longer
+    /// watched is released ([`Outbox::release_orphans`]). Mail in flight with a copy to a
+    /// watched mailbox is left to that folder's watcher, wherever it runs: its copy confirms
+    /// it, or it is released after `unconfirmed_wait` — so nothing is sent twice or lost.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    pub fn take_over(&self, at: DateTime<Utc>) -> Result<Vec<Outgoing>, StoreError> {
+        let Some(engine) = &self.engine else {
+            return Ok(Vec::new());
+        };
+        let watched: Vec<String> = (engine.cfg().departments.iter())
+            .map(|d| d.email.clone())
+            .collect();
+        self.release_orphans(&watched, at)
+    }
+
     fn release(
         &self,
         which: impl Fn(&crate::store::Flight) -> bool,

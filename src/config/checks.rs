@@ -7,6 +7,7 @@ use super::locate::{self, Locator};
 use super::oauth2::Auth;
 use super::raw::{RawConfig, RawDaemon, RawDepartment, RawPassword, RawSmtp};
 use super::{Config, ConfigError, Department, Position, Secret, Security, Server, Smtp};
+use super::{DEFAULT_LEASE_SECONDS, MAX_LEASE_SECONDS};
 use super::{DEFAULT_LOGINS_PER_SECOND, MAX_LOGINS_PER_SECOND};
 use crate::model::calendar::{HolidayRule, WorkingHours};
 use crate::model::span::Span;
@@ -163,6 +164,7 @@ impl Checker<'_> {
         // Checked even when every mailbox sets its own: a mistake is not kept for later.
         self.auth("imap.auth", raw.imap.auth.as_deref())?;
         let logins_per_second = self.logins_per_second(raw.imap.logins_per_second)?;
+        let lease_seconds = self.lease_seconds(raw.daemon.lease_seconds)?;
         let smtp = self.smtp(raw.smtp)?;
         let cal = &raw.calendar;
         let defaults = Defaults {
@@ -219,6 +221,7 @@ impl Checker<'_> {
             poll_interval: times.poll_interval,
             idle_renew: times.idle_renew.max(Duration::from_secs(1)),
             imap_logins_per_second: logins_per_second,
+            lease_seconds,
             smtp,
             oauth2: self.oauth2.clone(),
             departments,
@@ -291,6 +294,19 @@ impl Checker<'_> {
             return Err(self.err(
                 "imap.logins_per_second",
                 format!("{n} is out of range: write a whole number from 1 to {MAX_LOGINS_PER_SECOND} (logins a second across every mailbox; default {DEFAULT_LOGINS_PER_SECOND})"),
+            ));
+        }
+        Ok(n)
+    }
+
+    /// `[daemon] lease_seconds`: 3 to [`MAX_LEASE_SECONDS`], by default
+    /// [`DEFAULT_LEASE_SECONDS`].
+    fn lease_seconds(&self, raw: Option<u32>) -> Result<u32, ConfigError> {
+        let n = raw.unwrap_or(DEFAULT_LEASE_SECONDS);
+        if !(3..=MAX_LEASE_SECONDS).contains(&n) {
+            return Err(self.err(
+                "daemon.lease_seconds",
+                format!("{n} is out of range: write a whole number of seconds from 3 to {MAX_LEASE_SECONDS} (a killed instance's work is taken over within the lease and a third of it, which must stay within 30 s; default {DEFAULT_LEASE_SECONDS})"),
             ));
         }
         Ok(n)

@@ -256,6 +256,14 @@ pub const DEFAULT_LOGINS_PER_SECOND: u32 = 200;
 /// could take.
 pub const MAX_LOGINS_PER_SECOND: u32 = 10_000;
 
+/// The default of `[daemon] lease_seconds`: with several instances on one database, a killed
+/// instance's mailboxes, sender and scheduler are taken over within this plus a third of it
+/// (20 s), inside the 30 s promised.
+pub const DEFAULT_LEASE_SECONDS: u32 = 15;
+
+/// The longest `[daemon] lease_seconds`: a lease and a third of it must stay within 30 s.
+pub const MAX_LEASE_SECONDS: u32 = 22;
+
 /// The whole, checked configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -279,6 +287,10 @@ pub struct Config {
     /// `[imap] logins_per_second`: at most this many IMAP logins a second across every
     /// mailbox, at start and at every reconnect (see `net::imap::LoginGate`). Fixed at start.
     pub imap_logins_per_second: u32,
+    /// `[daemon] lease_seconds`: how long a lease (a watched folder, the sender, the
+    /// scheduler) is taken for when several instances share a PostgreSQL store; renewed every
+    /// third of it. Fixed at start.
+    pub lease_seconds: u32,
     /// Where `/metrics` and `/healthz` are served; `None` for nowhere.
     pub listen: Option<std::net::SocketAddr>,
     /// Whose `Authentication-Results` headers count (empty: all).
@@ -474,6 +486,7 @@ decide_within = "3d"
         assert!(d.copies, "receipts are copied to the department by default");
         assert_eq!(c.unconfirmed_wait, Duration::from_secs(600));
         assert_eq!(c.imap_logins_per_second, DEFAULT_LOGINS_PER_SECOND);
+        assert_eq!(c.lease_seconds, DEFAULT_LEASE_SECONDS);
         let capped = GOOD.replace("port = 1143", "port = 1143\nlogins_per_second = 20");
         assert_eq!(parse(&capped).unwrap().imap_logins_per_second, 20);
         assert_eq!(c.loop_rule, crate::model::limits::LoopRule::default());
@@ -823,6 +836,8 @@ service_account_file = "sa.json"
             (daemon("backfill = \"2wd\""), "backfill", "daemon.backfill", "elapsed time"),
             (replace("timezone = \"Europe/Stockholm\"", "timezone = \"Mars/Olympus\""), "timezone", "daemon.timezone", "not a time zone"),
             (replace("port = 1143", "port = \"many\""), "port = \"many\"", "imap.port", "invalid type"),
+            (daemon("lease_seconds = 60"), "lease_seconds", "daemon.lease_seconds", "from 3 to 22"),
+            (daemon("lease_seconds = 1"), "lease_seconds", "daemon.lease_seconds", "out of range"),
             (replace("port = 1143", "port = 1143\nlogins_per_second = 0"), "logins_per_second", "imap.logins_per_second", "from 1 to 10000"),
             (replace("port = 1143", "port = 1143\nlogins_per_second = 20000"), "logins_per_second", "imap.logins_per_second", "out of range"),
             (replace("security = \"none\"", "security = \"ssl\""), "\"ssl\"", "imap.security", "not a security mode"),

@@ -77,6 +77,7 @@ pub(super) struct RawDaemon {
     pub(super) loop_answers: Option<u32>,
     pub(super) loop_hold: Option<Span>,
     pub(super) notice_burst: Option<RawNoticeBurst>,
+    pub(super) lease_seconds: Option<u32>,
 }
 
 /// `[daemon] notice_burst = { cases = 10, within = "5m" }`.

@@ -18,4 +18,5 @@ pub mod imap;
 pub mod oauth2;
 pub mod sender;
 pub mod smtp;
+mod takeover;
 pub mod tls;

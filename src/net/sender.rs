@@ -5,6 +5,7 @@
 //! it again on a guess.
 
 use crate::app::engine::StoreFailure;
+use crate::app::lease::Held;
 use crate::app::metrics::{MailKind, Metrics};
 use crate::app::outbox::Outbox;
 use crate::mail::outgoing::Outgoing;
@@ -75,7 +76,16 @@ impl<T: Submission> Sender<T> {
         let mut backoff = Backoff::new();
         let mut down: Option<Problem> = self.probe().await;
         let mut limited = false;
+        let mut lease = self.outbox.lease();
+        let mut leased = false;
         loop {
+            if !leased || !lease.now() {
+                if !self.until_leased(&mut lease, leased).await {
+                    tracing::info!("sender stopped");
+                    return;
+                }
+                leased = true;
+            }
             let pass = match self.outbox.pending() {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
@@ -85,7 +95,7 @@ impl<T: Submission> Sender<T> {
                         over_budget: None,
                     }
                 }
-                Ok(pending) => self.send_all(pending, &durable, &mut down).await,
+                Ok(pending) => self.send_all(pending, &durable, &mut down, &lease).await,
             };
             if self.shutdown.is_cancelled() {
                 tracing::info!("sender stopped");
@@ -113,18 +123,21 @@ impl<T: Submission> Sender<T> {
                     // Catch anything queued by another process (e.g. a CLI command) now and then.
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}
                     _ = self.shutdown.cancelled() => {}
+                    _ = lease.until_lost() => {}
                 }
             }
         }
     }
 
     /// Sends `pending`, [`CONCURRENCY`] at a time over the pool, each within the account's
-    /// budget: at the first mail over it the pass ends, and the rest waits.
+    /// budget: at the first mail over it the pass ends, and the rest waits. Once the sender's
+    /// `lease` is lost no further mail starts (one already handed over is finished).
     async fn send_all(
         &self,
         pending: Vec<Outgoing>,
         durable: &GroupFlush,
         down: &mut Option<Problem>,
+        lease: &Held,
     ) -> Pass {
         use futures::StreamExt;
         let stop = AtomicBool::new(false);
@@ -133,7 +146,8 @@ impl<T: Submission> Sender<T> {
             .map(|mail| {
                 let stop = &stop;
                 async move {
-                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) {
+                    if self.shutdown.is_cancelled() || stop.load(Ordering::Relaxed) || !lease.now()
+                    {
                         return Sent::Skipped;
                     }
                     let spent = match self.spend(&mail) {

@@ -3,6 +3,7 @@
 
 use crate::app::admin;
 use crate::app::engine::Engine;
+use crate::app::lease::SCHEDULER;
 use crate::ops::control::request::describe;
 use chrono::Utc;
 use std::sync::Arc;
@@ -26,9 +27,25 @@ pub struct Scheduler {
 const MAX_SLEEP: Duration = Duration::from_secs(30);
 
 impl Scheduler {
-    /// Runs until shutdown.
+    /// Runs until shutdown; only while this instance holds the scheduler's lease (always with
+    /// sled), so that with several instances on one store each deadline fires once.
     pub async fn run(self) {
+        let mut lease = self.engine.leases().held(SCHEDULER);
+        let mut leased = false;
         loop {
+            if !lease.now() {
+                if leased {
+                    tracing::info!("the scheduler's lease went to another instance (or ran out): firing nothing here until it is back");
+                }
+                tokio::select! {
+                    _ = lease.until_held() => tracing::info!("the scheduler's lease is held here: firing what falls due"),
+                    _ = self.shutdown.cancelled() => {
+                        tracing::info!("scheduler stopped");
+                        return;
+                    }
+                }
+            }
+            leased = true;
             let engine = self.engine.clone();
             let result = tokio::task::spawn_blocking(move || -> Result<(usize, Option<chrono::DateTime<Utc>>), crate::store::StoreError> {
                 let now = Utc::now();

@@ -196,6 +196,11 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// is in the store, flushed or about to be with the next flush).
     fn end_reading(&self, key: &MessageKey) -> Result<(), StoreError>;
 
+    /// Forgets what this process read of `folder`'s "being read" mark, so that the next
+    /// [`CaseStore::begin_reading`] reads it again: when this instance takes the folder's
+    /// lease over, the mark may be another instance's, left by a crash on a message.
+    fn forget_reading(&self, folder: &str);
+
     /// Opens a case for a message, atomically with its outgoing mails, unless the message (by
     /// key or Message-ID) was handled already. Stale when the counters moved on since they
     /// were read (another message opened a case meanwhile).
@@ -649,6 +654,10 @@ impl CaseStore for Store {
 
     fn begin_reading(&self, key: &MessageKey) -> Result<bool, StoreError> {
         Store::begin_reading(self, key)
+    }
+
+    fn forget_reading(&self, folder: &str) {
+        Store::forget_reading(self, folder)
     }
 
     fn end_reading(&self, key: &MessageKey) -> Result<(), StoreError> {

@@ -681,6 +681,14 @@ impl Store {
         Ok(was && !stale)
     }
 
+    /// Forgets the "being read" mark this process read for `folder` (see
+    /// [`api::CaseStore::forget_reading`]).
+    pub fn forget_reading(&self, folder: &str) {
+        if let Ok(mut seen) = self.interrupted.lock() {
+            seen.remove(folder);
+        }
+    }
+
     /// Clears the "being read" mark of `key`'s folder once the message is handled (its record
     /// is in the store, flushed or about to be with the next flush).
     pub fn end_reading(&self, key: &MessageKey) -> Result<(), StoreError> {
@@ -1054,6 +1062,27 @@ pub(crate) mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert!(!store.begin_reading(&key(2)).unwrap());
         assert!(!store.begin_reading(&sent(7)).unwrap());
+    }
+
+    #[test]
+    fn a_mark_another_instance_left_is_read_again_once_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(!store.begin_reading(&key(1)).unwrap());
+        store.end_reading(&key(1)).unwrap();
+        // Another instance, holding the folder's lease meanwhile, stopped while reading 9.
+        let left = Some((key(9).uid_validity, 9));
+        store.kv.set_reading_mark("bygg", left).unwrap();
+        assert!(
+            !store.begin_reading(&key(9)).unwrap(),
+            "read before the takeover"
+        );
+        store.kv.set_reading_mark("bygg", left).unwrap();
+        store.forget_reading("bygg");
+        assert!(
+            store.begin_reading(&key(9)).unwrap(),
+            "not set aside after the takeover"
+        );
     }
 
     #[test]

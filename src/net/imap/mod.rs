@@ -18,6 +18,7 @@ mod connect;
 mod gate;
 mod mailbox;
 mod reading;
+mod standby;
 mod watcher;
 
 pub use connect::{connect, connect_dept, connect_oauth2, examine, sent_folder, Io, Session};
@@ -46,6 +47,10 @@ pub enum WatchError {
     /// The session's OAuth2 token is about to run out: log in again at once with a fresh one.
     #[error("the session's OAuth2 token runs out; logging in again")]
     Relogin,
+    /// Another instance holds the folder's lease now (or it ran out while the store was
+    /// away): the session is dropped, and the folder watched again once the lease is back.
+    #[error("another instance holds this folder's lease")]
+    LeaseLost,
     /// The server ended the session because its OAuth2 token ran out (Exchange Online:
     /// `BYE … AccessTokenExpired`): a reason to log in again, not a fault of the server.
     #[error("{0}")]

@@ -88,7 +88,11 @@ impl<C: Connect> Watcher<C> {
         let mut backoff = Backoff::new();
         let mut last_error: Option<String> = None;
         let mut relogins = 0u32;
+        let mut lease = self.engine.leases().held(&self.place(&dept));
         loop {
+            if !self.until_leased(&dept, &mut lease).await {
+                return;
+            }
             if self.sent && !self.inbox_may_log_in(&dept).await {
                 return;
             }
@@ -100,9 +104,14 @@ impl<C: Connect> Watcher<C> {
             // The password as now configured: a reload that fixes it is used at the next try.
             let current = self.current(&dept);
             let mut connected = false;
-            let result = self
-                .session(&current, &mut connected, &mut last_error)
-                .await;
+            let result = tokio::select! {
+                r = self.session(&current, &mut connected, &mut last_error) => r,
+                _ = lease.until_lost() => Err(WatchError::LeaseLost),
+            };
+            if matches!(result, Err(WatchError::LeaseLost)) {
+                self.lease_lost(&dept);
+                continue;
+            }
             if matches!(&result, Err(WatchError::Problem(Problem::NoSentFolder))) {
                 tracing::warn!(department = %dept.id, mailbox = %dept.email, "no Sent folder found (no \\Sent SPECIAL-USE, no \"Sent\"); answers sent from the department mailbox are not seen. Set mailbox.sent_folder to name it.");
                 // Nothing to watch; the inbox is watched regardless.
@@ -140,7 +149,7 @@ impl<C: Connect> Watcher<C> {
     }
 
     /// "inbox" or "sent", for the log.
-    fn folder_word(&self) -> &'static str {
+    pub(super) fn folder_word(&self) -> &'static str {
         if self.sent {
             "sent"
         } else {
@@ -229,11 +238,7 @@ impl<C: Connect> Watcher<C> {
     /// The name of what this watcher reads, for its cursor and "handled" marks: the department
     /// id for the inbox, `<id>/sent` for the Sent folder.
     pub(super) fn place(&self, dept: &Department) -> String {
-        if self.sent {
-            format!("{}/sent", dept.id)
-        } else {
-            dept.id.clone()
-        }
+        crate::app::lease::folder(&dept.id, self.sent)
     }
 
     /// One session: log in, open the folder, then read and wait until it fails or the daemon
