@@ -23,6 +23,10 @@ pub(super) struct SledKv {
 /// Where [`SledKv`] keeps its id offset (outside the `kvittens` tree: not exported).
 const ID_OFFSET: &[u8] = b"id_offset";
 
+/// sled's page cache, in bytes: the scheduler's and the index's recent pages; a case is read
+/// when its mail comes, not held.
+const CACHE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Whether sled refused to open because another process holds the store's lock file (sled
 /// 0.34 says so only in words, as an `io::Error` of kind `Other`).
 fn is_locked(e: &sled::Error) -> bool {
@@ -43,7 +47,7 @@ impl SledKv {
         // keeps the daemon light on a shared municipal server.
         let config = sled::Config::new()
             .path(path)
-            .cache_capacity(16 * 1024 * 1024)
+            .cache_capacity(CACHE_BYTES)
             // kvittens flushes where durability matters (a message handled, a mail about to
             // go); a timer flushing on top of that would only add disk writes.
             .flush_every_ms(None);
