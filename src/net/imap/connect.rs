@@ -18,6 +18,30 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + Debug> Io for T {}
 /// A logged-in IMAP session.
 pub type Session = async_imap::Session<Box<dyn Io>>;
 
+/// How long connecting, TLS, the server's greeting and the login may take together before
+/// the attempt counts as failed and is retried with backoff. A server can accept the TCP
+/// connection and never greet — a listen queue that overflowed while SYN cookies were on
+/// (the kernel answers for the server, which never sees the connection), a hung process —
+/// and without a bound that one session waits for ever and its mailbox is never watched.
+pub const LOGIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `attempt`, given up after [`LOGIN_WITHIN`] as [`Problem::Timeout`] at `server`.
+async fn in_time<T>(
+    server: &Server,
+    attempt: impl std::future::Future<Output = Result<T, WatchError>>,
+) -> Result<T, WatchError> {
+    match tokio::time::timeout(LOGIN_WITHIN, attempt).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::debug!(host = %server.host, port = server.port, "no greeting or login answer in time");
+            Err(WatchError::Problem(Problem::Timeout {
+                host: server.host.clone(),
+                port: server.port,
+            }))
+        }
+    }
+}
+
 /// Connects and logs in. Plain connections are for configured test setups only. Errors are
 /// classified ([`Problem`]); the library's own words go to the debug log.
 ///
@@ -34,14 +58,17 @@ pub async fn connect(
     let password = password
         .read()
         .map_err(|e| WatchError::Problem(Problem::Other(e.to_string())))?;
-    open(server)
-        .await?
-        .login(login, &password)
-        .await
-        .map_err(|(e, _)| {
-            tracing::debug!(%host, port, user = %login, error = %e, "IMAP login failed");
-            WatchError::Problem(Problem::imap_login(&e, host, port, login))
-        })
+    in_time(server, async {
+        open(server)
+            .await?
+            .login(login, &password)
+            .await
+            .map_err(|(e, _)| {
+                tracing::debug!(%host, port, user = %login, error = %e, "IMAP login failed");
+                WatchError::Problem(Problem::imap_login(&e, host, port, login))
+            })
+    })
+    .await
 }
 
 /// Connects and logs in as `dept` says (`auth`): with its password, or with an OAuth2 token.
@@ -82,6 +109,11 @@ pub async fn connect_oauth2(
     user: &str,
     token: &str,
 ) -> Result<Session, WatchError> {
+    in_time(server, authenticate(server, user, token)).await
+}
+
+/// [`connect_oauth2`] without its time bound.
+async fn authenticate(server: &Server, user: &str, token: &str) -> Result<Session, WatchError> {
     let client = open(server).await?;
     let refusal = Arc::new(std::sync::Mutex::new(None));
     let sasl = XOAuth2 {
@@ -278,6 +310,48 @@ mod oauth2_tests {
             ca_file: None,
         };
         (server, task)
+    }
+
+    /// A server that accepts the connection and never says a word.
+    async fn silent() -> (Server, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            let (_s, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let server = Server {
+            host: "127.0.0.1".into(),
+            port,
+            security: Security::None,
+            ca_file: None,
+        };
+        (server, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_that_never_greets_is_given_up_in_time_for_either_login() {
+        for oauth in [false, true] {
+            let (server, task) = silent().await;
+            let started = tokio::time::Instant::now();
+            let result = if oauth {
+                connect_oauth2(&server, "u@kommun.test", "token")
+                    .await
+                    .map(|_| ())
+            } else {
+                connect(&server, "u@kommun.test", &Secret::from("pw"))
+                    .await
+                    .map(|_| ())
+            };
+            match result {
+                Err(WatchError::Problem(Problem::Timeout { port, .. })) => {
+                    assert_eq!(port, server.port)
+                }
+                other => panic!("expected a timeout, got {other:?}"),
+            }
+            assert_eq!(started.elapsed().as_secs(), LOGIN_WITHIN.as_secs());
+            task.abort();
+        }
     }
 
     #[tokio::test]
