@@ -37,9 +37,10 @@ pub use change::{Applied, Edit, NewCase};
 /// A store with something of everything a move must carry, for the tests of `export`/`import`.
 #[cfg(test)]
 pub(crate) use dump::tests::filled as filled_for_tests;
-pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark};
+pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark, IMPORT_LEASE};
 use error::Abort;
 pub use error::{Cause, StoreError};
+pub use kv::LiveLease;
 pub use gather::{Gather, Held};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
 use kv::{Batch, Kv, KvTx, TxError, TxResult};
