@@ -58,4 +58,22 @@ fn a_restart_goes_unnoticed_with_several_idle_connections_pooled() {
             "call {n} after the database restarted: {got:?}"
         );
     }
+    // Several idle again, then the database goes down: the error says so in plain words
+    // (the retry's new connection is refused), not the client's "connection closed".
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    store.cursor("bygg").unwrap();
+                }
+            });
+        }
+    });
+    pgstack("down");
+    let e = store.cursor("bygg").unwrap_err().to_string();
+    pgstack("up");
+    assert!(
+        e.contains("does not answer (connection refused)") && !e.contains("connection closed"),
+        "{e}"
+    );
 }
