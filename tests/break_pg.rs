@@ -19,12 +19,15 @@ fn an_export_is_refused_while_another_instance_holds_live_leases() {
     // "Another machine": an instance holding the sender's and the inbox's leases right now.
     {
         let store = Store::connect(&cfg.store_location).unwrap();
-        assert!(store.lease("sender", "other-host/4242/deadbeef", 22).unwrap());
+        assert!(store
+            .lease("sender", "other-host/4242/deadbeef", 22)
+            .unwrap());
         assert!(store.lease("bygg", "other-host/4242/deadbeef", 22).unwrap());
     }
     let (code, out, err) = kvittens(&["export", "--config", s.config.to_str().unwrap()]);
     assert_ne!(
-        code, 0,
+        code,
+        0,
         "the export went ahead while other-host/4242/deadbeef holds the sender's lease: \
          {} line(s) out; stderr: {err}",
         out.lines().count()
@@ -59,12 +62,19 @@ fn a_database_asking_for_a_password_none_was_given_is_said_plainly() {
 /// `dbname` must be refused (or at least named) the same way.
 #[test]
 fn a_url_query_that_redirects_the_connection_is_refused() {
-    for extra in ["host=10.255.255.1", "user=postgres", "dbname=postgres", "port=1"] {
+    for extra in [
+        "host=10.255.255.1",
+        "user=postgres",
+        "dbname=postgres",
+        "port=1",
+    ] {
         let s = Setup::new(&format!("q_{}", extra.split('=').next().unwrap()), "");
         let url = s.use_postgres();
-        let text = std::fs::read_to_string(&s.config)
-            .unwrap()
-            .replacen(&url, &format!("{url}&{extra}"), 1);
+        let text = std::fs::read_to_string(&s.config).unwrap().replacen(
+            &url,
+            &format!("{url}&{extra}"),
+            1,
+        );
         std::fs::write(&s.config, text).unwrap();
         let (code, _, err) = kvittens(&["check-config", "--config", s.config.to_str().unwrap()]);
         assert!(
@@ -129,7 +139,10 @@ fn a_second_import_is_refused_while_one_runs_and_is_not_told_to_wipe_it() {
     // Once that import is gone (its lease ran out), the store is one to remove.
     psql(&url, "DELETE FROM lease");
     let (_, _, err) = kvittens(&["cases", "--config", config]);
-    assert!(err.contains("If no import is running on it any more"), "{err}");
+    assert!(
+        err.contains("If no import is running on it any more"),
+        "{err}"
+    );
 }
 
 /// A whole import, then the store is used: the import's own lease is given back, so a daemon
@@ -164,7 +177,9 @@ fn a_missing_sslrootcert_file_is_named() {
     let (code, _, err) = kvittens(&["cases", "--config", s.config.to_str().unwrap()]);
     assert_ne!(code, 0, "{err}");
     assert!(
-        err.contains("sslrootcert") && err.contains("nosuch-ca.pem") && err.contains("cannot be read"),
+        err.contains("sslrootcert")
+            && err.contains("nosuch-ca.pem")
+            && err.contains("cannot be read"),
         "{err}"
     );
 }

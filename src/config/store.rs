@@ -253,14 +253,26 @@ mod tests {
             ("postgresql://k@db/k?host=10.0.0.9", "host=10.0.0.9"),
             ("postgresql://k@db/k?hostaddr=10.0.0.9", "hostaddr="),
             ("postgresql://k@db/k?port=1", "port=1"),
-            ("postgresql://k@db/k?user=postgres", "postgresql://postgres@host"),
+            (
+                "postgresql://k@db/k?user=postgres",
+                "postgresql://postgres@host",
+            ),
             ("postgresql://k@db/k?dbname=postgres", "host:port/postgres"),
-            ("postgresql://k@db/k?options=-c%20x", "only sslmode and sslrootcert"),
-            ("postgresql://k@db/k?connect_timeout=abc", "connect_timeout="),
+            (
+                "postgresql://k@db/k?options=-c%20x",
+                "only sslmode and sslrootcert",
+            ),
+            (
+                "postgresql://k@db/k?connect_timeout=abc",
+                "connect_timeout=",
+            ),
             ("postgresql://k@db/k?sslrootcert=", "names no file"),
             ("postgresql://db/k", "names no user"),
             ("postgresql://k@%2Frun%2Fpostgresql/k", "unix socket"),
-            ("postgresql://k@db.kommun.se/k?sslmode=disable", "clear text"),
+            (
+                "postgresql://k@db.kommun.se/k?sslmode=disable",
+                "clear text",
+            ),
             ("postgresql://k@10.0.0.1/k?sslmode=disable", "clear text"),
         ] {
             let e = load(&format!("store = \"{url}\"")).unwrap_err();

@@ -1,7 +1,8 @@
 //! `kvittens export` and `kvittens import`: moving a whole store (the format is
 //! `app::transfer`'s). They run on the store itself, never through a running daemon: a store
 //! is moved while nothing changes it, so both refuse at once when a daemon answers on the
-//! store's control socket (and sled's lock refuses another process after its wait anyway). A
+//! store's control socket (and sled's lock refuses another process after its wait anyway) or,
+//! on PostgreSQL, while any instance's lease is live; an import holds a lease of its own. A
 //! file without a dump's head is the older cases-only list, handed back to `cli` to import as
 //! before (through the daemon when one runs).
 
@@ -27,8 +28,8 @@ fn open_store(cfg: &Config) -> anyhow::Result<Store> {
 }
 
 /// Refuses when a daemon answers on the store's control socket (in the state directory, so
-/// only a daemon on this machine: instances elsewhere on a shared PostgreSQL store must be
-/// stopped by whoever moves it, as the README says).
+/// only a daemon on this machine; instances elsewhere on a shared PostgreSQL store show by
+/// their leases, see [`refuse_leased`]).
 fn refuse_running(cfg: &Config, what: &str) -> anyhow::Result<()> {
     let socket = control::socket_path(&cfg.store);
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {

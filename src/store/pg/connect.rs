@@ -185,7 +185,8 @@ fn tls_config(root: Option<&Path>) -> Result<rustls::ClientConfig, Cause> {
                     file.display()
                 ))
             };
-            let pem = std::fs::read(file).map_err(|e| unreadable(format!("cannot be read ({e})")))?;
+            let pem =
+                std::fs::read(file).map_err(|e| unreadable(format!("cannot be read ({e})")))?;
             let certs = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| unreadable(format!("is not PEM ({e})")))?;
