@@ -46,9 +46,15 @@ fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// The log filter unless `KVITTENS_LOG` says otherwise: kvittens' own lines from `info`; the
+/// migration library (which lists every migration it checks) and the PostgreSQL client (which
+/// passes on the server's NOTICEs, "relation … already exists, skipping") only when something
+/// is wrong.
+const DEFAULT_LOG: &str = "info,refinery=warn,refinery_core=warn,tokio_postgres=warn,postgres=warn";
+
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KVITTENS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG));
     // Colours only for a person at a terminal, never into a log file or the journal.
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()

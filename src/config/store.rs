@@ -52,6 +52,15 @@ pub fn is_postgres_url(store: &str) -> bool {
     store.starts_with("postgresql://") || store.starts_with("postgres://")
 }
 
+/// Whether `host` (as the URL writes it) is this machine: `localhost`, 127.0.0.0/8 or `::1`.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 impl Checker<'_> {
     /// The store's location, and the local directory that holds the control socket (with
     /// sled, the store's own directory; with PostgreSQL, `state_dir`, by default
@@ -136,15 +145,39 @@ impl Checker<'_> {
                 "the URL names no database: write postgresql://user@host:port/database",
             ));
         }
+        if url.username().is_empty() {
+            return Err(self.err(
+                key,
+                "the URL names no user: write postgresql://user@host:port/database (the role kvittens logs in as)",
+            ));
+        }
+        let host = url.host_str().unwrap_or_default();
+        if host.starts_with('/') || host.to_ascii_lowercase().starts_with("%2f") {
+            return Err(self.err(key, format!("the host {host} is a unix socket, which kvittens does not take: it connects over TCP (for a database on this machine write postgresql://user@127.0.0.1:5432/database?sslmode=disable)")));
+        }
         for (k, v) in url.query_pairs() {
-            if k == "sslmode" && !SSL_MODES.contains(&v.as_ref()) {
-                return Err(self.err(key, format!("sslmode={v} is not one kvittens takes: use verify-full (the default: TLS, certificate and host name verified) or disable (plain text, for a database on the same machine only)")));
-            }
-            if k == "password" {
-                return Err(self.err(key, "the URL holds a password: take it out and give it with store_password_file or store_password_env (the URL is shown in logs)"));
-            }
+            self.check_pg_query(&k, &v, host)?;
         }
         Ok(())
+    }
+
+    /// One `?name=value` of the URL: only the ones kvittens documents. Any other that the
+    /// client would honour could send the connection (and the password) elsewhere, or log in
+    /// as someone else, while the logs name the URL's own host and user.
+    fn check_pg_query(&self, k: &str, v: &str, host: &str) -> Result<(), ConfigError> {
+        let key = "daemon.store";
+        match k {
+            "sslmode" if !SSL_MODES.contains(&v) => Err(self.err(key, format!("sslmode={v} is not one kvittens takes: use verify-full (the default: TLS, certificate and host name verified) or disable (plain text, for a database on the same machine only)"))),
+            "sslmode" if v == "disable" && !is_loopback(host) => Err(self.err(key, format!("sslmode=disable with the host {host}, which is not this machine: the password and every case would cross the network in clear text. Take sslmode=disable out (TLS, verified) and name the server's CA with sslrootcert=FILE if it is not a public one"))),
+            "sslmode" => Ok(()),
+            "sslrootcert" if v.is_empty() => Err(self.err(key, "sslrootcert= names no file: write sslrootcert=FILE (the CA's certificate, PEM, relative to the config's folder)")),
+            "sslrootcert" => Ok(()),
+            "password" => Err(self.err(key, "the URL holds a password: take it out and give it with store_password_file or store_password_env (the URL is shown in logs)")),
+            "host" | "hostaddr" | "port" => Err(self.err(key, format!("{k}={v} in the URL is not taken: it would connect elsewhere than the URL shows; write the host and port in the URL itself (postgresql://user@host:port/database)"))),
+            "user" => Err(self.err(key, format!("user={v} in the URL is not taken: write the user before the host (postgresql://{v}@host:port/database)"))),
+            "dbname" => Err(self.err(key, format!("dbname={v} in the URL is not taken: write the database as the URL's path (postgresql://user@host:port/{v})"))),
+            other => Err(self.err(key, format!("{other}= in the URL is not one kvittens takes (only sslmode and sslrootcert): take it out"))),
+        }
     }
 }
 
@@ -176,13 +209,13 @@ mod tests {
 
     #[test]
     fn a_postgresql_url_takes_its_password_file_from_the_configs_folder() {
-        let c = load("store = \"postgresql://k@db/k?sslmode=disable\"\nstore_password_file = \"pg.pw\"\nstate_dir = \"run\"").unwrap();
+        let c = load("store = \"postgresql://k@localhost/k?sslmode=disable\"\nstore_password_file = \"pg.pw\"\nstate_dir = \"run\"").unwrap();
         let StoreLocation::Postgres(pg) = &c.store_location else {
             panic!("not PostgreSQL: {:?}", c.store_location)
         };
         assert_eq!(pg.base, std::path::PathBuf::from("/etc/kvittens/"));
         assert_eq!(c.store, std::path::PathBuf::from("/etc/kvittens/run"));
-        assert_eq!(c.store_location.to_string(), "postgresql://k@db/k");
+        assert_eq!(c.store_location.to_string(), "postgresql://k@localhost/k");
         // Named, not read: the file is read at each connection, and its key named if not.
         let e = pg.password.as_ref().unwrap().read().unwrap_err();
         assert_eq!(e.key, "daemon.store_password_file");
@@ -212,5 +245,47 @@ mod tests {
             Some("daemon.store_password_env")
         );
         assert_eq!(c.store, std::path::PathBuf::from("/var/lib/kvittens"));
+    }
+
+    #[test]
+    fn a_url_that_would_connect_elsewhere_or_as_someone_else_is_refused() {
+        for (url, says) in [
+            ("postgresql://k@db/k?host=10.0.0.9", "host=10.0.0.9"),
+            ("postgresql://k@db/k?hostaddr=10.0.0.9", "hostaddr="),
+            ("postgresql://k@db/k?port=1", "port=1"),
+            (
+                "postgresql://k@db/k?user=postgres",
+                "postgresql://postgres@host",
+            ),
+            ("postgresql://k@db/k?dbname=postgres", "host:port/postgres"),
+            (
+                "postgresql://k@db/k?options=-c%20x",
+                "only sslmode and sslrootcert",
+            ),
+            (
+                "postgresql://k@db/k?connect_timeout=abc",
+                "connect_timeout=",
+            ),
+            ("postgresql://k@db/k?sslrootcert=", "names no file"),
+            ("postgresql://db/k", "names no user"),
+            ("postgresql://k@%2Frun%2Fpostgresql/k", "unix socket"),
+            (
+                "postgresql://k@db.kommun.se/k?sslmode=disable",
+                "clear text",
+            ),
+            ("postgresql://k@10.0.0.1/k?sslmode=disable", "clear text"),
+        ] {
+            let e = load(&format!("store = \"{url}\"")).unwrap_err();
+            assert!(e.contains("daemon.store") && e.contains(says), "{url}: {e}");
+            assert!(e.contains("k.toml"), "{url}: no file named: {e}");
+        }
+        for url in [
+            "postgresql://k@127.0.0.1:5433/k?sslmode=disable",
+            "postgresql://k@[::1]/k?sslmode=disable",
+            "postgresql://k@localhost/k?sslmode=disable",
+            "postgresql://k@db.kommun.se/k?sslmode=verify-full&sslrootcert=ca.pem",
+        ] {
+            load(&format!("store = \"{url}\"")).unwrap_or_else(|e| panic!("{url}: {e}"));
+        }
     }
 }

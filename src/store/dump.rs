@@ -11,7 +11,7 @@
 //! again. So [`Store::begin_load`] writes [`keys::IMPORT_UNFINISHED`] first and
 //! [`Store::finish_load`] removes it last, and a store that has it is refused when opened.
 
-use super::kv::Batch;
+use super::kv::{Batch, LiveLease};
 use super::{keys, schema, Store, StoreError};
 use chrono::Utc;
 
@@ -44,6 +44,10 @@ pub enum DumpError {
     #[error("cannot write the dump: {0}")]
     Write(#[source] std::io::Error),
 }
+
+/// The lease an import holds while it fills a store, so that a second import (from another
+/// machine too) refuses instead of filling the same store at once.
+pub const IMPORT_LEASE: &str = "import";
 
 impl Store {
     /// The head of a dump of this store. Takes one id, so that the floor is above every id
@@ -177,15 +181,39 @@ impl Store {
             .kv
             .get(keys::IMPORT_UNFINISHED.as_bytes())
             .map_err(|e| self.err(e))?;
-        match found {
-            None => Ok(()),
-            Some(_) => Err(self.inconsistent(
-                "an import into this store stopped before it finished (`kvittens import`), so it \
-                 holds only part of a store: remove it (the directory, or the database's tables) \
-                 and run the import again"
-                    .to_string(),
-            )),
+        if found.is_none() {
+            return Ok(());
         }
+        // On a shared database the import may be running right now, on this machine or
+        // another: its lease says so. Only an import nobody runs may be removed.
+        let running = (self.live_leases()?.into_iter())
+            .find(|l| l.name == IMPORT_LEASE)
+            .map(|l| {
+                format!(
+                    "an import into this store is running right now ({}, its lease runs {} s \
+                     more unless renewed): wait for it to finish; if it stops, the store holds \
+                     only part of a store",
+                    l.holder, l.seconds_left
+                )
+            });
+        Err(self.inconsistent(running.unwrap_or_else(|| {
+            "an import into this store began and has not finished (`kvittens import`), so it \
+             holds only part of a store. If no import is running on it any more (one on another \
+             machine would be holding the store's import lease), remove it (the directory, or \
+             the database's tables) and run the import again"
+                .to_string()
+        })))
+    }
+
+    /// Every lease still running on the store: the instances on it, wherever they run (none
+    /// with sled, which one process has to itself).
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub fn live_leases(&self) -> Result<Vec<LiveLease>, StoreError> {
+        self.kv
+            .live_leases()
+            .map_err(|e| self.fail("reading the leases", e))
     }
 }
 

@@ -113,6 +113,22 @@ pub(super) trait Kv: Send + Sync {
     /// Gives up every lease `holder` has (at a clean stop, so another instance takes over at
     /// once instead of after the lease runs out).
     fn release_leases(&self, holder: &str) -> Result<(), Cause>;
+    /// Every lease still running on the engine's clock (several instances on one store show
+    /// here, wherever they run). An engine that one process has to itself (sled) has none.
+    fn live_leases(&self) -> Result<Vec<LiveLease>, Cause> {
+        Ok(Vec::new())
+    }
+}
+
+/// A lease still running: who holds it, and for how much longer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveLease {
+    /// The lease's name (a department, `sender`, `import`).
+    pub name: String,
+    /// Its holder, `host/pid/…` as the instance named itself.
+    pub holder: String,
+    /// Seconds until it runs out unless renewed (rounded up).
+    pub seconds_left: u64,
 }
 
 /// Keys that begin with `prefix`: the range `prefix..` up to the first key that does not.

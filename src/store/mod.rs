@@ -37,11 +37,12 @@ pub use change::{Applied, Edit, NewCase};
 /// A store with something of everything a move must carry, for the tests of `export`/`import`.
 #[cfg(test)]
 pub(crate) use dump::tests::filled as filled_for_tests;
-pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark};
+pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark, IMPORT_LEASE};
 use error::Abort;
 pub use error::{Cause, StoreError};
 pub use gather::{Gather, Held};
 pub use ignored::{FromIgnored, IgnoredMail, ReceiptQueued};
+pub use kv::LiveLease;
 use kv::{Batch, Kv, KvTx, TxError, TxResult};
 pub use open::OpenCase;
 pub use outbox::{Fate, Flight, Gone, Note, Queued, Released};

@@ -70,7 +70,7 @@ fn a_dump_cut_short_is_refused_and_its_store_not_opened() {
     drop(b);
     let e = Store::open(b_dir.path()).unwrap_err().to_string();
     assert!(
-        e.contains("an import into this store stopped before it finished"),
+        e.contains("an import into this store began and has not finished"),
         "{e}"
     );
 }

@@ -160,7 +160,7 @@ fn a_load_that_did_not_finish_leaves_a_store_that_is_not_opened() {
     drop(b);
     let e = Store::open(b_dir.path()).unwrap_err().to_string();
     assert!(
-        e.contains("an import into this store stopped before it finished"),
+        e.contains("an import into this store began and has not finished"),
         "{e}"
     );
 }

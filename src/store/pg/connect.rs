@@ -65,6 +65,9 @@ impl Target {
             .map_err(|e: postgres::Error| bad(format!("is not one PostgreSQL takes: {e}")))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("kvittens");
+        // The server's NOTICEs ("relation … already exists, skipping" at each migration
+        // check) are not for the user: only warnings and errors are sent.
+        config.options("-c client_min_messages=warning");
         let tls = if disable {
             config.ssl_mode(postgres::config::SslMode::Disable);
             None
@@ -143,6 +146,9 @@ impl Target {
             }
             source = s.source();
         }
+        if chain.contains("password missing") {
+            return format!("the database at {place} asks for the password of user {user}, and none is configured: give it with store_password_file or store_password_env in [daemon]");
+        }
         if chain.contains("server does not support TLS") {
             return format!("the database at {place} does not speak TLS: turn on ssl in its postgresql.conf, or (for a database on this machine only) add ?sslmode=disable to the URL");
         }
@@ -173,12 +179,17 @@ fn tls_config(root: Option<&Path>) -> Result<rustls::ClientConfig, Cause> {
     let mut roots = rustls::RootCertStore::empty();
     match root {
         Some(file) => {
-            let unreadable =
-                |e: String| Cause::Database(format!("sslrootcert {}: {e}", file.display()));
-            let certs = CertificateDer::pem_file_iter(file)
-                .map_err(|e| unreadable(e.to_string()))?
+            let unreadable = |e: String| {
+                Cause::Database(format!(
+                    "the CA file {} that sslrootcert= in daemon.store names: {e}",
+                    file.display()
+                ))
+            };
+            let pem =
+                std::fs::read(file).map_err(|e| unreadable(format!("cannot be read ({e})")))?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| unreadable(e.to_string()))?;
+                .map_err(|e| unreadable(format!("is not PEM ({e})")))?;
             if certs.is_empty() {
                 return Err(unreadable("holds no PEM certificate".into()));
             }

@@ -28,7 +28,7 @@ mod scan;
 mod tx;
 
 use super::error::{Cause, StoreError};
-use super::kv::{Batch, Kv, Scan, TxError, TxFn};
+use super::kv::{Batch, Kv, LiveLease, Scan, TxError, TxFn};
 use crate::config::PgLocation;
 use postgres::Client;
 use std::path::{Path, PathBuf};
@@ -83,7 +83,7 @@ impl PgKv {
     /// `f` runs once more on a new one: every step run this way may run twice (a single
     /// statement that is the same when repeated, or a transaction that did not commit —
     /// [`tx::transaction`] decides that for itself and passes `retry` false).
-    fn run_with<T: Send, E: From<Cause> + Send>(
+    fn run_with<T: Send, E: From<Cause> + Worded + Send>(
         &self,
         retry: bool,
         mut f: impl FnMut(&mut Client) -> Result<T, E> + Send,
@@ -91,13 +91,19 @@ impl PgKv {
         let mut work = move || {
             let mut client = self.pool.take(|| self.target.connect())?;
             let mut out = f(&mut client);
-            if out.is_err() && retry && client.is_closed() {
-                self.pool.give_back(client);
-                client = self.pool.take(|| self.target.connect())?;
-                out = f(&mut client);
+            if out.is_err() && client.is_closed() {
+                // The database restarted (or the network dropped): every idle connection is
+                // as dead as this one.
+                self.pool.discard_idle();
+                if retry {
+                    self.pool.give_back(client);
+                    client = self.pool.take(|| self.target.connect())?;
+                    out = f(&mut client);
+                }
             }
+            let closed = client.is_closed();
             self.pool.give_back(client);
-            out
+            out.map_err(|e| e.worded(&self.target.place, closed))
         };
         if tokio::runtime::Handle::try_current().is_err() {
             return work();
@@ -111,12 +117,53 @@ impl PgKv {
 
 impl PgKv {
     /// [`PgKv::run_with`], again on a new connection when the one taken was broken.
-    fn run<T: Send, E: From<Cause> + Send>(
+    fn run<T: Send, E: From<Cause> + Worded + Send>(
         &self,
         f: impl FnMut(&mut Client) -> Result<T, E> + Send,
     ) -> Result<T, E> {
         self.run_with(true, f)
     }
+}
+
+/// An error said in plain words: a connection lost (the database restarted or went away, the
+/// network dropped it) names the database and what to check, not the client's "connection
+/// closed".
+pub(super) trait Worded {
+    /// `self`, in plain words; `closed` when the connection it came from is closed now.
+    fn worded(self, place: &str, closed: bool) -> Self;
+}
+
+impl Worded for Cause {
+    fn worded(self, place: &str, closed: bool) -> Self {
+        match self {
+            Cause::Postgres(e) if lost(&e, closed) => Cause::Database(format!(
+                "the database at {place} closed the connection (it restarted or stopped, or the \
+                 network dropped it); kvittens connects again at its next step: is PostgreSQL running?"
+            )),
+            other => other,
+        }
+    }
+}
+
+impl Worded for TxError {
+    fn worded(self, place: &str, closed: bool) -> Self {
+        match self {
+            TxError::Engine(cause) => TxError::Engine(cause.worded(place, closed)),
+            other => other,
+        }
+    }
+}
+
+/// Whether `e` means the connection was lost rather than that a statement failed.
+fn lost(e: &postgres::Error, closed: bool) -> bool {
+    use postgres::error::SqlState;
+    let shutdown = e.code().is_some_and(|c| {
+        *c == SqlState::ADMIN_SHUTDOWN
+            || *c == SqlState::CRASH_SHUTDOWN
+            || *c == SqlState::CANNOT_CONNECT_NOW
+    });
+    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    e.is_closed() || shutdown || (e.code().is_none() && (closed || io))
 }
 
 impl Drop for PgKv {
@@ -241,6 +288,25 @@ impl Kv for PgKv {
         self.run(|c| {
             c.execute("DELETE FROM lease WHERE holder = $1", &[&holder])?;
             Ok(())
+        })
+    }
+
+    fn live_leases(&self) -> Result<Vec<LiveLease>, Cause> {
+        self.run(|c| {
+            let rows = c.query(
+                "SELECT name, holder,
+                        ceil(extract(epoch FROM expires - now()))::BIGINT
+                   FROM lease WHERE expires > now() ORDER BY holder, name",
+                &[],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| LiveLease {
+                    name: r.get(0),
+                    holder: r.get(1),
+                    seconds_left: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+                })
+                .collect())
         })
     }
 }

@@ -69,6 +69,18 @@ impl Pool {
         self.freed.notify_one();
     }
 
+    /// Closes every idle connection: one was found broken, and a database that restarted
+    /// broke them all (the client only notices on use), so the next call gets a new one
+    /// instead of trying each dead one in turn.
+    pub(super) fn discard_idle(&self) {
+        let mut state = self.lock();
+        let dead = std::mem::take(&mut state.idle);
+        state.open -= dead.len();
+        drop(state);
+        self.freed.notify_all();
+        drop(dead);
+    }
+
     /// One open connection fewer (a connection attempt failed).
     fn forget(&self) {
         self.lock().open -= 1;
