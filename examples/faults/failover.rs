@@ -65,7 +65,9 @@ pub async fn failover(env: &Env, n: usize, rounds: usize) -> anyhow::Result<bool
     let mut ok = true;
     for round in 1..=rounds {
         let tag = format!("fo{}r{round}", std::process::id());
-        let (url, pw) = database(&format!("faults_{tag}"))?;
+        // The sync client blocks on a runtime of its own: off this one's threads.
+        let name = format!("faults_{tag}");
+        let (url, pw) = tokio::task::spawn_blocking(move || database(&name)).await??;
         let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
         let (ca, cb) = (
             instance(da.path(), env, &tag, &url, &pw)?,
