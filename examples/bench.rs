@@ -497,45 +497,28 @@ async fn weight(stack: &Stack, cases: usize) -> anyhow::Result<(u64, f64)> {
         let mut list = Vec::with_capacity(cases);
         for i in 0..cases {
             let dept = &cfg.departments[i % 20];
+            let number =
+                kvittens::model::ids::case_number(&dept.case_prefix, 2026, (i / 20 + 1) as u64);
             list.push(kvittens::model::Case {
-                number: kvittens::model::ids::case_number(
-                    &dept.case_prefix,
-                    2026,
-                    (i / 20 + 1) as u64,
-                ),
                 department: dept.id.clone(),
-                category: kvittens::model::Category::Question,
-                language: kvittens::model::Language::Sv,
                 resident: kvittens::model::Person {
                     name: Some(format!("Invånare {i}")),
                     email: format!("r{i}@medborgare.test"),
                 },
                 subject: format!("Fråga nummer {i} om bygglov"),
                 officer: dept.officers[0].contact.clone(),
-                substitute_for: None,
-                received: now,
                 reply_due: now + chrono::Duration::days(3),
                 decision_due: now + chrono::Duration::days(3),
                 message_ids: vec![
                     format!("m{i}@medborgare.test"),
                     format!("kvittens.receipt.{i}@kommun.test"),
                 ],
-                state: kvittens::model::State::Open,
                 events: vec![kvittens::model::Event {
                     at: now,
                     what: "received".into(),
                     by: None,
                 }],
-                answered_at: None,
-                delay_told: false,
-                flagged: None,
-                no_receipt: None,
-                fault_type: None,
-                contacts: Vec::new(),
-                measures: Vec::new(),
-                outcome: None,
-                six_months: None,
-                six_months_scheduled: false,
+                ..kvittens::model::Case::sample(&number, &[], now)
             });
         }
         let dues: Vec<_> = list

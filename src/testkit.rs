@@ -5,7 +5,7 @@
 
 use crate::app::engine::Engine;
 use crate::config::{Config, Department};
-use crate::model::{Case, Category, Contact, Language, Person, State};
+use crate::model::Case;
 use crate::store::Store;
 use chrono::{DateTime, TimeZone, Utc};
 use std::path::Path;
@@ -163,38 +163,7 @@ fn two_officers(daemon: &str) -> Sample<'_> {
 /// An open question case `number` of department `bygg` with the message ids `ids`, received
 /// and due now.
 pub(crate) fn case(number: &str, ids: &[&str]) -> Case {
-    Case {
-        number: number.into(),
-        department: "bygg".into(),
-        category: Category::Question,
-        language: Language::Sv,
-        resident: Person {
-            name: None,
-            email: "a@example.org".into(),
-        },
-        subject: "s".into(),
-        officer: Contact {
-            name: "O".into(),
-            email: "o@kommun.test".into(),
-        },
-        substitute_for: None,
-        received: Utc::now(),
-        reply_due: Utc::now(),
-        decision_due: Utc::now(),
-        message_ids: ids.iter().map(|s| s.to_string()).collect(),
-        state: State::Open,
-        events: vec![],
-        answered_at: None,
-        delay_told: false,
-        flagged: None,
-        no_receipt: None,
-        fault_type: None,
-        contacts: Vec::new(),
-        measures: Vec::new(),
-        outcome: None,
-        six_months: None,
-        six_months_scheduled: false,
-    }
+    Case::sample(number, ids, Utc::now())
 }
 
 /// A Stockholm wall-clock time written `YYYY-MM-DD HH:MM`, as a test would write it.

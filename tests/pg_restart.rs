@@ -4,31 +4,12 @@
 
 mod common;
 
-use kvittens::config::{PgLocation, Secret, StoreLocation};
+use common::pgstack;
 use kvittens::store::{Cursor, Store};
-use std::process::Command;
-
-/// `scripts/pgstack down|up DIR` on the test server.
-fn pgstack(what: &str) {
-    let dir = std::env::var("KVITTENS_PG_DIR")
-        .unwrap_or_else(|_| panic!("KVITTENS_PG_DIR is not set: run the tests with scripts/test"));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pgstack");
-    let status = Command::new(script).args([what, &dir]).status().unwrap();
-    assert!(status.success(), "pgstack {what}");
-}
 
 #[test]
 fn the_store_carries_on_when_the_database_restarts() {
-    let (url, password_file) = common::pg_database("restart");
-    let location = StoreLocation::Postgres(PgLocation {
-        url,
-        password: Some(Secret::from(
-            std::fs::read_to_string(password_file).unwrap().as_str(),
-        )),
-        password_key: Some("daemon.store_password_file".into()),
-        base: std::env::temp_dir(),
-    });
-    let store = Store::connect(&location).unwrap();
+    let store = Store::connect(&common::pg_location("restart")).unwrap();
     let at = |last_uid| Cursor {
         uid_validity: 1,
         last_uid,

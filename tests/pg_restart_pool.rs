@@ -4,41 +4,11 @@
 
 mod common;
 
-use kvittens::config::{PgLocation, Secret, StoreLocation};
+use common::pgstack;
 use kvittens::store::{Cursor, Store};
-use std::process::Command;
 
-fn pgstack(what: &str) {
-    let dir = std::env::var("KVITTENS_PG_DIR")
-        .unwrap_or_else(|_| panic!("KVITTENS_PG_DIR is not set: run the tests with scripts/test"));
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pgstack");
-    let status = Command::new(script).args([what, &dir]).status().unwrap();
-    assert!(status.success(), "pgstack {what}");
-}
-
-/// README ("When the database goes away"): "one found broken is replaced, and a step that had
-/// not committed runs again on the new one, so a database restart between two steps goes
-/// unnoticed". With several idle connections pooled, the retry takes the next idle one, which
-/// is just as broken (the sync client only notices when it is used), and the step fails: in a
-/// daemon that is a store failure, and the instance that was working exits.
-#[test]
-fn a_restart_goes_unnoticed_with_several_idle_connections_pooled() {
-    let (url, password_file) = common::pg_database("restart_pool");
-    let location = StoreLocation::Postgres(PgLocation {
-        url,
-        password: Some(Secret::from(
-            std::fs::read_to_string(password_file).unwrap().as_str(),
-        )),
-        password_key: Some("daemon.store_password_file".into()),
-        base: std::env::temp_dir(),
-    });
-    let store = Store::connect(&location).unwrap();
-    let at = |last_uid| Cursor {
-        uid_validity: 1,
-        last_uid,
-    };
-    store.set_cursor("bygg", at(1)).unwrap();
-    // Four callers at once, as the daemon's tasks: the pool keeps four connections idle after.
+/// Four callers at once, as the daemon's tasks: the pool keeps four connections idle after.
+fn fill_pool(store: &Store) {
     std::thread::scope(|s| {
         for _ in 0..4 {
             s.spawn(|| {
@@ -48,6 +18,22 @@ fn a_restart_goes_unnoticed_with_several_idle_connections_pooled() {
             });
         }
     });
+}
+
+/// README ("When the database goes away"): "one found broken is replaced, and a step that had
+/// not committed runs again on the new one, so a database restart between two steps goes
+/// unnoticed". With several idle connections pooled, the retry takes the next idle one, which
+/// is just as broken (the sync client only notices when it is used), and the step fails: in a
+/// daemon that is a store failure, and the instance that was working exits.
+#[test]
+fn a_restart_goes_unnoticed_with_several_idle_connections_pooled() {
+    let store = Store::connect(&common::pg_location("restart_pool")).unwrap();
+    let at = |last_uid| Cursor {
+        uid_validity: 1,
+        last_uid,
+    };
+    store.set_cursor("bygg", at(1)).unwrap();
+    fill_pool(&store);
     pgstack("down");
     pgstack("up");
     // Each call after the restart must work, as with one pooled connection.
@@ -60,15 +46,7 @@ fn a_restart_goes_unnoticed_with_several_idle_connections_pooled() {
     }
     // Several idle again, then the database goes down: the error says so in plain words
     // (the retry's new connection is refused), not the client's "connection closed".
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            s.spawn(|| {
-                for _ in 0..50 {
-                    store.cursor("bygg").unwrap();
-                }
-            });
-        }
-    });
+    fill_pool(&store);
     pgstack("down");
     let e = store.cursor("bygg").unwrap_err().to_string();
     pgstack("up");

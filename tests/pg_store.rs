@@ -5,26 +5,13 @@
 mod common;
 
 use chrono::Utc;
-use kvittens::config::{PgLocation, Secret, StoreLocation};
+use kvittens::config::StoreLocation;
 use kvittens::mail::outgoing::Outgoing;
-use kvittens::model::{Case, Category, Contact, Kind, Language, Person, State};
+use kvittens::model::{Case, Kind};
 use kvittens::rules::schedule::{Due, DueKind};
 use kvittens::store::{Applied, CaseStore, Effects, MessageKey, NewCase, Opened, Queued, Store};
 
-/// A fresh database named after `tag`, as the config would name it.
-fn location(tag: &str) -> StoreLocation {
-    let (url, password_file) = common::pg_database(tag);
-    at(&url, &std::fs::read_to_string(password_file).unwrap())
-}
-
-fn at(url: &str, password: &str) -> StoreLocation {
-    StoreLocation::Postgres(PgLocation {
-        url: url.to_string(),
-        password: Some(Secret::from(password)),
-        password_key: Some("daemon.store_password_file".into()),
-        base: std::env::temp_dir(),
-    })
-}
+use common::{pg_at as at, pg_location as location};
 
 /// Why `location` cannot be opened.
 fn refused(location: &StoreLocation) -> String {
@@ -35,38 +22,7 @@ fn refused(location: &StoreLocation) -> String {
 }
 
 fn case(number: &str, ids: &[&str]) -> Case {
-    Case {
-        number: number.into(),
-        department: "bygg".into(),
-        category: Category::Question,
-        language: Language::Sv,
-        resident: Person {
-            name: None,
-            email: "a@example.org".into(),
-        },
-        subject: "s".into(),
-        officer: Contact {
-            name: "O".into(),
-            email: "o@kommun.test".into(),
-        },
-        substitute_for: None,
-        received: Utc::now(),
-        reply_due: Utc::now(),
-        decision_due: Utc::now(),
-        message_ids: ids.iter().map(|s| s.to_string()).collect(),
-        state: State::Open,
-        events: vec![],
-        answered_at: None,
-        delay_told: false,
-        flagged: None,
-        no_receipt: None,
-        fault_type: None,
-        contacts: Vec::new(),
-        measures: Vec::new(),
-        outcome: None,
-        six_months: None,
-        six_months_scheduled: false,
-    }
+    Case::sample(number, ids, Utc::now())
 }
 
 fn key(uid: u32) -> MessageKey {

@@ -194,8 +194,6 @@ pub(crate) fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
     Case {
         number: crate::model::ids::case_number(&dept.case_prefix, 2026, 1),
         department: dept.id.clone(),
-        category: Category::Question,
-        language: Language::Sv,
         resident: crate::model::Person {
             name: Some("Test Testsson".into()),
             email: "test@example.org".into(),
@@ -203,22 +201,8 @@ pub(crate) fn sample_case(dept: &Department, now: DateTime<Utc>) -> Case {
         subject: "Test".into(),
         officer: dept.officers[0].contact.clone(),
         substitute_for: Some(dept.officers[0].contact.clone()),
-        received: now,
-        reply_due: now,
         decision_due: now + chrono::Duration::days(3),
-        message_ids: vec![],
-        state: crate::model::State::Open,
-        events: vec![],
-        answered_at: None,
-        delay_told: false,
-        flagged: None,
-        no_receipt: None,
-        fault_type: None,
-        contacts: Vec::new(),
-        measures: Vec::new(),
-        outcome: None,
-        six_months: None,
-        six_months_scheduled: false,
+        ..Case::sample("", &[], now)
     }
 }
 

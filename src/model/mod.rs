@@ -17,6 +17,7 @@ pub mod inbound;
 pub mod kinds;
 pub mod limits;
 pub mod people;
+mod sample;
 pub mod span;
 pub mod tally;
 

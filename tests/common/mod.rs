@@ -506,6 +506,34 @@ pub fn pg_database(tag: &str) -> (String, PathBuf) {
     )
 }
 
+/// Where a store in a fresh database named after `tag` is (see [`pg_database`]), as the
+/// config would name it: the URL and the password from the test server's password file.
+pub fn pg_location(tag: &str) -> kvittens::config::StoreLocation {
+    let (url, password_file) = pg_database(tag);
+    pg_at(&url, &std::fs::read_to_string(password_file).unwrap())
+}
+
+/// The store at `url` with `password`, as the config would name it (the password read from
+/// `daemon.store_password_file`; relative paths against the temporary directory).
+pub fn pg_at(url: &str, password: &str) -> kvittens::config::StoreLocation {
+    kvittens::config::StoreLocation::Postgres(kvittens::config::PgLocation {
+        url: url.to_string(),
+        password: Some(Secret::from(password)),
+        password_key: Some("daemon.store_password_file".into()),
+        base: std::env::temp_dir(),
+    })
+}
+
+/// `scripts/pgstack down|up DIR` on the test server: for the tests that restart the database
+/// under a store (each in a binary of its own, as it stops the server every test shares).
+pub fn pgstack(what: &str) {
+    let dir = std::env::var("KVITTENS_PG_DIR")
+        .unwrap_or_else(|_| panic!("KVITTENS_PG_DIR is not set: run the tests with scripts/test"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pgstack");
+    let status = Command::new(script).args([what, &dir]).status().unwrap();
+    assert!(status.success(), "pgstack {what}");
+}
+
 impl Setup {
     /// The same config with its store in a fresh PostgreSQL database (see [`pg_database`])
     /// instead of the sled directory: `store` the URL, the password from
