@@ -5,26 +5,19 @@
 //! the server had it, nor lose it when the server never did.
 
 mod common;
+#[path = "common/crash.rs"]
+mod crash;
 
 use common::{header, kvittens_ok, Setup};
-use kvittens::app::engine::{Engine, Incoming, Outcome};
 use kvittens::mail::outgoing::Outgoing;
 use kvittens::model::Kind;
-use kvittens::store::{MessageKey, Store};
-use lettre::AsyncTransport;
 use std::time::Duration;
 
 /// How long an unconfirmed mail waits for its copy in these tests.
 const WAIT: &str = "3s";
 
 fn setup(tag: &str) -> Setup {
-    let s = Setup::new(tag, "");
-    let text = std::fs::read_to_string(&s.config).unwrap().replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nunconfirmed_wait = \"{WAIT}\"\n"),
-        1,
-    );
-    std::fs::write(&s.config, text).unwrap();
+    let s = crash::setup_waiting(tag, WAIT);
     // A first start and stop: the mailbox cursor is set, as on any server kvittens ran on.
     assert!(s.start().stop().success());
     s
@@ -34,56 +27,11 @@ fn setup(tag: &str) -> Setup {
 /// receipt in flight (the officer notice, without a copy, just waits in the outbox). Returns
 /// the receipt.
 fn crash_mid_send(s: &Setup) -> Outgoing {
-    let cfg = kvittens::config::Config::load(&s.config).unwrap();
-    let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
-    let store = Store::open(&cfg.store).unwrap();
-    let dept = cfg.departments[0].clone();
-    let engine = Engine::new(cfg, store.clone(), templates);
-    let raw = s.question(1, &format!("q-{}", s.tag), "Fråga om strandskydd");
-    let incoming = Incoming {
-        // A message the daemon will not see again in the mailbox.
-        key: MessageKey {
-            department: dept.id.clone(),
-            uid_validity: 0,
-            uid: 1,
-        },
-        received: chrono::Utc::now(),
-        raw: raw.as_bytes(),
-        sent_folder: false,
-    };
-    let outcome = engine.handle(&dept, &incoming).unwrap();
-    assert!(matches!(outcome, Outcome::Opened(_)), "{outcome:?}");
-    let pending = engine.outbox_handle().pending().unwrap();
-    let receipt = pending
-        .iter()
-        .find(|m| m.kind == Kind::Receipt)
-        .unwrap()
-        .clone();
-    assert!(receipt.copy, "receipts are copied to the department");
-    engine
-        .outbox_handle()
-        .take_off(&receipt, chrono::Utc::now())
-        .unwrap();
-    assert_eq!(store.in_flight().unwrap(), 1);
-    assert!(pending.iter().any(|m| m.kind == Kind::OfficerNotice));
-    receipt
-}
-
-/// What the SMTP server did with the final dot: it took the receipt, copy and all.
-async fn server_took(s: &Setup, receipt: &Outgoing) {
-    let mailer =
-        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(s.stack.smtp_port)
-            .build();
-    let envelope = lettre::address::Envelope::new(
-        Some(receipt.envelope_from.parse().unwrap()),
-        vec![
-            receipt.to[0].parse().unwrap(),
-            receipt.envelope_from.parse().unwrap(),
-        ],
-    )
-    .unwrap();
-    mailer.send_raw(&envelope, &receipt.bytes).await.unwrap();
+    let sent = crash::receipt_in_flight(s, 1, &format!("q-{}", s.tag));
+    assert!(sent.receipt.copy, "receipts are copied to the department");
+    assert_eq!(sent.store.in_flight().unwrap(), 1);
+    assert!(sent.pending.iter().any(|m| m.kind == Kind::OfficerNotice));
+    sent.receipt
 }
 
 fn timeline(s: &Setup, case: &str) -> String {
@@ -94,7 +42,7 @@ fn timeline(s: &Setup, case: &str) -> String {
 async fn a_receipt_the_server_took_before_the_crash_is_not_sent_again() {
     let s = setup("flown");
     let receipt = crash_mid_send(&s);
-    server_took(&s, &receipt).await;
+    crash::server_took(&s, &receipt).await;
     s.stack.wait_for(&s.mailbox(), 1).await;
 
     let daemon = s.start();

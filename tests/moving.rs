@@ -5,13 +5,11 @@
 //! answered.
 
 mod common;
+#[path = "common/crash.rs"]
+mod crash;
 
 use common::{header, kvittens, kvittens_ok, Setup};
-use kvittens::app::engine::{Engine, Incoming, Outcome};
 use kvittens::mail::outgoing::Outgoing;
-use kvittens::model::Kind;
-use kvittens::store::{MessageKey, Store};
-use lettre::AsyncTransport;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,14 +19,7 @@ use std::time::Duration;
 const WAIT: &str = "3s";
 
 fn setup(tag: &str) -> Setup {
-    let s = Setup::new(tag, "");
-    let text = std::fs::read_to_string(&s.config).unwrap().replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nunconfirmed_wait = \"{WAIT}\"\n"),
-        1,
-    );
-    std::fs::write(&s.config, text).unwrap();
-    s
+    crash::setup_waiting(tag, WAIT)
 }
 
 fn config(s: &Setup) -> &str {
@@ -38,52 +29,7 @@ fn config(s: &Setup) -> &str {
 /// A case for resident `n` opened through the library as the daemon would have, its receipt
 /// marked in flight (the dot sent, the answer never recorded): a crash mid-send.
 fn in_flight(s: &Setup, n: u32) -> Outgoing {
-    let cfg = kvittens::config::Config::load(&s.config).unwrap();
-    let templates = kvittens::mail::check::load_templates(&cfg).unwrap();
-    let store = Store::open(&cfg.store).unwrap();
-    let dept = cfg.departments[0].clone();
-    let engine = Engine::new(cfg, store, templates);
-    let raw = s.question(n, &format!("q{n}-{}", s.tag), "Fråga om strandskydd");
-    let incoming = Incoming {
-        // A message the daemon will not see in the mailbox.
-        key: MessageKey {
-            department: dept.id.clone(),
-            uid_validity: 0,
-            uid: n,
-        },
-        received: chrono::Utc::now(),
-        raw: raw.as_bytes(),
-        sent_folder: false,
-    };
-    let outcome = engine.handle(&dept, &incoming).unwrap();
-    assert!(matches!(outcome, Outcome::Opened(_)), "{outcome:?}");
-    let outbox = engine.outbox_handle();
-    let receipt = outbox
-        .pending()
-        .unwrap()
-        .into_iter()
-        .find(|m| m.kind == Kind::Receipt)
-        .unwrap();
-    outbox.take_off(&receipt, chrono::Utc::now()).unwrap();
-    receipt
-}
-
-/// What the SMTP server did with the final dot: it took the receipt, and its copy to the
-/// department mailbox.
-async fn server_took(s: &Setup, receipt: &Outgoing) {
-    let mailer =
-        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(s.stack.smtp_port)
-            .build();
-    let envelope = lettre::address::Envelope::new(
-        Some(receipt.envelope_from.parse().unwrap()),
-        vec![
-            receipt.to[0].parse().unwrap(),
-            receipt.envelope_from.parse().unwrap(),
-        ],
-    )
-    .unwrap();
-    mailer.send_raw(&envelope, &receipt.bytes).await.unwrap();
+    crash::receipt_in_flight(s, n, &format!("q{n}-{}", s.tag)).receipt
 }
 
 /// The store as the daemon leaves it after some work: two residents answered (one case
@@ -125,7 +71,7 @@ async fn used_store(s: &Setup) -> (Outgoing, Outgoing) {
     assert!(daemon.stop().success());
     let took = in_flight(s, 3);
     let never = in_flight(s, 4);
-    server_took(s, &took).await;
+    crash::server_took(s, &took).await;
     (took, never)
 }
 
