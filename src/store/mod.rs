@@ -37,6 +37,9 @@ pub use change::{Applied, Edit, NewCase};
 /// A store with something of everything a move must carry, for the tests of `export`/`import`.
 #[cfg(test)]
 pub(crate) use dump::tests::filled as filled_for_tests;
+/// Asserts that a store whose import did not finish is refused, saying why.
+#[cfg(test)]
+pub(crate) use dump::tests::refused_half_loaded;
 pub use dump::{DumpError, DumpHead, DumpSink, ReadingMark, IMPORT_LEASE};
 use error::Abort;
 pub use error::{Cause, StoreError};

@@ -281,8 +281,7 @@ mod oauth2_tests {
     async fn scripted(
         script: Vec<(&'static str, String)>,
     ) -> (Server, tokio::task::JoinHandle<Vec<String>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, server) = listening().await;
         let task = tokio::spawn(async move {
             let (s, _) = listener.accept().await.unwrap();
             let (r, mut w) = tokio::io::split(s);
@@ -303,29 +302,28 @@ mod oauth2_tests {
             }
             seen
         });
+        (server, task)
+    }
+
+    /// A listener on a free local port, and the plain-text server config that names it.
+    async fn listening() -> (tokio::net::TcpListener, Server) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server {
             host: "127.0.0.1".into(),
-            port,
+            port: listener.local_addr().unwrap().port(),
             security: Security::None,
             ca_file: None,
         };
-        (server, task)
+        (listener, server)
     }
 
     /// A server that accepts the connection and never says a word.
     async fn silent() -> (Server, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let (listener, server) = listening().await;
         let task = tokio::spawn(async move {
             let (_s, _) = listener.accept().await.unwrap();
             std::future::pending::<()>().await;
         });
-        let server = Server {
-            host: "127.0.0.1".into(),
-            port,
-            security: Security::None,
-            ca_file: None,
-        };
         (server, task)
     }
 

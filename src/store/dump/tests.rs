@@ -65,6 +65,16 @@ fn places() -> Vec<String> {
     vec!["bygg".into(), "bygg/sent".into()]
 }
 
+/// Asserts that the store in `dir`, whose load began and did not finish, is not opened and
+/// that the refusal says why.
+pub(crate) fn refused_half_loaded(dir: &std::path::Path) {
+    let e = Store::open(dir).unwrap_err().to_string();
+    assert!(
+        e.contains("an import into this store began and has not finished"),
+        "{e}"
+    );
+}
+
 #[test]
 fn a_dump_loads_into_an_empty_store_key_for_key() {
     let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -158,11 +168,7 @@ fn a_load_that_did_not_finish_leaves_a_store_that_is_not_opened() {
     b.load(dumped[..dumped.len() / 2].to_vec()).unwrap();
     b.flush().unwrap();
     drop(b);
-    let e = Store::open(b_dir.path()).unwrap_err().to_string();
-    assert!(
-        e.contains("an import into this store began and has not finished"),
-        "{e}"
-    );
+    refused_half_loaded(b_dir.path());
 }
 
 #[test]
