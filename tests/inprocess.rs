@@ -3,24 +3,22 @@
 //! the middle of sending and a restart on the same store. No Dovecot, no Postfix: plain
 //! `cargo test`, in milliseconds (the tests against the real servers stay beside these).
 
+#[path = "common/fake_daemon.rs"]
+mod fake_daemon;
+
+use fake_daemon::{MAILBOX, OFFICER};
 use kvittens::app::engine::Engine;
 use kvittens::app::metrics::{Dept, MailKind};
 use kvittens::config::Config;
 use kvittens::mail::templates::Templates;
 use kvittens::net::fake::{FakeServer, Fault};
-use kvittens::net::imap::Watcher;
-use kvittens::net::sender::Sender;
 use kvittens::store::Store;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-const MAILBOX: &str = "bygg@kommun.test";
 const RESIDENT: &str = "anna@medborgare.test";
-const OFFICER: &str = "o1@kommun.test";
 
 /// A config for one department, with the given `unconfirmed_wait`.
 fn config(dir: &Path, unconfirmed_wait: &str) -> PathBuf {
@@ -29,45 +27,8 @@ fn config(dir: &Path, unconfirmed_wait: &str) -> PathBuf {
 
 /// As [`config`], with `daemon` lines added to `[daemon]`.
 fn config_with(dir: &Path, unconfirmed_wait: &str, daemon: &str) -> PathBuf {
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let text = format!(
-        r#"[daemon]
-store = "store"
-internal_domains = ["kommun.test"]
-templates = "{templates}"
-unconfirmed_wait = "{unconfirmed_wait}"
-{daemon}
-
-[imap]
-host = "imap.invalid"
-port = 143
-security = "none"
-
-[smtp]
-host = "smtp.invalid"
-port = 25
-security = "none"
-from = "Salems kommun <noreply@kommun.test>"
-
-[calendar]
-working_hours = "00:00-24:00"
-holidays = "none"
-
-[[department]]
-id = "bygg"
-name = "Bygg- och miljöförvaltningen"
-case_prefix = "BYGG"
-reply_within = "3d"
-digest_at = "off"
-mailbox = {{ user = "{MAILBOX}", password = "secret" }}
-manager = {{ name = "Maria Chef", email = "manager@kommun.test" }}
-officers = [ {{ name = "Olle Handläggare", email = "{OFFICER}" }} ]
-"#,
-        templates = templates.display(),
-    );
-    let path = dir.join("kvittens.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    let daemon = format!("unconfirmed_wait = \"{unconfirmed_wait}\"\n{daemon}");
+    fake_daemon::config(dir, &daemon)
 }
 
 fn question(id: &str) -> Vec<u8> {
@@ -103,32 +64,7 @@ impl Daemon {
         let templates = Templates::load(cfg.templates.as_deref()).unwrap();
         let engine = Engine::new(cfg, store, templates);
         let stop = CancellationToken::new();
-        let shutdown = stop.clone();
-        let budget = kvittens::rules::budget::Budget::new(Default::default(), Vec::new());
-        let sender = Sender {
-            outbox: engine.outbox_handle(),
-            transport: server.clone(),
-            wake: engine.outbox_bell(),
-            shutdown: shutdown.clone(),
-            metrics: engine.metrics().clone(),
-            store_failed: engine.store_failed.clone(),
-            reloaded: engine.reloaded.clone(),
-            budget: std::sync::Mutex::new(budget),
-        };
-        let mut tasks = vec![tokio::spawn(sender.run())];
-        let dept = engine.cfg().departments[0].clone();
-        for sent in [false, true] {
-            let watcher = Watcher {
-                engine: engine.clone(),
-                mailboxes: server.clone(),
-                outbox: engine.outbox_bell(),
-                schedule: Arc::new(Notify::new()),
-                shutdown: shutdown.clone(),
-                sent,
-                logins: kvittens::net::imap::LoginGate::default(),
-            };
-            tasks.push(tokio::spawn(watcher.run(dept.clone())));
-        }
+        let tasks = fake_daemon::spawn_tasks(&engine, server, &stop);
         Daemon {
             engine,
             stop,

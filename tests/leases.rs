@@ -5,24 +5,23 @@
 //! receipt, also the one whose receipt was in flight at the crash. (The same against the real
 //! servers and PostgreSQL, with kill -9, is `tests/failover.rs`.)
 
+#[path = "common/fake_daemon.rs"]
+mod fake_daemon;
+
+use fake_daemon::MAILBOX;
 use kvittens::app::engine::Engine;
 use kvittens::app::lease::{Keeper, LeaseTable, SENDER};
 use kvittens::app::metrics::Folder;
 use kvittens::config::Config;
 use kvittens::mail::templates::Templates;
 use kvittens::net::fake::{FakeServer, Fault};
-use kvittens::net::imap::Watcher;
-use kvittens::net::sender::Sender;
 use kvittens::store::{Store, StoreError};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-
-const MAILBOX: &str = "bygg@kommun.test";
 
 /// Leases as the database keeps them: name → (holder, until), on the real clock.
 #[derive(Default, Clone)]
@@ -49,45 +48,7 @@ impl LeaseTable for Table {
 }
 
 fn config(dir: &Path) -> PathBuf {
-    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
-    let text = format!(
-        r#"[daemon]
-store = "store"
-internal_domains = ["kommun.test"]
-templates = "{templates}"
-unconfirmed_wait = "1s"
-lease_seconds = 3
-
-[imap]
-host = "imap.invalid"
-port = 143
-security = "none"
-
-[smtp]
-host = "smtp.invalid"
-port = 25
-security = "none"
-from = "Salems kommun <noreply@kommun.test>"
-
-[calendar]
-working_hours = "00:00-24:00"
-holidays = "none"
-
-[[department]]
-id = "bygg"
-name = "Bygg- och miljöförvaltningen"
-case_prefix = "BYGG"
-reply_within = "3d"
-digest_at = "off"
-mailbox = {{ user = "{MAILBOX}", password = "secret" }}
-manager = {{ name = "Maria Chef", email = "manager@kommun.test" }}
-officers = [ {{ name = "Olle Handläggare", email = "o1@kommun.test" }} ]
-"#,
-        templates = templates.display(),
-    );
-    let path = dir.join("kvittens.toml");
-    std::fs::write(&path, text).unwrap();
-    path
+    fake_daemon::config(dir, "unconfirmed_wait = \"1s\"\nlease_seconds = 3")
 }
 
 fn resident(n: u32) -> String {
@@ -126,33 +87,7 @@ impl Instance {
             Engine::new(cfg, store.clone(), templates).with_lease_table(Box::new(table.clone()));
         let keeper = Keeper::start(&engine);
         let stop = CancellationToken::new();
-        let sender = Sender {
-            outbox: engine.outbox_handle(),
-            transport: server.clone(),
-            wake: engine.outbox_bell(),
-            shutdown: stop.clone(),
-            metrics: engine.metrics().clone(),
-            store_failed: engine.store_failed.clone(),
-            reloaded: engine.reloaded.clone(),
-            budget: std::sync::Mutex::new(kvittens::rules::budget::Budget::new(
-                Default::default(),
-                Vec::new(),
-            )),
-        };
-        let mut tasks = vec![tokio::spawn(sender.run())];
-        let dept = engine.cfg().departments[0].clone();
-        for sent in [false, true] {
-            let watcher = Watcher {
-                engine: engine.clone(),
-                mailboxes: server.clone(),
-                outbox: engine.outbox_bell(),
-                schedule: Arc::new(Notify::new()),
-                shutdown: stop.clone(),
-                sent,
-                logins: kvittens::net::imap::LoginGate::default(),
-            };
-            tasks.push(tokio::spawn(watcher.run(dept.clone())));
-        }
+        let tasks = fake_daemon::spawn_tasks(&engine, server, &stop);
         Instance {
             engine,
             keeper,
