@@ -23,7 +23,8 @@ pub fn setup_waiting(tag: &str, wait: &str) -> Setup {
     s
 }
 
-/// What [`receipt_in_flight`] left behind.
+/// What [`receipt_in_flight`] left behind (`tests/moving.rs` reads only the receipt).
+#[allow(dead_code)]
 pub struct InFlight {
     /// The receipt, marked in flight.
     pub receipt: Outgoing,
