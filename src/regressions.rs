@@ -289,12 +289,28 @@ fn cases_not_assigned_by_turn_do_not_move_the_round_robin_on() {
     .engine(dir.path());
     let first = mail(&engine, &store, 1, &from_resident(1, "Fråga om bygglov"));
     assert_eq!(first.officer.email, "o1@kommun.test");
-    let complaint = mail(&engine, &store, 2, &from_resident(2, "Klagomål: sophämtning"));
+    let complaint = mail(
+        &engine,
+        &store,
+        2,
+        &from_resident(2, "Klagomål: sophämtning"),
+    );
     assert_eq!(complaint.officer.email, "m@kommun.test");
     let third = mail(&engine, &store, 3, &from_resident(3, "Fråga om altan"));
-    assert_eq!(third.officer.email, "o2@kommun.test", "Ada's turn was skipped");
-    let fault = mail(&engine, &store, 4, &from_resident(4, "Felanmälan: trasig gatlykta"));
+    assert_eq!(
+        third.officer.email, "o2@kommun.test",
+        "Ada's turn was skipped"
+    );
+    let fault = mail(
+        &engine,
+        &store,
+        4,
+        &from_resident(4, "Felanmälan: trasig gatlykta"),
+    );
     assert_eq!(fault.officer.email, "gata@kommun.se");
     let fifth = mail(&engine, &store, 5, &from_resident(5, "Fråga om staket"));
-    assert_eq!(fifth.officer.email, "o1@kommun.test", "Olle's turn was skipped");
+    assert_eq!(
+        fifth.officer.email, "o1@kommun.test",
+        "Olle's turn was skipped"
+    );
 }

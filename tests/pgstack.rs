@@ -14,6 +14,12 @@ fn the_password_files_are_readable_by_their_owner_only() {
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600, "{} is mode {:o}", path.display(), mode & 0o777);
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "{} is mode {:o}",
+            path.display(),
+            mode & 0o777
+        );
     }
 }

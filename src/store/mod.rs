@@ -223,6 +223,10 @@ fn tx_next(tx: &dyn KvTx, key: &str) -> TxResult<u64> {
 /// turn rather than fail; the store commands take well under a second.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
 
+/// The name of the daemon's control socket in the state directory (sled's store directory):
+/// the store names it when a daemon holds the store, and `ops::control` serves on it.
+pub const CONTROL_SOCKET: &str = "control.sock";
+
 /// Creates the store directory readable by its owner only (0700), and takes group and other
 /// bits off one that exists: it holds residents' addresses and subjects (personal data under
 /// GDPR), which no other local user has any business reading.
@@ -862,6 +866,29 @@ pub(crate) mod tests {
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
         Store::open(&open).unwrap();
         assert_eq!(mode(&open), 0o700);
+    }
+
+    /// A store held by a running daemon (its control socket answers) says so, and where the
+    /// commands go, rather than "another process (the daemon or a command)".
+    #[test]
+    fn a_store_held_by_a_daemon_says_a_daemon_runs_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let _first = Store::open(&path).unwrap();
+        let socket = path.join(CONTROL_SOCKET);
+        let _daemon = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let Err(e) = Store::open_waiting(&path, Duration::from_millis(100)) else {
+            panic!("the store is held")
+        };
+        let said = e.to_string();
+        assert!(
+            said.contains(&format!(
+                "a kvittens daemon runs on it (its control socket {} answers)",
+                socket.display()
+            )) && said.contains("store commands such as `cases` and `case` go through it")
+                && said.contains("stop it (systemctl stop kvittens) for `export`"),
+            "{said}"
+        );
     }
 
     #[test]
