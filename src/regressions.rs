@@ -314,3 +314,25 @@ fn cases_not_assigned_by_turn_do_not_move_the_round_robin_on() {
         "Olle's turn was skipped"
     );
 }
+
+/// A case moved into a department and assigned by its round robin takes a turn there, as a
+/// new case does: two cases moved one after the other went both to Olle, and the next new
+/// case to Olle again.
+#[test]
+fn a_case_moved_in_by_turn_moves_the_round_robin_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, store) = two_departments(dir.path());
+    let mut owners = Vec::new();
+    for n in 1..=2 {
+        let raw = format!(
+            "From: Invånare {n} <r{n}@example.org>\r\nTo: plan@kommun.test\r\nSubject: Fråga {n}\r\nMessage-ID: <p{n}@example.org>\r\n\r\nHej!\r\n"
+        );
+        let case = mail_to(&engine, &store, 1, n, &raw);
+        let moved =
+            caseops::move_case(&engine, &case.number, "bygg", "m@kommun.test", Utc::now()).unwrap();
+        owners.push(moved.officer.email);
+    }
+    assert_eq!(owners, ["o1@kommun.test", "o2@kommun.test"]);
+    let next = mail(&engine, &store, 3, &from_resident(3, "Fråga om altan"));
+    assert_eq!(next.officer.email, "o1@kommun.test");
+}

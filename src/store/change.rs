@@ -157,7 +157,7 @@ impl Store {
     /// When the store fails.
     pub fn update_case(&self, edit: &Edit, effects: &Effects) -> Result<Applied<()>, StoreError> {
         self.transaction(|tx| {
-            if !tx_unchanged(tx, edit)? {
+            if !tx_unchanged(tx, edit)? || !super::tx_take_turn(tx, effects)? {
                 return Ok(Applied::Stale);
             }
             tx_write_case(tx, Some(&edit.before), &edit.after)?;

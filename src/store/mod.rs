@@ -113,6 +113,31 @@ pub struct Effects {
     /// Officers' bursts it changes: notices held for a gathered mail, or sent in one
     /// ([`crate::rules::burst`]). Applied only if each burst is still as read.
     pub gather: Vec<Gather>,
+    /// A department's round-robin turn the change took (a case moved there and assigned by
+    /// turn): moved on by one, and the change applied only if it is still as read.
+    pub turn: Option<Turn>,
+}
+
+/// A department's round-robin turn as read, taken by a change to a case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Turn {
+    /// The department.
+    pub department: String,
+    /// The turn as read ([`Store::next_counters`]).
+    pub was: u64,
+}
+
+/// Whether the turn `effects` took (if any) is still as read; if so, moves it on in `tx`.
+fn tx_take_turn(tx: &dyn KvTx, effects: &Effects) -> TxResult<bool> {
+    let Some(t) = &effects.turn else {
+        return Ok(true);
+    };
+    let key = keys::turn(&t.department);
+    if tx_get::<u64>(tx, &key)?.unwrap_or(0) != t.was {
+        return Ok(false);
+    }
+    tx_put(tx, &key, &(t.was + 1))?;
+    Ok(true)
 }
 
 /// A schedule entry's place in the store, to fire it by.
@@ -763,6 +788,7 @@ pub(crate) mod tests {
                 count_receipt: true,
                 ticks: Vec::new(),
                 gather: Vec::new(),
+                turn: None,
             };
             let new = NewCase {
                 department: "bygg",
