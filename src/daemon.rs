@@ -13,6 +13,7 @@ use crate::net::smtp;
 use crate::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -116,6 +117,8 @@ pub async fn run_until_signal(cfg: Config) -> anyhow::Result<()> {
 /// A secret or template that cannot be read, a store that cannot be opened, an SMTP setting the
 /// transport refuses (all before any mail is read), or a store that failed while running.
 pub async fn run(cfg: Config, stop: CancellationToken, tasks: TaskTracker) -> anyhow::Result<()> {
+    // First: a second daemon on this state directory would take the first's control socket.
+    crate::ops::control::refuse_second_daemon(&cfg.store)?;
     // The store commands never read secrets; the daemon's start is where a missing one must
     // stop everything, loudly, rather than at the first login minutes later.
     secrets_readable(&cfg)?;
@@ -179,6 +182,9 @@ fn spawn_tasks(
     tasks: &TaskTracker,
 ) -> anyhow::Result<()> {
     let cfg = engine.cfg();
+    // Bound before anything runs: an address in use stops the start with nothing sent.
+    let metrics = (cfg.listen.map(|a| bind(&cfg, "daemon.listen", a))).transpose()?;
+    let web = (cfg.web.listen.map(|a| bind(&cfg, "web.listen", a))).transpose()?;
     let outbox = engine.outbox_handle();
     let transport = smtp::transport(&cfg.smtp, cfg.id_domain()).map_err(anyhow::Error::msg)?;
     let spent = outbox.spent_since(chrono::Utc::now() - chrono::Duration::days(1))?;
@@ -210,11 +216,15 @@ fn spawn_tasks(
         .run(),
     );
     tasks.spawn(crate::ops::control::serve(engine.clone(), stop.clone()));
-    if let Some(addr) = cfg.listen {
-        tasks.spawn(crate::ops::http::serve(engine.clone(), addr, stop.clone()));
+    if let Some(listener) = metrics {
+        tasks.spawn(crate::ops::http::serve(
+            engine.clone(),
+            listener,
+            stop.clone(),
+        ));
     }
-    if let Some(addr) = cfg.web.listen {
-        tasks.spawn(crate::web::serve(engine.clone(), addr, stop.clone()));
+    if let Some(listener) = web {
+        tasks.spawn(crate::web::serve(engine.clone(), listener, stop.clone()));
     }
     let logins = crate::net::imap::LoginGate::new(cfg.imap_logins_per_second);
     for dept in &cfg.departments {
@@ -234,6 +244,24 @@ fn spawn_tasks(
     tasks.spawn(tell_systemd(engine.clone(), stop.clone()));
     tracing::info!(departments = cfg.departments.len(), store = %cfg.store_location, "kvittens running");
     Ok(())
+}
+
+/// Listens on `addr`, the config's `key`, now, before any mail is read: an address in use (a
+/// second instance with the same config, another program) stops the start, naming the key,
+/// rather than leave a daemon running that monitoring cannot see.
+fn bind(cfg: &Config, key: &str, addr: std::net::SocketAddr) -> anyhow::Result<TcpListener> {
+    let bound = std::net::TcpListener::bind(addr).and_then(|l| {
+        l.set_nonblocking(true)?;
+        TcpListener::from_std(l)
+    });
+    bound.map_err(|e| {
+        let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+            "is in use (another kvittens with the same config, or another program): give each instance on one machine its own state_dir and listen, or write \"off\"".to_string()
+        } else {
+            format!("cannot be listened on: {e}")
+        };
+        anyhow::anyhow!("{}: key `{key}`: {addr} {why}", cfg.file.display())
+    })
 }
 
 /// Tells systemd (Type=notify) READY=1 once every department mailbox has been tried —

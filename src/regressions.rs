@@ -267,3 +267,72 @@ fn a_substitute_who_goes_away_later_leaves_no_one_standing_in() {
         "Ada's absence was accepted ({second:?}) and Olle's stand-in is still Ada: {stands_in:?}"
     );
 }
+
+/// A mail to `bygg` from a different resident each time (no gathering, no loop breaker).
+fn from_resident(n: u32, subject: &str) -> String {
+    format!(
+        "From: Invånare {n} <r{n}@example.org>\r\nTo: bygg@kommun.test\r\nSubject: {subject}\r\nMessage-ID: <t{n}@example.org>\r\n\r\nHej!\r\n"
+    )
+}
+
+/// "Complaints are not in the round robin": Olle got case 1, the complaint (case 2) went to
+/// the manager, and case 3 went to Olle again — Ada was skipped, because the complaint had
+/// moved the department's turn on. A fault of a catalogued type (its unit's) is the same.
+#[test]
+fn cases_not_assigned_by_turn_do_not_move_the_round_robin_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, store) = Sample {
+        officers: OLLE_AND_ADA,
+        department: crate::testkit::GATUBELYSNING,
+        ..Sample::default()
+    }
+    .engine(dir.path());
+    let first = mail(&engine, &store, 1, &from_resident(1, "Fråga om bygglov"));
+    assert_eq!(first.officer.email, "o1@kommun.test");
+    let complaint = mail(
+        &engine,
+        &store,
+        2,
+        &from_resident(2, "Klagomål: sophämtning"),
+    );
+    assert_eq!(complaint.officer.email, "m@kommun.test");
+    let third = mail(&engine, &store, 3, &from_resident(3, "Fråga om altan"));
+    assert_eq!(
+        third.officer.email, "o2@kommun.test",
+        "Ada's turn was skipped"
+    );
+    let fault = mail(
+        &engine,
+        &store,
+        4,
+        &from_resident(4, "Felanmälan: trasig gatlykta"),
+    );
+    assert_eq!(fault.officer.email, "gata@kommun.se");
+    let fifth = mail(&engine, &store, 5, &from_resident(5, "Fråga om staket"));
+    assert_eq!(
+        fifth.officer.email, "o1@kommun.test",
+        "Olle's turn was skipped"
+    );
+}
+
+/// A case moved into a department and assigned by its round robin takes a turn there, as a
+/// new case does: two cases moved one after the other went both to Olle, and the next new
+/// case to Olle again.
+#[test]
+fn a_case_moved_in_by_turn_moves_the_round_robin_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, store) = two_departments(dir.path());
+    let mut owners = Vec::new();
+    for n in 1..=2 {
+        let raw = format!(
+            "From: Invånare {n} <r{n}@example.org>\r\nTo: plan@kommun.test\r\nSubject: Fråga {n}\r\nMessage-ID: <p{n}@example.org>\r\n\r\nHej!\r\n"
+        );
+        let case = mail_to(&engine, &store, 1, n, &raw);
+        let moved =
+            caseops::move_case(&engine, &case.number, "bygg", "m@kommun.test", Utc::now()).unwrap();
+        owners.push(moved.officer.email);
+    }
+    assert_eq!(owners, ["o1@kommun.test", "o2@kommun.test"]);
+    let next = mail(&engine, &store, 3, &from_resident(3, "Fråga om altan"));
+    assert_eq!(next.officer.email, "o1@kommun.test");
+}

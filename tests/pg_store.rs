@@ -70,6 +70,7 @@ fn open(store: &Store, uid: u32) -> Case {
             count_receipt: true,
             ticks: Vec::new(),
             gather: Vec::new(),
+            turn: None,
         };
         let new = NewCase {
             department: "bygg",

@@ -322,12 +322,15 @@ pub fn move_case(
     let templates = engine.templates();
     let year = dept.calendar.local_date(now).format("%Y").to_string();
     let counter = (dept.case_prefix.as_str(), year.parse().unwrap_or(2026));
-    let turn = engine.store.next_counters(&dept.id, counter, "")?.turn;
     let told = std::cell::RefCell::new(None);
     let found = engine.update_case(number, |c| {
         if c.state == State::Closed {
             return Err(format!("case {number} is closed; it is not moved"));
         }
+        // Read on every try: the move takes the turn only if it is still as read.
+        let turn = (engine.store.next_counters(&dept.id, counter, ""))
+            .map_err(|e| e.to_string())?
+            .turn;
         let from = c.department.clone();
         let cal = &dept.calendar;
         let who = assign::owner(dept, c.category, cal.local_date(now), turn, &away);
@@ -360,6 +363,12 @@ pub fn move_case(
             mails,
             dues,
             ticks: vec![tick],
+            // A case moved and assigned by turn (`assign::owner`: all but a complaint, a
+            // catalogued fault too) takes the turn, as a new case does.
+            turn: (c.category != Category::Complaint).then(|| crate::store::Turn {
+                department: dept.id.clone(),
+                was: turn,
+            }),
             ..Effects::default()
         })
     })?;

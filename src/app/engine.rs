@@ -337,6 +337,8 @@ pub fn new_case_from(
             count_receipt,
             ticks,
             gather: gather.into_iter().collect(),
+            // A new case takes its turn with its counters (`NewCase`), not here.
+            turn: None,
         },
     )
 }

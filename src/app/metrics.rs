@@ -10,7 +10,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// Every value of the `problem` label, so a gauge can set the others to 0.
-pub const PROBLEM_KINDS: [&str; 8] = [
+pub const PROBLEM_KINDS: [&str; 9] = [
     "unreachable",
     "timeout",
     "tls",
@@ -18,6 +18,7 @@ pub const PROBLEM_KINDS: [&str; 8] = [
     "unavailable",
     "folder_missing",
     "token",
+    "open_files",
     "other",
 ];
 

@@ -1136,6 +1136,19 @@ service_account_file = "sa.json"
         let e = secret.read().unwrap_err();
         assert_eq!(e.key, "department[0].mailbox.password_file");
         assert!(e.message.contains("LoadCredential="), "{e}");
+        // It says what to do from a shell, not only why.
+        assert!(
+            e.message.contains(
+                "run the command as `CREDENTIALS_DIRECTORY=/etc/kvittens/credentials kvittens …`"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.message.contains(
+                "`systemd-run --pipe --wait -p LoadCredential=bygg.pw:/etc/kvittens/credentials/bygg.pw kvittens …`"
+            ),
+            "{e}"
+        );
         std::env::set_var("CREDENTIALS_DIRECTORY", dir.path());
         assert_eq!(secret.read().unwrap(), "ur-credential");
         std::env::remove_var("CREDENTIALS_DIRECTORY");

@@ -86,9 +86,8 @@ impl Secret {
                 let path = match path.strip_prefix(CREDENTIALS_DIRECTORY) {
                     None => PathBuf::from(path),
                     Some(rest) => {
-                        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                            err(format!("{path} names ${{CREDENTIALS_DIRECTORY}}, which systemd sets only for a unit with LoadCredential= (not in this shell)"))
-                        })?;
+                        let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                            .ok_or_else(|| err(no_credentials_directory(path, rest)))?;
                         PathBuf::from(dir).join(rest.trim_start_matches('/'))
                     }
                 };
@@ -103,6 +102,19 @@ impl Secret {
             }
         }
     }
+}
+
+/// Why `path` (`${CREDENTIALS_DIRECTORY}` then `rest`) cannot be read outside the unit, and
+/// what to do: an administrator running a store command from a shell has no
+/// `$CREDENTIALS_DIRECTORY`, so the command must be given the folder the unit's
+/// LoadCredential= lines read from, or be run with the credential as the unit is.
+fn no_credentials_directory(path: &str, rest: &str) -> String {
+    let name = rest.trim_start_matches('/');
+    format!(
+        "{path} names ${{CREDENTIALS_DIRECTORY}}, which systemd sets only for a unit with LoadCredential= (not in this shell): \
+         run the command as `CREDENTIALS_DIRECTORY=/etc/kvittens/credentials kvittens …` (the folder the unit's LoadCredential= lines read from; /etc/credstore when they name none), \
+         or through `systemd-run --pipe --wait -p LoadCredential={name}:/etc/kvittens/credentials/{name} kvittens …`"
+    )
 }
 
 impl From<&str> for Secret {

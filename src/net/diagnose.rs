@@ -117,6 +117,12 @@ pub enum Problem {
         /// The endpoint's error code or what failed.
         error: String,
     },
+    /// kvittens itself has no file descriptor left for the connection (EMFILE, ENFILE): not the
+    /// server's fault, and no retry helps until the limit is raised.
+    NoFilesLeft {
+        /// The process's limit on open files (`RLIMIT_NOFILE`, soft), when it could be read.
+        limit: Option<u64>,
+    },
     /// The server closed the connection.
     Closed {
         /// The server's host.
@@ -155,12 +161,26 @@ impl Problem {
             Problem::Unavailable { .. } => "unavailable",
             Problem::FolderMissing { .. } | Problem::NoSentFolder => "folder_missing",
             Problem::TokenEndpoint { .. } => "token",
+            Problem::NoFilesLeft { .. } => "open_files",
             Problem::Other(_) => "other",
         }
     }
 
+    /// [`Problem::NoFilesLeft`] when `e` says the process (EMFILE) or the whole system (ENFILE)
+    /// has no file descriptor left, with the process's limit.
+    pub fn files_left(e: &std::io::Error) -> Option<Problem> {
+        const EMFILE: i32 = 24;
+        const ENFILE: i32 = 23;
+        matches!(e.raw_os_error(), Some(EMFILE | ENFILE)).then(|| Problem::NoFilesLeft {
+            limit: rustix::process::getrlimit(rustix::process::Resource::Nofile).current,
+        })
+    }
+
     /// Classifies a failed TCP connect to host:port.
     pub fn connect(e: &std::io::Error, host: &str, port: u16) -> Problem {
+        if let Some(p) = Problem::files_left(e) {
+            return p;
+        }
         match e.kind() {
             std::io::ErrorKind::ConnectionRefused => Problem::Refused {
                 host: host.into(),
@@ -233,6 +253,7 @@ impl Problem {
         use async_imap::error::Error;
         match e {
             Error::ConnectionLost => Problem::Closed { host: host.into() },
+            Error::Io(io) if Problem::files_left(io).is_some() => Problem::connect(io, host, port),
             Error::Io(io) => match io.kind() {
                 std::io::ErrorKind::UnexpectedEof
                 | std::io::ErrorKind::ConnectionReset
@@ -289,6 +310,9 @@ impl Problem {
             };
         }
         if let Some(io) = find_io(e) {
+            if let Some(p) = Problem::files_left(io) {
+                return p;
+            }
             if matches!(
                 io.kind(),
                 std::io::ErrorKind::UnexpectedEof
@@ -358,6 +382,13 @@ impl fmt::Display for Problem {
             ),
             Problem::TokenEndpoint { error } => write!(f, "the token endpoint answered {error}"),
             Problem::Closed { host } => write!(f, "{host} closed the connection"),
+            Problem::NoFilesLeft { limit } => {
+                let limit = limit.map_or_else(|| "unknown".to_string(), |n| n.to_string());
+                write!(
+                    f,
+                    "kvittens has no open files left (its limit is {limit}): raise LimitNOFILE in the unit, or `ulimit -n`; see README Sizing"
+                )
+            }
             Problem::Other(text) => f.write_str(text),
         }
     }
@@ -495,6 +526,26 @@ mod tests {
             .to_string()
             .starts_with("connection refused at imap.kommun.se:994"));
         assert_eq!(p.kind(), "unreachable");
+    }
+
+    /// EMFILE once read "problem=unreachable … cannot reach 127.0.0.1:…: Too many open files":
+    /// it is kvittens' own limit, not the server, for IMAP and SMTP alike.
+    #[test]
+    fn no_files_left_is_kvittens_own_limit_not_the_server() {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        let words = format!(
+            "kvittens has no open files left (its limit is {}): raise LimitNOFILE in the unit, or `ulimit -n`; see README Sizing",
+            limit.map_or_else(|| "unknown".to_string(), |n| n.to_string())
+        );
+        for errno in [24, 23] {
+            let io = std::io::Error::from_raw_os_error(errno);
+            let p = Problem::connect(&io, "127.0.0.1", 1143);
+            assert_eq!(p.kind(), "open_files");
+            assert_eq!(p.to_string(), words);
+            let imap = async_imap::error::Error::Io(std::io::Error::from_raw_os_error(errno));
+            assert_eq!(Problem::imap(&imap, "127.0.0.1", 1143).to_string(), words);
+        }
+        assert!(crate::app::metrics::PROBLEM_KINDS.contains(&"open_files"));
     }
 
     #[test]

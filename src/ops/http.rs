@@ -128,15 +128,11 @@ async fn healthz(State(engine): State<Engine>) -> impl IntoResponse {
     (status, [(header::CONTENT_TYPE, TEXT)], text)
 }
 
-/// Serves until `stop` is cancelled. A bind failure is logged, not fatal: receipts matter more.
-pub async fn serve(engine: Engine, addr: std::net::SocketAddr, stop: CancellationToken) {
-    let listener = match TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(%addr, error = %e, "cannot serve /metrics and /healthz");
-            return;
-        }
-    };
+/// Serves on `listener` (bound at start by the daemon, which stops when the address is in use:
+/// a second instance with the same config must not run on without its metrics) until `stop`
+/// is cancelled.
+pub async fn serve(engine: Engine, listener: TcpListener, stop: CancellationToken) {
+    let addr = listener.local_addr().ok();
     let bound = listener
         .local_addr()
         .map(|a| a.to_string())
@@ -146,7 +142,7 @@ pub async fn serve(engine: Engine, addr: std::net::SocketAddr, stop: Cancellatio
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {
-        tracing::warn!(%addr, error = %e, "/metrics and /healthz stopped");
+        tracing::warn!(?addr, error = %e, "/metrics and /healthz stopped");
     }
 }
 

@@ -21,6 +21,14 @@ pub fn owner(
     }
 }
 
+/// Whether `case` was assigned by the department's round robin, and so took a turn: not a
+/// complaint (the manager's) nor a fault of a catalogued type (its responsible unit's, which
+/// `Case::fault_type` names). Only such a case moves the turn on, so that the next officer in
+/// line is not skipped because the manager or a unit got a case in between.
+pub fn took_turn(case: &crate::model::Case) -> bool {
+    case.category != Category::Complaint && case.fault_type.is_none()
+}
+
 /// The department's manager, or on a day the manager is away (an absence recorded at run
 /// time, `extra_absences`), the substitute named for it — an officer of the department, or
 /// `escalate_to`. A substitute who is no one the department knows is passed over: the manager

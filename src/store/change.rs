@@ -37,7 +37,8 @@ pub struct Edit {
 /// ([`Store::next_counters`]).
 #[derive(Debug)]
 pub struct NewCase<'a> {
-    /// The department, whose round-robin turn the case takes.
+    /// The department, whose round-robin turn the case takes (when it was assigned by turn:
+    /// [`crate::rules::assign::took_turn`]).
     pub department: &'a str,
     /// The message, marked handled with the case (none for a case opened by hand from an
     /// ignored mail, whose message was marked when it was ignored).
@@ -70,7 +71,9 @@ pub(super) fn tx_new_case_counted(tx: &dyn KvTx, new: &NewCase<'_>) -> TxResult<
         return Ok(false);
     }
     tx_put(tx, &seq_key, &seq)?;
-    tx_put(tx, &turn_key, &(turn + 1))?;
+    if crate::rules::assign::took_turn(new.case) {
+        tx_put(tx, &turn_key, &(turn + 1))?;
+    }
     tx_new_case(tx, (&rate_key, receipts_today), new.case, new.effects)?;
     Ok(true)
 }
@@ -154,7 +157,7 @@ impl Store {
     /// When the store fails.
     pub fn update_case(&self, edit: &Edit, effects: &Effects) -> Result<Applied<()>, StoreError> {
         self.transaction(|tx| {
-            if !tx_unchanged(tx, edit)? {
+            if !tx_unchanged(tx, edit)? || !super::tx_take_turn(tx, effects)? {
                 return Ok(Applied::Stale);
             }
             tx_write_case(tx, Some(&edit.before), &edit.after)?;

@@ -117,6 +117,31 @@ pub struct Effects {
     /// Officers' bursts it changes: notices held for a gathered mail, or sent in one
     /// ([`crate::rules::burst`]). Applied only if each burst is still as read.
     pub gather: Vec<Gather>,
+    /// A department's round-robin turn the change took (a case moved there and assigned by
+    /// turn): moved on by one, and the change applied only if it is still as read.
+    pub turn: Option<Turn>,
+}
+
+/// A department's round-robin turn as read, taken by a change to a case.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Turn {
+    /// The department.
+    pub department: String,
+    /// The turn as read ([`Store::next_counters`]).
+    pub was: u64,
+}
+
+/// Whether the turn `effects` took (if any) is still as read; if so, moves it on in `tx`.
+fn tx_take_turn(tx: &dyn KvTx, effects: &Effects) -> TxResult<bool> {
+    let Some(t) = &effects.turn else {
+        return Ok(true);
+    };
+    let key = keys::turn(&t.department);
+    if tx_get::<u64>(tx, &key)?.unwrap_or(0) != t.was {
+        return Ok(false);
+    }
+    tx_put(tx, &key, &(t.was + 1))?;
+    Ok(true)
 }
 
 /// A schedule entry's place in the store, to fire it by.
@@ -226,6 +251,10 @@ fn tx_next(tx: &dyn KvTx, key: &str) -> TxResult<u64> {
 /// at a time, and a command run while another runs (with the daemon stopped) should wait its
 /// turn rather than fail; the store commands take well under a second.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The name of the daemon's control socket in the state directory (sled's store directory):
+/// the store names it when a daemon holds the store, and `ops::control` serves on it.
+pub const CONTROL_SOCKET: &str = "control.sock";
 
 /// Creates the store directory readable by its owner only (0700), and takes group and other
 /// bits off one that exists: it holds residents' addresses and subjects (personal data under
@@ -763,6 +792,7 @@ pub(crate) mod tests {
                 count_receipt: true,
                 ticks: Vec::new(),
                 gather: Vec::new(),
+                turn: None,
             };
             let new = NewCase {
                 department: "bygg",
@@ -866,6 +896,29 @@ pub(crate) mod tests {
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
         Store::open(&open).unwrap();
         assert_eq!(mode(&open), 0o700);
+    }
+
+    /// A store held by a running daemon (its control socket answers) says so, and where the
+    /// commands go, rather than "another process (the daemon or a command)".
+    #[test]
+    fn a_store_held_by_a_daemon_says_a_daemon_runs_on_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store");
+        let _first = Store::open(&path).unwrap();
+        let socket = path.join(CONTROL_SOCKET);
+        let _daemon = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let Err(e) = Store::open_waiting(&path, Duration::from_millis(100)) else {
+            panic!("the store is held")
+        };
+        let said = e.to_string();
+        assert!(
+            said.contains(&format!(
+                "a kvittens daemon runs on it (its control socket {} answers)",
+                socket.display()
+            )) && said.contains("store commands such as `cases` and `case` go through it")
+                && said.contains("stop it (systemctl stop kvittens) for `export`"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -33,6 +33,23 @@ fn is_locked(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
+/// Why the store in `path` could not be had after `wait`: a daemon, when its control socket
+/// in the directory answers (then the commands that can go through it should, and the others
+/// wait for it to be stopped), else some other kvittens process that may soon let go.
+fn held_by(path: &Path, wait: Duration) -> String {
+    let socket = path.join(super::CONTROL_SOCKET);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return format!(
+            "a kvittens daemon runs on it (its control socket {} answers): store commands such as `cases` and `case` go through it; stop it (systemctl stop kvittens) for `export` or `import`",
+            socket.display()
+        );
+    }
+    format!(
+        "in use by another kvittens process (the daemon or a command): waited {}s; try again",
+        wait.as_secs_f32()
+    )
+}
+
 impl SledKv {
     /// Opens (or creates) the database in `path`, waiting up to `wait` while another process
     /// has it open.
@@ -59,10 +76,7 @@ impl SledKv {
                     std::thread::sleep(Duration::from_millis(100))
                 }
                 Err(e) if is_locked(&e) => {
-                    return Err(StoreError::plain(path.to_path_buf(), format!(
-                        "in use by another kvittens process (the daemon or a command): waited {}s; try again",
-                        wait.as_secs_f32()
-                    )))
+                    return Err(StoreError::plain(path.to_path_buf(), held_by(path, wait)))
                 }
                 Err(e) => return Err(fail("cannot open", e.into())),
             }

@@ -67,20 +67,15 @@ pub fn router(engine: Engine) -> Result<Router, handlebars::TemplateError> {
         .with_state(web))
 }
 
-/// Serves the page on `addr` until `stop` is cancelled. A bind failure is logged, not fatal:
+/// Serves the page on `listener` (bound at start by the daemon, which stops when the address
+/// is in use) until `stop` is cancelled. Templates that do not compile are logged, not fatal:
 /// receipts matter more than the page.
-pub async fn serve(engine: Engine, addr: SocketAddr, stop: CancellationToken) {
+pub async fn serve(engine: Engine, listener: TcpListener, stop: CancellationToken) {
+    let addr = listener.local_addr().ok();
     let app = match router(engine) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "the web page's templates do not compile; not serving it");
-            return;
-        }
-    };
-    let listener = match TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(%addr, error = %e, "cannot serve the web page");
             return;
         }
     };
@@ -94,7 +89,7 @@ pub async fn serve(engine: Engine, addr: SocketAddr, stop: CancellationToken) {
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {
-        tracing::warn!(%addr, error = %e, "the web page stopped");
+        tracing::warn!(?addr, error = %e, "the web page stopped");
     }
 }
 

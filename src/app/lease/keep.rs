@@ -97,12 +97,22 @@ pub async fn keep(leases: Arc<Leases>, stop: CancellationToken, changed: impl Fn
     }
     let giving = leases.clone();
     match tokio::task::spawn_blocking(move || giving.release()).await {
-        Ok(Ok(())) => tracing::info!("leases given up: another instance may take over at once"),
+        Ok(Ok(())) => tracing::info!("{}", given_up(leases.every())),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "the leases could not be given up; another instance takes over when they run out")
         }
         Err(e) => tracing::warn!(error = %e, "the leases could not be given up"),
     }
+}
+
+/// What a clean stop tells: the leases are free now, but another instance only asks for them
+/// at its own next renewal, every third of `lease_seconds` (`every`), so that is how long the
+/// takeover may take.
+pub(super) fn given_up(every: Duration) -> String {
+    format!(
+        "leases given up: another instance takes them over at its next renewal, within {} s (a third of lease_seconds)",
+        every.as_secs_f32()
+    )
 }
 
 /// The renewing task of a running daemon, stopped after every other task has ended (so that

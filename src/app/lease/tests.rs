@@ -187,3 +187,14 @@ async fn the_keeper_renews_until_stopped_then_gives_every_lease_up() {
     assert!(!held.now());
     assert!(rounds.load(Ordering::Relaxed) >= 1);
 }
+
+/// A clean stop once said "another instance may take over at once"; it takes over at its
+/// own next renewal, a third of lease_seconds later at most.
+#[test]
+fn a_clean_stop_says_when_another_takes_over() {
+    let said = super::keep::given_up(Duration::from_secs(5));
+    assert_eq!(
+        said,
+        "leases given up: another instance takes them over at its next renewal, within 5 s (a third of lease_seconds)"
+    );
+}

@@ -19,7 +19,7 @@ mod text;
 pub use crate::app::admin::Filter;
 pub use client::send;
 pub use request::{describe, execute, Reply, Request};
-pub use server::serve;
+pub use server::{refuse_second_daemon, serve};
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ pub fn actor() -> String {
 /// Where a daemon using the store at `store` listens: inside the store directory, so that the
 /// socket has the store's owner and only those who may read the store reach it.
 pub fn socket_path(store: &Path) -> PathBuf {
-    store.join("control.sock")
+    store.join(crate::store::CONTROL_SOCKET)
 }
 
 /// The largest request the socket takes, in bytes: room for `explain` over a few hundred

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
+use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
 /// How long a request still open when the daemon stops may take to end, in seconds.
@@ -125,6 +126,28 @@ async fn handle<C: Command>(
         )
             .into_response(),
     }
+}
+
+/// Refuses to start a second daemon on the state directory `store`: when a daemon answers on
+/// its control socket, this one would take the socket over (the first's commands and `export`
+/// would then no longer see it). A socket file nothing answers on (left by a daemon that was
+/// killed) is no daemon: [`serve`] replaces it.
+///
+/// # Errors
+/// When a daemon answers, naming its pid (read with `SO_PEERCRED`) when the system tells it.
+pub fn refuse_second_daemon(store: &Path) -> anyhow::Result<()> {
+    let path = socket_path(store);
+    let Ok(stream) = std::os::unix::net::UnixStream::connect(&path) else {
+        return Ok(());
+    };
+    let pid = rustix::net::sockopt::socket_peercred(&stream)
+        .map_or_else(|_| "?".to_string(), |c| c.pid.as_raw_nonzero().to_string());
+    anyhow::bail!(
+        "a kvittens daemon already runs with this state_dir {} (pid {pid}; its control socket {} answers): \
+         give each instance on one machine its own state_dir and listen",
+        store.display(),
+        path.display()
+    )
 }
 
 /// Serves the control socket of `engine`'s store until `stop` is cancelled, then removes the
