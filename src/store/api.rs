@@ -1,8 +1,8 @@
 //! The store as the rest of the program sees it: one trait whose words are cases, cursors,
 //! the schedule, the outbox, the ignored list, the loop breaker's records, the sending
-//! account's spending and absences — never keys, trees or transactions. sled ([`Store`]) is
-//! the default and only engine today; a second one (PostgreSQL) is one more implementation
-//! of [`CaseStore`], with the same all-or-nothing promise for each call.
+//! account's spending and absences — never keys, trees or transactions. [`Store`] is its one
+//! implementation, written once over an engine's keys and values ([`super::kv`]): sled, the
+//! default, or PostgreSQL — so both keep the same all-or-nothing promise for each call.
 //!
 //! `app` holds it as `Arc<dyn CaseStore>`: a trait object, not a generic, so that `Engine` and
 //! everything that carries it stay one type whichever engine is configured, and the engine can
