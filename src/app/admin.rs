@@ -129,10 +129,9 @@ pub fn cases(
     filter: Filter,
     now: DateTime<Utc>,
 ) -> Result<Vec<Case>, AdminError> {
-    let department = match department {
-        Some(id) => Some(known_department(&engine.cfg(), id)?),
-        None => None,
-    };
+    let department = department
+        .map(|id| known_department(&engine.cfg(), id))
+        .transpose()?;
     let department = department.as_deref();
     let found = match filter {
         // The open ones through the index of open cases: a handful among many answered.
@@ -645,10 +644,9 @@ pub fn staffing(
     now: DateTime<Utc>,
 ) -> Result<Vec<Staffing>, AdminError> {
     let cfg = engine.cfg();
-    let department = match department {
-        Some(id) => Some(known_department(&cfg, id)?),
-        None => None,
-    };
+    let department = department
+        .map(|id| known_department(&cfg, id))
+        .transpose()?;
     let department = department.as_deref();
     let recorded = engine.store.absences()?;
     let mut all = Vec::new();

@@ -438,11 +438,7 @@ impl Store {
 
     /// Whether this message was handled before.
     pub fn was_handled(&self, key: &MessageKey) -> Result<bool, StoreError> {
-        Ok(self
-            .kv
-            .get(key.key().as_bytes())
-            .map_err(|e| self.err(e))?
-            .is_some())
+        self.has(&key.key())
     }
 
     /// A case by number.

@@ -268,7 +268,8 @@ impl Store {
         self.has(&keys::outbox(rank, id))
     }
 
-    fn has(&self, key: &str) -> Result<bool, StoreError> {
+    /// Whether the store holds `key`.
+    pub(super) fn has(&self, key: &str) -> Result<bool, StoreError> {
         Ok(self
             .kv
             .get(key.as_bytes())

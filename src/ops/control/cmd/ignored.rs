@@ -22,10 +22,11 @@ impl Command for Ignored {
     const PATH: &'static str = "/ignored";
 
     fn run(&self, engine: &Engine, _now: DateTime<Utc>) -> Result<String, CommandError> {
-        let department = match &self.department {
-            Some(id) => Some(admin::known_department(&engine.cfg(), id)?),
-            None => None,
-        };
+        let department = self
+            .department
+            .as_deref()
+            .map(|id| admin::known_department(&engine.cfg(), id))
+            .transpose()?;
         let list = crate::app::registrar::ignored_list(engine, self.since, department.as_deref())?;
         Ok(text::ignored(&list, self.json))
     }
